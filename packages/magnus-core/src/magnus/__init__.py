@@ -1,0 +1,63 @@
+"""magnus: define a pipeline once, run it anywhere.
+
+``import magnus`` stays light: the SDK and the interaction API are imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from magnus.version import __version__
+
+_EXPORTS = {
+    "Pipeline": "magnus.sdk",
+    "Task": "magnus.sdk",
+    "Stub": "magnus.sdk",
+    "Parallel": "magnus.sdk",
+    "Map": "magnus.sdk",
+    "Success": "magnus.sdk",
+    "Fail": "magnus.sdk",
+    "Catalog": "magnus.sdk",
+    "get_parameter": "magnus.interaction",
+    "set_parameter": "magnus.interaction",
+    "get_secret": "magnus.interaction",
+    "put_object": "magnus.interaction",
+    "get_object": "magnus.interaction",
+    "put_in_catalog": "magnus.interaction",
+    "get_from_catalog": "magnus.interaction",
+    "track_this": "magnus.interaction",
+    "get_run_id": "magnus.interaction",
+    "get_run_log": "magnus.interaction",
+    "get_tag": "magnus.interaction",
+    "get_experiment_tracker_context": "magnus.interaction",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from magnus.interaction import (  # noqa: F401
+        get_experiment_tracker_context,
+        get_from_catalog,
+        get_object,
+        get_parameter,
+        get_run_id,
+        get_run_log,
+        get_secret,
+        get_tag,
+        put_in_catalog,
+        put_object,
+        set_parameter,
+        track_this,
+    )
+    from magnus.sdk import Catalog, Fail, Map, Parallel, Pipeline, Stub, Success, Task  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'magnus' has no attribute '{name}'")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,78 @@
+"""The catalog contract: moving files in and out of a run's data store."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import ClassVar, List
+
+from magnus.datastore.models import DataCatalog
+from magnus.service import BaseService
+
+
+class BaseCatalog(BaseService):
+    """Moves data between the compute folder of a step and a per-run store.
+
+    ``get`` and ``put`` take a name that may be a glob (``data/*.csv``, ``**/*``). Paths must stay
+    inside the compute folder and the catalog: an implementation refuses ``..``, absolute paths
+    and symlinks that lead out.
+    """
+
+    service_type: ClassVar[str] = "catalog"
+    # False for catalogs that keep nothing; callers skip preparing files nobody will keep.
+    keeps_data: ClassVar[bool] = True
+
+    @abstractmethod
+    def get(self, name: str, run_id: str, compute_data_folder: str = "") -> List[DataCatalog]:
+        """Copy what the run's catalog holds under ``name`` into the compute folder.
+
+        Returns one entry per file copied, with stage ``get``.
+
+        Raises:
+            CatalogError: nothing matched ``name`` or a path would leave its folder.
+        """
+
+    @abstractmethod
+    def put(
+        self,
+        name: str,
+        run_id: str,
+        compute_data_folder: str = "",
+        synced_catalogs: List[DataCatalog] | None = None,
+    ) -> List[DataCatalog]:
+        """Copy files of the compute folder matching ``name`` into the run's catalog.
+
+        Returns one entry per file with its hash and stage ``put``. Files listed in
+        ``synced_catalogs`` with an unchanged hash may be skipped.
+
+        Raises:
+            CatalogError: nothing matched ``name`` or a path would leave its folder.
+        """
+
+    @abstractmethod
+    def sync_between_runs(self, previous_run_id: str, run_id: str) -> None:
+        """Make what ``previous_run_id`` put available to ``run_id`` (for ``--use-cached``)."""
+
+
+class DoNothingCatalog(BaseCatalog):
+    """No catalog: gets and puts are accepted and nothing is moved.
+
+    Files a step writes stay where the step wrote them.
+    """
+
+    service_name: ClassVar[str] = "do-nothing"
+    keeps_data: ClassVar[bool] = False
+
+    def get(self, name: str, run_id: str, compute_data_folder: str = "") -> List[DataCatalog]:
+        return []
+
+    def put(
+        self,
+        name: str,
+        run_id: str,
+        compute_data_folder: str = "",
+        synced_catalogs: List[DataCatalog] | None = None,
+    ) -> List[DataCatalog]:
+        return []
+
+    def sync_between_runs(self, previous_run_id: str, run_id: str) -> None:
+        return None

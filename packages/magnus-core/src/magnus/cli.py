@@ -1,0 +1,216 @@
+"""The ``magnus`` command line, with magnus 0.5.1's commands and options.
+
+Heavy modules are imported inside the commands, so ``magnus --help`` stays fast. Every expected
+error is printed as one line on stderr with exit code 2 (input refused) or 1 (the run failed);
+``--log-level DEBUG`` or ``MAGNUS_DEBUG=1`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from typing import Any, Callable, Optional, TypeVar
+
+import click
+
+from magnus.version import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])
+LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], case_sensitive=False)
+
+
+def _debugging(log_level: str) -> bool:
+    return log_level.upper() == "DEBUG" or os.environ.get("MAGNUS_DEBUG", "") not in ("", "0")
+
+
+def _reports_errors(command: F) -> F:
+    """Turn magnus errors into one line and an exit code; show tracebacks only when debugging."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        log_level = str(kwargs.get("log_level") or "WARNING")
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("magnus").setLevel(log_level.upper())
+        from magnus.errors import MagnusError
+
+        try:
+            return command(*args, **kwargs)
+        except MagnusError as exc:
+            if _debugging(log_level):
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except Exception as exc:
+            if _debugging(log_level):
+                raise
+            click.echo(
+                f"Error: internal error: {type(exc).__name__}: {exc} (run with --log-level DEBUG for the traceback)",
+                err=True,
+            )
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _common(command: F) -> F:
+    """Options every running command takes."""
+    options = [
+        click.option(
+            "-c", "--config-file", default="", help="Configuration file of the services (or MAGNUS_CONFIG_FILE)."
+        ),
+        click.option("-p", "--parameters-file", default="", help="YAML file of the initial parameters."),
+        click.option("--log-level", default="WARNING", type=LOG_LEVELS, show_default=True, help="Logging level."),
+        click.option("--tag", default="", help="A tag recorded in the run log (groups runs)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _finish(run_log: Any) -> None:
+    """Exit non-zero with the failed step named when the run failed."""
+    from magnus import defaults
+
+    if run_log.status == defaults.SUCCESS:
+        return
+    failed = [step for step in run_log.steps.values() if step.status == defaults.FAIL and step.step_type != "fail"]
+    where = f" at step '{failed[-1].name}': {failed[-1].message}" if failed else ""
+    click.echo(f"Error: run '{run_log.run_id}' ended {run_log.status}{where}", err=True)
+    sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="magnus")
+def cli() -> None:
+    """Define a pipeline once; run it locally, in containers or on Argo by switching the config."""
+
+
+@cli.command("execute")
+@click.option("-f", "--file", "pipeline_file", default="pipeline.yaml", show_default=True, help="The pipeline YAML.")
+@_common
+@click.option("--run-id", default="", help="Id of the run (generated when not given).")
+@click.option("--use-cached", default="", help="Resume run USE_CACHED: steps that succeeded there are not run again.")
+@_reports_errors
+def execute(
+    pipeline_file: str, config_file: str, parameters_file: str, log_level: str, tag: str, run_id: str, use_cached: str
+) -> None:
+    """Run a pipeline."""
+    from magnus.entrypoints import execute as run
+
+    run_log = run(pipeline_file, config_file, parameters_file, run_id=run_id, tag=tag, use_cached=use_cached)
+    _finish(run_log)
+
+
+@cli.command("execute_single_node")
+@click.argument("run_id")
+@click.argument("pipeline_file")
+@click.argument("step_name")
+@click.option("--map-variable", default="", help="JSON of the map values this step runs at.")
+@_common
+@_reports_errors
+def execute_single_node(
+    run_id: str,
+    pipeline_file: str,
+    step_name: str,
+    map_variable: str,
+    config_file: str,
+    parameters_file: str,
+    log_level: str,
+    tag: str,
+) -> None:
+    """Run one step of a run walked elsewhere (used inside containers and pods)."""
+    from magnus import defaults
+    from magnus.entrypoints import execute_single_node as run
+
+    status = run(run_id, pipeline_file, step_name, map_variable, config_file, parameters_file, tag)
+    if status != defaults.SUCCESS:
+        click.echo(f"Error: step '{step_name}' of run '{run_id}' ended {status}", err=True)
+        sys.exit(1)
+
+
+@cli.command("execute_function")
+@click.argument("command")
+@_common
+@click.option("--run-id", default="", help="Id of the run (generated when not given).")
+@click.option("--step-name", default="", help="Name of the step (the function's name by default).")
+@_reports_errors
+def execute_function(
+    command: str, config_file: str, parameters_file: str, log_level: str, tag: str, run_id: str, step_name: str
+) -> None:
+    """Run one python function (module.function) as a pipeline of one step."""
+    from magnus.entrypoints import execute_task
+
+    name = step_name or command.rpartition(".")[2] or command
+    run_log = execute_task(
+        {"command": command, "command_type": "python"},
+        name,
+        configuration_file=config_file,
+        parameters_file=parameters_file,
+        run_id=run_id,
+        tag=tag,
+    )
+    _finish(run_log)
+
+
+@cli.command("execute_notebook")
+@click.argument("filename")
+@click.option("--notebook-output-path", default="", help="Where the executed notebook is written.")
+@_common
+@click.option("--run-id", default="", help="Id of the run (generated when not given).")
+@_reports_errors
+def execute_notebook(
+    filename: str,
+    notebook_output_path: str,
+    config_file: str,
+    parameters_file: str,
+    log_level: str,
+    tag: str,
+    run_id: str,
+) -> None:
+    """Run one notebook as a pipeline of one step (needs magnus-task-notebook)."""
+    from magnus.entrypoints import execute_task, require_task_type
+
+    require_task_type("notebook")
+    task: dict[str, Any] = {"command": filename, "command_type": "notebook"}
+    if notebook_output_path:
+        task["notebook_output_path"] = notebook_output_path
+    name = os.path.splitext(os.path.basename(filename))[0].replace(".", "_") or "notebook"
+    run_log = execute_task(
+        task, name, configuration_file=config_file, parameters_file=parameters_file, run_id=run_id, tag=tag
+    )
+    _finish(run_log)
+
+
+@cli.command("fan")
+@click.argument("run_id")
+@click.argument("step_name")
+@click.option("-f", "--file", "pipeline_file", default="pipeline.yaml", show_default=True, help="The pipeline YAML.")
+@click.option("-m", "--mode", type=click.Choice(["in", "out"]), required=True, help="Fan out or fan in.")
+@click.option("--map-variable", default="", help="JSON of the map values this step runs at.")
+@_common
+@_reports_errors
+def fan(
+    run_id: str,
+    step_name: str,
+    pipeline_file: str,
+    mode: str,
+    map_variable: str,
+    config_file: str,
+    parameters_file: str,
+    log_level: str,
+    tag: str,
+) -> None:
+    """Fan a parallel, map or dag step out to its branches, or in from them."""
+    from magnus import defaults
+    from magnus.entrypoints import fan as run
+
+    status = run(run_id, step_name, pipeline_file, mode, map_variable, config_file, parameters_file, tag)
+    if mode == "in" and status != defaults.SUCCESS:
+        click.echo(f"Error: step '{step_name}' of run '{run_id}' ended {status}", err=True)
+        sys.exit(1)
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    cli.main(args=argv, prog_name="magnus")

@@ -1,0 +1,118 @@
+"""The configuration file: which plugin provides each service, and with which settings.
+
+Same shape as magnus 0.5.1::
+
+    executor:
+      type: local
+    run_log_store:
+      type: file-system
+      config:
+        log_folder: .run_log_store
+
+Given by ``-c`` or the ``MAGNUS_CONFIG_FILE`` environment variable. Unknown keys are refused at
+every level, and an unknown ``type`` lists the installed choices and the package providing it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from pydantic import ValidationError
+
+from magnus import defaults
+from magnus.errors import ConfigurationError
+from magnus.plugins import installed_names, load_plugin
+from magnus.service import BaseService
+from magnus.validation import describe_validation_error
+
+SERVICES = ("executor", "run_log_store", "catalog", "secrets", "experiment_tracker", "pickler")
+
+
+def default_service_types() -> Dict[str, str]:
+    """What each service is when the config does not say.
+
+    The catalog is ``file-system`` when magnus-catalog-fs is installed (as magnus 0.5.1's default),
+    ``do-nothing`` otherwise.
+    """
+    return {
+        "executor": "local",
+        "run_log_store": "buffered",
+        "catalog": "file-system" if "file-system" in installed_names("catalog") else "do-nothing",
+        "secrets": "do-nothing",
+        "experiment_tracker": "do-nothing",
+        "pickler": "pickle",
+    }
+
+
+def load_configuration(configuration_file: str = "") -> Dict[str, Dict[str, Any]]:
+    """``{service: {type, config}}`` for every service, defaults filled in.
+
+    Raises:
+        ConfigurationError: the file is missing, not YAML, or malformed.
+    """
+    path = configuration_file or os.environ.get(defaults.ENV_CONFIG_FILE, "")
+    declared = _read(path) if path else {}
+    source = path or "configuration"
+    resolved: Dict[str, Dict[str, Any]] = {}
+    for service, default_type in default_service_types().items():
+        block = declared.get(service)
+        if block is None:
+            resolved[service] = {"type": default_type, "config": {}}
+            continue
+        if not isinstance(block, dict):
+            raise ConfigurationError(f"{source}: {service}: must be a mapping with 'type' and 'config'")
+        unknown = set(block) - {"type", "config"}
+        if unknown:
+            raise ConfigurationError(f"{source}: {service}.{sorted(unknown)[0]}: unknown field (allowed: type, config)")
+        service_type = block.get("type") or default_type
+        config = block.get("config") or {}
+        if not isinstance(config, dict):
+            raise ConfigurationError(f"{source}: {service}.config: must be a mapping")
+        resolved[service] = {"type": str(service_type), "config": config}
+    return resolved
+
+
+def _read(path: str) -> Dict[str, Any]:
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigurationError(f"{path}: configuration file not found")
+    try:
+        content = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise ConfigurationError(f"{path}: a configuration file must be a mapping of services")
+    unknown = [key for key in content if key not in SERVICES]
+    if unknown:
+        raise ConfigurationError(f"{path}: {unknown[0]}: unknown service (allowed: {', '.join(SERVICES)})")
+    return content
+
+
+def create_service(service: str, block: Dict[str, Any], source: str = "configuration") -> BaseService:
+    """Instantiate the plugin a ``{type, config}`` block names, validating its config.
+
+    Raises:
+        ConfigurationError: unknown type (with the installed choices) or a bad config key.
+    """
+    try:
+        service_class = load_plugin(service, block["type"])
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{source}: {service}.type: {exc}") from exc
+    try:
+        instance: BaseService = service_class(**block.get("config", {}))
+    except ValidationError as exc:
+        problems = describe_validation_error(
+            exc, source=source, location=f"{service}.config", known_fields=service_class.model_fields
+        )
+        raise ConfigurationError(problems[0] if len(problems) == 1 else "; ".join(problems)) from exc
+    return instance
+
+
+def describe_source(configuration_file: Optional[str]) -> str:
+    return configuration_file or os.environ.get(defaults.ENV_CONFIG_FILE, "") or "configuration"

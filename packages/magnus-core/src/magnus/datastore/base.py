@@ -1,0 +1,193 @@
+"""The run log store contract."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, ClassVar, Dict, Union
+
+from magnus import defaults
+from magnus.datastore.models import BranchLog, CodeIdentity, DataCatalog, RunLog, StepAttempt, StepLog
+from magnus.errors import BranchLogNotFoundError, RunLogNotFoundError, StepLogNotFoundError
+from magnus.service import BaseService
+
+
+class BaseRunLogStore(BaseService):
+    """Where run logs live.
+
+    A store only has to implement the four whole-log methods (``create_run_log``,
+    ``get_run_log_by_id``, ``put_run_log``, ``run_log_exists``); every finer method has a default
+    built on them. Stores that can write one part of a log (a step, a branch) override the finer
+    methods so that the cost of recording a step does not grow with the size of the run.
+
+    Every write is atomic: a reader sees the state before or after it, never half of it.
+    """
+
+    service_type: ClassVar[str] = "run_log_store"
+    # Whether other processes (containers, pods, worker processes) see what this store writes.
+    shared_between_processes: ClassVar[bool] = False
+
+    # ---- whole-log methods -------------------------------------------------------------------
+    @abstractmethod
+    def create_run_log(
+        self,
+        run_id: str,
+        dag_hash: str = "",
+        use_cached: bool = False,
+        tag: str = "",
+        original_run_id: str = "",
+        status: str = defaults.CREATED,
+    ) -> RunLog:
+        """Create and store a new run log.
+
+        Raises:
+            RunLogExistsError: a run log with that id exists; it is left untouched.
+        """
+
+    @abstractmethod
+    def get_run_log_by_id(self, run_id: str, full: bool = True) -> RunLog:
+        """Return the run log of ``run_id``, as last written by any writer.
+
+        Raises:
+            RunLogNotFoundError: there is no run log with that id.
+        """
+
+    @abstractmethod
+    def put_run_log(self, run_log: RunLog) -> None:
+        """Store the whole run log, replacing what was stored for its run id."""
+
+    def run_log_exists(self, run_id: str) -> bool:
+        try:
+            self.get_run_log_by_id(run_id, full=False)
+        except RunLogNotFoundError:
+            return False
+        return True
+
+    # ---- run-level fields -------------------------------------------------------------------
+    def update_run_log_status(self, run_id: str, status: str) -> None:
+        """Set the run's status; the last call for a run marks the end of the run."""
+        run_log = self.get_run_log_by_id(run_id, full=False)
+        run_log.status = status
+        self.put_run_log(run_log)
+
+    def get_parameters(self, run_id: str) -> Dict[str, Any]:
+        """The run's current parameters (a copy the caller may change)."""
+        return dict(self.get_run_log_by_id(run_id, full=False).parameters)
+
+    def set_parameters(self, run_id: str, parameters: Dict[str, Any]) -> None:
+        """Merge ``parameters`` into the run's parameters, replacing values of existing names."""
+        run_log = self.get_run_log_by_id(run_id, full=False)
+        run_log.parameters.update(parameters)
+        self.put_run_log(run_log)
+
+    def get_run_config(self, run_id: str) -> Dict[str, Any]:
+        return dict(self.get_run_log_by_id(run_id, full=False).run_config)
+
+    def set_run_config(self, run_id: str, run_config: Dict[str, Any]) -> None:
+        run_log = self.get_run_log_by_id(run_id, full=False)
+        run_log.run_config.update(run_config)
+        self.put_run_log(run_log)
+
+    # ---- steps and branches -----------------------------------------------------------------
+    def get_step_log(self, internal_name: str, run_id: str) -> StepLog:
+        """The step log at the dot path ``internal_name``.
+
+        Raises:
+            StepLogNotFoundError: no such step has been recorded.
+        """
+        run_log = self.get_run_log_by_id(run_id)
+        step_log, _ = run_log.search_step_by_internal_name(internal_name)
+        return step_log
+
+    def add_step_log(self, step_log: StepLog, run_id: str) -> None:
+        """Record ``step_log`` (with its branches) at its internal name, replacing an older one.
+
+        Raises:
+            BranchLogNotFoundError: the branch that should hold the step was never recorded.
+        """
+        run_log = self.get_run_log_by_id(run_id)
+        _place_step(run_log, step_log)
+        self.put_run_log(run_log)
+
+    def get_branch_log(self, internal_branch_name: str, run_id: str) -> Union[BranchLog, RunLog]:
+        """The branch log at the dot path; the empty name is the run log itself."""
+        run_log = self.get_run_log_by_id(run_id)
+        branch, _ = run_log.search_branch_by_internal_name(internal_branch_name)
+        return branch
+
+    def add_branch_log(self, branch_log: Union[BranchLog, RunLog], run_id: str) -> None:
+        """Record a branch log under the step that holds it, keeping the steps already in it.
+
+        A :class:`RunLog` given here only updates the run's status (terminal nodes of the top
+        graph pass the run log itself).
+        """
+        if isinstance(branch_log, RunLog):
+            self.update_run_log_status(run_id, branch_log.status)
+            return
+        run_log = self.get_run_log_by_id(run_id)
+        _place_branch(run_log, branch_log)
+        self.put_run_log(run_log)
+
+    # ---- factories ----------------------------------------------------------------------------
+    @staticmethod
+    def create_step_log(name: str, internal_name: str) -> StepLog:
+        """A new step log, not yet stored."""
+        return StepLog(name=name, internal_name=internal_name, status=defaults.CREATED)
+
+    @staticmethod
+    def create_branch_log(internal_branch_name: str) -> BranchLog:
+        return BranchLog(internal_name=internal_branch_name, status=defaults.CREATED)
+
+    @staticmethod
+    def create_attempt_log() -> StepAttempt:
+        return StepAttempt(status=defaults.FAIL)
+
+    @staticmethod
+    def create_code_identity() -> CodeIdentity:
+        return CodeIdentity()
+
+    @staticmethod
+    def create_data_catalog(name: str) -> DataCatalog:
+        return DataCatalog(name=name)
+
+
+def parent_name(internal_name: str, parts: int = 1) -> str:
+    """Drop the last ``parts`` components of a dot path ('' when nothing is left)."""
+    return ".".join(internal_name.split(".")[:-parts]) if "." in internal_name else ""
+
+
+def _place_step(run_log: RunLog, step_log: StepLog) -> None:
+    """Put a step log where its dot path says, in the run log or in the branch that holds it."""
+    if "." not in step_log.internal_name or step_log.internal_name in run_log.steps:
+        run_log.steps[step_log.internal_name] = step_log
+        return
+    branch = _holding_branch(run_log, step_log.internal_name)
+    branch.steps[step_log.internal_name] = step_log
+
+
+def _holding_branch(run_log: RunLog, internal_name: str) -> BranchLog:
+    """The branch log whose steps hold ``internal_name``: the longest recorded branch prefix."""
+    parts = internal_name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            branch, _ = run_log.search_branch_by_internal_name(".".join(parts[:cut]))
+        except BranchLogNotFoundError:
+            continue
+        if isinstance(branch, BranchLog):
+            return branch
+    raise BranchLogNotFoundError(run_log.run_id, parent_name(internal_name))
+
+
+def _place_branch(run_log: RunLog, branch_log: BranchLog) -> None:
+    """Put a branch log under the step that holds it, keeping steps it already recorded."""
+    parts = branch_log.internal_name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            step, _ = run_log.search_step_by_internal_name(".".join(parts[:cut]))
+        except StepLogNotFoundError:
+            continue
+        existing = step.branches.get(branch_log.internal_name)
+        if existing is not None and existing is not branch_log and not branch_log.steps:
+            branch_log.steps = existing.steps
+        step.branches[branch_log.internal_name] = branch_log
+        return
+    raise StepLogNotFoundError(run_log.run_id, parent_name(branch_log.internal_name))

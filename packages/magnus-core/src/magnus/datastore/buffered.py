@@ -1,0 +1,58 @@
+"""The default run log store: in memory, gone when the process ends."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Dict
+
+from pydantic import PrivateAttr
+
+from magnus import defaults
+from magnus.datastore.base import BaseRunLogStore
+from magnus.datastore.models import RunLog
+from magnus.errors import RunLogExistsError, RunLogNotFoundError
+
+
+class BufferedRunLogStore(BaseRunLogStore):
+    """Keeps run logs in this process's memory.
+
+    Handy for trying a pipeline; nothing survives the process, so ``--use-cached`` and executors
+    that run steps in other processes cannot use it.
+    """
+
+    service_name: ClassVar[str] = "buffered"
+
+    _run_logs: Dict[str, RunLog] = PrivateAttr(default_factory=dict)
+
+    def create_run_log(
+        self,
+        run_id: str,
+        dag_hash: str = "",
+        use_cached: bool = False,
+        tag: str = "",
+        original_run_id: str = "",
+        status: str = defaults.CREATED,
+    ) -> RunLog:
+        if run_id in self._run_logs:
+            raise RunLogExistsError(run_id)
+        run_log = RunLog(
+            run_id=run_id,
+            dag_hash=dag_hash,
+            use_cached=use_cached,
+            tag=tag,
+            original_run_id=original_run_id,
+            status=status,
+        )
+        self._run_logs[run_id] = run_log
+        return run_log
+
+    def get_run_log_by_id(self, run_id: str, full: bool = True) -> RunLog:
+        try:
+            return self._run_logs[run_id]
+        except KeyError:
+            raise RunLogNotFoundError(run_id) from None
+
+    def put_run_log(self, run_log: RunLog) -> None:
+        self._run_logs[run_log.run_id] = run_log
+
+    def run_log_exists(self, run_id: str) -> bool:
+        return run_id in self._run_logs

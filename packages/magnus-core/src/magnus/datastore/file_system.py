@@ -1,0 +1,183 @@
+"""Run logs as one JSON file per run, the layout of magnus 0.5.1: ``<log_folder>/<run_id>.json``.
+
+Rewriting a whole JSON file for every step makes each step cost more than the one before. This
+store instead appends each change (a step log, a branch log, parameters, status) as one line to
+``<run_id>.journal`` and folds the journal into ``<run_id>.json`` (atomically) when the run ends.
+Readers merge the two, so a run that crashed mid-way is still complete up to its last step and
+``--use-cached`` can resume from it; a partial last line left by a crash is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Dict, Union
+
+from pydantic import PrivateAttr
+
+from magnus import defaults
+from magnus.atomic import append_record, write_atomically
+from magnus.datastore.base import BaseRunLogStore, _place_branch, _place_step
+from magnus.datastore.models import BranchLog, RunLog, StepLog
+from magnus.errors import RunLogError, RunLogExistsError, RunLogNotFoundError
+
+FINAL_STATUSES = (defaults.SUCCESS, defaults.FAIL)
+
+
+@dataclass
+class _Loaded:
+    """A run log as read so far, and how far into its journal we have read."""
+
+    run_log: RunLog
+    journal_offset: int
+    snapshot_stamp: tuple[int, int]
+
+
+class FileSystemRunLogStore(BaseRunLogStore):
+    """One JSON file per run in ``log_folder``, plus an append-only journal while it runs."""
+
+    service_name: ClassVar[str] = "file-system"
+    shared_between_processes: ClassVar[bool] = True
+
+    log_folder: str = defaults.LOG_FOLDER
+
+    _loaded: Dict[str, _Loaded] = PrivateAttr(default_factory=dict)
+
+    # ---- paths ---------------------------------------------------------------------------------
+    def snapshot_path(self, run_id: str) -> Path:
+        return Path(self.log_folder) / f"{run_id}.json"
+
+    def journal_path(self, run_id: str) -> Path:
+        return Path(self.log_folder) / f"{run_id}.journal"
+
+    # ---- whole-log methods ---------------------------------------------------------------------
+    def create_run_log(
+        self,
+        run_id: str,
+        dag_hash: str = "",
+        use_cached: bool = False,
+        tag: str = "",
+        original_run_id: str = "",
+        status: str = defaults.CREATED,
+    ) -> RunLog:
+        if self.run_log_exists(run_id):
+            raise RunLogExistsError(run_id)
+        run_log = RunLog(
+            run_id=run_id,
+            dag_hash=dag_hash,
+            use_cached=use_cached,
+            tag=tag,
+            original_run_id=original_run_id,
+            status=status,
+        )
+        self.put_run_log(run_log)
+        return run_log
+
+    def run_log_exists(self, run_id: str) -> bool:
+        return self.snapshot_path(run_id).exists()
+
+    def get_run_log_by_id(self, run_id: str, full: bool = True) -> RunLog:
+        return self._refresh(run_id).run_log
+
+    def put_run_log(self, run_log: RunLog) -> None:
+        """Write the whole log as the run's JSON file and fold the journal away."""
+        path = self.snapshot_path(run_log.run_id)
+        write_atomically(path, run_log.model_dump_json(indent=4).encode())
+        self.journal_path(run_log.run_id).unlink(missing_ok=True)
+        self._loaded[run_log.run_id] = _Loaded(run_log, 0, _stamp(path))
+
+    # ---- fine-grained writes: one journal line each ------------------------------------------
+    def update_run_log_status(self, run_id: str, status: str) -> None:
+        if status in FINAL_STATUSES:
+            run_log = self.get_run_log_by_id(run_id)
+            run_log.status = status
+            self.put_run_log(run_log)
+            return
+        self._journal(run_id, "status", status)
+
+    def set_parameters(self, run_id: str, parameters: Dict[str, Any]) -> None:
+        self._journal(run_id, "parameters", parameters)
+
+    def set_run_config(self, run_id: str, run_config: Dict[str, Any]) -> None:
+        self._journal(run_id, "run_config", run_config)
+
+    def add_step_log(self, step_log: StepLog, run_id: str) -> None:
+        self._journal(run_id, "step", step_log)
+
+    def add_branch_log(self, branch_log: Union[BranchLog, RunLog], run_id: str) -> None:
+        if isinstance(branch_log, RunLog):
+            self.update_run_log_status(run_id, branch_log.status)
+            return
+        self._journal(run_id, "branch", branch_log)
+
+    # ---- journal mechanics --------------------------------------------------------------------
+    def _journal(self, run_id: str, op: str, value: Any) -> None:
+        """Append one change; apply it to our copy too when nobody else wrote in between."""
+        loaded = self._refresh(run_id)
+        payload = value.model_dump_json() if hasattr(value, "model_dump_json") else json.dumps(value)
+        line = f'{{"op":"{op}","value":{payload}}}\n'.encode()
+        path = self.journal_path(run_id)
+        append_record(path, line)
+        if _size(path) == loaded.journal_offset + len(line):
+            _apply(loaded.run_log, op, value)
+            loaded.journal_offset += len(line)
+
+    def _refresh(self, run_id: str) -> _Loaded:
+        """Our copy of the run log, brought up to date with what any writer appended since."""
+        snapshot = self.snapshot_path(run_id)
+        loaded = self._loaded.get(run_id)
+        try:
+            stamp = _stamp(snapshot)
+        except FileNotFoundError:
+            raise RunLogNotFoundError(run_id) from None
+        if loaded is None or loaded.snapshot_stamp != stamp:
+            loaded = _Loaded(self._read_snapshot(snapshot, run_id), 0, stamp)
+            self._loaded[run_id] = loaded
+        journal = self.journal_path(run_id)
+        if _size(journal) > loaded.journal_offset:
+            with open(journal, "rb") as handle:
+                handle.seek(loaded.journal_offset)
+                chunk = handle.read()
+            complete = chunk[: chunk.rfind(b"\n") + 1]  # a torn last line is not ours to read yet
+            for raw in complete.splitlines():
+                record = json.loads(raw)
+                _apply(loaded.run_log, record["op"], record["value"])
+            loaded.journal_offset += len(complete)
+        return loaded
+
+    @staticmethod
+    def _read_snapshot(path: Path, run_id: str) -> RunLog:
+        try:
+            return RunLog.model_validate_json(path.read_bytes())
+        except FileNotFoundError:
+            raise RunLogNotFoundError(run_id) from None
+        except ValueError as exc:
+            raise RunLogError(f"{path}: not a readable run log: {exc}") from exc
+
+
+def _apply(run_log: RunLog, op: str, value: Any) -> None:
+    """Apply one journal record to a run log."""
+    if op == "step":
+        _place_step(run_log, value if isinstance(value, StepLog) else StepLog.model_validate(value))
+    elif op == "branch":
+        _place_branch(run_log, value if isinstance(value, BranchLog) else BranchLog.model_validate(value))
+    elif op == "parameters":
+        run_log.parameters.update(value)
+    elif op == "run_config":
+        run_log.run_config.update(value)
+    elif op == "status":
+        run_log.status = value
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0

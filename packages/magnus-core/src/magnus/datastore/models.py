@@ -1,0 +1,162 @@
+"""The run log: what ran, with which parameters, code and data, and how it ended.
+
+The JSON layout is magnus 0.5.1's, field for field, so tools that read old run logs read ours.
+Internal names are dot paths: ``step``, ``step.branch``, ``step.branch.step`` and so on; a map
+branch is named by its iteration value (``map_step.3``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from magnus import defaults
+from magnus.errors import BranchLogNotFoundError, StepLogNotFoundError
+
+
+class DataCatalog(BaseModel):
+    """One file moved through the catalog by a step."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    data_hash: str = ""
+    catalog_relative_path: str = ""
+    catalog_handler_location: str = ""
+    stage: str = ""
+
+
+class StepAttempt(BaseModel):
+    """One try of a step; a step with retries has several."""
+
+    attempt_number: int = 0
+    start_time: str = ""
+    end_time: str = ""
+    duration: str = ""
+    status: str = defaults.FAIL
+    message: str = ""
+    parameters: Dict[str, Any] = Field(default_factory=dict)
+
+
+class CodeIdentity(BaseModel):
+    """The version of the code a step ran: a git commit, or an image digest for containers."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code_identifier: Optional[str] = ""
+    code_identifier_type: Optional[str] = ""
+    code_identifier_dependable: Optional[bool] = False
+    code_identifier_url: Optional[str] = ""
+    code_identifier_message: Optional[str] = ""
+
+
+class StepLog(BaseModel):
+    """What happened to one node, with the branches it holds when it is composite."""
+
+    name: str
+    internal_name: str
+    status: str = defaults.FAIL
+    step_type: str = "task"
+    message: str = ""
+    mock: bool = False
+    code_identities: List[CodeIdentity] = Field(default_factory=list)
+    attempts: List[StepAttempt] = Field(default_factory=list)
+    user_defined_metrics: Dict[str, Any] = Field(default_factory=dict)
+    branches: Dict[str, "BranchLog"] = Field(default_factory=dict)
+    data_catalog: List[DataCatalog] = Field(default_factory=list)
+
+    def get_data_catalogs_by_stage(self, stage: str = "put") -> List[DataCatalog]:
+        """Catalog entries of this step and of every step in its branches recorded at ``stage``."""
+        found = [entry for entry in self.data_catalog if entry.stage == stage]
+        for branch in self.branches.values():
+            found.extend(branch.get_data_catalogs_by_stage(stage))
+        return found
+
+    def add_data_catalogs(self, entries: List[DataCatalog]) -> None:
+        self.data_catalog.extend(entries)
+
+
+class BranchLog(BaseModel):
+    """A branch of a composite step: a parallel branch, one map iteration or a nested dag."""
+
+    internal_name: str
+    status: str = defaults.FAIL
+    steps: Dict[str, StepLog] = Field(default_factory=dict)
+
+    def get_data_catalogs_by_stage(self, stage: str = "put") -> List[DataCatalog]:
+        found: List[DataCatalog] = []
+        for step in self.steps.values():
+            found.extend(step.get_data_catalogs_by_stage(stage))
+        return found
+
+
+class RunLog(BaseModel):
+    """The whole record of a run."""
+
+    run_id: str
+    dag_hash: Optional[str] = None
+    use_cached: bool = False
+    tag: Optional[str] = ""
+    original_run_id: Optional[str] = ""
+    status: str = defaults.FAIL
+    steps: Dict[str, StepLog] = Field(default_factory=dict)
+    parameters: Dict[str, Any] = Field(default_factory=dict)
+    run_config: Dict[str, Any] = Field(default_factory=dict)
+
+    def get_data_catalogs_by_stage(self, stage: str = "put") -> List[DataCatalog]:
+        found: Dict[str, DataCatalog] = {}
+        for step in self.steps.values():
+            for entry in step.get_data_catalogs_by_stage(stage):
+                found.setdefault(entry.name, entry)
+        return list(found.values())
+
+    def search_step_by_internal_name(self, internal_name: str) -> Tuple[StepLog, Optional[BranchLog]]:
+        """Find a step log by its dot path, with the branch that holds it (None at the top)."""
+        holder = _walk(self, internal_name)
+        if holder is None or not isinstance(holder[0], StepLog):
+            raise StepLogNotFoundError(self.run_id, internal_name)
+        step, parent = holder
+        return step, parent if isinstance(parent, BranchLog) else None
+
+    def search_branch_by_internal_name(
+        self, internal_name: str
+    ) -> Tuple[Union[BranchLog, "RunLog"], Optional[StepLog]]:
+        """Find a branch log by its dot path, with the step that holds it; '' is the run itself."""
+        if not internal_name:
+            return self, None
+        holder = _walk(self, internal_name)
+        if holder is None or not isinstance(holder[0], BranchLog):
+            raise BranchLogNotFoundError(self.run_id, internal_name)
+        branch, parent = holder
+        return branch, parent if isinstance(parent, StepLog) else None
+
+
+StepLog.model_rebuild()
+
+
+def _walk(run_log: RunLog, internal_name: str) -> Optional[Tuple[Union[StepLog, BranchLog], Any]]:
+    """Descend steps and branches along a dot path.
+
+    Keys are tried from the shortest prefix up, so iteration values that hold dots (``0.5``)
+    still resolve. Cost is a handful of dict look-ups, independent of the size of the run.
+    """
+    parts = internal_name.split(".")
+    container: Dict[str, Any] = run_log.steps
+    parent: Any = run_log
+    start = 0
+    found: Any = None
+    while start < len(parts):
+        for end in range(start + 1, len(parts) + 1):
+            key = ".".join(parts[:end])
+            if key in container:
+                found = container[key]
+                break
+        else:
+            return None
+        if end == len(parts):
+            return found, parent
+        parent = found
+        container = found.branches if isinstance(found, StepLog) else found.steps
+        start = end
+    return None

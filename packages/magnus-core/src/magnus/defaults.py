@@ -1,0 +1,36 @@
+"""Names and values fixed by compatibility with magnus 0.5.1."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+NAME = "magnus"
+LOGGER_NAME = "magnus"
+
+# Environment variables
+PARAMETER_PREFIX = "MAGNUS_PRM_"
+TRACK_PREFIX = "MAGNUS_TRACK_"
+STEP_INDICATOR = "_STEP_"
+MAP_VARIABLE = "MAGNUS_MAP_VARIABLE"
+ENV_RUN_ID = "MAGNUS_RUN_ID"
+ENV_CONFIG_FILE = "MAGNUS_CONFIG_FILE"
+ENV_DEBUG = "MAGNUS_DEBUG"
+
+# Statuses
+CREATED = "CREATED"
+PROCESSING = "PROCESSING"
+SUCCESS = "SUCCESS"
+FAIL = "FAIL"
+TRIGGERED = "TRIGGERED"
+
+# Naming of internal graph parts
+MAP_PLACEHOLDER = "map_variable_placeholder"
+DAG_BRANCH_NAME = "dag"
+COMMAND_FRIENDLY_CHARACTER = "%"
+
+# Service defaults
+LOG_FOLDER = ".run_log_store"
+CATALOG_LOCATION = ".catalog"
+COMPUTE_DATA_FOLDER = "."
+
+TypeMapVariable = Optional[Dict[str, Any]]

@@ -1,0 +1,256 @@
+"""What the CLI and the SDK call: load a pipeline and its config, build the run context, run.
+
+Every input (pipeline, configuration, parameters file, plugins) is loaded and checked here,
+before the run log exists or any step runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+from magnus import defaults
+from magnus.config import create_service, describe_source, load_configuration
+from magnus.context import RunContext, set_current
+from magnus.datastore.models import RunLog
+from magnus.errors import MagnusError, PipelineDefinitionError, UserInputError
+from magnus.graph import Graph, parse_pipeline
+from magnus.parameters import load_parameters_file
+
+logger = logging.getLogger(defaults.LOGGER_NAME)
+
+
+def load_pipeline(pipeline_file: str) -> Tuple[Graph, Dict[str, Any]]:
+    """Parse and check a pipeline YAML file; return its graph and its ``dag`` mapping."""
+    import yaml
+
+    path = Path(pipeline_file)
+    if not path.is_file():
+        raise PipelineDefinitionError([f"{pipeline_file}: pipeline file not found"])
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise PipelineDefinitionError([f"{pipeline_file}: not valid YAML: {' '.join(str(exc).split())}"]) from exc
+    graph = parse_pipeline(document, source=pipeline_file, base_dir=path.parent)
+    return graph, document["dag"]
+
+
+def load_dag(dag: Dict[str, Any], source: str = "pipeline") -> Graph:
+    """Parse and check a ``dag`` mapping built in code (the SDK)."""
+    return parse_pipeline({"dag": dag}, source=source, base_dir=Path.cwd())
+
+
+def dag_hash(dag: Dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(dag, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def build_context(
+    *,
+    graph: Optional[Graph],
+    dag_definition: Dict[str, Any],
+    pipeline_file: str = "",
+    configuration_file: str = "",
+    parameters_file: str = "",
+    run_id: str = "",
+    tag: str = "",
+    use_cached: str = "",
+) -> RunContext:
+    """Load the configuration and every service, check the parameters file, set the run context."""
+    configuration = load_configuration(configuration_file)
+    source = describe_source(configuration_file)
+    services = {name: create_service(name, block, source) for name, block in configuration.items()}
+    if parameters_file:
+        load_parameters_file(parameters_file)  # refuse a bad file before anything is created
+
+    store: Any = services["run_log_store"]
+    if not run_id:
+        from magnus.names import generate_run_id
+
+        run_id = generate_run_id()
+        while store.run_log_exists(run_id):
+            run_id = generate_run_id()
+
+    context = RunContext(
+        executor=services["executor"],  # type: ignore[arg-type]
+        run_log_store=store,
+        catalog=services["catalog"],  # type: ignore[arg-type]
+        secrets=services["secrets"],  # type: ignore[arg-type]
+        experiment_tracker=services["experiment_tracker"],  # type: ignore[arg-type]
+        pickler=services["pickler"],  # type: ignore[arg-type]
+        run_id=run_id,
+        dag=graph,
+        dag_hash=dag_hash(dag_definition) if dag_definition else "",
+        dag_definition=dag_definition,
+        tag=tag,
+        pipeline_file=pipeline_file,
+        configuration_file=configuration_file,
+        parameters_file=parameters_file,
+        use_cached=bool(use_cached),
+        original_run_id=use_cached,
+        service_configs=configuration,
+    )
+    set_current(context)
+    return context
+
+
+def execute_dag(
+    graph: Graph,
+    dag_definition: Dict[str, Any],
+    *,
+    pipeline_file: str = "",
+    configuration_file: str = "",
+    parameters_file: str = "",
+    run_id: str = "",
+    tag: str = "",
+    use_cached: str = "",
+) -> RunLog:
+    """Run a whole pipeline with the configured executor and return its run log."""
+    context = build_context(
+        graph=graph,
+        dag_definition=dag_definition,
+        pipeline_file=pipeline_file,
+        configuration_file=configuration_file,
+        parameters_file=parameters_file,
+        run_id=run_id,
+        tag=tag,
+        use_cached=use_cached,
+    )
+    context.executor.execute_pipeline(graph)
+    return context.run_log_store.get_run_log_by_id(context.run_id)
+
+
+def execute(
+    pipeline_file: str,
+    configuration_file: str = "",
+    parameters_file: str = "",
+    run_id: str = "",
+    tag: str = "",
+    use_cached: str = "",
+) -> RunLog:
+    """``magnus execute``: run the pipeline in ``pipeline_file``."""
+    graph, dag = load_pipeline(pipeline_file)
+    return execute_dag(
+        graph,
+        dag,
+        pipeline_file=pipeline_file,
+        configuration_file=configuration_file,
+        parameters_file=parameters_file,
+        run_id=run_id,
+        tag=tag,
+        use_cached=use_cached,
+    )
+
+
+def _decode_map_variable(map_variable: str) -> defaults.TypeMapVariable:
+    if not map_variable:
+        return None
+    try:
+        decoded = json.loads(map_variable)
+    except ValueError as exc:
+        raise UserInputError(f"--map-variable: not JSON: {exc}") from exc
+    if not isinstance(decoded, dict):
+        raise UserInputError("--map-variable: must be a JSON object of {iterate_as: value}")
+    return decoded
+
+
+def execute_single_node(
+    run_id: str,
+    pipeline_file: str,
+    step_name: str,
+    map_variable: str = "",
+    configuration_file: str = "",
+    parameters_file: str = "",
+    tag: str = "",
+) -> str:
+    """Run one step of a run that another process walks (a container, a pod); return its status."""
+    graph, dag = load_pipeline(pipeline_file)
+    node = graph.find_node(step_name)
+    variables = _decode_map_variable(map_variable)
+    context = build_context(
+        graph=graph,
+        dag_definition=dag,
+        pipeline_file=pipeline_file,
+        configuration_file=configuration_file,
+        parameters_file=parameters_file,
+        run_id=run_id,
+        tag=tag,
+    )
+    if node.is_composite:
+        raise UserInputError(f"step '{step_name}' is a {node.node_type}: run its branches with 'magnus fan'")
+    context.executor.prepare_for_node_execution()
+    context.executor.execute_node(node, variables)
+    return context.run_log_store.get_step_log(node.step_log_name(variables), run_id).status
+
+
+def fan(
+    run_id: str,
+    step_name: str,
+    pipeline_file: str,
+    mode: str,
+    map_variable: str = "",
+    configuration_file: str = "",
+    parameters_file: str = "",
+    tag: str = "",
+) -> str:
+    """Fan a composite step out (record its branches) or in (settle its status from them)."""
+    graph, dag = load_pipeline(pipeline_file)
+    node = graph.find_node(step_name)
+    if not node.is_composite:
+        raise UserInputError(f"step '{step_name}' is a {node.node_type}, not a parallel, map or dag step")
+    variables = _decode_map_variable(map_variable)
+    context = build_context(
+        graph=graph,
+        dag_definition=dag,
+        pipeline_file=pipeline_file,
+        configuration_file=configuration_file,
+        parameters_file=parameters_file,
+        run_id=run_id,
+        tag=tag,
+    )
+    context.executor.prepare_for_node_execution()
+    if mode == "out":
+        context.executor.fan_out(node, variables)
+    elif mode == "in":
+        context.executor.fan_in(node, variables)
+    else:
+        raise UserInputError(f"--mode must be 'in' or 'out', got '{mode}'")
+    return context.run_log_store.get_step_log(node.step_log_name(variables), run_id).status
+
+
+def single_task_dag(name: str, task: Dict[str, Any]) -> Dict[str, Any]:
+    """A pipeline of one task (for ``execute_function`` and ``execute_notebook``)."""
+    return {
+        "start_at": name,
+        "steps": {
+            name: {"type": "task", **task, "next": "success"},
+            "success": {"type": "success"},
+            "fail": {"type": "fail"},
+        },
+    }
+
+
+def execute_task(task: Dict[str, Any], name: str, **options: Any) -> RunLog:
+    """Run a single task as a pipeline of its own."""
+    dag = single_task_dag(name, task)
+    return execute_dag(load_dag(dag, source=name), dag, **options)
+
+
+def require_task_type(command_type: str) -> None:
+    from magnus.plugins import is_installed, missing_plugin_message
+
+    if not is_installed("tasks", command_type):
+        raise UserInputError(missing_plugin_message("tasks", command_type))
+
+
+__all__ = [
+    "MagnusError",
+    "execute",
+    "execute_dag",
+    "execute_single_node",
+    "execute_task",
+    "fan",
+    "load_pipeline",
+]

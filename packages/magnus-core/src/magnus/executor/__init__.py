@@ -1,0 +1,1 @@
+"""Executors: where the steps of a pipeline run (local process, containers, Argo, ...)."""

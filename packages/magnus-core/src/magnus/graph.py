@@ -1,0 +1,216 @@
+"""A pipeline as a graph of nodes, parsed from the ``dag:`` block and checked before anything runs.
+
+Parsing collects every problem it finds (unknown ``next``, unreachable steps, cycles, missing
+fields, unknown node or task types, ...) and raises them together as one
+:class:`~magnus.errors.PipelineDefinitionError`, each naming the file and the location
+(``pipeline.yaml: dag.steps.train.next: ...``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
+
+from magnus import defaults
+from magnus.errors import MagnusError, PipelineDefinitionError
+from magnus.validation import join_location
+
+if TYPE_CHECKING:
+    from magnus.nodes.base import BaseNode
+
+
+class ProblemsRecorded(Exception):
+    """Raised by a node parser that already recorded its problems in the parse context."""
+
+
+@dataclass
+class ParseContext:
+    """Where in which file a part of a pipeline is, and the problems found so far."""
+
+    source: str
+    location: str
+    base_dir: Path
+    problems: List[str] = field(default_factory=list)
+
+    def at(self, *parts: Any) -> "ParseContext":
+        """The same file and problem list, one level deeper."""
+        return ParseContext(self.source, join_location(self.location, *parts), self.base_dir, self.problems)
+
+    def problem(self, message: str, *parts: Any) -> None:
+        self.problems.append(f"{self.source}: {join_location(self.location, *parts)}: {message}")
+
+
+class Graph:
+    """A dag: named steps, where to start, and the branch it is (``''`` for the pipeline itself)."""
+
+    def __init__(
+        self,
+        *,
+        start_at: str,
+        steps: Dict[str, "BaseNode"],
+        name: str = "",
+        description: str = "",
+        internal_branch_name: str = "",
+    ) -> None:
+        self.start_at = start_at
+        self.steps = steps
+        self.name = name
+        self.description = description
+        self.internal_branch_name = internal_branch_name
+
+    def get_node_by_name(self, name: str) -> "BaseNode":
+        try:
+            return self.steps[name]
+        except KeyError:
+            raise MagnusError(f"no step named '{name}' in {self.internal_branch_name or 'the pipeline'}") from None
+
+    def _terminal(self, node_type: str) -> "BaseNode":
+        for node in self.steps.values():
+            if node.node_type == node_type:
+                return node
+        raise MagnusError(f"no {node_type} node in {self.internal_branch_name or 'the pipeline'}")
+
+    def get_success_node(self) -> "BaseNode":
+        return self._terminal("success")
+
+    def get_fail_node(self) -> "BaseNode":
+        return self._terminal("fail")
+
+    def walk(self) -> Iterator["BaseNode"]:
+        """Every node of this graph and of every graph nested in it."""
+        for node in self.steps.values():
+            yield node
+            for branch in node.get_branches():
+                yield from branch.walk()
+
+    def find_node(self, internal_name: str) -> "BaseNode":
+        """The node with this internal name anywhere in the graph (map parts as the placeholder).
+
+        Spaces may be given as ``%`` (how magnus 0.5.1 passed step names on command lines).
+        """
+        wanted = internal_name.replace(defaults.COMMAND_FRIENDLY_CHARACTER, " ")
+        for node in self.walk():
+            if node.internal_name == wanted:
+                return node
+        raise MagnusError(f"no step with internal name '{wanted}' in the pipeline")
+
+
+def create_graph(dag: Any, ctx: ParseContext, internal_branch_name: str = "") -> Graph:
+    """Parse one ``dag`` mapping (the pipeline's or a branch's) and check its shape.
+
+    Problems go into ``ctx.problems``; the caller raises them (see :func:`parse_pipeline`).
+    """
+    if not isinstance(dag, dict):
+        ctx.problem(f"must be a mapping with start_at and steps, got {type(dag).__name__}")
+        return Graph(start_at="", steps={}, internal_branch_name=internal_branch_name)
+
+    for key in dag:
+        if key not in ("start_at", "steps", "description", "name", "max_time"):
+            ctx.problem("unknown field (allowed: description, start_at, steps)", key)
+
+    steps_config = dag.get("steps")
+    steps: Dict[str, BaseNode] = {}
+    if not isinstance(steps_config, dict) or not steps_config:
+        ctx.problem("required: a mapping of step names to steps", "steps")
+        steps_config = {}
+
+    from magnus.nodes.base import parse_node  # nodes import graph for their branches
+
+    for name, config in steps_config.items():
+        node = parse_node(str(name), config, ctx.at("steps", name), internal_branch_name)
+        if node is not None:
+            steps[str(name)] = node
+
+    start_at = dag.get("start_at")
+    graph = Graph(
+        start_at=str(start_at or ""),
+        steps=steps,
+        name=str(dag.get("name") or ""),
+        description=str(dag.get("description") or ""),
+        internal_branch_name=internal_branch_name,
+    )
+    if not start_at:
+        ctx.problem("required field is missing", "start_at")
+    elif str(start_at) not in steps_config:
+        ctx.problem(f"'{start_at}' is not a step (known: {', '.join(map(str, steps_config))})", "start_at")
+    elif len(steps) == len(steps_config):
+        _check_routing(graph, ctx)
+    return graph
+
+
+def _check_routing(graph: Graph, ctx: ParseContext) -> None:
+    """Every ``next``/``on_failure`` leads somewhere, all steps are reachable, and there are no cycles."""
+    known = ", ".join(graph.steps)
+    healthy = True
+    for name, node in graph.steps.items():
+        for field_name, target in node.routes().items():
+            if not target:
+                ctx.problem("required field is missing", "steps", name, field_name)
+                healthy = False
+            elif target not in graph.steps:
+                ctx.problem(f"'{target}' is not a step (known: {known})", "steps", name, field_name)
+                healthy = False
+    for node_type in ("success", "fail"):
+        count = sum(1 for node in graph.steps.values() if node.node_type == node_type)
+        if count != 1:
+            ctx.problem(f"a dag needs exactly one step of type {node_type}, found {count}", "steps")
+            healthy = False
+    if not healthy:
+        return
+
+    fail_name = graph.get_fail_node().name
+    reached = {graph.start_at}
+    frontier = [graph.start_at]
+    while frontier:
+        node = graph.steps[frontier.pop()]
+        targets = list(node.routes().values())
+        if not node.is_terminal:
+            targets.append(fail_name)  # a failing step without on_failure goes to the fail node
+        for target in targets:
+            if target not in reached:
+                reached.add(target)
+                frontier.append(target)
+    for name in graph.steps:
+        if name not in reached:
+            ctx.problem(f"step '{name}' is unreachable from start_at '{graph.start_at}'", "steps", name)
+
+    cycle = _find_cycle(graph)
+    if cycle:
+        ctx.problem(f"the steps form a cycle: {' -> '.join(cycle)}", "steps")
+
+
+def _find_cycle(graph: Graph) -> Optional[List[str]]:
+    """A cycle along next/on_failure edges, as the step names around it, or None (iterative DFS)."""
+    done: set[str] = set()
+    for root in graph.steps:
+        if root in done:
+            continue
+        path: List[str] = [root]
+        on_path = {root}
+        pending = [iter(graph.steps[root].routes().values())]
+        while pending:
+            target = next(pending[-1], None)
+            if target is None:
+                pending.pop()
+                finished = path.pop()
+                on_path.discard(finished)
+                done.add(finished)
+            elif target in on_path:
+                return [*path[path.index(target):], target]
+            elif target not in done:
+                path.append(target)
+                on_path.add(target)
+                pending.append(iter(graph.steps[target].routes().values()))
+    return None
+
+
+def parse_pipeline(pipeline: Any, *, source: str, base_dir: Path) -> Graph:
+    """Parse a whole pipeline document (``{dag: {...}}``) and raise every problem found at once."""
+    ctx = ParseContext(source=source, location="dag", base_dir=base_dir)
+    if not isinstance(pipeline, dict) or "dag" not in pipeline:
+        raise PipelineDefinitionError([f"{source}: no 'dag' block: a pipeline file holds 'dag: {{start_at, steps}}'"])
+    graph = create_graph(pipeline["dag"], ctx)
+    if ctx.problems:
+        raise PipelineDefinitionError(ctx.problems)
+    return graph

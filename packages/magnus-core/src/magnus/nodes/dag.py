@@ -1,0 +1,64 @@
+"""``type: dag``: a pipeline defined in another YAML file, run as one step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterator, List
+
+from pydantic import ConfigDict
+
+from magnus import defaults
+from magnus.graph import Graph, ParseContext, ProblemsRecorded, create_graph
+from magnus.nodes.base import resolve_map_placeholders
+from magnus.nodes.composite import BranchRun, CompositeNode
+
+if TYPE_CHECKING:
+    from magnus.context import RunContext
+
+
+class DagNode(CompositeNode):
+    """Runs the ``dag`` of ``dag_definition`` as the branch ``step.dag``.
+
+    The file is looked up from the working folder (as in magnus 0.5.1), then next to the
+    pipeline file that names it.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
+
+    node_type: ClassVar[str] = "dag"
+
+    dag_definition: str
+    branch: Graph
+
+    @classmethod
+    def parse_from_config(cls, config: Dict[str, Any], ctx: ParseContext, **identity: str) -> "DagNode":
+        import yaml
+
+        definition = config.get("dag_definition")
+        if not definition or not isinstance(definition, str):
+            ctx.problem("required field is missing", "dag_definition")
+            raise ProblemsRecorded
+        path = Path(definition)
+        if not path.is_file() and (ctx.base_dir / path).is_file():
+            path = ctx.base_dir / path
+        if not path.is_file():
+            ctx.problem(f"file '{definition}' not found", "dag_definition")
+            raise ProblemsRecorded
+        try:
+            document = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            ctx.problem(f"'{definition}' is not valid YAML: {str(exc).splitlines()[0]}", "dag_definition")
+            raise ProblemsRecorded from exc
+        if not isinstance(document, dict) or "dag" not in document:
+            ctx.problem(f"'{definition}' has no 'dag' block", "dag_definition")
+            raise ProblemsRecorded
+        internal = f"{identity['internal_name']}.{defaults.DAG_BRANCH_NAME}"
+        nested = ParseContext(source=str(definition), location="dag", base_dir=path.parent, problems=ctx.problems)
+        branch = create_graph(document["dag"], nested, internal)
+        return cls(**{**config, "branch": branch}, **identity)
+
+    def branch_runs(self, context: "RunContext", map_variable: defaults.TypeMapVariable) -> Iterator[BranchRun]:
+        yield resolve_map_placeholders(self.branch.internal_branch_name, map_variable), self.branch, map_variable
+
+    def get_branches(self) -> List[Graph]:
+        return [self.branch]

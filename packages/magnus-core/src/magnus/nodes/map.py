@@ -1,0 +1,67 @@
+"""``type: map``: run one branch for each value of a list parameter."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterator, List
+
+from pydantic import ConfigDict
+
+from magnus import defaults
+from magnus.errors import MagnusError
+from magnus.graph import Graph, ParseContext, ProblemsRecorded, create_graph
+from magnus.nodes.composite import BranchRun, CompositeNode
+
+if TYPE_CHECKING:
+    from magnus.context import RunContext
+
+
+class MapNode(CompositeNode):
+    """For each value of parameter ``iterate_on``, runs ``branch`` with that value as ``iterate_as``.
+
+    The branch log of each iteration is named by its value: ``step.<value>``.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
+
+    node_type: ClassVar[str] = "map"
+
+    iterate_on: str
+    iterate_as: str
+    branch: Graph
+
+    @classmethod
+    def parse_from_config(cls, config: Dict[str, Any], ctx: ParseContext, **identity: str) -> "MapNode":
+        raw = config.get("branch")
+        if not isinstance(raw, dict):
+            ctx.problem("required: the dag to run for each value", "branch")
+            raise ProblemsRecorded
+        internal = f"{identity['internal_name']}.{defaults.MAP_PLACEHOLDER}"
+        branch = create_graph(raw, ctx.at("branch"), internal)
+        return cls(**{**config, "branch": branch}, **identity)
+
+    def iteration_values(self, context: "RunContext") -> List[Any]:
+        """The list to iterate on, from the run's parameters.
+
+        Raises:
+            MagnusError: the parameter is not set or is not a list.
+        """
+        parameters = context.run_log_store.get_parameters(context.run_id)
+        if self.iterate_on not in parameters:
+            known = ", ".join(sorted(parameters)) or "none"
+            raise MagnusError(
+                f"map '{self.name}': parameter '{self.iterate_on}' to iterate on is not set (set: {known})"
+            )
+        values = parameters[self.iterate_on]
+        if not isinstance(values, list):
+            raise MagnusError(
+                f"map '{self.name}': parameter '{self.iterate_on}' must be a list, got {type(values).__name__}"
+            )
+        return values
+
+    def branch_runs(self, context: "RunContext", map_variable: defaults.TypeMapVariable) -> Iterator[BranchRun]:
+        prefix = self.step_log_name(map_variable)
+        for value in self.iteration_values(context):
+            yield f"{prefix}.{value}", self.branch, {**(map_variable or {}), self.iterate_as: value}
+
+    def get_branches(self) -> List[Graph]:
+        return [self.branch]

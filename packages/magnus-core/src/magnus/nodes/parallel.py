@@ -1,0 +1,47 @@
+"""``type: parallel``: named branches, each a full dag, all of which must succeed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterator, List
+
+from pydantic import ConfigDict
+
+from magnus import defaults
+from magnus.graph import Graph, ParseContext, ProblemsRecorded, create_graph
+from magnus.nodes.base import resolve_map_placeholders
+from magnus.nodes.composite import BranchRun, CompositeNode
+
+if TYPE_CHECKING:
+    from magnus.context import RunContext
+
+
+class ParallelNode(CompositeNode):
+    """Runs every branch (``branches: {name: {start_at, steps}}``); branch logs are ``step.name``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
+
+    node_type: ClassVar[str] = "parallel"
+
+    branches: Dict[str, Graph]
+
+    @classmethod
+    def parse_from_config(cls, config: Dict[str, Any], ctx: ParseContext, **identity: str) -> "ParallelNode":
+        raw = config.get("branches")
+        if not isinstance(raw, dict) or not raw:
+            ctx.problem("required: a mapping of branch names to dags", "branches")
+            raise ProblemsRecorded
+        branches: Dict[str, Graph] = {}
+        for branch_name, branch in raw.items():
+            if "." in str(branch_name) or defaults.COMMAND_FRIENDLY_CHARACTER in str(branch_name):
+                ctx.problem("branch names cannot contain '.' or '%'", "branches", branch_name)
+                continue
+            internal = f"{identity['internal_name']}.{branch_name}"
+            branches[internal] = create_graph(branch, ctx.at("branches", branch_name), internal)
+        return cls(**{**config, "branches": branches}, **identity)
+
+    def branch_runs(self, context: "RunContext", map_variable: defaults.TypeMapVariable) -> Iterator[BranchRun]:
+        for internal_name, graph in self.branches.items():
+            yield resolve_map_placeholders(internal_name, map_variable), graph, map_variable
+
+    def get_branches(self) -> List[Graph]:
+        return list(self.branches.values())

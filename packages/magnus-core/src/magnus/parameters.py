@@ -1,0 +1,194 @@
+"""Parameters as magnus 0.5.1 passes them.
+
+The initial parameters come from a YAML file (``-p``), overridden by ``MAGNUS_PRM_<name>``
+environment variables (JSON-decoded when they parse). Python functions receive parameters by
+argument name, cast to the annotated type (pydantic models included), and return a pydantic model
+or a dict whose fields merge into the run's parameters.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Dict, Mapping, Optional
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+
+from magnus import defaults
+from magnus.errors import ParameterError
+
+
+def load_parameters_file(path: str) -> Dict[str, Any]:
+    """The mapping in a YAML parameters file; anything else is refused with the file named."""
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise ParameterError(f"{path}: parameters file not found")
+    try:
+        content = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"{path}: not valid YAML: {_first_line(exc)}") from exc
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise ParameterError(
+            f"{path}: a parameters file must be a mapping of names to values, got {type(content).__name__}"
+        )
+    return {str(key): value for key, value in content.items()}
+
+
+def parameters_from_environment(environ: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """``MAGNUS_PRM_<name>`` variables as ``{name: value}``, names lower-cased as in magnus 0.5.1."""
+    found: Dict[str, Any] = {}
+    for key, raw in (os.environ if environ is None else environ).items():
+        if key.startswith(defaults.PARAMETER_PREFIX) and len(key) > len(defaults.PARAMETER_PREFIX):
+            found[key[len(defaults.PARAMETER_PREFIX) :].lower()] = decode_value(raw)
+    return found
+
+
+def initial_parameters(parameters_file: str = "") -> Dict[str, Any]:
+    """What a new run starts with: the file, then the environment on top."""
+    parameters = load_parameters_file(parameters_file) if parameters_file else {}
+    parameters.update(parameters_from_environment())
+    return parameters
+
+
+def decode_value(raw: str) -> Any:
+    """JSON when it parses, the literal string otherwise."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def encode_value(value: Any) -> str:
+    """How a parameter is put in an environment variable (JSON, as magnus 0.5.1 does)."""
+    return json.dumps(to_jsonable(value))
+
+
+def to_jsonable(value: Any) -> Any:
+    """Pydantic models become their (aliased) JSON-compatible dicts; the rest is left as is."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    return value
+
+
+def returned_parameters(value: Any, command: str) -> Dict[str, Any]:
+    """What a function returned, as parameters to merge into the run's.
+
+    Raises:
+        ParameterError: the function returned something that is not a model, a dict or None.
+    """
+    if value is None:
+        return {}
+    if isinstance(value, BaseModel):
+        returned = value.model_dump(mode="json", by_alias=True)
+    elif isinstance(value, dict):
+        returned = {str(key): to_jsonable(item) for key, item in value.items()}
+    else:
+        raise ParameterError(
+            f"{command} returned {type(value).__name__}: return a pydantic model or a dict to set parameters "
+            "(or use magnus.put_object for other objects)"
+        )
+    try:
+        json.dumps(returned)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(
+            f"{command} returned a value that is not JSON-serialisable ({exc}); "
+            "parameters must be JSON data: use magnus.put_object for other objects"
+        ) from exc
+    return returned
+
+
+@functools.lru_cache(maxsize=1024)
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(annotation)
+
+
+def cast_value(value: Any, annotation: Any) -> Any:
+    """``value`` as ``annotation``: pydantic models built from dicts, scalars converted."""
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return value
+    if isinstance(annotation, type) and isinstance(value, annotation) and annotation is not bool:
+        return value
+    if annotation is str and isinstance(value, (int, float, bool)):
+        return str(value)
+    return _adapter(annotation).validate_python(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature(func: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(func, eval_str=True)
+
+
+def bind_arguments(
+    func: Callable[..., Any], parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None
+) -> Dict[str, Any]:
+    """The keyword arguments to call ``func`` with, taken from the parameters by name.
+
+    A map's ``iterate_as`` value is a parameter for the steps of its branch. An argument
+    annotated with a pydantic model that is not itself a parameter is built from the root
+    parameters (magnus 0.5.1's behaviour). ``**kwargs`` receives every parameter not bound.
+
+    Raises:
+        ParameterError: a required argument has no parameter, or a value does not fit its type.
+    """
+    available = dict(parameters)
+    if map_variable:
+        available.update(map_variable)
+    name_of = getattr(func, "__qualname__", repr(func))
+    bound: Dict[str, Any] = {}
+    takes_rest = False
+    for name, spec in _signature(func).parameters.items():
+        if spec.kind is inspect.Parameter.VAR_KEYWORD:
+            takes_rest = True
+            continue
+        if spec.kind is inspect.Parameter.VAR_POSITIONAL:
+            continue
+        annotation = spec.annotation
+        try:
+            if name in available:
+                bound[name] = cast_value(available[name], annotation)
+            elif _is_model(annotation):
+                bound[name] = _model_from_root(annotation, available)
+            elif spec.default is not inspect.Parameter.empty:
+                continue
+            else:
+                known = ", ".join(sorted(available)) or "none"
+                raise ParameterError(f"{name_of} needs parameter '{name}', which is not set (set: {known})")
+        except ValidationError as exc:
+            raise ParameterError(
+                f"{name_of}: parameter '{name}' does not fit its annotation {_type_name(annotation)}: "
+                f"{_first_line(exc)}"
+            ) from exc
+    if takes_rest:
+        bound.update({key: value for key, value in available.items() if key not in bound})
+    return bound
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _model_from_root(model: type[BaseModel], available: Dict[str, Any]) -> BaseModel:
+    picked = _lenient(model).model_validate(available).model_dump()
+    return model.model_validate(picked)
+
+
+@functools.lru_cache(maxsize=256)
+def _lenient(model: type[BaseModel]) -> type[BaseModel]:
+    """The model, ignoring fields it does not declare (the root holds many other parameters)."""
+    return type(f"Lenient{model.__name__}", (model,), {"model_config": ConfigDict(extra="ignore")})
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", repr(annotation))
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines[:3]) if lines else type(exc).__name__

@@ -1,0 +1,226 @@
+"""Pipelines in python, compiled to the same ``dag`` mapping a YAML file holds.
+
+::
+
+    from magnus import Pipeline, Task, Stub
+
+    prepare = Task(name="prepare", command="examples.functions.prepare")
+    train = Task(name="train", command="examples.functions.train", terminate_with_success=True)
+    train.depends_on(prepare)              # or: prepare >> train
+    Pipeline(start_at=prepare, steps=[prepare, train], add_terminal_nodes=True).execute()
+
+A pipeline built here is checked and run by exactly the code that checks and runs YAML.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Dict, List, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from magnus.datastore.models import RunLog
+from magnus.errors import UserInputError
+
+
+class Catalog(BaseModel):
+    """A step's data: names (or globs) to get before it runs and put after it succeeds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    get: List[str] = Field(default_factory=list)
+    put: List[str] = Field(default_factory=list)
+
+
+class BaseTraversal(BaseModel):
+    """A step that leads somewhere: to ``next_node``, or ends the pipeline."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str
+    next_node: str = Field(default="", alias="next")
+    on_failure: str = ""
+    terminate_with_success: bool = False
+    terminate_with_failure: bool = False
+
+    def depends_on(self, node: "BaseTraversal") -> "BaseTraversal":
+        """Run this step after ``node`` (sets ``node``'s next step to this one)."""
+        if node.next_node and node.next_node != self.name:
+            raise UserInputError(f"step '{node.name}' already leads to '{node.next_node}'")
+        if node.terminate_with_success or node.terminate_with_failure:
+            raise UserInputError(f"step '{node.name}' ends the pipeline; nothing can depend on it")
+        node.next_node = self.name
+        return self
+
+    def __rshift__(self, other: "BaseTraversal") -> "BaseTraversal":
+        """``a >> b``: b runs after a."""
+        other.depends_on(self)
+        return other
+
+    def __lshift__(self, other: "BaseTraversal") -> "BaseTraversal":
+        """``a << b``: a runs after b."""
+        self.depends_on(other)
+        return other
+
+    def _routing(self) -> Dict[str, Any]:
+        routing: Dict[str, Any] = {}
+        if self.terminate_with_success:
+            routing["next"] = "success"
+        elif self.terminate_with_failure:
+            routing["next"] = "fail"
+        elif self.next_node:
+            routing["next"] = self.next_node
+        if self.on_failure:
+            routing["on_failure"] = self.on_failure
+        return routing
+
+    def to_step(self) -> Dict[str, Any]:
+        """The step's YAML mapping."""
+        raise NotImplementedError
+
+
+class Task(BaseTraversal):
+    """A task: ``command`` run as ``command_type`` (python function path, shell command, notebook)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    command: str
+    command_type: str = "python"
+    catalog: Optional[Catalog] = None
+    overrides: Dict[str, Any] = Field(default_factory=dict)
+    max_attempts: int = 1
+
+    def to_step(self) -> Dict[str, Any]:
+        step: Dict[str, Any] = {"type": "task", "command": self.command, "command_type": self.command_type}
+        if self.catalog:
+            step["catalog"] = self.catalog.model_dump()
+        if self.overrides:
+            step["overrides"] = self.overrides
+        if self.max_attempts != 1:
+            step["max_attempts"] = self.max_attempts
+        step.update(self.model_extra or {})  # task-type fields: notebook_output_path, ...
+        return {**step, **self._routing()}
+
+
+class Stub(BaseTraversal):
+    """A placeholder step that succeeds without doing anything; extra fields are kept and ignored."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    def to_step(self) -> Dict[str, Any]:
+        return {"type": "stub", **(self.model_extra or {}), **self._routing()}
+
+
+class Parallel(BaseTraversal):
+    """Named branches, each a pipeline, all run and all must succeed."""
+
+    branches: Dict[str, "Pipeline"]
+
+    def to_step(self) -> Dict[str, Any]:
+        branches = {name: pipeline.dag() for name, pipeline in self.branches.items()}
+        return {"type": "parallel", "branches": branches, **self._routing()}
+
+
+class Map(BaseTraversal):
+    """Run ``branch`` once for each value of the list parameter ``iterate_on``, as ``iterate_as``."""
+
+    branch: "Pipeline"
+    iterate_on: str
+    iterate_as: str
+
+    def to_step(self) -> Dict[str, Any]:
+        return {
+            "type": "map",
+            "iterate_on": self.iterate_on,
+            "iterate_as": self.iterate_as,
+            "branch": self.branch.dag(),
+            **self._routing(),
+        }
+
+
+class Success(BaseModel):
+    """Where a pipeline ends well."""
+
+    name: str = "success"
+
+    def to_step(self) -> Dict[str, Any]:
+        return {"type": "success"}
+
+
+class Fail(BaseModel):
+    """Where a pipeline ends badly."""
+
+    name: str = "fail"
+
+    def to_step(self) -> Dict[str, Any]:
+        return {"type": "fail"}
+
+
+StepType = Union[Task, Stub, Parallel, Map, Success, Fail]
+
+
+class Pipeline(BaseModel):
+    """A list of steps, where to start, and (by default) ``success``/``fail`` nodes added for you."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    steps: List[StepType]
+    start_at: Union[StepType, str]
+    name: str = ""
+    description: str = ""
+    add_terminal_nodes: bool = True
+
+    def dag(self) -> Dict[str, Any]:
+        """The pipeline's ``dag`` mapping, as it would be written in YAML."""
+        steps = {step.name: step.to_step() for step in self.steps}
+        if self.add_terminal_nodes:
+            steps.setdefault("success", Success().to_step())
+            steps.setdefault("fail", Fail().to_step())
+        start_at = self.start_at if isinstance(self.start_at, str) else self.start_at.name
+        dag: Dict[str, Any] = {"start_at": start_at, "steps": steps}
+        if self.description:
+            dag["description"] = self.description
+        if self.name:
+            dag["name"] = self.name
+        return dag
+
+    def execute(
+        self,
+        configuration_file: str = "",
+        run_id: str = "",
+        tag: str = "",
+        parameters_file: str = "",
+        use_cached: str = "",
+        log_level: str = "WARNING",
+    ) -> RunLog:
+        """Check and run the pipeline with the configured executor; return its run log."""
+        import logging
+
+        from magnus.entrypoints import execute_dag, load_dag
+
+        logging.getLogger("magnus").setLevel(log_level)
+        caller = _caller_file()
+        dag = self.dag()
+        graph = load_dag(dag, source=caller or "pipeline")
+        return execute_dag(
+            graph,
+            dag,
+            pipeline_file=caller,
+            configuration_file=configuration_file,
+            parameters_file=parameters_file,
+            run_id=run_id,
+            tag=tag,
+            use_cached=use_cached,
+        )
+
+
+def _caller_file() -> str:
+    """The script that called ``execute`` (recorded as the run's pipeline file)."""
+    frame = inspect.currentframe()
+    for _ in range(2):
+        frame = frame.f_back if frame else None
+    return frame.f_code.co_filename if frame else ""
+
+
+Parallel.model_rebuild()
+Map.model_rebuild()

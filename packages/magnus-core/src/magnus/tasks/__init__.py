@@ -1,0 +1,1 @@
+"""Task types: how a task node's ``command`` is run (``command_type: python | shell | ...``)."""

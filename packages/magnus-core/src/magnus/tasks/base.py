@@ -1,0 +1,43 @@
+"""The task type contract."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, ClassVar, Dict
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from magnus import defaults
+
+
+class BaseTaskType(BaseModel):
+    """Runs a task's command with the run's parameters and says which parameters it sets.
+
+    Fields of a subclass are the keys a task accepts next to ``command`` in a step (for example
+    ``notebook_output_path``); unknown keys are refused.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_type: ClassVar[str] = ""
+
+    command: str
+
+    @field_validator("command")
+    @classmethod
+    def _command_is_not_empty(cls, command: str) -> str:
+        if not command.strip():
+            raise ValueError("command cannot be empty")
+        return command
+
+    @abstractmethod
+    def execute_command(
+        self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None
+    ) -> Dict[str, Any]:
+        """Run the command and return the parameters it sets (new or changed), or ``{}``.
+
+        What the command prints goes to ``sys.stdout``/``sys.stderr`` (the caller captures it).
+
+        Raises:
+            Exception: any error means the attempt failed; its message goes to the step log.
+        """

@@ -1,0 +1,51 @@
+"""``command_type: python``: call ``module.function`` in this process."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any, Callable, ClassVar, Dict
+
+from magnus import defaults
+from magnus.errors import TaskFailedError
+from magnus.parameters import bind_arguments, returned_parameters
+from magnus.tasks.base import BaseTaskType
+
+
+class PythonTaskType(BaseTaskType):
+    """Calls a python function, giving it parameters by argument name.
+
+    The function returns ``None``, a pydantic model or a dict; the fields of what it returns
+    become (or replace) parameters of the run.
+    """
+
+    task_type: ClassVar[str] = "python"
+
+    def execute_command(
+        self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None
+    ) -> Dict[str, Any]:
+        function = import_function(self.command)
+        arguments = bind_arguments(function, parameters, map_variable)
+        return returned_parameters(function(**arguments), self.command)
+
+
+def import_function(command: str) -> Callable[..., Any]:
+    """The callable named by a dotted path, importable from the working folder as in magnus 0.5.1."""
+    module_name, _, attribute = command.strip().rpartition(".")
+    if not module_name:
+        raise TaskFailedError(f"command '{command}' must be a dotted path: module.function")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise TaskFailedError(f"cannot import '{module_name}' for command '{command}': {exc}") from exc
+    try:
+        function = getattr(module, attribute)
+    except AttributeError:
+        raise TaskFailedError(f"module '{module_name}' has no attribute '{attribute}' (command '{command}')") from None
+    if not callable(function):
+        raise TaskFailedError(f"'{command}' is not callable")
+    return function  # type: ignore[no-any-return]
