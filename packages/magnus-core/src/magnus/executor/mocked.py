@@ -33,6 +33,20 @@ class MockedExecutor(BaseExecutor):
 
     patches: Dict[str, Dict[str, Any]] = Field(default_factory=dict)
 
+    def prepare_for_graph_execution(self) -> None:
+        """Refuse patches of steps that do not exist or are not tasks, before anything runs."""
+        dag = self._context.dag
+        if dag is not None:
+            tasks = {node.name: node for node in dag.walk() if isinstance(node, TaskNode)}
+            tasks.update({node.internal_name: node for node in tasks.values()})
+            for name, patch in self.patches.items():
+                if name not in tasks:
+                    raise ConfigurationError(
+                        f"executor.config.patches.{name}: not a task of the pipeline (tasks: {', '.join(sorted(tasks))})"
+                    )
+                self._patched(tasks[name], patch)
+        super().prepare_for_graph_execution()
+
     def execute_node(self, node: BaseNode, map_variable: defaults.TypeMapVariable = None, mock: bool = False) -> None:
         if not isinstance(node, TaskNode):
             super().execute_node(node, map_variable, mock)

@@ -1,0 +1,83 @@
+"""The promises of :class:`~magnus.catalog.BaseCatalog`, as tests (for catalogs that keep data)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magnus.catalog import BaseCatalog
+from magnus.errors import CatalogError
+
+
+class CatalogContract:
+    """Subclass and provide a ``catalog`` fixture; ``compute`` is the step's working folder."""
+
+    @pytest.fixture
+    def catalog(self, tmp_path: Path) -> BaseCatalog:
+        raise NotImplementedError("provide a catalog fixture")
+
+    @pytest.fixture
+    def compute(self, tmp_path: Path, monkeypatch: Any) -> Path:
+        folder = tmp_path / "compute"
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        return folder
+
+    def test_put_then_get_in_another_folder(self, catalog: BaseCatalog, compute: Path, tmp_path: Path) -> None:
+        (compute / "data").mkdir()
+        (compute / "data" / "rows.csv").write_text("a,b\n1,2\n")
+        entries = catalog.put("data/rows.csv", "run-1", str(compute))
+        assert [entry.name for entry in entries] == ["data/rows.csv"]
+        assert entries[0].stage == "put"
+        assert entries[0].data_hash == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
+
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        got = catalog.get("data/rows.csv", "run-1", str(elsewhere))
+        assert [entry.stage for entry in got] == ["get"]
+        assert (elsewhere / "data" / "rows.csv").read_text() == "a,b\n1,2\n"
+
+    def test_globs(self, catalog: BaseCatalog, compute: Path, tmp_path: Path) -> None:
+        for name in ("a.csv", "b.csv", "c.txt"):
+            (compute / name).write_text(name)
+        assert sorted(entry.name for entry in catalog.put("*.csv", "run-1", str(compute))) == ["a.csv", "b.csv"]
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        catalog.get("*", "run-1", str(elsewhere))
+        assert sorted(path.name for path in elsewhere.iterdir()) == ["a.csv", "b.csv"]
+
+    def test_runs_are_kept_apart(self, catalog: BaseCatalog, compute: Path, tmp_path: Path) -> None:
+        (compute / "x.txt").write_text("one")
+        catalog.put("x.txt", "run-1", str(compute))
+        with pytest.raises(CatalogError):
+            catalog.get("x.txt", "run-2", str(tmp_path))
+
+    def test_put_of_nothing_is_an_error(self, catalog: BaseCatalog, compute: Path) -> None:
+        with pytest.raises(CatalogError):
+            catalog.put("missing/*.csv", "run-1", str(compute))
+
+    def test_sync_between_runs(self, catalog: BaseCatalog, compute: Path, tmp_path: Path) -> None:
+        (compute / "model.bin").write_bytes(b"\x00\x01")
+        catalog.put("model.bin", "old-run", str(compute))
+        catalog.sync_between_runs("old-run", "new-run")
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        catalog.get("model.bin", "new-run", str(elsewhere))
+        assert (elsewhere / "model.bin").read_bytes() == b"\x00\x01"
+
+    @pytest.mark.parametrize("name", ["../outside.txt", "/etc/passwd", "data/../../outside.txt"])
+    def test_paths_leaving_the_folder_are_refused(self, catalog: BaseCatalog, compute: Path, name: str) -> None:
+        (compute.parent / "outside.txt").write_text("secret")
+        with pytest.raises(CatalogError):
+            catalog.put(name, "run-1", str(compute))
+        with pytest.raises(CatalogError):
+            catalog.get(name, "run-1", str(compute))
+
+    def test_symlinks_leading_out_are_refused(self, catalog: BaseCatalog, compute: Path) -> None:
+        (compute.parent / "outside.txt").write_text("secret")
+        (compute / "link.txt").symlink_to(compute.parent / "outside.txt")
+        with pytest.raises(CatalogError):
+            catalog.put("link.txt", "run-1", str(compute))

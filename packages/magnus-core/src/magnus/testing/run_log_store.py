@@ -1,0 +1,236 @@
+"""The promises of :class:`~magnus.datastore.base.BaseRunLogStore`, as tests."""
+
+from __future__ import annotations
+
+import multiprocessing
+from typing import Any, Callable, ClassVar
+
+import pytest
+
+from magnus import defaults
+from magnus.datastore.base import BaseRunLogStore
+from magnus.datastore.models import BranchLog, DataCatalog, RunLog, StepLog
+from magnus.errors import (
+    BranchLogNotFoundError,
+    RunLogExistsError,
+    RunLogNotFoundError,
+    StepLogNotFoundError,
+)
+
+StoreFactory = Callable[[], BaseRunLogStore]
+
+# The magnus 0.5.1 run log layout: these keys, in this order.
+RUN_LOG_KEYS = ["run_id", "dag_hash", "use_cached", "tag", "original_run_id", "status", "steps", "parameters", "run_config"]
+STEP_LOG_KEYS = [
+    "name",
+    "internal_name",
+    "status",
+    "step_type",
+    "message",
+    "mock",
+    "code_identities",
+    "attempts",
+    "user_defined_metrics",
+    "branches",
+    "data_catalog",
+]
+
+
+def _step(name: str, status: str = defaults.SUCCESS, step_type: str = "task") -> StepLog:
+    short = name.rsplit(".", 1)[-1]
+    return StepLog(name=short, internal_name=name, status=status, step_type=step_type)
+
+
+def _write_branch(factory: StoreFactory, run_id: str, branch: str, steps: int) -> None:
+    """One writer process: its own store object, ``steps`` step logs into its own branch."""
+    store = factory()
+    store.add_branch_log(BranchLog(internal_name=branch, status=defaults.PROCESSING), run_id)
+    for number in range(steps):
+        store.add_step_log(_step(f"{branch}.step{number}"), run_id)
+    branch_log = store.get_branch_log(branch, run_id)
+    branch_log.status = defaults.SUCCESS
+    store.add_branch_log(branch_log, run_id)
+
+
+class RunLogStoreContract:
+    """Subclass and provide a ``make_store`` fixture returning a factory of stores.
+
+    Every call of the factory must return a store seeing the same data (a new object over the same
+    folder, database, ...), as another process of the same run would.
+    """
+
+    # The store keeps run logs beyond the store object (files, a database).
+    persistent: ClassVar[bool] = True
+    # Several processes may write the same run at once (map iterations on different pods).
+    concurrent_writers: ClassVar[bool] = False
+
+    @pytest.fixture
+    def make_store(self, tmp_path: Any) -> StoreFactory:
+        raise NotImplementedError("provide a make_store fixture returning a store factory")
+
+    @pytest.fixture
+    def store(self, make_store: StoreFactory) -> BaseRunLogStore:
+        return make_store()
+
+    # ---- whole logs --------------------------------------------------------------------------
+    def test_create_then_get(self, store: BaseRunLogStore) -> None:
+        store.create_run_log("run-1", dag_hash="abc", tag="exp", status=defaults.PROCESSING)
+        run_log = store.get_run_log_by_id("run-1")
+        assert (run_log.run_id, run_log.dag_hash, run_log.tag, run_log.status) == (
+            "run-1",
+            "abc",
+            "exp",
+            defaults.PROCESSING,
+        )
+        assert store.run_log_exists("run-1")
+        assert not store.run_log_exists("run-2")
+
+    def test_create_twice_is_refused(self, store: BaseRunLogStore) -> None:
+        store.create_run_log("run-1")
+        store.set_parameters("run-1", {"kept": True})
+        with pytest.raises(RunLogExistsError):
+            store.create_run_log("run-1")
+        assert store.get_parameters("run-1") == {"kept": True}
+
+    def test_unknown_run_is_not_found(self, store: BaseRunLogStore) -> None:
+        with pytest.raises(RunLogNotFoundError):
+            store.get_run_log_by_id("nope")
+
+    def test_layout_is_magnus_0_5_1(self, store: BaseRunLogStore) -> None:
+        store.create_run_log("run-1")
+        store.add_step_log(_step("a"), "run-1")
+        dumped = store.get_run_log_by_id("run-1").model_dump()
+        assert list(dumped) == RUN_LOG_KEYS
+        assert list(dumped["steps"]["a"]) == STEP_LOG_KEYS
+
+    # ---- run-level fields -------------------------------------------------------------------
+    def test_parameters_merge(self, store: BaseRunLogStore) -> None:
+        store.create_run_log("run-1")
+        store.set_parameters("run-1", {"x": 1, "nested": {"a": [1, 2]}})
+        store.set_parameters("run-1", {"x": 2, "y": "z"})
+        assert store.get_parameters("run-1") == {"x": 2, "y": "z", "nested": {"a": [1, 2]}}
+
+    def test_get_parameters_returns_a_copy(self, store: BaseRunLogStore) -> None:
+        store.create_run_log("run-1")
+        store.set_parameters("run-1", {"x": 1})
+        store.get_parameters("run-1")["x"] = 99
+        assert store.get_parameters("run-1") == {"x": 1}
+
+    def test_run_config_merges(self, store: BaseRunLogStore) -> None:
+        store.create_run_log("run-1")
+        store.set_run_config("run-1", {"executor": {"service_name": "local"}})
+        store.set_run_config("run-1", {"tag": "t"})
+        assert store.get_run_config("run-1") == {"executor": {"service_name": "local"}, "tag": "t"}
+
+    def test_status_update(self, store: BaseRunLogStore) -> None:
+        store.create_run_log("run-1", status=defaults.PROCESSING)
+        store.update_run_log_status("run-1", defaults.SUCCESS)
+        assert store.get_run_log_by_id("run-1").status == defaults.SUCCESS
+
+    # ---- steps and branches --------------------------------------------------------------------
+    def test_step_logs_round_trip_and_replace(self, store: BaseRunLogStore) -> None:
+        store.create_run_log("run-1")
+        step = _step("train", status=defaults.PROCESSING)
+        store.add_step_log(step, "run-1")
+        step = store.get_step_log("train", "run-1")
+        step.status = defaults.SUCCESS
+        step.user_defined_metrics = {"accuracy": 0.9}
+        step.add_data_catalogs([DataCatalog(name="model.pkl", data_hash="h", stage="put")])
+        store.add_step_log(step, "run-1")
+        stored = store.get_step_log("train", "run-1")
+        assert stored.status == defaults.SUCCESS
+        assert stored.user_defined_metrics == {"accuracy": 0.9}
+        assert [entry.name for entry in stored.data_catalog] == ["model.pkl"]
+        assert list(store.get_run_log_by_id("run-1").steps) == ["train"]
+
+    def test_unknown_step_is_not_found(self, store: BaseRunLogStore) -> None:
+        store.create_run_log("run-1")
+        with pytest.raises(StepLogNotFoundError):
+            store.get_step_log("nope", "run-1")
+
+    def test_nested_branches(self, store: BaseRunLogStore) -> None:
+        store.create_run_log("run-1")
+        store.add_step_log(_step("par", defaults.PROCESSING, "parallel"), "run-1")
+        store.add_branch_log(BranchLog(internal_name="par.a", status=defaults.PROCESSING), "run-1")
+        store.add_step_log(_step("par.a.inner", defaults.PROCESSING, "map"), "run-1")
+        store.add_branch_log(BranchLog(internal_name="par.a.inner.0.5", status=defaults.PROCESSING), "run-1")
+        store.add_step_log(_step("par.a.inner.0.5.work"), "run-1")
+
+        assert store.get_step_log("par.a.inner.0.5.work", "run-1").status == defaults.SUCCESS
+        branch = store.get_branch_log("par.a.inner.0.5", "run-1")
+        assert isinstance(branch, BranchLog)
+        assert list(branch.steps) == ["par.a.inner.0.5.work"]
+
+        # Updating a branch's status keeps the steps recorded in it.
+        branch.status = defaults.SUCCESS
+        store.add_branch_log(BranchLog(internal_name="par.a.inner.0.5", status=defaults.SUCCESS), "run-1")
+        branch = store.get_branch_log("par.a.inner.0.5", "run-1")
+        assert branch.status == defaults.SUCCESS
+        assert list(branch.steps) == ["par.a.inner.0.5.work"]
+
+        run_log = store.get_run_log_by_id("run-1")
+        assert list(run_log.steps["par"].branches) == ["par.a"]
+
+    def test_unknown_branch_is_not_found(self, store: BaseRunLogStore) -> None:
+        store.create_run_log("run-1")
+        with pytest.raises(BranchLogNotFoundError):
+            store.get_branch_log("par.a", "run-1")
+
+    def test_empty_branch_name_is_the_run(self, store: BaseRunLogStore) -> None:
+        store.create_run_log("run-1", status=defaults.PROCESSING)
+        run_log = store.get_branch_log("", "run-1")
+        assert isinstance(run_log, RunLog)
+        run_log.status = defaults.FAIL
+        store.add_branch_log(run_log, "run-1")
+        assert store.get_run_log_by_id("run-1").status == defaults.FAIL
+
+    # ---- persistence and concurrency -----------------------------------------------------------
+    def test_another_store_object_sees_everything(self, make_store: StoreFactory) -> None:
+        if not self.persistent:
+            pytest.skip("this store keeps run logs in its own memory only")
+        writer = make_store()
+        writer.create_run_log("run-1", status=defaults.PROCESSING)
+        writer.set_parameters("run-1", {"x": 1})
+        writer.add_step_log(_step("par", defaults.PROCESSING, "parallel"), "run-1")
+        writer.add_branch_log(BranchLog(internal_name="par.a", status=defaults.SUCCESS), "run-1")
+        writer.add_step_log(_step("par.a.work"), "run-1")
+        reader = make_store()
+        run_log = reader.get_run_log_by_id("run-1")
+        assert run_log.parameters == {"x": 1}
+        assert run_log.steps["par"].branches["par.a"].steps["par.a.work"].status == defaults.SUCCESS
+        writer.update_run_log_status("run-1", defaults.SUCCESS)
+        assert make_store().get_run_log_by_id("run-1").status == defaults.SUCCESS
+
+    def test_a_reader_sees_later_writes(self, make_store: StoreFactory) -> None:
+        if not self.persistent:
+            pytest.skip("this store keeps run logs in its own memory only")
+        writer, reader = make_store(), make_store()
+        writer.create_run_log("run-1")
+        assert reader.get_run_log_by_id("run-1").steps == {}
+        writer.add_step_log(_step("a"), "run-1")
+        assert list(reader.get_run_log_by_id("run-1").steps) == ["a"]
+
+    @pytest.mark.slow
+    def test_concurrent_writers_lose_nothing(self, make_store: StoreFactory) -> None:
+        if not self.concurrent_writers:
+            pytest.skip("this store does not promise concurrent writers")
+        writers, steps = 6, 25
+        store = make_store()
+        store.create_run_log("run-1", status=defaults.PROCESSING)
+        store.add_step_log(_step("map", defaults.PROCESSING, "map"), "run-1")
+        context = multiprocessing.get_context("fork")
+        processes = [
+            context.Process(target=_write_branch, args=(make_store, "run-1", f"map.{number}", steps))
+            for number in range(writers)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(60)
+            assert process.exitcode == 0
+        run_log = make_store().get_run_log_by_id("run-1")
+        branches = run_log.steps["map"].branches
+        assert sorted(branches) == sorted(f"map.{number}" for number in range(writers))
+        for branch in branches.values():
+            assert branch.status == defaults.SUCCESS
+            assert len(branch.steps) == steps
