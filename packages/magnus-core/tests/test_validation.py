@@ -124,7 +124,11 @@ PIPELINE_CASES = {
                     "branches": {
                         "a": {
                             "start_at": "x",
-                            "steps": {"x": {"type": "stub", "next": "y"}, "s": {"type": "success"}, "f": {"type": "fail"}},
+                            "steps": {
+                                "x": {"type": "stub", "next": "y"},
+                                "s": {"type": "success"},
+                                "f": {"type": "fail"},
+                            },
                         }
                     },
                 }
@@ -184,7 +188,12 @@ def test_every_problem_is_reported_at_once(project: Path) -> None:
 CONFIG_CASES = {
     "unknown executor type": (
         {"executor": {"type": "argo"}},
-        ["config.yaml: executor.type", "unknown executor type 'argo'", "installed: local, mocked", "pip install magnus-executor-argo"],
+        [
+            "config.yaml: executor.type",
+            "unknown executor type 'argo'",
+            "installed: local, mocked",
+            "pip install magnus-executor-argo",
+        ],
     ),
     "unknown store type": ({"run_log_store": {"type": "chunked-fs"}}, ["pip install magnus-runlog-chunked"]),
     "unknown config key": (
@@ -234,7 +243,9 @@ def test_malformed_parameter_files_are_refused(project: Path, content: str, expe
 
 def test_missing_parameter_file_is_refused(project: Path) -> None:
     (project / "pipeline.yaml").write_text(yaml.safe_dump(dag()))
-    assert "gone.yaml: parameters file not found" in refused(project, "execute", "-f", "pipeline.yaml", "-p", "gone.yaml")
+    assert "gone.yaml: parameters file not found" in refused(
+        project, "execute", "-f", "pipeline.yaml", "-p", "gone.yaml"
+    )
 
 
 def test_bad_mocked_patch_is_refused(project: Path) -> None:

@@ -214,3 +214,7 @@ def fan(
 
 def main(argv: Optional[list[str]] = None) -> None:
     cli.main(args=argv, prog_name="magnus")
+
+
+if __name__ == "__main__":
+    main()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
 
 from magnus import defaults
-from magnus.errors import MagnusError, PipelineDefinitionError
+from magnus.errors import MagnusError, PipelineDefinitionError, UserInputError
 from magnus.validation import join_location
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class Graph:
         for node in self.walk():
             if node.internal_name == wanted:
                 return node
-        raise MagnusError(f"no step with internal name '{wanted}' in the pipeline")
+        raise UserInputError(f"no step with internal name '{wanted}' in the pipeline")
 
 
 def create_graph(dag: Any, ctx: ParseContext, internal_branch_name: str = "") -> Graph:
@@ -165,15 +165,11 @@ def _check_routing(graph: Graph, ctx: ParseContext, names: List[str], complete: 
     if not healthy:
         return
 
-    fail_name = graph.get_fail_node().name
-    reached = {graph.start_at}
+    # The fail node is where any failing step without on_failure goes: always reachable.
+    reached = {graph.start_at, graph.get_fail_node().name}
     frontier = [graph.start_at]
     while frontier:
-        node = graph.steps[frontier.pop()]
-        targets = list(node.routes().values())
-        if not node.is_terminal:
-            targets.append(fail_name)  # a failing step without on_failure goes to the fail node
-        for target in targets:
+        for target in graph.steps[frontier.pop()].routes().values():
             if target not in reached:
                 reached.add(target)
                 frontier.append(target)
@@ -203,7 +199,7 @@ def _find_cycle(graph: Graph) -> Optional[List[str]]:
                 on_path.discard(finished)
                 done.add(finished)
             elif target in on_path:
-                return [*path[path.index(target):], target]
+                return [*path[path.index(target) :], target]
             elif target not in done:
                 path.append(target)
                 on_path.add(target)

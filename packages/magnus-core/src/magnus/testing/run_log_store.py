@@ -20,7 +20,17 @@ from magnus.errors import (
 StoreFactory = Callable[[], BaseRunLogStore]
 
 # The magnus 0.5.1 run log layout: these keys, in this order.
-RUN_LOG_KEYS = ["run_id", "dag_hash", "use_cached", "tag", "original_run_id", "status", "steps", "parameters", "run_config"]
+RUN_LOG_KEYS = [
+    "run_id",
+    "dag_hash",
+    "use_cached",
+    "tag",
+    "original_run_id",
+    "status",
+    "steps",
+    "parameters",
+    "run_config",
+]
 STEP_LOG_KEYS = [
     "name",
     "internal_name",

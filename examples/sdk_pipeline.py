@@ -1,0 +1,50 @@
+"""The pipeline of pipeline.yaml, written with the python SDK.
+
+Run from the repository root:  python -m examples.sdk_pipeline
+"""
+
+from __future__ import annotations
+
+from magnus import Map, Parallel, Pipeline, Stub, Task
+
+
+def build() -> Pipeline:
+    process_chunk = Task(name="process chunk", command="examples.functions.process_chunk", terminate_with_success=True)
+    each_chunk = Map(
+        name="each chunk",
+        iterate_on="chunks",
+        iterate_as="chunk",
+        branch=Pipeline(start_at=process_chunk, steps=[process_chunk]),
+        terminate_with_success=True,
+    )
+    greet = Task(
+        name="greet",
+        command_type="shell",
+        command='echo "seed is $MAGNUS_PRM_seed"\nexport MAGNUS_PRM_shell_says="hello from the shell"\n',
+    )
+    placeholder = Stub(name="placeholder", command="not.written.yet", terminate_with_success=True)
+    greet >> placeholder
+
+    prepare = Task(name="prepare", command="examples.functions.prepare")
+    process = Parallel(
+        name="process",
+        branches={
+            "chunks": Pipeline(start_at=each_chunk, steps=[each_chunk]),
+            "shell": Pipeline(start_at=greet, steps=[greet, placeholder]),
+        },
+    )
+    train = Task(name="train", command="examples.functions.train")
+    evaluate = Task(name="evaluate", command="examples.functions.evaluate")
+    report = Task(name="report", command="examples.functions.report", terminate_with_success=True)
+
+    process.depends_on(prepare)  # process runs after prepare
+    process >> train >> evaluate >> report
+    return Pipeline(start_at=prepare, steps=[prepare, process, train, evaluate, report], add_terminal_nodes=True)
+
+
+if __name__ == "__main__":
+    run_log = build().execute(
+        configuration_file="examples/configs/file-system.yaml", parameters_file="examples/parameters.yaml"
+    )
+    print(f"run {run_log.run_id} ended {run_log.status}")
+    raise SystemExit(0 if run_log.status == "SUCCESS" else 1)

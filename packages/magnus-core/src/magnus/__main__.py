@@ -1,0 +1,5 @@
+"""`python -m magnus` is the `magnus` command."""
+
+from magnus.cli import main
+
+main()

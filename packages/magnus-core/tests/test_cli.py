@@ -1,0 +1,169 @@
+"""The CLI: commands and options of magnus 0.5.1, errors as one line, no traceback unless asked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
+
+
+def magnus(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "magnus", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "cli_steps.py").write_text(
+        textwrap.dedent(
+            """
+            def hello(name: str = "world") -> dict:
+                print(f"hello {name}")
+                return {"greeted": name}
+
+            def boom() -> None:
+                raise KeyError("boom")
+            """
+        )
+    )
+    (tmp_path / "config.yaml").write_text("run_log_store:\n  type: file-system\n")
+    return tmp_path
+
+
+def read_log(project: Path, run_id: str) -> dict:
+    return json.loads((project / ".run_log_store" / f"{run_id}.json").read_text())
+
+
+def test_help_lists_the_0_5_1_commands(project: Path) -> None:
+    result = magnus("--help", cwd=project)
+    for command in ("execute", "execute_single_node", "execute_function", "execute_notebook", "fan"):
+        assert command in result.stdout
+    assert "--use-cached" in magnus("execute", "--help", cwd=project).stdout
+
+
+def test_failed_run_exits_1_with_the_step_named(project: Path) -> None:
+    steps = {"bad": {"type": "task", "command": "cli_steps.boom", "next": "success"}, **TERMINALS}
+    (project / "p.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "bad", "steps": steps}}))
+    result = magnus("execute", "-f", "p.yaml", "-c", "config.yaml", "--run-id", "r1", cwd=project)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "Error: run 'r1' ended FAIL at step 'bad': KeyError: 'boom'"
+    assert read_log(project, "r1")["status"] == "FAIL"
+
+
+def test_bad_input_has_no_traceback_unless_debugging(project: Path) -> None:
+    result = magnus("execute", "-f", "missing.yaml", cwd=project)
+    assert (result.returncode, result.stderr.strip()) == (2, "Error: missing.yaml: pipeline file not found")
+    debug = magnus("execute", "-f", "missing.yaml", "--log-level", "DEBUG", cwd=project)
+    assert "Traceback" in debug.stderr
+    assert "Traceback" in magnus("execute", "-f", "missing.yaml", cwd=project, env={"MAGNUS_DEBUG": "1"}).stderr
+
+
+def test_execute_function(project: Path) -> None:
+    (project / "params.yaml").write_text("name: magnus\n")
+    result = magnus(
+        "execute_function", "cli_steps.hello", "-p", "params.yaml", "-c", "config.yaml", "--run-id", "fn", cwd=project
+    )
+    assert result.returncode == 0, result.stderr
+    assert "hello magnus" in result.stdout
+    log = read_log(project, "fn")
+    assert log["steps"]["hello"]["status"] == "SUCCESS" and log["parameters"]["greeted"] == "magnus"
+
+
+def test_execute_notebook_says_what_to_install(project: Path) -> None:
+    result = magnus("execute_notebook", "analysis.ipynb", cwd=project)
+    assert result.returncode == 2
+    assert "pip install magnus-task-notebook" in result.stderr
+
+
+def test_single_nodes_and_fan_walk_a_run_from_outside(project: Path) -> None:
+    """What a container or Argo orchestrator does: each step and fan in its own process."""
+    (project / "params.yaml").write_text("items: [1, 2]\n")
+    hello = {"type": "task", "command": "cli_steps.hello", "next": "success"}
+    steps = {
+        "first": {"type": "task", "command": "cli_steps.hello", "next": "each"},
+        "each": {
+            "type": "map",
+            "iterate_on": "items",
+            "iterate_as": "name",
+            "next": "success",
+            "branch": {"start_at": "greet", "steps": {"greet": hello, **TERMINALS}},
+        },
+        **TERMINALS,
+    }
+    (project / "p.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "first", "steps": steps}}))
+    common = ["-c", "config.yaml", "-p", "params.yaml"]
+
+    def ok(*args: str) -> None:
+        result = magnus(*args, *common, cwd=project)
+        assert result.returncode == 0, result.stderr
+
+    ok("execute_single_node", "run-x", "p.yaml", "first")
+    ok("fan", "run-x", "each", "-f", "p.yaml", "--mode", "out")
+    for item in (1, 2):
+        variable = json.dumps({"name": item})
+        ok("execute_single_node", "run-x", "p.yaml", "each.map_variable_placeholder.greet", "--map-variable", variable)
+        ok(
+            "execute_single_node",
+            "run-x",
+            "p.yaml",
+            "each.map_variable_placeholder.success",
+            "--map-variable",
+            variable,
+        )
+    ok("fan", "run-x", "each", "-f", "p.yaml", "--mode", "in")
+    ok("execute_single_node", "run-x", "p.yaml", "success")
+
+    log = read_log(project, "run-x")
+    assert log["status"] == "SUCCESS"
+    assert log["steps"]["each"]["status"] == "SUCCESS"
+    assert sorted(log["steps"]["each"]["branches"]) == ["each.1", "each.2"]
+    assert log["steps"]["each"]["branches"]["each.2"]["steps"]["each.2.greet"]["status"] == "SUCCESS"
+
+
+def test_fan_in_of_a_failed_branch_exits_1(project: Path) -> None:
+    steps = {
+        "par": {
+            "type": "parallel",
+            "next": "success",
+            "branches": {
+                "a": {
+                    "start_at": "bad",
+                    "steps": {"bad": {"type": "task", "command": "cli_steps.boom", "next": "success"}, **TERMINALS},
+                }
+            },
+        },
+        **TERMINALS,
+    }
+    (project / "p.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "par", "steps": steps}}))
+    assert magnus("fan", "r", "par", "-f", "p.yaml", "-m", "out", "-c", "config.yaml", cwd=project).returncode == 0
+    assert magnus("execute_single_node", "r", "p.yaml", "par.a.bad", "-c", "config.yaml", cwd=project).returncode == 1
+    assert magnus("execute_single_node", "r", "p.yaml", "par.a.fail", "-c", "config.yaml", cwd=project).returncode == 0
+    result = magnus("fan", "r", "par", "-f", "p.yaml", "-m", "in", "-c", "config.yaml", cwd=project)
+    assert result.returncode == 1 and "step 'par' of run 'r' ended FAIL" in result.stderr
+
+
+def test_single_node_refuses_composites_and_unknown_steps(project: Path) -> None:
+    steps = {
+        "par": {"type": "parallel", "next": "success", "branches": {"a": {"start_at": "success", "steps": TERMINALS}}}
+    }
+    steps = {**steps, **TERMINALS}
+    (project / "p.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "par", "steps": steps}}))
+    composite = magnus("execute_single_node", "r", "p.yaml", "par", cwd=project)
+    assert composite.returncode == 2 and "magnus fan" in composite.stderr
+    unknown = magnus("execute_single_node", "r", "p.yaml", "nope", cwd=project)
+    assert unknown.returncode == 2 and "no step with internal name 'nope'" in unknown.stderr

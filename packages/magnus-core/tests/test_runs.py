@@ -1,0 +1,235 @@
+"""Pipelines run end to end with the local executor: run log layout, routing, retries, re-runs."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+import yaml
+
+from magnus import defaults
+from magnus.datastore.file_system import FileSystemRunLogStore
+from magnus.entrypoints import execute
+from magnus.testing.executor import outcome
+
+STEPS = '''
+import os
+from pathlib import Path
+
+import magnus
+
+
+def count_attempts() -> dict:
+    """Fails twice, then succeeds (retries)."""
+    counter = Path("attempts.txt")
+    seen = int(counter.read_text()) if counter.exists() else 0
+    counter.write_text(str(seen + 1))
+    if seen < 2:
+        raise RuntimeError(f"attempt {seen + 1} fails")
+    return {"attempts": seen + 1}
+
+
+def uses_interaction(x: int) -> None:
+    assert magnus.get_parameter("x") == x
+    assert magnus.get_parameter("x", cast_as=str) == str(x)
+    magnus.set_parameter(set_inside=x * 3)
+    magnus.track_this(metric=1.5)
+    magnus.put_object([1, 2, 3], "numbers")
+    assert magnus.get_object("numbers") == [1, 2, 3]
+    assert magnus.get_run_id() == "interaction-run"
+    assert magnus.get_run_log().run_id == "interaction-run"
+    print("interaction ok")
+
+
+def inner_value(outer: str, inner: int) -> dict:
+    return {f"{outer}_{inner}": inner}
+
+
+def crash() -> None:
+    os._exit(3)  # the process dies mid-run, as with a kill or an OOM
+'''
+
+TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run_steps.py").write_text(textwrap.dedent(STEPS))
+    (tmp_path / "config.yaml").write_text("run_log_store:\n  type: file-system\n")
+    return tmp_path
+
+
+def write(project: Path, steps: Dict[str, Any], start_at: str) -> str:
+    (project / "pipeline.yaml").write_text(
+        yaml.safe_dump({"dag": {"start_at": start_at, "steps": {**steps, **TERMINALS}}})
+    )
+    return "pipeline.yaml"
+
+
+def test_file_system_run_log_layout(project: Path) -> None:
+    pipeline = write(project, {"a": {"type": "stub", "next": "success"}}, "a")
+    execute(pipeline, "config.yaml", run_id="layout-run", tag="nightly")
+    stored = json.loads((project / ".run_log_store" / "layout-run.json").read_text())
+    assert list(stored) == [
+        "run_id",
+        "dag_hash",
+        "use_cached",
+        "tag",
+        "original_run_id",
+        "status",
+        "steps",
+        "parameters",
+        "run_config",
+    ]
+    assert (stored["run_id"], stored["tag"], stored["status"]) == ("layout-run", "nightly", "SUCCESS")
+    assert list(stored["steps"]) == ["a", "success"]
+    step = stored["steps"]["a"]
+    assert step["step_type"] == "stub" and step["code_identities"][0]["code_identifier_type"] == "git"
+    assert stored["run_config"]["executor"]["service_name"] == "local"
+    assert stored["run_config"]["dag"]["start_at"] == "a"
+    assert not (project / ".run_log_store" / "layout-run.journal").exists(), "the journal is folded at the end"
+
+
+def test_retries_record_every_attempt(project: Path) -> None:
+    pipeline = write(
+        project,
+        {"flaky": {"type": "task", "command": "run_steps.count_attempts", "max_attempts": 3, "next": "success"}},
+        "flaky",
+    )
+    run_log = execute(pipeline, "config.yaml", run_id="retry-run")
+    attempts = run_log.steps["flaky"].attempts
+    assert [attempt.status for attempt in attempts] == ["FAIL", "FAIL", "SUCCESS"]
+    assert [attempt.attempt_number for attempt in attempts] == [1, 2, 3]
+    assert "attempt 1 fails" in attempts[0].message
+    assert run_log.parameters["attempts"] == 3
+
+
+def test_interaction_api_inside_a_step(project: Path) -> None:
+    (project / "params.yaml").write_text("x: 4\n")
+    pipeline = write(
+        project, {"use": {"type": "task", "command": "run_steps.uses_interaction", "next": "success"}}, "use"
+    )
+    run_log = execute(pipeline, "config.yaml", "params.yaml", run_id="interaction-run")
+    assert run_log.status == "SUCCESS", run_log.steps["use"].message
+    assert run_log.parameters["set_inside"] == 12
+    assert run_log.steps["use"].user_defined_metrics == {"metric": 1.5}
+
+
+def test_nested_maps_are_keyed_by_values(project: Path) -> None:
+    (project / "params.yaml").write_text("outers: [a, b]\ninners: [1, 2]\n")
+    inner = {
+        "type": "map",
+        "iterate_on": "inners",
+        "iterate_as": "inner",
+        "next": "success",
+        "branch": {
+            "start_at": "leaf",
+            "steps": {"leaf": {"type": "task", "command": "run_steps.inner_value", "next": "success"}, **TERMINALS},
+        },
+    }
+    outer = {
+        "type": "map",
+        "iterate_on": "outers",
+        "iterate_as": "outer",
+        "next": "success",
+        "branch": {"start_at": "inner", "steps": {"inner": inner, **TERMINALS}},
+    }
+    run_log = execute(write(project, {"outer": outer}, "outer"), "config.yaml", "params.yaml", run_id="maps")
+    assert run_log.status == "SUCCESS"
+    results = outcome(run_log)
+    assert results["outer.a.inner.2.leaf"] == "SUCCESS"
+    assert results["outer.b.inner"] == "SUCCESS"
+    assert {run_log.parameters[key] for key in ("a_1", "a_2", "b_1", "b_2")} == {1, 2}
+
+
+def test_map_over_a_missing_parameter_fails_the_step(project: Path) -> None:
+    step = {
+        "type": "map",
+        "iterate_on": "nothing",
+        "iterate_as": "x",
+        "next": "success",
+        "branch": {"start_at": "s", "steps": {"s": {"type": "stub", "next": "success"}, **TERMINALS}},
+    }
+    run_log = execute(write(project, {"m": step}, "m"), "config.yaml", run_id="no-list")
+    assert run_log.status == "FAIL"
+    assert "parameter 'nothing' to iterate on is not set" in run_log.steps["m"].message
+
+
+def test_a_crash_leaves_a_readable_resumable_run_log(project: Path) -> None:
+    import subprocess
+    import sys
+
+    steps = {
+        "first": {"type": "task", "command_type": "shell", "command": "export MAGNUS_PRM_first=done", "next": "crash"},
+        "crash": {"type": "task", "command": "run_steps.crash", "next": "success"},
+    }
+    pipeline = write(project, steps, "first")
+    result = subprocess.run(
+        [sys.executable, "-m", "magnus", "execute", "-f", pipeline, "-c", "config.yaml", "--run-id", "crashed"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 3
+    # A torn last line, as a crash in the middle of a write leaves it.
+    with open(project / ".run_log_store" / "crashed.journal", "ab") as journal:
+        journal.write(b'{"op":"step","value":{"name":"tor')
+    store = FileSystemRunLogStore()
+    crashed = store.get_run_log_by_id("crashed")
+    assert crashed.steps["first"].status == defaults.SUCCESS
+    assert crashed.steps["crash"].status == defaults.PROCESSING
+    assert crashed.parameters["first"] == "done"
+
+    steps["crash"] = {"type": "stub", "next": "success"}  # the fix
+    resumed = execute(write(project, steps, "first"), "config.yaml", run_id="resumed", use_cached="crashed")
+    assert resumed.status == "SUCCESS"
+    assert resumed.steps["first"].mock is True
+    assert resumed.parameters["first"] == "done"
+
+
+def test_step_output_is_shown(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    steps = {"say": {"type": "task", "command_type": "shell", "command": "echo out; echo err >&2", "next": "success"}}
+    execute(write(project, steps, "say"), "config.yaml", run_id="output")
+    captured = capsys.readouterr()
+    assert "out" in captured.out and "err" in captured.out
+
+
+def test_mocked_executor_runs_only_patches(project: Path) -> None:
+    steps = {
+        "skipped": {"type": "task", "command": "run_steps.crash", "next": "patched"},
+        "patched": {"type": "task", "command": "run_steps.crash", "next": "success"},
+    }
+    (project / "mocked.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "executor": {
+                    "type": "mocked",
+                    "config": {"patches": {"patched": {"command_type": "shell", "command": "export MAGNUS_PRM_p=1"}}},
+                }
+            }
+        )
+    )
+    run_log = execute(write(project, steps, "skipped"), "mocked.yaml", run_id="dry")
+    assert run_log.status == "SUCCESS"
+    assert run_log.steps["skipped"].mock is True
+    assert run_log.steps["patched"].mock is False
+    assert run_log.parameters == {"p": 1}
+
+
+def test_run_ids_are_generated(project: Path) -> None:
+    run_log = execute(write(project, {"a": {"type": "stub", "next": "success"}}, "a"), "config.yaml")
+    adjective, name, clock = run_log.run_id.split("-")
+    assert adjective.isalpha() and name.isalpha() and len(clock) == 4
+
+
+def test_existing_run_id_is_refused(project: Path) -> None:
+    from magnus.errors import RunLogExistsError
+
+    pipeline = write(project, {"a": {"type": "stub", "next": "success"}}, "a")
+    execute(pipeline, "config.yaml", run_id="same")
+    with pytest.raises(RunLogExistsError):
+        execute(pipeline, "config.yaml", run_id="same")
