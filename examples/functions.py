@@ -47,7 +47,7 @@ def evaluate(accuracy: float, model_version: str) -> None:
     assert magnus.get_parameter("accuracy", cast_as=float) == accuracy
 
 
-def flaky(attempts_before_success: int = 0) -> None:
+def flaky() -> None:
     """Fails unless the environment says the problem is fixed (used to show --use-cached)."""
     import os
 

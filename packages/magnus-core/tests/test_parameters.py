@@ -91,7 +91,7 @@ def test_missing_parameter_is_named() -> None:
     def train(learning_rate: float) -> None:
         raise AssertionError
 
-    with pytest.raises(ParameterError, match="train needs parameter 'learning_rate'.*set: epochs"):
+    with pytest.raises(ParameterError, match=r"train needs parameter 'learning_rate'.*set: epochs"):
         bind_arguments(train, {"epochs": 3})
 
 

@@ -95,7 +95,7 @@ def put_in_catalog(filepath: str) -> None:
 def get_from_catalog(name: str, destination_folder: Optional[str] = None) -> None:
     """Get a file (or glob) the run put in the catalog into ``destination_folder`` (the compute folder)."""
     ctx = _require_context()
-    folder = destination_folder or getattr(ctx.catalog, "compute_data_folder", defaults.COMPUTE_DATA_FOLDER)
+    folder = str(destination_folder or getattr(ctx.catalog, "compute_data_folder", defaults.COMPUTE_DATA_FOLDER))
     entries = ctx.catalog.get(name, ctx.run_id, folder)
     _record(ctx, entries)
 

@@ -116,7 +116,7 @@ class RunLog(BaseModel):
         holder = _walk(self, internal_name)
         if holder is None or not isinstance(holder[0], StepLog):
             raise StepLogNotFoundError(self.run_id, internal_name)
-        step, parent = holder
+        step, parent = holder[0], holder[1]
         return step, parent if isinstance(parent, BranchLog) else None
 
     def search_branch_by_internal_name(
@@ -128,7 +128,7 @@ class RunLog(BaseModel):
         holder = _walk(self, internal_name)
         if holder is None or not isinstance(holder[0], BranchLog):
             raise BranchLogNotFoundError(self.run_id, internal_name)
-        branch, parent = holder
+        branch, parent = holder[0], holder[1]
         return branch, parent if isinstance(parent, StepLog) else None
 
 

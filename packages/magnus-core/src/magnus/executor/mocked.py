@@ -41,8 +41,9 @@ class MockedExecutor(BaseExecutor):
             tasks.update({node.internal_name: node for node in tasks.values()})
             for name, patch in self.patches.items():
                 if name not in tasks:
+                    known = ", ".join(sorted(tasks))
                     raise ConfigurationError(
-                        f"executor.config.patches.{name}: not a task of the pipeline (tasks: {', '.join(sorted(tasks))})"
+                        f"executor.config.patches.{name}: not a task of the pipeline (tasks: {known})"
                     )
                 self._patched(tasks[name], patch)
         super().prepare_for_graph_execution()

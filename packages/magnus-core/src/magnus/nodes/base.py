@@ -164,7 +164,8 @@ def parse_node(name: str, config: Any, ctx: "ParseContext", internal_branch_name
     internal_name = f"{internal_branch_name}.{name}" if internal_branch_name else name
     identity = {"name": name, "internal_name": internal_name, "internal_branch_name": internal_branch_name}
     try:
-        return node_class.parse_from_config(body, ctx, **identity)
+        node: BaseNode = node_class.parse_from_config(body, ctx, **identity)
+        return node
     except ValidationError as exc:
         known = [f.alias or key for key, f in node_class.model_fields.items() if key not in identity]
         ctx.problems.extend(

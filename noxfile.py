@@ -1,0 +1,88 @@
+"""Every check of the monorepo; CI and the README call ``nox``.
+
+Packages are found under ``packages/``: a new package gets its own test session without editing
+this file. Each package's tests run in a fresh environment with only magnus-core and that package
+installed (and its ``test`` extra), so a plugin that leans on a sibling fails here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+import tomllib
+
+ROOT = Path(__file__).parent
+PACKAGES = sorted(path for path in (ROOT / "packages").iterdir() if (path / "pyproject.toml").is_file())
+CORE = ROOT / "packages" / "magnus-core"
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = False
+nox.options.error_on_missing_interpreters = True
+
+
+def _distribution(package: Path) -> str:
+    return tomllib.loads((package / "pyproject.toml").read_text())["project"]["name"]
+
+
+def _has_test_extra(package: Path) -> bool:
+    project = tomllib.loads((package / "pyproject.toml").read_text())["project"]
+    return "test" in project.get("optional-dependencies", {})
+
+
+def _requirement(package: Path) -> str:
+    return f"{package}[test]" if _has_test_extra(package) else str(package)
+
+
+def _test_session(package: Path) -> None:
+    def run_tests(session: nox.Session) -> None:
+        session.install(_requirement(CORE), _requirement(package))
+        session.chdir(package)
+        session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
+
+    run_tests.__doc__ = f"Tests of {_distribution(package)} with only core and it installed."
+    nox.session(name=f"tests-{package.name}", python="3.11")(run_tests)
+
+
+for _package in PACKAGES:
+    _test_session(_package)
+
+
+@nox.session(name="tests-acceptance", python="3.11")
+def tests_acceptance(session: nox.Session) -> None:
+    """The cross-package suite and every example, with every package installed."""
+    session.install(*(_requirement(package) for package in PACKAGES))
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over every package's sources, each package checked on its own."""
+    session.install("mypy", "types-PyYAML", "pytest", *(_requirement(package) for package in PACKAGES))
+    for package in PACKAGES:
+        session.run("mypy", str(package / "src"))
+
+
+@nox.session(python="3.11")
+def build(session: nox.Session) -> None:
+    """Build every package's sdist and wheel, install the wheels in a fresh venv, run ``magnus --help``."""
+    session.install("build")
+    dist = Path(session.create_tmp()) / "dist"
+    for package in PACKAGES:
+        session.run("python", "-m", "build", "--outdir", str(dist), str(package), silent=True)
+    wheels = sorted(str(path) for path in dist.glob("*.whl"))
+    if len(wheels) != len(PACKAGES):
+        session.error(f"expected {len(PACKAGES)} wheels, built {wheels}")
+    target = Path(session.create_tmp()) / "fresh"
+    session.run("python", "-m", "venv", str(target), external=True)
+    session.run(str(target / "bin" / "pip"), "install", "-q", *wheels, external=True)
+    session.run(str(target / "bin" / "magnus"), "--help", external=True, silent=True)
+    session.run(str(target / "bin" / "python"), "-c", "import magnus; print(magnus.__version__)", external=True)
