@@ -31,7 +31,11 @@ def test_import_magnus_is_light() -> None:
 
 
 def test_cli_help_is_light() -> None:
-    show_help = "from magnus.cli import cli\ntry:\n    cli.main(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass"
+    show_help = (
+        "from magnus.cli import cli\n"
+        "try:\n    cli.main(['--help'], standalone_mode=False)\n"
+        "except SystemExit:\n    pass"
+    )
     modules = loaded_after(show_help)
     assert [name for name in HEAVY if name in modules] == []
 
