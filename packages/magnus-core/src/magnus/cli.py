@@ -69,6 +69,14 @@ def _common(command: F) -> F:
     return command
 
 
+def _exit_unless_success(status: str, step_name: str, run_id: str) -> None:
+    from magnus import defaults
+
+    if status != defaults.SUCCESS:
+        click.echo(f"Error: step '{step_name}' of run '{run_id}' ended {status}", err=True)
+        sys.exit(1)
+
+
 def _finish(run_log: Any) -> None:
     """Exit non-zero with the failed step named when the run failed."""
     from magnus import defaults
@@ -121,13 +129,10 @@ def execute_single_node(
     tag: str,
 ) -> None:
     """Run one step of a run walked elsewhere (used inside containers and pods)."""
-    from magnus import defaults
     from magnus.entrypoints import execute_single_node as run
 
     status = run(run_id, pipeline_file, step_name, map_variable, config_file, parameters_file, tag)
-    if status != defaults.SUCCESS:
-        click.echo(f"Error: step '{step_name}' of run '{run_id}' ended {status}", err=True)
-        sys.exit(1)
+    _exit_unless_success(status, step_name, run_id)
 
 
 @cli.command("execute_function")
@@ -203,13 +208,11 @@ def fan(
     tag: str,
 ) -> None:
     """Fan a parallel, map or dag step out to its branches, or in from them."""
-    from magnus import defaults
     from magnus.entrypoints import fan as run
 
     status = run(run_id, step_name, pipeline_file, mode, map_variable, config_file, parameters_file, tag)
-    if mode == "in" and status != defaults.SUCCESS:
-        click.echo(f"Error: step '{step_name}' of run '{run_id}' ended {status}", err=True)
-        sys.exit(1)
+    if mode == "in":
+        _exit_unless_success(status, step_name, run_id)
 
 
 def main(argv: Optional[list[str]] = None) -> None:

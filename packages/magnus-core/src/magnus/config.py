@@ -16,7 +16,6 @@ every level, and an unknown ``type`` lists the installed choices and the package
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Dict, Optional
 
 from pydantic import ValidationError
@@ -26,6 +25,7 @@ from magnus.errors import ConfigurationError
 from magnus.plugins import installed_names, load_plugin
 from magnus.service import BaseService
 from magnus.validation import describe_validation_error
+from magnus.yaml_file import load_yaml_mapping
 
 SERVICES = ("executor", "run_log_store", "catalog", "secrets", "experiment_tracker", "pickler")
 
@@ -75,19 +75,7 @@ def load_configuration(configuration_file: str = "") -> Dict[str, Dict[str, Any]
 
 
 def _read(path: str) -> Dict[str, Any]:
-    import yaml
-
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigurationError(f"{path}: configuration file not found")
-    try:
-        content = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
-    if content is None:
-        return {}
-    if not isinstance(content, dict):
-        raise ConfigurationError(f"{path}: a configuration file must be a mapping of services")
+    content = load_yaml_mapping(path, "configuration file", ConfigurationError, "a mapping of services")
     unknown = [key for key in content if key not in SERVICES]
     if unknown:
         raise ConfigurationError(f"{path}: {unknown[0]}: unknown service (allowed: {', '.join(SERVICES)})")

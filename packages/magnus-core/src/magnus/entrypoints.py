@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from magnus import defaults
 from magnus.config import create_service, describe_source, load_configuration
@@ -19,22 +19,18 @@ from magnus.datastore.models import RunLog
 from magnus.errors import MagnusError, PipelineDefinitionError, UserInputError
 from magnus.graph import Graph, parse_pipeline
 from magnus.parameters import load_parameters_file
+from magnus.yaml_file import load_yaml
+
+if TYPE_CHECKING:
+    from magnus.nodes.base import BaseNode
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
 
 
 def load_pipeline(pipeline_file: str) -> Tuple[Graph, Dict[str, Any]]:
     """Parse and check a pipeline YAML file; return its graph and its ``dag`` mapping."""
-    import yaml
-
-    path = Path(pipeline_file)
-    if not path.is_file():
-        raise PipelineDefinitionError([f"{pipeline_file}: pipeline file not found"])
-    try:
-        document = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise PipelineDefinitionError([f"{pipeline_file}: not valid YAML: {' '.join(str(exc).split())}"]) from exc
-    graph = parse_pipeline(document, source=pipeline_file, base_dir=path.parent)
+    document = load_yaml(pipeline_file, "pipeline file", lambda message: PipelineDefinitionError([message]))
+    graph = parse_pipeline(document, source=pipeline_file, base_dir=Path(pipeline_file).parent)
     return graph, document["dag"]
 
 
@@ -156,6 +152,24 @@ def _decode_map_variable(map_variable: str) -> defaults.TypeMapVariable:
     return decoded
 
 
+def _step_context(
+    run_id: str, pipeline_file: str, step_name: str, configuration_file: str, parameters_file: str, tag: str
+) -> Tuple["BaseNode", RunContext]:
+    """The node ``step_name`` of the pipeline, and a context for the existing run ``run_id``."""
+    graph, dag = load_pipeline(pipeline_file)
+    node = graph.find_node(step_name)
+    context = build_context(
+        graph=graph,
+        dag_definition=dag,
+        pipeline_file=pipeline_file,
+        configuration_file=configuration_file,
+        parameters_file=parameters_file,
+        run_id=run_id,
+        tag=tag,
+    )
+    return node, context
+
+
 def execute_single_node(
     run_id: str,
     pipeline_file: str,
@@ -166,18 +180,8 @@ def execute_single_node(
     tag: str = "",
 ) -> str:
     """Run one step of a run that another process walks (a container, a pod); return its status."""
-    graph, dag = load_pipeline(pipeline_file)
-    node = graph.find_node(step_name)
     variables = _decode_map_variable(map_variable)
-    context = build_context(
-        graph=graph,
-        dag_definition=dag,
-        pipeline_file=pipeline_file,
-        configuration_file=configuration_file,
-        parameters_file=parameters_file,
-        run_id=run_id,
-        tag=tag,
-    )
+    node, context = _step_context(run_id, pipeline_file, step_name, configuration_file, parameters_file, tag)
     if node.is_composite:
         raise UserInputError(f"step '{step_name}' is a {node.node_type}: run its branches with 'magnus fan'")
     context.executor.prepare_for_node_execution()
@@ -196,27 +200,17 @@ def fan(
     tag: str = "",
 ) -> str:
     """Fan a composite step out (record its branches) or in (settle its status from them)."""
-    graph, dag = load_pipeline(pipeline_file)
-    node = graph.find_node(step_name)
+    if mode not in ("in", "out"):
+        raise UserInputError(f"--mode must be 'in' or 'out', got '{mode}'")
+    variables = _decode_map_variable(map_variable)
+    node, context = _step_context(run_id, pipeline_file, step_name, configuration_file, parameters_file, tag)
     if not node.is_composite:
         raise UserInputError(f"step '{step_name}' is a {node.node_type}, not a parallel, map or dag step")
-    variables = _decode_map_variable(map_variable)
-    context = build_context(
-        graph=graph,
-        dag_definition=dag,
-        pipeline_file=pipeline_file,
-        configuration_file=configuration_file,
-        parameters_file=parameters_file,
-        run_id=run_id,
-        tag=tag,
-    )
     context.executor.prepare_for_node_execution()
     if mode == "out":
         context.executor.fan_out(node, variables)
-    elif mode == "in":
-        context.executor.fan_in(node, variables)
     else:
-        raise UserInputError(f"--mode must be 'in' or 'out', got '{mode}'")
+        context.executor.fan_in(node, variables)
     return context.run_log_store.get_step_log(node.step_log_name(variables), run_id).status
 
 

@@ -12,32 +12,18 @@ import functools
 import inspect
 import json
 import os
-from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from magnus import defaults
 from magnus.errors import ParameterError
+from magnus.yaml_file import load_yaml_mapping
 
 
 def load_parameters_file(path: str) -> Dict[str, Any]:
     """The mapping in a YAML parameters file; anything else is refused with the file named."""
-    import yaml
-
-    file = Path(path)
-    if not file.is_file():
-        raise ParameterError(f"{path}: parameters file not found")
-    try:
-        content = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        raise ParameterError(f"{path}: not valid YAML: {_first_line(exc)}") from exc
-    if content is None:
-        return {}
-    if not isinstance(content, dict):
-        raise ParameterError(
-            f"{path}: a parameters file must be a mapping of names to values, got {type(content).__name__}"
-        )
+    content = load_yaml_mapping(path, "parameters file", ParameterError, "a mapping of names to values")
     return {str(key): value for key, value in content.items()}
 
 

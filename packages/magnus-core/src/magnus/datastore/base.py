@@ -7,17 +7,17 @@ from typing import Any, ClassVar, Dict, Union
 
 from magnus import defaults
 from magnus.datastore.models import BranchLog, CodeIdentity, DataCatalog, RunLog, StepAttempt, StepLog
-from magnus.errors import BranchLogNotFoundError, RunLogNotFoundError, StepLogNotFoundError
+from magnus.errors import BranchLogNotFoundError, RunLogExistsError, RunLogNotFoundError, StepLogNotFoundError
 from magnus.service import BaseService
 
 
 class BaseRunLogStore(BaseService):
     """Where run logs live.
 
-    A store only has to implement the four whole-log methods (``create_run_log``,
-    ``get_run_log_by_id``, ``put_run_log``, ``run_log_exists``); every finer method has a default
-    built on them. Stores that can write one part of a log (a step, a branch) override the finer
-    methods so that the cost of recording a step does not grow with the size of the run.
+    A store only has to implement two whole-log methods (``get_run_log_by_id`` and
+    ``put_run_log``); every other method has a default built on them. Stores that can write one
+    part of a log (a step, a branch) override the finer methods so that the cost of recording a
+    step does not grow with the size of the run.
 
     Every write is atomic: a reader sees the state before or after it, never half of it.
     """
@@ -27,7 +27,6 @@ class BaseRunLogStore(BaseService):
     shared_between_processes: ClassVar[bool] = False
 
     # ---- whole-log methods -------------------------------------------------------------------
-    @abstractmethod
     def create_run_log(
         self,
         run_id: str,
@@ -42,6 +41,18 @@ class BaseRunLogStore(BaseService):
         Raises:
             RunLogExistsError: a run log with that id exists; it is left untouched.
         """
+        if self.run_log_exists(run_id):
+            raise RunLogExistsError(run_id)
+        run_log = RunLog(
+            run_id=run_id,
+            dag_hash=dag_hash,
+            use_cached=use_cached,
+            tag=tag,
+            original_run_id=original_run_id,
+            status=status,
+        )
+        self.put_run_log(run_log)
+        return run_log
 
     @abstractmethod
     def get_run_log_by_id(self, run_id: str, full: bool = True) -> RunLog:

@@ -6,10 +6,9 @@ from typing import ClassVar, Dict
 
 from pydantic import PrivateAttr
 
-from magnus import defaults
 from magnus.datastore.base import BaseRunLogStore
 from magnus.datastore.models import RunLog
-from magnus.errors import RunLogExistsError, RunLogNotFoundError
+from magnus.errors import RunLogNotFoundError
 
 
 class BufferedRunLogStore(BaseRunLogStore):
@@ -22,28 +21,6 @@ class BufferedRunLogStore(BaseRunLogStore):
     service_name: ClassVar[str] = "buffered"
 
     _run_logs: Dict[str, RunLog] = PrivateAttr(default_factory=dict)
-
-    def create_run_log(
-        self,
-        run_id: str,
-        dag_hash: str = "",
-        use_cached: bool = False,
-        tag: str = "",
-        original_run_id: str = "",
-        status: str = defaults.CREATED,
-    ) -> RunLog:
-        if run_id in self._run_logs:
-            raise RunLogExistsError(run_id)
-        run_log = RunLog(
-            run_id=run_id,
-            dag_hash=dag_hash,
-            use_cached=use_cached,
-            tag=tag,
-            original_run_id=original_run_id,
-            status=status,
-        )
-        self._run_logs[run_id] = run_log
-        return run_log
 
     def get_run_log_by_id(self, run_id: str, full: bool = True) -> RunLog:
         try:

@@ -21,7 +21,7 @@ from magnus import defaults
 from magnus.atomic import append_record, write_atomically
 from magnus.datastore.base import BaseRunLogStore, _place_branch, _place_step
 from magnus.datastore.models import BranchLog, RunLog, StepLog
-from magnus.errors import RunLogError, RunLogExistsError, RunLogNotFoundError
+from magnus.errors import RunLogError, RunLogNotFoundError
 
 FINAL_STATUSES = (defaults.SUCCESS, defaults.FAIL)
 
@@ -53,28 +53,6 @@ class FileSystemRunLogStore(BaseRunLogStore):
         return Path(self.log_folder) / f"{run_id}.journal"
 
     # ---- whole-log methods ---------------------------------------------------------------------
-    def create_run_log(
-        self,
-        run_id: str,
-        dag_hash: str = "",
-        use_cached: bool = False,
-        tag: str = "",
-        original_run_id: str = "",
-        status: str = defaults.CREATED,
-    ) -> RunLog:
-        if self.run_log_exists(run_id):
-            raise RunLogExistsError(run_id)
-        run_log = RunLog(
-            run_id=run_id,
-            dag_hash=dag_hash,
-            use_cached=use_cached,
-            tag=tag,
-            original_run_id=original_run_id,
-            status=status,
-        )
-        self.put_run_log(run_log)
-        return run_log
-
     def run_log_exists(self, run_id: str) -> bool:
         return self.snapshot_path(run_id).exists()
 

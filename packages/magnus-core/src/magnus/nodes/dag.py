@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterator, List
 from pydantic import ConfigDict
 
 from magnus import defaults
+from magnus.errors import MagnusError
 from magnus.graph import Graph, ParseContext, ProblemsRecorded, create_graph
 from magnus.nodes.base import resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
+from magnus.yaml_file import load_yaml
 
 if TYPE_CHECKING:
     from magnus.context import RunContext
@@ -32,8 +34,6 @@ class DagNode(CompositeNode):
 
     @classmethod
     def parse_from_config(cls, config: Dict[str, Any], ctx: ParseContext, **identity: str) -> "DagNode":
-        import yaml
-
         definition = config.get("dag_definition")
         if not definition or not isinstance(definition, str):
             ctx.problem("required field is missing", "dag_definition")
@@ -45,9 +45,9 @@ class DagNode(CompositeNode):
             ctx.problem(f"file '{definition}' not found", "dag_definition")
             raise ProblemsRecorded
         try:
-            document = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            ctx.problem(f"'{definition}' is not valid YAML: {str(exc).splitlines()[0]}", "dag_definition")
+            document = load_yaml(str(path), "dag definition", MagnusError)
+        except MagnusError as exc:
+            ctx.problem(str(exc), "dag_definition")
             raise ProblemsRecorded from exc
         if not isinstance(document, dict) or "dag" not in document:
             ctx.problem(f"'{definition}' has no 'dag' block", "dag_definition")
