@@ -5,19 +5,22 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
-from typing import Iterator, TextIO
+from typing import Callable, Iterator, TextIO
 
 
 class _Tee(io.TextIOBase):
-    """Writes to the console stream and to a buffer."""
+    """Writes to the console stream and to a buffer, secrets masked in both."""
 
-    def __init__(self, console: TextIO, buffer: io.StringIO) -> None:
+    def __init__(self, console: TextIO, buffer: io.StringIO, redact: Callable[[str], str]) -> None:
         self._console = console
         self._buffer = buffer
+        self._redact = redact
 
     def write(self, text: str) -> int:
+        text = self._redact(text)
         self._buffer.write(text)
-        return self._console.write(text)
+        self._console.write(text)
+        return len(text)
 
     def flush(self) -> None:
         self._console.flush()
@@ -33,9 +36,17 @@ class _Tee(io.TextIOBase):
         return self._console.fileno()
 
 
+def _unchanged(text: str) -> str:
+    return text
+
+
 @contextlib.contextmanager
-def captured_output() -> Iterator[io.StringIO]:
-    """Within the block, stdout and stderr go to the console and into the yielded buffer."""
+def captured_output(redact: Callable[[str], str] = _unchanged) -> Iterator[io.StringIO]:
+    """Within the block, stdout and stderr go to the console and into the yielded buffer.
+
+    ``redact`` is applied to every write first (it masks secret values).
+    """
     buffer = io.StringIO()
-    with contextlib.redirect_stdout(_Tee(sys.stdout, buffer)), contextlib.redirect_stderr(_Tee(sys.stderr, buffer)):
+    out, err = _Tee(sys.stdout, buffer, redact), _Tee(sys.stderr, buffer, redact)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         yield buffer

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from magnus import defaults
 from magnus.errors import NoRunContextError
+from magnus.redaction import Redactor
 
 if TYPE_CHECKING:
     from magnus.catalog import BaseCatalog
@@ -67,6 +68,7 @@ class RunContext:
     current_step: Optional["StepLog"] = None
     current_map_variable: defaults.TypeMapVariable = None
     metrics: StepMetrics = field(default_factory=StepMetrics)
+    redactor: Redactor = field(default_factory=Redactor)
     _code_identity: Optional["CodeIdentity"] = None
     _original_run_log: Optional["RunLog"] = None
 

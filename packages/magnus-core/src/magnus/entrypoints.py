@@ -88,6 +88,7 @@ def build_context(
         original_run_id=use_cached,
         service_configs=configuration,
     )
+    context.redactor.add(context.secrets.values_to_mask())
     set_current(context)
     return context
 

@@ -51,12 +51,19 @@ def set_parameter(**kwargs: Any) -> None:
         for key, value in values.items():
             os.environ[defaults.PARAMETER_PREFIX + key] = encode_value(value)
         return
-    ctx.run_log_store.set_parameters(ctx.run_id, values)
+    ctx.run_log_store.set_parameters(ctx.run_id, ctx.redactor.redact_data(values))
 
 
 def get_secret(secret_name: str) -> str:
-    """The value of a secret from the configured secrets backend."""
-    return _require_context().secrets.get(secret_name)
+    """The value of a secret from the configured secrets backend.
+
+    From then on the value is masked (``***``) in everything the run writes: step output,
+    execution logs, messages, parameters and metrics.
+    """
+    ctx = _require_context()
+    value = ctx.secrets.get(secret_name)
+    ctx.redactor.add([value])
+    return value
 
 
 def track_this(step: int = 0, **kwargs: Any) -> None:
@@ -67,7 +74,7 @@ def track_this(step: int = 0, **kwargs: Any) -> None:
     """
     ctx = _context()
     for key, raw in kwargs.items():
-        value = to_jsonable(raw)
+        value = ctx.redactor.redact_data(to_jsonable(raw)) if ctx else to_jsonable(raw)
         if ctx is None:
             os.environ[f"{defaults.TRACK_PREFIX}{key}{defaults.STEP_INDICATOR}{step}"] = json.dumps(value)
             continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import ClassVar
+from typing import ClassVar, Iterable
 
 from magnus.errors import SecretNotFoundError
 from magnus.service import BaseService
@@ -17,6 +17,14 @@ class BaseSecrets(BaseService):
     """
 
     service_type: ClassVar[str] = "secrets"
+
+    def values_to_mask(self) -> Iterable[str]:
+        """Secret values known up front, masked in run output from the start of the run.
+
+        Values read with ``get`` are masked anyway; a backend that holds a known set (a file)
+        returns it here so that a secret is masked even when a step obtains it another way.
+        """
+        return ()
 
     @abstractmethod
     def get(self, name: str) -> str:

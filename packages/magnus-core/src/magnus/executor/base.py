@@ -101,7 +101,7 @@ class BaseExecutor(BaseService):
             status=defaults.PROCESSING,
         )
         store.set_parameters(ctx.run_id, parameters)
-        store.set_run_config(ctx.run_id, self.run_config())
+        store.set_run_config(ctx.run_id, ctx.redactor.redact_data(self.run_config()))
         ctx.experiment_tracker.start_run(ctx.run_id, ctx.tag, parameters)
 
     def _original_run_log_or_refuse(self) -> Any:
@@ -224,6 +224,7 @@ class BaseExecutor(BaseService):
         ctx.metrics.values.clear()
         try:
             attempt = self._run_attempts(node, step_log, map_variable, mock)
+            attempt.message = ctx.redactor.redact(attempt.message)
             step_log.status = attempt.status
             step_log.message = attempt.message
             step_log.user_defined_metrics = ctx.metrics.as_run_log()
@@ -247,7 +248,7 @@ class BaseExecutor(BaseService):
 
         max_attempts = getattr(node, "max_attempts", 1)
         for number in range(1, max_attempts + 1):
-            with captured_output() as output:
+            with captured_output(self._context.redactor.redact) as output:
                 attempt = node.execute(self._context, map_variable, mock=mock)
             attempt.attempt_number = number
             step_log.attempts.append(attempt)

@@ -50,7 +50,7 @@ class TaskNode(ExecutableNode):
             parameters = context.run_log_store.get_parameters(context.run_id)
             returned = self.executable.execute_command(parameters, map_variable)
             if returned:
-                context.run_log_store.set_parameters(context.run_id, returned)
+                context.run_log_store.set_parameters(context.run_id, context.redactor.redact_data(returned))
         except Exception as exc:
             traceback.print_exc()  # into the captured execution log and the console
             logger.debug("step %s failed", self.internal_name, exc_info=True)

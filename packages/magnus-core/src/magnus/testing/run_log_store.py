@@ -220,7 +220,6 @@ class RunLogStoreContract:
         writer.add_step_log(_step("a"), "run-1")
         assert list(reader.get_run_log_by_id("run-1").steps) == ["a"]
 
-    @pytest.mark.slow
     def test_concurrent_writers_lose_nothing(self, make_store: StoreFactory) -> None:
         if not self.concurrent_writers:
             pytest.skip("this store does not promise concurrent writers")

@@ -1,0 +1,112 @@
+"""The file-system catalog against the magnus.testing contract, and in real runs."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from magnus.catalog import BaseCatalog
+from magnus.config import default_service_types
+from magnus.entrypoints import execute
+from magnus.testing import CatalogContract, ExecutorContract
+from magnus_catalog_fs.catalog import FileSystemCatalog
+
+
+class TestFileSystemCatalog(CatalogContract):
+    @pytest.fixture
+    def catalog(self, tmp_path: Path) -> BaseCatalog:
+        return FileSystemCatalog(catalog_location=str(tmp_path / "catalog"))
+
+
+class TestLocalExecutorWithTheCatalog(ExecutorContract):
+    @pytest.fixture
+    def configuration(self, tmp_path: Path) -> dict:
+        return {
+            "run_log_store": {"type": "file-system", "config": {"log_folder": str(tmp_path / "logs")}},
+            "catalog": {"type": "file-system", "config": {"catalog_location": str(tmp_path / "catalog")}},
+        }
+
+
+def test_installed_catalog_is_the_default() -> None:
+    assert default_service_types()["catalog"] == "file-system"
+
+
+STEPS = """
+from pathlib import Path
+
+import magnus
+
+
+def make() -> None:
+    Path("data").mkdir(exist_ok=True)
+    Path("data/rows.csv").write_text("a,b\\n1,2\\n")
+    Path("data/skip.txt").write_text("not put")
+    print("made the data")
+    magnus.put_object({"k": 1}, "thing")
+
+
+def use() -> None:
+    assert Path("data/rows.csv").read_text() == "a,b\\n1,2\\n"
+    assert magnus.get_object("thing") == {"k": 1}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "catalog_steps.py").write_text(textwrap.dedent(STEPS))
+    (tmp_path / "config.yaml").write_text("run_log_store:\n  type: file-system\n")
+    steps = {
+        "make": {"type": "task", "command": "catalog_steps.make", "next": "clean", "catalog": {"put": ["data/*.csv"]}},
+        "clean": {"type": "task", "command_type": "shell", "command": "rm -r data", "next": "use"},
+        "use": {"type": "task", "command": "catalog_steps.use", "next": "success", "catalog": {"get": ["data/*.csv"]}},
+        "success": {"type": "success"},
+        "fail": {"type": "fail"},
+    }
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "make", "steps": steps}}))
+    return tmp_path
+
+
+def test_data_flows_between_steps_through_the_catalog(project: Path) -> None:
+    run_log = execute("pipeline.yaml", "config.yaml", run_id="cat-run")
+    assert run_log.status == "SUCCESS", {name: step.message for name, step in run_log.steps.items()}
+    assert (project / ".catalog" / "cat-run" / "data" / "rows.csv").is_file()
+    assert not (project / ".catalog" / "cat-run" / "data" / "skip.txt").exists()
+
+    make = run_log.steps["make"]
+    names = {(entry.name, entry.stage) for entry in make.data_catalog}
+    assert ("data/rows.csv", "put") in names
+    assert ("thing.pickle", "put") in names
+    assert ("make.execution.log", "put") in names
+    log = (project / ".catalog" / "cat-run" / "make.execution.log").read_text()
+    assert "made the data" in log
+    assert ("data/rows.csv", "get") in {(entry.name, entry.stage) for entry in run_log.steps["use"].data_catalog}
+    assert not (project / "thing.pickle").exists(), "put_object leaves nothing behind in the compute folder"
+
+
+def test_a_put_of_nothing_fails_the_step(project: Path) -> None:
+    steps = yaml.safe_load((project / "pipeline.yaml").read_text())
+    steps["dag"]["steps"]["make"]["catalog"]["put"] = ["nothing/*.csv"]
+    (project / "pipeline.yaml").write_text(yaml.safe_dump(steps))
+    run_log = execute("pipeline.yaml", "config.yaml", run_id="cat-nothing")
+    assert run_log.status == "FAIL"
+    assert "catalog put failed: nothing matches 'nothing/*.csv'" in run_log.steps["make"].message
+
+
+def test_resumed_runs_read_the_old_runs_data(project: Path) -> None:
+    (project / "broken.flag").write_text("")
+    steps = yaml.safe_load((project / "pipeline.yaml").read_text())
+    steps["dag"]["steps"]["clean"]["command"] = "test ! -e broken.flag && rm -r data"
+    (project / "pipeline.yaml").write_text(yaml.safe_dump(steps))
+    assert execute("pipeline.yaml", "config.yaml", run_id="cat-1").status == "FAIL"
+    (project / "broken.flag").unlink()
+    resumed = execute("pipeline.yaml", "config.yaml", run_id="cat-2", use_cached="cat-1")
+    assert resumed.status == "SUCCESS"
+    assert resumed.steps["make"].mock is True
+    assert (project / ".catalog" / "cat-2" / "data" / "rows.csv").is_file()
+    stored = json.loads((project / ".run_log_store" / "cat-2.json").read_text())
+    assert stored["run_config"]["catalog_handler"]["service_name"] == "file-system"
