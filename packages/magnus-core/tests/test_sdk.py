@@ -21,6 +21,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         textwrap.dedent(
             """
             def one(x: int) -> dict:
+                open("out.txt", "w").write("data")
                 return {"y": x + 1}
 
             def each(item: int, y: int) -> dict:
@@ -34,7 +35,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def build() -> Pipeline:
-    one = Task(name="one", command="sdk_steps.one", catalog=Catalog(put=["nothing*"]))
+    one = Task(name="one", command="sdk_steps.one", catalog=Catalog(put=["out.txt"]))
     work = Task(name="work", command="sdk_steps.each", terminate_with_success=True)
     each = Map(name="each", iterate_on="items", iterate_as="item", branch=Pipeline(start_at=work, steps=[work]))
     shell = Task(name="shell", command_type="shell", command="export MAGNUS_PRM_sh=1", terminate_with_success=True)
