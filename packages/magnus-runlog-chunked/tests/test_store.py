@@ -1,0 +1,154 @@
+"""chunked-fs against the magnus.testing contracts, with real concurrent writers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+import yaml
+
+from magnus.entrypoints import execute
+from magnus.testing import ExecutorContract, RunLogStoreContract
+from magnus.testing.run_log_store import StoreFactory
+from magnus_runlog_chunked.layout import folder_name
+from magnus_runlog_chunked.store import ChunkedFileSystemRunLogStore
+
+
+class TestChunkedStore(RunLogStoreContract):
+    persistent = True
+    concurrent_writers = True
+
+    @pytest.fixture
+    def make_store(self, tmp_path: Path) -> StoreFactory:
+        return lambda: ChunkedFileSystemRunLogStore(log_folder=str(tmp_path / "logs"))
+
+
+class TestLocalExecutorWithChunkedStore(ExecutorContract):
+    @pytest.fixture
+    def configuration(self, tmp_path: Path) -> Dict[str, Any]:
+        return {"run_log_store": {"type": "chunked-fs", "config": {"log_folder": str(tmp_path / "logs")}}}
+
+
+def test_folder_names_are_safe() -> None:
+    assert folder_name("a step/with slash") == "a%20step%2Fwith%20slash"
+    assert folder_name(".hidden") == "%2Ehidden"
+    assert len(folder_name("x" * 1000)) < 255
+
+
+WRITER = """
+import sys
+from magnus.datastore.models import BranchLog, StepLog
+from magnus_runlog_chunked.store import ChunkedFileSystemRunLogStore
+
+folder, writer, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+store = ChunkedFileSystemRunLogStore(log_folder=folder)
+branch = f"map.{writer}"
+store.add_branch_log(BranchLog(internal_name=branch, status="PROCESSING"), "run")
+for number in range(steps):
+    name = f"{branch}.step{number}"
+    store.add_step_log(StepLog(name=f"step{number}", internal_name=name, status="SUCCESS"), "run")
+    store.set_parameters("run", {f"p_{writer}_{number}": number})
+store.add_branch_log(BranchLog(internal_name=branch, status="SUCCESS"), "run")
+"""
+
+
+def test_separate_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    """Independent interpreters (as pods would be), started together, each writing its own branch."""
+    from magnus.datastore.models import StepLog
+
+    store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
+    store.create_run_log("run", status="PROCESSING")
+    store.add_step_log(StepLog(name="map", internal_name="map", status="PROCESSING", step_type="map"), "run")
+    (tmp_path / "writer.py").write_text(WRITER)
+    writers, steps = 8, 40
+    processes = [
+        subprocess.Popen([sys.executable, str(tmp_path / "writer.py"), str(tmp_path), str(number), str(steps)])
+        for number in range(writers)
+    ]
+    assert [process.wait(120) for process in processes] == [0] * writers
+
+    run_log = store.get_run_log_by_id("run")
+    branches = run_log.steps["map"].branches
+    assert len(branches) == writers
+    assert all(branch.status == "SUCCESS" and len(branch.steps) == steps for branch in branches.values())
+    assert len(run_log.parameters) == writers * steps
+
+
+def test_cost_of_a_step_does_not_grow_with_the_run(tmp_path: Path) -> None:
+    """Adding a step writes one file, whatever is already there (counted, not timed)."""
+    from magnus.datastore.models import StepLog
+
+    store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
+    store.create_run_log("run")
+    for number in range(300):
+        store.add_step_log(StepLog(name=f"s{number}", internal_name=f"s{number}", status="SUCCESS"), "run")
+    before = {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*.json")}
+    time.sleep(0.01)
+    store.add_step_log(StepLog(name="new", internal_name="new", status="SUCCESS"), "run")
+    after = {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*.json")}
+    changed = [path for path in after if before.get(path) != after[path]]
+    assert [path.relative_to(tmp_path).as_posix() for path in changed] == ["run/steps/new/StepLog.json"]
+
+
+STEPS = """
+def prepare() -> dict:
+    return {"items": [1, 2, 3], "rate": 0.5}
+
+def work(item: int, rate: float) -> dict:
+    return {f"done_{item}": item * rate}
+"""
+
+
+def normalise(run_log: Dict[str, Any]) -> Dict[str, Any]:
+    """A run log without what differs between any two runs (ids, times, the store's own config)."""
+    text = json.dumps(run_log)
+    data = json.loads(text.replace(run_log["run_id"], "RUN"))
+    for differing in ("run_log_store", "configuration_file"):
+        data["run_config"].pop(differing)
+
+    def scrub(steps: Dict[str, Any]) -> None:
+        for step in steps.values():
+            for attempt in step["attempts"]:
+                attempt.update(start_time="", end_time="", duration="")
+            for branch in step["branches"].values():
+                scrub(branch["steps"])
+
+    scrub(data["steps"])
+    return data
+
+
+def test_reassembles_the_same_json_as_the_file_system_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "chunk_steps.py").write_text(textwrap.dedent(STEPS))
+    branch = {
+        "start_at": "work",
+        "steps": {
+            "work": {"type": "task", "command": "chunk_steps.work", "next": "success"},
+            "success": {"type": "success"},
+            "fail": {"type": "fail"},
+        },
+    }
+    steps = {
+        "prepare": {"type": "task", "command": "chunk_steps.prepare", "next": "each"},
+        "each": {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "par"},
+        "par": {"type": "parallel", "branches": {"x": branch, "y": branch}, "next": "success"},
+        "success": {"type": "success"},
+        "fail": {"type": "fail"},
+    }
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "prepare", "steps": steps}}))
+    (tmp_path / "params.yaml").write_text("item: 0\n")
+    for store in ("file-system", "chunked-fs"):
+        config = {"run_log_store": {"type": store, "config": {"log_folder": store}}}
+        (tmp_path / f"{store}.yaml").write_text(yaml.safe_dump(config))
+        execute("pipeline.yaml", f"{store}.yaml", "params.yaml", run_id=f"run-{store}")
+    chunked = ChunkedFileSystemRunLogStore(log_folder="chunked-fs").get_run_log_by_id("run-chunked-fs")
+    flat = json.loads((tmp_path / "file-system" / "run-file-system.json").read_text())
+    assert normalise(chunked.model_dump(mode="json")) == normalise(flat)
+    assert os.path.isdir(tmp_path / "chunked-fs" / "run-chunked-fs" / "steps" / "each" / "branches" / "2")
