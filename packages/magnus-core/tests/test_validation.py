@@ -187,15 +187,9 @@ def test_every_problem_is_reported_at_once(project: Path) -> None:
 
 CONFIG_CASES = {
     "unknown executor type": (
-        {"executor": {"type": "argo"}},
-        [
-            "config.yaml: executor.type",
-            "unknown executor type 'argo'",
-            "installed: local, mocked",
-            "pip install magnus-executor-argo",
-        ],
+        {"executor": {"type": "nomad"}},
+        ["config.yaml: executor.type", "unknown executor type 'nomad'", "installed: ", "local", "mocked"],
     ),
-    "unknown store type": ({"run_log_store": {"type": "chunked-fs"}}, ["pip install magnus-runlog-chunked"]),
     "unknown config key": (
         {"run_log_store": {"type": "file-system", "config": {"log_foldr": "x"}}},
         ["config.yaml: run_log_store.config.log_foldr: unknown field (allowed: log_folder)"],
@@ -207,6 +201,26 @@ CONFIG_CASES = {
     ),
     "unknown block key": ({"executor": {"type": "local", "settings": {}}}, ["executor.settings: unknown field"]),
 }
+
+
+def _first_party_not_installed() -> list[tuple[str, str, str]]:
+    from magnus.config import SERVICES
+    from magnus.plugins import FIRST_PARTY_PACKAGES, is_installed
+
+    return [
+        (service, name, package)
+        for (service, name), package in sorted(FIRST_PARTY_PACKAGES.items())
+        if service in SERVICES and not is_installed(service, name)
+    ]
+
+
+@pytest.mark.parametrize("service, name, package", _first_party_not_installed())
+def test_missing_first_party_plugin_says_what_to_install(project: Path, service: str, name: str, package: str) -> None:
+    (project / "pipeline.yaml").write_text(yaml.safe_dump(dag()))
+    (project / "config.yaml").write_text(yaml.safe_dump({service: {"type": name}}))
+    line = refused(project, "execute", "-f", "pipeline.yaml", "-c", "config.yaml")
+    assert f"config.yaml: {service}.type: unknown {service} type '{name}'" in line
+    assert line.endswith(f"it is provided by {package}: pip install {package}")
 
 
 @pytest.mark.parametrize("case", sorted(CONFIG_CASES))
