@@ -106,9 +106,9 @@ class MLflowExperimentTracker(BaseExperimentTracker):
     def _step_run(self) -> Optional[str]:
         """The nested MLflow run of the step running now, if a step is running."""
         context = run_context.run_context
-        step = context.current_step if context else None
-        if step is None:
+        if context is None or context.current_step is None:
             return None
+        step = context.current_step
         name = step.internal_name
         if name not in self._step_runs:
             parent = self._current_run()
