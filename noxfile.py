@@ -56,6 +56,20 @@ def tests_acceptance(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def template(session: nox.Session) -> None:
+    """Render the plugin template, install it with magnus-core alone, run its tests."""
+    target = Path(session.create_tmp()) / "magnus-secrets-example"
+    if target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    session.run("python", str(ROOT / "templates" / "render_plugin.py"), "magnus-secrets-example", str(target))
+    session.install(_requirement(CORE), f"{target}[test]")
+    session.chdir(target)
+    session.run("pytest", "-q", "-p", "no:cacheprovider")
+
+
+@nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting."""
     session.install("ruff")
