@@ -75,13 +75,26 @@ def test_bad_input_has_no_traceback_unless_debugging(project: Path) -> None:
 
 def test_execute_function(project: Path) -> None:
     (project / "params.yaml").write_text("name: magnus\n")
+    (project / "data").mkdir()
+    (project / "data" / "x").write_text("put me")
     result = magnus(
-        "execute_function", "cli_steps.hello", "-p", "params.yaml", "-c", "config.yaml", "--run-id", "fn", cwd=project
+        "execute_function",
+        "cli_steps.hello",
+        "-p",
+        "params.yaml",
+        "-c",
+        "config.yaml",
+        "--run-id",
+        "fn",
+        "-put",
+        "x",
+        cwd=project,
     )
     assert result.returncode == 0, result.stderr
     assert "hello magnus" in result.stdout
     log = read_log(project, "fn")
     assert log["steps"]["hello"]["status"] == "SUCCESS" and log["parameters"]["greeted"] == "magnus"
+    assert log["run_config"]["dag"]["steps"]["hello"]["catalog"] == {"put": ["x"], "compute_data_folder": "data/"}
 
 
 def test_execute_notebook_says_what_to_install(project: Path) -> None:
@@ -112,7 +125,7 @@ def test_single_nodes_and_fan_walk_a_run_from_outside(project: Path) -> None:
         result = magnus(*args, *common, cwd=project)
         assert result.returncode == 0, result.stderr
 
-    ok("execute_single_node", "run-x", "p.yaml", "first")
+    ok("execute_single_node", "run-x", "first", "-f", "p.yaml")  # magnus 0.5.1's form
     ok("fan", "run-x", "each", "-f", "p.yaml", "--mode", "out")
     for item in (1, 2):
         variable = json.dumps({"name": item})

@@ -18,7 +18,7 @@ import click
 from magnus.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
-LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], case_sensitive=False)
+LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL"], case_sensitive=False)
 
 
 def _debugging(log_level: str) -> bool:
@@ -114,42 +114,76 @@ def execute(
 @cli.command("execute_single_node")
 @click.argument("run_id")
 @click.argument("pipeline_file")
-@click.argument("step_name")
+@click.argument("step_name", required=False)
+@click.option("-f", "--file", "file_option", default="", help="The pipeline file (magnus 0.5.1's form).")
 @click.option("--map-variable", default="", help="JSON of the map values this step runs at.")
 @_common
 @_reports_errors
 def execute_single_node(
     run_id: str,
     pipeline_file: str,
-    step_name: str,
+    step_name: Optional[str],
+    file_option: str,
     map_variable: str,
     config_file: str,
     parameters_file: str,
     log_level: str,
     tag: str,
 ) -> None:
-    """Run one step of a run walked elsewhere (used inside containers and pods)."""
+    """Run one step of a run walked elsewhere (used inside containers and pods).
+
+    RUN_ID PIPELINE_FILE STEP_NAME, or magnus 0.5.1's RUN_ID STEP_NAME -f PIPELINE_FILE.
+    """
     from magnus.entrypoints import execute_single_node as run
+
+    if step_name is None:  # magnus 0.5.1: the second argument is the step, the file comes with -f
+        pipeline_file, step_name = file_option or "pipeline.yaml", pipeline_file
 
     status = run(run_id, pipeline_file, step_name, map_variable, config_file, parameters_file, tag)
     _exit_unless_success(status, step_name, run_id)
 
 
+def _catalog_options(command: F) -> F:
+    """magnus 0.5.1's options to put a single task's outputs in the catalog."""
+    command = click.option(
+        "-put", "--put-in-catalog", multiple=True, help="Files (or globs) to put in the catalog after the run."
+    )(command)
+    return click.option("-d", "--data-folder", default="data/", show_default=True, help="The catalog data folder.")(
+        command
+    )
+
+
+def _single_task(command: str, command_type: str, data_folder: str, put_in_catalog: tuple[str, ...]) -> dict[str, Any]:
+    task: dict[str, Any] = {"command": command, "command_type": command_type}
+    if put_in_catalog:
+        task["catalog"] = {"put": list(put_in_catalog), "compute_data_folder": data_folder}
+    return task
+
+
 @cli.command("execute_function")
 @click.argument("command")
 @_common
+@_catalog_options
 @click.option("--run-id", default="", help="Id of the run (generated when not given).")
 @click.option("--step-name", default="", help="Name of the step (the function's name by default).")
 @_reports_errors
 def execute_function(
-    command: str, config_file: str, parameters_file: str, log_level: str, tag: str, run_id: str, step_name: str
+    command: str,
+    config_file: str,
+    parameters_file: str,
+    log_level: str,
+    tag: str,
+    data_folder: str,
+    put_in_catalog: tuple[str, ...],
+    run_id: str,
+    step_name: str,
 ) -> None:
     """Run one python function (module.function) as a pipeline of one step."""
     from magnus.entrypoints import execute_task
 
     name = step_name or command.rpartition(".")[2] or command
     run_log = execute_task(
-        {"command": command, "command_type": "python"},
+        _single_task(command, "python", data_folder, put_in_catalog),
         name,
         configuration_file=config_file,
         parameters_file=parameters_file,
@@ -163,6 +197,7 @@ def execute_function(
 @click.argument("filename")
 @click.option("--notebook-output-path", default="", help="Where the executed notebook is written.")
 @_common
+@_catalog_options
 @click.option("--run-id", default="", help="Id of the run (generated when not given).")
 @_reports_errors
 def execute_notebook(
@@ -172,13 +207,15 @@ def execute_notebook(
     parameters_file: str,
     log_level: str,
     tag: str,
+    data_folder: str,
+    put_in_catalog: tuple[str, ...],
     run_id: str,
 ) -> None:
     """Run one notebook as a pipeline of one step (needs magnus-task-notebook)."""
     from magnus.entrypoints import execute_task, require_task_type
 
     require_task_type("notebook")
-    task: dict[str, Any] = {"command": filename, "command_type": "notebook"}
+    task = _single_task(filename, "notebook", data_folder, put_in_catalog)
     if notebook_output_path:
         task["notebook_output_path"] = notebook_output_path
     name = os.path.splitext(os.path.basename(filename))[0].replace(".", "_") or "notebook"
