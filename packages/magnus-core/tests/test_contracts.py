@@ -52,3 +52,14 @@ class TestLocalExecutorWithBufferedStore(ExecutorContract):
     @pytest.fixture
     def configuration(self, tmp_path: Path) -> Dict[str, Any]:
         return {"executor": {"type": "local"}}
+
+
+class TestLocalExecutorWithWorkers(ExecutorContract):
+    """Branches and map iterations in two forked worker processes, writing the journal at once."""
+
+    @pytest.fixture
+    def configuration(self, tmp_path: Path) -> Dict[str, Any]:
+        return {
+            "executor": {"type": "local", "config": {"max_workers": 2}},
+            "run_log_store": {"type": "file-system", "config": {"log_folder": str(tmp_path / "logs")}},
+        }

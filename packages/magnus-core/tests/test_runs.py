@@ -233,3 +233,11 @@ def test_existing_run_id_is_refused(project: Path) -> None:
     execute(pipeline, "config.yaml", run_id="same")
     with pytest.raises(RunLogExistsError):
         execute(pipeline, "config.yaml", run_id="same")
+
+
+def test_workers_need_a_store_several_processes_can_write(project: Path) -> None:
+    from magnus.errors import ConfigurationError
+
+    (project / "workers.yaml").write_text("executor:\n  type: local\n  config:\n    max_workers: 2\n")
+    with pytest.raises(ConfigurationError, match="'buffered' is held in one process's memory"):
+        execute(write(project, {"a": {"type": "stub", "next": "success"}}, "a"), "workers.yaml", run_id="w")

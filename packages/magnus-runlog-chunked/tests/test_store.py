@@ -17,7 +17,7 @@ import yaml
 from magnus.entrypoints import execute
 from magnus.testing import ExecutorContract, RunLogStoreContract
 from magnus.testing.run_log_store import StoreFactory
-from magnus_runlog_chunked.layout import folder_name
+from magnus_runlog_chunked.layout import file_name
 from magnus_runlog_chunked.store import ChunkedFileSystemRunLogStore
 
 
@@ -37,9 +37,9 @@ class TestLocalExecutorWithChunkedStore(ExecutorContract):
 
 
 def test_folder_names_are_safe() -> None:
-    assert folder_name("a step/with slash") == "a%20step%2Fwith%20slash"
-    assert folder_name(".hidden") == "%2Ehidden"
-    assert len(folder_name("x" * 1000)) < 255
+    assert file_name("a step/with slash") == "a%20step%2Fwith%20slash"
+    assert file_name(".hidden") == "%2Ehidden"
+    assert len(file_name("x" * 1000)) < 200
 
 
 WRITER = """
@@ -93,8 +93,9 @@ def test_cost_of_a_step_does_not_grow_with_the_run(tmp_path: Path) -> None:
     time.sleep(0.01)
     store.add_step_log(StepLog(name="new", internal_name="new", status="SUCCESS"), "run")
     after = {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*.json")}
+    assert not list(tmp_path.rglob("*.tmp")), "no temp file is left behind"
     changed = [path for path in after if before.get(path) != after[path]]
-    assert [path.relative_to(tmp_path).as_posix() for path in changed] == ["run/steps/new/StepLog.json"]
+    assert [path.relative_to(tmp_path).as_posix() for path in changed] == ["run/new.step.json"]
 
 
 STEPS = """
@@ -151,4 +152,13 @@ def test_reassembles_the_same_json_as_the_file_system_store(tmp_path: Path, monk
     chunked = ChunkedFileSystemRunLogStore(log_folder="chunked-fs").get_run_log_by_id("run-chunked-fs")
     flat = json.loads((tmp_path / "file-system" / "run-file-system.json").read_text())
     assert normalise(chunked.model_dump(mode="json")) == normalise(flat)
-    assert os.path.isdir(tmp_path / "chunked-fs" / "run-chunked-fs" / "steps" / "each" / "branches" / "2")
+    assert os.path.isfile(tmp_path / "chunked-fs" / "run-chunked-fs" / "each.branches" / "2" / "work.step.json")
+
+
+class TestLocalExecutorWithWorkersAndChunkedStore(ExecutorContract):
+    @pytest.fixture
+    def configuration(self, tmp_path: Path) -> Dict[str, Any]:
+        return {
+            "executor": {"type": "local", "config": {"max_workers": 2}},
+            "run_log_store": {"type": "chunked-fs", "config": {"log_folder": str(tmp_path / "logs")}},
+        }

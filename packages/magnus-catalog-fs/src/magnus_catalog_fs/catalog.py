@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import ClassVar, List, Optional
 
 from magnus import defaults
+from magnus.atomic import write_atomically
 from magnus.catalog import BaseCatalog
 from magnus.datastore.models import DataCatalog
 from magnus.errors import CatalogError
@@ -39,7 +40,7 @@ class FileSystemCatalog(BaseCatalog):
         for file in files:
             relative = file.relative_to(source)
             _copy(file, target / relative)
-            entries.append(self._entry(relative, run_id, file, "get"))
+            entries.append(self._entry(relative, run_id, _sha256(file), "get"))
         return entries
 
     def put(
@@ -55,22 +56,29 @@ class FileSystemCatalog(BaseCatalog):
         entries = []
         for file in _matching_files(source, name, f"compute folder {source}"):
             relative = file.relative_to(source)
-            entry = self._entry(relative, run_id, file, "put")
+            entry = self._entry(relative, run_id, _sha256(file), "put")
             if already.get(entry.name) != entry.data_hash:
                 _copy(file, target / relative)
             entries.append(entry)
         return entries
+
+    def put_data(self, name: str, data: bytes, run_id: str) -> List[DataCatalog]:
+        """Write magnus's own data (an execution log) straight into the run's folder."""
+        relative = Path(_checked_pattern(name))
+        target = self.run_folder(run_id) / relative
+        write_atomically(target, data, durable=False)
+        return [self._entry(relative, run_id, hashlib.sha256(data).hexdigest(), "put")]
 
     def sync_between_runs(self, previous_run_id: str, run_id: str) -> None:
         previous = self.run_folder(previous_run_id)
         if previous.is_dir():
             shutil.copytree(previous, self.run_folder(run_id), dirs_exist_ok=True, symlinks=True)
 
-    def _entry(self, relative: Path, run_id: str, file: Path, stage: str) -> DataCatalog:
+    def _entry(self, relative: Path, run_id: str, data_hash: str, stage: str) -> DataCatalog:
         name = relative.as_posix()
         return DataCatalog(
             name=name,
-            data_hash=_sha256(file),
+            data_hash=data_hash,
             catalog_relative_path=f"{run_id}/{name}",
             catalog_handler_location=self.catalog_location,
             stage=stage,

@@ -2,27 +2,46 @@
 
 from __future__ import annotations
 
+import itertools
 import os
-import tempfile
+import threading
 from pathlib import Path
+from typing import Union
+
+_counter = itertools.count()
 
 
-def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
+def write_atomically(path: Union[str, Path], data: bytes, *, durable: bool = True) -> None:
     """Replace ``path`` with ``data``: temp file in the same folder, fsync, rename.
 
-    ``durable`` also fsyncs so the new content survives a machine crash, not only a process crash.
+    The rename is what makes the write atomic: a reader sees the old file or the new one. With
+    ``durable`` the data is also fsynced first, so it survives a machine crash, not only a
+    process crash. The temp name is unique per process and thread, so concurrent writers of the
+    same file never share one.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    target = os.fspath(path)
+    temporary = f"{target}.{os.getpid()}-{threading.get_ident()}-{next(_counter)}.tmp"
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if durable:
+            os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(temporary, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if fd >= 0:
+            os.close(fd)
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
         raise
 
 

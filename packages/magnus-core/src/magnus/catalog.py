@@ -48,6 +48,19 @@ class BaseCatalog(BaseService):
             CatalogError: nothing matched ``name`` or a path would leave its folder.
         """
 
+    def put_data(self, name: str, data: bytes, run_id: str) -> List[DataCatalog]:
+        """Put ``data`` (bytes made by magnus, such as a step's execution log) as file ``name``.
+
+        The default writes it to a scratch folder and puts it from there; catalogs that can write
+        into their store directly override this.
+        """
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory(prefix="magnus-put-") as scratch:
+            (Path(scratch) / name).write_bytes(data)
+            return self.put(name, run_id, scratch)
+
     @abstractmethod
     def sync_between_runs(self, previous_run_id: str, run_id: str) -> None:
         """Make what ``previous_run_id`` put available to ``run_id`` (for ``--use-cached``)."""

@@ -111,6 +111,18 @@ def _signature(func: Callable[..., Any]) -> inspect.Signature:
     return inspect.signature(func, eval_str=True)
 
 
+def accepted_names(func: Callable[..., Any]) -> Optional[list[str]]:
+    """The parameter names ``func`` takes, with the fields of model arguments; None for ``**kwargs``."""
+    names: list[str] = []
+    for name, spec in _signature(func).parameters.items():
+        if spec.kind is inspect.Parameter.VAR_KEYWORD:
+            return None
+        names.append(name)
+        if _is_model(spec.annotation):
+            names.extend(spec.annotation.model_fields)
+    return names
+
+
 def bind_arguments(
     func: Callable[..., Any], parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None
 ) -> Dict[str, Any]:

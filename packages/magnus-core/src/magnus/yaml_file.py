@@ -16,8 +16,9 @@ def load_yaml(path: str, what: str, error: Callable[[str], Exception]) -> Any:
     file = Path(path)
     if not file.is_file():
         raise error(f"{path}: {what} not found")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it: ~50x faster
     try:
-        return yaml.safe_load(file.read_text())
+        return yaml.load(file.read_text(), Loader=loader)
     except yaml.YAMLError as exc:
         raise error(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
 

@@ -1,19 +1,25 @@
 """``run_log_store: {type: chunked-fs, config: {log_folder: .run_log_store}}``.
 
 One folder per run and one small file per run-log part (see :mod:`magnus_runlog_chunked.layout`).
-Every file is written atomically (temp file, fsync, rename), and no two writers of one run write
-the same file unless they update the same part, so processes running map iterations or parallel
-branches on different machines can write at once, without locks, and lose nothing. Recording a
-step writes that step's file only: its cost does not grow with the size of the run.
+Every file is written atomically (temp file, rename), and no two writers of one run write the same
+file unless they update the same part, so processes running map iterations or parallel branches on
+different machines can write at once, without locks, and lose nothing. Recording a step writes
+that step's file only: its cost does not grow with the size of the run.
+
+Durability: files that record work done (a task step that ended, parameters, the run's final
+status) are fsynced before the rename, so they survive a machine crash. Marks of work in progress
+(``PROCESSING``) and of the success/fail nodes and branch statuses are not: after a power loss they
+may read as before, which ``--use-cached`` treats as not done and redoes; no finished task is lost.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
-from typing import Any, ClassVar, Dict, List, Union
-from urllib.parse import unquote
+import time
+from typing import Any, ClassVar, Dict, List, Tuple, Union
+
+from pydantic import PrivateAttr
 
 from magnus import defaults
 from magnus.atomic import write_atomically
@@ -23,6 +29,8 @@ from magnus.errors import BranchLogNotFoundError, RunLogNotFoundError, StepLogNo
 from magnus_runlog_chunked import layout
 
 _HEADER_EXCLUDES = {"steps", "parameters", "run_config"}
+_FINAL = (defaults.SUCCESS, defaults.FAIL)
+_TERMINAL_TYPES = ("success", "fail")
 
 
 class ChunkedFileSystemRunLogStore(BaseRunLogStore):
@@ -33,84 +41,95 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
 
     log_folder: str = defaults.LOG_FOLDER
 
-    def run_folder(self, run_id: str) -> Path:
-        return Path(self.log_folder) / run_id
+    # Folders found or made by this process, and when each part was first written: both only
+    # ever grow, so they are safe to keep (a folder never moves once made).
+    _folders: Dict[Tuple[str, str], str] = PrivateAttr(default_factory=dict)
+    _created: Dict[str, int] = PrivateAttr(default_factory=dict)
+
+    def run_folder(self, run_id: str) -> str:
+        return os.path.join(self.log_folder, run_id)
 
     # ---- whole logs ----------------------------------------------------------------------------
     def run_log_exists(self, run_id: str) -> bool:
-        return (self.run_folder(run_id) / layout.RUN_FILE).is_file()
+        return os.path.isfile(os.path.join(self.run_folder(run_id), layout.RUN_FILE))
 
     def get_run_log_by_id(self, run_id: str, full: bool = True) -> RunLog:
         """The run log; with ``full=False`` only its own fields and parameters, not its steps."""
         folder = self.run_folder(run_id)
-        header = _read_json(folder / layout.RUN_FILE)
+        header = _read_json(os.path.join(folder, layout.RUN_FILE))
         if header is None:
             raise RunLogNotFoundError(run_id)
         run_log = RunLog.model_validate(header)
         run_log.parameters = self.get_parameters(run_id)
-        run_log.run_config = _read_json(folder / layout.CONFIG_FILE) or {}
+        run_log.run_config = _read_json(os.path.join(folder, layout.CONFIG_FILE)) or {}
         if full:
-            run_log.steps = _read_steps(folder / layout.STEPS)
+            run_log.steps = _read_steps(folder)
         return run_log
 
     def put_run_log(self, run_log: RunLog) -> None:
         folder = self.run_folder(run_log.run_id)
-        _write_json(folder / layout.RUN_FILE, run_log.model_dump(mode="json", exclude=_HEADER_EXCLUDES))
-        _write_json(folder / layout.CONFIG_FILE, run_log.run_config)
+        header = run_log.model_dump(mode="json", exclude=_HEADER_EXCLUDES)
+        _write_json(os.path.join(folder, layout.RUN_FILE), header, durable=True)
+        _write_json(os.path.join(folder, layout.CONFIG_FILE), run_log.run_config, durable=True)
         self.set_parameters(run_log.run_id, run_log.parameters)
         for step in run_log.steps.values():
             self.add_step_log(step, run_log.run_id)
 
     # ---- run-level fields ----------------------------------------------------------------------
     def update_run_log_status(self, run_id: str, status: str) -> None:
-        path = self.run_folder(run_id) / layout.RUN_FILE
+        path = os.path.join(self.run_folder(run_id), layout.RUN_FILE)
         header = _read_json(path)
         if header is None:
             raise RunLogNotFoundError(run_id)
         header["status"] = status
-        _write_json(path, header)
+        _write_json(path, header, durable=status in _FINAL)
 
     def get_parameters(self, run_id: str) -> Dict[str, Any]:
-        folder = self.run_folder(run_id) / layout.PARAMETERS
-        if not folder.is_dir():
+        folder = os.path.join(self.run_folder(run_id), layout.PARAMETERS)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda item: item.name)
+        except FileNotFoundError:
             if not self.run_log_exists(run_id):
-                raise RunLogNotFoundError(run_id)
+                raise RunLogNotFoundError(run_id) from None
             return {}
         parameters = {}
-        for entry in sorted(os.scandir(folder), key=lambda item: item.name):
+        for entry in entries:
             if entry.name.endswith(".json"):
-                record = _read_json(Path(entry.path))
+                record = _read_json(entry.path)
                 if record is not None:
                     parameters[record["name"]] = record["value"]
         return parameters
 
     def set_parameters(self, run_id: str, parameters: Dict[str, Any]) -> None:
         """One file per parameter: writers setting different parameters never collide."""
-        folder = self.run_folder(run_id) / layout.PARAMETERS
+        folder = os.path.join(self.run_folder(run_id), layout.PARAMETERS)
         for name, value in parameters.items():
-            _write_json(folder / f"{layout.folder_name(name)}.json", {"name": name, "value": value})
+            path = os.path.join(folder, f"{layout.file_name(name)}.json")
+            _write_json(path, {"name": name, "value": value}, durable=True)
 
     def get_run_config(self, run_id: str) -> Dict[str, Any]:
-        return _read_json(self.run_folder(run_id) / layout.CONFIG_FILE) or {}
+        return _read_json(os.path.join(self.run_folder(run_id), layout.CONFIG_FILE)) or {}
 
     def set_run_config(self, run_id: str, run_config: Dict[str, Any]) -> None:
-        path = self.run_folder(run_id) / layout.CONFIG_FILE
-        _write_json(path, {**(_read_json(path) or {}), **run_config})
+        path = os.path.join(self.run_folder(run_id), layout.CONFIG_FILE)
+        _write_json(path, {**(_read_json(path) or {}), **run_config}, durable=True)
 
     # ---- steps and branches --------------------------------------------------------------------
     def get_step_log(self, internal_name: str, run_id: str) -> StepLog:
-        folder, exists = self._locate(run_id, internal_name, "step")
+        path, exists = self._locate(run_id, internal_name, "step")
         if not exists:
             raise StepLogNotFoundError(run_id, internal_name)
-        return _read_step(folder)
+        return _read_step(path)
 
     def add_step_log(self, step_log: StepLog, run_id: str) -> None:
         """Write the step's file; branches it carries are written when not recorded yet."""
-        folder, exists = self._locate(run_id, step_log.internal_name, "step", writing=True)
-        _mark_created(folder, exists)
-        _write_json(folder / layout.STEP_FILE, step_log.model_dump(mode="json", exclude={"branches"}))
+        path, _ = self._locate(run_id, step_log.internal_name, "step", writing=True)
+        payload = step_log.model_dump(mode="json", exclude={"branches"})
+        durable = step_log.status in _FINAL and step_log.step_type not in _TERMINAL_TYPES
+        self._write_part(path, payload, durable)
+        branches = _branches_of(path)
         for branch in step_log.branches.values():
-            if not (folder / layout.BRANCHES / _relative(branch.internal_name, step_log.internal_name)).is_dir():
+            if not os.path.isdir(os.path.join(branches, _relative(branch.internal_name, step_log.internal_name))):
                 self.add_branch_log(branch, run_id)
 
     def get_branch_log(self, internal_branch_name: str, run_id: str) -> Union[BranchLog, RunLog]:
@@ -122,91 +141,136 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
             raise BranchLogNotFoundError(run_id, internal_branch_name)
         return _read_branch(folder)
 
+    def update_branch_log_status(self, internal_branch_name: str, status: str, run_id: str) -> None:
+        """Rewrite the branch's own file only; its steps are untouched."""
+        if not internal_branch_name:
+            self.update_run_log_status(run_id, status)
+            return
+        folder, exists = self._locate(run_id, internal_branch_name, "branch")
+        path = os.path.join(folder, layout.BRANCH_FILE)
+        header = _read_json(path) if exists else None
+        if header is None:
+            raise BranchLogNotFoundError(run_id, internal_branch_name)
+        header["status"] = status
+        _write_json(path, header, durable=False)
+
     def add_branch_log(self, branch_log: Union[BranchLog, RunLog], run_id: str) -> None:
         """Write the branch's file, keeping its recorded steps; steps it carries are written when new."""
         if isinstance(branch_log, RunLog):
             self.update_run_log_status(run_id, branch_log.status)
             return
-        folder, exists = self._locate(run_id, branch_log.internal_name, "branch", writing=True)
-        _mark_created(folder, exists)
-        _write_json(folder / layout.BRANCH_FILE, branch_log.model_dump(mode="json", exclude={"steps"}))
+        folder, _ = self._locate(run_id, branch_log.internal_name, "branch", writing=True)
+        payload = branch_log.model_dump(mode="json", exclude={"steps"})
+        self._write_part(os.path.join(folder, layout.BRANCH_FILE), payload, False)
         for step in branch_log.steps.values():
-            if not (folder / layout.STEPS / _relative(step.internal_name, branch_log.internal_name)).is_dir():
+            part = step.internal_name[len(branch_log.internal_name) + 1 :]
+            if not os.path.isfile(layout.step_file(folder, part)):
                 self.add_step_log(step, run_id)
 
-    def _locate(self, run_id: str, internal_name: str, kind: str, writing: bool = False) -> tuple[Path, bool]:
+    # ---- mechanics -------------------------------------------------------------------------------
+    def _write_part(self, path: str, payload: Dict[str, Any], durable: bool) -> None:
+        """Write a part's file, keeping the time it was first written (which orders siblings)."""
+        created = self._created.get(path)
+        if created is None:
+            existing = _read_json(path)
+            created = existing.get(layout.CREATED, 0) if existing else time.time_ns()
+            self._created[path] = created
+        payload[layout.CREATED] = created
+        _write_json(path, payload, durable=durable)
+
+    def _locate(self, run_id: str, internal_name: str, kind: str, writing: bool = False) -> Tuple[str, bool]:
         """The part's folder; a missing parent is "not found" of the part (reading) or its parent (writing)."""
+        key = (run_id, internal_name)
+        known = self._folders.get(key)
+        if known is not None:
+            return known, True
         folder = self.run_folder(run_id)
-        if not (folder / layout.RUN_FILE).is_file():
+        if not os.path.isfile(os.path.join(folder, layout.RUN_FILE)):
             raise RunLogNotFoundError(run_id)
         try:
-            return layout.locate(folder, internal_name, kind)
+            found, exists = layout.locate(folder, internal_name, kind)
         except LookupError as missing:
             missing_kind = ("branch" if kind == "step" else "step") if writing else kind
             name = str(missing) if writing else internal_name
             if missing_kind == "step":
                 raise StepLogNotFoundError(run_id, name) from None
             raise BranchLogNotFoundError(run_id, name) from None
+        if exists or writing:
+            self._folders[key] = found
+        return found, exists
 
 
 def _relative(child: str, parent: str) -> str:
-    return layout.folder_name(child[len(parent) + 1 :])
+    return layout.file_name(child[len(parent) + 1 :])
 
 
-def _mark_created(folder: Path, exists: bool) -> None:
-    """Create the part's folder and its creation marker once; the marker orders siblings."""
-    if exists:
-        return
-    folder.mkdir(parents=True, exist_ok=True)
+def _branches_of(step_path: str) -> str:
+    """The folder holding the branches of the step whose file is ``step_path``."""
+    return step_path[: -len(layout.STEP_SUFFIX)] + layout.BRANCHES_SUFFIX
+
+
+def _ordered(found: List[Tuple[int, str, Any]]) -> List[Any]:
+    found.sort(key=lambda item: (item[0], item[1]))
+    return [item[2] for item in found]
+
+
+def _read_steps(container: str) -> Dict[str, StepLog]:
+    """The steps of a container, in the order they were first written."""
     try:
-        os.close(os.open(folder / layout.CREATED_MARKER, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-    except FileExistsError:
-        pass
-
-
-def _children(container: Path) -> List[Path]:
-    """Sub-folders in the order they were created."""
-    if not container.is_dir():
-        return []
+        entries = [entry for entry in os.scandir(container) if entry.name.endswith(layout.STEP_SUFFIX)]
+    except FileNotFoundError:
+        return {}
     found = []
-    for entry in os.scandir(container):
-        if entry.is_dir():
-            marker = Path(entry.path) / layout.CREATED_MARKER
-            stamp = marker.stat().st_mtime_ns if marker.exists() else 0
-            found.append((stamp, unquote(entry.name), Path(entry.path)))
-    return [path for _, _, path in sorted(found)]
-
-
-def _read_steps(container: Path) -> Dict[str, StepLog]:
+    for entry in entries:
+        data = _read_json(entry.path)
+        if data is not None:
+            found.append((data.pop(layout.CREATED, 0), entry.name, (entry.path, data)))
     steps = {}
-    for folder in _children(container):
-        if (folder / layout.STEP_FILE).is_file():
-            step = _read_step(folder)
-            steps[step.internal_name] = step
+    for path, data in _ordered(found):
+        step = _step_from(path, data)
+        steps[step.internal_name] = step
     return steps
 
 
-def _read_step(folder: Path) -> StepLog:
-    step = StepLog.model_validate(_read_json(folder / layout.STEP_FILE))
-    for branch_folder in _children(folder / layout.BRANCHES):
-        if (branch_folder / layout.BRANCH_FILE).is_file():
-            branch = _read_branch(branch_folder)
-            step.branches[branch.internal_name] = branch
+def _read_step(path: str) -> StepLog:
+    data = _read_json(path)
+    data.pop(layout.CREATED, None)
+    return _step_from(path, data)
+
+
+def _step_from(path: str, data: Dict[str, Any]) -> StepLog:
+    step = StepLog.model_validate(data)
+    try:
+        folders = [entry for entry in os.scandir(_branches_of(path)) if entry.is_dir()]
+    except FileNotFoundError:
+        return step
+    found = []
+    for entry in folders:
+        branch_data = _read_json(os.path.join(entry.path, layout.BRANCH_FILE))
+        if branch_data is not None:
+            found.append((branch_data.pop(layout.CREATED, 0), entry.name, (entry.path, branch_data)))
+    for folder, branch_data in _ordered(found):
+        branch = BranchLog.model_validate(branch_data)
+        branch.steps = _read_steps(folder)
+        step.branches[branch.internal_name] = branch
     return step
 
 
-def _read_branch(folder: Path) -> BranchLog:
-    branch = BranchLog.model_validate(_read_json(folder / layout.BRANCH_FILE))
-    branch.steps = _read_steps(folder / layout.STEPS)
+def _read_branch(folder: str) -> BranchLog:
+    data = _read_json(os.path.join(folder, layout.BRANCH_FILE))
+    data.pop(layout.CREATED, None)
+    branch = BranchLog.model_validate(data)
+    branch.steps = _read_steps(folder)
     return branch
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: str) -> Any:
     try:
-        return json.loads(path.read_bytes())
+        with open(path, "rb") as handle:
+            return json.loads(handle.read())
     except FileNotFoundError:
         return None
 
 
-def _write_json(path: Path, data: Any) -> None:
-    write_atomically(path, json.dumps(data).encode())
+def _write_json(path: str, data: Any, durable: bool) -> None:
+    write_atomically(path, json.dumps(data).encode(), durable=durable)

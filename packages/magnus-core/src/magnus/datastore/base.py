@@ -125,6 +125,19 @@ class BaseRunLogStore(BaseService):
         branch, _ = run_log.search_branch_by_internal_name(internal_branch_name)
         return branch
 
+    def update_branch_log_status(self, internal_branch_name: str, status: str, run_id: str) -> None:
+        """Set a branch's status, keeping its steps; the empty name is the run itself.
+
+        Raises:
+            BranchLogNotFoundError: the branch was never recorded.
+        """
+        if not internal_branch_name:
+            self.update_run_log_status(run_id, status)
+            return
+        branch_log = self.get_branch_log(internal_branch_name, run_id)
+        branch_log.status = status
+        self.add_branch_log(branch_log, run_id)
+
     def add_branch_log(self, branch_log: Union[BranchLog, RunLog], run_id: str) -> None:
         """Record a branch log under the step that holds it, keeping the steps already in it.
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional
+
+from pydantic import PrivateAttr
 
 from magnus import defaults, integration
 from magnus.capture import captured_output
@@ -36,6 +37,10 @@ class BaseExecutor(BaseService):
     service_type: ClassVar[str] = "executor"
     # True when steps run in other processes than the one walking the graph.
     runs_steps_elsewhere: ClassVar[bool] = False
+
+    # Step logs this process wrote and is still working on, by name: the step that ran here
+    # hands its log back to the walk without a read from the store.
+    _written: Dict[str, StepLog] = PrivateAttr(default_factory=dict)
 
     @property
     def _context(self) -> RunContext:
@@ -165,17 +170,22 @@ class BaseExecutor(BaseService):
             store.add_step_log(reused, ctx.run_id)
             return reused.status
 
-        step_log = store.create_step_log(node.name, node.step_log_name(map_variable))
-        step_log.step_type = node.node_type
-        step_log.status = defaults.PROCESSING
-        step_log.code_identities = [ctx.code_identity]
-        store.add_step_log(step_log, ctx.run_id)
+        name = node.step_log_name(map_variable)
+        if not node.is_terminal:  # a mark of work in progress; terminal nodes finish at once
+            step_log = store.create_step_log(node.name, name)
+            step_log.step_type = node.node_type
+            step_log.status = defaults.PROCESSING
+            step_log.code_identities = [ctx.code_identity]
+            store.add_step_log(step_log, ctx.run_id)
+            if not node.is_composite:  # a composite's status is settled through the store
+                self._written[name] = step_log
 
         if node.is_composite:
             node.execute_as_graph(ctx, map_variable)
         else:
             self.trigger_job(node, map_variable)
-        return store.get_step_log(node.step_log_name(map_variable), ctx.run_id).status
+        finished = self._written.pop(name, None)
+        return finished.status if finished is not None else store.get_step_log(name, ctx.run_id).status
 
     def run_branches(self, runs: List["BranchRun"]) -> None:
         """Run the branches of a composite step; the default runs them one after another here."""
@@ -214,7 +224,7 @@ class BaseExecutor(BaseService):
         store = ctx.run_log_store
         name = node.step_log_name(map_variable)
         try:
-            step_log = store.get_step_log(name, ctx.run_id)
+            step_log = self._written.get(name) or store.get_step_log(name, ctx.run_id)
         except StepLogNotFoundError:
             step_log = store.create_step_log(node.name, name)
             step_log.step_type = node.node_type
@@ -231,6 +241,8 @@ class BaseExecutor(BaseService):
         finally:
             ctx.current_step, ctx.current_map_variable = None, None
         store.add_step_log(step_log, ctx.run_id)
+        if name in self._written:
+            self._written[name] = step_log
 
     def _run_attempts(
         self, node: "BaseNode", step_log: StepLog, map_variable: defaults.TypeMapVariable, mock: bool
@@ -290,12 +302,7 @@ class BaseExecutor(BaseService):
         file_name = node.name.replace(" ", "_") + ".execution.log"
         for value in (map_variable or {}).values():
             file_name += f"_{value}"
-        with open(file_name, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        try:
-            return ctx.catalog.put(file_name, ctx.run_id, defaults.COMPUTE_DATA_FOLDER)
-        finally:
-            os.remove(file_name)
+        return ctx.catalog.put_data(file_name, text.encode("utf-8"), ctx.run_id)
 
     # ---- fan out / fan in for executors that run branches elsewhere --------------------------
     def fan_out(self, node: "BaseNode", map_variable: defaults.TypeMapVariable = None) -> None:

@@ -10,6 +10,7 @@ from magnus.nodes.base import TraversalNode
 
 if TYPE_CHECKING:
     from magnus.context import RunContext
+    from magnus.datastore.models import StepLog
     from magnus.graph import Graph
 
 # (resolved branch log name, the graph to run, the map variable its steps see)
@@ -43,18 +44,28 @@ class CompositeNode(TraversalNode):
         self.fan_in(context, map_variable)
 
     def fan_in(self, context: "RunContext", map_variable: defaults.TypeMapVariable = None) -> None:
+        """One read of the step with its branches, one write of its status."""
         store = context.run_log_store
+        step_log = store.get_step_log(self.step_log_name(map_variable), context.run_id)
         failed = [
             name
             for name, _, _ in self.branch_runs(context, map_variable)
-            if store.get_branch_log(name, context.run_id).status != defaults.SUCCESS
+            if name not in step_log.branches or step_log.branches[name].status != defaults.SUCCESS
         ]
         message = f"branches that did not succeed: {', '.join(failed)}" if failed else ""
-        self._settle(context, map_variable, defaults.FAIL if failed else defaults.SUCCESS, message)
+        self._settle(context, map_variable, defaults.FAIL if failed else defaults.SUCCESS, message, step_log)
 
-    def _settle(self, context: "RunContext", map_variable: defaults.TypeMapVariable, status: str, message: str) -> None:
+    def _settle(
+        self,
+        context: "RunContext",
+        map_variable: defaults.TypeMapVariable,
+        status: str,
+        message: str,
+        step_log: "StepLog | None" = None,
+    ) -> None:
         store = context.run_log_store
-        step_log = store.get_step_log(self.step_log_name(map_variable), context.run_id)
+        if step_log is None:
+            step_log = store.get_step_log(self.step_log_name(map_variable), context.run_id)
         step_log.status = status
         step_log.message = message
         store.add_step_log(step_log, context.run_id)

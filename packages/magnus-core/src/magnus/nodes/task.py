@@ -48,7 +48,8 @@ class TaskNode(ExecutableNode):
             return finish_attempt(attempt, defaults.SUCCESS)
         try:
             parameters = context.run_log_store.get_parameters(context.run_id)
-            attempt.parameters = context.redactor.redact_data(parameters)  # what the task saw, as 0.5.1
+            used = self.executable.parameters_used(parameters, map_variable)
+            attempt.parameters = context.redactor.redact_data(used)
             returned = self.executable.execute_command(parameters, map_variable)
             if returned:
                 context.run_log_store.set_parameters(context.run_id, context.redactor.redact_data(returned))

@@ -22,10 +22,9 @@ class TerminalNode(BaseNode):
         self, context: "RunContext", map_variable: defaults.TypeMapVariable = None, mock: bool = False
     ) -> StepAttempt:
         attempt = started_attempt()
-        store = context.run_log_store
-        branch_log = store.get_branch_log(self.branch_log_name(map_variable), context.run_id)
-        branch_log.status = self.ends_with
-        store.add_branch_log(branch_log, context.run_id)
+        context.run_log_store.update_branch_log_status(
+            self.branch_log_name(map_variable), self.ends_with, context.run_id
+        )
         # The node itself did its job whichever way the dag ended.
         return finish_attempt(attempt, defaults.SUCCESS)
 

@@ -30,6 +30,17 @@ class BaseTaskType(BaseModel):
             raise ValueError("command cannot be empty")
         return command
 
+    def parameters_used(
+        self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None
+    ) -> Dict[str, Any]:
+        """The parameters this command receives, as the attempt records them.
+
+        The default is all of them (a shell command sees every parameter); task types that
+        receive only some (a python function, by its arguments) say which, so that a step's log
+        does not grow with parameters it never read.
+        """
+        return {**parameters, **(map_variable or {})}
+
     @abstractmethod
     def execute_command(
         self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None

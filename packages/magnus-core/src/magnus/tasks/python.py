@@ -9,7 +9,7 @@ from typing import Any, Callable, ClassVar, Dict
 
 from magnus import defaults
 from magnus.errors import TaskFailedError
-from magnus.parameters import bind_arguments, returned_parameters
+from magnus.parameters import accepted_names, bind_arguments, returned_parameters
 from magnus.tasks.base import BaseTaskType
 
 
@@ -28,6 +28,19 @@ class PythonTaskType(BaseTaskType):
         function = import_function(self.command)
         arguments = bind_arguments(function, parameters, map_variable)
         return returned_parameters(function(**arguments), self.command)
+
+    def parameters_used(
+        self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None
+    ) -> Dict[str, Any]:
+        """The parameters the function's arguments take (all of them for ``**kwargs``)."""
+        available = {**parameters, **(map_variable or {})}
+        try:
+            names = accepted_names(import_function(self.command))
+        except TaskFailedError:
+            return {}
+        if names is None:
+            return available
+        return {name: available[name] for name in names if name in available}
 
 
 def import_function(command: str) -> Callable[..., Any]:
