@@ -19,6 +19,15 @@ CORE = ROOT / "packages" / "magnus-core"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
+# Everything but the benchmarks (run them with `nox -s bench`).
+nox.options.sessions = [
+    *(f"tests-{package.name}" for package in PACKAGES),
+    "tests-acceptance",
+    "template",
+    "lint",
+    "typecheck",
+    "build",
+]
 
 
 def _distribution(package: Path) -> str:
@@ -67,6 +76,13 @@ def template(session: nox.Session) -> None:
     session.install(_requirement(CORE), f"{target}[test]")
     session.chdir(target)
     session.run("pytest", "-q", "-p", "no:cacheprovider")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """The benchmarks of bench/ (prints tables; not part of the default run)."""
+    session.install("pyyaml")
+    session.run("python", "bench/run.py", *session.posargs)
 
 
 @nox.session(python="3.11")

@@ -11,9 +11,8 @@ branches' statuses, exactly as when they run one after another.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from typing import TYPE_CHECKING, ClassVar, List, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, List, Optional
 
 from pydantic import Field
 
@@ -76,8 +75,10 @@ class LocalExecutor(BaseExecutor):
             _pending = []
 
 
-def _fork_context() -> Optional[multiprocessing.context.BaseContext]:
+def _fork_context() -> Optional[Any]:
     """Workers are forked (they inherit the run); where fork is unavailable branches run in turn."""
+    import multiprocessing  # only runs with workers pay for it
+
     try:
         return multiprocessing.get_context("fork")
     except ValueError:
