@@ -165,7 +165,7 @@ def test_fan_in_of_a_failed_branch_exits_1(project: Path) -> None:
     (project / "p.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "par", "steps": steps}}))
     assert magnus("fan", "r", "par", "-f", "p.yaml", "-m", "out", "-c", "config.yaml", cwd=project).returncode == 0
     assert magnus("execute_single_node", "r", "p.yaml", "par.a.bad", "-c", "config.yaml", cwd=project).returncode == 1
-    assert magnus("execute_single_node", "r", "p.yaml", "par.a.fail", "-c", "config.yaml", cwd=project).returncode == 0
+    assert magnus("execute_single_node", "r", "p.yaml", "par.a.fail", "-c", "config.yaml", cwd=project).returncode == 1
     result = magnus("fan", "r", "par", "-f", "p.yaml", "-m", "in", "-c", "config.yaml", cwd=project)
     assert result.returncode == 1 and "step 'par' of run 'r' ended FAIL" in result.stderr
 

@@ -81,7 +81,7 @@ def _finish(run_log: Any) -> None:
     """Exit non-zero with the failed step named when the run failed."""
     from magnus import defaults
 
-    if run_log.status == defaults.SUCCESS:
+    if run_log is None or run_log.status == defaults.SUCCESS:  # None: handed to an orchestrator
         return
     failed = [step for step in run_log.steps.values() if step.status == defaults.FAIL and step.step_type != "fail"]
     where = f" at step '{failed[-1].name}': {failed[-1].message}" if failed else ""

@@ -103,8 +103,11 @@ def execute_dag(
     run_id: str = "",
     tag: str = "",
     use_cached: str = "",
-) -> RunLog:
-    """Run a whole pipeline with the configured executor and return its run log."""
+) -> Optional[RunLog]:
+    """Run a whole pipeline with the configured executor and return its run log.
+
+    None when the executor handed the run to an orchestrator (Argo): its run log is written there.
+    """
     context = build_context(
         graph=graph,
         dag_definition=dag_definition,
@@ -115,7 +118,9 @@ def execute_dag(
         tag=tag,
         use_cached=use_cached,
     )
-    context.executor.execute_pipeline(graph)
+    status = context.executor.execute_pipeline(graph)
+    if status == defaults.TRIGGERED:  # handed to an orchestrator: the run log is written there
+        return None
     return context.run_log_store.get_run_log_by_id(context.run_id)
 
 
@@ -126,8 +131,8 @@ def execute(
     run_id: str = "",
     tag: str = "",
     use_cached: str = "",
-) -> RunLog:
-    """``magnus execute``: run the pipeline in ``pipeline_file``."""
+) -> Optional[RunLog]:
+    """``magnus execute``: run the pipeline in ``pipeline_file`` (None when handed to an orchestrator)."""
     graph, dag = load_pipeline(pipeline_file)
     return execute_dag(
         graph,
@@ -187,6 +192,8 @@ def execute_single_node(
         raise UserInputError(f"step '{step_name}' is a {node.node_type}: run its branches with 'magnus fan'")
     context.executor.prepare_for_node_execution()
     context.executor.execute_node(node, variables)
+    if node.is_terminal:  # how the dag it ends ended: a fail node's process fails its dag
+        return defaults.SUCCESS if node.node_type == "success" else defaults.FAIL
     return context.run_log_store.get_step_log(node.step_log_name(variables), run_id).status
 
 
@@ -227,7 +234,7 @@ def single_task_dag(name: str, task: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
-def execute_task(task: Dict[str, Any], name: str, **options: Any) -> RunLog:
+def execute_task(task: Dict[str, Any], name: str, **options: Any) -> Optional[RunLog]:
     """Run a single task as a pipeline of its own."""
     dag = single_task_dag(name, task)
     return execute_dag(load_dag(dag, source=name), dag, **options)

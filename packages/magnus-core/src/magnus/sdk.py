@@ -192,8 +192,11 @@ class Pipeline(BaseModel):
         parameters_file: str = "",
         use_cached: str = "",
         log_level: str = "WARNING",
-    ) -> RunLog:
-        """Check and run the pipeline with the configured executor; return its run log."""
+    ) -> Optional[RunLog]:
+        """Check and run the pipeline with the configured executor; return its run log.
+
+        None when the executor hands the run to an orchestrator (Argo), where its run log is written.
+        """
         import logging
 
         from magnus.entrypoints import execute_dag, load_dag

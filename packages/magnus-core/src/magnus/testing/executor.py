@@ -177,13 +177,15 @@ class ExecutorContract:
 
         (project / f"{pipeline}.yaml").write_text(yaml.safe_dump({"dag": PIPELINES[pipeline]}))
         (project / "config.yaml").write_text(yaml.safe_dump(configuration))
-        return execute(
+        run_log = execute(
             f"{pipeline}.yaml",
             configuration_file="config.yaml",
             parameters_file="parameters.yaml",
             run_id=run_id,
             use_cached=use_cached,
         )
+        assert run_log is not None, "the executor under test must run the pipeline, not hand it over"
+        return run_log
 
     def test_linear_parameters_flow(self, project: Path, configuration: Dict[str, Any]) -> None:
         run_log = self.run(project, configuration, "linear", "linear-1")

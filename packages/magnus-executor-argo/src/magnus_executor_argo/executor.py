@@ -1,0 +1,143 @@
+"""``executor: {type: argo, config: {...}}``: render the pipeline as an Argo Workflow manifest.
+
+``magnus execute -f pipeline.yaml -c argo.yaml`` writes the manifest (``output_file``) and runs no
+user code; with ``submit: true`` it also sends it to an Argo server. Inside the workflow's pods the
+same configuration runs each step (``magnus execute_single_node``) and fans composite steps out
+and in (``magnus fan``), against a run log store and catalog on a persistent volume.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Dict, List, Optional
+
+from pydantic import Field
+
+from magnus import defaults, integration
+from magnus.atomic import write_atomically
+from magnus.errors import ConfigurationError
+from magnus.executor.base import BaseExecutor
+from magnus.graph import Graph
+from magnus.nodes.base import BaseNode
+from magnus.parameters import initial_parameters
+from magnus_executor_argo.settings import PersistentVolume, Resources, RetryStrategy, SecretFromK8s, StepOverride
+
+logger = logging.getLogger(defaults.LOGGER_NAME)
+
+# Read by the fan-out of a map; tests running the manifest outside Kubernetes point it elsewhere.
+ITERATIONS_PATH_VARIABLE = "MAGNUS_ARGO_ITERATIONS_PATH"
+
+
+class ArgoExecutor(BaseExecutor):
+    """Turns a pipeline into an Argo Workflow; its steps run in pods with the same config."""
+
+    service_name: ClassVar[str] = "argo"
+    runs_steps_elsewhere: ClassVar[bool] = True
+
+    image: str
+    output_file: str = "argo-pipeline.yaml"
+    expose_parameters_as_inputs: bool = True
+    secrets_from_k8s: List[SecretFromK8s] = Field(default_factory=list)
+    persistent_volumes: List[PersistentVolume] = Field(default_factory=list)
+    service_account_name: Optional[str] = None
+    max_workflow_duration_in_seconds: int = 86400
+    max_step_duration_in_seconds: int = 7200
+    node_selector: Dict[str, str] = Field(default_factory=dict)
+    tolerations: List[Dict[str, Any]] = Field(default_factory=list)
+    resources: Resources = Field(default_factory=Resources)
+    retry_strategy: RetryStrategy = Field(default_factory=RetryStrategy)
+    parallelism: Optional[int] = None
+    image_pull_policy: str = ""
+    labels: Dict[str, str] = Field(default_factory=dict)
+    annotations: Dict[str, str] = Field(default_factory=dict)
+    overrides: Dict[str, StepOverride] = Field(default_factory=dict)
+    # Submission (optional): the token is read from this environment variable, never from config.
+    submit: bool = False
+    argo_server_url: str = ""
+    namespace: str = "argo"
+    token_environment_variable: str = "ARGO_TOKEN"
+    verify_ssl: bool = True
+
+    # ---- where the graph is walked: render (and submit) ------------------------------------------
+    def execute_pipeline(self, dag: Graph) -> str:
+        """Write the manifest (and submit it when configured); no step runs here."""
+        from magnus_executor_argo.manifest import ManifestBuilder, to_yaml
+
+        ctx = self._context
+        self.check(dag)
+        workflow = ManifestBuilder(
+            self,
+            dag,
+            pipeline_file=self._pipeline_file(),
+            configuration_file=ctx.configuration_file or os.environ.get(defaults.ENV_CONFIG_FILE, ""),
+            parameters=initial_parameters(ctx.parameters_file),
+            parameters_file=ctx.parameters_file,
+        ).build()
+        write_atomically(Path(self.output_file), to_yaml(workflow).encode(), durable=False)
+        print(f"Argo workflow manifest written to {self.output_file}")
+        if self.submit:
+            from magnus_executor_argo.submit import submit_workflow
+
+            name = submit_workflow(self, workflow)
+            print(f"Submitted to {self.argo_server_url} as {name}")
+        return defaults.TRIGGERED
+
+    def check(self, dag: Graph) -> None:
+        """Refuse, before rendering, what cannot work on a cluster."""
+        ctx = self._context
+        if not ctx.configuration_file and not os.environ.get(defaults.ENV_CONFIG_FILE):
+            raise ConfigurationError("executor argo: the pods need the configuration file: pass it with -c")
+        for service in self.services():
+            integration.validate(self, service)
+            self._check_on_volume(service)
+        for node in dag.walk():
+            chosen = getattr(node, "overrides", {}).get(self.service_name)
+            if chosen and chosen not in self.overrides:
+                known = ", ".join(sorted(self.overrides)) or "none"
+                raise ConfigurationError(
+                    f"step '{node.internal_name}': overrides.argo '{chosen}' is not in executor.config.overrides "
+                    f"(defined: {known})"
+                )
+
+    def _check_on_volume(self, service: Any) -> None:
+        """Folders of run logs and catalogs must be on a persistent volume every pod mounts."""
+        for field in ("log_folder", "catalog_location"):
+            folder = getattr(service, field, None)
+            if folder is None:
+                continue
+            mounts = [volume.mount_path.rstrip("/") for volume in self.persistent_volumes]
+            absolute = str(folder).rstrip("/")
+            if not any(absolute == mount or absolute.startswith(mount + "/") for mount in mounts):
+                raise ConfigurationError(
+                    f"{service.service_type}.config.{field}: '{folder}' is not on a persistent volume, so the pods "
+                    f"of the workflow cannot share it; mount one (executor.config.persistent_volumes, mounted at: "
+                    f"{', '.join(mounts) or 'none'}) and put the folder inside it"
+                )
+
+    def _pipeline_file(self) -> str:
+        """The YAML pipeline the pods read; an SDK pipeline is written out as YAML beside the manifest."""
+        ctx = self._context
+        if ctx.pipeline_file.endswith((".yaml", ".yml")):
+            return ctx.pipeline_file
+        import yaml
+
+        path = Path(self.output_file).with_name(Path(self.output_file).stem + "-dag.yaml")
+        write_atomically(path, yaml.safe_dump({"dag": ctx.dag_definition}, sort_keys=False).encode(), durable=False)
+        return str(path)
+
+    # ---- inside the pods -----------------------------------------------------------------------------
+    def fan_out(self, node: BaseNode, map_variable: defaults.TypeMapVariable = None) -> None:
+        """Record the branches; for a map also write the iterations for the workflow's ``withParam``."""
+        super().fan_out(node, map_variable)
+        if node.node_type != "map":
+            return
+        values = node.iteration_values(self._context)  # type: ignore[attr-defined]
+        iterate_as = node.iterate_as  # type: ignore[attr-defined]
+        iterations = [json.dumps({**(map_variable or {}), iterate_as: value}) for value in values]
+        from magnus_executor_argo.manifest import ITERATIONS_PATH
+
+        path = os.environ.get(ITERATIONS_PATH_VARIABLE, ITERATIONS_PATH)
+        Path(path).write_text(json.dumps(iterations))

@@ -1,0 +1,261 @@
+"""A pipeline's graph as an Argo ``Workflow``, built with hera's models.
+
+Every node becomes Argo steps that run magnus in a container:
+
+- task, stub, success, fail: a container running
+  ``magnus execute_single_node {{workflow.parameters.run_id}} <pipeline> <step> -c <config>``;
+- parallel and dag: a *fan-out* container (``magnus fan ... -m out``), one DAG task per branch
+  running the branch's own DAG template, and a *fan-in* container (``magnus fan ... -m in``) that
+  settles the step from its branches;
+- map: the fan-out writes the iterations as an output parameter and the branch's DAG template
+  runs once per value (``withParam``), receiving it as ``--map-variable``.
+
+Routing follows the graph: a step runs when the step before it ``Succeeded`` (its ``next``) or
+``Failed`` (its ``on_failure``, or the dag's fail node). Every step but the fail nodes has
+``continueOn: {failed: true}``, so a failure routes instead of stopping the workflow; a fail node
+exits non-zero, so its dag (and, at the top, the workflow) ends Failed, as the run log does.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+from hera.workflows import models as m
+
+from magnus import defaults
+from magnus.graph import Graph
+from magnus.nodes.base import BaseNode
+from magnus.parameters import encode_value
+from magnus_executor_argo.names import dns_name
+from magnus_executor_argo.settings import Resources, StepOverride
+
+if TYPE_CHECKING:
+    from magnus_executor_argo.executor import ArgoExecutor
+
+ENTRYPOINT = "magnus-dag"
+RUN_ID = "{{workflow.parameters.run_id}}"
+MAP_INPUT = "map_variable"
+ITERATIONS = "iterations"
+# Where a map's fan-out writes the values to iterate on (the pod's own file system).
+ITERATIONS_PATH = "/tmp/magnus-iterations.json"
+
+
+class ManifestBuilder:
+    """Builds the Workflow of one pipeline for one executor configuration."""
+
+    def __init__(
+        self,
+        executor: "ArgoExecutor",
+        graph: Graph,
+        *,
+        pipeline_file: str,
+        configuration_file: str,
+        parameters: Dict[str, Any],
+        parameters_file: str = "",
+    ) -> None:
+        self.executor = executor
+        self.graph = graph
+        self.pipeline_file = pipeline_file
+        self.configuration_file = configuration_file
+        self.parameters = parameters if executor.expose_parameters_as_inputs else {}
+        self.parameters_file = "" if executor.expose_parameters_as_inputs else parameters_file
+        self.templates: Dict[str, m.Template] = {}
+
+    # ---- the workflow ----------------------------------------------------------------------------
+    def build(self) -> m.Workflow:
+        entry = self._dag_template(self.graph, in_map=False)
+        ordered = [self.templates.pop(entry), *self.templates.values()]
+        executor = self.executor
+        arguments = [m.Parameter(name="run_id", value="{{workflow.uid}}")]
+        arguments += [m.Parameter(name=name, value=encode_value(value)) for name, value in self.parameters.items()]
+        spec = m.WorkflowSpec(
+            entrypoint=entry,
+            arguments=m.Arguments(parameters=arguments),
+            templates=ordered,
+            service_account_name=executor.service_account_name,
+            active_deadline_seconds=m.IntOrString(root=executor.max_workflow_duration_in_seconds),
+            parallelism=executor.parallelism,
+            node_selector=executor.node_selector or None,
+            tolerations=[m.Toleration(**toleration) for toleration in executor.tolerations] or None,
+            volumes=[
+                m.Volume(
+                    name=volume.name,
+                    persistent_volume_claim=m.PersistentVolumeClaimVolumeSource(claim_name=volume.name),
+                )
+                for volume in executor.persistent_volumes
+            ]
+            or None,
+        )
+        metadata = m.ObjectMeta(
+            generate_name="magnus-",
+            labels=executor.labels or None,
+            annotations=executor.annotations or None,
+        )
+        return m.Workflow(api_version="argoproj.io/v1alpha1", kind="Workflow", metadata=metadata, spec=spec)
+
+    # ---- DAG templates -----------------------------------------------------------------------------
+    def _dag_template(self, graph: Graph, in_map: bool) -> str:
+        name = ENTRYPOINT if not graph.internal_branch_name else dns_name(graph.internal_branch_name)
+        self.templates[name] = m.Template(name=name)  # reserve the name and its place
+        tasks: List[m.DAGTask] = []
+        ends: Dict[str, str] = {}
+        starts: Dict[str, m.DAGTask] = {}
+        for node in graph.steps.values():
+            node_tasks = self._node_tasks(node, in_map)
+            starts[node.name] = node_tasks[0]
+            ends[node.name] = node_tasks[-1].name
+            tasks.extend(node_tasks)
+        for step_name, conditions in _predecessors(graph, ends).items():
+            starts[step_name].depends = " || ".join(conditions)
+        fail_name = graph.get_fail_node().name
+        if not starts[fail_name].depends:  # nothing can fail into it: leave it out
+            tasks.remove(starts[fail_name])
+        inputs = m.Inputs(parameters=[m.Parameter(name=MAP_INPUT)]) if in_map else None
+        self.templates[name] = m.Template(name=name, inputs=inputs, dag=m.DAGTemplate(tasks=tasks))
+        return name
+
+    def _node_tasks(self, node: BaseNode, in_map: bool) -> List[m.DAGTask]:
+        """The DAG tasks of one node, first to last."""
+        task_name = dns_name(node.name)
+        passthrough = _map_arguments(in_map)
+        if not node.is_composite:
+            template = self._container_template(node, in_map, mode=None)
+            keeps_going = None if node.node_type == "fail" else m.ContinueOn(failed=True)
+            return [m.DAGTask(name=task_name, template=template, arguments=passthrough, continue_on=keeps_going)]
+
+        fan_out = m.DAGTask(
+            name=f"{task_name}-fan-out",
+            template=self._container_template(node, in_map, mode="out"),
+            arguments=passthrough,
+        )
+        branch_tasks = []
+        for label, branch in _branches(node):
+            is_map = node.node_type == "map"
+            template = self._dag_template(branch, in_map=in_map or is_map)
+            task = m.DAGTask(
+                name=f"{task_name}-{dns_name(label)}",
+                template=template,
+                depends=f"{fan_out.name}.Succeeded",
+                continue_on=m.ContinueOn(failed=True),
+                arguments=_map_arguments(True, "{{item}}") if is_map else passthrough,
+                with_param=f"{{{{tasks.{fan_out.name}.outputs.parameters.{ITERATIONS}}}}}" if is_map else None,
+            )
+            branch_tasks.append(task)
+        fan_in = m.DAGTask(
+            name=f"{task_name}-fan-in",
+            template=self._container_template(node, in_map, mode="in"),
+            arguments=passthrough,
+            depends=" && ".join(f"({task.name}.Succeeded || {task.name}.Failed)" for task in branch_tasks),
+            continue_on=m.ContinueOn(failed=True),
+        )
+        return [fan_out, *branch_tasks, fan_in]
+
+    # ---- container templates -----------------------------------------------------------------------
+    def _container_template(self, node: BaseNode, in_map: bool, mode: Optional[str]) -> str:
+        """The template running one node (``mode`` None) or fanning a composite out or in."""
+        suffix = f"-fan-{mode}" if mode else ""
+        name = dns_name(node.internal_name + suffix)
+        step = node.internal_name.replace(" ", defaults.COMMAND_FRIENDLY_CHARACTER)
+        if mode is None:
+            args = ["execute_single_node", RUN_ID, self.pipeline_file, step]
+        else:
+            args = ["fan", RUN_ID, step, "-f", self.pipeline_file, "-m", mode]
+        args += ["-c", self.configuration_file]
+        if self.parameters_file:
+            args += ["-p", self.parameters_file]
+        if in_map:
+            args += ["--map-variable", f"{{{{inputs.parameters.{MAP_INPUT}}}}}"]
+
+        override = self._override(node)
+        executor = self.executor
+        resources = (override.resources if override and override.resources else executor.resources) or Resources()
+        container = m.Container(
+            image=(override.image if override and override.image else executor.image),
+            image_pull_policy=(override.image_pull_policy if override else None) or executor.image_pull_policy or None,
+            command=["magnus"],
+            args=args,
+            env=self._environment(override),
+            resources=m.ResourceRequirements(
+                requests={key: m.Quantity(root=value) for key, value in resources.requests.items()} or None,
+                limits={key: m.Quantity(root=value) for key, value in resources.limits.items()} or None,
+            ),
+            volume_mounts=[
+                m.VolumeMount(name=volume.name, mount_path=volume.mount_path) for volume in executor.persistent_volumes
+            ]
+            or None,
+        )
+        outputs = None
+        if mode == "out" and node.node_type == "map":
+            outputs = m.Outputs(parameters=[m.Parameter(name=ITERATIONS, value_from=m.ValueFrom(path=ITERATIONS_PATH))])
+        retry = executor.retry_strategy
+        self.templates[name] = m.Template(
+            name=name,
+            inputs=m.Inputs(parameters=[m.Parameter(name=MAP_INPUT)]) if in_map else None,
+            container=container,
+            outputs=outputs,
+            active_deadline_seconds=m.IntOrString(root=executor.max_step_duration_in_seconds),
+            retry_strategy=m.RetryStrategy(limit=m.IntOrString(root=retry.limit), retry_policy=retry.retry_policy)
+            if retry and retry.limit
+            else None,
+            node_selector=(override.node_selector if override and override.node_selector else None),
+            tolerations=[m.Toleration(**t) for t in override.tolerations]
+            if override and override.tolerations
+            else None,
+        )
+        return name
+
+    def _override(self, node: BaseNode) -> Optional[StepOverride]:
+        chosen = getattr(node, "overrides", {}).get(self.executor.service_name)
+        return self.executor.overrides[chosen] if chosen else None
+
+    def _environment(self, override: Optional[StepOverride]) -> Optional[List[m.EnvVar]]:
+        env = [
+            m.EnvVar(name=f"{defaults.PARAMETER_PREFIX}{name}", value=f"{{{{workflow.parameters.{name}}}}}")
+            for name in self.parameters
+        ]
+        env += [
+            m.EnvVar(
+                name=secret.environment_variable,
+                value_from=m.EnvVarSource(
+                    secret_key_ref=m.SecretKeySelector(name=secret.secret_name, key=secret.secret_key)
+                ),
+            )
+            for secret in self.executor.secrets_from_k8s
+        ]
+        if override:
+            env += [m.EnvVar(name=key, value=value) for key, value in sorted(override.environment.items())]
+        return env or None
+
+
+def _map_arguments(in_map: bool, value: str = f"{{{{inputs.parameters.{MAP_INPUT}}}}}") -> Optional[m.Arguments]:
+    return m.Arguments(parameters=[m.Parameter(name=MAP_INPUT, value=value)]) if in_map else None
+
+
+def _branches(node: BaseNode) -> List[Tuple[str, Graph]]:
+    """(label, graph) of a composite's branches; labels name the DAG tasks."""
+    branches: Dict[str, Graph] = getattr(node, "branches", {}) or {}
+    if branches:
+        return [(internal.rsplit(".", 1)[-1], graph) for internal, graph in branches.items()]
+    return [("map" if node.node_type == "map" else "dag", node.get_branches()[0])]
+
+
+def _predecessors(graph: Graph, ends: Dict[str, str]) -> Dict[str, List[str]]:
+    """For each step, the conditions (``task.Succeeded``/``task.Failed``) under which it runs."""
+    conditions: Dict[str, List[str]] = {}
+    fail_name = graph.get_fail_node().name
+    for node in graph.steps.values():
+        if node.is_terminal:
+            continue
+        conditions.setdefault(node.get_next_node(), []).append(f"{ends[node.name]}.Succeeded")
+        on_failure = node.get_on_failure_node() or fail_name
+        conditions.setdefault(on_failure, []).append(f"{ends[node.name]}.Failed")
+    return conditions
+
+
+def to_yaml(workflow: m.Workflow) -> str:
+    """The manifest as YAML, keys in Argo's order, the same bytes for the same input."""
+    import yaml
+
+    data = json.loads(workflow.model_dump_json(by_alias=True, exclude_none=True))
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=120)
