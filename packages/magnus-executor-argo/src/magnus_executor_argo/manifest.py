@@ -74,7 +74,7 @@ class ManifestBuilder:
             arguments=m.Arguments(parameters=arguments),
             templates=ordered,
             service_account_name=executor.service_account_name,
-            active_deadline_seconds=m.IntOrString(root=executor.max_workflow_duration_in_seconds),
+            active_deadline_seconds=executor.max_workflow_duration_in_seconds,
             parallelism=executor.parallelism,
             node_selector=executor.node_selector or None,
             tolerations=[m.Toleration(**toleration) for toleration in executor.tolerations] or None,
@@ -194,8 +194,8 @@ class ManifestBuilder:
             inputs=m.Inputs(parameters=[m.Parameter(name=MAP_INPUT)]) if in_map else None,
             container=container,
             outputs=outputs,
-            active_deadline_seconds=m.IntOrString(root=executor.max_step_duration_in_seconds),
-            retry_strategy=m.RetryStrategy(limit=m.IntOrString(root=retry.limit), retry_policy=retry.retry_policy)
+            active_deadline_seconds=m.IntOrString(root=str(executor.max_step_duration_in_seconds)),
+            retry_strategy=m.RetryStrategy(limit=m.IntOrString(root=str(retry.limit)), retry_policy=retry.retry_policy)
             if retry and retry.limit
             else None,
             node_selector=(override.node_selector if override and override.node_selector else None),

@@ -1,0 +1,338 @@
+"""The argo executor: valid manifests, and runs of them that end as local runs do."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import sys
+import textwrap
+import threading
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+import yaml
+from hera.workflows import models as m
+
+from magnus.datastore.file_system import FileSystemRunLogStore
+from magnus.entrypoints import execute
+from magnus.errors import ConfigurationError
+from magnus.testing.executor import outcome
+from magnus_executor_argo.emulator import WorkflowEmulator
+from magnus_executor_argo.names import dns_name
+
+GOLDEN = Path(__file__).parent / "golden"
+LONG = "Shell Step With A Very Long Name That Goes On Beyond Sixty Three Characters"
+TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
+
+STEPS = """
+from pathlib import Path
+
+
+def first(x: int) -> dict:
+    return {"y": x + 1}
+
+
+def per_item(item: int, y: int) -> dict:
+    return {f"seen_{item}": item * y}
+
+
+def breaks() -> None:
+    raise ValueError("broken on purpose")
+
+
+def recover() -> dict:
+    return {"recovered": True}
+"""
+
+
+def task(command: str, next_step: str = "success", **extra: Any) -> Dict[str, Any]:
+    return {"type": "task", "command": command, "next": next_step, **extra}
+
+
+def dag(start_at: str, steps: Dict[str, Any]) -> Dict[str, Any]:
+    return {"start_at": start_at, "steps": {**steps, **TERMINALS}}
+
+
+MAP = {
+    "type": "map",
+    "iterate_on": "items",
+    "iterate_as": "item",
+    "next": "success",
+    "branch": dag("work", {"work": task("argo_steps.per_item")}),
+}
+
+PIPELINES: Dict[str, Dict[str, Any]] = {
+    "linear": dag(
+        "first step",
+        {
+            "first step": task("argo_steps.first", LONG),
+            LONG: task('export MAGNUS_PRM_from_shell="$MAGNUS_PRM_y"', command_type="shell"),
+        },
+    ),
+    "on_failure": dag(
+        "breaks", {"breaks": task("argo_steps.breaks", on_failure="recover"), "recover": task("argo_steps.recover")}
+    ),
+    "failing": dag("breaks", {"breaks": task("argo_steps.breaks")}),
+    "parallel": dag(
+        "first",
+        {
+            "first": task("argo_steps.first", "both"),
+            "both": {
+                "type": "parallel",
+                "next": "success",
+                "branches": {
+                    "a": dag("w", {"w": {"type": "stub", "next": "success"}}),
+                    "b": dag("w", {"w": task("argo_steps.recover")}),
+                },
+            },
+        },
+    ),
+    "map": dag("first", {"first": task("argo_steps.first", "each"), "each": MAP}),
+    "nested_dag": dag(
+        "first",
+        {
+            "first": task("argo_steps.first", "inner"),
+            "inner": {"type": "dag", "dag_definition": "inner.yaml", "next": "success"},
+        },
+    ),
+    "map_in_parallel": dag(
+        "first",
+        {
+            "first": task("argo_steps.first", "both"),
+            "both": {
+                "type": "parallel",
+                "next": "success",
+                "branches": {
+                    "mapped": dag("each", {"each": MAP}),
+                    "plain": dag("w", {"w": task("argo_steps.recover")}),
+                },
+            },
+        },
+    ),
+    "map_of_failures": dag("each", {"each": {**MAP, "branch": dag("work", {"work": task("argo_steps.breaks")})}}),
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder; ``mnt/`` stands in for the persistent volume every pod mounts."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "argo_steps.py").write_text(textwrap.dedent(STEPS))
+    (tmp_path / "params.yaml").write_text("x: 1\nitems: [1, 2, 3]\n")
+    (tmp_path / "inner.yaml").write_text(yaml.safe_dump({"dag": dag("in", {"in": task("argo_steps.recover")})}))
+    mount = tmp_path / "mnt"
+    argo = {
+        "executor": {
+            "type": "argo",
+            "config": {
+                "image": "registry.example.com/project:1.0",
+                "persistent_volumes": [{"name": "magnus-volume", "mount_path": str(mount)}],
+                "secrets_from_k8s": [{"environment_variable": "API_KEY", "secret_name": "app", "secret_key": "key"}],
+                "overrides": {
+                    "big": {
+                        "image": "registry.example.com/project-big:1.0",
+                        "resources": {"requests": {"memory": "8Gi"}, "limits": {"memory": "8Gi"}},
+                    }
+                },
+            },
+        },
+        "run_log_store": {"type": "file-system", "config": {"log_folder": str(mount / "logs")}},
+        "catalog": {"type": "do-nothing"},
+    }
+    (tmp_path / "argo.yaml").write_text(yaml.safe_dump(argo))
+    local = {
+        "run_log_store": {"type": "file-system", "config": {"log_folder": str(tmp_path / "local-logs")}},
+        "catalog": {"type": "do-nothing"},
+    }
+    (tmp_path / "local.yaml").write_text(yaml.safe_dump(local))
+    return tmp_path
+
+
+def render(project: Path, name: str, config: str = "argo.yaml") -> Dict[str, Any]:
+    (project / f"{name}.yaml").write_text(yaml.safe_dump({"dag": PIPELINES[name]}))
+    assert execute(f"{name}.yaml", config, "params.yaml") is None, "argo hands the run over"
+    return yaml.safe_load((project / "argo-pipeline.yaml").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINES))
+def test_manifests_are_valid_argo_and_round_trip_through_hera(
+    project: Path, name: str, workflow_validator: Any
+) -> None:
+    manifest = render(project, name)
+    errors = sorted(workflow_validator.iter_errors(manifest), key=str)
+    assert not errors, [f"{list(error.absolute_path)}: {error.message}" for error in errors[:5]]
+    again = m.Workflow.model_validate(manifest).model_dump(by_alias=True, exclude_none=True, mode="json")
+    assert again == manifest
+    first = (project / "argo-pipeline.yaml").read_bytes()
+    render(project, name)
+    assert (project / "argo-pipeline.yaml").read_bytes() == first, "the same input renders the same bytes"
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINES))
+def test_emulated_workflow_ends_as_the_local_run(project: Path, name: str) -> None:
+    manifest = render(project, name)
+    emulator = WorkflowEmulator(
+        manifest,
+        workdir=project,
+        command_prefix=[sys.executable, "-m", "magnus"],
+        secrets={("app", "key"): "not-a-real-key"},
+    )
+    phase = emulator.run()
+    run_id = emulator.uid
+    argo_log = FileSystemRunLogStore(log_folder=str(project / "mnt" / "logs")).get_run_log_by_id(run_id)
+
+    local = execute(f"{name}.yaml", "local.yaml", "params.yaml", run_id=f"local-{name}")
+    assert local is not None
+    assert outcome(argo_log) == outcome(local), [
+        step.output[-600:] for step in emulator.steps if step.phase == "Failed"
+    ]
+    assert argo_log.parameters == local.parameters
+    assert argo_log.status == local.status
+    assert phase == ("Succeeded" if local.status == "SUCCESS" else "Failed")
+
+
+def test_templates_have_dns_names_and_steps_keep_theirs(project: Path) -> None:
+    manifest = render(project, "linear")
+    names = [template["name"] for template in manifest["spec"]["templates"]]
+    assert len(names) == len(set(names))
+    for template_name in names:
+        assert dns_name(template_name) == template_name
+    long_step = LONG.replace(" ", "%")
+    container = next(
+        t for t in manifest["spec"]["templates"] if t.get("container") and long_step in t["container"]["args"]
+    )
+    assert container["container"]["args"][:4] == [
+        "execute_single_node",
+        "{{workflow.parameters.run_id}}",
+        "linear.yaml",
+        long_step,
+    ]
+    assert len(container["name"]) <= 63
+    first = next(
+        t for t in manifest["spec"]["templates"] if t.get("container") and "first%step" in t["container"]["args"]
+    )
+    assert first["name"].startswith("first-step-")
+
+
+def test_dns_names() -> None:
+    assert dns_name("train") == "train"
+    assert dns_name("Train Model.v2") != dns_name("train-model-v2")
+    long = dns_name("x" * 200)
+    assert len(long) <= 63 and long == dns_name("x" * 200)
+    assert dns_name("9lives")[0].isalpha()
+
+
+def test_parameters_are_workflow_arguments_and_secrets_only_names(project: Path) -> None:
+    manifest = render(project, "linear")
+    arguments = {p["name"]: p["value"] for p in manifest["spec"]["arguments"]["parameters"]}
+    assert arguments == {"run_id": "{{workflow.uid}}", "x": "1", "items": "[1, 2, 3]"}
+    container = next(t["container"] for t in manifest["spec"]["templates"] if "container" in t)
+    env = {variable["name"]: variable for variable in container["env"]}
+    assert env["MAGNUS_PRM_x"]["value"] == "{{workflow.parameters.x}}"
+    assert env["API_KEY"] == {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"key": "key", "name": "app"}}}
+    assert container["volumeMounts"] == [{"mountPath": str(project / "mnt"), "name": "magnus-volume"}]
+
+
+def test_overrides_change_one_step(project: Path) -> None:
+    PIPELINES["overridden"] = dag(
+        "a", {"a": task("argo_steps.first", "b", overrides={"argo": "big"}), "b": task("argo_steps.recover")}
+    )
+    manifest = render(project, "overridden")
+    images = {t["name"]: t["container"]["image"] for t in manifest["spec"]["templates"] if "container" in t}
+    assert images["a"] == "registry.example.com/project-big:1.0"
+    assert images["b"] == "registry.example.com/project:1.0"
+    big = next(t for t in manifest["spec"]["templates"] if t["name"] == "a")
+    assert big["container"]["resources"]["limits"] == {"memory": "8Gi"}
+
+
+def configure(project: Path, **changes: Any) -> str:
+    config = yaml.safe_load((project / "argo.yaml").read_text())
+    for path, value in changes.items():
+        target = config
+        *parents, last = path.split("__")
+        for key in parents:
+            target = target.setdefault(key, {})
+        target[last] = value
+    (project / "changed.yaml").write_text(yaml.safe_dump(config))
+    return "changed.yaml"
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"run_log_store": {"type": "buffered"}}, "keeps its state in one process"),
+        ({"run_log_store__config__log_folder": "/elsewhere/logs"}, "is not on a persistent volume"),
+        ({"executor__config__persistent_volumes": []}, "is not on a persistent volume"),
+    ],
+)
+def test_combinations_that_cannot_work_are_refused(project: Path, changes: Dict[str, Any], message: str) -> None:
+    config = configure(project, **changes)
+    (project / "linear.yaml").write_text(yaml.safe_dump({"dag": PIPELINES["linear"]}))
+    with pytest.raises(ConfigurationError, match=message):
+        execute("linear.yaml", config, "params.yaml")
+    assert not (project / "argo-pipeline.yaml").exists()
+
+
+def test_unknown_override_is_refused(project: Path) -> None:
+    PIPELINES["bad_override"] = dag("a", {"a": task("argo_steps.first", overrides={"argo": "huge"})})
+    with pytest.raises(ConfigurationError, match=r"overrides\.argo 'huge' is not in executor\.config\.overrides"):
+        render(project, "bad_override")
+
+
+class _RecordingArgoServer(http.server.BaseHTTPRequestHandler):
+    requests: List[Dict[str, Any]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _RecordingArgoServer.requests.append(
+            {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
+        )
+        workflow = body["workflow"]
+        workflow["metadata"]["name"] = "magnus-abcde"
+        payload = json.dumps(workflow).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_submission_reaches_the_argo_server(project: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    server = http.server.HTTPServer(("127.0.0.1", 0), _RecordingArgoServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        monkeypatch.setenv("ARGO_TOKEN", "Bearer test-token")
+        config = configure(
+            project,
+            executor__config__submit=True,
+            executor__config__argo_server_url=url,
+            executor__config__namespace="ml",
+        )
+        (project / "map.yaml").write_text(yaml.safe_dump({"dag": PIPELINES["map"]}))
+        execute("map.yaml", config, "params.yaml")
+    finally:
+        server.shutdown()
+    request = _RecordingArgoServer.requests[-1]
+    assert request["path"] == "/api/v1/workflows/ml"
+    assert request["auth"] == "Bearer test-token"
+    rendered = yaml.safe_load((project / "argo-pipeline.yaml").read_text())
+    assert request["body"]["workflow"]["spec"] == rendered["spec"]
+    assert "Submitted to" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["linear", "map_in_parallel"])
+def test_golden_manifests(project: Path, name: str) -> None:
+    """Reviewed by eye once; regenerate with UPDATE_GOLDEN=1 after an intended change."""
+    render(project, name)
+    text = (project / "argo-pipeline.yaml").read_text().replace(str(project), "/project")
+    golden = GOLDEN / f"{name}.yaml"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text()
