@@ -252,6 +252,20 @@ def fan(
         _exit_unless_success(status, step_name, run_id)
 
 
+@cli.command("graph")
+@click.option("-f", "--file", "pipeline_file", default="pipeline.yaml", show_default=True, help="The pipeline YAML.")
+@click.option("--format", "output_format", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+@click.option("--log-level", default="WARNING", type=LOG_LEVELS, show_default=True, help="Logging level.")
+@_reports_errors
+def graph(pipeline_file: str, output_format: str, log_level: str) -> None:
+    """Print the pipeline as a Mermaid flowchart or a Graphviz dot graph."""
+    from magnus.diagram import FORMATS
+    from magnus.entrypoints import load_pipeline
+
+    parsed, _ = load_pipeline(pipeline_file)
+    click.echo(FORMATS[output_format](parsed), nl=False)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     cli.main(args=argv, prog_name="magnus")
 

@@ -130,12 +130,13 @@ def create_graph(dag: Any, ctx: ParseContext, internal_branch_name: str = "") ->
         description=str(dag.get("description") or ""),
         internal_branch_name=internal_branch_name,
     )
+    start_known = bool(start_at) and str(start_at) in steps_config
     if not start_at:
         ctx.problem("required field is missing", "start_at")
-    elif str(start_at) not in steps_config:
+    elif not start_known:
         ctx.problem(f"'{start_at}' is not a step (known: {', '.join(map(str, steps_config))})", "start_at")
-    else:
-        _check_routing(graph, ctx, [str(name) for name in steps_config], complete=len(steps) == len(steps_config))
+    complete = start_known and len(steps) == len(steps_config)
+    _check_routing(graph, ctx, [str(name) for name in steps_config], complete=complete)
     return graph
 
 

@@ -1,0 +1,140 @@
+"""A pipeline as a picture: Mermaid flowcharts and Graphviz dot, from the parsed graph.
+
+Parallel branches, map bodies and nested dags are drawn as sub-graphs inside the step that holds
+them; ``on_failure`` edges are dashed and labelled, ``next`` edges solid; success and fail nodes
+have shapes and colours of their own, stubs a dashed outline. The implicit route of a failing step
+to its dag's fail node is not drawn (every step has it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Iterator, List
+
+from magnus.graph import Graph
+from magnus.nodes.base import BaseNode
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _id(node_or_branch: str) -> str:
+    """A stable identifier both Mermaid and dot accept, unique per internal name."""
+    return f"{_UNSAFE.sub('_', node_or_branch)[:40]}_{hashlib.sha1(node_or_branch.encode()).hexdigest()[:6]}"
+
+
+def _label(text: str) -> str:
+    return text.replace('"', "'")
+
+
+def _caption(node: BaseNode) -> str:
+    if node.node_type == "map":
+        return f"{node.name} (map over {getattr(node, 'iterate_on', '')} as {getattr(node, 'iterate_as', '')})"
+    return f"{node.name} ({node.node_type})"
+
+
+def _branch_graphs(node: BaseNode) -> List[tuple[str, Graph]]:
+    branches = getattr(node, "branches", None)
+    if branches:
+        return [(name.rsplit(".", 1)[-1], graph) for name, graph in branches.items()]
+    return [("", graph) for graph in node.get_branches()]
+
+
+# ---- Mermaid -------------------------------------------------------------------------------------
+def to_mermaid(graph: Graph) -> str:
+    lines = ["flowchart TD"]
+    lines.extend(_mermaid_graph(graph, "    "))
+    lines += [
+        "    classDef success fill:#d1f2d9,stroke:#1e7e34,color:#0b3d17",
+        "    classDef fail fill:#f8d7da,stroke:#b02a37,color:#58151c",
+        "    classDef stub stroke-dasharray: 5 5",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _mermaid_graph(graph: Graph, indent: str) -> Iterator[str]:
+    for node in graph.steps.values():
+        node_id = _id(node.internal_name)
+        if node.is_composite:
+            yield f'{indent}subgraph {node_id}["{_label(_caption(node))}"]'
+            yield f"{indent}    direction TB"
+            for label, branch in _branch_graphs(node):
+                if label:
+                    yield f'{indent}    subgraph {_id(branch.internal_branch_name)}["{_label(label)}"]'
+                    yield from _mermaid_graph(branch, indent + "        ")
+                    yield f"{indent}    end"
+                else:
+                    yield from _mermaid_graph(branch, indent + "    ")
+            yield f"{indent}end"
+        elif node.node_type in ("success", "fail"):
+            yield f'{indent}{node_id}(["{_label(node.name)}"]):::{node.node_type}'
+        elif node.node_type == "stub":
+            yield f'{indent}{node_id}["{_label(node.name)}"]:::stub'
+        else:
+            yield f'{indent}{node_id}["{_label(node.name)}"]'
+    for node in graph.steps.values():
+        for field, target in node.routes().items():
+            source, destination = _id(node.internal_name), _id(graph.steps[target].internal_name)
+            if field == "next":
+                yield f"{indent}{source} --> {destination}"
+            else:
+                yield f"{indent}{source} -. on failure .-> {destination}"
+
+
+# ---- Graphviz dot --------------------------------------------------------------------------------
+def to_dot(graph: Graph) -> str:
+    lines = [
+        "digraph pipeline {",
+        "    compound=true;",
+        '    node [shape=box, style="rounded", fontname="Helvetica"];',
+        '    edge [fontname="Helvetica"];',
+    ]
+    lines.extend(_dot_graph(graph, "    "))
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _anchor(node: BaseNode) -> str:
+    """The node edges attach to: the node itself, or the invisible point inside a composite's cluster."""
+    return _id(node.internal_name) + ("_anchor" if node.is_composite else "")
+
+
+def _dot_graph(graph: Graph, indent: str) -> Iterator[str]:
+    for node in graph.steps.values():
+        node_id = _id(node.internal_name)
+        if node.is_composite:
+            yield f"{indent}subgraph cluster_{node_id} {{"
+            yield f'{indent}    label="{_label(_caption(node))}"; style="rounded";'
+            yield f"{indent}    {node_id}_anchor [shape=point, style=invis];"
+            for label, branch in _branch_graphs(node):
+                if label:
+                    yield f"{indent}    subgraph cluster_{_id(branch.internal_branch_name)} {{"
+                    yield f'{indent}        label="{_label(label)}"; style="dashed";'
+                    yield from _dot_graph(branch, indent + "        ")
+                    yield f"{indent}    }}"
+                else:
+                    yield from _dot_graph(branch, indent + "    ")
+            yield f"{indent}}}"
+        elif node.node_type == "success":
+            yield f'{indent}{node_id} [label="{_label(node.name)}", shape=oval, style=filled, fillcolor="#d1f2d9"];'
+        elif node.node_type == "fail":
+            yield f'{indent}{node_id} [label="{_label(node.name)}", shape=oval, style=filled, fillcolor="#f8d7da"];'
+        elif node.node_type == "stub":
+            yield f'{indent}{node_id} [label="{_label(node.name)}", style="rounded,dashed"];'
+        else:
+            yield f'{indent}{node_id} [label="{_label(node.name)}"];'
+    for node in graph.steps.values():
+        for field, target in node.routes().items():
+            destination_node = graph.steps[target]
+            attributes = []
+            if node.is_composite:
+                attributes.append(f"ltail=cluster_{_id(node.internal_name)}")
+            if destination_node.is_composite:
+                attributes.append(f"lhead=cluster_{_id(destination_node.internal_name)}")
+            if field != "next":
+                attributes += ["style=dashed", 'label="on failure"']
+            suffix = f" [{', '.join(attributes)}]" if attributes else ""
+            yield f"{indent}{_anchor(node)} -> {_anchor(destination_node)}{suffix};"
+
+
+FORMATS = {"mermaid": to_mermaid, "dot": to_dot}
