@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import ClassVar, List, Optional
 
+from pydantic import Field
+
 from magnus import defaults
 from magnus.atomic import write_atomically
 from magnus.catalog import BaseCatalog
@@ -26,8 +28,13 @@ class FileSystemCatalog(BaseCatalog):
 
     service_name: ClassVar[str] = "file-system"
 
-    catalog_location: str = defaults.CATALOG_LOCATION
-    compute_data_folder: str = defaults.COMPUTE_DATA_FOLDER
+    catalog_location: str = Field(
+        default=defaults.CATALOG_LOCATION, description="Folder of the catalog: <catalog_location>/<run_id>/..."
+    )
+    compute_data_folder: str = Field(
+        default=defaults.COMPUTE_DATA_FOLDER,
+        description="Where steps read and write their files.",
+    )
 
     def run_folder(self, run_id: str) -> Path:
         return Path(self.catalog_location) / run_id

@@ -37,29 +37,42 @@ class ArgoExecutor(BaseExecutor):
     service_name: ClassVar[str] = "argo"
     runs_steps_elsewhere: ClassVar[bool] = True
 
-    image: str
-    output_file: str = "argo-pipeline.yaml"
-    expose_parameters_as_inputs: bool = True
-    secrets_from_k8s: List[SecretFromK8s] = Field(default_factory=list)
-    persistent_volumes: List[PersistentVolume] = Field(default_factory=list)
-    service_account_name: Optional[str] = None
-    max_workflow_duration_in_seconds: int = 86400
-    max_step_duration_in_seconds: int = 7200
-    node_selector: Dict[str, str] = Field(default_factory=dict)
-    tolerations: List[Dict[str, Any]] = Field(default_factory=list)
-    resources: Resources = Field(default_factory=Resources)
-    retry_strategy: RetryStrategy = Field(default_factory=RetryStrategy)
-    parallelism: Optional[int] = None
-    image_pull_policy: str = ""
-    labels: Dict[str, str] = Field(default_factory=dict)
-    annotations: Dict[str, str] = Field(default_factory=dict)
-    overrides: Dict[str, StepOverride] = Field(default_factory=dict)
+    image: str = Field(description="Image of every step: your code, the pipeline and config files, and magnus.")
+    output_file: str = Field(default="argo-pipeline.yaml", description="Where the manifest is written.")
+    expose_parameters_as_inputs: bool = Field(
+        default=True,
+        description="Initial parameters become workflow arguments (MAGNUS_PRM_ env of steps).",
+    )
+    secrets_from_k8s: List[SecretFromK8s] = Field(
+        default_factory=list, description="Environment variables of every step read from Kubernetes secrets."
+    )
+    persistent_volumes: List[PersistentVolume] = Field(
+        default_factory=list, description="Claims mounted into every step; run logs and catalogs must live on one."
+    )
+    service_account_name: Optional[str] = Field(default=None, description="Service account of the workflow.")
+    max_workflow_duration_in_seconds: int = Field(default=86400, description="activeDeadlineSeconds of the workflow.")
+    max_step_duration_in_seconds: int = Field(default=7200, description="activeDeadlineSeconds of each step.")
+    node_selector: Dict[str, str] = Field(default_factory=dict, description="Node selector of the workflow.")
+    tolerations: List[Dict[str, Any]] = Field(default_factory=list, description="Tolerations of the workflow.")
+    resources: Resources = Field(default_factory=Resources, description="Requests and limits of every step.")
+    retry_strategy: RetryStrategy = Field(
+        default_factory=RetryStrategy, description="Retries of a failed step (limit, retry_policy)."
+    )
+    parallelism: Optional[int] = Field(default=None, description="Most steps running at once.")
+    image_pull_policy: str = Field(default="", description="Always, IfNotPresent or Never.")
+    labels: Dict[str, str] = Field(default_factory=dict, description="Labels of the workflow.")
+    annotations: Dict[str, str] = Field(default_factory=dict, description="Annotations of the workflow.")
+    overrides: Dict[str, StepOverride] = Field(
+        default_factory=dict, description="Named changes for single steps, chosen by overrides: {argo: name}."
+    )
     # Submission (optional): the token is read from this environment variable, never from config.
-    submit: bool = False
-    argo_server_url: str = ""
-    namespace: str = "argo"
-    token_environment_variable: str = "ARGO_TOKEN"
-    verify_ssl: bool = True
+    submit: bool = Field(default=False, description="Also submit the workflow to argo_server_url.")
+    argo_server_url: str = Field(default="", description="Argo server to submit to.")
+    namespace: str = Field(default="argo", description="Namespace to submit to.")
+    token_environment_variable: str = Field(
+        default="ARGO_TOKEN", description="Environment variable holding the server token (never the config)."
+    )
+    verify_ssl: bool = Field(default=True, description="Verify the server's TLS certificate.")
 
     # ---- where the graph is walked: render (and submit) ------------------------------------------
     def execute_pipeline(self, dag: Graph) -> str:

@@ -19,7 +19,7 @@ import os
 import time
 from typing import Any, ClassVar, Dict, List, Tuple, Union
 
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from magnus import defaults
 from magnus.atomic import write_atomically
@@ -39,7 +39,7 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
     service_name: ClassVar[str] = "chunked-fs"
     shared_between_processes: ClassVar[bool] = True
 
-    log_folder: str = defaults.LOG_FOLDER
+    log_folder: str = Field(default=defaults.LOG_FOLDER, description="Folder of the runs: one sub-folder per run id.")
 
     # Folders found or made by this process, and when each part was first written: both only
     # ever grow, so they are safe to keep (a folder never moves once made).

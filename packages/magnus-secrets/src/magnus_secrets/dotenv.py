@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Dict, Iterable, Optional
 
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from magnus.errors import SecretNotFoundError
 from magnus.secrets import BaseSecrets
@@ -20,7 +20,7 @@ class DotEnvSecrets(BaseSecrets):
 
     service_name: ClassVar[str] = "dotenv"
 
-    location: str = ".env"
+    location: str = Field(default=".env", description="The dotenv file to read secrets from.")
 
     _values: Optional[Dict[str, str]] = PrivateAttr(default=None)
 

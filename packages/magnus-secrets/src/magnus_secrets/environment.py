@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from typing import ClassVar, Iterable
 
+from pydantic import Field
+
 from magnus.errors import SecretNotFoundError
 from magnus.secrets import BaseSecrets
 
@@ -18,8 +20,8 @@ class EnvironmentSecrets(BaseSecrets):
 
     service_name: ClassVar[str] = "env-secrets-manager"
 
-    prefix: str = ""
-    suffix: str = ""
+    prefix: str = Field(default="", description="Put before a secret's name to make its environment variable.")
+    suffix: str = Field(default="", description="Put after a secret's name to make its environment variable.")
 
     def variable(self, name: str) -> str:
         return f"{self.prefix}{name}{self.suffix}"

@@ -15,7 +15,7 @@ import contextlib
 import json
 from typing import TYPE_CHECKING, Any, ClassVar, ContextManager, Dict, Iterator, Optional
 
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from magnus import context as run_context
 from magnus.tracker import BaseExperimentTracker
@@ -35,9 +35,9 @@ class MLflowExperimentTracker(BaseExperimentTracker):
 
     service_name: ClassVar[str] = "mlflow"
 
-    server_url: str
-    autolog: bool = False
-    experiment_name: str = ""
+    server_url: str = Field(description="MLflow tracking URI: http(s)://server, sqlite:///file.db, databricks, ...")
+    autolog: bool = Field(default=False, description="Call mlflow.autolog() when the run starts.")
+    experiment_name: str = Field(default="", description="MLflow experiment; default: the run's tag, else Default.")
 
     _client: Optional["MlflowClient"] = PrivateAttr(default=None)
     _mlflow_run_id: str = PrivateAttr(default="")

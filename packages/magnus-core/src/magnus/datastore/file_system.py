@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Dict, Union
 
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from magnus import defaults
 from magnus.atomic import append_record, write_atomically
@@ -41,7 +41,7 @@ class FileSystemRunLogStore(BaseRunLogStore):
     service_name: ClassVar[str] = "file-system"
     shared_between_processes: ClassVar[bool] = True
 
-    log_folder: str = defaults.LOG_FOLDER
+    log_folder: str = Field(default=defaults.LOG_FOLDER, description="Folder of <run_id>.json files.")
 
     _loaded: Dict[str, _Loaded] = PrivateAttr(default_factory=dict)
 

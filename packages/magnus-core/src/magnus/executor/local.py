@@ -42,8 +42,12 @@ class LocalExecutor(BaseExecutor):
 
     service_name: ClassVar[str] = "local"
 
-    max_workers: int = Field(default=1, ge=1)
-    enable_parallel: bool = False
+    max_workers: int = Field(
+        default=1, ge=1, description="Worker processes running parallel branches and map iterations at once."
+    )
+    enable_parallel: bool = Field(
+        default=False, description="magnus 0.5.1's switch: run branches in one worker per CPU (when max_workers is 1)."
+    )
 
     def workers(self) -> int:
         if self.max_workers > 1:

@@ -31,7 +31,11 @@ class MockedExecutor(BaseExecutor):
 
     service_name: ClassVar[str] = "mocked"
 
-    patches: Dict[str, Dict[str, Any]] = Field(default_factory=dict)
+    patches: Dict[str, Dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Steps (by name) whose task runs for real, with these fields replacing the task's own "
+        "(command, command_type, ...). Every other task passes without running.",
+    )
 
     def prepare_for_graph_execution(self) -> None:
         """Refuse patches of steps that do not exist or are not tasks, before anything runs."""
