@@ -24,6 +24,7 @@ nox.options.sessions = [
     *(f"tests-{package.name}" for package in PACKAGES),
     "tests-acceptance",
     "template",
+    "docs",
     "lint",
     "typecheck",
     "build",
@@ -76,6 +77,20 @@ def template(session: nox.Session) -> None:
     session.install(_requirement(CORE), f"{target}[test]")
     session.chdir(target)
     session.run("pytest", "-q", "-p", "no:cacheprovider")
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with every package installed (mkdocs build --strict)."""
+    session.install("mkdocs-material", "mkdocstrings[python]", "mkdocs-click", *(str(p) for p in PACKAGES))
+    session.run(
+        "mkdocs",
+        "build",
+        "--strict",
+        "--site-dir",
+        str(Path(session.create_tmp()) / "site"),
+        env={"NO_MKDOCS_2_WARNING": "1"},
+    )
 
 
 @nox.session(python="3.11")

@@ -19,10 +19,14 @@ class Metrics(BaseModel):
     model_version: str
 
 
+# --8<-- [start:prepare]
 def prepare(seed: int, chunks: List[int]) -> dict:
     """Receives parameters from the parameters file; returns a dict that merges into them."""
     print(f"preparing data with seed {seed} over {len(chunks)} chunks")
     return {"rows": 100 * len(chunks)}
+
+
+# --8<-- [end:prepare]
 
 
 def process_chunk(chunk: int, rows: int) -> None:
@@ -31,6 +35,7 @@ def process_chunk(chunk: int, rows: int) -> None:
     magnus.track_this(**{f"chunk_{chunk}_rows": rows // 4})
 
 
+# --8<-- [start:train]
 def train(settings: TrainingSettings, rows: int) -> Metrics:
     """A nested parameter cast to a pydantic model; returns a model whose fields become parameters."""
     accuracy = min(0.99, 0.5 + settings.learning_rate * settings.epochs * rows / 10_000)
@@ -39,6 +44,9 @@ def train(settings: TrainingSettings, rows: int) -> Metrics:
         magnus.track_this(step=epoch, loss=round(1.0 / (epoch + 1), 4))
     magnus.put_object({"weights": [0.1, 0.2, 0.3]}, "model")
     return Metrics(accuracy=accuracy, model_version="v1")
+
+
+# --8<-- [end:train]
 
 
 def evaluate(accuracy: float, model_version: str) -> None:
