@@ -83,6 +83,7 @@ def template(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the documentation site with every package installed (mkdocs build --strict)."""
     session.install("mkdocs-material", "mkdocstrings[python]", "mkdocs-click", *(str(p) for p in PACKAGES))
+    _bundle_mermaid(session)
     session.run(
         "mkdocs",
         "build",
@@ -91,6 +92,27 @@ def docs(session: nox.Session) -> None:
         str(Path(session.create_tmp()) / "site"),
         env={"NO_MKDOCS_2_WARNING": "1"},
     )
+
+
+def _bundle_mermaid(session: nox.Session) -> None:
+    """Put Mermaid (from the npm registry) beside the pages, so diagrams render offline too."""
+    import shutil
+    import tarfile
+
+    target = ROOT / "docs" / "javascripts" / "mermaid.min.js"
+    if target.exists():
+        return
+    if shutil.which("npm") is None:
+        session.warn("npm not found: the site will load Mermaid from its CDN")
+        return
+    scratch = Path(session.create_tmp()) / "mermaid"
+    scratch.mkdir(exist_ok=True)
+    session.run("npm", "pack", "mermaid@11", "--pack-destination", str(scratch), "--silent", external=True)
+    with tarfile.open(next(scratch.glob("mermaid-*.tgz"))) as archive:
+        member = archive.extractfile("package/dist/mermaid.min.js")
+        assert member is not None
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(member.read())
 
 
 @nox.session(python="3.11")
