@@ -98,6 +98,10 @@ def test_execute_function(project: Path) -> None:
 
 
 def test_execute_notebook_says_what_to_install(project: Path) -> None:
+    from magnus.plugins import is_installed
+
+    if is_installed("tasks", "notebook"):
+        pytest.skip("magnus-task-notebook is installed here")
     result = magnus("execute_notebook", "analysis.ipynb", cwd=project)
     assert result.returncode == 2
     assert "pip install magnus-task-notebook" in result.stderr

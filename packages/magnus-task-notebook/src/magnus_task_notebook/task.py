@@ -1,0 +1,121 @@
+"""``command_type: notebook``: execute a Jupyter notebook in this process with ploomber-engine.
+
+The run's parameters (and a map's value) are injected after the cell tagged ``parameters`` (or at
+the top when there is none), as papermill does. The executed notebook is written to
+``notebook_output_path`` (``<name>_out.ipynb``, with the map values appended inside a map) and put
+in the catalog, also when a cell fails. Variables the notebook defines whose names are listed in
+``returns`` become parameters of the run, like the fields a python function returns.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Dict, List
+
+from pydantic import Field, field_validator
+
+from magnus import defaults
+from magnus.errors import TaskFailedError
+from magnus.parameters import returned_parameters
+from magnus.tasks.base import BaseTaskType
+
+PARAMETERS_TAG = "parameters"
+INJECTED_TAG = "injected-parameters"
+
+
+class NotebookTaskType(BaseTaskType):
+    """Executes ``command`` (an ``.ipynb`` path) with the run's parameters."""
+
+    task_type: ClassVar[str] = "notebook"
+
+    notebook_output_path: str = Field(default="", description="Where the executed notebook is written.")
+    optional_ploomber_args: Dict[str, Any] = Field(
+        default_factory=dict, description="More arguments for ploomber-engine's client (cwd, ...)."
+    )
+    returns: List[str] = Field(
+        default_factory=list, description="Variables of the notebook that become parameters of the run."
+    )
+
+    @field_validator("command")
+    @classmethod
+    def _is_a_notebook(cls, command: str) -> str:
+        if not command.endswith(".ipynb"):
+            raise ValueError(f"a notebook task runs an .ipynb file, got '{command}'")
+        return command
+
+    def output_path(self, map_variable: defaults.TypeMapVariable = None) -> str:
+        path = self.notebook_output_path or self.command[: -len(".ipynb")] + "_out.ipynb"
+        if map_variable:
+            stem = path[: -len(".ipynb")] if path.endswith(".ipynb") else path
+            path = stem + "".join(f"_{value}" for value in map_variable.values()) + ".ipynb"
+        return path
+
+    def execute_command(
+        self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None
+    ) -> Dict[str, Any]:
+        import nbformat
+        from ploomber_engine.ipython import PloomberClient
+
+        source = Path(self.command)
+        if not source.is_file():
+            raise TaskFailedError(f"notebook '{self.command}' not found")
+        notebook = nbformat.read(source, as_version=4)
+        inject_parameters(notebook, {**parameters, **(map_variable or {})})
+        options = {"display_stdout": True, "progress_bar": False, **self.optional_ploomber_args}
+        client = PloomberClient(notebook, **options)
+        output = self.output_path(map_variable)
+        try:
+            namespace = client.get_namespace()
+        except Exception as exc:  # noqa: BLE001 - said as the failing cell and its error
+            raise TaskFailedError(_failure(notebook, exc)) from None
+        finally:
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(notebook, output)
+            _put_in_catalog(output)
+        missing = [name for name in self.returns if name not in namespace]
+        if missing:
+            raise TaskFailedError(f"notebook '{self.command}' did not define {', '.join(missing)} (listed in returns)")
+        return returned_parameters({name: namespace[name] for name in self.returns}, self.command)
+
+
+def inject_parameters(notebook: Any, parameters: Dict[str, Any]) -> None:
+    """Add a cell assigning the parameters after the ``parameters`` cell (or first)."""
+    import nbformat
+
+    lines = [f"{name} = {_literal(value)}" for name, value in parameters.items() if name.isidentifier()]
+    cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": [INJECTED_TAG]})
+    position = 0
+    for index, existing in enumerate(notebook.cells):
+        if PARAMETERS_TAG in existing.get("metadata", {}).get("tags", []):
+            position = index + 1
+            break
+    notebook.cells.insert(position, cell)
+
+
+def _literal(value: Any) -> str:
+    """Python source for a JSON value (``true`` becomes ``True`` and so on)."""
+    return repr(json.loads(json.dumps(value)))
+
+
+def _failure(notebook: Any, exc: Exception) -> str:
+    """Which code cell failed (counting code cells from 1, the injected one excluded) and why."""
+    number = 0
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code" or INJECTED_TAG in cell.get("metadata", {}).get("tags", []):
+            continue
+        number += 1
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return f"cell {number} failed: {output.get('ename')}: {output.get('evalue')}"
+    return f"the notebook failed: {type(exc).__name__}: {exc}"
+
+
+def _put_in_catalog(path: str) -> None:
+    from magnus import context
+
+    run = context.run_context
+    if run is not None and run.catalog.keeps_data:
+        from magnus.interaction import put_in_catalog
+
+        put_in_catalog(path)

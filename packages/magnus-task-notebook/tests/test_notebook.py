@@ -1,0 +1,128 @@
+"""Notebook tasks executing real notebooks (made with nbformat here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, List
+
+import nbformat
+import pytest
+import yaml
+
+from magnus.entrypoints import execute
+
+TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
+
+
+def notebook(path: Path, cells: List[str], parameters_cell: str = "") -> None:
+    nb = nbformat.v4.new_notebook()
+    if parameters_cell:
+        nb.cells.append(nbformat.v4.new_code_cell(parameters_cell, metadata={"tags": ["parameters"]}))
+    nb.cells.extend(nbformat.v4.new_code_cell(source) for source in cells)
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.yaml").write_text("run_log_store:\n  type: file-system\n")
+    (tmp_path / "params.yaml").write_text("rate: 0.5\nitems: [1, 2]\nname: magnus\n")
+    notebook(
+        tmp_path / "train.ipynb",
+        ["print(f'training {name} at {rate}')", "accuracy = rate * 2\nlabel = name.upper()"],
+        parameters_cell="rate = 0.1\nname = 'default'",
+    )
+    notebook(tmp_path / "item.ipynb", ["print('item', item)", "squared = item * item\nresult = {'item': item}"])
+    notebook(tmp_path / "broken.ipynb", ["x = 1", "raise ValueError('bad data in cell two')"])
+    return tmp_path
+
+
+def run(project: Path, steps: dict[str, Any], start: str, run_id: str) -> Any:
+    (project / "p.yaml").write_text(yaml.safe_dump({"dag": {"start_at": start, "steps": {**steps, **TERMINALS}}}))
+    return execute("p.yaml", "config.yaml", "params.yaml", run_id=run_id)
+
+
+def test_parameters_flow_in_and_out(project: Path) -> None:
+    step = {
+        "type": "task",
+        "command_type": "notebook",
+        "command": "train.ipynb",
+        "returns": ["accuracy", "label"],
+        "next": "success",
+    }
+    run_log = run(project, {"train": step}, "train", "nb-1")
+    assert run_log.status == "SUCCESS", run_log.steps["train"].message
+    assert run_log.parameters["accuracy"] == 1.0 and run_log.parameters["label"] == "MAGNUS"
+    executed = nbformat.read(project / "train_out.ipynb", as_version=4)
+    assert "injected-parameters" in executed.cells[1].metadata["tags"]
+    assert any("training magnus at 0.5" in output.get("text", "") for output in executed.cells[2].outputs)
+
+
+def test_a_failing_cell_fails_the_step_with_its_number(project: Path) -> None:
+    step = {"type": "task", "command_type": "notebook", "command": "broken.ipynb", "next": "success"}
+    run_log = run(project, {"broken": step}, "broken", "nb-2")
+    assert run_log.status == "FAIL"
+    assert run_log.steps["broken"].message == "TaskFailedError: cell 2 failed: ValueError: bad data in cell two"
+    assert (project / "broken_out.ipynb").is_file(), "the executed notebook is kept for debugging"
+
+
+def test_a_notebook_in_a_map_branch(project: Path) -> None:
+    branch = {
+        "start_at": "nb",
+        "steps": {
+            "nb": {
+                "type": "task",
+                "command_type": "notebook",
+                "command": "item.ipynb",
+                "returns": ["squared"],
+                "next": "success",
+            },
+            **TERMINALS,
+        },
+    }
+    step = {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "success"}
+    run_log = run(project, {"each": step}, "each", "nb-3")
+    assert run_log.status == "SUCCESS"
+    assert (project / "item_out_1.ipynb").is_file() and (project / "item_out_2.ipynb").is_file()
+    assert run_log.steps["each"].branches["each.2"].steps["each.2.nb"].status == "SUCCESS"
+
+
+def test_refuses_what_is_not_a_notebook(project: Path) -> None:
+    from magnus.errors import PipelineDefinitionError
+
+    step = {"type": "task", "command_type": "notebook", "command": "train.py", "next": "success"}
+    with pytest.raises(PipelineDefinitionError, match=r"dag\.steps\.t\.command: .*runs an \.ipynb file"):
+        run(project, {"t": step}, "t", "nb-4")
+
+
+def test_execute_notebook_command(project: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "magnus",
+            "execute_notebook",
+            "train.ipynb",
+            "-p",
+            "params.yaml",
+            "-c",
+            "config.yaml",
+            "--run-id",
+            "nb-cli",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    log = json.loads((project / ".run_log_store" / "nb-cli.json").read_text())
+    assert log["steps"]["train"]["status"] == "SUCCESS"
+
+
+def test_import_magnus_does_not_import_the_engine() -> None:
+    code = "import magnus, sys; print('ploomber_engine' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
