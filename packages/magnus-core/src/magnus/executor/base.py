@@ -41,6 +41,7 @@ class BaseExecutor(BaseService):
     # Step logs this process wrote and is still working on, by name: the step that ran here
     # hands its log back to the walk without a read from the store.
     _written: Dict[str, StepLog] = PrivateAttr(default_factory=dict)
+    _finished: Dict[str, StepLog] = PrivateAttr(default_factory=dict)
 
     @property
     def _context(self) -> RunContext:
@@ -184,7 +185,8 @@ class BaseExecutor(BaseService):
             node.execute_as_graph(ctx, map_variable)
         else:
             self.trigger_job(node, map_variable)
-        finished = self._written.pop(name, None)
+        self._written.pop(name, None)
+        finished = self._finished.pop(name, None)
         return finished.status if finished is not None else store.get_step_log(name, ctx.run_id).status
 
     def run_branches(self, runs: List["BranchRun"]) -> None:
@@ -241,8 +243,8 @@ class BaseExecutor(BaseService):
         finally:
             ctx.current_step, ctx.current_map_variable = None, None
         store.add_step_log(step_log, ctx.run_id)
-        if name in self._written:
-            self._written[name] = step_log
+        if name in self._written:  # the walk of this process waits for it
+            self._finished[name] = step_log
 
     def _run_attempts(
         self, node: "BaseNode", step_log: StepLog, map_variable: defaults.TypeMapVariable, mock: bool

@@ -1,0 +1,123 @@
+"""The local-container executor against a real container engine (podman serving the Docker API)."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+import yaml
+
+from magnus.entrypoints import execute
+from magnus.errors import ConfigurationError
+from magnus.testing import ExecutorContract
+from magnus.testing.executor import outcome
+
+pytestmark = pytest.mark.service
+
+
+def container_config(image: str, tmp_path: Path, **extra: Any) -> Dict[str, Any]:
+    return {
+        "executor": {"type": "local-container", "config": {"docker_image": image, "network_mode": "none", **extra}},
+        "run_log_store": {"type": "file-system", "config": {"log_folder": ".run_log_store"}},
+    }
+
+
+class TestInContainers(ExecutorContract):
+    """The reference pipelines: linear, shell, parallel, map, on_failure, a failing step, a resume."""
+
+    @pytest.fixture
+    def configuration(self, image: str, tmp_path: Path) -> Dict[str, Any]:
+        return container_config(image, tmp_path)
+
+
+class TestInContainersInParallel(ExecutorContract):
+    @pytest.fixture
+    def configuration(self, image: str, tmp_path: Path) -> Dict[str, Any]:
+        return container_config(image, tmp_path, enable_parallel=True)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "where.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+
+            def where() -> dict:
+                return {"in_container": os.path.exists("/run/.containerenv") or os.path.exists("/.dockerenv"),
+                        "flavour": os.environ.get("FLAVOUR", "plain")}
+            """
+        )
+    )
+    steps = {
+        "where": {"type": "task", "command": "where.where", "next": "special"},
+        "special": {
+            "type": "task",
+            "command_type": "shell",
+            "command": 'export MAGNUS_PRM_special="$FLAVOUR"',
+            "overrides": {"local-container": "spicy"},
+            "next": "success",
+        },
+        "success": {"type": "success"},
+        "fail": {"type": "fail"},
+    }
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "where", "steps": steps}}))
+    return tmp_path
+
+
+def write_config(project: Path, config: Dict[str, Any]) -> str:
+    (project / "config.yaml").write_text(yaml.safe_dump(config))
+    return "config.yaml"
+
+
+def test_steps_really_run_in_containers_with_overrides(project: Path, image: str) -> None:
+    config = container_config(
+        image, project, environment={"FLAVOUR": "plain"}, overrides={"spicy": {"environment": {"FLAVOUR": "spicy"}}}
+    )
+    run_log = execute("pipeline.yaml", write_config(project, config), run_id="where-run")
+    assert run_log is not None and run_log.status == "SUCCESS", {k: s.message for k, s in run_log.steps.items()}
+    assert run_log.parameters == {"in_container": True, "flavour": "plain", "special": "spicy"}
+
+
+def test_same_outcome_as_the_local_executor(project: Path, image: str) -> None:
+    local = execute("pipeline.yaml", write_config(project, {"run_log_store": {"type": "file-system"}}), run_id="l")
+    config = container_config(image, project, overrides={"spicy": {}})
+    contained = execute("pipeline.yaml", write_config(project, config), run_id="c")
+    assert local is not None and contained is not None
+    assert outcome(local) == outcome(contained)
+
+
+def test_unreachable_engine_names_docker_host(project: Path, image: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/engine.sock")
+    with pytest.raises(ConfigurationError, match=r"cannot reach a container engine at DOCKER_HOST=unix:///nonexistent"):
+        config = container_config(image, project, overrides={"spicy": {}})
+        execute("pipeline.yaml", write_config(project, config), run_id="x")
+
+
+def test_missing_image_is_named(project: Path, engine: str) -> None:
+    config = container_config("localhost/no-such-image:1", project, overrides={"spicy": {}})
+    with pytest.raises(ConfigurationError, match="image 'localhost/no-such-image:1' does not exist"):
+        execute("pipeline.yaml", write_config(project, config), run_id="x")
+
+
+def test_image_without_magnus_is_named(project: Path, image: str) -> None:
+    from conftest import BASE_IMAGE
+
+    config = container_config(BASE_IMAGE, project, overrides={"spicy": {}})
+    with pytest.raises(ConfigurationError, match="cannot run `magnus`"):
+        execute("pipeline.yaml", write_config(project, config), run_id="x")
+
+
+def test_a_store_containers_cannot_share_is_refused(project: Path, image: str) -> None:
+    config = container_config(image, project, overrides={"spicy": {}})
+    config["run_log_store"] = {"type": "buffered"}
+    with pytest.raises(ConfigurationError, match="keeps its state in one process"):
+        execute("pipeline.yaml", write_config(project, config), run_id="x")
+
+
+def test_engine_is_real() -> None:
+    assert os.environ.get("DOCKER_HOST", "").startswith("unix://")
