@@ -241,3 +241,9 @@ def test_workers_need_a_store_several_processes_can_write(project: Path) -> None
     (project / "workers.yaml").write_text("executor:\n  type: local\n  config:\n    max_workers: 2\n")
     with pytest.raises(ConfigurationError, match="'buffered' is held in one process's memory"):
         execute(write(project, {"a": {"type": "stub", "next": "success"}}, "a"), "workers.yaml", run_id="w")
+
+
+def test_run_id_from_the_environment(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAGNUS_RUN_ID", "from-env")
+    run_log = execute(write(project, {"a": {"type": "stub", "next": "success"}}, "a"), "config.yaml")
+    assert run_log is not None and run_log.run_id == "from-env"

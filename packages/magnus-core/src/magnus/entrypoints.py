@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
@@ -62,6 +63,7 @@ def build_context(
         load_parameters_file(parameters_file)  # refuse a bad file before anything is created
 
     store: Any = services["run_log_store"]
+    run_id = run_id or os.environ.get(defaults.ENV_RUN_ID, "")  # magnus 0.5.1 read it from there too
     if not run_id:
         from magnus.names import generate_run_id
 

@@ -30,6 +30,7 @@ class Catalog(BaseModel):
 
     get: List[str] = Field(default_factory=list)
     put: List[str] = Field(default_factory=list)
+    compute_data_folder: str = ""
 
 
 class BaseTraversal(BaseModel):
@@ -93,7 +94,7 @@ class Task(BaseTraversal):
     def to_step(self) -> Dict[str, Any]:
         step: Dict[str, Any] = {"type": "task", "command": self.command, "command_type": self.command_type}
         if self.catalog:
-            step["catalog"] = self.catalog.model_dump()
+            step["catalog"] = self.catalog.model_dump(exclude_defaults=True)
         if self.overrides:
             step["overrides"] = self.overrides
         if self.max_attempts != 1:
