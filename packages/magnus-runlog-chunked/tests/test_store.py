@@ -152,7 +152,7 @@ def test_reassembles_the_same_json_as_the_file_system_store(tmp_path: Path, monk
     chunked = ChunkedFileSystemRunLogStore(log_folder="chunked-fs").get_run_log_by_id("run-chunked-fs")
     flat = json.loads((tmp_path / "file-system" / "run-file-system.json").read_text())
     assert normalise(chunked.model_dump(mode="json")) == normalise(flat)
-    assert os.path.isfile(tmp_path / "chunked-fs" / "run-chunked-fs" / "each.branches" / "2" / "work.step.json")
+    assert os.path.isfile(tmp_path / "chunked-fs" / "run-chunked-fs" / "each.branches" / "2+work.step.json")
 
 
 class TestLocalExecutorWithWorkersAndChunkedStore(ExecutorContract):

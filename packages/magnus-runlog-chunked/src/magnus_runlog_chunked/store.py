@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, ClassVar, Dict, List, Tuple, Union
+from typing import Any, ClassVar, Dict, List, Optional, Tuple, Union
 
 from pydantic import Field, PrivateAttr
 
@@ -63,7 +63,7 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         run_log.parameters = self.get_parameters(run_id)
         run_log.run_config = _read_json(os.path.join(folder, layout.CONFIG_FILE)) or {}
         if full:
-            run_log.steps = _read_steps(folder)
+            run_log.steps = _read_steps(layout.Container(folder, ""))
         return run_log
 
     def put_run_log(self, run_log: RunLog) -> None:
@@ -127,27 +127,27 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         payload = step_log.model_dump(mode="json", exclude={"branches"})
         durable = step_log.status in _FINAL and step_log.step_type not in _TERMINAL_TYPES
         self._write_part(path, payload, durable)
-        branches = _branches_of(path)
+        branches = layout.step_branches(path)
         for branch in step_log.branches.values():
-            if not os.path.isdir(os.path.join(branches, _relative(branch.internal_name, step_log.internal_name))):
+            part = branch.internal_name[len(step_log.internal_name) + 1 :]
+            if not os.path.isfile(layout.branch_file(branches, part)):
                 self.add_branch_log(branch, run_id)
 
     def get_branch_log(self, internal_branch_name: str, run_id: str) -> Union[BranchLog, RunLog]:
         """A branch with its steps; the empty name gives the run's own fields (not its steps)."""
         if not internal_branch_name:
             return self.get_run_log_by_id(run_id, full=False)
-        folder, exists = self._locate(run_id, internal_branch_name, "branch")
+        path, exists = self._locate(run_id, internal_branch_name, "branch")
         if not exists:
             raise BranchLogNotFoundError(run_id, internal_branch_name)
-        return _read_branch(folder)
+        return _read_branch(path)
 
     def update_branch_log_status(self, internal_branch_name: str, status: str, run_id: str) -> None:
         """Rewrite the branch's own file only; its steps are untouched."""
         if not internal_branch_name:
             self.update_run_log_status(run_id, status)
             return
-        folder, exists = self._locate(run_id, internal_branch_name, "branch")
-        path = os.path.join(folder, layout.BRANCH_FILE)
+        path, exists = self._locate(run_id, internal_branch_name, "branch")
         header = _read_json(path) if exists else None
         if header is None:
             raise BranchLogNotFoundError(run_id, internal_branch_name)
@@ -159,12 +159,13 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         if isinstance(branch_log, RunLog):
             self.update_run_log_status(run_id, branch_log.status)
             return
-        folder, _ = self._locate(run_id, branch_log.internal_name, "branch", writing=True)
+        path, _ = self._locate(run_id, branch_log.internal_name, "branch", writing=True)
         payload = branch_log.model_dump(mode="json", exclude={"steps"})
-        self._write_part(os.path.join(folder, layout.BRANCH_FILE), payload, False)
+        self._write_part(path, payload, False)
+        container = layout.branch_container(path)
         for step in branch_log.steps.values():
             part = step.internal_name[len(branch_log.internal_name) + 1 :]
-            if not os.path.isfile(layout.step_file(folder, part)):
+            if not os.path.isfile(container.step_file(part)):
                 self.add_step_log(step, run_id)
 
     # ---- mechanics -------------------------------------------------------------------------------
@@ -200,31 +201,32 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         return found, exists
 
 
-def _relative(child: str, parent: str) -> str:
-    return layout.file_name(child[len(parent) + 1 :])
-
-
-def _branches_of(step_path: str) -> str:
-    """The folder holding the branches of the step whose file is ``step_path``."""
-    return step_path[: -len(layout.STEP_SUFFIX)] + layout.BRANCHES_SUFFIX
-
-
 def _ordered(found: List[Tuple[int, str, Any]]) -> List[Any]:
     found.sort(key=lambda item: (item[0], item[1]))
     return [item[2] for item in found]
 
 
-def _read_steps(container: str) -> Dict[str, StepLog]:
-    """The steps of a container, in the order they were first written."""
-    try:
-        entries = [entry for entry in os.scandir(container) if entry.name.endswith(layout.STEP_SUFFIX)]
-    except FileNotFoundError:
-        return {}
+def _read_steps(container: layout.Container, entries: Optional[List[os.DirEntry[str]]] = None) -> Dict[str, StepLog]:
+    """The steps of a container, in the order they were first written.
+
+    ``entries`` is the listing of the container's folder when the caller has it already (the
+    branches of one step share a folder: it is listed once for all of them).
+    """
+    if entries is None:
+        try:
+            entries = list(os.scandir(container.folder))
+        except FileNotFoundError:
+            return {}
     found = []
     for entry in entries:
+        name = entry.name
+        if not (name.startswith(container.prefix) and name.endswith(layout.STEP_SUFFIX)):
+            continue
+        if layout.SEPARATOR in name[len(container.prefix) :]:
+            continue  # a step of a branch below this container
         data = _read_json(entry.path)
         if data is not None:
-            found.append((data.pop(layout.CREATED, 0), entry.name, (entry.path, data)))
+            found.append((data.pop(layout.CREATED, 0), name, (entry.path, data)))
     steps = {}
     for path, data in _ordered(found):
         step = _step_from(path, data)
@@ -239,28 +241,37 @@ def _read_step(path: str) -> StepLog:
 
 
 def _step_from(path: str, data: Dict[str, Any]) -> StepLog:
+    """A step with its branches, each branch with its steps: one listing of the branches folder."""
     step = StepLog.model_validate(data)
+    folder = layout.step_branches(path)
     try:
-        folders = [entry for entry in os.scandir(_branches_of(path)) if entry.is_dir()]
+        listing = list(os.scandir(folder))
     except FileNotFoundError:
         return step
+    # Group the folder's files by the branch they belong to (the name before the first "+").
+    by_branch: Dict[str, List[os.DirEntry[str]]] = {}
+    for entry in listing:
+        if layout.SEPARATOR in entry.name:
+            by_branch.setdefault(entry.name.split(layout.SEPARATOR, 1)[0], []).append(entry)
     found = []
-    for entry in folders:
-        branch_data = _read_json(os.path.join(entry.path, layout.BRANCH_FILE))
-        if branch_data is not None:
-            found.append((branch_data.pop(layout.CREATED, 0), entry.name, (entry.path, branch_data)))
-    for folder, branch_data in _ordered(found):
+    for entry in listing:
+        if entry.name.endswith(layout.BRANCH_SUFFIX):
+            branch_data = _read_json(entry.path)
+            if branch_data is not None:
+                found.append((branch_data.pop(layout.CREATED, 0), entry.name, (entry.path, branch_data)))
+    for branch_path, branch_data in _ordered(found):
         branch = BranchLog.model_validate(branch_data)
-        branch.steps = _read_steps(folder)
+        container = layout.branch_container(branch_path)
+        branch.steps = _read_steps(container, by_branch.get(container.prefix[: -len(layout.SEPARATOR)], []))
         step.branches[branch.internal_name] = branch
     return step
 
 
-def _read_branch(folder: str) -> BranchLog:
-    data = _read_json(os.path.join(folder, layout.BRANCH_FILE))
+def _read_branch(path: str) -> BranchLog:
+    data = _read_json(path)
     data.pop(layout.CREATED, None)
     branch = BranchLog.model_validate(data)
-    branch.steps = _read_steps(folder)
+    branch.steps = _read_steps(layout.branch_container(path))
     return branch
 
 
