@@ -31,6 +31,7 @@ from magnus_runlog_chunked import layout
 _HEADER_EXCLUDES = {"steps", "parameters", "run_config"}
 _FINAL = (defaults.SUCCESS, defaults.FAIL)
 _TERMINAL_TYPES = ("success", "fail")
+_LEAF_TYPES = ("task", "stub", "success", "fail")
 
 
 class ChunkedFileSystemRunLogStore(BaseRunLogStore):
@@ -243,6 +244,8 @@ def _read_step(path: str) -> StepLog:
 def _step_from(path: str, data: Dict[str, Any]) -> StepLog:
     """A step with its branches, each branch with its steps: one listing of the branches folder."""
     step = StepLog.model_validate(data)
+    if step.step_type in _LEAF_TYPES:  # core's nodes without branches; others are looked for
+        return step
     folder = layout.step_branches(path)
     try:
         listing = list(os.scandir(folder))

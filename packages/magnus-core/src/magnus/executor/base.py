@@ -243,8 +243,7 @@ class BaseExecutor(BaseService):
         finally:
             ctx.current_step, ctx.current_map_variable = None, None
         store.add_step_log(step_log, ctx.run_id)
-        if name in self._written:  # the walk of this process waits for it
-            self._finished[name] = step_log
+        self._finished[name] = step_log  # for the walk of this process, when it is the one waiting
 
     def _run_attempts(
         self, node: "BaseNode", step_log: StepLog, map_variable: defaults.TypeMapVariable, mock: bool
