@@ -24,7 +24,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[3]
 CACHE = Path(os.environ.get("MAGNUS_CONTAINER_CACHE", REPO / ".cache" / "magnus-container-base"))
 BASE_IMAGE = "localhost/magnus-base:bookworm"
-MIRROR = "http://deb.debian.org/debian"
+SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
+
+
+def _mirror() -> str:
+    """The Debian mirror this machine's apt uses (the one reachable from here)."""
+    if SOURCES.is_file():
+        for line in SOURCES.read_text().splitlines():
+            if line.startswith("URIs:"):
+                return line.split()[1]
+    return "http://deb.debian.org/debian"
 
 
 def _podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -68,7 +77,14 @@ def _base_image() -> None:
         with tempfile.TemporaryDirectory(prefix="magnus-rootfs-") as scratch:
             rootfs = Path(scratch) / "rootfs"
             subprocess.run(
-                ["debootstrap", "--variant=minbase", "--include=python3,python3-venv", "bookworm", str(rootfs), MIRROR],
+                [
+                    "debootstrap",
+                    "--variant=minbase",
+                    "--include=python3,python3-venv",
+                    "bookworm",
+                    str(rootfs),
+                    _mirror(),
+                ],
                 check=True,
                 capture_output=True,
             )
