@@ -27,6 +27,9 @@ from magnus.service import BaseService
 from magnus.validation import describe_validation_error
 from magnus.yaml_file import load_yaml_mapping
 
+# magnus 0.5.1's SDK read its configuration file from this variable.
+_SDK_CONFIG_VARIABLE = "MAGNUS_CONFIGURATION_FILE"
+
 SERVICES = ("executor", "run_log_store", "catalog", "secrets", "experiment_tracker", "pickler")
 
 
@@ -52,7 +55,9 @@ def load_configuration(configuration_file: str = "") -> Dict[str, Dict[str, Any]
     Raises:
         ConfigurationError: the file is missing, not YAML, or malformed.
     """
-    path = configuration_file or os.environ.get(defaults.ENV_CONFIG_FILE, "")
+    path = (
+        configuration_file or os.environ.get(defaults.ENV_CONFIG_FILE, "") or os.environ.get(_SDK_CONFIG_VARIABLE, "")
+    )
     declared = _read(path) if path else {}
     source = path or "configuration"
     resolved: Dict[str, Dict[str, Any]] = {}
@@ -102,5 +107,11 @@ def create_service(service: str, block: Dict[str, Any], source: str = "configura
     return instance
 
 
+def configuration_path(configuration_file: Optional[str]) -> str:
+    """The configuration file: the one given, else ``MAGNUS_CONFIG_FILE`` (or the SDK's variable)."""
+    environment = os.environ.get(defaults.ENV_CONFIG_FILE, "") or os.environ.get(_SDK_CONFIG_VARIABLE, "")
+    return configuration_file or environment
+
+
 def describe_source(configuration_file: Optional[str]) -> str:
-    return configuration_file or os.environ.get(defaults.ENV_CONFIG_FILE, "") or "configuration"
+    return configuration_path(configuration_file) or "configuration"

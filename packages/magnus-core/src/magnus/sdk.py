@@ -15,6 +15,7 @@ A pipeline built here is checked and run by exactly the code that checks and run
 from __future__ import annotations
 
 import inspect
+import os
 from typing import Any, Dict, List, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -171,6 +172,12 @@ class Pipeline(BaseModel):
     description: str = ""
     add_terminal_nodes: bool = True
 
+    def model_post_init(self, __context: Any) -> None:
+        """Check the pipeline as soon as it is built (as magnus 0.5.1 did), not only when run."""
+        from magnus.entrypoints import load_dag
+
+        load_dag(self.dag(), source=self.name or "pipeline")
+
     def dag(self) -> Dict[str, Any]:
         """The pipeline's ``dag`` mapping, as it would be written in YAML."""
         steps = {step.name: step.to_step() for step in self.steps}
@@ -203,6 +210,8 @@ class Pipeline(BaseModel):
         from magnus.entrypoints import execute_dag, load_dag
 
         logging.getLogger("magnus").setLevel(log_level)
+        # magnus 0.5.1's SDK let this variable replace the argument.
+        configuration_file = os.environ.get("MAGNUS_CONFIGURATION_FILE", configuration_file)
         caller = _caller_file()
         dag = self.dag()
         graph = load_dag(dag, source=caller or "pipeline")
