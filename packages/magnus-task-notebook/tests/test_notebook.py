@@ -61,6 +61,17 @@ def test_parameters_flow_in_and_out(project: Path) -> None:
     assert any("training magnus at 0.5" in output.get("text", "") for output in executed.cells[2].outputs)
 
 
+def test_tagged_output_cells_as_in_magnus_0_5_1(project: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("rate = 0.1", metadata={"tags": ["parameters"]}))
+    nb.cells.append(nbformat.v4.new_code_cell("print({'doubled': rate * 2})", metadata={"tags": ["magnus_output"]}))
+    nbformat.write(nb, project / "tagged.ipynb")
+    step = {"type": "task", "command_type": "notebook", "command": "tagged.ipynb", "next": "success"}
+    run_log = run(project, {"tagged": step}, "tagged", "nb-tagged")
+    assert run_log.status == "SUCCESS", run_log.steps["tagged"].message
+    assert run_log.parameters["doubled"] == 1.0
+
+
 def test_a_failing_cell_fails_the_step_with_its_number(project: Path) -> None:
     step = {"type": "task", "command_type": "notebook", "command": "broken.ipynb", "next": "success"}
     run_log = run(project, {"broken": step}, "broken", "nb-2")

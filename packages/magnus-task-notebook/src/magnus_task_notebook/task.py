@@ -36,6 +36,10 @@ class NotebookTaskType(BaseTaskType):
     returns: List[str] = Field(
         default_factory=list, description="Variables of the notebook that become parameters of the run."
     )
+    output_cell_tag: str = Field(
+        default="magnus_output",
+        description="magnus 0.5.1's way out: the printed dict literal of cells with this tag become parameters.",
+    )
 
     @field_validator("command")
     @classmethod
@@ -76,7 +80,9 @@ class NotebookTaskType(BaseTaskType):
         missing = [name for name in self.returns if name not in namespace]
         if missing:
             raise TaskFailedError(f"notebook '{self.command}' did not define {', '.join(missing)} (listed in returns)")
-        return returned_parameters({name: namespace[name] for name in self.returns}, self.command)
+        returned = tagged_outputs(notebook, self.output_cell_tag)
+        returned.update({name: namespace[name] for name in self.returns})
+        return returned_parameters(returned, self.command)
 
 
 def inject_parameters(notebook: Any, parameters: Dict[str, Any]) -> None:
@@ -91,6 +97,25 @@ def inject_parameters(notebook: Any, parameters: Dict[str, Any]) -> None:
             position = index + 1
             break
     notebook.cells.insert(position, cell)
+
+
+def tagged_outputs(notebook: Any, tag: str) -> Dict[str, Any]:
+    """The dict literals printed by cells tagged ``tag`` (magnus 0.5.1's ``output_cell_tag``)."""
+    import ast
+
+    found: Dict[str, Any] = {}
+    for cell in notebook.cells:
+        if tag not in cell.get("metadata", {}).get("tags", []):
+            continue
+        for output in cell.get("outputs", []):
+            text = output.get("text") or output.get("data", {}).get("text/plain", "")
+            try:
+                value = ast.literal_eval(text.strip()) if text.strip() else None
+            except (ValueError, SyntaxError):
+                raise TaskFailedError(f"a cell tagged {tag} must print a dict literal, printed: {text.strip()[:80]}")
+            if isinstance(value, dict):
+                found.update(value)
+    return found
 
 
 def _literal(value: Any) -> str:
