@@ -247,3 +247,20 @@ def test_run_id_from_the_environment(project: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("MAGNUS_RUN_ID", "from-env")
     run_log = execute(write(project, {"a": {"type": "stub", "next": "success"}}, "a"), "config.yaml")
     assert run_log is not None and run_log.run_id == "from-env"
+
+
+def test_interactive_session(project: Path) -> None:
+    """magnus 0.5.1's notebook-side session: the interaction API records into a run of its own."""
+    import magnus
+
+    (project / "params.yaml").write_text("x: 1\n")
+    magnus.start_interactive_session(run_id="interactive-run", config_file="config.yaml", parameters_file="params.yaml")
+    assert magnus.get_parameter("x") == 1
+    magnus.set_parameter(y=2)
+    magnus.track_this(score=0.5)
+    magnus.end_interactive_session()
+    stored = json.loads((project / ".run_log_store" / "interactive-run.json").read_text())
+    assert stored["status"] == "SUCCESS"
+    assert stored["parameters"] == {"x": 1, "y": 2}
+    assert stored["steps"]["interactive"]["user_defined_metrics"] == {"score": 0.5}
+    assert stored["steps"]["interactive"]["status"] == "SUCCESS"

@@ -30,12 +30,15 @@ _EXPORTS = {
     "get_run_log": "magnus.interaction",
     "get_tag": "magnus.interaction",
     "get_experiment_tracker_context": "magnus.interaction",
+    "start_interactive_session": "magnus.interaction",
+    "end_interactive_session": "magnus.interaction",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from magnus.interaction import (  # noqa: F401
+        end_interactive_session,
         get_experiment_tracker_context,
         get_from_catalog,
         get_object,
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
         put_in_catalog,
         put_object,
         set_parameter,
+        start_interactive_session,
         track_this,
     )
     from magnus.sdk import Catalog, Fail, Map, Parallel, Pipeline, Stub, Success, Task  # noqa: F401

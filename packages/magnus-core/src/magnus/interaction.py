@@ -155,6 +155,57 @@ def get_run_log() -> RunLog:
     return ctx.run_log_store.get_run_log_by_id(ctx.run_id).model_copy(deep=True)
 
 
+INTERACTIVE_STEP = "interactive"
+
+
+def start_interactive_session(
+    run_id: str = "", config_file: str = "", tag: str = "", parameters_file: str = ""
+) -> None:
+    """Make a notebook or a python shell a run of its own, as magnus 0.5.1 did.
+
+    Until :func:`end_interactive_session`, the interaction API records into the step ``interactive``
+    of a new run (parameters, metrics, catalog). The executor is always local; nothing happens when a
+    run is already active.
+    """
+    if _context() is not None:
+        logger.warning("a magnus run is already active in this process: no interactive session started")
+        return
+    from magnus.entrypoints import build_context
+    from magnus.executor.local import LocalExecutor
+
+    ctx = build_context(
+        graph=None,
+        dag_definition={},
+        configuration_file=config_file,
+        parameters_file=parameters_file,
+        run_id=run_id,
+        tag=tag,
+    )
+    ctx.executor = LocalExecutor()
+    ctx.executor.prepare_for_graph_execution()
+    step_log = ctx.run_log_store.create_step_log(INTERACTIVE_STEP, INTERACTIVE_STEP)
+    step_log.status = defaults.PROCESSING
+    step_log.code_identities = [ctx.code_identity]
+    ctx.run_log_store.add_step_log(step_log, ctx.run_id)
+    ctx.current_step = step_log
+    ctx.metrics.values.clear()
+
+
+def end_interactive_session() -> None:
+    """Close the session: record the step's metrics and data, end the run successfully."""
+    ctx = _context()
+    step_log = ctx.current_step if ctx else None
+    if ctx is None or step_log is None or step_log.name != INTERACTIVE_STEP:
+        logger.warning("there is no interactive session to end")
+        return
+    step_log.status = defaults.SUCCESS
+    step_log.user_defined_metrics = ctx.metrics.as_run_log()
+    ctx.run_log_store.add_step_log(step_log, ctx.run_id)
+    ctx.run_log_store.update_run_log_status(ctx.run_id, defaults.SUCCESS)
+    ctx.current_step = None
+    run_context.set_current(None)
+
+
 def _require_context() -> run_context.RunContext:
     ctx = _context()
     if ctx is None:
@@ -168,6 +219,8 @@ def _record(ctx: run_context.RunContext, entries: list[DataCatalog]) -> None:
 
 
 __all__: list[str] = [
+    "end_interactive_session",
+    "start_interactive_session",
     "get_experiment_tracker_context",
     "get_from_catalog",
     "get_object",
