@@ -14,6 +14,7 @@ from magnus import defaults
 from magnus.datastore.file_system import FileSystemRunLogStore
 from magnus.entrypoints import execute
 from magnus.testing.executor import outcome
+from magnus.testing.run_log_store import RUN_LOG_KEYS
 
 STEPS = '''
 import os
@@ -74,17 +75,7 @@ def test_file_system_run_log_layout(project: Path) -> None:
     pipeline = write(project, {"a": {"type": "stub", "next": "success"}}, "a")
     execute(pipeline, "config.yaml", run_id="layout-run", tag="nightly")
     stored = json.loads((project / ".run_log_store" / "layout-run.json").read_text())
-    assert list(stored) == [
-        "run_id",
-        "dag_hash",
-        "use_cached",
-        "tag",
-        "original_run_id",
-        "status",
-        "steps",
-        "parameters",
-        "run_config",
-    ]
+    assert list(stored) == RUN_LOG_KEYS
     assert (stored["run_id"], stored["tag"], stored["status"]) == ("layout-run", "nightly", "SUCCESS")
     assert list(stored["steps"]) == ["a", "success"]
     step = stored["steps"]["a"]

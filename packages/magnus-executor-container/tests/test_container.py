@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 from typing import Any, Dict
@@ -119,5 +118,21 @@ def test_a_store_containers_cannot_share_is_refused(project: Path, image: str) -
         execute("pipeline.yaml", write_config(project, config), run_id="x")
 
 
-def test_engine_is_real() -> None:
-    assert os.environ.get("DOCKER_HOST", "").startswith("unix://")
+def test_sdk_pipelines_run_in_containers(project: Path, image: str) -> None:
+    """An SDK pipeline has no YAML file: the executor writes one where the containers can read it."""
+    from magnus import Pipeline, Task
+
+    write_config(project, container_config(image, project))
+    where = Task(name="where", command="where.where", terminate_with_success=True)
+    run_log = Pipeline(start_at=where, steps=[where]).execute(configuration_file="config.yaml", run_id="sdk-run")
+    assert run_log is not None and run_log.status == "SUCCESS"
+    assert run_log.parameters["in_container"] is True
+    assert (project / ".magnus" / "sdk-run-pipeline.yaml").is_file()
+
+
+def test_the_engine_answers(engine: str) -> None:
+    import docker
+
+    client = docker.from_env()
+    assert client.ping() is True
+    assert client.version()["ApiVersion"]

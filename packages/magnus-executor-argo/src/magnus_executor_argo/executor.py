@@ -80,16 +80,17 @@ class ArgoExecutor(BaseExecutor):
         from magnus_executor_argo.manifest import ManifestBuilder, to_yaml
 
         ctx = self._context
+        output = Path(self.output_file)
         self.check(dag)
         workflow = ManifestBuilder(
             self,
             dag,
-            pipeline_file=self._pipeline_file(),
-            configuration_file=ctx.configuration_file or os.environ.get(defaults.ENV_CONFIG_FILE, ""),
+            pipeline_file=self.step_pipeline_file(output.with_name(output.stem + "-dag.yaml")),
+            configuration_file=self.step_configuration_file(),
             parameters=initial_parameters(ctx.parameters_file),
             parameters_file=ctx.parameters_file,
         ).build()
-        write_atomically(Path(self.output_file), to_yaml(workflow).encode(), durable=False)
+        write_atomically(output, to_yaml(workflow).encode(), durable=False)
         print(f"Argo workflow manifest written to {self.output_file}")
         if self.submit:
             from magnus_executor_argo.submit import submit_workflow
@@ -100,20 +101,11 @@ class ArgoExecutor(BaseExecutor):
 
     def check(self, dag: Graph) -> None:
         """Refuse, before rendering, what cannot work on a cluster."""
-        ctx = self._context
-        if not ctx.configuration_file and not os.environ.get(defaults.ENV_CONFIG_FILE):
-            raise ConfigurationError("executor argo: the pods need the configuration file: pass it with -c")
+        self.step_configuration_file()
         for service in self.services():
             integration.validate(self, service)
             self._check_on_volume(service)
-        for node in dag.walk():
-            chosen = getattr(node, "overrides", {}).get(self.service_name)
-            if chosen and chosen not in self.overrides:
-                known = ", ".join(sorted(self.overrides)) or "none"
-                raise ConfigurationError(
-                    f"step '{node.internal_name}': overrides.argo '{chosen}' is not in executor.config.overrides "
-                    f"(defined: {known})"
-                )
+        self.check_override_names(dag, self.overrides)
 
     def _check_on_volume(self, service: Any) -> None:
         """Folders of run logs and catalogs must be on a persistent volume every pod mounts."""
@@ -129,17 +121,6 @@ class ArgoExecutor(BaseExecutor):
                     f"of the workflow cannot share it; mount one (executor.config.persistent_volumes, mounted at: "
                     f"{', '.join(mounts) or 'none'}) and put the folder inside it"
                 )
-
-    def _pipeline_file(self) -> str:
-        """The YAML pipeline the pods read; an SDK pipeline is written out as YAML beside the manifest."""
-        ctx = self._context
-        if ctx.pipeline_file.endswith((".yaml", ".yml")):
-            return ctx.pipeline_file
-        import yaml
-
-        path = Path(self.output_file).with_name(Path(self.output_file).stem + "-dag.yaml")
-        write_atomically(path, yaml.safe_dump({"dag": ctx.dag_definition}, sort_keys=False).encode(), durable=False)
-        return str(path)
 
     # ---- inside the pods -----------------------------------------------------------------------------
     def fan_out(self, node: BaseNode, map_variable: defaults.TypeMapVariable = None) -> None:

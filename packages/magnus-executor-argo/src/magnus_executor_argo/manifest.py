@@ -206,7 +206,7 @@ class ManifestBuilder:
         return name
 
     def _override(self, node: BaseNode) -> Optional[StepOverride]:
-        chosen = getattr(node, "overrides", {}).get(self.executor.service_name)
+        chosen = self.executor.override_name(node)
         return self.executor.overrides[chosen] if chosen else None
 
     def _environment(self, override: Optional[StepOverride]) -> Optional[List[m.EnvVar]]:

@@ -23,7 +23,6 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from magnus import defaults
 from magnus.errors import ConfigurationError
 from magnus.executor.local import LocalExecutor
-from magnus.graph import Graph
 from magnus.nodes.base import BaseNode
 
 # Exit status of a shell that could not find the command: the image lacks magnus.
@@ -55,33 +54,22 @@ class LocalContainerExecutor(LocalExecutor):
     )
 
     _client: Any = PrivateAttr(default=None)
+    _pipeline: str = PrivateAttr(default="")
     _client_pid: int = PrivateAttr(default=0)
 
     # ---- checks before anything runs ---------------------------------------------------------------
     def prepare_for_graph_execution(self) -> None:
         ctx = self._context
         if ctx.dag is not None:
-            self._check_overrides(ctx.dag)
-        if not ctx.pipeline_file.endswith((".yaml", ".yml")):
-            raise ConfigurationError(
-                "executor local-container runs steps with `magnus execute_single_node`, which reads a YAML "
-                f"pipeline; '{ctx.pipeline_file or 'this pipeline'}' is not one"
-            )
+            self.check_override_names(ctx.dag, self.overrides)
+        self.step_configuration_file()
+        # The containers read the pipeline from the mounted project folder.
+        self._pipeline = self.step_pipeline_file(Path(".magnus") / f"{ctx.run_id}-pipeline.yaml")
         self._check_image(self.docker_image)
         for override in self.overrides.values():
             if override.docker_image:
                 self._check_image(override.docker_image)
         super().prepare_for_graph_execution()
-
-    def _check_overrides(self, dag: Graph) -> None:
-        for node in dag.walk():
-            chosen = getattr(node, "overrides", {}).get(self.service_name)
-            if chosen and chosen not in self.overrides:
-                known = ", ".join(sorted(self.overrides)) or "none"
-                raise ConfigurationError(
-                    f"step '{node.internal_name}': overrides.local-container '{chosen}' is not in "
-                    f"executor.config.overrides (defined: {known})"
-                )
 
     def client(self) -> Any:
         """A Docker API client for this process (workers forked for branches make their own)."""
@@ -160,10 +148,8 @@ class LocalContainerExecutor(LocalExecutor):
     def step_command(self, node: BaseNode, map_variable: defaults.TypeMapVariable) -> List[str]:
         ctx = self._context
         step = node.internal_name.replace(" ", defaults.COMMAND_FRIENDLY_CHARACTER)
-        command = ["magnus", "execute_single_node", ctx.run_id, ctx.pipeline_file, step]
-        configuration = ctx.configuration_file or os.environ.get(defaults.ENV_CONFIG_FILE, "")
-        if configuration:
-            command += ["-c", configuration]
+        pipeline = self._pipeline or ctx.pipeline_file
+        command = ["magnus", "execute_single_node", ctx.run_id, pipeline, step, "-c", self.step_configuration_file()]
         if ctx.parameters_file:
             command += ["-p", ctx.parameters_file]
         if map_variable:
@@ -173,7 +159,7 @@ class LocalContainerExecutor(LocalExecutor):
         return command
 
     def _override(self, node: BaseNode) -> Optional[ContainerOverride]:
-        chosen = getattr(node, "overrides", {}).get(self.service_name)
+        chosen = self.override_name(node)
         return self.overrides[chosen] if chosen else None
 
     def _volumes(self) -> Dict[str, Dict[str, str]]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterable, List, Optional
 
 from pydantic import PrivateAttr
 
@@ -11,7 +12,7 @@ from magnus import defaults, integration
 from magnus.capture import captured_output
 from magnus.context import RunContext, current
 from magnus.datastore.models import DataCatalog, StepAttempt, StepLog
-from magnus.errors import CatalogError, StepLogNotFoundError, UserInputError
+from magnus.errors import CatalogError, ConfigurationError, StepLogNotFoundError, UserInputError
 from magnus.parameters import initial_parameters
 from magnus.service import BaseService
 from magnus.timing import now
@@ -116,6 +117,51 @@ class BaseExecutor(BaseService):
             return ctx.original_run_log
         except Exception as exc:
             raise UserInputError(f"--use-cached {ctx.original_run_id}: {exc}") from exc
+
+    # ---- for executors that run steps in other processes ---------------------------------------------
+    def override_name(self, node: "BaseNode") -> str:
+        """The override block a step picks for this executor (``overrides: {<executor>: name}``)."""
+        return str(getattr(node, "overrides", {}).get(self.service_name, ""))
+
+    def check_override_names(self, dag: "Graph", defined: Iterable[str]) -> None:
+        """Refuse steps that pick an override block this executor's config does not define."""
+        known = sorted(defined)
+        for node in dag.walk():
+            chosen = self.override_name(node)
+            if chosen and chosen not in known:
+                raise ConfigurationError(
+                    f"step '{node.internal_name}': overrides.{self.service_name} '{chosen}' is not in "
+                    f"executor.config.overrides (defined: {', '.join(known) or 'none'})"
+                )
+
+    def step_configuration_file(self) -> str:
+        """The configuration file processes running single steps must read (they cannot do without)."""
+        from magnus.config import configuration_path
+
+        path = configuration_path(self._context.configuration_file)
+        if not path:
+            raise ConfigurationError(
+                f"executor {self.service_name}: the processes running the steps need the configuration file: "
+                "pass it with -c"
+            )
+        return path
+
+    def step_pipeline_file(self, written_to: Path) -> str:
+        """The YAML pipeline processes running single steps read.
+
+        A pipeline given in YAML is used as it is; one built with the SDK is written to
+        ``written_to`` (which those processes must be able to read).
+        """
+        ctx = self._context
+        if ctx.pipeline_file.endswith((".yaml", ".yml")):
+            return ctx.pipeline_file
+        import yaml
+
+        from magnus.atomic import write_atomically
+
+        document = yaml.safe_dump({"dag": ctx.dag_definition}, sort_keys=False).encode()
+        write_atomically(written_to, document, durable=False)
+        return str(written_to)
 
     def run_config(self) -> Dict[str, Any]:
         """What the run log's ``run_config`` records (magnus 0.5.1's keys)."""
