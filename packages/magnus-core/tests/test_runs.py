@@ -49,6 +49,17 @@ def inner_value(outer: str, inner: int) -> dict:
     return {f"{outer}_{inner}": inner}
 
 
+def changes_its_arguments(values: list, **rest) -> None:
+    values.append("changed")
+    rest["items"].append("changed")
+    magnus.get_parameter("values").append("changed")
+    magnus.get_parameter()["items"].append("changed")
+
+
+def sees_the_stored(values: list, items: list) -> dict:
+    return {"seen": [values, items]}
+
+
 def crash() -> None:
     os._exit(3)  # the process dies mid-run, as with a kill or an OOM
 '''
@@ -135,6 +146,18 @@ def test_nested_maps_are_keyed_by_values(project: Path) -> None:
     assert results["outer.a.inner.2.leaf"] == "SUCCESS"
     assert results["outer.b.inner"] == "SUCCESS"
     assert {run_log.parameters[key] for key in ("a_1", "a_2", "b_1", "b_2")} == {1, 2}
+
+
+def test_a_function_changing_its_arguments_does_not_change_the_parameters(project: Path) -> None:
+    (project / "params.yaml").write_text("values: [1]\nitems: [2]\n")
+    steps = {
+        "change": {"type": "task", "command": "run_steps.changes_its_arguments", "next": "see"},
+        "see": {"type": "task", "command": "run_steps.sees_the_stored", "next": "success"},
+    }
+    run_log = execute(write(project, steps, "change"), "config.yaml", "params.yaml", run_id="copies-run")
+    assert run_log.status == "SUCCESS", run_log.steps["change"].message
+    assert run_log.parameters["seen"] == [[1], [2]]
+    assert (run_log.parameters["values"], run_log.parameters["items"]) == ([1], [2])
 
 
 def test_map_over_a_missing_parameter_fails_the_step(project: Path) -> None:

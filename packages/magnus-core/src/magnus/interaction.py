@@ -17,7 +17,7 @@ from magnus import context as run_context
 from magnus import defaults
 from magnus.datastore.models import DataCatalog, RunLog
 from magnus.errors import NoRunContextError
-from magnus.parameters import cast_value, encode_value, parameters_from_environment, to_jsonable
+from magnus.parameters import cast_value, encode_value, parameters_from_environment, private_copy, to_jsonable
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
 
@@ -37,10 +37,12 @@ def get_parameter(key: Optional[str] = None, cast_as: Any = None) -> Any:
     if ctx and ctx.current_map_variable:
         parameters.update(ctx.current_map_variable)
     if key is None:
-        return cast_value(parameters, cast_as) if cast_as else parameters
+        everything = private_copy(parameters)
+        return cast_value(everything, cast_as) if cast_as else everything
     if key not in parameters:
         raise KeyError(f"parameter '{key}' is not set (set: {', '.join(sorted(parameters)) or 'none'})")
-    return cast_value(parameters[key], cast_as) if cast_as else parameters[key]
+    value = private_copy(parameters[key])
+    return cast_value(value, cast_as) if cast_as else value
 
 
 def set_parameter(**kwargs: Any) -> None:

@@ -8,6 +8,7 @@ or a dict whose fields merge into the run's parameters.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import json
@@ -150,7 +151,7 @@ def bind_arguments(
         annotation = spec.annotation
         try:
             if name in available:
-                bound[name] = cast_value(available[name], annotation)
+                bound[name] = cast_value(private_copy(available[name]), annotation)
             elif _is_model(annotation):
                 bound[name] = _model_from_root(annotation, available)
             elif spec.default is not inspect.Parameter.empty:
@@ -164,8 +165,13 @@ def bind_arguments(
                 f"{_first_line(exc)}"
             ) from exc
     if takes_rest:
-        bound.update({key: value for key, value in available.items() if key not in bound})
+        bound.update({key: private_copy(value) for key, value in available.items() if key not in bound})
     return bound
+
+
+def private_copy(value: Any) -> Any:
+    """A copy of a container value, so a function changing its argument does not change the run's parameter."""
+    return copy.deepcopy(value) if isinstance(value, (list, dict)) else value
 
 
 def _is_model(annotation: Any) -> bool:

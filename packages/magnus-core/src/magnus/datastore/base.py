@@ -81,7 +81,10 @@ class BaseRunLogStore(BaseService):
         self.put_run_log(run_log)
 
     def get_parameters(self, run_id: str) -> Dict[str, Any]:
-        """The run's current parameters (a copy the caller may change)."""
+        """The run's current parameters: a new dict, whose values may be the store's own.
+
+        Copy a value before changing it (what is handed to user code is copied where it is handed).
+        """
         return dict(self.get_run_log_by_id(run_id, full=False).parameters)
 
     def set_parameters(self, run_id: str, parameters: Dict[str, Any]) -> None:
