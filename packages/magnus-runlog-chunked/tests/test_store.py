@@ -14,11 +14,14 @@ from typing import Any, Dict
 import pytest
 import yaml
 
+from magnus.datastore.models import StepLog
 from magnus.entrypoints import execute
+from magnus.errors import StepLogNotFoundError
 from magnus.testing import ExecutorContract, RunLogStoreContract
 from magnus.testing.run_log_store import StoreFactory
+from magnus_runlog_chunked import store as chunked_store
 from magnus_runlog_chunked.layout import file_name
-from magnus_runlog_chunked.store import ChunkedFileSystemRunLogStore
+from magnus_runlog_chunked.store import ChunkedFileSystemRunLogStore, _UnchangedFiles
 
 
 class TestChunkedStore(RunLogStoreContract):
@@ -162,3 +165,57 @@ class TestLocalExecutorWithWorkersAndChunkedStore(ExecutorContract):
             "executor": {"type": "local", "config": {"max_workers": 2}},
             "run_log_store": {"type": "chunked-fs", "config": {"log_folder": str(tmp_path / "logs")}},
         }
+
+
+def test_a_part_left_empty_by_a_power_loss_reads_as_not_recorded(tmp_path: Path) -> None:
+    store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
+    store.create_run_log("run")
+    for name in ("done", "cut"):
+        store.add_step_log(StepLog(name=name, internal_name=name, status="SUCCESS"), "run")
+    (tmp_path / "run" / "cut.step.json").write_bytes(b"")  # renamed into place, data never flushed
+
+    reader = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
+    assert list(reader.get_run_log_by_id("run").steps) == ["done"]
+    with pytest.raises(StepLogNotFoundError):
+        reader.get_step_log("cut", "run")
+
+
+def test_parameters_written_by_another_process_are_seen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_UnchangedFiles, "_SETTLE_NS", 0)  # keep every read, however recent
+    reader = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
+    writer = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
+    reader.create_run_log("run")
+    writer.set_parameters("run", {"items": [1, 2], "other": "a"})
+    assert reader.get_parameters("run") == {"items": [1, 2], "other": "a"}
+    writer.set_parameters("run", {"items": [3, 4]})  # same size, replaced
+    writer.set_parameters("run", {"new": True})
+    assert reader.get_parameters("run") == {"items": [3, 4], "other": "a", "new": True}
+
+
+def test_an_unchanged_parameter_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every task reads the parameters; a map's long list must not be parsed again for each item."""
+    monkeypatch.setattr(_UnchangedFiles, "_SETTLE_NS", 0)
+    store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
+    store.create_run_log("run")
+    store.set_parameters("run", {"items": list(range(1000))})
+    parsed = []
+    read_json = chunked_store._read_json
+    monkeypatch.setattr(chunked_store, "_read_json", lambda path: parsed.append(path) or read_json(path))
+    for _ in range(5):
+        assert len(store.get_parameters("run")["items"]) == 1000
+    assert len(parsed) == 1
+
+
+@pytest.mark.parametrize("durable_steps, flushes", [(False, 0), (True, 1)])
+def test_finished_steps_are_flushed_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durable_steps: bool, flushes: int
+) -> None:
+    store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path), durable_steps=durable_steps)
+    store.create_run_log("run")
+    flushed = []
+    monkeypatch.setattr(os, "fsync", flushed.append)
+    store.add_step_log(StepLog(name="a", internal_name="a", status="PROCESSING", step_type="task"), "run")
+    store.add_step_log(StepLog(name="a", internal_name="a", status="SUCCESS", step_type="task"), "run")
+    assert len(flushed) == flushes
+    store.update_run_log_status("run", "SUCCESS")
+    assert len(flushed) == flushes + 1, "the run's final status is always flushed"

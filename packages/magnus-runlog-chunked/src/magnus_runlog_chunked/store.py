@@ -6,15 +6,17 @@ file unless they update the same part, so processes running map iterations or pa
 different machines can write at once, without locks, and lose nothing. Recording a step writes
 that step's file only: its cost does not grow with the size of the run.
 
-Durability: files that record work done (a task step that ended, parameters, the run's final
-status) are fsynced before the rename, so they survive a machine crash. Marks of work in progress
-(``PROCESSING``) and of the success/fail nodes and branch statuses are not: after a power loss they
-may read as before, which ``--use-cached`` treats as not done and redoes; no finished task is lost.
+Durability: a process crash loses nothing (every write is a rename). The run's own file, its
+config and its parameters are fsynced before the rename, so they also survive a power loss; step
+and branch files are fsynced only with ``durable_steps`` (a disk flush per step costs more than the
+rest of a no-op step on a VM disk). Without it a power loss may leave the last steps' files empty:
+they read as not recorded, and ``--use-cached`` runs them again.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Union
@@ -27,6 +29,8 @@ from magnus.datastore.base import BaseRunLogStore
 from magnus.datastore.models import BranchLog, RunLog, StepLog
 from magnus.errors import BranchLogNotFoundError, RunLogNotFoundError, StepLogNotFoundError
 from magnus_runlog_chunked import layout
+
+logger = logging.getLogger(defaults.LOGGER_NAME)
 
 _HEADER_EXCLUDES = {"steps", "parameters", "run_config"}
 _FINAL = (defaults.SUCCESS, defaults.FAIL)
@@ -41,11 +45,16 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
     shared_between_processes: ClassVar[bool] = True
 
     log_folder: str = Field(default=defaults.LOG_FOLDER, description="Folder of the runs: one sub-folder per run id.")
+    durable_steps: bool = Field(
+        default=False,
+        description="fsync the file of each task step that ended: it survives a power loss, for a disk flush per step.",
+    )
 
     # Folders found or made by this process, and when each part was first written: both only
     # ever grow, so they are safe to keep (a folder never moves once made).
     _folders: Dict[Tuple[str, str], str] = PrivateAttr(default_factory=dict)
     _created: Dict[str, int] = PrivateAttr(default_factory=dict)
+    _parameter_files: "_UnchangedFiles" = PrivateAttr(default_factory=lambda: _UnchangedFiles())
 
     def run_folder(self, run_id: str) -> str:
         return os.path.join(self.log_folder, run_id)
@@ -86,6 +95,10 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         _write_json(path, header, durable=status in _FINAL)
 
     def get_parameters(self, run_id: str) -> Dict[str, Any]:
+        """The parameters; a file unchanged since this process last read it is not parsed again.
+
+        Every task reads the parameters, and one of them may be the long list a map iterates on.
+        """
         folder = os.path.join(self.run_folder(run_id), layout.PARAMETERS)
         try:
             entries = sorted(os.scandir(folder), key=lambda item: item.name)
@@ -96,7 +109,7 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         parameters = {}
         for entry in entries:
             if entry.name.endswith(".json"):
-                record = _read_json(entry.path)
+                record = self._parameter_files.read(entry)
                 if record is not None:
                     parameters[record["name"]] = record["value"]
         return parameters
@@ -118,15 +131,16 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
     # ---- steps and branches --------------------------------------------------------------------
     def get_step_log(self, internal_name: str, run_id: str) -> StepLog:
         path, exists = self._locate(run_id, internal_name, "step")
-        if not exists:
+        step_log = _read_step(path) if exists else None
+        if step_log is None:
             raise StepLogNotFoundError(run_id, internal_name)
-        return _read_step(path)
+        return step_log
 
     def add_step_log(self, step_log: StepLog, run_id: str) -> None:
         """Write the step's file; branches it carries are written when not recorded yet."""
         path, _ = self._locate(run_id, step_log.internal_name, "step", writing=True)
         payload = step_log.model_dump(mode="json", exclude={"branches"})
-        durable = step_log.status in _FINAL and step_log.step_type not in _TERMINAL_TYPES
+        durable = self.durable_steps and step_log.status in _FINAL and step_log.step_type not in _TERMINAL_TYPES
         self._write_part(path, payload, durable)
         branches = layout.step_branches(path)
         for branch in step_log.branches.values():
@@ -139,9 +153,10 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         if not internal_branch_name:
             return self.get_run_log_by_id(run_id, full=False)
         path, exists = self._locate(run_id, internal_branch_name, "branch")
-        if not exists:
+        branch_log = _read_branch(path) if exists else None
+        if branch_log is None:
             raise BranchLogNotFoundError(run_id, internal_branch_name)
-        return _read_branch(path)
+        return branch_log
 
     def update_branch_log_status(self, internal_branch_name: str, status: str, run_id: str) -> None:
         """Rewrite the branch's own file only; its steps are untouched."""
@@ -186,6 +201,12 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         known = self._folders.get(key)
         if known is not None:
             return known, True
+        child = self._child_of_located(run_id, internal_name, kind)
+        if child is not None:
+            exists = os.path.isfile(child)
+            if exists or writing:
+                self._folders[key] = child
+            return child, exists
         folder = self.run_folder(run_id)
         if not os.path.isfile(os.path.join(folder, layout.RUN_FILE)):
             raise RunLogNotFoundError(run_id)
@@ -200,6 +221,50 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         if exists or writing:
             self._folders[key] = found
         return found, exists
+
+    def _child_of_located(self, run_id: str, internal_name: str, kind: str) -> Optional[str]:
+        """The part's file without a walk, when its parent was located before and it adds one name.
+
+        The common case (a step of a branch this process wrote, a branch of a step it wrote). A
+        name whose new part holds dots (a map value ``0.5``) takes the walk, which resolves them.
+        """
+        parent, _, last = internal_name.rpartition(".")
+        parent_path = self._folders.get((run_id, parent)) if parent else None
+        if parent_path is None:
+            return None
+        if kind == "step" and parent_path.endswith(layout.BRANCH_SUFFIX):
+            return layout.branch_container(parent_path).step_file(last)
+        if kind == "branch" and parent_path.endswith(layout.STEP_SUFFIX):
+            return layout.branch_file(layout.step_branches(parent_path), last)
+        return None
+
+
+class _UnchangedFiles:
+    """Parsed JSON files, reused while a file's identity and times show it was not replaced.
+
+    Writes are renames, so a new version is a new inode with new times. A version written within
+    the file system's clock tick of being read (``_SETTLE_NS``) is not kept: a second write in the
+    same tick could reuse the freed inode and the same times.
+    """
+
+    _SETTLE_NS = 50_000_000
+
+    def __init__(self) -> None:
+        self._parsed: Dict[str, Tuple[Tuple[int, int, int, int], Any]] = {}
+
+    def read(self, entry: "os.DirEntry[str]") -> Any:
+        try:
+            stat = entry.stat()
+        except FileNotFoundError:
+            return None
+        identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+        kept = self._parsed.get(entry.path)
+        if kept is not None and kept[0] == identity:
+            return kept[1]
+        data = _read_json(entry.path)
+        if data is not None and time.time_ns() - stat.st_ctime_ns > self._SETTLE_NS:
+            self._parsed[entry.path] = (identity, data)
+        return data
 
 
 def _ordered(found: List[Tuple[int, str, Any]]) -> List[Any]:
@@ -235,8 +300,10 @@ def _read_steps(container: layout.Container, entries: Optional[List[os.DirEntry[
     return steps
 
 
-def _read_step(path: str) -> StepLog:
+def _read_step(path: str) -> Optional[StepLog]:
     data = _read_json(path)
+    if data is None:
+        return None
     data.pop(layout.CREATED, None)
     return _step_from(path, data)
 
@@ -270,8 +337,10 @@ def _step_from(path: str, data: Dict[str, Any]) -> StepLog:
     return step
 
 
-def _read_branch(path: str) -> BranchLog:
+def _read_branch(path: str) -> Optional[BranchLog]:
     data = _read_json(path)
+    if data is None:
+        return None
     data.pop(layout.CREATED, None)
     branch = BranchLog.model_validate(data)
     branch.steps = _read_steps(layout.branch_container(path))
@@ -279,10 +348,20 @@ def _read_branch(path: str) -> BranchLog:
 
 
 def _read_json(path: str) -> Any:
+    """A part's content; None when it is missing or unreadable.
+
+    Every write is a rename, so only a power loss before the data of a write that was not fsynced
+    reached the disk leaves a part unreadable (empty): that part was not durably recorded.
+    """
     try:
         with open(path, "rb") as handle:
-            return json.loads(handle.read())
+            raw = handle.read()
     except FileNotFoundError:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        logger.warning("%s: unreadable (left by a power loss?), read as not recorded", path)
         return None
 
 
