@@ -83,6 +83,10 @@ def _finish(run_log: Any) -> None:
 
     if run_log is None or run_log.status == defaults.SUCCESS:  # None: handed to an orchestrator
         return
+    if not run_log.steps:  # read without its steps: the failed step is named from the full log
+        from magnus.context import current
+
+        run_log = current().run_log_store.get_run_log_by_id(run_log.run_id)
     failed = [step for step in run_log.steps.values() if step.status == defaults.FAIL and step.step_type != "fail"]
     where = f" at step '{failed[-1].name}': {failed[-1].message}" if failed else ""
     click.echo(f"Error: run '{run_log.run_id}' ended {run_log.status}{where}", err=True)
@@ -107,7 +111,9 @@ def execute(
     """Run a pipeline."""
     from magnus.entrypoints import execute as run
 
-    run_log = run(pipeline_file, config_file, parameters_file, run_id=run_id, tag=tag, use_cached=use_cached)
+    run_log = run(
+        pipeline_file, config_file, parameters_file, run_id=run_id, tag=tag, use_cached=use_cached, full=False
+    )
     _finish(run_log)
 
 

@@ -105,10 +105,13 @@ def execute_dag(
     run_id: str = "",
     tag: str = "",
     use_cached: str = "",
+    full: bool = True,
 ) -> Optional[RunLog]:
     """Run a whole pipeline with the configured executor and return its run log.
 
     None when the executor handed the run to an orchestrator (Argo): its run log is written there.
+    With ``full=False`` the run log may come without its steps (stores that keep them apart skip
+    reading them all back).
     """
     context = build_context(
         graph=graph,
@@ -123,7 +126,7 @@ def execute_dag(
     status = context.executor.execute_pipeline(graph)
     if status == defaults.TRIGGERED:  # handed to an orchestrator: the run log is written there
         return None
-    return context.run_log_store.get_run_log_by_id(context.run_id)
+    return context.run_log_store.get_run_log_by_id(context.run_id, full=full)
 
 
 def execute(
@@ -133,6 +136,7 @@ def execute(
     run_id: str = "",
     tag: str = "",
     use_cached: str = "",
+    full: bool = True,
 ) -> Optional[RunLog]:
     """``magnus execute``: run the pipeline in ``pipeline_file`` (None when handed to an orchestrator)."""
     graph, dag = load_pipeline(pipeline_file)
@@ -145,6 +149,7 @@ def execute(
         run_id=run_id,
         tag=tag,
         use_cached=use_cached,
+        full=full,
     )
 
 

@@ -218,14 +218,14 @@ class BaseExecutor(BaseService):
             return reused.status
 
         name = node.step_log_name(map_variable)
+        step_log = store.create_step_log(node.name, name)
+        step_log.step_type = node.node_type
+        step_log.code_identities = [ctx.code_identity]
         if not node.is_terminal:  # a mark of work in progress; terminal nodes finish at once
-            step_log = store.create_step_log(node.name, name)
-            step_log.step_type = node.node_type
             step_log.status = defaults.PROCESSING
-            step_log.code_identities = [ctx.code_identity]
             store.add_step_log(step_log, ctx.run_id)
-            if not node.is_composite:  # a composite's status is settled through the store
-                self._written[name] = step_log
+        if not node.is_composite:  # a composite's status is settled through the store
+            self._written[name] = step_log
 
         if node.is_composite:
             node.execute_as_graph(ctx, map_variable)
@@ -289,7 +289,14 @@ class BaseExecutor(BaseService):
         finally:
             ctx.current_step, ctx.current_map_variable = None, None
         store.add_step_log(step_log, ctx.run_id)
-        self._finished[name] = step_log  # for the walk of this process, when it is the one waiting
+        self.record_finished(step_log)
+
+    def record_finished(self, step_log: StepLog) -> None:
+        """Keep a step log just written as final, for the walk of this process when it is the one waiting.
+
+        The walk then goes on without reading back what it wrote; steps run elsewhere are read.
+        """
+        self._finished[step_log.internal_name] = step_log
 
     def _run_attempts(
         self, node: "BaseNode", step_log: StepLog, map_variable: defaults.TypeMapVariable, mock: bool

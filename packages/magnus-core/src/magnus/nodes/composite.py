@@ -69,6 +69,7 @@ class CompositeNode(TraversalNode):
         step_log.status = status
         step_log.message = message
         store.add_step_log(step_log, context.run_id)
+        context.executor.record_finished(step_log)
 
     def get_branches(self) -> List["Graph"]:
         raise NotImplementedError
