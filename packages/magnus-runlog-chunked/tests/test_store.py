@@ -103,9 +103,9 @@ def test_cost_of_a_step_does_not_grow_with_the_run(tmp_path: Path) -> None:
 
 STEPS = """
 def prepare() -> dict:
-    return {"items": [1, 2, 3], "rate": 0.5}
+    return {"items": [0, 0.5, 2], "rate": 0.5}  # branches "0" and "0.5": names that share a prefix
 
-def work(item: int, rate: float) -> dict:
+def work(item: float, rate: float) -> dict:
     return {f"done_{item}": item * rate}
 """
 

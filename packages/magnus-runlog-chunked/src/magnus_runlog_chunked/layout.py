@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import NamedTuple, Tuple
+from typing import Iterator, List, NamedTuple, Optional, Tuple
 from urllib.parse import quote
 
 RUN_FILE = "RunLog.json"
@@ -80,35 +80,40 @@ def step_branches(step_path: str) -> str:
 def locate(run_folder: str, internal_name: str, kind: str) -> Tuple[str, bool]:
     """The file of a step (``kind='step'``) or branch (``kind='branch'``) log, and whether it exists.
 
-    Descends what exists as far as the name leads; what remains names the new part, which must
-    sit where its kind belongs (a step in a branch, a branch under a step).
+    An internal name alternates steps and branches. Step names hold no dots, but a branch of a map
+    is named by its value, which may (``0.5``), so the name is split by trying the branch names
+    that exist, shortest first, and backing out of a split that leads nowhere. Among the splits
+    whose parents all exist, one whose part exists wins; otherwise the first (where a new part is
+    written).
 
     Raises:
-        LookupError: the parent that should hold it does not exist (its message names it).
+        LookupError: no split has every parent recorded (its message names the parent).
     """
     parts = internal_name.split(".")
-    container = Container(run_folder, "")
-    branches = ""  # the branches folder of the step the walk is at, when it is at a step
-    start = 0
-    while start < len(parts):
-        at_step = not branches
-        for end in range(start + 1, len(parts) + 1):
-            part = ".".join(parts[start:end])
-            candidate = container.step_file(part) if at_step else branch_file(branches, part)
-            if os.path.isfile(candidate):
-                break
-        else:
-            if ("step" if at_step else "branch") != kind:
-                raise LookupError(".".join(parts[:start]))
-            rest = ".".join(parts[start:])
-            return (container.step_file(rest) if at_step else branch_file(branches, rest)), False
-        if end == len(parts):
-            if ("step" if at_step else "branch") != kind:
-                raise LookupError(internal_name)
-            return candidate, True
-        if at_step:
-            branches = container.branches_folder(part)
-        else:
-            container, branches = branch_container(candidate), ""
-        start = end
-    raise LookupError(internal_name)
+    first: Optional[str] = None
+    for path, exists in _splits(parts, 0, Container(run_folder, ""), "", kind):
+        if exists:
+            return path, True
+        if first is None:
+            first = path
+    if first is None:
+        raise LookupError(".".join(parts[:-1]))  # the parent, when the last part has no dots
+    return first, False
+
+
+def _splits(parts: List[str], start: int, container: Container, branches: str, kind: str) -> Iterator[Tuple[str, bool]]:
+    """Every file ``parts[start:]`` can name below a step container (or a step's ``branches`` folder)."""
+    at_step = not branches
+    last = len(parts)
+    ends = [start + 1] if at_step else range(start + 1, last + 1)
+    for end in ends:
+        part = ".".join(parts[start:end])
+        candidate = container.step_file(part) if at_step else branch_file(branches, part)
+        if end == last:
+            if ("step" if at_step else "branch") == kind:
+                yield candidate, os.path.isfile(candidate)
+        elif os.path.isfile(candidate):
+            if at_step:
+                yield from _splits(parts, end, container, container.branches_folder(part), kind)
+            else:
+                yield from _splits(parts, end, branch_container(candidate), "", kind)

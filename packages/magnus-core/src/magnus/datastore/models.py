@@ -113,8 +113,8 @@ class RunLog(BaseModel):
 
     def search_step_by_internal_name(self, internal_name: str) -> Tuple[StepLog, Optional[BranchLog]]:
         """Find a step log by its dot path, with the branch that holds it (None at the top)."""
-        holder = _walk(self, internal_name)
-        if holder is None or not isinstance(holder[0], StepLog):
+        holder = _walk(self, internal_name, StepLog)
+        if holder is None:
             raise StepLogNotFoundError(self.run_id, internal_name)
         step, parent = holder[0], holder[1]
         return step, parent if isinstance(parent, BranchLog) else None
@@ -125,8 +125,8 @@ class RunLog(BaseModel):
         """Find a branch log by its dot path, with the step that holds it; '' is the run itself."""
         if not internal_name:
             return self, None
-        holder = _walk(self, internal_name)
-        if holder is None or not isinstance(holder[0], BranchLog):
+        holder = _walk(self, internal_name, BranchLog)
+        if holder is None:
             raise BranchLogNotFoundError(self.run_id, internal_name)
         branch, parent = holder[0], holder[1]
         return branch, parent if isinstance(parent, StepLog) else None
@@ -135,28 +135,30 @@ class RunLog(BaseModel):
 StepLog.model_rebuild()
 
 
-def _walk(run_log: RunLog, internal_name: str) -> Optional[Tuple[Union[StepLog, BranchLog], Any]]:
-    """Descend steps and branches along a dot path.
+def _walk(
+    run_log: RunLog, internal_name: str, wanted: type[Union[StepLog, BranchLog]]
+) -> Optional[Tuple[Union[StepLog, BranchLog], Any]]:
+    """Descend steps and branches along a dot path to a log of type ``wanted``, with its holder.
 
-    Keys are tried from the shortest prefix up, so iteration values that hold dots (``0.5``)
-    still resolve. Cost is a handful of dict look-ups, independent of the size of the run.
+    A map's branches are named by their values, which may hold dots (``0.5``) and share prefixes
+    (``0`` and ``0.5``): keys are tried from the shortest prefix up, backing out of one that leads
+    nowhere. Cost is a handful of dict look-ups, independent of the size of the run.
     """
     parts = internal_name.split(".")
-    container: Dict[str, Any] = run_log.steps
-    parent: Any = run_log
-    start = 0
-    found: Any = None
-    while start < len(parts):
+
+    def descend(container: Dict[str, Any], parent: Any, start: int) -> Optional[Tuple[Any, Any]]:
         for end in range(start + 1, len(parts) + 1):
-            key = ".".join(parts[:end])
-            if key in container:
-                found = container[key]
-                break
-        else:
-            return None
-        if end == len(parts):
-            return found, parent
-        parent = found
-        container = found.branches if isinstance(found, StepLog) else found.steps
-        start = end
-    return None
+            found = container.get(".".join(parts[:end]))
+            if found is None:
+                continue
+            if end == len(parts):
+                if isinstance(found, wanted):
+                    return found, parent
+                continue
+            inner = found.branches if isinstance(found, StepLog) else found.steps
+            result = descend(inner, found, end)
+            if result is not None:
+                return result
+        return None
+
+    return descend(run_log.steps, run_log, 0)
