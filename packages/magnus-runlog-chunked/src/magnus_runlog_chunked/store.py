@@ -148,6 +148,36 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
             if not os.path.isfile(layout.branch_file(branches, part)):
                 self.add_branch_log(branch, run_id)
 
+    def update_step_log_status(self, internal_name: str, status: str, run_id: str, message: str = "") -> StepLog:
+        """Rewrite the step's own file; its branches are untouched (and not in what is returned)."""
+        path, exists = self._locate(run_id, internal_name, "step")
+        data = _read_json(path) if exists else None
+        if data is None:
+            raise StepLogNotFoundError(run_id, internal_name)
+        data.pop(layout.CREATED, None)
+        step_log = StepLog.model_validate(data)
+        step_log.status = status
+        step_log.message = message
+        self.add_step_log(step_log, run_id)
+        return step_log
+
+    def get_branch_statuses(self, internal_name: str, run_id: str) -> Dict[str, str]:
+        """One listing of the step's branches folder and a read of each branch's own file."""
+        path, exists = self._locate(run_id, internal_name, "step")
+        if not exists:
+            raise StepLogNotFoundError(run_id, internal_name)
+        try:
+            entries = list(os.scandir(layout.step_branches(path)))
+        except FileNotFoundError:
+            return {}
+        statuses = {}
+        for entry in entries:
+            if entry.name.endswith(layout.BRANCH_SUFFIX):
+                data = _read_json(entry.path)
+                if data is not None:
+                    statuses[data["internal_name"]] = data["status"]
+        return statuses
+
     def get_branch_log(self, internal_branch_name: str, run_id: str) -> Union[BranchLog, RunLog]:
         """A branch with its steps; the empty name gives the run's own fields (not its steps)."""
         if not internal_branch_name:

@@ -122,6 +122,32 @@ class BaseRunLogStore(BaseService):
         _place_step(run_log, step_log)
         self.put_run_log(run_log)
 
+    def update_step_log_status(self, internal_name: str, status: str, run_id: str, message: str = "") -> StepLog:
+        """Set a recorded step's status and message, keeping everything else it holds.
+
+        Returns the step log as stored; stores that keep branches apart may return it without them.
+
+        Raises:
+            StepLogNotFoundError: the step was never recorded.
+        """
+        step_log = self.get_step_log(internal_name, run_id)
+        step_log.status = status
+        step_log.message = message
+        self.add_step_log(step_log, run_id)
+        return step_log
+
+    def get_branch_statuses(self, internal_name: str, run_id: str) -> Dict[str, str]:
+        """The status of every branch recorded under the composite step ``internal_name``, by name.
+
+        What fan-in needs: stores that keep branches apart answer it without reading the steps of
+        every branch (a map of thousands of items).
+
+        Raises:
+            StepLogNotFoundError: the step was never recorded.
+        """
+        step_log = self.get_step_log(internal_name, run_id)
+        return {name: branch.status for name, branch in step_log.branches.items()}
+
     def get_branch_log(self, internal_branch_name: str, run_id: str) -> Union[BranchLog, RunLog]:
         """The branch log at the dot path; the empty name is the run log itself."""
         run_log = self.get_run_log_by_id(run_id)

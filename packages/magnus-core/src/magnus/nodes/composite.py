@@ -10,7 +10,6 @@ from magnus.nodes.base import TraversalNode
 
 if TYPE_CHECKING:
     from magnus.context import RunContext
-    from magnus.datastore.models import StepLog
     from magnus.graph import Graph
 
 # (resolved branch log name, the graph to run, the map variable its steps see)
@@ -44,31 +43,17 @@ class CompositeNode(TraversalNode):
         self.fan_in(context, map_variable)
 
     def fan_in(self, context: "RunContext", map_variable: defaults.TypeMapVariable = None) -> None:
-        """One read of the step with its branches, one write of its status."""
-        store = context.run_log_store
-        step_log = store.get_step_log(self.step_log_name(map_variable), context.run_id)
+        """One read of the branches' statuses, one write of the step's status."""
+        statuses = context.run_log_store.get_branch_statuses(self.step_log_name(map_variable), context.run_id)
         failed = [
-            name
-            for name, _, _ in self.branch_runs(context, map_variable)
-            if name not in step_log.branches or step_log.branches[name].status != defaults.SUCCESS
+            name for name, _, _ in self.branch_runs(context, map_variable) if statuses.get(name) != defaults.SUCCESS
         ]
         message = f"branches that did not succeed: {', '.join(failed)}" if failed else ""
-        self._settle(context, map_variable, defaults.FAIL if failed else defaults.SUCCESS, message, step_log)
+        self._settle(context, map_variable, defaults.FAIL if failed else defaults.SUCCESS, message)
 
-    def _settle(
-        self,
-        context: "RunContext",
-        map_variable: defaults.TypeMapVariable,
-        status: str,
-        message: str,
-        step_log: "StepLog | None" = None,
-    ) -> None:
+    def _settle(self, context: "RunContext", map_variable: defaults.TypeMapVariable, status: str, message: str) -> None:
         store = context.run_log_store
-        if step_log is None:
-            step_log = store.get_step_log(self.step_log_name(map_variable), context.run_id)
-        step_log.status = status
-        step_log.message = message
-        store.add_step_log(step_log, context.run_id)
+        step_log = store.update_step_log_status(self.step_log_name(map_variable), status, context.run_id, message)
         context.executor.record_finished(step_log)
 
     def get_branches(self) -> List["Graph"]:

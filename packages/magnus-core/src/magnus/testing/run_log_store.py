@@ -181,6 +181,41 @@ class RunLogStoreContract:
         run_log = store.get_run_log_by_id("run-1")
         assert list(run_log.steps["par"].branches) == ["par.a"]
 
+    def test_step_status_update_keeps_the_rest(self, store: BaseRunLogStore) -> None:
+        store.create_run_log("run-1")
+        step = _step("m", defaults.PROCESSING, "map")
+        step.user_defined_metrics = {"kept": 1}
+        store.add_step_log(step, "run-1")
+        store.add_branch_log(BranchLog(internal_name="m.0", status=defaults.SUCCESS), "run-1")
+        store.add_step_log(_step("m.0.work"), "run-1")
+
+        settled = store.update_step_log_status("m", defaults.FAIL, "run-1", message="branch 1 failed")
+        assert (settled.status, settled.message) == (defaults.FAIL, "branch 1 failed")
+        stored = store.get_step_log("m", "run-1")
+        assert (stored.status, stored.message, stored.user_defined_metrics) == (
+            defaults.FAIL,
+            "branch 1 failed",
+            {"kept": 1},
+        )
+        assert list(stored.branches["m.0"].steps) == ["m.0.work"]
+        with pytest.raises(StepLogNotFoundError):
+            store.update_step_log_status("nope", defaults.SUCCESS, "run-1")
+
+    def test_branch_statuses(self, store: BaseRunLogStore) -> None:
+        store.create_run_log("run-1")
+        store.add_step_log(_step("m", defaults.PROCESSING, "map"), "run-1")
+        assert store.get_branch_statuses("m", "run-1") == {}
+        for value, status in (("0", defaults.SUCCESS), ("0.5", defaults.FAIL), ("x", defaults.PROCESSING)):
+            store.add_branch_log(BranchLog(internal_name=f"m.{value}", status=status), "run-1")
+        store.add_step_log(_step("m.0.5.work", defaults.FAIL), "run-1")
+        assert store.get_branch_statuses("m", "run-1") == {
+            "m.0": defaults.SUCCESS,
+            "m.0.5": defaults.FAIL,
+            "m.x": defaults.PROCESSING,
+        }
+        with pytest.raises(StepLogNotFoundError):
+            store.get_branch_statuses("nope", "run-1")
+
     def test_unknown_branch_is_not_found(self, store: BaseRunLogStore) -> None:
         store.create_run_log("run-1")
         with pytest.raises(BranchLogNotFoundError):
