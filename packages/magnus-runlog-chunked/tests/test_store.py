@@ -128,9 +128,9 @@ def normalise(run_log: Dict[str, Any]) -> Dict[str, Any]:
     return data
 
 
-def test_reassembles_the_same_json_as_the_file_system_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "chunk_steps.py").write_text(textwrap.dedent(STEPS))
+def write_pipeline(folder: Path) -> None:
+    """A map (over values sharing a prefix) then a parallel step, each branch one task."""
+    (folder / "chunk_steps.py").write_text(textwrap.dedent(STEPS))
     branch = {
         "start_at": "work",
         "steps": {
@@ -146,8 +146,13 @@ def test_reassembles_the_same_json_as_the_file_system_store(tmp_path: Path, monk
         "success": {"type": "success"},
         "fail": {"type": "fail"},
     }
-    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "prepare", "steps": steps}}))
-    (tmp_path / "params.yaml").write_text("item: 0\n")
+    (folder / "pipeline.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "prepare", "steps": steps}}))
+    (folder / "params.yaml").write_text("item: 0\n")
+
+
+def test_reassembles_the_same_json_as_the_file_system_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_pipeline(tmp_path)
     for store in ("file-system", "chunked-fs"):
         config = {"run_log_store": {"type": store, "config": {"log_folder": store}}}
         (tmp_path / f"{store}.yaml").write_text(yaml.safe_dump(config))
@@ -156,6 +161,25 @@ def test_reassembles_the_same_json_as_the_file_system_store(tmp_path: Path, monk
     flat = json.loads((tmp_path / "file-system" / "run-file-system.json").read_text())
     assert normalise(chunked.model_dump(mode="json")) == normalise(flat)
     assert os.path.isfile(tmp_path / "chunked-fs" / "run-chunked-fs" / "each.branches" / "2+work.step.json")
+
+
+def test_workers_leave_the_same_run_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_pipeline(tmp_path)
+    logs = []
+    for workers in (1, 2):
+        config = {
+            "executor": {"type": "local", "config": {"max_workers": workers}},
+            "run_log_store": {"type": "chunked-fs", "config": {"log_folder": "logs"}},
+        }
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+        run_log = execute("pipeline.yaml", "config.yaml", "params.yaml", run_id=f"run-{workers}", full=True)
+        assert run_log is not None and run_log.status == "SUCCESS"
+        logs.append(normalise(run_log.model_dump(mode="json")))
+    sequential, parallel = logs
+    for log in logs:
+        log["run_config"].pop("executor")
+    assert sequential == parallel
 
 
 class TestLocalExecutorWithWorkersAndChunkedStore(ExecutorContract):
