@@ -7,7 +7,7 @@ branch is named by its iteration value (``map_step.3``).
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -135,9 +135,10 @@ class RunLog(BaseModel):
 StepLog.model_rebuild()
 
 
-def _walk(
-    run_log: RunLog, internal_name: str, wanted: type[Union[StepLog, BranchLog]]
-) -> Optional[Tuple[Union[StepLog, BranchLog], Any]]:
+_Log = TypeVar("_Log", StepLog, BranchLog)
+
+
+def _walk(run_log: RunLog, internal_name: str, wanted: type[_Log]) -> Optional[Tuple[_Log, Any]]:
     """Descend steps and branches along a dot path to a log of type ``wanted``, with its holder.
 
     A map's branches are named by their values, which may hold dots (``0.5``) and share prefixes
