@@ -42,7 +42,13 @@ FIRST_PARTY_PACKAGES: dict[tuple[str, str], str] = {
 @functools.cache
 def installed_names(namespace: str) -> tuple[str, ...]:
     """Names registered in ``namespace``, read from package metadata without importing any plugin."""
-    return tuple(sorted({ep.name for ep in metadata.entry_points(group=namespace)}))
+    return tuple(sorted({ep.name for ep in _all_entry_points().select(group=namespace)}))
+
+
+@functools.cache
+def _all_entry_points() -> metadata.EntryPoints:
+    """Every installed entry point, read once: each read walks the metadata of every distribution."""
+    return metadata.entry_points()
 
 
 def is_installed(namespace: str, name: str) -> bool:
