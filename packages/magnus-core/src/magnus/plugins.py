@@ -39,16 +39,18 @@ FIRST_PARTY_PACKAGES: dict[tuple[str, str], str] = {
 }
 
 
-@functools.cache
 def installed_names(namespace: str) -> tuple[str, ...]:
     """Names registered in ``namespace``, read from package metadata without importing any plugin."""
-    return tuple(sorted({ep.name for ep in _all_entry_points().select(group=namespace)}))
+    return _names_by_namespace().get(namespace, ())
 
 
 @functools.cache
-def _all_entry_points() -> metadata.EntryPoints:
-    """Every installed entry point, read once: each read walks the metadata of every distribution."""
-    return metadata.entry_points()
+def _names_by_namespace() -> dict[str, tuple[str, ...]]:
+    """The names of every namespace, from one read: each read walks every distribution's metadata."""
+    everything = metadata.entry_points()
+    return {
+        namespace: tuple(sorted({ep.name for ep in everything.select(group=namespace)})) for namespace in NAMESPACES
+    }
 
 
 def is_installed(namespace: str, name: str) -> bool:
