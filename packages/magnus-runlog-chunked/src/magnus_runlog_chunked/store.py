@@ -138,10 +138,10 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
 
     def add_step_log(self, step_log: StepLog, run_id: str) -> None:
         """Write the step's file; branches it carries are written when not recorded yet."""
-        path, _ = self._locate(run_id, step_log.internal_name, "step", writing=True)
+        path, exists = self._locate(run_id, step_log.internal_name, "step", writing=True)
         payload = step_log.model_dump(mode="json", exclude={"branches"})
         durable = self.durable_steps and step_log.status in _FINAL and step_log.step_type not in _TERMINAL_TYPES
-        self._write_part(path, payload, durable)
+        self._write_part(path, payload, durable, exists)
         branches = layout.step_branches(path)
         for branch in step_log.branches.values():
             part = branch.internal_name[len(step_log.internal_name) + 1 :]
@@ -205,9 +205,9 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         if isinstance(branch_log, RunLog):
             self.update_run_log_status(run_id, branch_log.status)
             return
-        path, _ = self._locate(run_id, branch_log.internal_name, "branch", writing=True)
+        path, exists = self._locate(run_id, branch_log.internal_name, "branch", writing=True)
         payload = branch_log.model_dump(mode="json", exclude={"steps"})
-        self._write_part(path, payload, False)
+        self._write_part(path, payload, False, exists)
         container = layout.branch_container(path)
         for step in branch_log.steps.values():
             part = step.internal_name[len(branch_log.internal_name) + 1 :]
@@ -215,11 +215,11 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
                 self.add_step_log(step, run_id)
 
     # ---- mechanics -------------------------------------------------------------------------------
-    def _write_part(self, path: str, payload: Dict[str, Any], durable: bool) -> None:
+    def _write_part(self, path: str, payload: Dict[str, Any], durable: bool, exists: bool) -> None:
         """Write a part's file, keeping the time it was first written (which orders siblings)."""
         created = self._created.get(path)
         if created is None:
-            existing = _read_json(path)
+            existing = _read_json(path) if exists else None
             created = existing.get(layout.CREATED, 0) if existing else time.time_ns()
             self._created[path] = created
         payload[layout.CREATED] = created
