@@ -15,13 +15,14 @@ they read as not recorded, and ``--use-cached`` runs them again.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import time
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Union
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from magnus import defaults
 from magnus.atomic import write_atomically
@@ -50,11 +51,21 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         description="fsync the file of each task step that ended: it survives a power loss, for a disk flush per step.",
     )
 
-    # Folders found or made by this process, and when each part was first written: both only
-    # ever grow, so they are safe to keep (a folder never moves once made).
-    _folders: Dict[Tuple[str, str], str] = PrivateAttr(default_factory=dict)
-    _created: Dict[str, int] = PrivateAttr(default_factory=dict)
-    _parameter_files: "_UnchangedFiles" = PrivateAttr(default_factory=lambda: _UnchangedFiles())
+    # What this process learned of the runs it touched: where each part's file is, when each part
+    # was first written, the parameter files it parsed. The first two only ever grow, so they are
+    # safe to keep (a part never moves once written). Cached properties rather than pydantic
+    # private attributes, which cost ~2 us per access: a map item touches them a dozen times.
+    @functools.cached_property
+    def _folders(self) -> Dict[Tuple[str, str], str]:
+        return {}
+
+    @functools.cached_property
+    def _created(self) -> Dict[str, int]:
+        return {}
+
+    @functools.cached_property
+    def _parameter_files(self) -> "_UnchangedFiles":
+        return _UnchangedFiles()
 
     def run_folder(self, run_id: str) -> str:
         return os.path.join(self.log_folder, run_id)
