@@ -243,3 +243,19 @@ def test_finished_steps_are_flushed_only_when_asked(
     assert len(flushed) == flushes
     store.update_run_log_status("run", "SUCCESS")
     assert len(flushed) == flushes + 1, "the run's final status is always flushed"
+
+
+def test_a_failed_run_names_its_step_though_only_the_header_is_read_back(tmp_path: Path) -> None:
+    """`magnus execute` reads back the run's header alone; a failure reads the steps to name one."""
+    (tmp_path / "failing.py").write_text("def boom():\n    raise KeyError('boom')\n")
+    steps = {
+        "bad": {"type": "task", "command": "failing.boom", "next": "success"},
+        "success": {"type": "success"},
+        "fail": {"type": "fail"},
+    }
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "bad", "steps": steps}}))
+    (tmp_path / "c.yaml").write_text("run_log_store:\n  type: chunked-fs\n")
+    command = [sys.executable, "-m", "magnus", "execute", "-f", "p.yaml", "-c", "c.yaml", "--run-id", "r1"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "Error: run 'r1' ended FAIL at step 'bad': KeyError: 'boom'"
