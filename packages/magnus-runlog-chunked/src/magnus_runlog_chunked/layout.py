@@ -15,8 +15,9 @@ Every part is one file; only composite steps get a folder (for their branches), 
 iteration costs file writes and no ``mkdir``. Names are the part of the internal name that is new
 at their level (``work`` for ``par.a.work`` inside ``par.a``), URL-quoted so any character is safe
 and ``+`` (quoted as ``%2B``) can separate a branch from its steps. A part is found by descending
-from the run's folder and trying the shortest name first, so map values with dots (``0.5``) still
-resolve; the cost depends on the depth of the name, not on the size of the run.
+from the run's folder, trying branch names shortest first and backing out of dead ends, so map
+values with dots (``0.5``, beside ``0``) still resolve; the cost depends on the depth of the
+name, not on the size of the run.
 """
 
 from __future__ import annotations
