@@ -110,3 +110,35 @@ def test_resumed_runs_read_the_old_runs_data(project: Path) -> None:
     assert (project / ".catalog" / "cat-2" / "data" / "rows.csv").is_file()
     stored = json.loads((project / ".run_log_store" / "cat-2.json").read_text())
     assert stored["run_config"]["catalog_handler"]["service_name"] == "file-system"
+
+
+def test_declares_its_folder_for_steps_run_elsewhere(tmp_path: Path) -> None:
+    catalog = FileSystemCatalog(catalog_location=str(tmp_path / "shared" / "catalog"))
+    assert catalog.local_paths() == [str(tmp_path / "shared" / "catalog")]
+    assert FileSystemCatalog().local_paths() == [".catalog"]
+    assert catalog.shared_between_processes and not catalog.shared_between_hosts
+
+
+def test_the_configured_compute_folder_is_used(project: Path) -> None:
+    """``compute_data_folder`` (now a field of every catalog) is where gets and puts happen."""
+    config = {
+        "run_log_store": {"type": "file-system"},
+        "catalog": {"type": "file-system", "config": {"compute_data_folder": "work"}},
+    }
+    (project / "work.yaml").write_text(yaml.safe_dump(config))
+    steps = {
+        "make": {
+            "type": "task",
+            "command_type": "shell",
+            "command": "mkdir -p work && echo made > work/out.txt",
+            "next": "success",
+            "catalog": {"put": ["out.txt"]},
+        },
+        "success": {"type": "success"},
+        "fail": {"type": "fail"},
+    }
+    (project / "work-pipeline.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "make", "steps": steps}}))
+    run_log = execute("work-pipeline.yaml", "work.yaml", run_id="cat-work")
+    assert run_log.status == "SUCCESS", run_log.steps["make"].message
+    assert (project / ".catalog" / "cat-work" / "out.txt").read_text() == "made\n"
+    assert run_log.run_config["catalog_handler"]["compute_data_folder"] == "work"

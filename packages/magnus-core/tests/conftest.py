@@ -6,12 +6,12 @@ from typing import Iterator
 
 import pytest
 
-from magnus import context
+from magnus.runtime import current
 
 
 @pytest.fixture(autouse=True)
-def no_leftover_run_context() -> Iterator[None]:
-    """Each test starts outside any run, whatever the previous one left."""
-    context.set_current(None)
+def no_leftover_step() -> Iterator[None]:
+    """Each test starts outside any step, whatever the previous one left (an interactive session)."""
+    current.enter(None)
     yield
-    context.set_current(None)
+    current.enter(None)

@@ -8,8 +8,8 @@ from typing import Any, Dict
 import pytest
 
 from magnus.errors import PipelineDefinitionError
-from magnus.graph import parse_pipeline
 from magnus.nodes.base import resolve_map_placeholders
+from magnus.parsing import parse_pipeline
 
 
 def parse(dag: Dict[str, Any], tmp_path: Path) -> Any:

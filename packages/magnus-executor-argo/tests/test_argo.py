@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import subprocess
 import sys
 import textwrap
 import threading
@@ -191,6 +192,32 @@ def test_emulated_workflow_ends_as_the_local_run(project: Path, name: str) -> No
     assert argo_log.parameters == local.parameters
     assert argo_log.status == local.status
     assert phase == ("Succeeded" if local.status == "SUCCESS" else "Failed")
+
+
+def test_a_map_fan_out_pod_imports_no_hera_and_core_writes_the_iterations(project: Path) -> None:
+    """A map's fan-out pod runs core's ``magnus fan ... --iterations-file``: no hera, only the executor class."""
+    manifest = render(project, "map")
+    fan_out = next(t for t in manifest["spec"]["templates"] if t["name"] == "each-fan-out")
+    path = fan_out["outputs"]["parameters"][0]["valueFrom"]["path"]
+    iterations = project / "iterations.json"
+    args = [str(iterations) if arg == path else arg for arg in fan_out["container"]["args"]]
+    args = [arg.replace("{{workflow.parameters.run_id}}", "pod-run") for arg in args]
+    probe = (
+        "import atexit, json, runpy, sys; "
+        "atexit.register(lambda: print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in WATCHED)))); "
+        "WATCHED = ('hera', 'magnus_executor_argo'); "
+        "sys.argv = ['magnus', *sys.argv[1:]]; runpy.run_module('magnus', run_name='__main__')"
+    )
+    environment = {**os.environ, "MAGNUS_PRM_x": "1", "MAGNUS_PRM_items": "[1, 2, 3]"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *args], cwd=project, env=environment, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    imported = json.loads(done.stdout.strip().splitlines()[-1])
+    executor_only = ["magnus_executor_argo", "magnus_executor_argo.executor", "magnus_executor_argo.settings"]
+    assert set(imported) <= {*executor_only, "magnus_executor_argo.version"}, imported
+    written = [json.loads(value) for value in json.loads(iterations.read_text())]
+    assert written == [{"item": 1}, {"item": 2}, {"item": 3}]
 
 
 def test_templates_have_dns_names_and_steps_keep_theirs(project: Path) -> None:

@@ -20,7 +20,7 @@ from magnus.errors import StepLogNotFoundError
 from magnus.testing import ExecutorContract, RunLogStoreContract
 from magnus.testing.run_log_store import StoreFactory
 from magnus_runlog_chunked import store as chunked_store
-from magnus_runlog_chunked.layout import file_name
+from magnus_runlog_chunked.layout import BRANCHES_SUFFIX, file_name
 from magnus_runlog_chunked.store import ChunkedFileSystemRunLogStore, _UnchangedFiles
 
 
@@ -259,3 +259,69 @@ def test_a_failed_run_names_its_step_though_only_the_header_is_read_back(tmp_pat
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == "Error: run 'r1' ended FAIL at step 'bad': KeyError: 'boom'"
+
+
+def test_node_flags_come_from_the_node_classes() -> None:
+    flags = chunked_store._node_flags
+    assert flags("task") == (False, False) and flags("stub") == (False, False)
+    assert flags("success") == (False, True) and flags("fail") == (False, True)
+    assert flags("map").composite and flags("parallel").composite and flags("dag").composite
+    assert flags("not-installed-here") == (True, False), "an unknown type may have branches"
+
+
+def test_a_step_of_an_unknown_type_keeps_its_branches(tmp_path: Path) -> None:
+    """A third-party composite whose plugin this process lacks: its branches are still read back."""
+    from magnus.datastore.models import BranchLog
+
+    store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
+    store.create_run_log("run")
+    loop = StepLog(name="loop", internal_name="loop", status="SUCCESS", step_type="third-party-loop")
+    store.add_step_log(loop, "run")
+    store.add_branch_log(BranchLog(internal_name="loop.1", status="SUCCESS"), "run")
+    store.add_step_log(StepLog(name="body", internal_name="loop.1.body", status="SUCCESS"), "run")
+    read = store.get_run_log_by_id("run").steps["loop"]
+    assert list(read.branches) == ["loop.1"] and list(read.branches["loop.1"].steps) == ["loop.1.body"]
+
+
+def test_a_registered_composite_type_is_known_by_its_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store asks the node class, not the type's name: a plugin's composite node works as map does."""
+    from magnus.datastore.models import BranchLog
+    from magnus.nodes.composite import CompositeNode
+    from magnus.nodes.task import TaskNode
+
+    class Loop(CompositeNode):
+        node_type = "loop"
+
+    class Leaf(TaskNode):
+        node_type = "custom-leaf"
+
+    classes = {"loop": Loop, "custom-leaf": Leaf}
+    monkeypatch.setattr(chunked_store, "load_plugin", lambda namespace, name: classes[name])
+    chunked_store._node_flags.cache_clear()
+    try:
+        store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
+        store.create_run_log("run")
+        store.add_step_log(StepLog(name="loop", internal_name="loop", status="SUCCESS", step_type="loop"), "run")
+        store.add_branch_log(BranchLog(internal_name="loop.a", status="SUCCESS"), "run")
+        leaf = StepLog(name="t", internal_name="loop.a.t", status="SUCCESS", step_type="custom-leaf")
+        store.add_step_log(leaf, "run")
+        scanned: list = []
+        scandir = os.scandir
+        monkeypatch.setattr(os, "scandir", lambda path: scanned.append(str(path)) or scandir(path))
+        steps = store.get_run_log_by_id("run").steps
+        assert list(steps["loop"].branches["loop.a"].steps) == ["loop.a.t"]
+        listed = [path for path in scanned if path.endswith(BRANCHES_SUFFIX)]
+        assert listed == [str(tmp_path / "run" / "loop.branches")], "only the composite's branches are listed"
+    finally:
+        chunked_store._node_flags.cache_clear()
+
+
+def test_terminal_steps_are_not_flushed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path), durable_steps=True)
+    store.create_run_log("run")
+    flushed = []
+    monkeypatch.setattr(os, "fsync", flushed.append)
+    store.add_step_log(StepLog(name="success", internal_name="success", status="SUCCESS", step_type="success"), "run")
+    assert flushed == []
+    store.add_step_log(StepLog(name="x", internal_name="x", status="SUCCESS", step_type="not-installed-here"), "run")
+    assert len(flushed) == 1, "a step of an unknown type is flushed like a task"

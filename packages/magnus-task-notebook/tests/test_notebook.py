@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,47 @@ def test_parameters_flow_in_and_out(project: Path) -> None:
     executed = nbformat.read(project / "train_out.ipynb", as_version=4)
     assert "injected-parameters" in executed.cells[1].metadata["tags"]
     assert any("training magnus at 0.5" in output.get("text", "") for output in executed.cells[2].outputs)
+
+
+ENVIRONMENT_CELL = """
+import json, os
+x_seen = json.loads(os.environ["MAGNUS_PRM_x"])
+os.environ["MAGNUS_PRM_from_notebook"] = json.dumps({"seen": x_seen, "raw": os.environ["MAGNUS_PRM_x"]})
+"""
+
+
+def test_parameters_in_the_environment_as_in_magnus_0_5_1(project: Path) -> None:
+    (project / "params.yaml").write_text(yaml.safe_dump({"x": {"rate": 0.5, "names": ["a", "b"]}}))
+    notebook(project / "environment.ipynb", [ENVIRONMENT_CELL])
+    step = {"type": "task", "command_type": "notebook", "command": "environment.ipynb", "next": "success"}
+    run_log = run(project, {"env": step}, "env", "nb-env")
+    assert run_log.status == "SUCCESS", run_log.steps["env"].message
+
+    x = {"rate": 0.5, "names": ["a", "b"]}
+    stored = json.loads((project / ".run_log_store" / "nb-env.json").read_text())["parameters"]["from_notebook"]
+    assert stored["seen"] == x  # the notebook decoded the JSON it found in MAGNUS_PRM_x
+    assert isinstance(stored["raw"], str) and json.loads(stored["raw"]) == x  # JSON text, not a repr
+    assert run_log.parameters["from_notebook"] == stored
+    assert "MAGNUS_PRM_from_notebook" not in os.environ and "MAGNUS_PRM_x" not in os.environ
+
+
+def test_the_executed_notebook_is_in_the_catalog(project: Path) -> None:
+    (project / "config.yaml").write_text(
+        yaml.safe_dump({"run_log_store": {"type": "file-system"}, "catalog": {"type": "file-system"}})
+    )
+    step = {"type": "task", "command_type": "notebook", "command": "train.ipynb", "next": "success"}
+    run_log = run(project, {"train": step}, "train", "nb-catalog")
+    assert run_log.status == "SUCCESS", run_log.steps["train"].message
+    assert "train_out.ipynb" in {entry.name for entry in run_log.steps["train"].data_catalog}
+    assert (project / ".catalog" / "nb-catalog" / "train_out.ipynb").is_file()
+
+
+def test_a_notebook_task_outside_a_step_skips_the_catalog(project: Path) -> None:
+    from magnus_task_notebook.task import NotebookTaskType
+
+    task = NotebookTaskType(command="train.ipynb", returns=["accuracy"])
+    assert task.execute_command({"rate": 0.25, "name": "direct"}) == {"accuracy": 0.5}
+    assert (project / "train_out.ipynb").is_file()
 
 
 def test_tagged_output_cells_as_in_magnus_0_5_1(project: Path) -> None:

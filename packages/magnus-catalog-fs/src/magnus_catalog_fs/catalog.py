@@ -27,14 +27,19 @@ class FileSystemCatalog(BaseCatalog):
     """Copies files between the compute folder and ``<catalog_location>/<run_id>``."""
 
     service_name: ClassVar[str] = "file-system"
+    # A folder of this machine: other processes here see it, other hosts only through a mount.
+    shared_between_hosts: ClassVar[bool] = False
 
     catalog_location: str = Field(
         default=defaults.CATALOG_LOCATION, description="Folder of the catalog: <catalog_location>/<run_id>/..."
     )
-    compute_data_folder: str = Field(
-        default=defaults.COMPUTE_DATA_FOLDER,
-        description="Where steps read and write their files.",
-    )
+
+    def local_paths(self) -> List[str]:
+        """The catalog's folder, which a step run elsewhere must see at the same path.
+
+        The compute folder is not listed: it is where each step works, not the catalog's state.
+        """
+        return [self.catalog_location]
 
     def run_folder(self, run_id: str) -> Path:
         return Path(self.catalog_location) / run_id

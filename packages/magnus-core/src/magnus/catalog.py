@@ -5,6 +5,9 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import ClassVar, List
 
+from pydantic import Field
+
+from magnus import defaults
 from magnus.datastore.models import DataCatalog
 from magnus.service import BaseService
 
@@ -20,6 +23,11 @@ class BaseCatalog(BaseService):
     service_type: ClassVar[str] = "catalog"
     # False for catalogs that keep nothing; callers skip preparing files nobody will keep.
     keeps_data: ClassVar[bool] = True
+
+    compute_data_folder: str = Field(
+        default=defaults.COMPUTE_DATA_FOLDER,
+        description="Where steps read and write their files (a step's catalog block may name another).",
+    )
 
     @abstractmethod
     def get(self, name: str, run_id: str, compute_data_folder: str = "") -> List[DataCatalog]:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 import click
 
+from magnus.runtime import request
 from magnus.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -22,7 +23,9 @@ LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FAT
 
 
 def _debugging(log_level: str) -> bool:
-    return log_level.upper() == "DEBUG" or os.environ.get("MAGNUS_DEBUG", "") not in ("", "0")
+    from magnus.defaults import ENV_DEBUG
+
+    return log_level.upper() == "DEBUG" or os.environ.get(ENV_DEBUG, "") not in ("", "0")
 
 
 def _reports_errors(command: F) -> F:
@@ -83,11 +86,7 @@ def _finish(run_log: Any) -> None:
 
     if run_log is None or run_log.status == defaults.SUCCESS:  # None: handed to an orchestrator
         return
-    if not run_log.steps:  # read without its steps: the failed step is named from the full log
-        from magnus.context import current
-
-        run_log = current().run_log_store.get_run_log_by_id(run_log.run_id)
-    failed = [step for step in run_log.steps.values() if step.status == defaults.FAIL and step.step_type != "fail"]
+    failed = [step for step in run_log.steps.values() if step.status == defaults.FAIL]
     where = f" at step '{failed[-1].name}': {failed[-1].message}" if failed else ""
     click.echo(f"Error: run '{run_log.run_id}' ended {run_log.status}{where}", err=True)
     sys.exit(1)
@@ -117,7 +116,7 @@ def execute(
     _finish(run_log)
 
 
-@cli.command("execute_single_node")
+@cli.command(request.EXECUTE)
 @click.argument("run_id")
 @click.argument("pipeline_file")
 @click.argument("step_name", required=False)
@@ -140,13 +139,20 @@ def execute_single_node(
 
     RUN_ID PIPELINE_FILE STEP_NAME, or magnus 0.5.1's RUN_ID STEP_NAME -f PIPELINE_FILE.
     """
-    from magnus.entrypoints import execute_single_node as run
+    from magnus.entrypoints import execute_request
 
     if step_name is None:  # magnus 0.5.1: the second argument is the step, the file comes with -f
         pipeline_file, step_name = file_option or "pipeline.yaml", pipeline_file
-
-    status = run(run_id, pipeline_file, step_name, map_variable, config_file, parameters_file, tag)
-    _exit_unless_success(status, step_name, run_id)
+    step = request.StepRequest(
+        run_id=run_id,
+        pipeline_file=pipeline_file,
+        step=step_name.replace("%", " "),
+        configuration_file=config_file,
+        map_variable=map_variable,
+        parameters_file=parameters_file,
+        tag=tag,
+    )
+    _exit_unless_success(execute_request(step), step_name, run_id)
 
 
 def _catalog_options(command: F) -> F:
@@ -185,17 +191,11 @@ def execute_function(
     step_name: str,
 ) -> None:
     """Run one python function (module.function) as a pipeline of one step."""
-    from magnus.entrypoints import execute_task
+    from magnus.entrypoints import RunOptions, execute_task
 
     name = step_name or command.rpartition(".")[2] or command
-    run_log = execute_task(
-        _single_task(command, "python", data_folder, put_in_catalog),
-        name,
-        configuration_file=config_file,
-        parameters_file=parameters_file,
-        run_id=run_id,
-        tag=tag,
-    )
+    options = RunOptions(configuration_file=config_file, parameters_file=parameters_file, run_id=run_id, tag=tag)
+    run_log = execute_task(_single_task(command, "python", data_folder, put_in_catalog), name, options)
     _finish(run_log)
 
 
@@ -218,25 +218,25 @@ def execute_notebook(
     run_id: str,
 ) -> None:
     """Run one notebook as a pipeline of one step (needs magnus-task-notebook)."""
-    from magnus.entrypoints import execute_task, require_task_type
+    from magnus.entrypoints import RunOptions, execute_task, require_task_type
 
     require_task_type("notebook")
     task = _single_task(filename, "notebook", data_folder, put_in_catalog)
     if notebook_output_path:
         task["notebook_output_path"] = notebook_output_path
     name = os.path.splitext(os.path.basename(filename))[0].replace(".", "_") or "notebook"
-    run_log = execute_task(
-        task, name, configuration_file=config_file, parameters_file=parameters_file, run_id=run_id, tag=tag
-    )
+    options = RunOptions(configuration_file=config_file, parameters_file=parameters_file, run_id=run_id, tag=tag)
+    run_log = execute_task(task, name, options)
     _finish(run_log)
 
 
-@cli.command("fan")
+@cli.command(request.FAN)
 @click.argument("run_id")
 @click.argument("step_name")
 @click.option("-f", "--file", "pipeline_file", default="pipeline.yaml", show_default=True, help="The pipeline YAML.")
 @click.option("-m", "--mode", type=click.Choice(["in", "out"]), required=True, help="Fan out or fan in.")
 @click.option("--map-variable", default="", help="JSON of the map values this step runs at.")
+@click.option("--iterations-file", default="", help="Fan out only: write the branches' map values here (a JSON list).")
 @_common
 @_reports_errors
 def fan(
@@ -245,16 +245,29 @@ def fan(
     pipeline_file: str,
     mode: str,
     map_variable: str,
+    iterations_file: str,
     config_file: str,
     parameters_file: str,
     log_level: str,
     tag: str,
 ) -> None:
     """Fan a parallel, map or dag step out to its branches, or in from them."""
-    from magnus.entrypoints import fan as run
+    from magnus import defaults
+    from magnus.entrypoints import execute_request
 
-    status = run(run_id, step_name, pipeline_file, mode, map_variable, config_file, parameters_file, tag)
-    if mode == "in":
+    fanned = request.StepRequest(
+        run_id=run_id,
+        pipeline_file=pipeline_file,
+        step=step_name.replace("%", " "),
+        configuration_file=config_file,
+        map_variable=map_variable,
+        parameters_file=parameters_file,
+        tag=tag,
+        fan=mode,
+        iterations_file=iterations_file,
+    )
+    status = execute_request(fanned)
+    if mode == "in" or status == defaults.FAIL:
         _exit_unless_success(status, step_name, run_id)
 
 
@@ -268,8 +281,7 @@ def graph(pipeline_file: str, output_format: str, log_level: str) -> None:
     from magnus.diagram import FORMATS
     from magnus.entrypoints import load_pipeline
 
-    parsed, _ = load_pipeline(pipeline_file)
-    click.echo(FORMATS[output_format](parsed), nl=False)
+    click.echo(FORMATS[output_format](load_pipeline(pipeline_file).graph), nl=False)
 
 
 def main(argv: Optional[list[str]] = None) -> None:

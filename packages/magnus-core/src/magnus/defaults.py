@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-NAME = "magnus"
 LOGGER_NAME = "magnus"
 
 # Environment variables

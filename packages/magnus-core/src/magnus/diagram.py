@@ -12,8 +12,12 @@ import hashlib
 import re
 from typing import Iterator, List
 
+from magnus import defaults
 from magnus.graph import Graph
-from magnus.nodes.base import BaseNode
+from magnus.nodes.base import BaseNode, ExecutableNode
+from magnus.nodes.composite import CompositeNode
+from magnus.nodes.map import MapNode
+from magnus.nodes.parallel import ParallelNode
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 
@@ -28,16 +32,26 @@ def _label(text: str) -> str:
 
 
 def _caption(node: BaseNode) -> str:
-    if node.node_type == "map":
-        return f"{node.name} (map over {getattr(node, 'iterate_on', '')} as {getattr(node, 'iterate_as', '')})"
+    if isinstance(node, MapNode):
+        return f"{node.name} (map over {node.iterate_on} as {node.iterate_as})"
     return f"{node.name} ({node.node_type})"
 
 
-def _branch_graphs(node: BaseNode) -> List[tuple[str, Graph]]:
-    branches = getattr(node, "branches", None)
-    if branches:
-        return [(name.rsplit(".", 1)[-1], graph) for name, graph in branches.items()]
-    return [("", graph) for graph in node.get_branches()]
+def _branch_graphs(node: CompositeNode) -> List[tuple[str, Graph]]:
+    """Branches with the label drawn around them: named branches are labelled, a lone body is not."""
+    branches = node.labelled_branches()
+    if len(branches) > 1 or isinstance(node, ParallelNode):
+        return branches
+    return [("", graph) for _, graph in branches]
+
+
+def _kind(node: BaseNode) -> str:
+    """How a leaf node is drawn: ``success``, ``fail``, ``stub`` (nothing to run) or ``task``."""
+    if node.is_terminal:
+        return "success" if node.ends_with == defaults.SUCCESS else "fail"
+    if isinstance(node, ExecutableNode) and node.task() is None:
+        return "stub"
+    return "task"
 
 
 # ---- Mermaid -------------------------------------------------------------------------------------
@@ -55,7 +69,7 @@ def to_mermaid(graph: Graph) -> str:
 def _mermaid_graph(graph: Graph, indent: str) -> Iterator[str]:
     for node in graph.steps.values():
         node_id = _id(node.internal_name)
-        if node.is_composite:
+        if isinstance(node, CompositeNode):
             yield f'{indent}subgraph {node_id}["{_label(_caption(node))}"]'
             yield f"{indent}    direction TB"
             for label, branch in _branch_graphs(node):
@@ -66,9 +80,9 @@ def _mermaid_graph(graph: Graph, indent: str) -> Iterator[str]:
                 else:
                     yield from _mermaid_graph(branch, indent + "    ")
             yield f"{indent}end"
-        elif node.node_type in ("success", "fail"):
-            yield f'{indent}{node_id}(["{_label(node.name)}"]):::{node.node_type}'
-        elif node.node_type == "stub":
+        elif _kind(node) in ("success", "fail"):
+            yield f'{indent}{node_id}(["{_label(node.name)}"]):::{_kind(node)}'
+        elif _kind(node) == "stub":
             yield f'{indent}{node_id}["{_label(node.name)}"]:::stub'
         else:
             yield f'{indent}{node_id}["{_label(node.name)}"]'
@@ -102,7 +116,7 @@ def _anchor(node: BaseNode) -> str:
 def _dot_graph(graph: Graph, indent: str) -> Iterator[str]:
     for node in graph.steps.values():
         node_id = _id(node.internal_name)
-        if node.is_composite:
+        if isinstance(node, CompositeNode):
             yield f"{indent}subgraph cluster_{node_id} {{"
             yield f'{indent}    label="{_label(_caption(node))}"; style="rounded";'
             yield f"{indent}    {node_id}_anchor [shape=point, style=invis];"
@@ -115,11 +129,11 @@ def _dot_graph(graph: Graph, indent: str) -> Iterator[str]:
                 else:
                     yield from _dot_graph(branch, indent + "    ")
             yield f"{indent}}}"
-        elif node.node_type == "success":
+        elif _kind(node) == "success":
             yield f'{indent}{node_id} [label="{_label(node.name)}", shape=oval, style=filled, fillcolor="#d1f2d9"];'
-        elif node.node_type == "fail":
+        elif _kind(node) == "fail":
             yield f'{indent}{node_id} [label="{_label(node.name)}", shape=oval, style=filled, fillcolor="#f8d7da"];'
-        elif node.node_type == "stub":
+        elif _kind(node) == "stub":
             yield f'{indent}{node_id} [label="{_label(node.name)}", style="rounded,dashed"];'
         else:
             yield f'{indent}{node_id} [label="{_label(node.name)}"];'

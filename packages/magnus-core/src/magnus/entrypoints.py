@@ -1,132 +1,137 @@
-"""What the CLI and the SDK call: load a pipeline and its config, build the run context, run.
+"""What the CLI and the SDK call: read the inputs of a run into values, check them, start the run.
 
-Every input (pipeline, configuration, parameters file, plugins) is loaded and checked here,
-before the run log exists or any step runs.
+Every input (pipeline, configuration, parameters file, plugins) is read once and checked here,
+before the run log exists or any step runs; the result is one :class:`RunOptions` and one
+:class:`RunServices`, handed to the executor (a whole run) or to the orchestrator (one step of a
+run walked elsewhere).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
-from magnus import defaults
-from magnus.config import create_service, describe_source, load_configuration
-from magnus.context import RunContext, set_current
+from magnus import defaults, integration
+from magnus.config import configuration_path, create_service, describe_source, load_configuration
 from magnus.datastore.models import RunLog
 from magnus.errors import MagnusError, PipelineDefinitionError, UserInputError
-from magnus.graph import Graph, parse_pipeline
-from magnus.parameters import load_parameters_file
+from magnus.executor.base import BaseExecutor
+from magnus.parameters import initial_parameters
+from magnus.parsing import parse_pipeline
+from magnus.runtime.orchestrator import Orchestrator
+from magnus.runtime.request import StepRequest
+from magnus.runtime.services import Pipeline, RunOptions, RunServices
 from magnus.yaml_file import load_yaml
 
-if TYPE_CHECKING:
-    from magnus.nodes.base import BaseNode
 
-logger = logging.getLogger(defaults.LOGGER_NAME)
-
-
-def load_pipeline(pipeline_file: str) -> Tuple[Graph, Dict[str, Any]]:
-    """Parse and check a pipeline YAML file; return its graph and its ``dag`` mapping."""
+# ---- reading the inputs ------------------------------------------------------------------------------
+def load_pipeline(pipeline_file: str) -> Pipeline:
+    """Parse and check a pipeline YAML file."""
     document = load_yaml(pipeline_file, "pipeline file", lambda message: PipelineDefinitionError([message]))
     graph = parse_pipeline(document, source=pipeline_file, base_dir=Path(pipeline_file).parent)
-    return graph, document["dag"]
+    return Pipeline(graph, document["dag"], dag_hash(document["dag"]))
 
 
-def load_dag(dag: Dict[str, Any], source: str = "pipeline") -> Graph:
+def load_dag(dag: Dict[str, Any], source: str = "pipeline") -> Pipeline:
     """Parse and check a ``dag`` mapping built in code (the SDK)."""
-    return parse_pipeline({"dag": dag}, source=source, base_dir=Path.cwd())
+    graph = parse_pipeline({"dag": dag}, source=source, base_dir=Path.cwd())
+    return Pipeline(graph, dag, dag_hash(dag))
 
 
-def dag_hash(dag: Dict[str, Any]) -> str:
+def dag_hash(dag: Mapping[str, Any]) -> str:
     return hashlib.sha1(json.dumps(dag, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def build_context(
-    *,
-    graph: Optional[Graph],
-    dag_definition: Dict[str, Any],
-    pipeline_file: str = "",
-    configuration_file: str = "",
-    parameters_file: str = "",
-    run_id: str = "",
-    tag: str = "",
-    use_cached: str = "",
-) -> RunContext:
-    """Load the configuration and every service, check the parameters file, set the run context."""
-    configuration = load_configuration(configuration_file)
-    source = describe_source(configuration_file)
-    services = {name: create_service(name, block, source) for name, block in configuration.items()}
-    if parameters_file:
-        load_parameters_file(parameters_file)  # refuse a bad file before anything is created
+def compose(
+    pipeline: Optional[Pipeline], options: RunOptions, executor: Optional[BaseExecutor] = None
+) -> Tuple[BaseExecutor, RunServices]:
+    """The executor and the services of a run: configuration, plugins and parameters, each read once.
 
-    store: Any = services["run_log_store"]
-    run_id = run_id or os.environ.get(defaults.ENV_RUN_ID, "")  # magnus 0.5.1 read it from there too
+    ``executor`` replaces the configured one (an executor under test, not installed as a plugin).
+    The run id is the one given, else ``MAGNUS_RUN_ID`` (as magnus 0.5.1 read it), else a new one
+    that no run in the store has.
+    """
+    configuration = load_configuration(options.configuration_file)
+    source = describe_source(options.configuration_file)
+    if executor is not None:
+        del configuration["executor"]
+    created = {name: create_service(name, block, source) for name, block in configuration.items()}
+    parameters = initial_parameters(options.parameters_file)
+    configured = executor or created.pop("executor")
+    assert isinstance(configured, BaseExecutor)
+    store: Any = created["run_log_store"]
+
+    run_id = options.run_id or os.environ.get(defaults.ENV_RUN_ID, "")
     if not run_id:
         from magnus.names import generate_run_id
 
         run_id = generate_run_id()
         while store.run_log_exists(run_id):
             run_id = generate_run_id()
-
-    context = RunContext(
-        executor=services["executor"],  # type: ignore[arg-type]
-        run_log_store=store,
-        catalog=services["catalog"],  # type: ignore[arg-type]
-        secrets=services["secrets"],  # type: ignore[arg-type]
-        experiment_tracker=services["experiment_tracker"],  # type: ignore[arg-type]
-        pickler=services["pickler"],  # type: ignore[arg-type]
-        run_id=run_id,
-        dag=graph,
-        dag_hash=dag_hash(dag_definition) if dag_definition else "",
-        dag_definition=dag_definition,
-        tag=tag,
-        pipeline_file=pipeline_file,
-        configuration_file=configuration_file,
-        parameters_file=parameters_file,
-        use_cached=bool(use_cached),
-        original_run_id=use_cached,
-        service_configs=configuration,
+    # The file read, wherever it was named: steps run elsewhere read the same one.
+    options = dataclasses.replace(
+        options, run_id=run_id, configuration_file=configuration_path(options.configuration_file)
     )
-    context.redactor.add(context.secrets.values_to_mask())
-    set_current(context)
-    return context
+
+    services = RunServices(
+        run_id=run_id,
+        options=options,
+        pipeline=pipeline,
+        initial_parameters=parameters,
+        run_config=_run_config(configured, created, options, pipeline),
+        **created,  # type: ignore[arg-type]
+    )
+    services.redactor.add(services.secrets.values_to_mask())
+    return configured, services
 
 
-def execute_dag(
-    graph: Graph,
-    dag_definition: Dict[str, Any],
-    *,
-    pipeline_file: str = "",
-    configuration_file: str = "",
-    parameters_file: str = "",
-    run_id: str = "",
-    tag: str = "",
-    use_cached: str = "",
-    full: bool = True,
+def _run_config(
+    executor: BaseExecutor, created: Mapping[str, Any], options: RunOptions, pipeline: Optional[Pipeline]
+) -> Dict[str, Any]:
+    """What the run log's ``run_config`` records (magnus 0.5.1's keys)."""
+    return {
+        "executor": executor.get_summary(),
+        "run_log_store": created["run_log_store"].get_summary(),
+        "secrets_handler": created["secrets"].get_summary(),
+        "catalog_handler": created["catalog"].get_summary(),
+        "experiment_tracker": created["experiment_tracker"].get_summary(),
+        "pipeline_file": options.pipeline_file,
+        "parameters_file": options.parameters_file,
+        "configuration_file": options.configuration_file,
+        "tag": options.tag,
+        "run_id": options.run_id,
+        "variables": {},
+        "use_cached": bool(options.use_cached),
+        "original_run_id": options.use_cached,
+        "dag": dict(pipeline.definition) if pipeline else {},
+        "dag_hash": pipeline.dag_hash if pipeline else "",
+        "execution_plan": "chained",
+    }
+
+
+# ---- a whole run -------------------------------------------------------------------------------------
+def run_pipeline(
+    pipeline: Pipeline, options: RunOptions, full: bool = True, executor: Optional[BaseExecutor] = None
 ) -> Optional[RunLog]:
-    """Run a whole pipeline with the configured executor and return its run log.
+    """Run a whole pipeline with the configured executor (or ``executor``) and return its run log.
 
-    None when the executor handed the run to an orchestrator (Argo): its run log is written there.
-    With ``full=False`` the run log may come without its steps (stores that keep them apart skip
-    reading them all back).
+    None when the executor handed the run to an engine (Argo): its run log is written there.
+    With ``full=False`` the log of a successful run may come without its steps (stores that keep
+    them apart skip reading them all back); a failed run's log always has them.
     """
-    context = build_context(
-        graph=graph,
-        dag_definition=dag_definition,
-        pipeline_file=pipeline_file,
-        configuration_file=configuration_file,
-        parameters_file=parameters_file,
-        run_id=run_id,
-        tag=tag,
-        use_cached=use_cached,
-    )
-    status = context.executor.execute_pipeline(graph)
-    if status == defaults.TRIGGERED:  # handed to an orchestrator: the run log is written there
+    executor, services = compose(pipeline, options, executor)
+    for service in services.services().values():
+        integration.validate(executor, service)
+        integration.configure_for_traversal(executor, service)
+    executor.check(services)
+    status = executor.execute_pipeline(services)
+    if status == defaults.TRIGGERED:
         return None
-    return context.run_log_store.get_run_log_by_id(context.run_id, full=full)
+    return services.run_log_store.get_run_log_by_id(services.run_id, full=full or status != defaults.SUCCESS)
 
 
 def execute(
@@ -138,97 +143,37 @@ def execute(
     use_cached: str = "",
     full: bool = True,
 ) -> Optional[RunLog]:
-    """``magnus execute``: run the pipeline in ``pipeline_file`` (None when handed to an orchestrator)."""
-    graph, dag = load_pipeline(pipeline_file)
-    return execute_dag(
-        graph,
-        dag,
+    """``magnus execute``: run the pipeline in ``pipeline_file`` (None when handed to an engine)."""
+    options = RunOptions(
         pipeline_file=pipeline_file,
         configuration_file=configuration_file,
         parameters_file=parameters_file,
         run_id=run_id,
         tag=tag,
         use_cached=use_cached,
-        full=full,
     )
+    return run_pipeline(load_pipeline(pipeline_file), options, full=full)
 
 
-def _decode_map_variable(map_variable: str) -> defaults.TypeMapVariable:
-    if not map_variable:
-        return None
-    try:
-        decoded = json.loads(map_variable)
-    except ValueError as exc:
-        raise UserInputError(f"--map-variable: not JSON: {exc}") from exc
-    if not isinstance(decoded, dict):
-        raise UserInputError("--map-variable: must be a JSON object of {iterate_as: value}")
-    return decoded
-
-
-def _step_context(
-    run_id: str, pipeline_file: str, step_name: str, configuration_file: str, parameters_file: str, tag: str
-) -> Tuple["BaseNode", RunContext]:
-    """The node ``step_name`` of the pipeline, and a context for the existing run ``run_id``."""
-    graph, dag = load_pipeline(pipeline_file)
-    node = graph.find_node(step_name)
-    context = build_context(
-        graph=graph,
-        dag_definition=dag,
-        pipeline_file=pipeline_file,
-        configuration_file=configuration_file,
-        parameters_file=parameters_file,
-        run_id=run_id,
-        tag=tag,
+# ---- one step of a run walked elsewhere -------------------------------------------------------------
+def execute_request(request: StepRequest) -> str:
+    """``magnus execute_single_node`` and ``magnus fan``: do what ``request`` asks; the step's status."""
+    pipeline = load_pipeline(request.pipeline_file)
+    node = pipeline.graph.find_node(request.step)
+    options = RunOptions(
+        pipeline_file=request.pipeline_file,
+        configuration_file=request.configuration_file,
+        parameters_file=request.parameters_file,
+        run_id=request.run_id,
+        tag=request.tag,
     )
-    return node, context
+    executor, services = compose(pipeline, options)
+    for service in services.services().values():
+        integration.configure_for_execution(executor, service)
+    return Orchestrator(services).execute_request(node, request)
 
 
-def execute_single_node(
-    run_id: str,
-    pipeline_file: str,
-    step_name: str,
-    map_variable: str = "",
-    configuration_file: str = "",
-    parameters_file: str = "",
-    tag: str = "",
-) -> str:
-    """Run one step of a run that another process walks (a container, a pod); return its status."""
-    variables = _decode_map_variable(map_variable)
-    node, context = _step_context(run_id, pipeline_file, step_name, configuration_file, parameters_file, tag)
-    if node.is_composite:
-        raise UserInputError(f"step '{step_name}' is a {node.node_type}: run its branches with 'magnus fan'")
-    context.executor.prepare_for_node_execution()
-    context.executor.execute_node(node, variables)
-    if node.is_terminal:  # how the dag it ends ended: a fail node's process fails its dag
-        return defaults.SUCCESS if node.node_type == "success" else defaults.FAIL
-    return context.run_log_store.get_step_log(node.step_log_name(variables), run_id).status
-
-
-def fan(
-    run_id: str,
-    step_name: str,
-    pipeline_file: str,
-    mode: str,
-    map_variable: str = "",
-    configuration_file: str = "",
-    parameters_file: str = "",
-    tag: str = "",
-) -> str:
-    """Fan a composite step out (record its branches) or in (settle its status from them)."""
-    if mode not in ("in", "out"):
-        raise UserInputError(f"--mode must be 'in' or 'out', got '{mode}'")
-    variables = _decode_map_variable(map_variable)
-    node, context = _step_context(run_id, pipeline_file, step_name, configuration_file, parameters_file, tag)
-    if not node.is_composite:
-        raise UserInputError(f"step '{step_name}' is a {node.node_type}, not a parallel, map or dag step")
-    context.executor.prepare_for_node_execution()
-    if mode == "out":
-        context.executor.fan_out(node, variables)
-    else:
-        context.executor.fan_in(node, variables)
-    return context.run_log_store.get_step_log(node.step_log_name(variables), run_id).status
-
-
+# ---- single tasks as pipelines -----------------------------------------------------------------------
 def single_task_dag(name: str, task: Dict[str, Any]) -> Dict[str, Any]:
     """A pipeline of one task (for ``execute_function`` and ``execute_notebook``)."""
     return {
@@ -241,10 +186,10 @@ def single_task_dag(name: str, task: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
-def execute_task(task: Dict[str, Any], name: str, **options: Any) -> Optional[RunLog]:
+def execute_task(task: Dict[str, Any], name: str, options: RunOptions) -> Optional[RunLog]:
     """Run a single task as a pipeline of its own."""
     dag = single_task_dag(name, task)
-    return execute_dag(load_dag(dag, source=name), dag, **options)
+    return run_pipeline(load_dag(dag, source=name), options)
 
 
 def require_task_type(command_type: str) -> None:
@@ -256,10 +201,12 @@ def require_task_type(command_type: str) -> None:
 
 __all__ = [
     "MagnusError",
+    "RunOptions",
+    "compose",
     "execute",
-    "execute_dag",
-    "execute_single_node",
+    "execute_request",
     "execute_task",
-    "fan",
+    "load_dag",
     "load_pipeline",
+    "run_pipeline",
 ]

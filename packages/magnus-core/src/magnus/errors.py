@@ -99,11 +99,3 @@ class NoRunContextError(MagnusError):
 
 class TaskFailedError(MagnusError):
     """A task's command failed; the message is what the step log records."""
-
-
-class ExecutionFailedError(MagnusError):
-    """The pipeline ran and ended in failure."""
-
-    def __init__(self, run_id: str) -> None:
-        super().__init__(f"run '{run_id}' failed: see its run log for the failed step")
-        self.run_id = run_id

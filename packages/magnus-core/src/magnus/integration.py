@@ -49,7 +49,7 @@ def validate(executor: "BaseExecutor", service: "BaseService") -> None:
     rule = _rule_for(executor, service)
     if rule is not None:
         rule.validate()
-    if executor.runs_steps_elsewhere and not getattr(service, "shared_between_processes", True):
+    if executor.runs_steps_elsewhere and not service.shared_between_processes:
         raise ConfigurationError(
             f"{service.service_type} '{service.service_name}' keeps its state in one process, but executor "
             f"'{executor.service_name}' runs steps in other processes: configure a shared one "

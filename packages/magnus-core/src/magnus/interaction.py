@@ -1,8 +1,8 @@
 """What a task's own code can ask of magnus while it runs (``from magnus import get_parameter``).
 
-Inside a step these talk to the run context. Outside one (a script a shell task starts, say)
-parameter and tracking calls fall back to ``MAGNUS_PRM_``/``MAGNUS_TRACK_`` environment
-variables, as in magnus 0.5.1.
+Inside a step these talk to the run of the current step (:mod:`magnus.runtime.current`). Outside
+one (a script a shell task starts, say) parameter and tracking calls fall back to
+``MAGNUS_PRM_``/``MAGNUS_TRACK_`` environment variables, as in magnus 0.5.1.
 """
 
 from __future__ import annotations
@@ -13,17 +13,13 @@ import logging
 import os
 from typing import Any, ContextManager, Optional
 
-from magnus import context as run_context
 from magnus import defaults
-from magnus.datastore.models import DataCatalog, RunLog
+from magnus.datastore.models import RunLog
 from magnus.errors import NoRunContextError
 from magnus.parameters import cast_value, encode_value, parameters_from_environment, private_copy, to_jsonable
+from magnus.runtime import current
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
-
-
-def _context() -> Optional[run_context.RunContext]:
-    return run_context.run_context
 
 
 def get_parameter(key: Optional[str] = None, cast_as: Any = None) -> Any:
@@ -32,10 +28,12 @@ def get_parameter(key: Optional[str] = None, cast_as: Any = None) -> Any:
     Raises:
         KeyError: no parameter of that name is set.
     """
-    ctx = _context()
-    parameters = ctx.run_log_store.get_parameters(ctx.run_id) if ctx else parameters_from_environment()
-    if ctx and ctx.current_map_variable:
-        parameters.update(ctx.current_map_variable)
+    step = current.current_step()
+    if step is None:
+        parameters = parameters_from_environment()
+    else:
+        parameters = step.services.run_log_store.get_parameters(step.services.run_id)
+        parameters.update(step.map_variable or {})
     if key is None:
         everything = private_copy(parameters)
         return cast_value(everything, cast_as) if cast_as else everything
@@ -48,12 +46,13 @@ def get_parameter(key: Optional[str] = None, cast_as: Any = None) -> Any:
 def set_parameter(**kwargs: Any) -> None:
     """Set (or replace) parameters of the run; pydantic models are stored as their dicts."""
     values = {key: to_jsonable(value) for key, value in kwargs.items()}
-    ctx = _context()
-    if ctx is None:
+    step = current.current_step()
+    if step is None:
         for key, value in values.items():
             os.environ[defaults.PARAMETER_PREFIX + key] = encode_value(value)
         return
-    ctx.run_log_store.set_parameters(ctx.run_id, ctx.redactor.redact_data(values))
+    services = step.services
+    services.run_log_store.set_parameters(services.run_id, services.redactor.redact_data(values))
 
 
 def get_secret(secret_name: str) -> str:
@@ -62,9 +61,9 @@ def get_secret(secret_name: str) -> str:
     From then on the value is masked (``***``) in everything the run writes: step output,
     execution logs, messages, parameters and metrics.
     """
-    ctx = _require_context()
-    value = ctx.secrets.get(secret_name)
-    ctx.redactor.add([value])
+    services = _require_step().services
+    value = services.secrets.get(secret_name)
+    services.redactor.add([value])
     return value
 
 
@@ -74,39 +73,34 @@ def track_this(step: int = 0, **kwargs: Any) -> None:
     Numbers are metrics; anything else is a parameter of the tracker. ``step`` orders repeated
     observations of the same name.
     """
-    ctx = _context()
+    running = current.current_step()
     for key, raw in kwargs.items():
-        value = ctx.redactor.redact_data(to_jsonable(raw)) if ctx else to_jsonable(raw)
-        if ctx is None:
+        value = to_jsonable(raw)
+        if running is None:
             os.environ[f"{defaults.TRACK_PREFIX}{key}{defaults.STEP_INDICATOR}{step}"] = json.dumps(value)
-            continue
-        ctx.metrics.record(key, value, step)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            ctx.experiment_tracker.log_metric(key, float(value), step=step)
         else:
-            ctx.experiment_tracker.log_parameter(f"{key}_{step}" if step else key, value)
+            current.track(running, key, value, step)
 
 
 def get_experiment_tracker_context() -> ContextManager[Any]:
-    """The tracking tool's client context (a null context without a tracker)."""
-    ctx = _context()
-    return ctx.experiment_tracker.client_context if ctx else contextlib.nullcontext()
+    """The tracking tool's client context (a null context outside a step)."""
+    step = current.current_step()
+    return step.services.experiment_tracker.client_context if step else contextlib.nullcontext()
 
 
 def put_in_catalog(filepath: str) -> None:
     """Put a file (or glob) of the compute folder into the run's catalog, recorded on the step."""
-    ctx = _require_context()
-    folder = getattr(ctx.catalog, "compute_data_folder", defaults.COMPUTE_DATA_FOLDER)
-    entries = ctx.catalog.put(filepath, ctx.run_id, folder)
-    _record(ctx, entries)
+    step = _require_step()
+    catalog = step.services.catalog
+    step.step_log.add_data_catalogs(catalog.put(filepath, step.services.run_id, catalog.compute_data_folder))
 
 
 def get_from_catalog(name: str, destination_folder: Optional[str] = None) -> None:
     """Get a file (or glob) the run put in the catalog into ``destination_folder`` (the compute folder)."""
-    ctx = _require_context()
-    folder = str(destination_folder or getattr(ctx.catalog, "compute_data_folder", defaults.COMPUTE_DATA_FOLDER))
-    entries = ctx.catalog.get(name, ctx.run_id, folder)
-    _record(ctx, entries)
+    step = _require_step()
+    catalog = step.services.catalog
+    folder = str(destination_folder or catalog.compute_data_folder)
+    step.step_log.add_data_catalogs(catalog.get(name, step.services.run_id, folder))
 
 
 def put_object(data: Any, name: str) -> None:
@@ -115,10 +109,10 @@ def put_object(data: Any, name: str) -> None:
     Without a catalog that keeps data (core's ``do-nothing``) the object stays in the working
     folder as ``<name><extension>``, where ``get_object`` finds it.
     """
-    ctx = _require_context()
-    ctx.pickler.dump(data, name)
-    file_name = name + ctx.pickler.extension
-    if ctx.catalog.keeps_data:
+    services = _require_step().services
+    services.pickler.dump(data, name)
+    file_name = name + services.pickler.extension
+    if services.catalog.keeps_data:
         try:
             put_in_catalog(file_name)
         finally:
@@ -127,34 +121,32 @@ def put_object(data: Any, name: str) -> None:
 
 def get_object(name: str) -> Any:
     """The object stored by ``put_object(data, name)`` in this run (or a run it resumes)."""
-    ctx = _require_context()
-    file_name = name + ctx.pickler.extension
-    if not ctx.catalog.keeps_data:
-        return ctx.pickler.load(name)
+    services = _require_step().services
+    file_name = name + services.pickler.extension
+    if not services.catalog.keeps_data:
+        return services.pickler.load(name)
     get_from_catalog(file_name)
     try:
-        return ctx.pickler.load(name)
+        return services.pickler.load(name)
     finally:
         os.remove(file_name)
 
 
 def get_run_id() -> str:
     """The id of the run this code is part of (``MAGNUS_RUN_ID`` outside a run)."""
-    ctx = _context()
-    if ctx is None:
-        return os.environ.get(defaults.ENV_RUN_ID, "")
-    return ctx.run_id
+    step = current.current_step()
+    return step.services.run_id if step else os.environ.get(defaults.ENV_RUN_ID, "")
 
 
 def get_tag() -> str:
-    ctx = _context()
-    return ctx.tag if ctx else ""
+    step = current.current_step()
+    return step.services.tag if step else ""
 
 
 def get_run_log() -> RunLog:
     """A copy of the run log as it is now."""
-    ctx = _require_context()
-    return ctx.run_log_store.get_run_log_by_id(ctx.run_id).model_copy(deep=True)
+    services = _require_step().services
+    return services.run_log_store.get_run_log_by_id(services.run_id).model_copy(deep=True)
 
 
 INTERACTIVE_STEP = "interactive"
@@ -166,58 +158,49 @@ def start_interactive_session(
     """Make a notebook or a python shell a run of its own, as magnus 0.5.1 did.
 
     Until :func:`end_interactive_session`, the interaction API records into the step ``interactive``
-    of a new run (parameters, metrics, catalog). The executor is always local; nothing happens when a
-    run is already active.
+    of a new run (parameters, metrics, catalog). Nothing is executed by an executor; nothing
+    happens when a step is already running.
     """
-    if _context() is not None:
+    if current.current_step() is not None:
         logger.warning("a magnus run is already active in this process: no interactive session started")
         return
-    from magnus.entrypoints import build_context
-    from magnus.executor.local import LocalExecutor
+    from magnus.datastore.models import StepLog
+    from magnus.entrypoints import RunOptions, compose
+    from magnus.runtime.orchestrator import Orchestrator
 
-    ctx = build_context(
-        graph=None,
-        dag_definition={},
-        configuration_file=config_file,
-        parameters_file=parameters_file,
-        run_id=run_id,
-        tag=tag,
+    options = RunOptions(configuration_file=config_file, parameters_file=parameters_file, run_id=run_id, tag=tag)
+    _, services = compose(None, options)
+    Orchestrator(services).begin_run()
+    step_log = StepLog(
+        name=INTERACTIVE_STEP,
+        internal_name=INTERACTIVE_STEP,
+        status=defaults.PROCESSING,
+        code_identities=[services.code_identity],
     )
-    ctx.executor = LocalExecutor()
-    ctx.executor.prepare_for_graph_execution()
-    step_log = ctx.run_log_store.create_step_log(INTERACTIVE_STEP, INTERACTIVE_STEP)
-    step_log.status = defaults.PROCESSING
-    step_log.code_identities = [ctx.code_identity]
-    ctx.run_log_store.add_step_log(step_log, ctx.run_id)
-    ctx.current_step = step_log
-    ctx.metrics.values.clear()
+    services.run_log_store.add_step_log(step_log, services.run_id)
+    current.enter(current.CurrentStep(services, step_log))
 
 
 def end_interactive_session() -> None:
     """Close the session: record the step's metrics and data, end the run successfully."""
-    ctx = _context()
-    step_log = ctx.current_step if ctx else None
-    if ctx is None or step_log is None or step_log.name != INTERACTIVE_STEP:
+    step = current.current_step()
+    if step is None or step.step_log.name != INTERACTIVE_STEP:
         logger.warning("there is no interactive session to end")
         return
-    step_log.status = defaults.SUCCESS
-    step_log.user_defined_metrics = ctx.metrics.as_run_log()
-    ctx.run_log_store.add_step_log(step_log, ctx.run_id)
-    ctx.run_log_store.update_run_log_status(ctx.run_id, defaults.SUCCESS)
-    ctx.current_step = None
-    run_context.set_current(None)
+    services = step.services
+    step.step_log.status = defaults.SUCCESS
+    step.step_log.user_defined_metrics = step.metrics.as_run_log()
+    services.run_log_store.add_step_log(step.step_log, services.run_id)
+    services.run_log_store.update_run_log_status(services.run_id, defaults.SUCCESS)
+    services.experiment_tracker.end_run(defaults.SUCCESS)
+    current.enter(None)
 
 
-def _require_context() -> run_context.RunContext:
-    ctx = _context()
-    if ctx is None:
+def _require_step() -> current.CurrentStep:
+    step = current.current_step()
+    if step is None:
         raise NoRunContextError("no magnus run is active in this process (call this from a step of a pipeline)")
-    return ctx
-
-
-def _record(ctx: run_context.RunContext, entries: list[DataCatalog]) -> None:
-    if ctx.current_step is not None:
-        ctx.current_step.add_data_catalogs(entries)
+    return step
 
 
 __all__: list[str] = [

@@ -207,17 +207,13 @@ class Pipeline(BaseModel):
         """
         import logging
 
-        from magnus.entrypoints import execute_dag, load_dag
+        from magnus.entrypoints import RunOptions, load_dag, run_pipeline
 
         logging.getLogger("magnus").setLevel(log_level)
         # magnus 0.5.1's SDK let this variable replace the argument.
         configuration_file = os.environ.get("MAGNUS_CONFIGURATION_FILE", configuration_file)
         caller = _caller_file()
-        dag = self.dag()
-        graph = load_dag(dag, source=caller or "pipeline")
-        return execute_dag(
-            graph,
-            dag,
+        options = RunOptions(
             pipeline_file=caller,
             configuration_file=configuration_file,
             parameters_file=parameters_file,
@@ -225,6 +221,7 @@ class Pipeline(BaseModel):
             tag=tag,
             use_cached=use_cached,
         )
+        return run_pipeline(load_dag(self.dag(), source=caller or "pipeline"), options)
 
 
 def _caller_file() -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict
+from typing import Any, ClassVar, Dict, List
 
 from pydantic import BaseModel, ConfigDict
 
@@ -12,12 +12,28 @@ class BaseService(BaseModel):
 
     The fields of a subclass are its ``config:`` block; unknown keys are refused
     (``extra="forbid"``) so a typo in a config file is an error, not a silently ignored setting.
+
+    A service also declares how far its state reaches, so executors decide from declarations
+    rather than by probing attributes:
+
+    - ``shared_between_processes``: other processes on this machine (worker processes,
+      containers with the project mounted) see what this service records;
+    - ``shared_between_hosts``: processes on other machines (pods, SLURM jobs) see it without
+      a shared file system (a database, an object store, a tracking server);
+    - :meth:`local_paths`: the folders of this machine that hold its state, which a step run
+      elsewhere must see at the same path (a mount, a shared file system).
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     service_name: ClassVar[str] = ""
     service_type: ClassVar[str] = ""
+    shared_between_processes: ClassVar[bool] = True
+    shared_between_hosts: ClassVar[bool] = True
+
+    def local_paths(self) -> List[str]:
+        """Folders (as configured) holding this service's state; none for stateless services."""
+        return []
 
     def get_summary(self) -> Dict[str, Any]:
         """What the run log's ``run_config`` records of this service."""

@@ -8,8 +8,10 @@ the container's environment (secrets come from a dictionary standing in for Kube
 in one working folder standing in for the image's, so run logs and catalogs on a shared folder
 stand in for the persistent volume.
 
-The one liberty: an output parameter read from a path in the pod (``valueFrom.path``) is written
-by the step to a temporary file of this machine instead, named by ``MAGNUS_ARGO_ITERATIONS_PATH``.
+The one liberty: an output parameter read from a path in the pod (``valueFrom.path``) is read
+from a temporary file of this machine instead: wherever that path appears in the container's
+``args`` it is replaced by the temporary file's path (a pod's ``/tmp`` is its own; this machine's
+is shared by every step), so the step writes its output there.
 """
 
 from __future__ import annotations
@@ -23,8 +25,6 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
-
-from magnus_executor_argo.executor import ITERATIONS_PATH_VARIABLE
 
 SUCCEEDED, FAILED, SKIPPED, OMITTED = "Succeeded", "Failed", "Skipped", "Omitted"
 _CONDITION = re.compile(r"([A-Za-z0-9][A-Za-z0-9-]*)\.(Succeeded|Failed|Skipped|Omitted|Errored)")
@@ -144,8 +144,13 @@ class WorkflowEmulator:
         retries = int(template.get("retryStrategy", {}).get("limit", 0))
         deadline = int(template.get("activeDeadlineSeconds", 3600))
         with tempfile.TemporaryDirectory(prefix="pod-") as pod:
-            output_file = Path(pod) / "iterations.json"
-            env[ITERATIONS_PATH_VARIABLE] = str(output_file)
+            # Each output parameter read from a path: a file of this machine, standing in for the path.
+            output_files: Dict[str, Path] = {}
+            for number, parameter in enumerate(template.get("outputs", {}).get("parameters", [])):
+                if "path" in parameter.get("valueFrom", {}):
+                    local = Path(pod) / f"output-{number}"
+                    args = [str(local) if part == parameter["valueFrom"]["path"] else part for part in args]
+                    output_files[parameter["name"]] = local
             for _ in range(retries + 1):
                 done = subprocess.run(
                     [*command, *args], cwd=self.workdir, env=env, capture_output=True, text=True, timeout=deadline
@@ -154,10 +159,7 @@ class WorkflowEmulator:
                     break
             phase = SUCCEEDED if done.returncode == 0 else FAILED
             self.steps.append(StepRecord(template["name"], args, phase, done.stdout + done.stderr))
-            produced = {}
-            for parameter in template.get("outputs", {}).get("parameters", []):
-                if phase == SUCCEEDED and "path" in parameter.get("valueFrom", {}):
-                    produced[parameter["name"]] = output_file.read_text()
+            produced = {name: local.read_text() for name, local in output_files.items()} if phase == SUCCEEDED else {}
         return Result(phase, produced)
 
     def _substitute(self, text: str, scope: Dict[str, str]) -> str:

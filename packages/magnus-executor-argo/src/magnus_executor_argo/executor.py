@@ -4,31 +4,25 @@
 user code; with ``submit: true`` it also sends it to an Argo server. Inside the workflow's pods the
 same configuration runs each step (``magnus execute_single_node``) and fans composite steps out
 and in (``magnus fan``), against a run log store and catalog on a persistent volume.
+
+The pods import this module to load the executor named in the configuration, so it imports no
+hera: the manifest is built (:mod:`magnus_executor_argo.manifest`) only where it is rendered.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-from pathlib import Path
-from typing import Any, ClassVar, Dict, List, Optional
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional
 
 from pydantic import Field
 
-from magnus import defaults, integration
-from magnus.atomic import write_atomically
+from magnus import defaults
 from magnus.errors import ConfigurationError
 from magnus.executor.base import BaseExecutor
-from magnus.graph import Graph
-from magnus.nodes.base import BaseNode
-from magnus.parameters import initial_parameters
 from magnus_executor_argo.settings import PersistentVolume, Resources, RetryStrategy, SecretFromK8s, StepOverride
 
-logger = logging.getLogger(defaults.LOGGER_NAME)
-
-# Read by the fan-out of a map; tests running the manifest outside Kubernetes point it elsewhere.
-ITERATIONS_PATH_VARIABLE = "MAGNUS_ARGO_ITERATIONS_PATH"
+if TYPE_CHECKING:
+    from magnus.runtime.services import RunServices
 
 
 class ArgoExecutor(BaseExecutor):
@@ -74,22 +68,34 @@ class ArgoExecutor(BaseExecutor):
     )
     verify_ssl: bool = Field(default=True, description="Verify the server's TLS certificate.")
 
-    # ---- where the graph is walked: render (and submit) ------------------------------------------
-    def execute_pipeline(self, dag: Graph) -> str:
-        """Write the manifest (and submit it when configured); no step runs here."""
+    def check(self, services: "RunServices") -> None:
+        """Refuse, before rendering, what cannot work on a cluster.
+
+        The pods read the configuration file; every folder a service keeps its state in must be
+        on a persistent volume all pods mount; overrides must name a block of this config.
+        """
+        self.step_configuration_file(services)
+        mounts = [PurePosixPath(volume.mount_path) for volume in self.persistent_volumes]
+        for service in services.services().values():
+            for folder in service.local_paths():
+                if not any(PurePosixPath(folder).is_relative_to(mount) for mount in mounts):
+                    raise ConfigurationError(
+                        f"{service.service_type} '{service.service_name}': folder '{folder}' is not on a persistent "
+                        "volume, so the pods of the workflow cannot share it; mount one (executor.config."
+                        f"persistent_volumes, mounted at: {', '.join(map(str, mounts)) or 'none'}) and put the "
+                        "folder inside it"
+                    )
+        assert services.pipeline is not None, "a run renders a pipeline"
+        self.check_override_names(services.pipeline.graph, self.overrides)
+
+    def execute_pipeline(self, services: "RunServices") -> str:
+        """Write the manifest (and submit it when configured); no step runs here: ``TRIGGERED``."""
+        from magnus.atomic import write_atomically
         from magnus_executor_argo.manifest import ManifestBuilder, to_yaml
 
-        ctx = self._context
         output = Path(self.output_file)
-        self.check(dag)
-        workflow = ManifestBuilder(
-            self,
-            dag,
-            pipeline_file=self.step_pipeline_file(output.with_name(output.stem + "-dag.yaml")),
-            configuration_file=self.step_configuration_file(),
-            parameters=initial_parameters(ctx.parameters_file),
-            parameters_file=ctx.parameters_file,
-        ).build()
+        pipeline_file = self.step_pipeline_file(services, output.with_name(output.stem + "-dag.yaml"))
+        workflow = ManifestBuilder(self, services, pipeline_file).build()
         write_atomically(output, to_yaml(workflow).encode(), durable=False)
         print(f"Argo workflow manifest written to {self.output_file}")
         if self.submit:
@@ -98,40 +104,3 @@ class ArgoExecutor(BaseExecutor):
             name = submit_workflow(self, workflow)
             print(f"Submitted to {self.argo_server_url} as {name}")
         return defaults.TRIGGERED
-
-    def check(self, dag: Graph) -> None:
-        """Refuse, before rendering, what cannot work on a cluster."""
-        self.step_configuration_file()
-        for service in self.services():
-            integration.validate(self, service)
-            self._check_on_volume(service)
-        self.check_override_names(dag, self.overrides)
-
-    def _check_on_volume(self, service: Any) -> None:
-        """Folders of run logs and catalogs must be on a persistent volume every pod mounts."""
-        for field in ("log_folder", "catalog_location"):
-            folder = getattr(service, field, None)
-            if folder is None:
-                continue
-            mounts = [volume.mount_path.rstrip("/") for volume in self.persistent_volumes]
-            absolute = str(folder).rstrip("/")
-            if not any(absolute == mount or absolute.startswith(mount + "/") for mount in mounts):
-                raise ConfigurationError(
-                    f"{service.service_type}.config.{field}: '{folder}' is not on a persistent volume, so the pods "
-                    f"of the workflow cannot share it; mount one (executor.config.persistent_volumes, mounted at: "
-                    f"{', '.join(mounts) or 'none'}) and put the folder inside it"
-                )
-
-    # ---- inside the pods -----------------------------------------------------------------------------
-    def fan_out(self, node: BaseNode, map_variable: defaults.TypeMapVariable = None) -> None:
-        """Record the branches; for a map also write the iterations for the workflow's ``withParam``."""
-        super().fan_out(node, map_variable)
-        if node.node_type != "map":
-            return
-        values = node.iteration_values(self._context)  # type: ignore[attr-defined]
-        iterate_as = node.iterate_as  # type: ignore[attr-defined]
-        iterations = [json.dumps({**(map_variable or {}), iterate_as: value}) for value in values]
-        from magnus_executor_argo.manifest import ITERATIONS_PATH
-
-        path = os.environ.get(ITERATIONS_PATH_VARIABLE, ITERATIONS_PATH)
-        Path(path).write_text(json.dumps(iterations))

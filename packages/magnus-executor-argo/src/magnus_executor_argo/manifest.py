@@ -1,14 +1,18 @@
 """A pipeline's graph as an Argo ``Workflow``, built with hera's models.
 
-Every node becomes Argo steps that run magnus in a container:
+Every node becomes Argo steps that run magnus in a container; each container's ``command`` is
+``["magnus"]`` and its ``args`` are a :class:`~magnus.runtime.request.StepRequest`'s
+(``to_argv(program=())``), with the run id (``{{workflow.parameters.run_id}}``) and the map
+position (``{{inputs.parameters.map_variable}}``) as placeholders Argo fills in:
 
-- task, stub, success, fail: a container running
-  ``magnus execute_single_node {{workflow.parameters.run_id}} <pipeline> <step> -c <config>``;
-- parallel and dag: a *fan-out* container (``magnus fan ... -m out``), one DAG task per branch
-  running the branch's own DAG template, and a *fan-in* container (``magnus fan ... -m in``) that
-  settles the step from its branches;
-- map: the fan-out writes the iterations as an output parameter and the branch's DAG template
-  runs once per value (``withParam``), receiving it as ``--map-variable``.
+- executable and terminal nodes: a container running ``magnus execute_single_node ...``;
+- composites (parallel, dag): a *fan-out* container (``magnus fan ... -m out``), one DAG task per
+  branch running the branch's own DAG template, and a *fan-in* container (``magnus fan ... -m in``)
+  that settles the step from its branches;
+- composites whose branches are known only at run time (``dynamic_branches``: map): the fan-out
+  has core write the branches' map variables to ``--iterations-file``, read as an output
+  parameter; the branch's DAG template runs once per value (``withParam``), receiving it as
+  ``--map-variable``.
 
 Routing follows the graph: a step runs when the step before it ``Succeeded`` (its ``next``) or
 ``Failed`` (its ``on_failure``, or the dag's fail node). Every step but the fail nodes has
@@ -19,47 +23,42 @@ exits non-zero, so its dag (and, at the top, the workflow) ends Failed, as the r
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 from hera.workflows import models as m
 
 from magnus import defaults
 from magnus.graph import Graph
 from magnus.nodes.base import BaseNode
+from magnus.nodes.composite import CompositeNode
 from magnus.parameters import encode_value
+from magnus.runtime.request import StepRequest
+from magnus_executor_argo.constants import ENTRYPOINT, ITERATIONS, ITERATIONS_PATH, MAP_INPUT, MAP_VARIABLE, RUN_ID
 from magnus_executor_argo.names import dns_name
 from magnus_executor_argo.settings import Resources, StepOverride
 
 if TYPE_CHECKING:
+    from magnus.runtime.services import RunServices
     from magnus_executor_argo.executor import ArgoExecutor
-
-ENTRYPOINT = "magnus-dag"
-RUN_ID = "{{workflow.parameters.run_id}}"
-MAP_INPUT = "map_variable"
-ITERATIONS = "iterations"
-# Where a map's fan-out writes the values to iterate on (the pod's own file system).
-ITERATIONS_PATH = "/tmp/magnus-iterations.json"
 
 
 class ManifestBuilder:
-    """Builds the Workflow of one pipeline for one executor configuration."""
+    """Builds the Workflow of one run's pipeline for one executor configuration.
 
-    def __init__(
-        self,
-        executor: "ArgoExecutor",
-        graph: Graph,
-        *,
-        pipeline_file: str,
-        configuration_file: str,
-        parameters: Dict[str, Any],
-        parameters_file: str = "",
-    ) -> None:
+    ``pipeline_file`` is the YAML pipeline the pods read (as the executor settled it).
+    """
+
+    def __init__(self, executor: "ArgoExecutor", services: "RunServices", pipeline_file: str) -> None:
+        assert services.pipeline is not None, "a run renders a pipeline"
         self.executor = executor
-        self.graph = graph
+        self.graph = services.pipeline.graph
+        exposed = executor.expose_parameters_as_inputs
+        self.parameters = dict(services.initial_parameters) if exposed else {}
         self.pipeline_file = pipeline_file
-        self.configuration_file = configuration_file
-        self.parameters = parameters if executor.expose_parameters_as_inputs else {}
-        self.parameters_file = "" if executor.expose_parameters_as_inputs else parameters_file
+        self.configuration_file = executor.step_configuration_file(services)
+        # Exposed parameters reach the pods as MAGNUS_PRM_ variables, not from the file.
+        self.parameters_file = "" if exposed else services.options.parameters_file
+        self.tag = services.tag
         self.templates: Dict[str, m.Template] = {}
 
     # ---- the workflow ----------------------------------------------------------------------------
@@ -119,32 +118,32 @@ class ManifestBuilder:
         """The DAG tasks of one node, first to last."""
         task_name = dns_name(node.name)
         passthrough = _map_arguments(in_map)
-        if not node.is_composite:
-            template = self._container_template(node, in_map, mode=None)
-            keeps_going = None if node.node_type == "fail" else m.ContinueOn(failed=True)
+        if not isinstance(node, CompositeNode):
+            template = self._container_template(node, in_map)
+            fails_its_dag = node.is_terminal and node.ends_with == defaults.FAIL
+            keeps_going = None if fails_its_dag else m.ContinueOn(failed=True)
             return [m.DAGTask(name=task_name, template=template, arguments=passthrough, continue_on=keeps_going)]
 
         fan_out = m.DAGTask(
             name=f"{task_name}-fan-out",
-            template=self._container_template(node, in_map, mode="out"),
+            template=self._container_template(node, in_map, fan="out"),
             arguments=passthrough,
         )
+        dynamic = node.dynamic_branches
         branch_tasks = []
-        for label, branch in _branches(node):
-            is_map = node.node_type == "map"
-            template = self._dag_template(branch, in_map=in_map or is_map)
+        for label, branch in node.labelled_branches():
             task = m.DAGTask(
                 name=f"{task_name}-{dns_name(label)}",
-                template=template,
+                template=self._dag_template(branch, in_map=in_map or dynamic),
                 depends=f"{fan_out.name}.Succeeded",
                 continue_on=m.ContinueOn(failed=True),
-                arguments=_map_arguments(True, "{{item}}") if is_map else passthrough,
-                with_param=f"{{{{tasks.{fan_out.name}.outputs.parameters.{ITERATIONS}}}}}" if is_map else None,
+                arguments=_map_arguments(True, "{{item}}") if dynamic else passthrough,
+                with_param=f"{{{{tasks.{fan_out.name}.outputs.parameters.{ITERATIONS}}}}}" if dynamic else None,
             )
             branch_tasks.append(task)
         fan_in = m.DAGTask(
             name=f"{task_name}-fan-in",
-            template=self._container_template(node, in_map, mode="in"),
+            template=self._container_template(node, in_map, fan="in"),
             arguments=passthrough,
             depends=" && ".join(f"({task.name}.Succeeded || {task.name}.Failed)" for task in branch_tasks),
             continue_on=m.ContinueOn(failed=True),
@@ -152,21 +151,30 @@ class ManifestBuilder:
         return [fan_out, *branch_tasks, fan_in]
 
     # ---- container templates -----------------------------------------------------------------------
-    def _container_template(self, node: BaseNode, in_map: bool, mode: Optional[str]) -> str:
-        """The template running one node (``mode`` None) or fanning a composite out or in."""
-        suffix = f"-fan-{mode}" if mode else ""
-        name = dns_name(node.internal_name + suffix)
-        step = node.internal_name.replace(" ", defaults.COMMAND_FRIENDLY_CHARACTER)
-        if mode is None:
-            args = ["execute_single_node", RUN_ID, self.pipeline_file, step]
-        else:
-            args = ["fan", RUN_ID, step, "-f", self.pipeline_file, "-m", mode]
-        args += ["-c", self.configuration_file]
-        if self.parameters_file:
-            args += ["-p", self.parameters_file]
-        if in_map:
-            args += ["--map-variable", f"{{{{inputs.parameters.{MAP_INPUT}}}}}"]
+    def _request(self, node: BaseNode, in_map: bool, fan: str) -> StepRequest:
+        """What the container asks magnus to do: run ``node``, or fan it out or in.
 
+        The run id and the map position are placeholders Argo fills in. A composite whose
+        branches are known only at run time (a map) has core write them, on fan-out, to the file
+        its template outputs for ``withParam``.
+        """
+        dynamic = fan == "out" and isinstance(node, CompositeNode) and node.dynamic_branches
+        return StepRequest(
+            run_id=RUN_ID,
+            pipeline_file=self.pipeline_file,
+            step=node.internal_name,
+            configuration_file=self.configuration_file,
+            map_variable=MAP_VARIABLE if in_map else "",
+            parameters_file=self.parameters_file,
+            tag=self.tag,
+            fan=fan,
+            iterations_file=ITERATIONS_PATH if dynamic else "",
+        )
+
+    def _container_template(self, node: BaseNode, in_map: bool, fan: str = "") -> str:
+        """The template running one node (``fan`` '') or fanning a composite out or in."""
+        name = dns_name(node.internal_name + (f"-fan-{fan}" if fan else ""))
+        request = self._request(node, in_map, fan)
         override = self._override(node)
         executor = self.executor
         resources = (override.resources if override and override.resources else executor.resources) or Resources()
@@ -174,7 +182,7 @@ class ManifestBuilder:
             image=(override.image if override and override.image else executor.image),
             image_pull_policy=(override.image_pull_policy if override else None) or executor.image_pull_policy or None,
             command=["magnus"],
-            args=args,
+            args=request.to_argv(program=()),
             env=self._environment(override),
             resources=m.ResourceRequirements(
                 requests={key: m.Quantity(root=value) for key, value in resources.requests.items()} or None,
@@ -186,8 +194,10 @@ class ManifestBuilder:
             or None,
         )
         outputs = None
-        if mode == "out" and node.node_type == "map":
-            outputs = m.Outputs(parameters=[m.Parameter(name=ITERATIONS, value_from=m.ValueFrom(path=ITERATIONS_PATH))])
+        if request.iterations_file:
+            outputs = m.Outputs(
+                parameters=[m.Parameter(name=ITERATIONS, value_from=m.ValueFrom(path=request.iterations_file))]
+            )
         retry = executor.retry_strategy
         self.templates[name] = m.Template(
             name=name,
@@ -206,7 +216,7 @@ class ManifestBuilder:
         return name
 
     def _override(self, node: BaseNode) -> Optional[StepOverride]:
-        chosen = self.executor.override_name(node)
+        chosen = node.override_name(self.executor.service_name)
         return self.executor.overrides[chosen] if chosen else None
 
     def _environment(self, override: Optional[StepOverride]) -> Optional[List[m.EnvVar]]:
@@ -228,16 +238,8 @@ class ManifestBuilder:
         return env or None
 
 
-def _map_arguments(in_map: bool, value: str = f"{{{{inputs.parameters.{MAP_INPUT}}}}}") -> Optional[m.Arguments]:
+def _map_arguments(in_map: bool, value: str = MAP_VARIABLE) -> Optional[m.Arguments]:
     return m.Arguments(parameters=[m.Parameter(name=MAP_INPUT, value=value)]) if in_map else None
-
-
-def _branches(node: BaseNode) -> List[Tuple[str, Graph]]:
-    """(label, graph) of a composite's branches; labels name the DAG tasks."""
-    branches: Dict[str, Graph] = getattr(node, "branches", {}) or {}
-    if branches:
-        return [(internal.rsplit(".", 1)[-1], graph) for internal, graph in branches.items()]
-    return [("map" if node.node_type == "map" else "dag", node.get_branches()[0])]
 
 
 def _predecessors(graph: Graph, ends: Dict[str, str]) -> Dict[str, List[str]]:

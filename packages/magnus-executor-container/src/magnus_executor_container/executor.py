@@ -1,32 +1,37 @@
 """``executor: {type: local-container, config: {docker_image: ..., ...}}``.
 
-The graph is walked on this machine; every task (and stub, success and fail node) runs in a
-container of ``docker_image`` as ``magnus execute_single_node RUN_ID PIPELINE STEP -c CONFIG``, with
-the project folder mounted at the same path and used as the working directory, so the pipeline,
-the code, the configuration and the run log store and catalog folders are the same on both sides.
-The container's output is shown here and its exit status decides nothing on its own: the step's
-status is read back from the run log the container wrote.
+The graph is walked on this machine; every executable step runs in a container of
+``docker_image``, started from its :class:`~magnus.runtime.request.StepRequest` (``magnus
+execute_single_node ...``), with the project folder mounted at the same path and used as the
+working directory, and every folder a service keeps its state in (``local_paths()``) mounted at
+its own path, so the pipeline, the code, the configuration, the run log and the catalog are the
+same on both sides. The container's output is shown here and its exit status decides nothing on
+its own: the step's status is read back from the run log the container wrote.
 
 Talks to any engine serving the Docker API (``DOCKER_HOST``): Docker, or podman's service.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, ClassVar, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from magnus import defaults
 from magnus.errors import ConfigurationError
 from magnus.executor.local import LocalExecutor
-from magnus.nodes.base import BaseNode
+
+if TYPE_CHECKING:
+    from magnus.datastore.models import StepLog
+    from magnus.nodes.base import BaseNode, ExecutableNode
+    from magnus.runtime.services import RunServices
 
 # Exit status of a shell that could not find the command: the image lacks magnus.
 _COMMAND_NOT_FOUND = (126, 127)
+_NO_MAGNUS = "install magnus-core and the plugins of the configuration in the image"
 
 
 class ContainerOverride(BaseModel):
@@ -54,22 +59,25 @@ class LocalContainerExecutor(LocalExecutor):
     )
 
     _client: Any = PrivateAttr(default=None)
-    _pipeline: str = PrivateAttr(default="")
     _client_pid: int = PrivateAttr(default=0)
+    _pipeline_file: str = PrivateAttr(default="")  # what the containers read, settled by check()
 
-    # ---- checks before anything runs ---------------------------------------------------------------
-    def prepare_for_graph_execution(self) -> None:
-        ctx = self._context
-        if ctx.dag is not None:
-            self.check_override_names(ctx.dag, self.overrides)
-        self.step_configuration_file()
-        # The containers read the pipeline from the mounted project folder.
-        self._pipeline = self.step_pipeline_file(Path(".magnus") / f"{ctx.run_id}-pipeline.yaml")
-        self._check_image(self.docker_image)
-        for override in self.overrides.values():
-            if override.docker_image:
-                self._check_image(override.docker_image)
-        super().prepare_for_graph_execution()
+    # ---- before anything runs ------------------------------------------------------------------------
+    def check(self, services: "RunServices") -> None:
+        """Refuse unknown overrides, a missing configuration file and missing images; write an SDK pipeline.
+
+        The containers read the pipeline from the mounted project folder: a pipeline built with
+        the SDK is written to ``.magnus/<run_id>-pipeline.yaml`` for them.
+        """
+        assert services.pipeline is not None, "a run walks a pipeline"
+        self.check_override_names(services.pipeline.graph, self.overrides)
+        self.step_configuration_file(services)
+        written_to = Path(".magnus") / f"{services.run_id}-pipeline.yaml"
+        self._pipeline_file = self.step_pipeline_file(services, written_to)
+        overridden = [override.docker_image for override in self.overrides.values() if override.docker_image]
+        for image in dict.fromkeys([self.docker_image, *overridden]):
+            self._check_image(image)
+        super().check(services)
 
     def client(self) -> Any:
         """A Docker API client for this process (workers forked for branches make their own)."""
@@ -98,36 +106,40 @@ class LocalContainerExecutor(LocalExecutor):
                 f"executor local-container: image '{image}' does not exist on the engine: build or pull it first"
             ) from None
 
-    # ---- running a step in a container ---------------------------------------------------------------
-    def trigger_job(self, node: BaseNode, map_variable: defaults.TypeMapVariable = None) -> None:
-        """Run ``node`` in a container and wait for it; its step log is written from inside."""
-        ctx = self._context
+    # ---- one step in a container ------------------------------------------------------------------
+    def run_step(
+        self,
+        services: "RunServices",
+        node: "ExecutableNode",
+        map_variable: defaults.TypeMapVariable,
+        step_log: "StepLog",
+    ) -> Optional["StepLog"]:
+        """Run ``node`` in a container and wait for it; the container writes the step log (None)."""
         override = self._override(node)
-        image = (override.docker_image if override and override.docker_image else None) or self.docker_image
-        command = self.step_command(node, map_variable)
+        image = (override.docker_image if override else None) or self.docker_image
+        request = self.step_request(services, node, map_variable, pipeline_file=self._pipeline_file)
         environment = {
             **self.environment,
             **(override.environment if override else {}),
-            defaults.ENV_RUN_ID: ctx.run_id,
+            defaults.ENV_RUN_ID: services.run_id,
         }
         import docker.errors
 
         try:
             container = self.client().containers.run(
                 image,
-                command,
+                request.to_argv(),
                 detach=True,
                 working_dir=os.getcwd(),
-                volumes=self._volumes(),
+                volumes=self._volumes(services),
                 environment=environment,
                 network_mode=self.network_mode,
             )
         except docker.errors.APIError as exc:
-            explanation = str(getattr(exc, "explanation", "") or exc)
+            explanation = str(exc.explanation or exc)
             if "executable file not found" in explanation or "not found in $PATH" in explanation:
                 raise ConfigurationError(
-                    f"executor local-container: image '{image}' cannot run `magnus` (not on its PATH): "
-                    "install magnus-core and the plugins of the configuration in the image"
+                    f"executor local-container: image '{image}' cannot run `magnus` (not on its PATH): {_NO_MAGNUS}"
                 ) from exc
             raise ConfigurationError(
                 f"executor local-container: the engine refused to start '{image}': {explanation}"
@@ -138,40 +150,25 @@ class LocalContainerExecutor(LocalExecutor):
         finally:
             if self.auto_remove_container:
                 container.remove(force=True)
-        sys.stdout.write(ctx.redactor.redact(output))
+        sys.stdout.write(services.redactor.redact(output))
         if status in _COMMAND_NOT_FOUND:
             raise ConfigurationError(
-                f"executor local-container: image '{image}' cannot run `magnus` (exit {status}): "
-                "install magnus-core and the plugins of the configuration in the image"
+                f"executor local-container: image '{image}' cannot run `magnus` (exit {status}): {_NO_MAGNUS}"
             )
+        return None
 
-    def step_command(self, node: BaseNode, map_variable: defaults.TypeMapVariable) -> List[str]:
-        ctx = self._context
-        step = node.internal_name.replace(" ", defaults.COMMAND_FRIENDLY_CHARACTER)
-        pipeline = self._pipeline or ctx.pipeline_file
-        command = ["magnus", "execute_single_node", ctx.run_id, pipeline, step, "-c", self.step_configuration_file()]
-        if ctx.parameters_file:
-            command += ["-p", ctx.parameters_file]
-        if map_variable:
-            command += ["--map-variable", json.dumps(map_variable)]
-        if ctx.tag:
-            command += ["--tag", ctx.tag]
-        return command
-
-    def _override(self, node: BaseNode) -> Optional[ContainerOverride]:
-        chosen = self.override_name(node)
+    def _override(self, node: "BaseNode") -> Optional[ContainerOverride]:
+        chosen = node.override_name(self.service_name)
         return self.overrides[chosen] if chosen else None
 
-    def _volumes(self) -> Dict[str, Dict[str, str]]:
-        """The project folder, and any store or catalog folder outside it, at the same paths."""
+    def _volumes(self, services: "RunServices") -> Dict[str, Dict[str, str]]:
+        """The project folder, and every service folder outside it, mounted at the same paths."""
         here = Path.cwd().resolve()
         folders = {here}
-        for service in self.services():
-            for field in ("log_folder", "catalog_location"):
-                folder = getattr(service, field, None)
-                if folder:
-                    path = (here / folder).resolve()
-                    path.mkdir(parents=True, exist_ok=True)
-                    if not path.is_relative_to(here):
-                        folders.add(path)
+        for service in services.services().values():
+            for folder in service.local_paths():
+                path = (here / folder).resolve()
+                path.mkdir(parents=True, exist_ok=True)  # a bind mount needs the folder
+                if not path.is_relative_to(here):
+                    folders.add(path)
         return {str(folder): {"bind": str(folder), "mode": "rw"} for folder in sorted(folders)}

@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import time
-from typing import Any, ClassVar, Dict, List, Optional, Tuple, Union
+from typing import Any, ClassVar, Dict, List, NamedTuple, Optional, Tuple, Union
 
 from pydantic import Field
 
@@ -28,15 +28,15 @@ from magnus import defaults
 from magnus.atomic import write_atomically
 from magnus.datastore.base import BaseRunLogStore
 from magnus.datastore.models import BranchLog, RunLog, StepLog
-from magnus.errors import BranchLogNotFoundError, RunLogNotFoundError, StepLogNotFoundError
+from magnus.errors import BranchLogNotFoundError, MagnusError, RunLogNotFoundError, StepLogNotFoundError
+from magnus.nodes.base import BaseNode
+from magnus.plugins import load_plugin
 from magnus_runlog_chunked import layout
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
 
 _HEADER_EXCLUDES = {"steps", "parameters", "run_config"}
 _FINAL = (defaults.SUCCESS, defaults.FAIL)
-_TERMINAL_TYPES = ("success", "fail")
-_LEAF_TYPES = ("task", "stub", "success", "fail")
 
 
 class ChunkedFileSystemRunLogStore(BaseRunLogStore):
@@ -50,6 +50,9 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         default=False,
         description="fsync the file of each task step that ended: it survives a power loss, for a disk flush per step.",
     )
+
+    def local_paths(self) -> List[str]:
+        return [self.log_folder]
 
     # What this process learned of the runs it touched: where each part's file is, when each part
     # was first written, the parameter files it parsed. The first two only ever grow, so they are
@@ -151,7 +154,7 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         """Write the step's file; branches it carries are written when not recorded yet."""
         path, exists = self._locate(run_id, step_log.internal_name, "step", writing=True)
         payload = step_log.model_dump(mode="json", exclude={"branches"})
-        durable = self.durable_steps and step_log.status in _FINAL and step_log.step_type not in _TERMINAL_TYPES
+        durable = self.durable_steps and step_log.status in _FINAL and not _node_flags(step_log.step_type).terminal
         self._write_part(path, payload, durable, exists)
         branches = layout.step_branches(path)
         for branch in step_log.branches.values():
@@ -280,6 +283,28 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         return None
 
 
+class _NodeFlags(NamedTuple):
+    composite: bool
+    terminal: bool
+
+
+@functools.cache
+def _node_flags(step_type: str) -> _NodeFlags:
+    """What the node class of ``step_type`` declares, looked up once per type and process.
+
+    A type whose class cannot be loaded here (its plugin is not installed in this process) may
+    have branches: they are looked for, and its finished step is flushed like any other.
+    """
+    try:
+        node_class = load_plugin("nodes", step_type)
+    except MagnusError:
+        node_class = None
+    if not (isinstance(node_class, type) and issubclass(node_class, BaseNode)):
+        logger.debug("node type %r is not installed: its steps are read as possibly composite", step_type)
+        return _NodeFlags(composite=True, terminal=False)
+    return _NodeFlags(composite=node_class.is_composite, terminal=node_class.is_terminal)
+
+
 class _UnchangedFiles:
     """Parsed JSON files, reused while a file's identity and times show it was not replaced.
 
@@ -352,7 +377,7 @@ def _read_step(path: str) -> Optional[StepLog]:
 def _step_from(path: str, data: Dict[str, Any]) -> StepLog:
     """A step with its branches, each branch with its steps: one listing of the branches folder."""
     step = StepLog.model_validate(data)
-    if step.step_type in _LEAF_TYPES:  # core's nodes without branches; others are looked for
+    if not _node_flags(step.step_type).composite:
         return step
     folder = layout.step_branches(path)
     try:

@@ -5,6 +5,11 @@ the top when there is none), as papermill does. The executed notebook is written
 ``notebook_output_path`` (``<name>_out.ipynb``, with the map values appended inside a map) and put
 in the catalog, also when a cell fails. Variables the notebook defines whose names are listed in
 ``returns`` become parameters of the run, like the fields a python function returns.
+
+As for every task type, the step runner puts the run's parameters in the environment as
+``MAGNUS_PRM_<name>`` (JSON) while the notebook runs, and what the notebook sets there becomes a
+parameter of the run (magnus 0.5.1's way); the engine runs the notebook in this process, so the
+notebook's ``os.environ`` is the step's.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any, ClassVar, Dict, List
 from pydantic import Field, field_validator
 
 from magnus import defaults
-from magnus.errors import TaskFailedError
+from magnus.errors import NoRunContextError, TaskFailedError
 from magnus.parameters import returned_parameters
 from magnus.tasks.base import BaseTaskType
 
@@ -137,10 +142,13 @@ def _failure(notebook: Any, exc: Exception) -> str:
 
 
 def _put_in_catalog(path: str) -> None:
-    from magnus import context
+    """Keep the executed notebook in the run's catalog, recorded on the step.
 
-    run = context.run_context
-    if run is not None and run.catalog.keeps_data:
-        from magnus.interaction import put_in_catalog
+    Outside a step (the task called directly) there is no run and no catalog: nothing to do.
+    """
+    from magnus.interaction import put_in_catalog
 
+    try:
         put_in_catalog(path)
+    except NoRunContextError:
+        pass

@@ -6,7 +6,7 @@ from abc import abstractmethod
 from typing import Any, ClassVar, Dict, Union
 
 from magnus import defaults
-from magnus.datastore.models import BranchLog, CodeIdentity, DataCatalog, RunLog, StepAttempt, StepLog
+from magnus.datastore.models import BranchLog, RunLog, StepLog
 from magnus.errors import BranchLogNotFoundError, RunLogExistsError, RunLogNotFoundError, StepLogNotFoundError
 from magnus.service import BaseService
 
@@ -23,8 +23,9 @@ class BaseRunLogStore(BaseService):
     """
 
     service_type: ClassVar[str] = "run_log_store"
-    # Whether other processes (containers, pods, worker processes) see what this store writes.
+    # A store keeps state: it is shared only where a subclass says so.
     shared_between_processes: ClassVar[bool] = False
+    shared_between_hosts: ClassVar[bool] = False
 
     # ---- whole-log methods -------------------------------------------------------------------
     def create_run_log(
@@ -179,28 +180,6 @@ class BaseRunLogStore(BaseService):
         run_log = self.get_run_log_by_id(run_id)
         _place_branch(run_log, branch_log)
         self.put_run_log(run_log)
-
-    # ---- factories ----------------------------------------------------------------------------
-    @staticmethod
-    def create_step_log(name: str, internal_name: str) -> StepLog:
-        """A new step log, not yet stored."""
-        return StepLog(name=name, internal_name=internal_name, status=defaults.CREATED)
-
-    @staticmethod
-    def create_branch_log(internal_branch_name: str) -> BranchLog:
-        return BranchLog(internal_name=internal_branch_name, status=defaults.CREATED)
-
-    @staticmethod
-    def create_attempt_log() -> StepAttempt:
-        return StepAttempt(status=defaults.FAIL)
-
-    @staticmethod
-    def create_code_identity() -> CodeIdentity:
-        return CodeIdentity()
-
-    @staticmethod
-    def create_data_catalog(name: str) -> DataCatalog:
-        return DataCatalog(name=name)
 
 
 def parent_name(internal_name: str, parts: int = 1) -> str:

@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Dict, Union
+from typing import Any, ClassVar, Dict, List, Union
 
 from pydantic import Field, PrivateAttr
 
@@ -42,6 +42,9 @@ class FileSystemRunLogStore(BaseRunLogStore):
     shared_between_processes: ClassVar[bool] = True
 
     log_folder: str = Field(default=defaults.LOG_FOLDER, description="Folder of <run_id>.json files.")
+
+    def local_paths(self) -> List[str]:
+        return [self.log_folder]
 
     _loaded: Dict[str, _Loaded] = PrivateAttr(default_factory=dict)
 

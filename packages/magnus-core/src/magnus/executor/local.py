@@ -12,18 +12,24 @@ branches' statuses, exactly as when they run one after another.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, ClassVar, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, Sequence, Tuple
 
 from pydantic import Field
 
+from magnus import defaults
 from magnus.errors import ConfigurationError
-from magnus.executor.base import BaseExecutor
+from magnus.executor.base import WalkingExecutor
+from magnus.runtime.step import StepRunner
 
 if TYPE_CHECKING:
+    from magnus.datastore.models import StepLog
+    from magnus.nodes.base import ExecutableNode
     from magnus.nodes.composite import BranchRun
+    from magnus.runtime.services import RunServices
 
-# The branches a pool of workers is running; set before the fork so workers inherit them.
-_pending: List["BranchRun"] = []
+# The branches a pool of workers is running and how to run one; set before the fork so workers
+# inherit them (a forked worker needs nothing pickled but the branch's index).
+_pending: Tuple[Sequence["BranchRun"], Optional[Callable[["BranchRun"], str]]] = ((), None)
 _in_worker = False
 
 
@@ -31,13 +37,12 @@ def _run_branch(index: int) -> None:
     """In a worker: run one branch, nested composites one after another (workers have no pool)."""
     global _in_worker
     _in_worker = True
-    from magnus.context import current
+    runs, run_branch = _pending
+    assert run_branch is not None
+    run_branch(runs[index])
 
-    _, graph, map_variable = _pending[index]
-    current().executor.execute_graph(graph, map_variable)
 
-
-class LocalExecutor(BaseExecutor):
+class LocalExecutor(WalkingExecutor):
     """Runs the pipeline on this machine, branches optionally in worker processes."""
 
     service_name: ClassVar[str] = "local"
@@ -54,29 +59,41 @@ class LocalExecutor(BaseExecutor):
             return self.max_workers
         return os.cpu_count() or 1 if self.enable_parallel else 1
 
-    def prepare_for_graph_execution(self) -> None:
-        store = self._context.run_log_store
+    def check(self, services: "RunServices") -> None:
+        store = services.run_log_store
         if self.workers() > 1 and not store.shared_between_processes:
             raise ConfigurationError(
                 f"executor.config: running branches in {self.workers()} worker processes needs a run log store "
                 f"that several processes can write; '{store.service_name}' is held in one process's memory "
                 "(use run_log_store: {type: file-system} or {type: chunked-fs})"
             )
-        super().prepare_for_graph_execution()
 
-    def run_branches(self, runs: List["BranchRun"]) -> None:
+    def run_step(
+        self,
+        services: "RunServices",
+        node: "ExecutableNode",
+        map_variable: defaults.TypeMapVariable,
+        step_log: "StepLog",
+    ) -> Optional["StepLog"]:
+        """In this process."""
+        return StepRunner(services).run(node, map_variable, step_log)
+
+    def run_branches(
+        self, services: "RunServices", runs: Sequence["BranchRun"], run_branch: Callable[["BranchRun"], str]
+    ) -> None:
+        """In a pool of forked workers when configured (not nested: a worker runs its branches in turn)."""
         workers = min(self.workers(), len(runs))
         context = _fork_context()
         if workers <= 1 or _in_worker or context is None:
-            super().run_branches(runs)
+            super().run_branches(services, runs, run_branch)
             return
         global _pending
-        _pending = runs
+        _pending = (runs, run_branch)
         try:
             with context.Pool(workers) as pool:
                 pool.map(_run_branch, range(len(runs)), chunksize=1)
         finally:
-            _pending = []
+            _pending = ((), None)
 
 
 def _fork_context() -> Optional[Any]:

@@ -15,18 +15,23 @@ except the steps listed in ``patches``, whose task is replaced for this run::
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional
 
 from pydantic import Field
 
 from magnus import defaults
 from magnus.errors import ConfigurationError
-from magnus.executor.base import BaseExecutor
-from magnus.nodes.base import BaseNode
+from magnus.executor.base import WalkingExecutor
+from magnus.nodes.base import ExecutableNode
 from magnus.nodes.task import TaskNode
+from magnus.runtime.step import StepRunner
+
+if TYPE_CHECKING:
+    from magnus.datastore.models import StepLog
+    from magnus.runtime.services import RunServices
 
 
-class MockedExecutor(BaseExecutor):
+class MockedExecutor(WalkingExecutor):
     """A dry run: the graph, parameters, routing and run log are real; task commands are not run."""
 
     service_name: ClassVar[str] = "mocked"
@@ -37,37 +42,38 @@ class MockedExecutor(BaseExecutor):
         "(command, command_type, ...). Every other task passes without running.",
     )
 
-    def prepare_for_graph_execution(self) -> None:
-        """Refuse patches of steps that do not exist or are not tasks, before anything runs."""
-        dag = self._context.dag
-        if dag is not None:
-            tasks = {node.name: node for node in dag.walk() if isinstance(node, TaskNode)}
-            tasks.update({node.internal_name: node for node in tasks.values()})
-            for name, patch in self.patches.items():
-                if name not in tasks:
-                    known = ", ".join(sorted(tasks))
-                    raise ConfigurationError(
-                        f"executor.config.patches.{name}: not a task of the pipeline (tasks: {known})"
-                    )
-                self._patched(tasks[name], patch)
-        super().prepare_for_graph_execution()
+    def check(self, services: "RunServices") -> None:
+        """Refuse patches of steps that do not exist or have no task, before anything runs."""
+        if services.pipeline is None:
+            return
+        tasks = {node.name: node for node in services.pipeline.graph.walk() if isinstance(node, TaskNode)}
+        tasks.update({node.internal_name: node for node in tasks.values()})
+        for name, patch in self.patches.items():
+            if name not in tasks:
+                known = ", ".join(sorted(tasks))
+                raise ConfigurationError(f"executor.config.patches.{name}: not a task of the pipeline (tasks: {known})")
+            self._patched(tasks[name], patch)
 
-    def execute_node(self, node: BaseNode, map_variable: defaults.TypeMapVariable = None, mock: bool = False) -> None:
-        if not isinstance(node, TaskNode):
-            super().execute_node(node, map_variable, mock)
-            return
+    def run_step(
+        self,
+        services: "RunServices",
+        node: ExecutableNode,
+        map_variable: defaults.TypeMapVariable,
+        step_log: "StepLog",
+    ) -> Optional["StepLog"]:
+        """In this process: patched steps for real, the others as mocks."""
         patch = self.patches.get(node.name, self.patches.get(node.internal_name))
-        if patch is None:
-            super().execute_node(node, map_variable, mock=True)
-            return
-        super().execute_node(self._patched(node, patch), map_variable, mock)
+        if patch is None or not isinstance(node, TaskNode):
+            return StepRunner(services).run(node, map_variable, step_log, mock=node.task() is not None)
+        return StepRunner(services).run(self._patched(node, patch), map_variable, step_log)
 
     @staticmethod
     def _patched(node: TaskNode, patch: Dict[str, Any]) -> TaskNode:
         """The node with its task rebuilt from its own config overlaid by the patch."""
         from magnus.plugins import load_plugin
 
-        config = {"command_type": node.executable.task_type, **node.executable.model_dump(), **patch}
+        task = node.executable
+        config = {"command_type": task.task_type, **task.model_dump(), **patch}
         command_type = config.pop("command_type")
         try:
             executable = load_plugin("tasks", command_type)(**config)

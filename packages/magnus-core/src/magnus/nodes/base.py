@@ -1,21 +1,25 @@
-"""The node contract, and parsing a step's config into the node class its ``type`` names."""
+"""The node contract: what a step of a pipeline declares.
+
+A node is a *description*: its fields, its validation, where it routes (``next``,
+``on_failure``) and, for composites, the branch runs it asks for, returned as data. A node never
+runs anything and never writes a run log: the orchestrator and the step runner do, choosing what
+to do from the class flags declared here, never from the node's type name, so a third-party node
+type is handled everywhere a built-in one is.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from magnus import defaults
-from magnus.datastore.models import StepAttempt
 from magnus.errors import MagnusError
-from magnus.plugins import load_plugin
-from magnus.timing import duration, now
-from magnus.validation import describe_validation_error
 
 if TYPE_CHECKING:
-    from magnus.context import RunContext
-    from magnus.graph import Graph, ParseContext
+    from magnus.graph import Graph
+    from magnus.parsing import ParseContext
+    from magnus.tasks.base import BaseTaskType
 
 
 class CatalogSettings(BaseModel):
@@ -33,15 +37,25 @@ class BaseNode(BaseModel):
 
     ``name`` is the step's key in its dag; ``internal_name`` its dot path from the top
     (``parallel_step.branch.step``), with ``map_variable_placeholder`` standing for the value of
-    each enclosing map. Nodes are immutable descriptions: what happens at run time goes to the
-    run log through the run context.
+    each enclosing map.
+
+    What the runtime does with a node follows from its class flags:
+
+    - ``is_executable``: it runs in one place, through the step runner (subclass
+      :class:`ExecutableNode`);
+    - ``is_composite``: it is made of branches the orchestrator runs (subclass
+      :class:`~magnus.nodes.composite.CompositeNode`);
+    - ``is_terminal``: it ends its dag with the status ``ends_with``.
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     node_type: ClassVar[str] = ""
+    is_executable: ClassVar[bool] = False
     is_composite: ClassVar[bool] = False
     is_terminal: ClassVar[bool] = False
+    # For terminal nodes: the status the dag holding them ends with.
+    ends_with: ClassVar[str] = ""
 
     name: str
     internal_name: str
@@ -63,6 +77,10 @@ class BaseNode(BaseModel):
     def get_on_failure_node(self) -> str:
         return ""
 
+    def override_name(self, executor_name: str) -> str:
+        """The override block this step picks for an executor (``overrides: {<executor>: name}``)."""
+        return ""
+
     # ---- naming -------------------------------------------------------------------------------
     def step_log_name(self, map_variable: defaults.TypeMapVariable = None) -> str:
         """The internal name with this run's map values in place of the placeholders."""
@@ -72,32 +90,10 @@ class BaseNode(BaseModel):
         """The resolved name of the branch holding this node ('' at the top of the pipeline)."""
         return resolve_map_placeholders(self.internal_branch_name, map_variable)
 
-    # ---- execution ----------------------------------------------------------------------------
+    # ---- structure ----------------------------------------------------------------------------
     def get_branches(self) -> List["Graph"]:
         """The graphs this node holds (none unless composite)."""
         return []
-
-    def execute(
-        self, context: "RunContext", map_variable: defaults.TypeMapVariable = None, mock: bool = False
-    ) -> StepAttempt:
-        """Run an executable node once in this process and say how it went.
-
-        With ``mock`` the node records a successful attempt without running its command.
-        Never raises for a failure of the command: the attempt says FAIL and why.
-        """
-        raise MagnusError(f"step '{self.name}' of type {self.node_type} is not executable")
-
-    def execute_as_graph(self, context: "RunContext", map_variable: defaults.TypeMapVariable = None) -> None:
-        """Run a composite node's branches through the executor."""
-        raise MagnusError(f"step '{self.name}' of type {self.node_type} has no branches")
-
-    def fan_out(self, context: "RunContext", map_variable: defaults.TypeMapVariable = None) -> None:
-        """Record the branch logs a composite node is about to run."""
-        raise MagnusError(f"step '{self.name}' of type {self.node_type} has no branches")
-
-    def fan_in(self, context: "RunContext", map_variable: defaults.TypeMapVariable = None) -> None:
-        """Set a composite node's status from its branches' statuses."""
-        raise MagnusError(f"step '{self.name}' of type {self.node_type} has no branches")
 
 
 class TraversalNode(BaseNode):
@@ -123,12 +119,25 @@ class TraversalNode(BaseNode):
     def get_on_failure_node(self) -> str:
         return self.on_failure
 
+    def override_name(self, executor_name: str) -> str:
+        return str(self.overrides.get(executor_name, ""))
+
 
 class ExecutableNode(TraversalNode):
-    """A node that runs in one place: it can move data through the catalog and be retried."""
+    """A node that runs in one place: it can move data through the catalog and be retried.
+
+    :meth:`task` is the command the step runner runs; None (a stub) succeeds without running
+    anything. ``keeps_execution_log``: what the command printed is put in the catalog.
+    """
+
+    is_executable: ClassVar[bool] = True
+    keeps_execution_log: ClassVar[bool] = False
 
     catalog: Optional[CatalogSettings] = None
     max_attempts: int = Field(default=1, ge=1)
+
+    def task(self) -> Optional["BaseTaskType"]:
+        return None
 
 
 def resolve_map_placeholders(name: str, map_variable: defaults.TypeMapVariable) -> str:
@@ -138,54 +147,3 @@ def resolve_map_placeholders(name: str, map_variable: defaults.TypeMapVariable) 
     for value in map_variable.values():
         name = name.replace(defaults.MAP_PLACEHOLDER, str(value), 1)
     return name
-
-
-def parse_node(name: str, config: Any, ctx: "ParseContext", internal_branch_name: str) -> Optional[BaseNode]:
-    """Parse one step; record problems in ``ctx`` and return None when it cannot be built."""
-    if "." in name or defaults.COMMAND_FRIENDLY_CHARACTER in name:
-        ctx.problem("step names cannot contain '.' or '%' (they separate parts of internal names)")
-        return None
-    if not isinstance(config, dict):
-        ctx.problem(f"a step must be a mapping with a type, got {type(config).__name__}")
-        return None
-    node_type = config.get("type")
-    if not node_type:
-        ctx.problem("required field is missing", "type")
-        return None
-    from magnus.graph import ProblemsRecorded
-
-    try:
-        node_class = load_plugin("nodes", str(node_type))
-    except MagnusError as exc:
-        ctx.problem(str(exc), "type")
-        return None
-
-    body = {key: value for key, value in config.items() if key != "type"}
-    internal_name = f"{internal_branch_name}.{name}" if internal_branch_name else name
-    identity = {"name": name, "internal_name": internal_name, "internal_branch_name": internal_branch_name}
-    try:
-        node: BaseNode = node_class.parse_from_config(body, ctx, **identity)
-        return node
-    except ValidationError as exc:
-        known = [f.alias or key for key, f in node_class.model_fields.items() if key not in identity]
-        ctx.problems.extend(
-            describe_validation_error(exc, source=ctx.source, location=ctx.location, known_fields=known)
-        )
-    except MagnusError as exc:
-        ctx.problem(str(exc))
-    except ProblemsRecorded:
-        pass
-    return None
-
-
-def started_attempt() -> StepAttempt:
-    """A new attempt, stamped with its start time and marked failed until it succeeds."""
-    return StepAttempt(status=defaults.FAIL, start_time=now())
-
-
-def finish_attempt(attempt: StepAttempt, status: str, message: str = "") -> StepAttempt:
-    attempt.status = status
-    attempt.message = message
-    attempt.end_time = now()
-    attempt.duration = duration(attempt.start_time, attempt.end_time)
-    return attempt

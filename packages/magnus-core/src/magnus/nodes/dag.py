@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterator, List
+from typing import Any, ClassVar, Dict, List, Mapping, Tuple
 
 from pydantic import ConfigDict
 
 from magnus import defaults
 from magnus.errors import MagnusError
-from magnus.graph import Graph, ParseContext, ProblemsRecorded, create_graph
+from magnus.graph import Graph
 from magnus.nodes.base import resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
+from magnus.parsing import ParseContext, ProblemsRecorded, create_graph
 from magnus.yaml_file import load_yaml
-
-if TYPE_CHECKING:
-    from magnus.context import RunContext
 
 
 class DagNode(CompositeNode):
@@ -57,8 +55,9 @@ class DagNode(CompositeNode):
         branch = create_graph(document["dag"], nested, internal)
         return cls(**{**config, "branch": branch}, **identity)
 
-    def branch_runs(self, context: "RunContext", map_variable: defaults.TypeMapVariable) -> Iterator[BranchRun]:
-        yield resolve_map_placeholders(self.branch.internal_branch_name, map_variable), self.branch, map_variable
+    def branch_runs(self, parameters: Mapping[str, Any], map_variable: defaults.TypeMapVariable) -> List[BranchRun]:
+        name = resolve_map_placeholders(self.branch.internal_branch_name, map_variable)
+        return [BranchRun(name, self.branch, map_variable)]
 
-    def get_branches(self) -> List[Graph]:
-        return [self.branch]
+    def labelled_branches(self) -> List[Tuple[str, Graph]]:
+        return [(defaults.DAG_BRANCH_NAME, self.branch)]

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterator, List
+from typing import Any, ClassVar, Dict, List, Mapping, Tuple
 
 from pydantic import ConfigDict
 
 from magnus import defaults
 from magnus.errors import MagnusError
-from magnus.graph import Graph, ParseContext, ProblemsRecorded, create_graph
+from magnus.graph import Graph
 from magnus.nodes.composite import BranchRun, CompositeNode
-
-if TYPE_CHECKING:
-    from magnus.context import RunContext
+from magnus.parsing import ParseContext, ProblemsRecorded, create_graph
 
 
 class MapNode(CompositeNode):
@@ -24,6 +22,7 @@ class MapNode(CompositeNode):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
 
     node_type: ClassVar[str] = "map"
+    dynamic_branches: ClassVar[bool] = True
 
     iterate_on: str
     iterate_as: str
@@ -39,13 +38,12 @@ class MapNode(CompositeNode):
         branch = create_graph(raw, ctx.at("branch"), internal)
         return cls(**{**config, "branch": branch}, **identity)
 
-    def iteration_values(self, context: "RunContext") -> List[Any]:
+    def iteration_values(self, parameters: Mapping[str, Any]) -> List[Any]:
         """The list to iterate on, from the run's parameters.
 
         Raises:
             MagnusError: the parameter is not set or is not a list.
         """
-        parameters = context.run_log_store.get_parameters(context.run_id)
         if self.iterate_on not in parameters:
             known = ", ".join(sorted(parameters)) or "none"
             raise MagnusError(
@@ -58,10 +56,12 @@ class MapNode(CompositeNode):
             )
         return values
 
-    def branch_runs(self, context: "RunContext", map_variable: defaults.TypeMapVariable) -> Iterator[BranchRun]:
+    def branch_runs(self, parameters: Mapping[str, Any], map_variable: defaults.TypeMapVariable) -> List[BranchRun]:
         prefix = self.step_log_name(map_variable)
-        for value in self.iteration_values(context):
-            yield f"{prefix}.{value}", self.branch, {**(map_variable or {}), self.iterate_as: value}
+        return [
+            BranchRun(f"{prefix}.{value}", self.branch, {**(map_variable or {}), self.iterate_as: value})
+            for value in self.iteration_values(parameters)
+        ]
 
-    def get_branches(self) -> List[Graph]:
-        return [self.branch]
+    def labelled_branches(self) -> List[Tuple[str, Graph]]:
+        return [("map", self.branch)]

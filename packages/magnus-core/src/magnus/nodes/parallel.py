@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterator, List
+from typing import Any, ClassVar, Dict, List, Mapping, Tuple
 
 from pydantic import ConfigDict
 
 from magnus import defaults
-from magnus.graph import Graph, ParseContext, ProblemsRecorded, create_graph
+from magnus.graph import Graph
 from magnus.nodes.base import resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
-
-if TYPE_CHECKING:
-    from magnus.context import RunContext
+from magnus.parsing import ParseContext, ProblemsRecorded, create_graph
 
 
 class ParallelNode(CompositeNode):
@@ -39,9 +37,11 @@ class ParallelNode(CompositeNode):
             branches[internal] = create_graph(branch, ctx.at("branches", branch_name), internal)
         return cls(**{**config, "branches": branches}, **identity)
 
-    def branch_runs(self, context: "RunContext", map_variable: defaults.TypeMapVariable) -> Iterator[BranchRun]:
-        for internal_name, graph in self.branches.items():
-            yield resolve_map_placeholders(internal_name, map_variable), graph, map_variable
+    def branch_runs(self, parameters: Mapping[str, Any], map_variable: defaults.TypeMapVariable) -> List[BranchRun]:
+        return [
+            BranchRun(resolve_map_placeholders(internal_name, map_variable), graph, map_variable)
+            for internal_name, graph in self.branches.items()
+        ]
 
-    def get_branches(self) -> List[Graph]:
-        return list(self.branches.values())
+    def labelled_branches(self) -> List[Tuple[str, Graph]]:
+        return [(internal.rsplit(".", 1)[-1], graph) for internal, graph in self.branches.items()]

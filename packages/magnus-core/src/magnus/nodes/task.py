@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-import traceback
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, Set
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional, Set
 
 from pydantic import ValidationError
 
-from magnus import defaults
-from magnus.datastore.models import StepAttempt
 from magnus.errors import MagnusError
-from magnus.graph import ProblemsRecorded
-from magnus.nodes.base import ExecutableNode, finish_attempt, started_attempt
+from magnus.nodes.base import ExecutableNode
+from magnus.parsing import ProblemsRecorded
 from magnus.plugins import load_plugin
 from magnus.tasks.base import BaseTaskType
 from magnus.validation import describe_validation_error
 
 if TYPE_CHECKING:
-    from magnus.context import RunContext
-    from magnus.graph import ParseContext
-
-logger = logging.getLogger(defaults.LOGGER_NAME)
+    from magnus.parsing import ParseContext
 
 
 class TaskNode(ExecutableNode):
@@ -40,24 +33,8 @@ class TaskNode(ExecutableNode):
         task_config = {key: value for key, value in config.items() if key not in node_keys}
         return cls(executable=create_task(task_config, ctx, node_keys), **node_config, **identity)
 
-    def execute(
-        self, context: "RunContext", map_variable: defaults.TypeMapVariable = None, mock: bool = False
-    ) -> StepAttempt:
-        attempt = started_attempt()
-        if mock:
-            return finish_attempt(attempt, defaults.SUCCESS)
-        try:
-            parameters = context.run_log_store.get_parameters(context.run_id)
-            used = self.executable.parameters_used(parameters, map_variable)
-            attempt.parameters = context.redactor.redact_data(used)
-            returned = self.executable.execute_command(parameters, map_variable)
-            if returned:
-                context.run_log_store.set_parameters(context.run_id, context.redactor.redact_data(returned))
-        except Exception as exc:
-            traceback.print_exc()  # into the captured execution log and the console
-            logger.debug("step %s failed", self.internal_name, exc_info=True)
-            return finish_attempt(attempt, defaults.FAIL, f"{type(exc).__name__}: {exc}")
-        return finish_attempt(attempt, defaults.SUCCESS)
+    def task(self) -> Optional[BaseTaskType]:
+        return self.executable
 
 
 def create_task(task_config: Dict[str, Any], ctx: "ParseContext", node_keys: Set[str]) -> BaseTaskType:

@@ -15,6 +15,11 @@ class BaseTaskType(BaseModel):
 
     Fields of a subclass are the keys a task accepts next to ``command`` in a step (for example
     ``notebook_output_path``); unknown keys are refused.
+
+    The step runner calls :meth:`execute_command` with the run's parameters also in the
+    environment (``MAGNUS_PRM_<name>``, JSON) and reads back what the command set there, so a
+    task type only passes parameters in its own way (arguments, injected cells) and returns
+    those it knows were set.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -48,6 +53,8 @@ class BaseTaskType(BaseModel):
         """Run the command and return the parameters it sets (new or changed), or ``{}``.
 
         What the command prints goes to ``sys.stdout``/``sys.stderr`` (the caller captures it).
+        A command running in another process passes back what it exported by copying the
+        ``MAGNUS_PRM_``/``MAGNUS_TRACK_`` variables into ``os.environ``.
 
         Raises:
             Exception: any error means the attempt failed; its message goes to the step log.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -22,12 +23,20 @@ class PythonTaskType(BaseTaskType):
 
     task_type: ClassVar[str] = "python"
 
+    @functools.cached_property
+    def function(self) -> Callable[..., Any]:
+        """The function, imported once per process however many steps and attempts call it.
+
+        Raises:
+            TaskFailedError: the module or the function cannot be found.
+        """
+        return import_function(self.command)
+
     def execute_command(
         self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None
     ) -> Dict[str, Any]:
-        function = import_function(self.command)
-        arguments = bind_arguments(function, parameters, map_variable)
-        return returned_parameters(function(**arguments), self.command)
+        arguments = bind_arguments(self.function, parameters, map_variable)
+        return returned_parameters(self.function(**arguments), self.command)
 
     def parameters_used(
         self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None
@@ -35,7 +44,7 @@ class PythonTaskType(BaseTaskType):
         """The parameters the function's arguments take (all of them for ``**kwargs``)."""
         available = {**parameters, **(map_variable or {})}
         try:
-            names = accepted_names(import_function(self.command))
+            names = accepted_names(self.function)
         except TaskFailedError:
             return {}
         if names is None:

@@ -1,7 +1,8 @@
 """Contract test suites for plugin authors (requires pytest).
 
 Each suite is a class of tests written once against a base class's promises. A plugin package
-subclasses it in its own tests and provides a fixture that builds its implementation::
+subclasses it in its own tests and provides the fixtures (or methods) that build its
+implementation::
 
     from magnus.testing import RunLogStoreContract
 
@@ -12,19 +13,48 @@ subclasses it in its own tests and provides a fixture that builds its implementa
         def make_store(self, tmp_path):
             return lambda: MyStore(folder=str(tmp_path))
 
-Core runs the same suites against its built-ins.
+Core runs the same suites against its built-ins. The suites, and what each promises:
+
+- :class:`RunLogStoreContract` (``make_store``): run logs, steps and branches round-trip in the
+  magnus 0.5.1 layout, parameters and run config merge; persistent stores are seen by other store
+  objects, and concurrent writers (when promised) lose nothing.
+- :class:`CatalogContract` (``catalog``): data put in a run is got back elsewhere, by name or
+  glob, kept apart per run, synced between runs; paths leaving the folder are refused.
+- :class:`SecretsContract` (``make_secrets``): known secrets are returned, a missing one is an
+  error naming it and no value; summaries hold no value.
+- :class:`ExperimentTrackerContract` (``tracker``, ``tracked()``): metrics of a run and of its
+  steps, from any process of the run, reach the tool and are read back; do-nothing trackers opt
+  out with ``keeps_nothing = True``.
+- :class:`PicklerContract` (``pickler``): objects round-trip through ``<path><extension>``;
+  loading what was never written raises.
+- :class:`TaskTypeContract` (``make_task()``, ``make_failing_task()``): a command receives the
+  parameters, sets parameters (returned or exported), prints to stdout, raises when it fails;
+  empty commands and unknown fields are refused.
+- :class:`NodeContract` (``node_class``, ``config``): a node type parses from its config, declares
+  coherent flags, routes to steps by name, names its logs and branch runs with map positions
+  resolved, and refuses unknown fields.
+- :class:`ExecutorContract` (``configuration``, or ``make_executor``): reference pipelines
+  (parameters, shell, parallel, map, failure routes, resume) end as they do locally.
+  :func:`run_with_executor` runs any pipeline with an executor instance, installed or not.
 """
 
 from magnus.testing.catalog import CatalogContract
-from magnus.testing.executor import ExecutorContract
+from magnus.testing.executor import ExecutorContract, run_with_executor
+from magnus.testing.node import NodeContract
+from magnus.testing.pickler import PicklerContract
 from magnus.testing.run_log_store import RunLogStoreContract
 from magnus.testing.secrets import SecretsContract
+from magnus.testing.task_type import TaskTypeContract
 from magnus.testing.tracker import ExperimentTrackerContract
 
 __all__ = [
     "CatalogContract",
     "ExecutorContract",
     "ExperimentTrackerContract",
+    "NodeContract",
+    "PicklerContract",
     "RunLogStoreContract",
     "SecretsContract",
+    "TaskTypeContract",
+    "run_with_executor",
 ]

@@ -2,19 +2,30 @@
 
 An executor under test runs each pipeline below from a fresh project folder; the suite checks the
 run log's outcome (status of every step and branch, final parameters, metrics).
+
+The executor is either named in the configuration (an installed plugin, loaded by its entry
+point as ``magnus execute`` does) or built by a factory (a class, ``lambda: MyExecutor(...)``),
+which needs no installation: :func:`run_with_executor` runs a pipeline with a given instance.
 """
 
 from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from typing import Any, ClassVar, Dict
+from typing import Any, Callable, ClassVar, Dict, Optional
 
 import pytest
 import yaml
 
 from magnus import defaults
 from magnus.datastore.models import RunLog, StepLog
+from magnus.entrypoints import execute, load_pipeline, run_pipeline
+from magnus.executor.base import BaseExecutor
+from magnus.runtime.services import Pipeline, RunOptions
+
+ExecutorFactory = Callable[[], BaseExecutor]
+# Runs one of PIPELINES by name with a run id (and the id of a run to resume); returns its run log.
+PipelineRunner = Callable[..., RunLog]
 
 STEPS_MODULE = '''
 """Functions of the executor contract's pipelines."""
@@ -147,18 +158,51 @@ def outcome(run_log: RunLog) -> Dict[str, str]:
     return found
 
 
-class ExecutorContract:
-    """Subclass and provide ``configuration``: the config file mapping to run the pipelines with.
+def run_with_executor(
+    executor: BaseExecutor, pipeline: Pipeline, options: RunOptions, full: bool = True
+) -> Optional[RunLog]:
+    """Run a whole pipeline as ``magnus execute`` does, with ``executor`` instead of the configured one.
 
-    The executor's run log store must be readable from this process after the run.
+    The services (run log store, catalog, ...) come from ``options.configuration_file``; the run
+    log's ``run_config.executor`` records ``executor``. None when it handed the run to an engine.
+    """
+    return run_pipeline(pipeline, options, full=full, executor=executor)
+
+
+class ExecutorContract:
+    """Every reference pipeline ends under the executor as it does under ``local``.
+
+    Provide the executor one of two ways:
+
+    - ``configuration`` only: the config file mapping to run with, its ``executor`` block naming
+      an installed executor (loaded by its entry point, as ``magnus execute`` does);
+    - ``make_executor``: a factory of the executor under test (its class, or
+      ``lambda: MyExecutor(option=1)``), not necessarily installed; ``configuration`` then holds
+      the services (run log store, catalog, ...): by default a ``file-system`` run log store,
+      magnus's defaults for the rest.
+
+    The run log store must be readable from this process after the run. With ``make_executor``,
+    processes that run single steps (``runs_steps_elsewhere``) read the configuration file too:
+    see :meth:`configuration_file`.
     """
 
     # The configured store keeps run logs on disk, so a failed run can be resumed.
     resumable: ClassVar[bool] = True
 
     @pytest.fixture
-    def configuration(self, tmp_path: Path) -> Dict[str, Any]:
-        raise NotImplementedError("provide a configuration fixture")
+    def make_executor(self) -> Optional[ExecutorFactory]:
+        """None: the executor is the one the ``configuration`` names."""
+        return None
+
+    @pytest.fixture
+    def configuration(self, make_executor: Optional[ExecutorFactory], tmp_path: Path) -> Dict[str, Any]:
+        """With ``make_executor``: run logs in files, which processes running single steps share too."""
+        if make_executor is None:
+            raise NotImplementedError(
+                "provide a configuration fixture (the config file mapping, naming the executor), "
+                "or a make_executor fixture (and configuration for the services)"
+            )
+        return {"run_log_store": {"type": "file-system", "config": {"log_folder": str(tmp_path / "run-logs")}}}
 
     @pytest.fixture
     def project(self, tmp_path: Path, monkeypatch: Any) -> Path:
@@ -169,26 +213,66 @@ class ExecutorContract:
         monkeypatch.chdir(folder)
         return folder
 
+    @pytest.fixture
+    def runner(
+        self, project: Path, configuration: Dict[str, Any], make_executor: Optional[ExecutorFactory]
+    ) -> PipelineRunner:
+        """Runs one of :data:`PIPELINES` (by name) with the executor under test."""
+
+        def run(pipeline: str, run_id: str, use_cached: str = "") -> RunLog:
+            return self.run(project, configuration, pipeline, run_id, use_cached, make_executor=make_executor)
+
+        return run
+
+    def configuration_file(self, configuration: Dict[str, Any], given_executor: bool) -> Dict[str, Any]:
+        """What the configuration file of a run holds.
+
+        With an executor given by a factory, the file still needs an ``executor`` block, because
+        every process of the run loads the whole configuration, the processes running single
+        steps included. Those never use their executor (they run the one step they were asked
+        to), so ``local``, which every installation has, stands in for an executor that may not
+        be installed as a plugin. A configuration naming an executor keeps it: its integration
+        rules then apply in those processes too.
+        """
+        if given_executor and "executor" not in configuration:
+            return {"executor": {"type": "local"}, **configuration}
+        return configuration
+
     def run(
-        self, project: Path, configuration: Dict[str, Any], pipeline: str, run_id: str, use_cached: str = ""
+        self,
+        project: Path,
+        configuration: Dict[str, Any],
+        pipeline: str,
+        run_id: str,
+        use_cached: str = "",
+        make_executor: Optional[ExecutorFactory] = None,
     ) -> RunLog:
         """Run one of :data:`PIPELINES` with the executor under test; return its run log."""
-        from magnus.entrypoints import execute
-
         (project / f"{pipeline}.yaml").write_text(yaml.safe_dump({"dag": PIPELINES[pipeline]}))
-        (project / "config.yaml").write_text(yaml.safe_dump(configuration))
-        run_log = execute(
-            f"{pipeline}.yaml",
+        written = self.configuration_file(configuration, given_executor=make_executor is not None)
+        (project / "config.yaml").write_text(yaml.safe_dump(written))
+        options = RunOptions(
+            pipeline_file=f"{pipeline}.yaml",
             configuration_file="config.yaml",
             parameters_file="parameters.yaml",
             run_id=run_id,
             use_cached=use_cached,
         )
+        if make_executor is None:
+            run_log = execute(
+                options.pipeline_file,
+                configuration_file=options.configuration_file,
+                parameters_file=options.parameters_file,
+                run_id=run_id,
+                use_cached=use_cached,
+            )
+        else:
+            run_log = run_with_executor(make_executor(), load_pipeline(options.pipeline_file), options)
         assert run_log is not None, "the executor under test must run the pipeline, not hand it over"
         return run_log
 
-    def test_linear_parameters_flow(self, project: Path, configuration: Dict[str, Any]) -> None:
-        run_log = self.run(project, configuration, "linear", "linear-1")
+    def test_linear_parameters_flow(self, runner: PipelineRunner) -> None:
+        run_log = runner("linear", "linear-1")
         assert run_log.status == defaults.SUCCESS
         assert outcome(run_log) == {"first": "SUCCESS", "second": "SUCCESS", "success": "SUCCESS"}
         assert run_log.parameters == {"x": 1, "items": [1, 2, 3], "y": 2, "doubled": 4}
@@ -196,13 +280,13 @@ class ExecutorContract:
         attempt = run_log.steps["first"].attempts[0]
         assert attempt.attempt_number == 1 and attempt.start_time <= attempt.end_time
 
-    def test_shell_parameters(self, project: Path, configuration: Dict[str, Any]) -> None:
-        run_log = self.run(project, configuration, "shell", "shell-1")
+    def test_shell_parameters(self, runner: PipelineRunner) -> None:
+        run_log = runner("shell", "shell-1")
         assert run_log.status == defaults.SUCCESS
         assert run_log.parameters["from_shell"] == "shell says hi"
 
-    def test_parallel(self, project: Path, configuration: Dict[str, Any]) -> None:
-        run_log = self.run(project, configuration, "parallel", "parallel-1")
+    def test_parallel(self, runner: PipelineRunner) -> None:
+        run_log = runner("parallel", "parallel-1")
         assert run_log.status == defaults.SUCCESS
         results = outcome(run_log)
         for branch in ("both.a", "both.b"):
@@ -210,32 +294,32 @@ class ExecutorContract:
             assert results[f"{branch}.work"] == "SUCCESS"
         assert run_log.parameters["from_a"] == "a" and run_log.parameters["from_b"] == "b"
 
-    def test_map(self, project: Path, configuration: Dict[str, Any]) -> None:
-        run_log = self.run(project, configuration, "map", "map-1")
+    def test_map(self, runner: PipelineRunner) -> None:
+        run_log = runner("map", "map-1")
         assert run_log.status == defaults.SUCCESS
         assert sorted(run_log.steps["each"].branches) == ["each.1", "each.2", "each.3"]
         assert outcome(run_log)["each.2.work"] == "SUCCESS"
         assert [run_log.parameters[f"seen_{item}"] for item in (1, 2, 3)] == [10, 20, 30]
 
-    def test_on_failure_route(self, project: Path, configuration: Dict[str, Any]) -> None:
-        run_log = self.run(project, configuration, "on_failure", "on-failure-1")
+    def test_on_failure_route(self, runner: PipelineRunner) -> None:
+        run_log = runner("on_failure", "on-failure-1")
         assert outcome(run_log) == {"breaks": "FAIL", "recover": "SUCCESS", "success": "SUCCESS"}
         assert run_log.status == defaults.SUCCESS
         assert "broken on purpose" in run_log.steps["breaks"].message
 
-    def test_failing_step_fails_the_run(self, project: Path, configuration: Dict[str, Any]) -> None:
-        run_log = self.run(project, configuration, "failing", "failing-1")
+    def test_failing_step_fails_the_run(self, runner: PipelineRunner) -> None:
+        run_log = runner("failing", "failing-1")
         assert run_log.status == defaults.FAIL
         assert outcome(run_log) == {"breaks": "FAIL", "fail": "SUCCESS"}
 
-    def test_resume_with_use_cached(self, project: Path, configuration: Dict[str, Any]) -> None:
+    def test_resume_with_use_cached(self, project: Path, runner: PipelineRunner) -> None:
         if not self.resumable:
             pytest.skip("the configured run log store does not outlive the run")
         (project / "broken.flag").write_text("")
-        failed = self.run(project, configuration, "resumable", "resume-1")
+        failed = runner("resumable", "resume-1")
         assert failed.status == defaults.FAIL
         (project / "broken.flag").unlink()
-        resumed = self.run(project, configuration, "resumable", "resume-2", use_cached="resume-1")
+        resumed = runner("resumable", "resume-2", use_cached="resume-1")
         assert resumed.status == defaults.SUCCESS
         assert (resumed.use_cached, resumed.original_run_id) == (True, "resume-1")
         assert resumed.steps["first"].mock is True

@@ -1,0 +1,161 @@
+"""The launch protocol: how the process walking a pipeline asks another process to run one step.
+
+A container, a pod or a SLURM job runs a step (or fans a composite step out or in) from the
+command line a :class:`StepRequest` renders, and ``magnus`` reads it back into the same value.
+This is the only place that command line is written: executors hand :meth:`StepRequest.to_argv`
+to their engine, never assemble it themselves::
+
+    magnus execute_single_node RUN_ID PIPELINE STEP [--map-variable JSON] -c CONFIG [-p PARAMS] [--tag TAG]
+    magnus fan RUN_ID STEP -f PIPELINE -m out|in [--map-variable JSON] [--iterations-file PATH] -c CONFIG ...
+
+Values may be placeholders an engine fills in (``{{workflow.parameters.run_id}}``): the run id
+and the map variable are carried as text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, List, Sequence
+
+from magnus import defaults
+from magnus.errors import UserInputError
+
+if TYPE_CHECKING:
+    from magnus.nodes.base import BaseNode
+
+EXECUTE = "execute_single_node"
+FAN = "fan"
+FAN_MODES = ("out", "in")
+
+
+@dataclass(frozen=True)
+class StepRequest:
+    """One step of a run to execute elsewhere, or one composite step to fan out (``out``) or in (``in``).
+
+    ``step`` is the node's internal name (map parts as the placeholder); ``map_variable`` the
+    JSON of the map position ('' outside maps). A fan-out with ``iterations_file`` also writes
+    there the JSON list of its branches' map variables (each a JSON text), which engines that
+    fan out themselves (Argo's ``withParam``, a SLURM job array) iterate over.
+    """
+
+    run_id: str
+    pipeline_file: str
+    step: str
+    configuration_file: str
+    map_variable: str = ""
+    parameters_file: str = ""
+    tag: str = ""
+    fan: str = ""
+    iterations_file: str = ""
+
+    def __post_init__(self) -> None:
+        if self.fan and self.fan not in FAN_MODES:
+            raise UserInputError(f"--mode must be 'in' or 'out', got '{self.fan}'")
+        if self.iterations_file and self.fan != "out":
+            raise UserInputError("--iterations-file is written by a fan-out only (-m out)")
+
+    @classmethod
+    def for_node(
+        cls,
+        node: "BaseNode",
+        map_variable: defaults.TypeMapVariable,
+        *,
+        run_id: str,
+        pipeline_file: str,
+        configuration_file: str,
+        parameters_file: str = "",
+        tag: str = "",
+        fan: str = "",
+    ) -> "StepRequest":
+        """The request for ``node`` at a map position given as a mapping."""
+        return cls(
+            run_id=run_id,
+            pipeline_file=pipeline_file,
+            step=node.internal_name,
+            configuration_file=configuration_file,
+            map_variable=json.dumps(map_variable) if map_variable else "",
+            parameters_file=parameters_file,
+            tag=tag,
+            fan=fan,
+        )
+
+    def map_values(self) -> defaults.TypeMapVariable:
+        """The map position as a mapping (None outside maps).
+
+        Raises:
+            UserInputError: the map variable is not a JSON object.
+        """
+        if not self.map_variable:
+            return None
+        try:
+            decoded = json.loads(self.map_variable)
+        except ValueError as exc:
+            raise UserInputError(f"--map-variable: not JSON: {exc}") from exc
+        if not isinstance(decoded, dict):
+            raise UserInputError("--map-variable: must be a JSON object of {iterate_as: value}")
+        return decoded
+
+    def to_argv(self, program: Sequence[str] = ("magnus",)) -> List[str]:
+        """The command line running this request; ``program`` is how ``magnus`` is started there."""
+        step = self.step.replace(" ", defaults.COMMAND_FRIENDLY_CHARACTER)
+        if self.fan:
+            argv = [*program, FAN, self.run_id, step, "-f", self.pipeline_file, "-m", self.fan]
+        else:
+            argv = [*program, EXECUTE, self.run_id, self.pipeline_file, step]
+        if self.map_variable:
+            argv += ["--map-variable", self.map_variable]
+        if self.iterations_file:
+            argv += ["--iterations-file", self.iterations_file]
+        argv += ["-c", self.configuration_file]
+        if self.parameters_file:
+            argv += ["-p", self.parameters_file]
+        if self.tag:
+            argv += ["--tag", self.tag]
+        return argv
+
+    @classmethod
+    def from_argv(cls, argv: Sequence[str]) -> "StepRequest":
+        """Read back what :meth:`to_argv` wrote (``argv`` without the program).
+
+        Raises:
+            UserInputError: not a step request's command line.
+        """
+        if not argv or argv[0] not in (EXECUTE, FAN):
+            raise UserInputError(f"not a step request: expected {EXECUTE} or {FAN}, got {' '.join(argv[:1])}")
+        parser = _parser(argv[0])
+        try:
+            parsed = parser.parse_args(list(argv[1:]))
+        except (SystemExit, argparse.ArgumentError):
+            raise UserInputError(f"not a step request: {' '.join(argv)}") from None
+        step = parsed.step.replace(defaults.COMMAND_FRIENDLY_CHARACTER, " ")
+        return cls(
+            run_id=parsed.run_id,
+            pipeline_file=parsed.pipeline_file if argv[0] == EXECUTE else parsed.file,
+            step=step,
+            configuration_file=parsed.config_file,
+            map_variable=parsed.map_variable,
+            parameters_file=parsed.parameters_file,
+            tag=parsed.tag,
+            fan=getattr(parsed, "mode", ""),
+            iterations_file=parsed.iterations_file,
+        )
+
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"magnus {command}", add_help=False, exit_on_error=False)
+    parser.add_argument("run_id")
+    if command == EXECUTE:
+        parser.add_argument("pipeline_file")
+        parser.add_argument("step")
+    else:
+        parser.add_argument("step")
+        parser.add_argument("-f", "--file", required=True)
+        parser.add_argument("-m", "--mode", required=True, choices=FAN_MODES)
+    parser.add_argument("--map-variable", default="")
+    parser.add_argument("--iterations-file", default="")
+    parser.add_argument("-c", "--config-file", default="")
+    parser.add_argument("-p", "--parameters-file", default="")
+    parser.add_argument("--tag", default="")
+    return parser

@@ -1,0 +1,171 @@
+"""Running one executable step where it stands: the only place user code runs.
+
+The orchestrator (or ``magnus execute_single_node`` in a container, a pod or a job) hands a step
+to :class:`StepRunner`, which gets its data from the catalog, runs its command (retrying up to
+``max_attempts``), keeps what it printed as the execution log, puts its data in the catalog and
+writes its step log once, with everything the step produced.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import TYPE_CHECKING, List, Optional
+
+from magnus import defaults
+from magnus.capture import captured_output
+from magnus.datastore.models import DataCatalog, StepAttempt, StepLog
+from magnus.errors import CatalogError, StepLogNotFoundError
+from magnus.nodes.base import BaseNode, ExecutableNode
+from magnus.runtime.current import CurrentStep, running, track
+from magnus.runtime.environment import parameters_in_environment
+from magnus.timing import duration, now
+
+if TYPE_CHECKING:
+    from magnus.nodes.base import CatalogSettings
+    from magnus.runtime.services import RunServices
+
+logger = logging.getLogger(defaults.LOGGER_NAME)
+
+
+class StepRunner:
+    """Runs executable steps of one run in this process."""
+
+    def __init__(self, services: "RunServices") -> None:
+        self.services = services
+
+    def run(
+        self,
+        node: ExecutableNode,
+        map_variable: defaults.TypeMapVariable = None,
+        step_log: Optional[StepLog] = None,
+        mock: bool = False,
+    ) -> StepLog:
+        """Run ``node`` at this map position and return its final step log, as written to the store.
+
+        ``step_log`` is the log the orchestrator recorded as PROCESSING, when it runs in this
+        process; elsewhere the recorded one is read (or a new one made). With ``mock`` the step
+        is recorded as a success without running its command. Never raises for a failure of
+        the command: the step log says FAIL and why.
+        """
+        services = self.services
+        name = node.step_log_name(map_variable)
+        if step_log is None:
+            step_log = self._recorded_or_new(node, name)
+        step_log.mock = step_log.mock or mock
+        current = CurrentStep(services, step_log, map_variable)
+        services.experiment_tracker.start_step(services.run_id, services.tag, name)
+        with running(current):
+            attempt = self._attempts(node, current, mock)
+        step_log.status = attempt.status
+        step_log.message = attempt.message = services.redactor.redact(attempt.message)
+        step_log.user_defined_metrics = current.metrics.as_run_log()
+        services.run_log_store.add_step_log(step_log, services.run_id)
+        services.experiment_tracker.end_step(name, step_log.status)
+        return step_log
+
+    def _recorded_or_new(self, node: ExecutableNode, name: str) -> StepLog:
+        services = self.services
+        try:
+            return services.run_log_store.get_step_log(name, services.run_id)
+        except StepLogNotFoundError:
+            return new_step_log(node, name, services)
+
+    # ---- attempts -------------------------------------------------------------------------------
+    def _attempts(self, node: ExecutableNode, current: CurrentStep, mock: bool) -> StepAttempt:
+        """Catalog get, up to ``max_attempts`` runs of the command, catalog put; the last attempt."""
+        step_log = current.step_log
+        settings = node.catalog
+        attempt = StepAttempt(status=defaults.FAIL)
+        try:
+            if settings and settings.get:
+                step_log.add_data_catalogs(self._sync_catalog("get", settings, step_log))
+        except CatalogError as exc:
+            attempt.start_time = attempt.end_time = now()
+            attempt.message = f"catalog get failed: {exc}"
+            step_log.attempts.append(attempt)
+            return attempt
+
+        for number in range(1, node.max_attempts + 1):
+            with captured_output(self.services.redactor.redact) as output:
+                attempt = self._attempt(node, current, mock)
+            attempt.attempt_number = number
+            step_log.attempts.append(attempt)
+            if node.keeps_execution_log and not mock:
+                step_log.add_data_catalogs(self._put_execution_log(node, current, output.getvalue()))
+            if attempt.status == defaults.SUCCESS:
+                break
+
+        if attempt.status == defaults.SUCCESS and settings and settings.put:
+            try:
+                step_log.add_data_catalogs(self._sync_catalog("put", settings, step_log))
+            except CatalogError as exc:
+                attempt.status = defaults.FAIL
+                attempt.message = f"catalog put failed: {exc}"
+        return attempt
+
+    def _attempt(self, node: ExecutableNode, current: CurrentStep, mock: bool) -> StepAttempt:
+        """Run the command once; parameters go in by argument and environment and come back from both."""
+        attempt = StepAttempt(status=defaults.FAIL, start_time=now())
+        task = node.task()
+        if mock or task is None:
+            return _finished(attempt, defaults.SUCCESS)
+        services = self.services
+        store, redactor = services.run_log_store, services.redactor
+        try:
+            parameters = store.get_parameters(services.run_id)
+            attempt.parameters = redactor.redact_data(task.parameters_used(parameters, current.map_variable))
+            with parameters_in_environment(parameters, current.map_variable) as changed:
+                returned = task.execute_command(parameters, current.map_variable)
+            for name, value, number in changed.metrics:
+                track(current, name, value, number)
+            updates = {**changed.parameters, **returned}
+            if updates:
+                store.set_parameters(services.run_id, redactor.redact_data(updates))
+        except Exception as exc:
+            traceback.print_exc()  # into the captured execution log and the console
+            logger.debug("step %s failed", node.internal_name, exc_info=True)
+            return _finished(attempt, defaults.FAIL, f"{type(exc).__name__}: {exc}")
+        return _finished(attempt, defaults.SUCCESS)
+
+    # ---- catalog --------------------------------------------------------------------------------
+    def _sync_catalog(self, stage: str, settings: "CatalogSettings", step_log: StepLog) -> List[DataCatalog]:
+        services = self.services
+        catalog = services.catalog
+        folder = settings.compute_data_folder or catalog.compute_data_folder
+        entries: List[DataCatalog] = []
+        for name in settings.get if stage == "get" else settings.put:
+            if stage == "get":
+                entries.extend(catalog.get(name, services.run_id, folder))
+            else:
+                entries.extend(catalog.put(name, services.run_id, folder, synced_catalogs=step_log.data_catalog))
+        return entries
+
+    def _put_execution_log(self, node: ExecutableNode, current: CurrentStep, text: str) -> List[DataCatalog]:
+        """Put what the step printed in the catalog as ``<step>.execution.log`` (magnus 0.5.1's name)."""
+        services = self.services
+        if not services.catalog.keeps_data:
+            return []
+        file_name = node.name.replace(" ", "_") + ".execution.log"
+        for value in (current.map_variable or {}).values():
+            file_name += f"_{value}"
+        return services.catalog.put_data(file_name, text.encode("utf-8"), services.run_id)
+
+
+def new_step_log(node: BaseNode, internal_name: str, services: "RunServices") -> StepLog:
+    """A step log for ``node`` at its resolved name, carrying the run's code identity."""
+    return StepLog(
+        name=node.name,
+        internal_name=internal_name,
+        status=defaults.CREATED,
+        step_type=node.node_type,
+        code_identities=[services.code_identity],
+    )
+
+
+def _finished(attempt: StepAttempt, status: str, message: str = "") -> StepAttempt:
+    attempt.status = status
+    attempt.message = message
+    attempt.end_time = now()
+    attempt.duration = duration(attempt.start_time, attempt.end_time)
+    return attempt

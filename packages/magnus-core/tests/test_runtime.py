@@ -1,0 +1,230 @@
+"""The runtime's promises: parameters in the environment of every task, work done once per run, the launch protocol."""
+
+from __future__ import annotations
+
+import collections
+import functools
+import json
+import os
+import textwrap
+from pathlib import Path
+from typing import Any, Callable, Counter, Dict
+
+import pytest
+import yaml
+
+from magnus import defaults, parameters
+from magnus.datastore.file_system import FileSystemRunLogStore
+from magnus.entrypoints import execute, load_pipeline
+from magnus.errors import UserInputError
+from magnus.runtime.request import StepRequest
+
+STEPS = """
+import json
+import os
+
+
+def reads_and_sets_environment(x: int) -> None:
+    assert os.environ["MAGNUS_PRM_x"] == json.dumps(x)
+    assert json.loads(os.environ["MAGNUS_PRM_listed"]) == [1, "two"]
+    os.environ["MAGNUS_PRM_from_python"] = json.dumps({"set": "in python"})
+    os.environ["MAGNUS_PRM_x"] = "5"
+    os.environ["MAGNUS_TRACK_score_STEP_2"] = "0.5"
+
+
+def sees_item(item: str) -> None:
+    assert os.environ["MAGNUS_PRM_item"] == json.dumps(item)
+    assert json.loads(os.environ["MAGNUS_MAP_VARIABLE"]) == {"item": item}
+    os.environ[f"MAGNUS_PRM_seen_{item}"] = json.dumps(True)
+
+
+def first(x: int) -> dict:
+    return {"y": x + 1}
+
+
+def second(y: int) -> None:
+    print(y)
+"""
+
+TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runtime_steps.py").write_text(textwrap.dedent(STEPS))
+    (tmp_path / "config.yaml").write_text("run_log_store:\n  type: file-system\n")
+    (tmp_path / "parameters.yaml").write_text('x: 1\nlisted: [1, "two"]\nitems: ["a", "b"]\n')
+    return tmp_path
+
+
+def write(project: Path, steps: Dict[str, Any], start_at: str) -> str:
+    (project / "pipeline.yaml").write_text(
+        yaml.safe_dump({"dag": {"start_at": start_at, "steps": {**steps, **TERMINALS}}})
+    )
+    return "pipeline.yaml"
+
+
+def test_python_and_shell_tasks_see_parameters_in_the_environment_and_set_them_there(project: Path) -> None:
+    """magnus 0.5.1: every task type gets MAGNUS_PRM_<name> (JSON) and what it sets there comes back."""
+    pipeline = write(
+        project,
+        {
+            "python": {"type": "task", "command": "runtime_steps.reads_and_sets_environment", "next": "shell"},
+            "shell": {
+                "type": "task",
+                "command_type": "shell",
+                "command": 'test "$MAGNUS_PRM_from_python" = \'{"set": "in python"}\' && test "$MAGNUS_PRM_x" = 5 '
+                "&& export MAGNUS_PRM_from_shell='\"shell says hi\"'",
+                "next": "success",
+            },
+        },
+        "python",
+    )
+    run_log = execute(pipeline, "config.yaml", "parameters.yaml", run_id="environment")
+    assert run_log is not None
+    assert run_log.status == defaults.SUCCESS, run_log.steps["shell"].message or run_log.steps["python"].message
+    assert run_log.parameters["from_python"] == {"set": "in python"}
+    assert run_log.parameters["x"] == 5
+    assert run_log.parameters["from_shell"] == "shell says hi"
+    assert run_log.steps["python"].user_defined_metrics == {"score": {"2": 0.5}}
+    # The environment of this process is as it was: parameters live in the run, not here.
+    assert not [key for key in os.environ if key.startswith(defaults.PARAMETER_PREFIX)]
+
+
+def test_map_iterations_see_their_value_in_the_environment(project: Path) -> None:
+    branch = {
+        "start_at": "see",
+        "steps": {"see": {"type": "task", "command": "runtime_steps.sees_item", "next": "success"}, **TERMINALS},
+    }
+    pipeline = write(
+        project,
+        {"each": {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "success"}},
+        "each",
+    )
+    run_log = execute(pipeline, "config.yaml", "parameters.yaml", run_id="map-environment")
+    assert run_log is not None and run_log.status == defaults.SUCCESS
+    assert (run_log.parameters["seen_a"], run_log.parameters["seen_b"]) == (True, True)
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, counts: Counter[str], key: str = "") -> None:
+    original: Callable[..., Any] = getattr(owner, name)
+
+    @functools.wraps(original)
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        counts[key or name] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counting)
+
+
+def test_a_two_step_run_does_its_per_run_work_once(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parameters file parsed once, each function imported once, the run's status written once."""
+    import magnus.tasks.python as python_tasks
+
+    counts: Counter[str] = collections.Counter()
+    imported: Counter[str] = collections.Counter()
+    _count_calls(monkeypatch, parameters, "load_parameters_file", counts)
+    _count_calls(monkeypatch, FileSystemRunLogStore, "update_run_log_status", counts)
+    _count_calls(monkeypatch, FileSystemRunLogStore, "get_run_log_by_id", counts)
+    original_import = python_tasks.importlib.import_module
+
+    def counting_import(name: str, package: Any = None) -> Any:
+        imported[name] += 1
+        return original_import(name, package)
+
+    monkeypatch.setattr(python_tasks.importlib, "import_module", counting_import)
+    pipeline = write(
+        project,
+        {
+            "first": {"type": "task", "command": "runtime_steps.first", "next": "second"},
+            "second": {"type": "task", "command": "runtime_steps.second", "next": "success"},
+        },
+        "first",
+    )
+    run_log = execute(pipeline, "config.yaml", "parameters.yaml", run_id="counted", full=False)
+    assert run_log is not None and run_log.status == defaults.SUCCESS
+    assert counts["load_parameters_file"] == 1
+    assert imported == {"runtime_steps": 2}  # one import per step's function, none for the checks
+    assert counts["update_run_log_status"] == 1
+    # One read of the parameters per step, one to fold the journal at the end, one to return it.
+    assert counts["get_run_log_by_id"] <= 4
+
+
+def test_step_request_round_trips_through_its_command_line(project: Path) -> None:
+    node = load_pipeline(write(project, {"a step": {"type": "stub", "next": "success"}}, "a step")).graph.steps[
+        "a step"
+    ]
+    request = StepRequest.for_node(
+        node,
+        {"item": 0.5},
+        run_id="run-1",
+        pipeline_file="pipeline.yaml",
+        configuration_file="config.yaml",
+        parameters_file="parameters.yaml",
+        tag="nightly",
+    )
+    argv = request.to_argv()
+    assert argv[:5] == ["magnus", "execute_single_node", "run-1", "pipeline.yaml", "a%step"]
+    assert StepRequest.from_argv(argv[1:]) == request
+    fan_out = StepRequest(
+        run_id="{{workflow.parameters.run_id}}",
+        pipeline_file="pipeline.yaml",
+        step="each",
+        configuration_file="config.yaml",
+        map_variable="{{inputs.parameters.map_variable}}",
+        fan="out",
+        iterations_file="/tmp/iterations.json",
+    )
+    assert StepRequest.from_argv(fan_out.to_argv(program=())) == fan_out
+    assert request.map_values() == {"item": 0.5}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["execute"], ["fan", "run", "step", "-f", "p.yaml"], ["fan", "run", "step", "-f", "p.yaml", "-m", "sideways"]],
+)
+def test_a_command_line_that_is_not_a_step_request_is_refused(argv: list[str]) -> None:
+    with pytest.raises(UserInputError):
+        StepRequest.from_argv(argv)
+
+
+def test_a_fan_out_writes_the_iterations_for_an_engine(project: Path) -> None:
+    """``magnus fan -m out --iterations-file``: what Argo's withParam and SLURM arrays iterate over."""
+    from magnus.entrypoints import execute_request
+
+    branch = {"start_at": "work", "steps": {"work": {"type": "stub", "next": "success"}, **TERMINALS}}
+    pipeline = write(
+        project,
+        {"each": {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "success"}},
+        "each",
+    )
+    request = StepRequest(
+        run_id="fanned",
+        pipeline_file=pipeline,
+        step="each",
+        configuration_file="config.yaml",
+        parameters_file="parameters.yaml",
+        fan="out",
+        iterations_file=str(project / "iterations.json"),
+    )
+    assert execute_request(request) == defaults.PROCESSING
+    iterations = json.loads((project / "iterations.json").read_text())
+    assert [json.loads(item) for item in iterations] == [{"item": "a"}, {"item": "b"}]
+    for item in ("a", "b"):
+        branch_request = StepRequest(
+            run_id="fanned",
+            pipeline_file=pipeline,
+            step=f"each.{defaults.MAP_PLACEHOLDER}.work",
+            configuration_file="config.yaml",
+            map_variable=json.dumps({"item": item}),
+        )
+        assert execute_request(branch_request) == defaults.SUCCESS
+        ending = StepRequest(**{**branch_request.__dict__, "step": f"each.{defaults.MAP_PLACEHOLDER}.success"})
+        assert execute_request(ending) == defaults.SUCCESS
+    fan_in = StepRequest(
+        run_id="fanned", pipeline_file=pipeline, step="each", configuration_file="config.yaml", fan="in"
+    )
+    assert execute_request(fan_in) == defaults.SUCCESS
+    stored = FileSystemRunLogStore().get_run_log_by_id("fanned")
+    assert sorted(stored.steps["each"].branches) == ["each.a", "each.b"]

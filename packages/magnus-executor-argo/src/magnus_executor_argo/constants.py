@@ -1,0 +1,16 @@
+"""Names shared by the manifest, the executor and the pods; imports nothing heavy (no hera).
+
+A map's fan-out pod imports the executor class only, so what it needs lives here or in core.
+"""
+
+# The DAG template the workflow starts at.
+ENTRYPOINT = "magnus-dag"
+# The run id of every step: a workflow parameter, by default the workflow's uid.
+RUN_ID = "{{workflow.parameters.run_id}}"
+# The input parameter carrying the map position (JSON) into templates inside a map.
+MAP_INPUT = "map_variable"
+MAP_VARIABLE = "{{inputs.parameters." + MAP_INPUT + "}}"
+# The output parameter of a map's fan-out: the JSON list of its branches' map variables.
+ITERATIONS = "iterations"
+# Where core writes that list in the fan-out pod (``magnus fan ... -m out --iterations-file``).
+ITERATIONS_PATH = "/tmp/magnus-iterations.json"
