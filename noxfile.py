@@ -124,10 +124,13 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    """ruff: lint and formatting."""
-    session.install("ruff")
+    """ruff (lint and formatting), and import-linter: the layers of core and the plugins' imports."""
+    # Every package installed, so import-linter finds each root package of the contracts.
+    session.install("ruff", "import-linter>=2.17", *(_requirement(package) for package in PACKAGES))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.chdir(ROOT)
+    session.run("lint-imports")  # the contracts of the root pyproject.toml
 
 
 @nox.session(python="3.11")

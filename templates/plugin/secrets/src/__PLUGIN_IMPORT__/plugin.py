@@ -11,10 +11,9 @@ import json
 from pathlib import Path
 from typing import ClassVar, Dict, Iterable, Optional
 
-from pydantic import PrivateAttr
-
 from magnus.errors import SecretNotFoundError
 from magnus.secrets import BaseSecrets
+from pydantic import PrivateAttr
 
 
 class __PLUGIN_CLASS__(BaseSecrets):

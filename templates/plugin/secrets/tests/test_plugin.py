@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Dict
 
 import pytest
-
-from __PLUGIN_IMPORT__.plugin import __PLUGIN_CLASS__
 from magnus.config import create_service
+from magnus.plugins import is_installed
 from magnus.secrets import BaseSecrets
 from magnus.testing import SecretsContract
 from magnus.testing.secrets import SecretsFactory
+
+from __PLUGIN_IMPORT__.plugin import __PLUGIN_CLASS__
 
 
 class TestContract(SecretsContract):
@@ -25,6 +26,7 @@ class TestContract(SecretsContract):
         return make
 
 
+@pytest.mark.skipif(not is_installed("secrets", "__PLUGIN_NAME__"), reason="not installed: pip install -e .")
 def test_magnus_finds_the_plugin_by_its_entry_point() -> None:
     service = create_service("secrets", {"type": "__PLUGIN_NAME__", "config": {"path": "x.json"}})
     assert isinstance(service, __PLUGIN_CLASS__)
