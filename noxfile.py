@@ -61,19 +61,21 @@ for _package in PACKAGES:
 @nox.session(name="tests-acceptance", python="3.11")
 def tests_acceptance(session: nox.Session) -> None:
     """The cross-package suite and every example, with every package installed."""
-    session.install(*(_requirement(package) for package in PACKAGES))
+    # import-linter: tests/test_layers.py checks that the import contracts catch a wrong import.
+    session.install("import-linter>=2.17", *(_requirement(package) for package in PACKAGES))
     session.run("pytest", "-q", "-p", "no:cacheprovider", "tests", *session.posargs)
 
 
 @nox.session(python="3.11")
-def template(session: nox.Session) -> None:
-    """Render the plugin template, install it with magnus-core alone, run its tests."""
-    target = Path(session.create_tmp()) / "magnus-secrets-example"
+@nox.parametrize("kind", ["secrets", "executor"])
+def template(session: nox.Session, kind: str) -> None:
+    """Render each kind of the plugin template, install it with magnus-core alone, run its tests."""
+    target = Path(session.create_tmp()) / f"magnus-{kind}-example"
     if target.exists():
         import shutil
 
         shutil.rmtree(target)
-    session.run("python", str(ROOT / "templates" / "render_plugin.py"), "magnus-secrets-example", str(target))
+    session.run("python", str(ROOT / "templates" / "render_plugin.py"), f"magnus-{kind}-example", str(target))
     session.install(_requirement(CORE), f"{target}[test]")
     session.chdir(target)
     session.run("pytest", "-q", "-p", "no:cacheprovider")
