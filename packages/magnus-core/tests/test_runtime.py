@@ -228,3 +228,73 @@ def test_a_fan_out_writes_the_iterations_for_an_engine(project: Path) -> None:
     assert execute_request(fan_in) == defaults.SUCCESS
     stored = FileSystemRunLogStore().get_run_log_by_id("fanned")
     assert sorted(stored.steps["each"].branches) == ["each.a", "each.b"]
+
+
+def test_a_branch_is_walked_in_one_process_from_its_request(project: Path) -> None:
+    """``magnus execute_branch``: what a SLURM array task runs, one map item's whole branch."""
+    from magnus.entrypoints import execute_request
+
+    branch = {
+        "start_at": "first",
+        "steps": {
+            "first": {"type": "task", "command": "runtime_steps.sees_item", "next": "second"},
+            "second": {"type": "stub", "next": "success"},
+            **TERMINALS,
+        },
+    }
+    pipeline = write(
+        project,
+        {"each": {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "success"}},
+        "each",
+    )
+    fan_out = StepRequest(
+        run_id="branched",
+        pipeline_file=pipeline,
+        step="each",
+        configuration_file="config.yaml",
+        parameters_file="parameters.yaml",
+        fan="out",
+    )
+    assert execute_request(fan_out) == defaults.PROCESSING
+    walked = StepRequest(
+        run_id="branched", pipeline_file=pipeline, step="each", configuration_file="config.yaml", branch="each.b"
+    )
+    assert StepRequest.from_argv(walked.to_argv()[1:]) == walked
+    assert execute_request(walked) == defaults.SUCCESS
+    stored = FileSystemRunLogStore().get_run_log_by_id("branched")
+    statuses = {name: log.status for name, log in stored.steps["each"].branches.items()}
+    assert statuses == {"each.a": defaults.PROCESSING, "each.b": defaults.SUCCESS}
+    walked_steps = stored.steps["each"].branches["each.b"].steps
+    assert {name: step.status for name, step in walked_steps.items()} == {
+        "each.b.first": "SUCCESS",
+        "each.b.second": "SUCCESS",
+        "each.b.success": "SUCCESS",
+    }
+    assert stored.parameters["seen_b"] is True and "seen_a" not in stored.parameters
+    with pytest.raises(UserInputError, match=r"no branch 'each\.z'"):
+        execute_request(StepRequest(**{**walked.__dict__, "branch": "each.z"}))
+    resumed = StepRequest(**{**walked.__dict__, "run_id": "branched-2", "use_cached": "branched"})
+    assert StepRequest.from_argv(resumed.to_argv()[1:]) == resumed
+    with pytest.raises(UserInputError, match="--use-cached is for a branch"):
+        StepRequest(run_id="r", pipeline_file=pipeline, step="each", configuration_file="c", use_cached="old")
+
+
+def test_run_argv_starts_the_same_run_elsewhere() -> None:
+    from magnus.runtime.request import run_argv
+    from magnus.runtime.services import RunOptions
+
+    options = RunOptions(pipeline_file="p.yaml", configuration_file="c.yaml", run_id="r-1", use_cached="r-0")
+    assert run_argv(options, program=("m",)) == [
+        "m",
+        "execute",
+        "-f",
+        "p.yaml",
+        "--run-id",
+        "r-1",
+        "-c",
+        "c.yaml",
+        "--use-cached",
+        "r-0",
+    ]
+    with pytest.raises(UserInputError):
+        run_argv(RunOptions(pipeline_file="p.yaml"))

@@ -271,6 +271,47 @@ def fan(
         _exit_unless_success(status, step_name, run_id)
 
 
+@cli.command(request.BRANCH)
+@click.argument("run_id")
+@click.argument("pipeline_file")
+@click.argument("step_name")
+@click.argument("branch")
+@click.option("--map-variable", default="", help="JSON of the map values the composite step runs at.")
+@click.option("--use-cached", default="", help="The run being resumed: its successful steps are reused.")
+@_common
+@_reports_errors
+def execute_branch(
+    run_id: str,
+    pipeline_file: str,
+    step_name: str,
+    branch: str,
+    map_variable: str,
+    use_cached: str,
+    config_file: str,
+    parameters_file: str,
+    log_level: str,
+    tag: str,
+) -> None:
+    """Walk one branch of a composite step of a run walked elsewhere, its steps in this process.
+
+    The composite step must have been fanned out (its branch logs recorded) by the walking process.
+    """
+    from magnus.entrypoints import execute_request
+
+    walked = request.StepRequest(
+        run_id=run_id,
+        pipeline_file=pipeline_file,
+        step=step_name.replace("%", " "),
+        configuration_file=config_file,
+        map_variable=map_variable,
+        parameters_file=parameters_file,
+        tag=tag,
+        branch=branch.replace("%", " "),
+        use_cached=use_cached,
+    )
+    _exit_unless_success(execute_request(walked), f"{step_name} ({branch})", run_id)
+
+
 @cli.command("graph")
 @click.option("-f", "--file", "pipeline_file", default="pipeline.yaml", show_default=True, help="The pipeline YAML.")
 @click.option("--format", "output_format", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)

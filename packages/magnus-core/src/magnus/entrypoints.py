@@ -20,6 +20,7 @@ from magnus.config import configuration_path, create_service, describe_source, l
 from magnus.datastore.models import RunLog
 from magnus.errors import MagnusError, PipelineDefinitionError, UserInputError
 from magnus.executor.base import BaseExecutor
+from magnus.executor.local import LocalExecutor
 from magnus.parameters import initial_parameters
 from magnus.parsing import parse_pipeline
 from magnus.runtime.orchestrator import Orchestrator
@@ -157,7 +158,7 @@ def execute(
 
 # ---- one step of a run walked elsewhere -------------------------------------------------------------
 def execute_request(request: StepRequest) -> str:
-    """``magnus execute_single_node`` and ``magnus fan``: do what ``request`` asks; the step's status."""
+    """``magnus execute_single_node``, ``fan`` and ``execute_branch``: do what ``request`` asks; its status."""
     pipeline = load_pipeline(request.pipeline_file)
     node = pipeline.graph.find_node(request.step)
     options = RunOptions(
@@ -166,11 +167,14 @@ def execute_request(request: StepRequest) -> str:
         parameters_file=request.parameters_file,
         run_id=request.run_id,
         tag=request.tag,
+        use_cached=request.use_cached,
     )
     executor, services = compose(pipeline, options)
     for service in services.services().values():
         integration.configure_for_execution(executor, service)
-    return Orchestrator(services).execute_request(node, request)
+    # A branch walked here runs its steps here, in turn, whatever executor walks the run.
+    launcher = LocalExecutor() if request.branch else None
+    return Orchestrator(services, launcher=launcher).execute_request(node, request)
 
 
 # ---- single tasks as pipelines -----------------------------------------------------------------------

@@ -223,7 +223,9 @@ class Orchestrator:
         """Do what ``request`` asks in this process (a container, pod or job); return the step's status.
 
         The run log is created when no step has created it yet (the first pod of a run). A
-        terminal node at the top of the pipeline ends the run; a fan-out with an iterations
+        request for a branch walks it here, its steps launched by this orchestrator's launcher,
+        and returns the status the branch ended with. A terminal node at the top of the
+        pipeline ends the run; a fan-out with an iterations
         file writes its branches' map variables there.
 
         Raises:
@@ -232,6 +234,10 @@ class Orchestrator:
         services = self.services
         map_variable = request.map_values()
         self.ensure_run_log()
+        if request.branch:
+            if not isinstance(node, CompositeNode):
+                raise UserInputError(f"step '{request.step}' is a {node.node_type}, not a parallel, map or dag step")
+            return self._walk_branch_here(node, map_variable, request.branch)
         if request.fan:
             if not isinstance(node, CompositeNode):
                 raise UserInputError(f"step '{request.step}' is a {node.node_type}, not a parallel, map or dag step")
@@ -251,6 +257,15 @@ class Orchestrator:
         if not isinstance(node, ExecutableNode):
             raise UserInputError(f"step '{request.step}' of type {node.node_type} cannot be run on its own")
         return str(StepRunner(services).run(node, map_variable).status)
+
+    def _walk_branch_here(self, node: CompositeNode, map_variable: defaults.TypeMapVariable, branch: str) -> str:
+        """Walk the branch ``branch`` of ``node`` (fanned out already by the process that walks the run)."""
+        parameters = self._store.get_parameters(self.services.run_id) if node.dynamic_branches else {}
+        runs = {run.name: run for run in node.branch_runs(parameters, map_variable)}
+        if branch not in runs:
+            known = ", ".join(runs) or "none"
+            raise UserInputError(f"step '{node.internal_name}' has no branch '{branch}' (known: {known})")
+        return self.run_branch(runs[branch])
 
     def ensure_run_log(self) -> None:
         if not self._store.run_log_exists(self.services.run_id):

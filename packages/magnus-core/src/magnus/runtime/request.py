@@ -7,6 +7,11 @@ to their engine, never assemble it themselves::
 
     magnus execute_single_node RUN_ID PIPELINE STEP [--map-variable JSON] -c CONFIG [-p PARAMS] [--tag TAG]
     magnus fan RUN_ID STEP -f PIPELINE -m out|in [--map-variable JSON] [--iterations-file PATH] -c CONFIG ...
+    magnus execute_branch RUN_ID PIPELINE STEP BRANCH [--map-variable JSON] [--use-cached OLD_RUN_ID] -c CONFIG ...
+
+The last walks one branch of a composite step (all its steps, in turn) in the process it starts,
+for engines that run a whole branch in one place (a SLURM array task per map item).
+:func:`run_argv` writes the ``magnus execute`` line of a whole run handed to another process.
 
 Values may be placeholders an engine fills in (``{{workflow.parameters.run_id}}``): the run id
 and the map variable are carried as text.
@@ -24,9 +29,11 @@ from magnus.errors import UserInputError
 
 if TYPE_CHECKING:
     from magnus.nodes.base import BaseNode
+    from magnus.runtime.services import RunOptions
 
 EXECUTE = "execute_single_node"
 FAN = "fan"
+BRANCH = "execute_branch"
 FAN_MODES = ("out", "in")
 
 
@@ -38,6 +45,10 @@ class StepRequest:
     JSON of the map position ('' outside maps). A fan-out with ``iterations_file`` also writes
     there the JSON list of its branches' map variables (each a JSON text), which engines that
     fan out themselves (Argo's ``withParam``, a SLURM job array) iterate over.
+
+    With ``branch`` (a branch log name of the composite ``step``, such as ``each.3``) the request
+    walks that branch; ``map_variable`` is then the composite step's own map position, and
+    ``use_cached`` the run being resumed, whose successful steps the walk reuses.
     """
 
     run_id: str
@@ -49,12 +60,18 @@ class StepRequest:
     tag: str = ""
     fan: str = ""
     iterations_file: str = ""
+    branch: str = ""
+    use_cached: str = ""
 
     def __post_init__(self) -> None:
         if self.fan and self.fan not in FAN_MODES:
             raise UserInputError(f"--mode must be 'in' or 'out', got '{self.fan}'")
         if self.iterations_file and self.fan != "out":
             raise UserInputError("--iterations-file is written by a fan-out only (-m out)")
+        if self.branch and self.fan:
+            raise UserInputError("a request walks a branch or fans a step, not both")
+        if self.use_cached and not self.branch:
+            raise UserInputError("--use-cached is for a branch walked elsewhere (execute_branch) only")
 
     @classmethod
     def for_node(
@@ -68,8 +85,10 @@ class StepRequest:
         parameters_file: str = "",
         tag: str = "",
         fan: str = "",
+        branch: str = "",
+        use_cached: str = "",
     ) -> "StepRequest":
-        """The request for ``node`` at a map position given as a mapping."""
+        """The request for ``node`` at a map position given as a mapping (of one of its branches with ``branch``)."""
         return cls(
             run_id=run_id,
             pipeline_file=pipeline_file,
@@ -79,6 +98,8 @@ class StepRequest:
             parameters_file=parameters_file,
             tag=tag,
             fan=fan,
+            branch=branch,
+            use_cached=use_cached,
         )
 
     def map_values(self) -> defaults.TypeMapVariable:
@@ -102,12 +123,17 @@ class StepRequest:
         step = self.step.replace(" ", defaults.COMMAND_FRIENDLY_CHARACTER)
         if self.fan:
             argv = [*program, FAN, self.run_id, step, "-f", self.pipeline_file, "-m", self.fan]
+        elif self.branch:
+            branch = self.branch.replace(" ", defaults.COMMAND_FRIENDLY_CHARACTER)
+            argv = [*program, BRANCH, self.run_id, self.pipeline_file, step, branch]
         else:
             argv = [*program, EXECUTE, self.run_id, self.pipeline_file, step]
         if self.map_variable:
             argv += ["--map-variable", self.map_variable]
         if self.iterations_file:
             argv += ["--iterations-file", self.iterations_file]
+        if self.use_cached:
+            argv += ["--use-cached", self.use_cached]
         argv += ["-c", self.configuration_file]
         if self.parameters_file:
             argv += ["-p", self.parameters_file]
@@ -122,17 +148,18 @@ class StepRequest:
         Raises:
             UserInputError: not a step request's command line.
         """
-        if not argv or argv[0] not in (EXECUTE, FAN):
-            raise UserInputError(f"not a step request: expected {EXECUTE} or {FAN}, got {' '.join(argv[:1])}")
+        if not argv or argv[0] not in (EXECUTE, FAN, BRANCH):
+            raise UserInputError(f"not a step request: expected {EXECUTE}, {FAN} or {BRANCH}, got {' '.join(argv[:1])}")
         parser = _parser(argv[0])
         try:
             parsed = parser.parse_args(list(argv[1:]))
         except (SystemExit, argparse.ArgumentError):
             raise UserInputError(f"not a step request: {' '.join(argv)}") from None
         step = parsed.step.replace(defaults.COMMAND_FRIENDLY_CHARACTER, " ")
+        branch = getattr(parsed, "branch", "").replace(defaults.COMMAND_FRIENDLY_CHARACTER, " ")
         return cls(
             run_id=parsed.run_id,
-            pipeline_file=parsed.pipeline_file if argv[0] == EXECUTE else parsed.file,
+            pipeline_file=parsed.file if argv[0] == FAN else parsed.pipeline_file,
             step=step,
             configuration_file=parsed.config_file,
             map_variable=parsed.map_variable,
@@ -140,21 +167,45 @@ class StepRequest:
             tag=parsed.tag,
             fan=getattr(parsed, "mode", ""),
             iterations_file=parsed.iterations_file,
+            branch=branch,
+            use_cached=parsed.use_cached,
         )
+
+
+def run_argv(options: "RunOptions", program: Sequence[str] = ("magnus",)) -> List[str]:
+    """The ``magnus execute`` line of a whole run, to walk it in another process (a detached SLURM job).
+
+    ``options.run_id`` must be set: the process started reuses it, so both sides name one run.
+    """
+    if not options.run_id:
+        raise UserInputError("a run handed to another process needs its run id")
+    argv = [*program, "execute", "-f", options.pipeline_file, "--run-id", options.run_id]
+    if options.configuration_file:
+        argv += ["-c", options.configuration_file]
+    if options.parameters_file:
+        argv += ["-p", options.parameters_file]
+    if options.tag:
+        argv += ["--tag", options.tag]
+    if options.use_cached:
+        argv += ["--use-cached", options.use_cached]
+    return argv
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"magnus {command}", add_help=False, exit_on_error=False)
     parser.add_argument("run_id")
-    if command == EXECUTE:
+    if command in (EXECUTE, BRANCH):
         parser.add_argument("pipeline_file")
         parser.add_argument("step")
+        if command == BRANCH:
+            parser.add_argument("branch")
     else:
         parser.add_argument("step")
         parser.add_argument("-f", "--file", required=True)
         parser.add_argument("-m", "--mode", required=True, choices=FAN_MODES)
     parser.add_argument("--map-variable", default="")
     parser.add_argument("--iterations-file", default="")
+    parser.add_argument("--use-cached", default="")
     parser.add_argument("-c", "--config-file", default="")
     parser.add_argument("-p", "--parameters-file", default="")
     parser.add_argument("--tag", default="")
