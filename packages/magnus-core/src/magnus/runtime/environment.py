@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from magnus import defaults
 from magnus.parameters import decode_value, encode_value
@@ -51,22 +51,39 @@ def exported_variables(parameters: Mapping[str, Any], map_variable: defaults.Typ
 def parameters_in_environment(
     parameters: Mapping[str, Any], map_variable: defaults.TypeMapVariable = None
 ) -> Iterator[EnvironmentChanges]:
-    """Within the block the parameters are in ``os.environ``; after it, what changed is yielded back."""
-    before = dict(os.environ)
+    """Within the block the parameters are in ``os.environ``; after it, what changed is yielded back.
+
+    Only the variables magnus exports, and those a task adds with magnus's prefixes, are looked
+    at and restored: copying the whole environment would cost more than a no-op step.
+    """
     exported = exported_variables(parameters, map_variable)
+    before = {key: os.environ.get(key) for key in exported}
+    before.update((key, value) for key, value in _returned_variables())
     os.environ.update(exported)
     changes = EnvironmentChanges()
     try:
         yield changes
     finally:
-        after = dict(os.environ)
-        _read_back(after, {**before, **exported}, changes)
+        seen = {**before, **exported}
+        after = dict(_returned_variables())
+        _read_back(after, seen, changes)
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            elif os.environ.get(key) != value:
+                os.environ[key] = value
         for key in after.keys() - before.keys():
             del os.environ[key]
-        os.environ.update({key: value for key, value in before.items() if after.get(key) != value})
 
 
-def _read_back(after: Mapping[str, str], seen: Mapping[str, str], changes: EnvironmentChanges) -> None:
+def _returned_variables() -> Iterator[Tuple[str, str]]:
+    """The variables a task may set to pass something back: ``MAGNUS_PRM_*`` and ``MAGNUS_TRACK_*``."""
+    prefixes = (defaults.PARAMETER_PREFIX, defaults.TRACK_PREFIX)
+    # Keys first: reading every value of the environment costs more than the rest of a no-op step.
+    return ((key, os.environ[key]) for key in list(os.environ) if key.startswith(prefixes))
+
+
+def _read_back(after: Mapping[str, str], seen: Mapping[str, Optional[str]], changes: EnvironmentChanges) -> None:
     for key, raw in after.items():
         if seen.get(key) == raw:
             continue

@@ -19,7 +19,6 @@ and the map variable are carried as text.
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, List, Sequence
@@ -28,6 +27,8 @@ from magnus import defaults
 from magnus.errors import UserInputError
 
 if TYPE_CHECKING:
+    import argparse
+
     from magnus.nodes.base import BaseNode
     from magnus.runtime.services import RunOptions
 
@@ -150,6 +151,8 @@ class StepRequest:
         """
         if not argv or argv[0] not in (EXECUTE, FAN, BRANCH):
             raise UserInputError(f"not a step request: expected {EXECUTE}, {FAN} or {BRANCH}, got {' '.join(argv[:1])}")
+        import argparse  # only processes reading a request back pay for it
+
         parser = _parser(argv[0])
         try:
             parsed = parser.parse_args(list(argv[1:]))
@@ -191,7 +194,9 @@ def run_argv(options: "RunOptions", program: Sequence[str] = ("magnus",)) -> Lis
     return argv
 
 
-def _parser(command: str) -> argparse.ArgumentParser:
+def _parser(command: str) -> "argparse.ArgumentParser":
+    import argparse
+
     parser = argparse.ArgumentParser(prog=f"magnus {command}", add_help=False, exit_on_error=False)
     parser.add_argument("run_id")
     if command in (EXECUTE, BRANCH):
