@@ -256,8 +256,16 @@ def test_a_branch_is_walked_in_one_process_from_its_request(project: Path) -> No
         fan="out",
     )
     assert execute_request(fan_out) == defaults.PROCESSING
-    walked = StepRequest(
-        run_id="branched", pipeline_file=pipeline, step="each", configuration_file="config.yaml", branch="each.b"
+    runs = {
+        run.name: run for run in load_pipeline(pipeline).graph.steps["each"].branch_runs({"items": ["a", "b"]}, None)
+    }
+    walked = StepRequest.for_branch(
+        runs["each.b"], run_id="branched", pipeline_file=pipeline, configuration_file="config.yaml"
+    )
+    assert (walked.step, walked.branch, walked.map_values()) == (
+        "each",
+        f"each.{defaults.MAP_PLACEHOLDER}",
+        {"item": "b"},
     )
     assert StepRequest.from_argv(walked.to_argv()[1:]) == walked
     assert execute_request(walked) == defaults.SUCCESS
@@ -273,6 +281,8 @@ def test_a_branch_is_walked_in_one_process_from_its_request(project: Path) -> No
     assert stored.parameters["seen_b"] is True and "seen_a" not in stored.parameters
     with pytest.raises(UserInputError, match=r"no branch 'each\.z'"):
         execute_request(StepRequest(**{**walked.__dict__, "branch": "each.z"}))
+    with pytest.raises(UserInputError, match="not a parallel, map or dag step"):
+        execute_request(StepRequest(**{**walked.__dict__, "step": "success"}))
     resumed = StepRequest(**{**walked.__dict__, "run_id": "branched-2", "use_cached": "branched"})
     assert StepRequest.from_argv(resumed.to_argv()[1:]) == resumed
     with pytest.raises(UserInputError, match="--use-cached is for a branch"):

@@ -276,7 +276,7 @@ def fan(
 @click.argument("pipeline_file")
 @click.argument("step_name")
 @click.argument("branch")
-@click.option("--map-variable", default="", help="JSON of the map values the composite step runs at.")
+@click.option("--map-variable", default="", help="JSON of the map values the branch's steps run at.")
 @click.option("--use-cached", default="", help="The run being resumed: its successful steps are reused.")
 @_common
 @_reports_errors
@@ -294,7 +294,8 @@ def execute_branch(
 ) -> None:
     """Walk one branch of a composite step of a run walked elsewhere, its steps in this process.
 
-    The composite step must have been fanned out (its branch logs recorded) by the walking process.
+    BRANCH is the branch's name in the pipeline (a map's as EACH.%); the composite step must have
+    been fanned out (its branch logs recorded) by the process walking the run.
     """
     from magnus.entrypoints import execute_request
 

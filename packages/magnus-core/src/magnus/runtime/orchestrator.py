@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol,
 from magnus import defaults
 from magnus.datastore.models import BranchLog, StepAttempt, StepLog
 from magnus.errors import MagnusError, StepLogNotFoundError, UserInputError
-from magnus.nodes.base import ExecutableNode
+from magnus.nodes.base import ExecutableNode, resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
 from magnus.runtime.step import StepRunner, new_step_log
 from magnus.timing import duration, now
@@ -259,13 +259,16 @@ class Orchestrator:
         return str(StepRunner(services).run(node, map_variable).status)
 
     def _walk_branch_here(self, node: CompositeNode, map_variable: defaults.TypeMapVariable, branch: str) -> str:
-        """Walk the branch ``branch`` of ``node`` (fanned out already by the process that walks the run)."""
-        parameters = self._store.get_parameters(self.services.run_id) if node.dynamic_branches else {}
-        runs = {run.name: run for run in node.branch_runs(parameters, map_variable)}
-        if branch not in runs:
-            known = ", ".join(runs) or "none"
+        """Walk ``node``'s branch named ``branch`` (as in the pipeline) at ``map_variable``.
+
+        The process walking the run fanned the step out already (the branch logs exist).
+        """
+        graphs = {graph.internal_branch_name: graph for graph in node.get_branches()}
+        if branch not in graphs:
+            known = ", ".join(graphs) or "none"
             raise UserInputError(f"step '{node.internal_name}' has no branch '{branch}' (known: {known})")
-        return self.run_branch(runs[branch])
+        graph = graphs[branch]
+        return self.run_branch(BranchRun(resolve_map_placeholders(branch, map_variable), graph, map_variable))
 
     def ensure_run_log(self) -> None:
         if not self._store.run_log_exists(self.services.run_id):

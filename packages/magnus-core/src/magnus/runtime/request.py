@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import argparse
 
     from magnus.nodes.base import BaseNode
+    from magnus.nodes.composite import BranchRun
     from magnus.runtime.services import RunOptions
 
 EXECUTE = "execute_single_node"
@@ -47,9 +48,10 @@ class StepRequest:
     there the JSON list of its branches' map variables (each a JSON text), which engines that
     fan out themselves (Argo's ``withParam``, a SLURM job array) iterate over.
 
-    With ``branch`` (a branch log name of the composite ``step``, such as ``each.3``) the request
-    walks that branch; ``map_variable`` is then the composite step's own map position, and
-    ``use_cached`` the run being resumed, whose successful steps the walk reuses.
+    With ``branch`` (the internal name of one of the composite ``step``'s branches, map parts as
+    the placeholder) the request walks that branch at ``map_variable``, the map position its steps
+    see (for a map's branch, the item); ``use_cached`` is then the run being resumed, whose
+    successful steps the walk reuses.
     """
 
     run_id: str
@@ -75,6 +77,32 @@ class StepRequest:
             raise UserInputError("--use-cached is for a branch walked elsewhere (execute_branch) only")
 
     @classmethod
+    def for_branch(
+        cls,
+        run: "BranchRun",
+        *,
+        run_id: str,
+        pipeline_file: str,
+        configuration_file: str,
+        parameters_file: str = "",
+        tag: str = "",
+        use_cached: str = "",
+    ) -> "StepRequest":
+        """The request walking one branch run of a composite step (as the orchestrator fanned it out)."""
+        branch = run.graph.internal_branch_name
+        return cls(
+            run_id=run_id,
+            pipeline_file=pipeline_file,
+            step=branch.rsplit(".", 1)[0],
+            configuration_file=configuration_file,
+            map_variable=json.dumps(run.map_variable) if run.map_variable else "",
+            parameters_file=parameters_file,
+            tag=tag,
+            branch=branch,
+            use_cached=use_cached,
+        )
+
+    @classmethod
     def for_node(
         cls,
         node: "BaseNode",
@@ -86,10 +114,8 @@ class StepRequest:
         parameters_file: str = "",
         tag: str = "",
         fan: str = "",
-        branch: str = "",
-        use_cached: str = "",
     ) -> "StepRequest":
-        """The request for ``node`` at a map position given as a mapping (of one of its branches with ``branch``)."""
+        """The request for ``node`` at a map position given as a mapping."""
         return cls(
             run_id=run_id,
             pipeline_file=pipeline_file,
@@ -99,8 +125,6 @@ class StepRequest:
             parameters_file=parameters_file,
             tag=tag,
             fan=fan,
-            branch=branch,
-            use_cached=use_cached,
         )
 
     def map_values(self) -> defaults.TypeMapVariable:
