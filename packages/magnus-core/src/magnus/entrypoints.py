@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from magnus import defaults, integration
 from magnus.config import configuration_path, create_service, describe_source, load_configuration
@@ -23,9 +23,11 @@ from magnus.executor.base import BaseExecutor
 from magnus.executor.local import LocalExecutor
 from magnus.parameters import initial_parameters
 from magnus.parsing import parse_pipeline
+from magnus.redaction import Redactor
 from magnus.runtime.orchestrator import Orchestrator
 from magnus.runtime.request import StepRequest
 from magnus.runtime.services import Pipeline, RunOptions, RunServices
+from magnus.service import BaseService
 from magnus.yaml_file import load_yaml
 
 
@@ -64,6 +66,7 @@ def compose(
     parameters = initial_parameters(options.parameters_file)
     configured = executor or created.pop("executor")
     assert isinstance(configured, BaseExecutor)
+    redactor = _resolve_secrets([configured, *created.values()], created["secrets"])
     store: Any = created["run_log_store"]
 
     run_id = options.run_id or os.environ.get(defaults.ENV_RUN_ID, "")
@@ -84,10 +87,25 @@ def compose(
         pipeline=pipeline,
         initial_parameters=parameters,
         run_config=_run_config(configured, created, options, pipeline),
+        redactor=redactor,
         **created,  # type: ignore[arg-type]
     )
     services.redactor.add(services.secrets.values_to_mask())
     return configured, services
+
+
+def _resolve_secrets(services: Iterable[BaseService], secrets: Any) -> Redactor:
+    """Hand every service the secrets its configuration names; each value read is masked in the run."""
+    redactor = Redactor()
+
+    def secret(name: str) -> str:
+        value: str = secrets.get(name)
+        redactor.add([value])
+        return value
+
+    for service in services:
+        service.resolve_secrets(secret)
+    return redactor
 
 
 def _run_config(

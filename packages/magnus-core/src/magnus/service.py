@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, List
+from typing import Any, Callable, ClassVar, Dict, List
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,6 +22,9 @@ class BaseService(BaseModel):
       a shared file system (a database, an object store, a tracking server);
     - :meth:`local_paths`: the folders of this machine that hold its state, which a step run
       elsewhere must see at the same path (a mount, a shared file system).
+
+    A service whose configuration names secrets (a database password) receives them through
+    :meth:`resolve_secrets`, never through its config.
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
@@ -34,6 +37,17 @@ class BaseService(BaseModel):
     def local_paths(self) -> List[str]:
         """Folders (as configured) holding this service's state; none for stateless services."""
         return []
+
+    def resolve_secrets(self, secret: Callable[[str], str]) -> None:
+        """Take the secrets this service's configuration refers to; nothing by default.
+
+        Called once by composition for every service of a run (the executor included) after all of
+        them exist and before any is used, in every process that composes the run (the one that
+        starts it and each one running a step elsewhere). ``secret(name)`` returns the value of
+        secret ``name`` from the run's secrets backend and registers it for masking in the run's
+        output; it raises :class:`~magnus.errors.SecretNotFoundError` for an unknown name. Keep a
+        value in memory only: never in a field (fields are the config, recorded in the run log).
+        """
 
     def get_summary(self) -> Dict[str, Any]:
         """What the run log's ``run_config`` records of this service."""
