@@ -1,0 +1,107 @@
+"""Run-log parts as table rows, and rows back into magnus 0.5.1's nested run log.
+
+A step row holds the step without its branches; its ``status`` and ``message`` are columns (so a
+status update is one ``UPDATE``) and the rest is JSON in ``body``. A branch row holds the branch
+without its steps. Rows name their parent part, so reassembly follows keys: rows come ordered by
+``id`` (the order parts were first written), and each is attached to the part it names.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from magnus.datastore.models import BranchLog, RunLog, StepLog
+from magnus_runlog_db.schema import BRANCH, STEP
+
+# A row as SQLAlchemy returns it (RowMapping) or as tests build it.
+Row = Mapping[Any, Any]
+
+_STEP_COLUMNS = {"branches", "status", "message"}
+_HEADER_FIELDS = ("dag_hash", "use_cached", "tag", "original_run_id", "status")
+
+
+def step_row(step_log: StepLog, parent: str) -> Dict[str, Any]:
+    return {
+        "kind": STEP,
+        "internal_name": step_log.internal_name,
+        "parent": parent,
+        "status": step_log.status,
+        "message": step_log.message,
+        "body": json.dumps(step_log.model_dump(mode="json", exclude=_STEP_COLUMNS)),
+    }
+
+
+def branch_row(branch_log: BranchLog, parent: str) -> Dict[str, Any]:
+    return {
+        "kind": BRANCH,
+        "internal_name": branch_log.internal_name,
+        "parent": parent,
+        "status": branch_log.status,
+        "message": "",
+        "body": "{}",
+    }
+
+
+def step_from(row: Row) -> StepLog:
+    data = json.loads(row["body"])
+    data["status"], data["message"] = row["status"], row["message"]
+    return StepLog.model_validate(data)
+
+
+def branch_from(row: Row) -> BranchLog:
+    return BranchLog(internal_name=row["internal_name"], status=row["status"])
+
+
+def header_values(run_log: RunLog) -> Dict[str, Any]:
+    return {name: getattr(run_log, name) for name in _HEADER_FIELDS}
+
+
+def run_log_from(row: Row, parameters: Iterable[Tuple[str, str]]) -> RunLog:
+    run_log = RunLog(run_id=row["run_id"], **{name: row[name] for name in _HEADER_FIELDS})
+    run_log.parameters = {name: json.loads(value) for name, value in parameters}
+    run_log.run_config = json.loads(row["run_config"])
+    return run_log
+
+
+def assemble(rows: Sequence[Row], top: Optional[RunLog] = None) -> Dict[Tuple[str, str], Any]:
+    """Build every part of ``rows`` (ordered by ``id``) and attach each to its parent.
+
+    ``top``: the run log whose steps receive the rows of parent ``''``. Returns the parts by
+    ``(kind, internal_name)``; a part whose parent is not among the rows (the root of a subtree)
+    stays unattached.
+    """
+    parts: Dict[Tuple[str, str], Any] = {}
+    for row in rows:
+        kind, name = row["kind"], row["internal_name"]
+        parts[(kind, name)] = step_from(row) if kind == STEP else branch_from(row)
+    for row in rows:
+        kind, name, parent = row["kind"], row["internal_name"], row["parent"]
+        part = parts[(kind, name)]
+        if kind == STEP:
+            if parent == "" and isinstance(top, RunLog):
+                top.steps[name] = part
+            else:
+                holder = parts.get((BRANCH, parent))
+                if holder is not None:
+                    holder.steps[name] = part
+        else:
+            holder = parts.get((STEP, parent))
+            if holder is not None:
+                holder.branches[name] = part
+    return parts
+
+
+def parts_of_step(step_log: StepLog, parent: str) -> List[Dict[str, Any]]:
+    """Rows of a step and everything it carries (its branches and their steps), parents first."""
+    rows = [step_row(step_log, parent)]
+    for branch in step_log.branches.values():
+        rows.extend(parts_of_branch(branch, step_log.internal_name))
+    return rows
+
+
+def parts_of_branch(branch_log: BranchLog, parent: str) -> List[Dict[str, Any]]:
+    rows = [branch_row(branch_log, parent)]
+    for step in branch_log.steps.values():
+        rows.extend(parts_of_step(step, branch_log.internal_name))
+    return rows

@@ -1,0 +1,489 @@
+"""``run_log_store: {type: db, config: {connection_string: ..., db_name: ...}}``.
+
+Run logs in a database through SQLAlchemy 2: PostgreSQL (psycopg 3) for runs whose steps run on
+other machines (Argo pods, SLURM jobs: no shared volume needed), SQLite for one machine. Each part
+of a run log (the run's own fields, each parameter, each step, each branch) is one row (see
+:mod:`magnus_runlog_db.schema`), so:
+
+- writers of different parts never write the same row, and a part is replaced by one atomic
+  statement: map iterations and parallel branches in many processes write one run at once and
+  lose nothing;
+- recording a step writes that step's row only: its cost does not grow with the size of the run;
+- every write is committed before the method returns: a process killed mid-run leaves a log that
+  reads back (the step it was running shows its last recorded status) and ``--use-cached`` resumes;
+- read-modify-writes of one row (the run's config) lock that row while they change it.
+
+The connection string's ``${name}`` parts are secrets of the run's secrets backend, handed over
+by :meth:`resolve_secrets`; they are kept in memory only and never reach a run log (the summary
+records the configured text, a literal password as ``***``), a manifest or a message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+from typing import Any, Callable, ClassVar, Dict, Iterator, List, Optional, Set, Tuple, Union
+
+import sqlalchemy as sa
+from pydantic import Field, PrivateAttr, field_validator
+from sqlalchemy.engine import URL, Connection, Engine
+
+from magnus.datastore.base import BaseRunLogStore
+from magnus.datastore.models import BranchLog, RunLog, StepLog
+from magnus.errors import (
+    BranchLogNotFoundError,
+    ConfigurationError,
+    RunLogExistsError,
+    RunLogNotFoundError,
+    StepLogNotFoundError,
+)
+from magnus_runlog_db import connection, rows
+from magnus_runlog_db.dialects import insert_for
+from magnus_runlog_db.migrate import ensure_schema
+from magnus_runlog_db.schema import BRANCH, DEFAULT_PREFIX, PREFIX_PATTERN, STEP, Tables, tables
+
+_DEFAULT_URL = "sqlite:///.run_log_store/runs.db"
+_Key = Tuple[str, str, str]  # (run_id, kind, internal_name)
+
+
+class DatabaseRunLogStore(BaseRunLogStore):
+    """Run logs as rows of a PostgreSQL or SQLite database; reading a run reassembles magnus 0.5.1's JSON."""
+
+    service_name: ClassVar[str] = "db"
+    shared_between_processes: ClassVar[bool] = True
+    # A database server is reached from any host; an SQLite file is not (see local_paths).
+    shared_between_hosts: ClassVar[bool] = True
+
+    connection_string: str = Field(
+        default=_DEFAULT_URL,
+        description="SQLAlchemy URL (postgresql+psycopg://USER:${secret}@HOST:PORT/DB or sqlite:///FILE); "
+        "${name} is the secret 'name' of the secrets backend.",
+    )
+    db_name: str = Field(
+        default=DEFAULT_PREFIX, description="Prefix of the store's tables (<db_name>_runs, _parts, ...)."
+    )
+    pool_size: int = Field(default=5, ge=1, description="Connections kept open per process (PostgreSQL).")
+    connect_timeout: int = Field(
+        default=10, ge=1, description="Seconds to wait for the server (PostgreSQL) or the write lock (SQLite)."
+    )
+
+    _secret: Optional[Callable[[str], str]] = PrivateAttr(default=None)
+
+    @field_validator("db_name")
+    @classmethod
+    def _valid_prefix(cls, value: str) -> str:
+        if not PREFIX_PATTERN.match(value):
+            raise ValueError("must be a table-name prefix: letters, digits and '_', not starting with a digit")
+        return value
+
+    # ---- service declarations ---------------------------------------------------------------------
+    def resolve_secrets(self, secret: Callable[[str], str]) -> None:
+        """Keep the secrets backend's look-up, and resolve the URL now (a missing secret stops the run early)."""
+        self._secret = secret
+        self.__dict__.pop("url", None)
+        self.url  # noqa: B018 - resolve now, so a missing secret or a bad URL is refused before the run
+
+    def local_paths(self) -> List[str]:
+        """The folder of an SQLite database (steps elsewhere must see it); none for a server."""
+        if self.url.get_backend_name() != "sqlite" or self.url.database in (None, "", ":memory:"):
+            return []
+        import os
+
+        return [os.path.dirname(self.url.database) or "."]
+
+    def get_summary(self) -> Dict[str, Any]:
+        summary = super().get_summary()
+        summary["connection_string"] = connection.redacted(self.connection_string)
+        return summary
+
+    # ---- connections ----------------------------------------------------------------------------------
+    @functools.cached_property
+    def url(self) -> URL:
+        """The resolved URL: in memory only (it may hold a password)."""
+        names = list(connection.placeholders(self.connection_string))
+        if names and self._secret is None:
+            raise ConfigurationError(
+                f"run_log_store db: connection_string names secrets ({', '.join(names)}) but no secrets backend "
+                "was handed to the store (magnus does when it composes a run; in code call resolve_secrets)"
+            )
+        return connection.resolve_url(self.connection_string, self._secret or _no_secret)
+
+    @functools.cached_property
+    def _tables(self) -> Tables:
+        return tables(self.db_name)
+
+    @functools.cached_property
+    def _engine(self) -> Engine:
+        engine = connection.engine_for(self.url, self.pool_size, self.connect_timeout)
+        with self._translated_errors():
+            ensure_schema(engine, self.db_name)
+        return engine
+
+    @functools.cached_property
+    def _known(self) -> Set[_Key]:
+        """Parts this process knows are recorded (they are never removed while a run is written)."""
+        return set()
+
+    @contextlib.contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.IntegrityError:
+            raise
+        except sa.exc.DBAPIError as error:
+            connection.raise_database_error(error, self.url, self.connect_timeout)
+
+    @contextlib.contextmanager
+    def _connect(self, atomic: bool = False) -> Iterator[Connection]:
+        """A connection; ``atomic``: its statements commit together (else each one on its own).
+
+        On PostgreSQL a single statement runs in autocommit (one round trip); SQLite always takes
+        its write lock at ``BEGIN`` so writers queue instead of failing.
+        """
+        engine = self._engine
+        with self._translated_errors():
+            if atomic or engine.dialect.name == "sqlite":
+                with engine.begin() as conn:
+                    yield conn
+            else:
+                with engine.connect() as conn:
+                    yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    def _upsert(self, conn: Connection, table: sa.Table, values: Any, keys: List[str], update: List[str]) -> None:
+        statement = insert_for(conn, table)
+        if update:
+            excluded = statement.excluded
+            statement = statement.on_conflict_do_update(
+                index_elements=keys, set_={name: excluded[name] for name in update}
+            )
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=keys)
+        conn.execute(statement, values)
+
+    # ---- whole logs ---------------------------------------------------------------------------------
+    def create_run_log(
+        self,
+        run_id: str,
+        dag_hash: str = "",
+        use_cached: bool = False,
+        tag: str = "",
+        original_run_id: str = "",
+        status: str = "CREATED",
+    ) -> RunLog:
+        """Insert the run's row; an existing run id is refused by the database's key, atomically."""
+        run_log = RunLog(
+            run_id=run_id,
+            dag_hash=dag_hash,
+            use_cached=use_cached,
+            tag=tag,
+            original_run_id=original_run_id,
+            status=status,
+        )
+        runs = self._tables.runs
+        try:
+            with self._connect() as conn:
+                conn.execute(
+                    runs.insert().values(
+                        run_id=run_id,
+                        run_config="{}",
+                        created_at=sa.func.now(),
+                        updated_at=sa.func.now(),
+                        **rows.header_values(run_log),
+                    )
+                )
+        except sa.exc.IntegrityError:
+            raise RunLogExistsError(run_id) from None
+        return run_log
+
+    def run_log_exists(self, run_id: str) -> bool:
+        runs = self._tables.runs
+        with self._connect() as conn:
+            return conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first() is not None
+
+    def get_run_log_by_id(self, run_id: str, full: bool = True) -> RunLog:
+        """The run log; with ``full=False`` its own fields, parameters and config, not its steps."""
+        runs, parts = self._tables.runs, self._tables.parts
+        with self._connect() as conn:
+            header = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().first()
+            if header is None:
+                raise RunLogNotFoundError(run_id)
+            run_log = rows.run_log_from(header, self._parameter_rows(conn, run_id))
+            if full:
+                found = conn.execute(sa.select(parts).where(parts.c.run_id == run_id).order_by(parts.c.id))
+                rows.assemble(list(found.mappings()), top=run_log)
+        return run_log
+
+    def put_run_log(self, run_log: RunLog) -> None:
+        """Replace everything stored for the run by ``run_log``, in one transaction."""
+        runs, parts = self._tables.runs, self._tables.parts
+        header = {
+            "run_id": run_log.run_id,
+            "run_config": json.dumps(run_log.run_config),
+            "created_at": sa.func.now(),
+            "updated_at": sa.func.now(),
+            **rows.header_values(run_log),
+        }
+        part_rows = [row for step in run_log.steps.values() for row in rows.parts_of_step(step, "")]
+        with self._connect(atomic=True) as conn:
+            update = [name for name in header if name not in ("run_id", "created_at")]
+            self._upsert(conn, runs, header, ["run_id"], update)
+            self._write_parameters(conn, run_log.run_id, run_log.parameters)
+            stale = parts.delete().where(parts.c.run_id == run_log.run_id)
+            if part_rows:
+                kept = [(row["kind"], row["internal_name"]) for row in part_rows]
+                stale = stale.where(sa.tuple_(parts.c.kind, parts.c.internal_name).not_in(kept))
+            conn.execute(stale)
+            for row in part_rows:
+                self._upsert(conn, parts, {"run_id": run_log.run_id, **row}, _PART_KEY, _PART_UPDATE)
+
+    # ---- run-level fields -------------------------------------------------------------------------
+    def update_run_log_status(self, run_id: str, status: str) -> None:
+        runs = self._tables.runs
+        with self._connect() as conn:
+            changed = conn.execute(
+                runs.update().where(runs.c.run_id == run_id).values(status=status, updated_at=sa.func.now())
+            )
+        if changed.rowcount == 0:
+            raise RunLogNotFoundError(run_id)
+
+    def get_parameters(self, run_id: str) -> Dict[str, Any]:
+        """The parameters, in one query that also tells a run without parameters from no run."""
+        runs, parameters = self._tables.runs, self._tables.parameters
+        query = (
+            sa.select(runs.c.run_id, parameters.c.name, parameters.c.value)
+            .select_from(runs.outerjoin(parameters, parameters.c.run_id == runs.c.run_id))
+            .where(runs.c.run_id == run_id)
+            .order_by(parameters.c.name)
+        )
+        with self._connect() as conn:
+            found = conn.execute(query).all()
+        if not found:
+            raise RunLogNotFoundError(run_id)
+        return {name: json.loads(value) for _, name, value in found if name is not None}
+
+    def set_parameters(self, run_id: str, parameters: Dict[str, Any]) -> None:
+        """One row per name: writers setting different parameters never collide."""
+        if not parameters:
+            if not self.run_log_exists(run_id):
+                raise RunLogNotFoundError(run_id)
+            return
+        try:
+            with self._connect() as conn:
+                self._write_parameters(conn, run_id, parameters)
+        except sa.exc.IntegrityError:
+            raise RunLogNotFoundError(run_id) from None
+
+    def _write_parameters(self, conn: Connection, run_id: str, parameters: Dict[str, Any]) -> None:
+        if parameters:
+            values = [
+                {"run_id": run_id, "name": name, "value": json.dumps(value)} for name, value in parameters.items()
+            ]
+            self._upsert(conn, self._tables.parameters, values, ["run_id", "name"], ["value"])
+
+    def _parameter_rows(self, conn: Connection, run_id: str) -> List[Tuple[str, str]]:
+        parameters = self._tables.parameters
+        query = sa.select(parameters.c.name, parameters.c.value).where(parameters.c.run_id == run_id)
+        return [(name, value) for name, value in conn.execute(query.order_by(parameters.c.name))]
+
+    def get_run_config(self, run_id: str) -> Dict[str, Any]:
+        runs = self._tables.runs
+        with self._connect() as conn:
+            found = conn.execute(sa.select(runs.c.run_config).where(runs.c.run_id == run_id)).scalar()
+        if found is None:
+            raise RunLogNotFoundError(run_id)
+        config: Dict[str, Any] = json.loads(found)
+        return config
+
+    def set_run_config(self, run_id: str, run_config: Dict[str, Any]) -> None:
+        """Merge into the run's config with the run's row locked (no concurrent merge is lost)."""
+        runs = self._tables.runs
+        with self._connect(atomic=True) as conn:
+            locked = sa.select(runs.c.run_config).where(runs.c.run_id == run_id).with_for_update()
+            found = conn.execute(locked).scalar()
+            if found is None:
+                raise RunLogNotFoundError(run_id)
+            merged = json.dumps({**json.loads(found), **run_config})
+            conn.execute(
+                runs.update().where(runs.c.run_id == run_id).values(run_config=merged, updated_at=sa.func.now())
+            )
+
+    # ---- steps and branches ---------------------------------------------------------------------------
+    def get_step_log(self, internal_name: str, run_id: str) -> StepLog:
+        """The step with its branches and their steps (one recursive query over parent keys)."""
+        step = self._subtree(run_id, STEP, internal_name)
+        if step is None:
+            raise StepLogNotFoundError(run_id, internal_name)
+        assert isinstance(step, StepLog)
+        return step
+
+    def add_step_log(self, step_log: StepLog, run_id: str) -> None:
+        """Write the step's row; branches (and their steps) it carries are written when not recorded.
+
+        Step names hold no dots, so the branch holding a step is its name without the last part.
+        """
+        parent = step_log.internal_name.rpartition(".")[0]
+        part_rows = rows.parts_of_step(step_log, parent)
+        try:
+            with self._connect(atomic=bool(parent) or len(part_rows) > 1) as conn:
+                if parent:
+                    self._require(conn, run_id, BRANCH, parent, holder=BRANCH)
+                self._upsert(conn, self._tables.parts, {"run_id": run_id, **part_rows[0]}, _PART_KEY, _PART_UPDATE)
+                for row in part_rows[1:]:
+                    self._upsert(conn, self._tables.parts, {"run_id": run_id, **row}, _PART_KEY, [])
+        except sa.exc.IntegrityError:
+            raise RunLogNotFoundError(run_id) from None
+        self._known.update((run_id, row["kind"], row["internal_name"]) for row in part_rows)
+
+    def update_step_log_status(self, internal_name: str, status: str, run_id: str, message: str = "") -> StepLog:
+        """One ``UPDATE`` of the step's row; returns the step as stored, without its branches."""
+        parts = self._tables.parts
+        statement = (
+            parts.update()
+            .where(parts.c.run_id == run_id, parts.c.kind == STEP, parts.c.internal_name == internal_name)
+            .values(status=status, message=message)
+            .returning(parts.c.body, parts.c.status, parts.c.message)
+        )
+        with self._connect() as conn:
+            found = conn.execute(statement).mappings().first()
+        if found is None:
+            raise StepLogNotFoundError(run_id, internal_name)
+        return rows.step_from(found)
+
+    def get_branch_statuses(self, internal_name: str, run_id: str) -> Dict[str, str]:
+        """The step's row and its branches' rows, in one query: no step of any branch is read."""
+        parts = self._tables.parts
+        query = (
+            sa.select(parts.c.kind, parts.c.internal_name, parts.c.status)
+            .where(parts.c.run_id == run_id)
+            .where(
+                sa.or_(
+                    sa.and_(parts.c.kind == STEP, parts.c.internal_name == internal_name),
+                    sa.and_(parts.c.kind == BRANCH, parts.c.parent == internal_name),
+                )
+            )
+            .order_by(parts.c.id)
+        )
+        with self._connect() as conn:
+            found = conn.execute(query).all()
+        if not any(kind == STEP for kind, _, _ in found):
+            raise StepLogNotFoundError(run_id, internal_name)
+        return {name: status for kind, name, status in found if kind == BRANCH}
+
+    def get_branch_log(self, internal_branch_name: str, run_id: str) -> Union[BranchLog, RunLog]:
+        """A branch with its steps; the empty name is the run log itself."""
+        if not internal_branch_name:
+            return self.get_run_log_by_id(run_id)
+        branch = self._subtree(run_id, BRANCH, internal_branch_name)
+        if branch is None:
+            raise BranchLogNotFoundError(run_id, internal_branch_name)
+        assert isinstance(branch, BranchLog)
+        return branch
+
+    def update_branch_log_status(self, internal_branch_name: str, status: str, run_id: str) -> None:
+        """One ``UPDATE`` of the branch's row; its steps are untouched."""
+        if not internal_branch_name:
+            self.update_run_log_status(run_id, status)
+            return
+        parts = self._tables.parts
+        statement = (
+            parts.update()
+            .where(parts.c.run_id == run_id, parts.c.kind == BRANCH, parts.c.internal_name == internal_branch_name)
+            .values(status=status)
+        )
+        with self._connect() as conn:
+            changed = conn.execute(statement)
+        if changed.rowcount == 0:
+            raise BranchLogNotFoundError(run_id, internal_branch_name)
+
+    def add_branch_log(self, branch_log: Union[BranchLog, RunLog], run_id: str) -> None:
+        """Write the branch's row, keeping its recorded steps; steps it carries are written when new.
+
+        A map value may hold dots (``0.5``), so the step holding the branch is the longest recorded
+        step whose name prefixes the branch's, looked up once per branch and process.
+        """
+        if isinstance(branch_log, RunLog):
+            self.update_run_log_status(run_id, branch_log.status)
+            return
+        name = branch_log.internal_name
+        with self._connect(atomic=True) as conn:
+            parent = self._holding_step(conn, run_id, name)
+            part_rows = rows.parts_of_branch(branch_log, parent)
+            self._upsert(conn, self._tables.parts, {"run_id": run_id, **part_rows[0]}, _PART_KEY, _PART_UPDATE)
+            for row in part_rows[1:]:
+                self._upsert(conn, self._tables.parts, {"run_id": run_id, **row}, _PART_KEY, [])
+        self._known.update((run_id, row["kind"], row["internal_name"]) for row in part_rows)
+
+    # ---- mechanics -------------------------------------------------------------------------------------
+    def _require(self, conn: Connection, run_id: str, kind: str, name: str, holder: str) -> None:
+        """Raise the not-found error of the holding part when it was never recorded."""
+        if (run_id, kind, name) in self._known:
+            return
+        parts = self._tables.parts
+        query = sa.select(parts.c.id).where(
+            parts.c.run_id == run_id, parts.c.kind == kind, parts.c.internal_name == name
+        )
+        if conn.execute(query).first() is None:
+            self._raise_missing(conn, run_id, holder, name)
+        self._known.add((run_id, kind, name))
+
+    def _holding_step(self, conn: Connection, run_id: str, name: str) -> str:
+        """The parent of branch ``name``: its name without the map value, which may hold dots."""
+        if (run_id, BRANCH, name) in self._parents:
+            return self._parents[(run_id, BRANCH, name)]
+        pieces = name.split(".")
+        candidates = [".".join(pieces[:cut]) for cut in range(1, len(pieces))]
+        parts = self._tables.parts
+        query = sa.select(parts.c.internal_name).where(
+            parts.c.run_id == run_id, parts.c.kind == STEP, parts.c.internal_name.in_(candidates)
+        )
+        found = [row[0] for row in conn.execute(query)]
+        if not found:
+            self._raise_missing(conn, run_id, STEP, ".".join(pieces[:-1]))
+        parent: str = max(found, key=len)
+        self._parents[(run_id, BRANCH, name)] = parent
+        return parent
+
+    @functools.cached_property
+    def _parents(self) -> Dict[_Key, str]:
+        return {}
+
+    def _raise_missing(self, conn: Connection, run_id: str, kind: str, name: str) -> None:
+        runs = self._tables.runs
+        if conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first() is None:
+            raise RunLogNotFoundError(run_id)
+        if kind == STEP:
+            raise StepLogNotFoundError(run_id, name)
+        raise BranchLogNotFoundError(run_id, name)
+
+    def _subtree(self, run_id: str, kind: str, name: str) -> Optional[Union[StepLog, BranchLog]]:
+        """The part ``(kind, name)`` with every part below it, or None when it is not recorded."""
+        parts = self._tables.parts
+        root = (
+            sa.select(parts.c.id, parts.c.kind, parts.c.internal_name)
+            .where(parts.c.run_id == run_id, parts.c.kind == kind, parts.c.internal_name == name)
+            .cte("subtree", recursive=True)
+        )
+        child = parts.alias("child")
+        below = sa.select(child.c.id, child.c.kind, child.c.internal_name).where(
+            child.c.run_id == run_id, child.c.parent == root.c.internal_name, child.c.kind != root.c.kind
+        )
+        subtree = root.union_all(below)
+        query = sa.select(parts).join(subtree, parts.c.id == subtree.c.id).order_by(parts.c.id)
+        with self._connect() as conn:
+            found = list(conn.execute(query).mappings())
+        if not found:
+            if not self.run_log_exists(run_id):
+                raise RunLogNotFoundError(run_id)
+            return None
+        assembled: Dict[Tuple[str, str], Any] = rows.assemble(found)
+        part: Union[StepLog, BranchLog] = assembled[(kind, name)]
+        return part
+
+
+_PART_KEY = ["run_id", "kind", "internal_name"]
+_PART_UPDATE = ["status", "message", "body"]
+
+
+def _no_secret(name: str) -> str:  # pragma: no cover - guarded by DatabaseRunLogStore.url
+    raise ConfigurationError(f"secret '{name}' asked for without a secrets backend")
