@@ -122,31 +122,34 @@ def _forget_engines_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_engines_in_child)
 
 
-def engine_for(url: URL, pool_size: int, connect_timeout: int) -> Engine:
+def engine_for(url: URL, pool_size: int, connect_timeout: int, durable: bool = True) -> Engine:
     """The process's engine for ``url`` (created on first use).
+
+    ``durable=False`` (PostgreSQL): the sessions commit without waiting for the server's disk
+    flush (``synchronous_commit=off``): a crash of the *server* may lose the last fraction of a
+    second of commits (never half of one); a crash of our process loses nothing committed.
+    Writes that must survive anyway ask for the flush per transaction (:func:`flush_on_commit`).
 
     Raises:
         ConfigurationError: the driver of the URL is not installed.
     """
-    key = (url.render_as_string(hide_password=False), pool_size, connect_timeout)
+    key = (url.render_as_string(hide_password=False), pool_size, connect_timeout, durable)
     with _LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
-            engine = _create_engine(url, pool_size, connect_timeout)
+            engine = _create_engine(url, pool_size, connect_timeout, durable)
             _ENGINES[key] = engine
         return engine
 
 
-def _create_engine(url: URL, pool_size: int, connect_timeout: int) -> Engine:
+def _create_engine(url: URL, pool_size: int, connect_timeout: int, durable: bool) -> Engine:
     try:
         if url.get_backend_name() == "sqlite":
             return _sqlite_engine(url, connect_timeout)
-        return sa.create_engine(
-            url,
-            pool_size=pool_size,
-            max_overflow=pool_size,
-            connect_args={"connect_timeout": connect_timeout, "application_name": "magnus"},
-        )
+        connect_args: Dict[str, Any] = {"connect_timeout": connect_timeout, "application_name": "magnus"}
+        if not durable:
+            connect_args["options"] = "-c synchronous_commit=off"  # set at connect: no extra round trip
+        return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args)
     except ImportError as missing:
         raise ConfigurationError(
             f"run_log_store db: the driver of '{url.drivername}' is not installed ({missing.name or missing}): "
@@ -180,6 +183,12 @@ def _sqlite_engine(url: URL, connect_timeout: int) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def flush_on_commit(connection: sa.Connection) -> None:
+    """Make the current transaction wait for the server's disk flush at commit (PostgreSQL)."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL synchronous_commit TO on")
 
 
 # ---- errors -----------------------------------------------------------------------------------------

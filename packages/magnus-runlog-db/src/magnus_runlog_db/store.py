@@ -67,6 +67,11 @@ class DatabaseRunLogStore(BaseRunLogStore):
     connect_timeout: int = Field(
         default=10, ge=1, description="Seconds to wait for the server (PostgreSQL) or the write lock (SQLite)."
     )
+    durable_steps: bool = Field(
+        default=False,
+        description="PostgreSQL: every step and branch write waits for the server's disk flush (survives a server "
+        "crash), for a flush per write; the run's own row and its parameters always do.",
+    )
 
     _secret: Optional[Callable[[str], str]] = PrivateAttr(default=None)
 
@@ -115,7 +120,7 @@ class DatabaseRunLogStore(BaseRunLogStore):
 
     @functools.cached_property
     def _engine(self) -> Engine:
-        engine = connection.engine_for(self.url, self.pool_size, self.connect_timeout)
+        engine = connection.engine_for(self.url, self.pool_size, self.connect_timeout, self.durable_steps)
         with self._translated_errors():
             ensure_schema(engine, self.db_name)
         return engine
@@ -135,16 +140,20 @@ class DatabaseRunLogStore(BaseRunLogStore):
             connection.raise_database_error(error, self.url, self.connect_timeout)
 
     @contextlib.contextmanager
-    def _connect(self, atomic: bool = False) -> Iterator[Connection]:
+    def _connect(self, atomic: bool = False, durable: bool = False) -> Iterator[Connection]:
         """A connection; ``atomic``: its statements commit together (else each one on its own).
 
-        On PostgreSQL a single statement runs in autocommit (one round trip); SQLite always takes
-        its write lock at ``BEGIN`` so writers queue instead of failing.
+        ``durable``: the commit waits for the server's disk flush (the run's row, its parameters),
+        whatever ``durable_steps`` says. On PostgreSQL a single statement runs in autocommit (one
+        round trip); SQLite always takes its write lock at ``BEGIN`` so writers queue.
         """
         engine = self._engine
+        durable = durable and not self.durable_steps  # with durable_steps every session flushes
         with self._translated_errors():
-            if atomic or engine.dialect.name == "sqlite":
+            if atomic or durable or engine.dialect.name == "sqlite":
                 with engine.begin() as conn:
+                    if durable:
+                        connection.flush_on_commit(conn)
                     yield conn
             else:
                 with engine.connect() as conn:
@@ -182,7 +191,7 @@ class DatabaseRunLogStore(BaseRunLogStore):
         )
         runs = self._tables.runs
         try:
-            with self._connect() as conn:
+            with self._connect(durable=True) as conn:
                 conn.execute(
                     runs.insert().values(
                         run_id=run_id,
@@ -225,7 +234,7 @@ class DatabaseRunLogStore(BaseRunLogStore):
             **rows.header_values(run_log),
         }
         part_rows = [row for step in run_log.steps.values() for row in rows.parts_of_step(step, "")]
-        with self._connect(atomic=True) as conn:
+        with self._connect(atomic=True, durable=True) as conn:
             update = [name for name in header if name not in ("run_id", "created_at")]
             self._upsert(conn, runs, header, ["run_id"], update)
             self._write_parameters(conn, run_log.run_id, run_log.parameters)
@@ -240,7 +249,7 @@ class DatabaseRunLogStore(BaseRunLogStore):
     # ---- run-level fields -------------------------------------------------------------------------
     def update_run_log_status(self, run_id: str, status: str) -> None:
         runs = self._tables.runs
-        with self._connect() as conn:
+        with self._connect(durable=True) as conn:
             changed = conn.execute(
                 runs.update().where(runs.c.run_id == run_id).values(status=status, updated_at=sa.func.now())
             )
@@ -269,7 +278,7 @@ class DatabaseRunLogStore(BaseRunLogStore):
                 raise RunLogNotFoundError(run_id)
             return
         try:
-            with self._connect() as conn:
+            with self._connect(durable=True) as conn:
                 self._write_parameters(conn, run_id, parameters)
         except sa.exc.IntegrityError:
             raise RunLogNotFoundError(run_id) from None
@@ -298,7 +307,7 @@ class DatabaseRunLogStore(BaseRunLogStore):
     def set_run_config(self, run_id: str, run_config: Dict[str, Any]) -> None:
         """Merge into the run's config with the run's row locked (no concurrent merge is lost)."""
         runs = self._tables.runs
-        with self._connect(atomic=True) as conn:
+        with self._connect(atomic=True, durable=True) as conn:
             locked = sa.select(runs.c.run_config).where(runs.c.run_id == run_id).with_for_update()
             found = conn.execute(locked).scalar()
             if found is None:
