@@ -32,6 +32,7 @@ FIRST_PARTY_PACKAGES: dict[tuple[str, str], str] = {
     ("executor", "local-container"): "magnus-executor-container",
     ("catalog", "file-system"): "magnus-catalog-fs",
     ("run_log_store", "chunked-fs"): "magnus-runlog-chunked",
+    ("run_log_store", "db"): "magnus-runlog-db",
     ("secrets", "dotenv"): "magnus-secrets",
     ("secrets", "env-secrets-manager"): "magnus-secrets",
     ("experiment_tracker", "mlflow"): "magnus-tracker-mlflow",
