@@ -10,15 +10,17 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, ClassVar, Dict, List
 
 import pytest
 import yaml
 from hera.workflows import models as m
 
+from magnus import entrypoints
 from magnus.datastore.file_system import FileSystemRunLogStore
 from magnus.entrypoints import execute
 from magnus.errors import ConfigurationError
+from magnus.secrets import BaseSecrets
 from magnus.testing.executor import outcome
 from magnus_executor_argo.emulator import WorkflowEmulator
 from magnus_executor_argo.names import dns_name
@@ -260,6 +262,40 @@ def test_parameters_are_workflow_arguments_and_secrets_only_names(project: Path)
     assert env["MAGNUS_PRM_x"]["value"] == "{{workflow.parameters.x}}"
     assert env["API_KEY"] == {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"key": "key", "name": "app"}}}
     assert container["volumeMounts"] == [{"mountPath": str(project / "mnt"), "name": "magnus-volume"}]
+
+
+class KnownSecrets(BaseSecrets):
+    """A secrets backend that declares its values up front (as a dotenv file does)."""
+
+    service_name: ClassVar[str] = "known"
+
+    def values_to_mask(self) -> List[str]:
+        return [TOKEN]
+
+    def get(self, name: str) -> str:
+        return TOKEN
+
+
+TOKEN = "s3cret-token"
+
+
+def test_secret_values_given_as_parameters_never_enter_the_manifest(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = entrypoints.create_service
+
+    def create(name: str, block: Dict[str, Any], source: str = "configuration") -> Any:
+        return KnownSecrets() if name == "secrets" else real(name, block, source)
+
+    monkeypatch.setattr(entrypoints, "create_service", create)
+    (project / "params.yaml").write_text(
+        f"x: 1\nitems: [1, 2, 3]\ntoken: {TOKEN}\nnested: {{url: 'https://u:{TOKEN}@h'}}\n"
+    )
+    manifest = render(project, "linear")
+    assert TOKEN not in (project / "argo-pipeline.yaml").read_text()
+    arguments = {p["name"]: p["value"] for p in manifest["spec"]["arguments"]["parameters"]}
+    assert (json.loads(arguments["token"]), arguments["x"]) == ("***", "1")
+    assert json.loads(arguments["nested"]) == {"url": "https://u:***@h"}
 
 
 def test_overrides_change_one_step(project: Path) -> None:

@@ -53,7 +53,8 @@ class ManifestBuilder:
         self.executor = executor
         self.graph = services.pipeline.graph
         exposed = executor.expose_parameters_as_inputs
-        self.parameters = dict(services.initial_parameters) if exposed else {}
+        # Secret values are masked: a manifest is stored and shown (``argo get``), never secret.
+        self.parameters = services.redactor.redact_data(dict(services.initial_parameters)) if exposed else {}
         self.pipeline_file = pipeline_file
         self.configuration_file = executor.step_configuration_file(services)
         # Exposed parameters reach the pods as MAGNUS_PRM_ variables, not from the file.
