@@ -20,6 +20,38 @@ def write_atomically(path: Union[str, Path], data: bytes, *, durable: bool = Tru
     same file never share one.
     """
     target = os.fspath(path)
+    temporary = _write_temporary(target, data, durable)
+    try:
+        os.replace(temporary, target)
+    except BaseException:
+        _unlink(temporary)
+        raise
+
+
+def create_atomically(path: Union[str, Path], data: bytes, *, durable: bool = True) -> None:
+    """Create ``path`` holding ``data`` unless it exists: of concurrent creators, exactly one succeeds.
+
+    The data is written to a temp file first and hard-linked to ``path`` (a link fails when the
+    name exists), so the winner's file is complete the moment it appears. Where hard links are not
+    supported the file is created with ``O_EXCL`` and written in place.
+
+    Raises:
+        FileExistsError: ``path`` exists (another creator won); it is left untouched.
+    """
+    target = os.fspath(path)
+    temporary = _write_temporary(target, data, durable)
+    try:
+        os.link(temporary, target)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (some network and FUSE file systems)
+        _write_exclusively(target, data, durable)
+    finally:
+        _unlink(temporary)
+
+
+def _write_temporary(target: str, data: bytes, durable: bool) -> str:
+    """A new temp file beside ``target`` holding ``data``; its name."""
     temporary = f"{target}.{os.getpid()}-{threading.get_ident()}-{next(_counter)}.tmp"
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -27,22 +59,35 @@ def write_atomically(path: Union[str, Path], data: bytes, *, durable: bool = Tru
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
+        _write_all(fd, data, durable)
+    except BaseException:
+        _unlink(temporary)
+        raise
+    return temporary
+
+
+def _write_exclusively(target: str, data: bytes, durable: bool) -> None:
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    _write_all(fd, data, durable)
+
+
+def _write_all(fd: int, data: bytes, durable: bool) -> None:
+    """Write ``data`` to ``fd`` (fsynced when ``durable``) and close it."""
+    try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
         if durable:
             os.fsync(fd)
+    finally:
         os.close(fd)
-        fd = -1
-        os.replace(temporary, target)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def append_record(path: Path, line: bytes) -> None:

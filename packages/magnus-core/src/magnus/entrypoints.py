@@ -69,10 +69,15 @@ def compose(
     redactor = _resolve_secrets([configured, *created.values()], created["secrets"])
     store: Any = created["run_log_store"]
 
-    run_id = options.run_id or os.environ.get(defaults.ENV_RUN_ID, "")
-    if not run_id:
-        from magnus.names import generate_run_id
+    from magnus.names import RUN_ID_MAX_BYTES, check_path_name, generate_run_id
 
+    # A run id becomes a file or folder name in every store and catalog: checked before any is touched.
+    run_id = options.run_id or os.environ.get(defaults.ENV_RUN_ID, "")
+    if run_id:
+        check_path_name(run_id, "--run-id" if options.run_id else defaults.ENV_RUN_ID, max_bytes=RUN_ID_MAX_BYTES)
+    if options.use_cached:
+        check_path_name(options.use_cached, "--use-cached", max_bytes=RUN_ID_MAX_BYTES)
+    if not run_id:
         run_id = generate_run_id()
         while store.run_log_exists(run_id):
             run_id = generate_run_id()

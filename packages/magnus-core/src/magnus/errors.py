@@ -63,6 +63,10 @@ class RunLogNotFoundError(RunLogError):
 
 
 class RunLogExistsError(RunLogError):
+    """Another run claimed the run id first: this run is refused before any step ran."""
+
+    exit_code = 2
+
     def __init__(self, run_id: str) -> None:
         super().__init__(f"a run log for run '{run_id}' already exists: choose another --run-id")
         self.run_id = run_id

@@ -1,9 +1,22 @@
-"""Run ids people can say out loud: ``<adjective>-<name>-<HHMM>``, the shape magnus 0.5.1 used."""
+"""Names that become paths: run ids, step and branch names, values in file names.
+
+Run ids people can say out loud (``<adjective>-<name>-<HHMM>``, the shape magnus 0.5.1 used); one
+check for every name a user gives that becomes a file or folder name (:func:`check_path_name`);
+one encoding for text that must be kept in a file name whatever it holds (:func:`encode_file_name`).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import random
+import unicodedata
 from datetime import datetime
+from pathlib import Path
+from typing import Optional, Union
+from urllib.parse import quote
+
+from magnus.errors import ConfigurationError, UserInputError
 
 _ADJECTIVES = (
     "agile amber ancient bold brave bright calm candid clever cosmic crisp curious daring deft eager "
@@ -23,3 +36,101 @@ _NAMES = (
 
 def generate_run_id() -> str:
     return f"{random.choice(_ADJECTIVES)}-{random.choice(_NAMES)}-{datetime.now():%H%M}"
+
+
+# ---- names that become paths -------------------------------------------------------------------------
+# Longest run id: it is a file name (``<run_id>.journal``) that temporary names extend further.
+RUN_ID_MAX_BYTES = 128
+NAME_MAX_BYTES = 255
+# Longest encoded file name; longer ones keep a prefix and a digest of the whole (see encode_file_name).
+_ENCODED_MAX = 160
+
+
+def check_path_name(value: str, what: str, *, max_bytes: int = NAME_MAX_BYTES) -> str:
+    """``value`` unchanged when it is safe as one file or folder name, else a one-line refusal.
+
+    Refused: empty, ``.``, ``..``, a ``/`` or ``\\`` (so no absolute path either), NUL and other
+    control characters, a leading ``-`` (it would read as an option where the name is passed on a
+    command line), more than ``max_bytes`` bytes of UTF-8.
+
+    Raises:
+        UserInputError: naming ``what`` (``--run-id``, ``step name``...) and the value.
+    """
+    problem = path_name_problem(value, max_bytes=max_bytes)
+    if problem:
+        raise UserInputError(f"{what} {value!r}: {problem}")
+    return value
+
+
+def path_name_problem(value: str, *, max_bytes: int = NAME_MAX_BYTES) -> str:
+    """What makes ``value`` unsafe as one file name ('' when it is safe); see :func:`check_path_name`."""
+    if not value:
+        return "must not be empty"
+    if value in (".", ".."):
+        return "'.' and '..' name folders, not a run or a step"
+    for character in ("/", "\\"):
+        if character in value:
+            return f"must not contain {character!r} (it becomes a file name)"
+    if any(unicodedata.category(character) == "Cc" for character in value):
+        return "must not contain NUL or other control characters"
+    if value.startswith("-"):
+        return "must not start with '-' (it would read as an option on a command line)"
+    if len(value.encode("utf-8", "surrogatepass")) > max_bytes:
+        return f"longer than {max_bytes} bytes"
+    return ""
+
+
+def encode_file_name(value: str) -> str:
+    """A file name for any text, kept readable and safe: it stays in its folder and is never hidden.
+
+    Characters other than letters, digits and ``_.-~`` are percent-encoded (``../x`` becomes
+    ``..%2Fx``), a leading ``.`` too (``%2E``), so no value names a parent folder, a hidden file or a
+    sub-folder; a name longer than 160 characters keeps its first 60 and a digest of the whole.
+    Distinct values give distinct names.
+    """
+    quoted = quote(value, safe="", errors="surrogatepass")
+    if quoted.startswith("."):
+        quoted = "%2E" + quoted[1:]
+    if len(quoted) > _ENCODED_MAX:
+        return quoted[:60] + "~" + hashlib.sha1(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return quoted
+
+
+def working_folder_problem(value: str, working_folder: Optional[Path] = None) -> str:
+    """Why the folder ``value`` is not inside the working folder ('' when it is).
+
+    Relative paths must not climb out with ``..``; absolute ones must lie under the working folder
+    (``working_folder``, by default the current one). Judged on the text: a folder the user made a
+    symlink is theirs to make.
+    """
+    if "\x00" in value:
+        return "must not contain NUL"
+    base = os.path.abspath(working_folder or os.getcwd())
+    target = os.path.normpath(os.path.join(base, value))
+    if os.path.commonpath([base, target]) != base:
+        return f"must be a folder inside the working folder {base} (relative, without '..' leading out)"
+    return ""
+
+
+def is_inside(path: Union[str, Path], folder: Union[str, Path]) -> bool:
+    """Whether ``path``, symlinks resolved, lies in ``folder`` (symlinks resolved too) or is it."""
+    return Path(path).resolve().is_relative_to(Path(folder).resolve())
+
+
+def usable_folder(folder: Union[str, Path], field: str) -> Path:
+    """``folder``, created when missing; refused in one line naming the config ``field`` when it
+    is a file, cannot be created or is not writable.
+
+    Raises:
+        ConfigurationError: ``run_log_store.config.log_folder: '.x' is a file, not a folder``.
+    """
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise ConfigurationError(f"{field}: '{folder}' is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"{field}: '{folder}' cannot be made a folder: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"{field}: '{folder}' is not writable")
+    return path

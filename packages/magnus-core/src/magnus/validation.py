@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, List
+from typing import Annotated, Any, Iterable, List
 
-from pydantic import ValidationError
+from pydantic import AfterValidator, ValidationError
+
+from magnus.names import working_folder_problem
 
 
 def join_location(*parts: Any) -> str:
-    """``steps``, ``train``, ``next`` -> ``steps.train.next``; empty parts are dropped."""
-    return ".".join(str(part) for part in parts if part not in ("", None))
+    """``steps``, ``train``, ``next`` -> ``steps.train.next``; empty parts are dropped.
+
+    Control characters in a part (a NUL in a step name) are escaped, so the message stays one line.
+    """
+    return ".".join(_printable(str(part)) for part in parts if part not in ("", None))
+
+
+def _printable(text: str) -> str:
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 def describe_validation_error(
@@ -25,7 +34,20 @@ def describe_validation_error(
             what = "unknown field" + (f" (allowed: {allowed})" if allowed else "")
         elif kind == "missing":
             what = "required field is missing"
+        elif kind == "value_error" and "error" in error.get("ctx", {}):
+            what = str(error["ctx"]["error"])  # a validator's own sentence, without pydantic's prefix
         else:
             what = error["msg"]
         lines.append(f"{source}: {where}: {what}")
     return lines
+
+
+def _inside_working_folder(value: str) -> str:
+    problem = working_folder_problem(value) if value else ""
+    if problem:
+        raise ValueError(f"{value!r} {problem}")
+    return value
+
+
+# A folder steps read and write (``compute_data_folder``): inside the working folder, or '' (unset).
+WorkingFolder = Annotated[str, AfterValidator(_inside_working_folder)]

@@ -37,7 +37,11 @@ class BaseRunLogStore(BaseService):
         original_run_id: str = "",
         status: str = defaults.CREATED,
     ) -> RunLog:
-        """Create and store a new run log.
+        """Create and store a new run log, claiming ``run_id``.
+
+        Stores shared between processes make the claim atomic: of processes creating the same run
+        id at once, exactly one succeeds and the others raise, so two runs never share a log. (This
+        default checks then writes: enough for a store of one process.)
 
         Raises:
             RunLogExistsError: a run log with that id exists; it is left untouched.

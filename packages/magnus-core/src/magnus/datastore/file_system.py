@@ -5,6 +5,10 @@ store instead appends each change (a step log, a branch log, parameters, status)
 ``<run_id>.journal`` and folds the journal into ``<run_id>.json`` (atomically) when the run ends.
 Readers merge the two, so a run that crashed mid-way is still complete up to its last step and
 ``--use-cached`` can resume from it; a partial last line left by a crash is ignored.
+
+Every file it reads or writes lies in ``log_folder`` (run ids are checked, symlinks resolved), and
+creating a run log claims its id atomically: of two processes started with the same run id, one
+runs and the other gets :class:`~magnus.errors.RunLogExistsError`.
 """
 
 from __future__ import annotations
@@ -13,15 +17,16 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Dict, List, Union
+from typing import Any, ClassVar, Dict, List, Set, Union
 
 from pydantic import Field, PrivateAttr
 
 from magnus import defaults
-from magnus.atomic import append_record, write_atomically
+from magnus.atomic import append_record, create_atomically, write_atomically
 from magnus.datastore.base import BaseRunLogStore, _place_branch, _place_step
 from magnus.datastore.models import BranchLog, RunLog, StepLog
-from magnus.errors import RunLogError, RunLogNotFoundError
+from magnus.errors import RunLogError, RunLogExistsError, RunLogNotFoundError, UserInputError
+from magnus.names import is_inside, path_name_problem, usable_folder
 
 FINAL_STATUSES = (defaults.SUCCESS, defaults.FAIL)
 
@@ -47,15 +52,67 @@ class FileSystemRunLogStore(BaseRunLogStore):
         return [self.log_folder]
 
     _loaded: Dict[str, _Loaded] = PrivateAttr(default_factory=dict)
+    _confined: Set[str] = PrivateAttr(default_factory=set)
 
     # ---- paths ---------------------------------------------------------------------------------
     def snapshot_path(self, run_id: str) -> Path:
-        return Path(self.log_folder) / f"{run_id}.json"
+        return self._path(run_id, ".json")
 
     def journal_path(self, run_id: str) -> Path:
-        return Path(self.log_folder) / f"{run_id}.journal"
+        return self._path(run_id, ".journal")
+
+    def _path(self, run_id: str, suffix: str) -> Path:
+        """A file of the run in ``log_folder``; the run id and symlinks are checked once per process.
+
+        Raises:
+            UserInputError: the run id is not a safe file name.
+            RunLogError: a symlink leads the run's files out of ``log_folder``.
+        """
+        folder = Path(self.log_folder)
+        if run_id not in self._confined:
+            problem = path_name_problem(run_id)
+            if problem:
+                raise UserInputError(f"run id {run_id!r} {problem}")
+            for ending in (".json", ".journal"):
+                if not is_inside(folder / f"{run_id}{ending}", folder):
+                    raise RunLogError(f"'{folder / run_id}{ending}' leads outside {folder} (a symlink); refused")
+            self._confined.add(run_id)
+        return folder / f"{run_id}{suffix}"
 
     # ---- whole-log methods ---------------------------------------------------------------------
+    def create_run_log(
+        self,
+        run_id: str,
+        dag_hash: str = "",
+        use_cached: bool = False,
+        tag: str = "",
+        original_run_id: str = "",
+        status: str = defaults.CREATED,
+    ) -> RunLog:
+        """Claim ``run_id`` by creating its JSON file exclusively: one creator wins, the others raise.
+
+        Raises:
+            RunLogExistsError: the run id is taken (by an earlier run or a concurrent creator).
+            ConfigurationError: ``log_folder`` is a file, cannot be created or is not writable.
+        """
+        usable_folder(self.log_folder, "run_log_store.config.log_folder")
+        run_log = RunLog(
+            run_id=run_id,
+            dag_hash=dag_hash,
+            use_cached=use_cached,
+            tag=tag,
+            original_run_id=original_run_id,
+            status=status,
+        )
+        path = self.snapshot_path(run_id)
+        try:
+            create_atomically(path, run_log.model_dump_json(indent=4).encode())
+        except FileExistsError:
+            raise RunLogExistsError(run_id) from None
+        self.journal_path(run_id).unlink(missing_ok=True)  # left by a crashed run that had no snapshot
+        self._loaded[run_id] = _Loaded(run_log, 0, _stamp(path))
+        return run_log
+
     def run_log_exists(self, run_id: str) -> bool:
         return self.snapshot_path(run_id).exists()
 
@@ -111,7 +168,7 @@ class FileSystemRunLogStore(BaseRunLogStore):
         loaded = self._loaded.get(run_id)
         try:
             stamp = _stamp(snapshot)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no such file, or log_folder is a file
             raise RunLogNotFoundError(run_id) from None
         if loaded is None or loaded.snapshot_stamp != stamp:
             loaded = _Loaded(self._read_snapshot(snapshot, run_id), 0, stamp)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from magnus import defaults
 from magnus.errors import MagnusError
+from magnus.validation import WorkingFolder
 
 if TYPE_CHECKING:
     from magnus.graph import Graph
@@ -29,7 +30,7 @@ class CatalogSettings(BaseModel):
 
     get: List[str] = Field(default_factory=list)
     put: List[str] = Field(default_factory=list)
-    compute_data_folder: str = ""
+    compute_data_folder: WorkingFolder = ""
 
 
 class BaseNode(BaseModel):

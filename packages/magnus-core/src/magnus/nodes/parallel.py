@@ -8,6 +8,7 @@ from pydantic import ConfigDict
 
 from magnus import defaults
 from magnus.graph import Graph
+from magnus.names import path_name_problem
 from magnus.nodes.base import resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
 from magnus.parsing import ParseContext, ProblemsRecorded, create_graph
@@ -32,6 +33,10 @@ class ParallelNode(CompositeNode):
         for branch_name, branch in raw.items():
             if "." in str(branch_name) or defaults.COMMAND_FRIENDLY_CHARACTER in str(branch_name):
                 ctx.problem("branch names cannot contain '.' or '%'", "branches", branch_name)
+                continue
+            unsafe = path_name_problem(str(branch_name))
+            if unsafe:
+                ctx.problem(f"branch name {str(branch_name)!r} {unsafe}", "branches", branch_name)
                 continue
             internal = f"{identity['internal_name']}.{branch_name}"
             branches[internal] = create_graph(branch, ctx.at("branches", branch_name), internal)

@@ -81,3 +81,45 @@ class CatalogContract:
         (compute / "link.txt").symlink_to(compute.parent / "outside.txt")
         with pytest.raises(CatalogError):
             catalog.put("link.txt", "run-1", str(compute))
+
+    def test_get_never_writes_through_a_symlinked_folder(
+        self, catalog: BaseCatalog, compute: Path, tmp_path: Path
+    ) -> None:
+        (compute / "data").mkdir()
+        (compute / "data" / "rows.csv").write_text("a,b\n")
+        catalog.put("data/rows.csv", "run-1", str(compute))
+        elsewhere, outside = tmp_path / "elsewhere", tmp_path / "outside"
+        elsewhere.mkdir()
+        outside.mkdir()
+        (elsewhere / "data").symlink_to(outside, target_is_directory=True)
+        with pytest.raises(CatalogError):
+            catalog.get("data/rows.csv", "run-1", str(elsewhere))
+        with pytest.raises(CatalogError):
+            catalog.get("**/*", "run-1", str(elsewhere))
+        assert list(outside.iterdir()) == []
+
+    def test_put_never_reads_through_a_symlinked_folder(
+        self, catalog: BaseCatalog, compute: Path, tmp_path: Path
+    ) -> None:
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        (outside / "secret.txt").write_text("secret")
+        (compute / "linked").symlink_to(outside, target_is_directory=True)
+        with pytest.raises(CatalogError):
+            catalog.put("linked/secret.txt", "run-1", str(compute))
+
+    def test_a_glob_never_puts_the_state_of_magnus(self, catalog: BaseCatalog, compute: Path) -> None:
+        """``put: ["**/*"]`` from the working folder skips the catalog's and the run logs' folders."""
+        state = [".catalog/old-run/kept.csv", ".run_log_store/old-run.json", "sub/.catalog/x", "logs/run.json"]
+        for name in [*state, "data/rows.csv", "top.txt"]:
+            (compute / name).parent.mkdir(parents=True, exist_ok=True)
+            (compute / name).write_text(name)
+        catalog.keep_out_of_puts([str(compute / "logs")])
+        for folder in catalog.local_paths():  # the catalog's own folder, when it lies in the working folder
+            if Path(folder).resolve().is_relative_to(compute.resolve()):
+                (Path(folder) / "run-0" / "earlier.txt").parent.mkdir(parents=True, exist_ok=True)
+                (Path(folder) / "run-0" / "earlier.txt").write_text("earlier")
+        first = sorted(entry.name for entry in catalog.put("**/*", "run-1", str(compute)))
+        assert first == ["data/rows.csv", "top.txt"]
+        second = sorted(entry.name for entry in catalog.put("**/*", "run-2", str(compute)))
+        assert second == first

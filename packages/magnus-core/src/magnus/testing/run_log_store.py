@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import sys
 from typing import Any, Callable, ClassVar
 
 import pytest
@@ -60,6 +61,16 @@ def _write_branch(factory: StoreFactory, run_id: str, branch: str, steps: int) -
     branch_log = store.get_branch_log(branch, run_id)
     branch_log.status = defaults.SUCCESS
     store.add_branch_log(branch_log, run_id)
+
+
+def _claim(factory: StoreFactory, run_id: str, start: Any) -> None:
+    """One process creating ``run_id`` once all are ready: exit 0 when it won, 3 when refused."""
+    store = factory()
+    start.wait(30)
+    try:
+        store.create_run_log(run_id, status=defaults.PROCESSING)
+    except RunLogExistsError:
+        sys.exit(3)
 
 
 class RunLogStoreContract:
@@ -278,3 +289,21 @@ class RunLogStoreContract:
         for branch in branches.values():
             assert branch.status == defaults.SUCCESS
             assert len(branch.steps) == steps
+
+    def test_a_run_id_is_claimed_by_one_process_only(self, make_store: StoreFactory) -> None:
+        """Processes creating the same run id at once: exactly one wins, the others are refused."""
+        if not self.concurrent_writers:
+            pytest.skip("this store is used by one process only")
+        claimants = 8
+        context = multiprocessing.get_context("fork")
+        for round_number in range(4):
+            run_id = f"claimed-{round_number}"
+            start = context.Barrier(claimants)
+            processes = [context.Process(target=_claim, args=(make_store, run_id, start)) for _ in range(claimants)]
+            for process in processes:
+                process.start()
+            for process in processes:
+                process.join(60)
+            exit_codes = sorted(-1 if process.exitcode is None else process.exitcode for process in processes)
+            assert exit_codes == [0] + [3] * (claimants - 1)
+            assert make_store().get_run_log_by_id(run_id).status == defaults.PROCESSING
