@@ -16,7 +16,7 @@ import yaml
 
 from magnus.datastore.models import StepLog
 from magnus.entrypoints import execute
-from magnus.errors import StepLogNotFoundError
+from magnus.errors import ConfigurationError, RunLogError, StepLogNotFoundError, UserInputError
 from magnus.testing import ExecutorContract, RunLogStoreContract
 from magnus.testing.run_log_store import StoreFactory
 from magnus_runlog_chunked import store as chunked_store
@@ -325,3 +325,41 @@ def test_terminal_steps_are_not_flushed(tmp_path: Path, monkeypatch: pytest.Monk
     assert flushed == []
     store.add_step_log(StepLog(name="x", internal_name="x", status="SUCCESS", step_type="not-installed-here"), "run")
     assert len(flushed) == 1, "a step of an unknown type is flushed like a task"
+
+
+@pytest.mark.parametrize("run_id", ["../x", "..", ".", "/abs", "a/b"])
+def test_a_run_id_that_is_a_path_is_refused(tmp_path: Path, run_id: str) -> None:
+    store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path / "logs"))
+    with pytest.raises(UserInputError):
+        store.create_run_log(run_id)
+    with pytest.raises(UserInputError):
+        store.get_run_log_by_id(run_id)
+    assert [path.name for path in tmp_path.rglob("*")] in ([], ["logs"])
+
+
+def test_a_symlinked_run_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "logs" / "run").symlink_to(tmp_path / "outside", target_is_directory=True)
+    store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path / "logs"))
+    with pytest.raises(RunLogError, match="leads outside"):
+        store.create_run_log("run")
+    assert list((tmp_path / "outside").iterdir()) == []
+
+
+def test_a_log_folder_that_is_a_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path / "afile"))
+    with pytest.raises(
+        ConfigurationError, match=r"^run_log_store.config.log_folder: '.*afile' is a file, not a folder$"
+    ):
+        store.create_run_log("run")
+    assert not store.run_log_exists("run")
+
+
+def test_a_folder_left_without_its_run_file_does_not_block_the_run_id(tmp_path: Path) -> None:
+    """The claim is the run's own file, not its folder: a folder left half-made is reused."""
+    (tmp_path / "logs" / "run" / "parameters").mkdir(parents=True)
+    store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path / "logs"))
+    store.create_run_log("run", status="PROCESSING")
+    assert store.get_run_log_by_id("run").status == "PROCESSING"

@@ -22,10 +22,10 @@ name, not on the size of the run.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Iterator, List, NamedTuple, Optional, Tuple
-from urllib.parse import quote
+
+from magnus.names import encode_file_name
 
 RUN_FILE = "RunLog.json"
 CONFIG_FILE = "RunConfig.json"
@@ -36,8 +36,6 @@ BRANCHES_SUFFIX = ".branches"
 SEPARATOR = "+"
 # Key under which a part's file records when the part was first written (orders siblings).
 CREATED = "_created"
-
-_MAX_NAME = 160
 
 
 class Container(NamedTuple):
@@ -54,13 +52,12 @@ class Container(NamedTuple):
 
 
 def file_name(part: str) -> str:
-    """A file-system-safe name for one part of an internal name (never holding ``+``)."""
-    quoted = quote(part, safe="")
-    if quoted.startswith("."):
-        quoted = "%2E" + quoted[1:]
-    if len(quoted) > _MAX_NAME:
-        return quoted[:60] + "~" + hashlib.sha1(part.encode()).hexdigest()
-    return quoted
+    """A file-system-safe name for one part of an internal name (never holding ``+``).
+
+    Core's one encoding of text kept in file names: ``+`` and ``/`` are percent-encoded, a
+    leading ``.`` too, so a map value like ``../x`` stays one file in its folder.
+    """
+    return encode_file_name(part)
 
 
 def branch_file(branches_folder: str, part: str) -> str:

@@ -6,6 +6,11 @@ file unless they update the same part, so processes running map iterations or pa
 different machines can write at once, without locks, and lose nothing. Recording a step writes
 that step's file only: its cost does not grow with the size of the run.
 
+Confinement: every file lies in ``<log_folder>/<run_id>/`` (the run id is checked and the run's
+folder resolved, symlinks included, inside ``log_folder``; part names are encoded so that no map
+value or step name names another folder). Creating a run log claims the run id atomically: of two
+processes started with the same run id, one runs and the other gets ``RunLogExistsError``.
+
 Durability: a process crash loses nothing (every write is a rename). The run's own file, its
 config and its parameters are fsynced before the rename, so they also survive a power loss; step
 and branch files are fsynced only with ``durable_steps`` (a disk flush per step costs more than the
@@ -25,10 +30,19 @@ from typing import Any, ClassVar, Dict, List, NamedTuple, Optional, Tuple, Union
 from pydantic import Field
 
 from magnus import defaults
-from magnus.atomic import write_atomically
+from magnus.atomic import create_atomically, write_atomically
 from magnus.datastore.base import BaseRunLogStore
 from magnus.datastore.models import BranchLog, RunLog, StepLog
-from magnus.errors import BranchLogNotFoundError, MagnusError, RunLogNotFoundError, StepLogNotFoundError
+from magnus.errors import (
+    BranchLogNotFoundError,
+    MagnusError,
+    RunLogError,
+    RunLogExistsError,
+    RunLogNotFoundError,
+    StepLogNotFoundError,
+    UserInputError,
+)
+from magnus.names import is_inside, path_name_problem, usable_folder
 from magnus.nodes.base import BaseNode
 from magnus.plugins import load_plugin
 from magnus_runlog_chunked import layout
@@ -70,10 +84,62 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
     def _parameter_files(self) -> "_UnchangedFiles":
         return _UnchangedFiles()
 
+    @functools.cached_property
+    def _run_folders(self) -> Dict[str, str]:
+        return {}
+
     def run_folder(self, run_id: str) -> str:
-        return os.path.join(self.log_folder, run_id)
+        """``<log_folder>/<run_id>``; the run id and symlinks are checked once per run and process.
+
+        Raises:
+            UserInputError: the run id is not a safe folder name.
+            RunLogError: a symlink leads the run's folder out of ``log_folder``.
+        """
+        folder = self._run_folders.get(run_id)
+        if folder is None:
+            problem = path_name_problem(run_id)
+            if problem:
+                raise UserInputError(f"run id {run_id!r} {problem}")
+            folder = os.path.join(self.log_folder, run_id)
+            if not is_inside(folder, self.log_folder):
+                raise RunLogError(f"'{folder}' leads outside {self.log_folder} (a symlink); refused")
+            self._run_folders[run_id] = folder
+        return folder
 
     # ---- whole logs ----------------------------------------------------------------------------
+    def create_run_log(
+        self,
+        run_id: str,
+        dag_hash: str = "",
+        use_cached: bool = False,
+        tag: str = "",
+        original_run_id: str = "",
+        status: str = defaults.CREATED,
+    ) -> RunLog:
+        """Claim ``run_id`` by creating the run's own file exclusively: one creator wins, the others raise.
+
+        Raises:
+            RunLogExistsError: the run id is taken (by an earlier run or a concurrent creator).
+            ConfigurationError: ``log_folder`` is a file, cannot be created or is not writable.
+        """
+        usable_folder(self.log_folder, "run_log_store.config.log_folder")
+        run_log = RunLog(
+            run_id=run_id,
+            dag_hash=dag_hash,
+            use_cached=use_cached,
+            tag=tag,
+            original_run_id=original_run_id,
+            status=status,
+        )
+        folder = self.run_folder(run_id)
+        header = run_log.model_dump(mode="json", exclude=_HEADER_EXCLUDES)
+        try:
+            create_atomically(os.path.join(folder, layout.RUN_FILE), json.dumps(header).encode())
+        except FileExistsError:
+            raise RunLogExistsError(run_id) from None
+        _write_json(os.path.join(folder, layout.CONFIG_FILE), run_log.run_config, durable=True)
+        return run_log
+
     def run_log_exists(self, run_id: str) -> bool:
         return os.path.isfile(os.path.join(self.run_folder(run_id), layout.RUN_FILE))
 
@@ -422,7 +488,7 @@ def _read_json(path: str) -> Any:
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # not written, or log_folder is a file
         return None
     try:
         return json.loads(raw)
