@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import yaml
 from magnus.catalog import BaseCatalog
 from magnus.config import default_service_types
 from magnus.entrypoints import execute
+from magnus.errors import CatalogError
 from magnus.testing import CatalogContract, ExecutorContract
 from magnus_catalog_fs.catalog import FileSystemCatalog
 
@@ -20,6 +23,14 @@ class TestFileSystemCatalog(CatalogContract):
     @pytest.fixture
     def catalog(self, tmp_path: Path) -> BaseCatalog:
         return FileSystemCatalog(catalog_location=str(tmp_path / "catalog"))
+
+
+class TestFileSystemCatalogInTheWorkingFolder(CatalogContract):
+    """The catalog where users keep it: a folder of the working folder, which ``**/*`` would match."""
+
+    @pytest.fixture
+    def catalog(self, tmp_path: Path) -> BaseCatalog:
+        return FileSystemCatalog(catalog_location=str(tmp_path / "compute" / "my-catalog"))
 
 
 class TestLocalExecutorWithTheCatalog(ExecutorContract):
@@ -142,3 +153,92 @@ def test_the_configured_compute_folder_is_used(project: Path) -> None:
     assert run_log.status == "SUCCESS", run_log.steps["make"].message
     assert (project / ".catalog" / "cat-work" / "out.txt").read_text() == "made\n"
     assert run_log.run_config["catalog_handler"]["compute_data_folder"] == "work"
+
+
+def run_magnus(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "magnus", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=120
+    )
+
+
+def test_map_values_like_paths_keep_their_execution_logs_in_the_run_folder(project: Path) -> None:
+    """A map value ``../x`` (or ``/abs``, ``..``) is encoded in the log's name: the run completes."""
+    (project / "each.py").write_text("def each(item: str) -> None:\n    print('item', item)\n")
+    (project / "parameters.yaml").write_text(yaml.safe_dump({"items": ["../x", "/abs", "..", "ok"]}))
+    branch = {
+        "start_at": "each",
+        "steps": {
+            "each": {"type": "task", "command": "each.each", "next": "success"},
+            "success": {"type": "success"},
+            "fail": {"type": "fail"},
+        },
+    }
+    steps = {
+        "over": {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "success"},
+        "success": {"type": "success"},
+        "fail": {"type": "fail"},
+    }
+    (project / "map.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "over", "steps": steps}}))
+    result = run_magnus(
+        "execute", "-f", "map.yaml", "-c", "config.yaml", "-p", "parameters.yaml", "--run-id", "m", cwd=project
+    )
+    assert result.returncode == 0, result.stderr
+    logs = sorted(path.name for path in (project / ".catalog" / "m").iterdir())
+    assert logs == sorted(
+        ["each.execution.log_..%2Fx", "each.execution.log_%2Fabs", "each.execution.log_..", "each.execution.log_ok"]
+    )
+    assert "item ../x" in (project / ".catalog" / "m" / "each.execution.log_..%2Fx").read_text()
+    assert not (project / "x").exists() and not (project.parent / "x").exists()
+
+
+def test_a_put_of_everything_does_not_copy_the_catalog_into_itself(project: Path) -> None:
+    """``put: ["**/*"]`` from the working folder, as the docs show, run after run: the catalog stays the same size."""
+    steps = {
+        "make": {
+            "type": "task",
+            "command_type": "shell",
+            "command": "mkdir -p data && echo row > data/rows.csv",
+            "next": "success",
+            "catalog": {"put": ["**/*"]},
+        },
+        "success": {"type": "success"},
+        "fail": {"type": "fail"},
+    }
+    (project / "everything.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "make", "steps": steps}}))
+    sizes = []
+    for number in range(3):
+        result = run_magnus(
+            "execute", "-f", "everything.yaml", "-c", "config.yaml", "--run-id", f"all-{number}", cwd=project
+        )
+        assert result.returncode == 0, result.stderr
+        run_folder = project / ".catalog" / f"all-{number}"
+        assert not (run_folder / ".catalog").exists() and not (run_folder / ".run_log_store").exists()
+        sizes.append(len(list(run_folder.rglob("*"))))
+    assert sizes[0] == sizes[1] == sizes[2]
+
+
+@pytest.mark.parametrize("folder", ["/etc", "../outside"])
+def test_a_compute_folder_outside_the_working_folder_is_refused(project: Path, folder: str) -> None:
+    config = {"catalog": {"type": "file-system", "config": {"compute_data_folder": folder}}}
+    (project / "outside.yaml").write_text(yaml.safe_dump(config))
+    result = run_magnus("execute", "-c", "outside.yaml", cwd=project)
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: outside.yaml: catalog.config.compute_data_folder: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_run_id_that_is_a_path_is_refused_by_the_catalog(tmp_path: Path) -> None:
+    catalog = FileSystemCatalog(catalog_location=str(tmp_path / "catalog"))
+    for run_id in ("../x", "..", "/abs"):
+        with pytest.raises(CatalogError):
+            catalog.put_data("file", b"data", run_id)
+    assert sorted(path.name for path in tmp_path.rglob("*")) == []
+
+
+def test_a_symlinked_run_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "catalog").mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "catalog" / "run").symlink_to(tmp_path / "outside", target_is_directory=True)
+    with pytest.raises(CatalogError, match="leads outside"):
+        FileSystemCatalog(catalog_location=str(tmp_path / "catalog")).put_data("file", b"data", "run")
+    assert list((tmp_path / "outside").iterdir()) == []

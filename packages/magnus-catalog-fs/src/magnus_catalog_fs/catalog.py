@@ -1,8 +1,10 @@
 """``catalog: {type: file-system}``: each run's data under ``<catalog_location>/<run_id>/``.
 
 Names given to ``get``/``put`` are paths or globs relative to the compute folder (``data/*.csv``,
-``**/*``). Nothing may leave its folder: absolute names, ``..`` and symlinks that point outside
-the compute folder or the catalog are refused.
+``**/*``). Nothing may leave its folder: absolute names, ``..`` and symlinks (of files or of
+folders) that point outside the compute folder or the run's folder of the catalog are refused. A
+put skips magnus's own state (the catalog's folder, the run log store's), so ``**/*`` from the
+working folder does not copy the catalog into itself.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import ClassVar, List, Optional
+from typing import ClassVar, List, Optional, Sequence
 
 from pydantic import Field
 
@@ -21,6 +23,10 @@ from magnus.atomic import write_atomically
 from magnus.catalog import BaseCatalog
 from magnus.datastore.models import DataCatalog
 from magnus.errors import CatalogError
+from magnus.names import is_inside, path_name_problem
+
+# Folders of magnus's own state, by their default names: a put never copies from under them.
+_STATE_FOLDERS = frozenset({defaults.CATALOG_LOCATION, defaults.LOG_FOLDER})
 
 
 class FileSystemCatalog(BaseCatalog):
@@ -42,7 +48,14 @@ class FileSystemCatalog(BaseCatalog):
         return [self.catalog_location]
 
     def run_folder(self, run_id: str) -> Path:
-        return Path(self.catalog_location) / run_id
+        """``<catalog_location>/<run_id>``, refused when the run id or a symlink would lead elsewhere."""
+        problem = path_name_problem(run_id)
+        if problem:
+            raise CatalogError(f"run id {run_id!r} {problem}")
+        folder = Path(self.catalog_location) / run_id
+        if not is_inside(folder, self.catalog_location):
+            raise CatalogError(f"'{folder}' leads outside the catalog at {self.catalog_location} (a symlink); refused")
+        return folder
 
     def get(self, name: str, run_id: str, compute_data_folder: str = "") -> List[DataCatalog]:
         source = self.run_folder(run_id)
@@ -51,7 +64,7 @@ class FileSystemCatalog(BaseCatalog):
         entries = []
         for file in files:
             relative = file.relative_to(source)
-            _copy(file, target / relative)
+            _copy(file, _confined(target, relative, "compute folder"))
             entries.append(self._entry(relative, run_id, _sha256(file), "get"))
         return entries
 
@@ -66,18 +79,19 @@ class FileSystemCatalog(BaseCatalog):
         target = self.run_folder(run_id)
         already = {entry.name: entry.data_hash for entry in synced_catalogs or [] if entry.stage == "put"}
         entries = []
-        for file in _matching_files(source, name, f"compute folder {source}"):
+        skipped = [Path(folder).resolve() for folder in self.skipped_folders()]
+        for file in _matching_files(source, name, f"compute folder {source}", skipped):
             relative = file.relative_to(source)
             entry = self._entry(relative, run_id, _sha256(file), "put")
             if already.get(entry.name) != entry.data_hash:
-                _copy(file, target / relative)
+                _copy(file, _confined(target, relative, "catalog"))
             entries.append(entry)
         return entries
 
     def put_data(self, name: str, data: bytes, run_id: str) -> List[DataCatalog]:
         """Write magnus's own data (an execution log) straight into the run's folder."""
         relative = Path(_checked_pattern(name))
-        target = self.run_folder(run_id) / relative
+        target = _confined(self.run_folder(run_id), relative, "catalog")
         write_atomically(target, data, durable=False)
         return [self._entry(relative, run_id, hashlib.sha256(data).hexdigest(), "put")]
 
@@ -105,8 +119,12 @@ def _checked_pattern(name: str) -> str:
     return str(pattern)
 
 
-def _matching_files(folder: Path, name: str, where: str) -> List[Path]:
-    """Files under ``folder`` matching ``name``; symlinks must resolve inside ``folder``."""
+def _matching_files(folder: Path, name: str, where: str, skipped: Sequence[Path] = ()) -> List[Path]:
+    """Files under ``folder`` matching ``name``; symlinks must resolve inside ``folder``.
+
+    Files in a ``skipped`` folder (resolved paths) or under a folder named like magnus's state
+    folders are left out.
+    """
     pattern = _checked_pattern(name)
     root = folder.resolve()
     files = []
@@ -114,11 +132,26 @@ def _matching_files(folder: Path, name: str, where: str) -> List[Path]:
         resolved = path.resolve()
         if not resolved.is_relative_to(root):
             raise CatalogError(f"'{path}' leads outside {folder} (through a symlink); refused")
+        if _STATE_FOLDERS.intersection(path.relative_to(folder).parts[:-1]):
+            continue
+        if any(resolved.is_relative_to(state) for state in skipped):
+            continue
         if resolved.is_file():
             files.append(path)
     if not files:
         raise CatalogError(f"nothing matches '{name}' in the {where}")
     return files
+
+
+def _confined(folder: Path, relative: Path, what: str) -> Path:
+    """``folder / relative``, refused when a symlinked folder on the way leads outside ``folder``.
+
+    The file itself may be a symlink: the copy replaces the link, it never writes through it.
+    """
+    path = folder / relative
+    if not is_inside(path.parent, folder):
+        raise CatalogError(f"'{path}' leads outside the {what} {folder} (through a symlinked folder); refused")
+    return path
 
 
 def _copy(source: Path, target: Path) -> None:
