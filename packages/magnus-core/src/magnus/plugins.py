@@ -30,6 +30,7 @@ NAMESPACES = (
 FIRST_PARTY_PACKAGES: dict[tuple[str, str], str] = {
     ("executor", "argo"): "magnus-executor-argo",
     ("executor", "local-container"): "magnus-executor-container",
+    ("executor", "slurm"): "magnus-executor-slurm",
     ("catalog", "file-system"): "magnus-catalog-fs",
     ("run_log_store", "chunked-fs"): "magnus-runlog-chunked",
     ("run_log_store", "db"): "magnus-runlog-db",
