@@ -4,7 +4,8 @@ The command inherits the step's environment, where the step runner put the run's
 ``MAGNUS_PRM_<name>`` (JSON) and a map's position as ``MAGNUS_MAP_VARIABLE``. What the command
 exports with the ``MAGNUS_PRM_`` or ``MAGNUS_TRACK_`` prefix is copied back into the step's
 environment when it ends, where the step runner reads it as parameters and metrics, as in
-magnus 0.5.1.
+magnus 0.5.1. A parameter too large for the environment of a process is in the file named by
+``MAGNUS_PRM_<name>_FILE`` instead (see :mod:`magnus.runtime.environment`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from magnus.errors import TaskFailedError
 from magnus.tasks.base import BaseTaskType
 
 _DUMP_VARIABLE = "MAGNUS_ENV_DUMP_FILE"
+_DUMP_FAILED = ".failed"
 # Runs on any exit of the shell, explicit `exit` included: the environment as the command left it.
-_PRELUDE = f"trap 'env -0 > \"${_DUMP_VARIABLE}\"' EXIT\n"
+# `env` is a process: it cannot start when the command exported a variable over 128 KiB.
+_PRELUDE = f'trap \'env -0 > "${_DUMP_VARIABLE}" 2>/dev/null || : > "${_DUMP_VARIABLE}{_DUMP_FAILED}"\' EXIT\n'
 _RETURNED_PREFIXES = (defaults.PARAMETER_PREFIX, defaults.TRACK_PREFIX)
 
 
@@ -38,8 +41,14 @@ class ShellTaskType(BaseTaskType):
             dump = Path(scratch) / "environment"
             status = _run_streaming(_PRELUDE + self.command, {**os.environ, _DUMP_VARIABLE: str(dump)})
             exported = _read_environment(dump)
+            unreadable = dump.with_name(dump.name + _DUMP_FAILED).exists()
         if status != 0:
             raise TaskFailedError(f"shell command exited with status {status}")
+        if unreadable:
+            raise TaskFailedError(
+                "the environment the shell command left could not be read back (a variable over 128 KiB "
+                "stops any process from starting): pass large values in files"
+            )
         os.environ.update(
             {
                 key: value

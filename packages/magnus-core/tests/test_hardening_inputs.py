@@ -1,0 +1,224 @@
+"""Small inputs that cost a lot, and inputs that used to end in an internal error (issue 18, classes 6 and 7).
+
+Each input is refused before anything runs (exit 2, one ``Error:`` line naming the file) or runs;
+none ends in ``Error: internal error`` or a traceback. The CLI cases run ``python -m magnus`` in a
+temporary project folder, as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+import yaml
+
+from magnus import yaml_file
+from magnus.errors import ParameterError
+from magnus.parameters import load_parameters_file
+from magnus.runtime.environment import FILE_SUFFIX, LONGEST_VARIABLE, exported_variables, parameters_in_environment
+
+TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
+STUB_PIPELINE = {"dag": {"start_at": "a", "steps": {"a": {"type": "stub", "next": "success"}, **TERMINALS}}}
+
+
+def magnus(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "magnus", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={key: value for key, value in os.environ.items() if key != "MAGNUS_DEBUG"},
+    )
+
+
+def refused(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """The one ``Error:`` line of a run refused with exit 2, checked to hold each fragment."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def write_yaml(path: Path, content: Any) -> Path:
+    path.write_text(yaml.safe_dump(content, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    write_yaml(tmp_path / "pipeline.yaml", STUB_PIPELINE)
+    return tmp_path
+
+
+def shell_pipeline(*commands: str) -> Dict[str, Any]:
+    names = [f"s{number}" for number in range(len(commands))]
+    steps = {
+        name: {"type": "task", "command_type": "shell", "command": command, "next": after}
+        for name, command, after in zip(names, commands, [*names[1:], "success"], strict=True)
+    }
+    return {"dag": {"start_at": names[0], "steps": {**steps, **TERMINALS}}}
+
+
+# ---- YAML: encodings, aliases, types, sizes -------------------------------------------------------------
+@pytest.mark.parametrize("option", ["-f", "-p", "-c"])
+def test_a_file_that_is_not_utf8_is_refused_naming_the_byte(project: Path, option: str) -> None:
+    (project / "latin1.yaml").write_bytes("a: 1\nname: café\n".encode("latin-1"))
+    args = {"-f": ["-f", "latin1.yaml"], "-p": ["-p", "latin1.yaml"], "-c": ["-c", "latin1.yaml"]}[option]
+    refused(magnus(project, "execute", *args), "latin1.yaml: not UTF-8 text at byte 14 (line 2)")
+
+
+def test_an_alias_bomb_of_under_1_kb_is_refused_at_once(project: Path) -> None:
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 9)]
+    bomb = "\n".join(lines) + "\n"
+    assert len(bomb) < 1024
+    (project / "bomb.yaml").write_text(bomb)
+    started = time.monotonic()
+    refused(magnus(project, "execute", "-p", "bomb.yaml"), "bomb.yaml: aliases repeat more than 1,000,000 values")
+    assert time.monotonic() - started < 30
+
+
+def test_aliases_within_the_budget_still_work() -> None:
+    text = "base: &base {lr: 0.1, layers: [1, 2]}\ntrain: *base\nmerged: {<<: *base, lr: 0.2}\n"
+    loaded = yaml_file.parse_yaml(text, "p.yaml", ParameterError)
+    assert loaded["train"] == {"lr": 0.1, "layers": [1, 2]}
+    assert loaded["merged"] == {"lr": 0.2, "layers": [1, 2]}
+
+
+@pytest.mark.parametrize("option", ["-f", "-p"])
+def test_a_recursive_alias_is_refused_naming_its_line(project: Path, option: str) -> None:
+    (project / "loop.yaml").write_text("x: 1\nloop: &loop [1, *loop]\n")
+    refused(magnus(project, "execute", option, "loop.yaml"), "loop.yaml: line 2: an alias refers to the value it is in")
+
+
+def test_nesting_deeper_than_the_limit_is_refused() -> None:
+    depth = yaml_file.DEPTH_LIMIT + 5
+    with pytest.raises(ParameterError, match="nested deeper than"):
+        yaml_file.parse_yaml("x: " + "[" * depth + "]" * depth, "p.yaml", ParameterError)
+    with pytest.raises(ParameterError, match="through an alias"):
+        half = yaml_file.DEPTH_LIMIT // 2 + 5
+        yaml_file.parse_yaml(
+            f"a: &a {'[' * half}{']' * half}\nb: {'[' * half}*a{']' * half}\n", "p.yaml", ParameterError
+        )
+
+
+def test_dates_and_timestamps_are_kept_as_the_text_written(project: Path) -> None:
+    (project / "params.yaml").write_text("day: 2024-01-31\nwhen: 2001-12-14t21:59:43.10-05:00\nn: 1\n")
+    assert load_parameters_file(str(project / "params.yaml")) == {
+        "day": "2024-01-31",
+        "when": "2001-12-14t21:59:43.10-05:00",
+        "n": 1,
+    }
+    write_yaml(project / "pipeline.yaml", shell_pipeline('test "$MAGNUS_PRM_day" = \'"2024-01-31"\''))
+    result = magnus(project, "execute", "-p", "params.yaml")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("n: 1\nblob: !!binary aGVsbG8=\n", ("line 2: blob: a !!binary value is not JSON data",)),
+        ("n: 1\nnested:\n  tags: !!set {a, b}\n", ("line 3: nested: a !!set is not JSON data",)),
+    ],
+)
+def test_yaml_types_json_has_not_are_refused_naming_the_parameter(
+    project: Path, text: str, fragments: tuple[str, ...]
+) -> None:
+    (project / "params.yaml").write_text(text)
+    refused(magnus(project, "execute", "-p", "params.yaml"), "params.yaml: ", *fragments)
+
+
+def test_keys_are_text_as_in_json() -> None:
+    assert yaml_file.parse_yaml("1: a\n2.5: b\nnull: c\n", "p.yaml", ParameterError) == {
+        "1": "a",
+        "2.5": "b",
+        "null": "c",
+    }
+    with pytest.raises(ParameterError, match="line 1, column 1: key '1' is written twice"):
+        yaml_file.parse_yaml("1: a\n'1': b\n", "p.yaml", ParameterError)
+
+
+def test_an_integer_too_long_for_python_is_a_clean_error(project: Path) -> None:
+    (project / "params.yaml").write_text("n: " + "1" * 5000 + "\n")
+    refused(magnus(project, "execute", "-p", "params.yaml"), "params.yaml: not valid YAML")
+
+
+def test_files_over_the_size_limit_are_refused_before_they_are_read(project: Path) -> None:
+    with (project / "huge.yaml").open("w") as file:
+        file.truncate(yaml_file.DOCUMENT_LIMIT + 1)  # sparse: nothing written, nothing read
+    refused(
+        magnus(project, "execute", "-f", "huge.yaml"),
+        "huge.yaml: pipeline file of 4,194,305 bytes is larger than the limit of 4 MiB",
+    )
+    with pytest.raises(ParameterError, match="larger than the limit of 64 MiB"):
+        with (project / "params.yaml").open("w") as file:
+            file.truncate(yaml_file.PARAMETERS_LIMIT + 1)
+        load_parameters_file(str(project / "params.yaml"))
+
+
+# ---- parameters too large for the environment of a process ---------------------------------------------
+def test_a_200_kib_parameter_reaches_a_shell_step_through_a_file(project: Path) -> None:
+    big = "x" * (200 * 1024)
+    (project / "params.yaml").write_text(json.dumps({"big": big, "small": "s"}))
+    write_yaml(
+        project / "pipeline.yaml",
+        shell_pipeline(
+            # the value is in the file (as JSON), processes still start, the small one is where it was
+            f'test -z "$MAGNUS_PRM_big" && test "$(wc -c < "$MAGNUS_PRM_big{FILE_SUFFIX}")" -eq {len(big) + 2} '
+            f'&& test "$(tr -d x < "$MAGNUS_PRM_big{FILE_SUFFIX}")" = \'""\' '
+            '&& test "$MAGNUS_PRM_small" = \'"s"\' && export MAGNUS_PRM_seen=yes',
+            'test "$MAGNUS_PRM_seen" = \'"yes"\'',
+        ),
+    )
+    result = magnus(project, "execute", "-p", "params.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_shell_step_exporting_a_value_too_large_to_read_back_fails_cleanly(project: Path) -> None:
+    write_yaml(
+        project / "pipeline.yaml", shell_pipeline('export MAGNUS_PRM_huge="$(head -c 200000 /dev/zero | tr "\\0" x)"')
+    )
+    result = magnus(project, "execute")
+    assert result.returncode == 1
+    assert "could not be read back" in result.stderr.splitlines()[-1]
+    assert "internal error" not in result.stderr
+
+
+def test_the_variables_of_magnus_stay_within_the_budget_of_the_environment() -> None:
+    written: Dict[str, str] = {}
+
+    def spill(variable: str, value: str) -> str:
+        written[variable] = value
+        return f"/files/{variable}"
+
+    many = {f"p{n}": "y" * 100_000 for n in range(20)}  # each fits, together 2 MB: over ARG_MAX
+    variables = exported_variables({**many, "tiny": 1}, {"i": "z" * LONGEST_VARIABLE}, spill)
+    assert sum(len(key) + len(value) + 2 for key, value in variables.items()) <= 1024 * 1024
+    assert variables["MAGNUS_PRM_tiny"] == "1"
+    assert variables[f"MAGNUS_PRM_i{FILE_SUFFIX}"] == "/files/MAGNUS_PRM_i"
+    assert json.loads(written["MAGNUS_PRM_i"]) == "z" * LONGEST_VARIABLE
+    for key in written:
+        assert key not in variables
+
+
+def test_the_files_of_large_values_are_removed_when_the_step_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAGNUS_PRM_big", "stale")
+    with parameters_in_environment({"big": "b" * 200_000}) as _:
+        path = os.environ[f"MAGNUS_PRM_big{FILE_SUFFIX}"]
+        assert "MAGNUS_PRM_big" not in os.environ
+        assert json.loads(Path(path).read_text()) == "b" * 200_000
+        subprocess.run(["true"], check=True)  # processes still start
+    assert not Path(path).exists()
+    assert os.environ["MAGNUS_PRM_big"] == "stale"
+    assert f"MAGNUS_PRM_big{FILE_SUFFIX}" not in os.environ
