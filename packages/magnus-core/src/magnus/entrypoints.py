@@ -68,6 +68,7 @@ def compose(
     assert isinstance(configured, BaseExecutor)
     redactor = _resolve_secrets([configured, *created.values()], created["secrets"])
     store: Any = created["run_log_store"]
+    created["catalog"].keep_out_of_puts(store.local_paths())  # a put of '**/*' never copies the run logs
 
     from magnus.names import RUN_ID_MAX_BYTES, check_path_name, generate_run_id
 

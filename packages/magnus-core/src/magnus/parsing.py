@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from magnus import defaults
 from magnus.errors import MagnusError, PipelineDefinitionError
 from magnus.graph import Graph
+from magnus.names import path_name_problem
 from magnus.plugins import load_plugin
 from magnus.validation import describe_validation_error, join_location
 
@@ -170,6 +171,10 @@ def parse_node(name: str, config: Any, ctx: ParseContext, internal_branch_name: 
     """Parse one step; record problems in ``ctx`` and return None when it cannot be built."""
     if "." in name or defaults.COMMAND_FRIENDLY_CHARACTER in name:
         ctx.problem("step names cannot contain '.' or '%' (they separate parts of internal names)")
+        return None
+    unsafe = path_name_problem(name)
+    if unsafe:
+        ctx.problem(f"step name {name!r} {unsafe}")
         return None
     if not isinstance(config, dict):
         ctx.problem(f"a step must be a mapping with a type, got {type(config).__name__}")
