@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from magnus import defaults, integration
+from magnus.catalog import BaseCatalog
 from magnus.config import configuration_path, create_service, describe_source, load_configuration
 from magnus.datastore.models import RunLog
 from magnus.errors import MagnusError, PipelineDefinitionError, UserInputError
@@ -68,7 +69,9 @@ def compose(
     assert isinstance(configured, BaseExecutor)
     redactor = _resolve_secrets([configured, *created.values()], created["secrets"])
     store: Any = created["run_log_store"]
-    created["catalog"].keep_out_of_puts(store.local_paths())  # a put of '**/*' never copies the run logs
+    catalog = created["catalog"]
+    assert isinstance(catalog, BaseCatalog)
+    catalog.keep_out_of_puts(store.local_paths())  # a put of '**/*' never copies the run logs
 
     from magnus.names import RUN_ID_MAX_BYTES, check_path_name, generate_run_id
 
