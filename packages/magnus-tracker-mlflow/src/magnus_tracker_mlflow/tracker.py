@@ -11,18 +11,27 @@ same one, or a container or pod that never saw ``start_run``). It reads no globa
 
 Numbers are metrics (with their ``step``); anything else is a parameter. mlflow is imported on
 first use only.
+
+``server_url`` is checked when the config is read (``http(s)://host``, ``file:``, a database URI
+such as ``sqlite:///mlflow.db``, ``databricks``). Every call to MLflow made by this tracker, and by
+tasks inside :attr:`~MLflowExperimentTracker.client_context`, gives up within about ``timeout``
+seconds (MLflow's own retries last four minutes), and a failure is one line naming the URL.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import logging
+import os
 from typing import TYPE_CHECKING, Any, ClassVar, ContextManager, Dict, Iterator, Optional
+from urllib.parse import urlsplit
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, field_validator
 
 from magnus import defaults
-from magnus.errors import NoRunContextError
+from magnus.errors import MagnusError, NoRunContextError
 from magnus.tracker import BaseExperimentTracker
 
 if TYPE_CHECKING:
@@ -34,6 +43,102 @@ PARENT_TAG = "mlflow.parentRunId"
 DEFAULT_EXPERIMENT = "Default"
 _MAX_PARAM_LENGTH = 6000
 _PARAM_BATCH = 100  # MLflow's limit of params in one log_batch
+
+
+# The URI schemes MLflow tracks to: a server, a folder, a database (SQLAlchemy's dialect[+driver]).
+_SERVER_SCHEMES = ("http", "https")
+_OTHER_SCHEMES = ("file", "databricks", "databricks-uc", "uc", "sqlite", "postgresql", "mysql", "mssql")
+
+
+class TrackerUnavailableError(MagnusError):
+    """MLflow could not be reached, or refused a call, within the tracker's time bound."""
+
+
+def tracking_uri_problem(uri: str) -> str:
+    """Why ``uri`` is not an MLflow tracking URI, or ``''``."""
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower().split("+")[0]
+    if scheme in _SERVER_SCHEMES:
+        return "" if parts.hostname else "names no host"
+    if scheme in _OTHER_SCHEMES or uri.strip() == "databricks":
+        return ""
+    return (
+        "is not an MLflow tracking URI (expected http(s)://host[:port], file:/folder, "
+        "sqlite:///mlflow.db, postgresql://..., databricks)"
+    )
+
+
+def bounded_environment(timeout: float) -> Dict[str, str]:
+    """MLflow's HTTP settings for calls that give up within about ``timeout`` seconds in all.
+
+    Three tries (two retries) with one back-off of 2 s, each try waiting at most a third of what is
+    left: a refused connection fails in about 2 s, a silent host in about ``timeout``.
+    """
+    backoff_factor, retries = 1, 2  # MLflow reads the factor as an integer
+    sleeping = backoff_factor * 2  # urllib3: no sleep before the first retry, factor * 2 ** (n - 1) before retry n
+    per_try = max(1, int((timeout - sleeping) / (retries + 1)))  # whole seconds, as MLflow reads it
+    return {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(backoff_factor),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(per_try),
+    }
+
+
+@contextlib.contextmanager
+def bounded_calls(server_url: str, timeout: float) -> Iterator[None]:
+    """Within the block, MLflow gives up within about ``timeout`` s; its failures name ``server_url``.
+
+    MLflow reads its HTTP settings from the environment on every call: they are set for the block
+    only (a variable the user set already wins) and restored after it.
+    """
+    settings = {key: value for key, value in bounded_environment(timeout).items() if key not in os.environ}
+    os.environ.update(settings)
+    # urllib3 logs each retry as a warning: the error raised says what happened, in one line.
+    retries_log = logging.getLogger("urllib3.connectionpool")
+    level = retries_log.level
+    retries_log.setLevel(logging.ERROR)
+    try:
+        yield
+    except MagnusError:
+        raise
+    except Exception as exc:
+        raise TrackerUnavailableError(f"experiment_tracker: MLflow at {server_url}: {_reason(exc, timeout)}") from exc
+    finally:
+        retries_log.setLevel(level)
+        for key in settings:
+            os.environ.pop(key, None)
+
+
+def _reason(exc: Exception, timeout: float) -> str:
+    """What went wrong in a few words (MLflow's messages hold whole URLs and exception reprs)."""
+    text = " ".join(str(exc).split())
+    if "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text.lower() or "Timeout" in text:
+        return f"no answer within {timeout:g} s"
+    if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
+        return "unknown host"
+    return text[:300] or type(exc).__name__
+
+
+class _BoundedClient:
+    """An ``MlflowClient`` whose every call is made within :func:`bounded_calls`."""
+
+    def __init__(self, client: "MlflowClient", server_url: str, timeout: float) -> None:
+        self._client, self._server_url, self._timeout = client, server_url, timeout
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            with bounded_calls(self._server_url, self._timeout):
+                return attribute(*args, **kwargs)
+
+        return bounded
 
 
 def mlflow_status(status: str) -> str:
@@ -49,6 +154,9 @@ class MLflowExperimentTracker(BaseExperimentTracker):
     server_url: str = Field(description="MLflow tracking URI: http(s)://server, sqlite:///file.db, databricks, ...")
     autolog: bool = Field(default=False, description="Call mlflow.autolog() when the run starts.")
     experiment_name: str = Field(default="", description="MLflow experiment; default: the run's tag, else Default.")
+    timeout: float = Field(
+        default=10.0, gt=0, description="Seconds after which a call to MLflow gives up (retries included)."
+    )
 
     _client: Optional["MlflowClient"] = PrivateAttr(default=None)
     # The magnus run this tracker tracks for, as its hooks told it ('' before any hook).
@@ -60,13 +168,23 @@ class MLflowExperimentTracker(BaseExperimentTracker):
     _step: str = PrivateAttr(default="")
     _step_runs: Dict[str, str] = PrivateAttr(default_factory=dict)
 
+    @field_validator("server_url")
+    @classmethod
+    def _is_a_tracking_uri(cls, server_url: str) -> str:
+        problem = tracking_uri_problem(server_url)
+        if problem:
+            raise ValueError(f"{server_url!r} {problem}")
+        return server_url
+
     @property
     def client(self) -> "MlflowClient":
+        """The MLflow client; each of its calls gives up within ``timeout`` with a one-line error."""
         if self._client is None:
             from mlflow.tracking import MlflowClient
 
-            self._client = MlflowClient(tracking_uri=self.server_url)
-        return self._client
+            client = _BoundedClient(MlflowClient(tracking_uri=self.server_url), self.server_url, self.timeout)
+            self._client = client  # type: ignore[assignment]
+        return self._client  # type: ignore[return-value]
 
     # ---- hooks ------------------------------------------------------------------------------------
     def start_run(self, run_id: str, tag: str = "", parameters: Optional[Dict[str, Any]] = None) -> None:
@@ -79,7 +197,8 @@ class MLflowExperimentTracker(BaseExperimentTracker):
             import mlflow
 
             mlflow.set_tracking_uri(self.server_url)
-            mlflow.autolog(silent=True)
+            with bounded_calls(self.server_url, self.timeout):
+                mlflow.autolog(silent=True)
 
     def end_run(self, status: str) -> None:
         """End the MLflow run (and the nested runs of steps that never ended) with the run's status."""
@@ -206,7 +325,7 @@ class MLflowExperimentTracker(BaseExperimentTracker):
         parent = self._parent_run()
         mlflow.set_tracking_uri(self.server_url)
         try:
-            with mlflow.start_run(run_id=parent) as active:
+            with bounded_calls(self.server_url, self.timeout), mlflow.start_run(run_id=parent) as active:
                 yield active
         finally:
             # Leaving mlflow.start_run ends the run; the magnus run goes on until end_run.

@@ -1,0 +1,122 @@
+"""A tracking URI that is not one is refused when the config is read; an unreachable server fails fast.
+
+Before: ``server_url: not a url`` ended in ``Error: internal error: MlflowException`` and a closed
+port took about four minutes of MLflow's retries before failing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from magnus.errors import ConfigurationError
+from magnus_tracker_mlflow.tracker import (
+    MLflowExperimentTracker,
+    TrackerUnavailableError,
+    bounded_calls,
+    bounded_environment,
+)
+
+PIPELINE = {
+    "dag": {
+        "start_at": "a",
+        "steps": {"a": {"type": "stub", "next": "success"}, "success": {"type": "success"}, "fail": {"type": "fail"}},
+    }
+}
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_magnus(project: Path, tracker_config: dict) -> subprocess.CompletedProcess[str]:
+    (project / "pipeline.yaml").write_text(yaml.safe_dump(PIPELINE))
+    config = {"experiment_tracker": {"type": "mlflow", "config": tracker_config}}
+    (project / "config.yaml").write_text(yaml.safe_dump(config))
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_HTTP_REQUEST")}
+    return subprocess.run(
+        [sys.executable, "-m", "magnus", "execute", "-c", "config.yaml"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env=environment,
+    )
+
+
+@pytest.mark.parametrize("uri", ["not a url", "mlruns", "ftp://host/x", "http://", "localhost:5000"])
+def test_a_server_url_that_is_not_a_tracking_uri_is_refused_in_one_line(tmp_path: Path, uri: str) -> None:
+    if uri == "not a url":  # one through the CLI, as a user meets it
+        result = run_magnus(tmp_path, {"server_url": uri})
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines() == [
+            f"Error: config.yaml: experiment_tracker.config.server_url: {uri!r} is not an MLflow tracking URI "
+            "(expected http(s)://host[:port], file:/folder, sqlite:///mlflow.db, postgresql://..., databricks)"
+        ]
+        return
+    from magnus.config import create_service
+
+    with pytest.raises(ConfigurationError, match=r"experiment_tracker\.config\.server_url"):
+        create_service("experiment_tracker", {"type": "mlflow", "config": {"server_url": uri}}, "config.yaml")
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "http://127.0.0.1:5000",
+        "https://mlflow.example.com/",
+        "file:///tmp/mlruns",
+        "sqlite:///mlflow.db",
+        "postgresql+psycopg2://user@db/mlflow",
+        "databricks",
+        "databricks://profile",
+    ],
+)
+def test_tracking_uris_are_accepted(uri: str) -> None:
+    assert MLflowExperimentTracker(server_url=uri).server_url == uri
+
+
+def test_an_unreachable_server_fails_within_the_timeout_naming_the_url(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    started = time.monotonic()
+    result = run_magnus(tmp_path, {"server_url": url, "timeout": 3})
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [f"Error: experiment_tracker: MLflow at {url}: connection refused"]
+    assert elapsed < 60  # MLflow's own retries took ~4 minutes; the start-up of mlflow is most of this
+
+
+def test_the_http_settings_hold_only_for_the_calls_of_the_tracker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT", raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # set by the user: wins
+    settings = bounded_environment(10)
+    assert settings["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "2" and settings["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "2"
+    with pytest.raises(TrackerUnavailableError, match="MLflow at http://h: boom"):
+        with bounded_calls("http://h", 10):
+            assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "2"
+            assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+            raise RuntimeError("boom")
+    assert "MLFLOW_HTTP_REQUEST_TIMEOUT" not in os.environ
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+
+
+def test_a_call_of_the_client_fails_within_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in bounded_environment(1):
+        monkeypatch.delenv(key, raising=False)
+    url = f"http://127.0.0.1:{closed_port()}"
+    tracker = MLflowExperimentTracker(server_url=url, timeout=1)
+    started = time.monotonic()
+    with pytest.raises(TrackerUnavailableError, match="connection refused"):
+        tracker.start_run("run-1")
+    assert time.monotonic() - started < 15
