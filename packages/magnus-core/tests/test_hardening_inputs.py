@@ -222,3 +222,57 @@ def test_the_files_of_large_values_are_removed_when_the_step_ends(monkeypatch: p
     assert not Path(path).exists()
     assert os.environ["MAGNUS_PRM_big"] == "stale"
     assert f"MAGNUS_PRM_big{FILE_SUFFIX}" not in os.environ
+
+
+# ---- pipelines: dag definitions including themselves, step names that are numbers -------------------------
+def test_a_dag_definition_that_includes_itself_is_refused(project: Path) -> None:
+    def including(file: str) -> Dict[str, Any]:
+        inner = {"type": "dag", "dag_definition": file, "next": "success"}
+        return {"dag": {"start_at": "inner", "steps": {"inner": inner, **TERMINALS}}}
+
+    write_yaml(project / "self.yaml", including("self.yaml"))
+    refused(magnus(project, "execute", "-f", "self.yaml"), "'self.yaml' includes itself: self.yaml -> self.yaml")
+    (project / "sub").mkdir()
+    write_yaml(project / "sub" / "a.yaml", including("b.yaml"))  # found next to the file naming it
+    write_yaml(project / "sub" / "b.yaml", including("a.yaml"))
+    write_yaml(project / "pipeline.yaml", including("sub/a.yaml"))
+    refused(
+        magnus(project, "execute"),
+        "b.yaml: dag.steps.inner.dag_definition: 'a.yaml' includes itself: sub/a.yaml -> sub/b.yaml -> sub/a.yaml",
+    )
+
+
+def test_a_dag_definition_used_twice_side_by_side_is_no_cycle(project: Path) -> None:
+    write_yaml(project / "inner.yaml", STUB_PIPELINE)
+    steps = {
+        "one": {"type": "dag", "dag_definition": "inner.yaml", "next": "two"},
+        "two": {"type": "dag", "dag_definition": "inner.yaml", "next": "success"},
+    }
+    write_yaml(project / "pipeline.yaml", {"dag": {"start_at": "one", "steps": {**steps, **TERMINALS}}})
+    result = magnus(project, "execute")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_step_named_by_a_number_is_a_step_like_any_other(project: Path) -> None:
+    (project / "pipeline.yaml").write_text(
+        "dag:\n  start_at: 1\n  steps:\n    1: {type: stub, next: '2'}\n    2: {type: stub, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    result = magnus(project, "execute")
+    assert result.returncode == 0, result.stderr
+    (project / "pipeline.yaml").write_text(
+        "dag:\n  start_at: 1\n  steps:\n    1: {type: stub, next: success}\n    '1': {type: stub, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    refused(magnus(project, "execute"), "pipeline.yaml: not valid YAML: line 4, column 5: key '1' is written twice")
+
+
+def test_a_dag_built_in_code_with_a_number_as_step_name(tmp_path: Path) -> None:
+    from magnus.errors import PipelineDefinitionError
+    from magnus.parsing import parse_pipeline
+
+    steps: Dict[Any, Any] = {1: {"type": "stub", "next": "success"}, **TERMINALS}
+    assert "1" in parse_pipeline({"dag": {"start_at": 1, "steps": steps}}, source="sdk", base_dir=tmp_path).steps
+    twice = {**steps, "1": {"type": "stub", "next": "success"}}
+    with pytest.raises(PipelineDefinitionError, match="step '1' is named twice"):
+        parse_pipeline({"dag": {"start_at": 1, "steps": twice}}, source="sdk", base_dir=tmp_path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from pydantic import ValidationError
 
@@ -37,13 +37,48 @@ class ParseContext:
     location: str
     base_dir: Path
     problems: List[str] = field(default_factory=list)
+    # The dag definitions being parsed around this part, outermost first (resolved paths; the
+    # pipeline file itself is found from ``source``): a file found here again would include itself.
+    including: Tuple[Path, ...] = ()
 
     def at(self, *parts: Any) -> "ParseContext":
         """The same file and problem list, one level deeper."""
-        return ParseContext(self.source, join_location(self.location, *parts), self.base_dir, self.problems)
+        location = join_location(self.location, *parts)
+        return ParseContext(self.source, location, self.base_dir, self.problems, self.including)
+
+    def files(self) -> Tuple[Path, ...]:
+        """The files being parsed, outermost first: the pipeline file (when ``source`` is one) and the
+        dag definitions it includes down to this part."""
+        if self.including:
+            return self.including
+        pipeline_file = Path(self.source)
+        return (pipeline_file.resolve(),) if pipeline_file.is_file() else ()
+
+    def entering(self, definition: str, path: Path) -> "ParseContext":
+        """The context of the ``dag`` of file ``path`` (named ``definition``), included from here.
+
+        Raises:
+            ProblemsRecorded: ``path`` is being parsed already (it would include itself); the
+                cycle of files is recorded as a problem here.
+        """
+        resolved = path.resolve()
+        files = self.files()
+        if resolved in files:
+            cycle = [_shown(file) for file in files[files.index(resolved) :]] + [_shown(resolved)]
+            self.problem(f"'{definition}' includes itself: {' -> '.join(cycle)}", "dag_definition")
+            raise ProblemsRecorded
+        return ParseContext(definition, "dag", path.parent, self.problems, (*files, resolved))
 
     def problem(self, message: str, *parts: Any) -> None:
         self.problems.append(f"{self.source}: {join_location(self.location, *parts)}: {message}")
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it is under it."""
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def create_graph(dag: Any, ctx: ParseContext, internal_branch_name: str = "") -> Graph:
@@ -64,6 +99,12 @@ def create_graph(dag: Any, ctx: ParseContext, internal_branch_name: str = "") ->
     if not isinstance(steps_config, dict) or not steps_config:
         ctx.problem("required: a mapping of step names to steps", "steps")
         steps_config = {}
+    # A step named `1:` in YAML is the integer 1: step names are text, as `next: 1` is.
+    named = {str(name): config for name, config in steps_config.items()}
+    for name in steps_config:
+        if not isinstance(name, str) and str(name) in steps_config:
+            ctx.problem(f"step '{name}' is named twice (as text and as a number)", "steps")
+    steps_config = named
 
     for name, config in steps_config.items():
         node = parse_node(str(name), config, ctx.at("steps", name), internal_branch_name)
@@ -72,14 +113,14 @@ def create_graph(dag: Any, ctx: ParseContext, internal_branch_name: str = "") ->
 
     start_at = dag.get("start_at")
     graph = Graph(
-        start_at=str(start_at or ""),
+        start_at="" if start_at is None else str(start_at),
         steps=steps,
         name=str(dag.get("name") or ""),
         description=str(dag.get("description") or ""),
         internal_branch_name=internal_branch_name,
     )
-    start_known = bool(start_at) and str(start_at) in steps_config
-    if not start_at:
+    start_known = start_at not in (None, "") and str(start_at) in steps_config
+    if start_at in (None, ""):
         ctx.problem("required field is missing", "start_at")
     elif not start_known:
         ctx.problem(f"'{start_at}' is not a step (known: {', '.join(map(str, steps_config))})", "start_at")

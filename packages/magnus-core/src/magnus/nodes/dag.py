@@ -42,6 +42,7 @@ class DagNode(CompositeNode):
         if not path.is_file():
             ctx.problem(f"file '{definition}' not found", "dag_definition")
             raise ProblemsRecorded
+        nested = ctx.entering(definition, path)  # refuses a file that includes itself, before reading it
         try:
             document = load_yaml(str(path), "dag definition", MagnusError)
         except MagnusError as exc:
@@ -51,7 +52,6 @@ class DagNode(CompositeNode):
             ctx.problem(f"'{definition}' has no 'dag' block", "dag_definition")
             raise ProblemsRecorded
         internal = f"{identity['internal_name']}.{defaults.DAG_BRANCH_NAME}"
-        nested = ParseContext(source=str(definition), location="dag", base_dir=path.parent, problems=ctx.problems)
         branch = create_graph(document["dag"], nested, internal)
         return cls(**{**config, "branch": branch}, **identity)
 
