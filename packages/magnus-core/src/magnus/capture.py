@@ -1,28 +1,62 @@
-"""Capturing what a step prints, while still showing it on the console."""
+"""Capturing what a step prints and logs, while still showing it on the console, secrets masked.
+
+Within :func:`captured_output`:
+
+- ``sys.stdout`` and ``sys.stderr`` write to the console and into one buffer (the step's
+  execution log);
+- :mod:`logging` handlers that write to the console (a ``StreamHandler`` on ``sys.stdout`` or
+  ``sys.stderr``, such as the one ``logging.basicConfig`` or the CLI set up before the step)
+  write through the same streams, so what a task logs lands in its execution log too; they are
+  given back their own streams afterwards;
+- with a redactor, every log record made (by any logger, for any handler: files and services
+  too) carries its message, exception text and stack already masked, and both streams mask what
+  is written. A stream holds back the end of a write that could begin a secret until the next
+  write, a ``flush`` or the end of the block, so a secret written in pieces is masked whole.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import sys
-from typing import Callable, Iterator, TextIO
+from typing import Any, Iterator, List, Optional, TextIO, Tuple
+
+from magnus.redaction import Redactor
 
 
 class _Tee(io.TextIOBase):
     """Writes to the console stream and to a buffer, secrets masked in both."""
 
-    def __init__(self, console: TextIO, buffer: io.StringIO, redact: Callable[[str], str]) -> None:
+    def __init__(self, console: TextIO, buffer: io.StringIO, redactor: Optional[Redactor]) -> None:
         self._console = console
         self._buffer = buffer
-        self._redact = redact
+        self._redactor = redactor
+        self._held = ""  # the end of the last write, which could begin a secret
 
     def write(self, text: str) -> int:
-        text = self._redact(text)
-        self._buffer.write(text)
-        self._console.write(text)
+        redactor = self._redactor
+        if not redactor:
+            self._emit(text)
+            return len(text)
+        pending = redactor.redact(self._held + text)
+        held = redactor.unfinished(pending)
+        self._held = pending[len(pending) - held :] if held else ""
+        self._emit(pending[: len(pending) - held])
         return len(text)
 
+    def _emit(self, text: str) -> None:
+        if text:
+            self._buffer.write(text)
+            self._console.write(text)
+
+    def release(self) -> None:
+        """Write what was held back (it could not be completed into a secret any more)."""
+        held, self._held = self._held, ""
+        self._emit(held)
+
     def flush(self) -> None:
+        self.release()
         self._console.flush()
 
     def isatty(self) -> bool:
@@ -36,17 +70,80 @@ class _Tee(io.TextIOBase):
         return self._console.fileno()
 
 
-def _unchanged(text: str) -> str:
-    return text
+@contextlib.contextmanager
+def captured_output(redactor: Optional[Redactor] = None) -> Iterator[io.StringIO]:
+    """Within the block, stdout, stderr and console logging go to the console and into the yielded buffer.
+
+    With ``redactor``, its secrets are masked in everything written and in every log record.
+    """
+    buffer = io.StringIO()
+    out, err = _Tee(sys.stdout, buffer, redactor), _Tee(sys.stderr, buffer, redactor)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            with _console_logging_into(out, err), _masked_log_records(redactor):
+                yield buffer
+    finally:
+        out.release()
+        err.release()
 
 
 @contextlib.contextmanager
-def captured_output(redact: Callable[[str], str] = _unchanged) -> Iterator[io.StringIO]:
-    """Within the block, stdout and stderr go to the console and into the yielded buffer.
+def _console_logging_into(out: _Tee, err: _Tee) -> Iterator[None]:
+    """Point logging's console handlers at the step's streams for the block."""
+    replaced = {id(out._console): out, id(err._console): err}
+    swapped: List[Tuple[logging.StreamHandler[Any], Any]] = []
+    for handler in _stream_handlers():
+        stream = getattr(handler, "stream", None)
+        if id(stream) in replaced:
+            swapped.append((handler, handler.setStream(replaced[id(stream)])))
+    try:
+        yield
+    finally:
+        for handler, stream in reversed(swapped):
+            handler.setStream(stream)
 
-    ``redact`` is applied to every write first (it masks secret values).
-    """
-    buffer = io.StringIO()
-    out, err = _Tee(sys.stdout, buffer, redact), _Tee(sys.stderr, buffer, redact)
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        yield buffer
+
+def _stream_handlers() -> List["logging.StreamHandler[Any]"]:
+    """Every ``StreamHandler`` attached to a logger (the root's and each named logger's)."""
+    loggers: List[Any] = [logging.getLogger()]
+    loggers += [item for item in logging.Logger.manager.loggerDict.values() if isinstance(item, logging.Logger)]
+    handlers: List[logging.StreamHandler[Any]] = []
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and handler not in handlers:
+                handlers.append(handler)
+    return handlers
+
+
+@contextlib.contextmanager
+def _masked_log_records(redactor: Optional[Redactor]) -> Iterator[None]:
+    """For the block, log records are made with their message, exception and stack masked."""
+    if redactor is None:
+        yield
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return _masked(previous(*args, **kwargs), redactor)
+
+    logging.setLogRecordFactory(factory)
+    try:
+        yield
+    finally:
+        if logging.getLogRecordFactory() is factory:  # unless the task installed its own meanwhile
+            logging.setLogRecordFactory(previous)
+
+
+def _masked(record: logging.LogRecord, redactor: Redactor) -> logging.LogRecord:
+    if not redactor:
+        return record
+    try:
+        message = record.getMessage()
+    except (TypeError, ValueError, KeyError):  # a bad format: logging reports it when the record is handled
+        return record
+    record.msg, record.args = redactor.redact(message), ()
+    if record.exc_info and not record.exc_text:
+        record.exc_text = redactor.redact(logging.Formatter().formatException(record.exc_info))
+    if record.stack_info:
+        record.stack_info = redactor.redact(record.stack_info)
+    return record

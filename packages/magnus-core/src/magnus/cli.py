@@ -1,8 +1,10 @@
 """The ``magnus`` command line, with magnus 0.5.1's commands and options.
 
 Heavy modules are imported inside the commands, so ``magnus --help`` stays fast. Every expected
-error is printed as one line on stderr with exit code 2 (input refused) or 1 (the run failed);
-``--log-level DEBUG`` or ``MAGNUS_DEBUG=1`` shows tracebacks.
+error is printed as one line on stderr with exit code 2 (input refused), 1 (the run failed) or 130
+(interrupted); 0 means the run's status is SUCCESS (or it was handed to an engine such as Argo),
+never the code a task passed to ``sys.exit``. ``--log-level DEBUG`` or ``MAGNUS_DEBUG=1`` shows
+tracebacks.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from magnus.runtime import request
 from magnus.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
+# 128 + SIGINT, what shells report for a program Ctrl-C stopped.
+INTERRUPTED_EXIT_CODE = 130
 LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL"], case_sensitive=False)
 
 
@@ -29,7 +33,11 @@ def _debugging(log_level: str) -> bool:
 
 
 def _reports_errors(command: F) -> F:
-    """Turn magnus errors into one line and an exit code; show tracebacks only when debugging."""
+    """Turn magnus errors into one line and an exit code; show tracebacks only when debugging.
+
+    Ctrl-C is one line too, ``Error: interrupted``, with exit code 130 (the run log of a run it
+    cut short says FAIL, and its step ``interrupted``).
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -45,6 +53,11 @@ def _reports_errors(command: F) -> F:
                 raise
             click.echo(f"Error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            if _debugging(log_level):
+                raise
+            click.echo("Error: interrupted", err=True)
+            sys.exit(INTERRUPTED_EXIT_CODE)
         except Exception as exc:
             if _debugging(log_level):
                 raise

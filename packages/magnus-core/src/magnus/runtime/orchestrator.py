@@ -19,7 +19,7 @@ from magnus.datastore.models import BranchLog, StepAttempt, StepLog
 from magnus.errors import MagnusError, StepLogNotFoundError, UserInputError
 from magnus.nodes.base import ExecutableNode, resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
-from magnus.runtime.step import StepRunner, new_step_log
+from magnus.runtime.step import INTERRUPTED, StepRunner, new_step_log
 from magnus.timing import duration, now
 
 if TYPE_CHECKING:
@@ -103,22 +103,48 @@ class Orchestrator:
             original_run_id=services.original_run_id,
             status=defaults.PROCESSING,
         )
-        self._store.set_parameters(services.run_id, parameters)
+        recorded = services.redactor.redact_data(parameters)  # a secret's value is never recorded
+        self._store.set_parameters(services.run_id, recorded)
         self._store.set_run_config(services.run_id, services.redactor.redact_data(dict(services.run_config)))
-        services.experiment_tracker.start_run(services.run_id, services.tag, parameters)
+        services.experiment_tracker.start_run(services.run_id, services.tag, recorded)
 
     # ---- the walk --------------------------------------------------------------------------------
     def walk(self, graph: "Graph", map_variable: defaults.TypeMapVariable = None) -> str:
         """Run a graph from ``start_at`` to a terminal node; return the status that node ends it with."""
         node = graph.get_node_by_name(graph.start_at)
         while True:
-            status = self.execute_node(node, map_variable)
+            try:
+                status = self.execute_node(node, map_variable)
+            except KeyboardInterrupt:
+                self._interrupted(node, map_variable)
+                raise
             if node.is_terminal:
                 return node.ends_with
             if status == defaults.SUCCESS:
                 node = graph.get_node_by_name(node.get_next_node())
             else:
                 node = graph.get_node_by_name(node.get_on_failure_node() or graph.get_fail_node().name)
+
+    def _interrupted(self, node: "BaseNode", map_variable: defaults.TypeMapVariable) -> None:
+        """Ctrl-C during ``node``: it (when still in progress), its unfinished branches and the
+        branch holding it end FAIL.
+
+        The run's own status is written by :meth:`run` as the interrupt passes through it.
+        """
+        store, run_id = self._store, self.services.run_id
+        name = node.step_log_name(map_variable)
+        try:
+            if store.get_step_log(name, run_id).status in (defaults.CREATED, defaults.PROCESSING):
+                store.update_step_log_status(name, defaults.FAIL, run_id, INTERRUPTED)
+            if node.is_composite:
+                for branch, status in store.get_branch_statuses(name, run_id).items():
+                    if status == defaults.PROCESSING:
+                        store.update_branch_log_status(branch, defaults.FAIL, run_id)
+            branch = node.branch_log_name(map_variable)
+            if branch:
+                store.update_branch_log_status(branch, defaults.FAIL, run_id)
+        except MagnusError:  # not recorded yet: nothing to end
+            logger.debug("step %s interrupted before it was recorded", name, exc_info=True)
 
     def run_branch(self, run: BranchRun) -> str:
         """Walk one branch of a composite step (what executors schedule); its ending status."""

@@ -9,6 +9,7 @@ writes its step log once, with everything the step produced.
 from __future__ import annotations
 
 import logging
+import sys
 import traceback
 from typing import TYPE_CHECKING, List, Optional
 
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from magnus.runtime.services import RunServices
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
+
+# The message of a step (and of its attempt) cut short by Ctrl-C.
+INTERRUPTED = "interrupted"
 
 
 class StepRunner:
@@ -46,7 +50,9 @@ class StepRunner:
         ``step_log`` is the log the orchestrator recorded as PROCESSING, when it runs in this
         process; elsewhere the recorded one is read (or a new one made). With ``mock`` the step
         is recorded as a success without running its command. Never raises for a failure of
-        the command: the step log says FAIL and why.
+        the command: the step log says FAIL and why, a command that called ``sys.exit`` (or
+        ``exit()``) included. Ctrl-C (``KeyboardInterrupt``) is the one exception: the step is
+        recorded FAIL with the message ``interrupted`` and the interrupt goes on, to end the run.
         """
         services = self.services
         name = node.step_log_name(map_variable)
@@ -56,12 +62,21 @@ class StepRunner:
         current = CurrentStep(services, step_log, map_variable)
         services.experiment_tracker.start_step(services.run_id, services.tag, name)
         with running(current):
-            attempt = self._attempts(node, current, mock)
+            try:
+                attempt = self._attempts(node, current, mock)
+            except KeyboardInterrupt:  # Ctrl-C: the step is recorded as interrupted, then the run ends
+                self._record(current, _interrupted_attempt(step_log))
+                raise
+        return self._record(current, attempt)
+
+    def _record(self, current: CurrentStep, attempt: StepAttempt) -> StepLog:
+        """Write the step log once, with the outcome of its last attempt and what it tracked."""
+        services, step_log = self.services, current.step_log
         step_log.status = attempt.status
         step_log.message = attempt.message = services.redactor.redact(attempt.message)
         step_log.user_defined_metrics = current.metrics.as_run_log()
         services.run_log_store.add_step_log(step_log, services.run_id)
-        services.experiment_tracker.end_step(name, step_log.status)
+        services.experiment_tracker.end_step(step_log.internal_name, step_log.status)
         return step_log
 
     def _recorded_or_new(self, node: ExecutableNode, name: str) -> StepLog:
@@ -87,12 +102,14 @@ class StepRunner:
             return attempt
 
         for number in range(1, node.max_attempts + 1):
-            with captured_output(self.services.redactor.redact) as output:
+            with captured_output(self.services.redactor) as output:
                 attempt = self._attempt(node, current, mock)
             attempt.attempt_number = number
             step_log.attempts.append(attempt)
             if node.keeps_execution_log and not mock:
                 step_log.add_data_catalogs(self._put_execution_log(node, current, output.getvalue()))
+            if attempt.message == INTERRUPTED:
+                raise KeyboardInterrupt  # recorded, and now the run ends (no retry)
             if attempt.status == defaults.SUCCESS:
                 break
 
@@ -126,6 +143,13 @@ class StepRunner:
             traceback.print_exc()  # into the captured execution log and the console
             logger.debug("step %s failed", node.internal_name, exc_info=True)
             return _finished(attempt, defaults.FAIL, f"{type(exc).__name__}: {exc}")
+        except SystemExit as exc:  # the task's exit, not the process's: whatever the code, it failed
+            traceback.print_exc()
+            code = "" if exc.code is None else repr(exc.code)
+            return _finished(attempt, defaults.FAIL, f"the task called sys.exit({code})")
+        except KeyboardInterrupt:
+            print(INTERRUPTED, file=sys.stderr)
+            return _finished(attempt, defaults.FAIL, INTERRUPTED)
         return _finished(attempt, defaults.SUCCESS)
 
     # ---- catalog --------------------------------------------------------------------------------
@@ -167,6 +191,16 @@ def new_step_log(node: BaseNode, internal_name: str, services: "RunServices") ->
         step_type=node.node_type,
         code_identities=[services.code_identity],
     )
+
+
+def _interrupted_attempt(step_log: StepLog) -> StepAttempt:
+    """The attempt Ctrl-C cut short (made when it came before or after the command)."""
+    if step_log.attempts and step_log.attempts[-1].message == INTERRUPTED:
+        return step_log.attempts[-1]
+    attempt = _finished(StepAttempt(start_time=now()), defaults.FAIL, INTERRUPTED)
+    attempt.attempt_number = len(step_log.attempts) + 1
+    step_log.attempts.append(attempt)
+    return attempt
 
 
 def _finished(attempt: StepAttempt, status: str, message: str = "") -> StepAttempt:
