@@ -308,3 +308,20 @@ def test_run_argv_starts_the_same_run_elsewhere() -> None:
     ]
     with pytest.raises(UserInputError):
         run_argv(RunOptions(pipeline_file="p.yaml"))
+
+
+def test_two_processes_creating_the_run_log_of_a_run_walked_elsewhere_both_go_on(project: Path) -> None:
+    """The first pods of a run may both find no run log: one claims it, the other goes on (no error)."""
+    from magnus.entrypoints import compose
+    from magnus.runtime.orchestrator import Orchestrator
+    from magnus.runtime.services import RunOptions
+
+    options = RunOptions(configuration_file="config.yaml", parameters_file="parameters.yaml", run_id="claimed")
+    pipeline = load_pipeline(write(project, {"a": {"type": "stub", "next": "success"}}, "a"))
+    first = compose(pipeline, options)[1]
+    Orchestrator(first).ensure_run_log()
+    second = compose(pipeline, options)[1]
+    # The second process looked before the first created it.
+    object.__setattr__(second.run_log_store, "run_log_exists", lambda run_id: False)
+    Orchestrator(second).ensure_run_log()
+    assert FileSystemRunLogStore().get_run_log_by_id("claimed").parameters["x"] == 1

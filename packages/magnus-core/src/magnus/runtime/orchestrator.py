@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol,
 
 from magnus import defaults
 from magnus.datastore.models import BranchLog, StepAttempt, StepLog
-from magnus.errors import MagnusError, StepLogNotFoundError, UserInputError
+from magnus.errors import MagnusError, RunLogExistsError, StepLogNotFoundError, UserInputError
 from magnus.nodes.base import ExecutableNode, resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
 from magnus.runtime.step import INTERRUPTED, StepRunner, new_step_log
@@ -297,8 +297,13 @@ class Orchestrator:
         return self.run_branch(BranchRun(resolve_map_placeholders(branch, map_variable), graph, map_variable))
 
     def ensure_run_log(self) -> None:
-        if not self._store.run_log_exists(self.services.run_id):
+        """Create the run log unless a process of the run did; of two at once, one creates it, both go on."""
+        if self._store.run_log_exists(self.services.run_id):
+            return
+        try:
             self.create_run_log(dict(self.services.initial_parameters))
+        except RunLogExistsError:
+            pass  # another step's process claimed it first: it records the parameters and config
 
     def _fan_out_here(self, node: CompositeNode, map_variable: defaults.TypeMapVariable, iterations_file: str) -> str:
         services = self.services
