@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import yaml
+
 from magnus_executor_slurm.cluster import LocalCluster
 
 NOOP = "def noop() -> None:\n    pass\n\n\ndef item(item: int) -> None:\n    pass\n"

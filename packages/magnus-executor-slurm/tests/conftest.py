@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+
 from magnus_executor_slurm.cluster import LocalCluster
 
 

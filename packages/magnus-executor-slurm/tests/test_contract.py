@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
-from magnus_executor_slurm.cluster import LocalCluster
 
 from magnus.testing import ExecutorContract
+from magnus_executor_slurm.cluster import LocalCluster
 
 pytestmark = pytest.mark.service
 

@@ -13,7 +13,6 @@ from typing import Any, Dict, List
 
 import pytest
 import yaml
-from magnus_executor_slurm.cluster import LocalCluster
 
 from magnus import defaults
 from magnus.datastore.file_system import FileSystemRunLogStore
@@ -21,6 +20,7 @@ from magnus.datastore.models import RunLog
 from magnus.entrypoints import execute
 from magnus.errors import ConfigurationError
 from magnus.testing.executor import outcome
+from magnus_executor_slurm.cluster import LocalCluster
 
 pytestmark = pytest.mark.service
 
