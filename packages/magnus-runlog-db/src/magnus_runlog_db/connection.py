@@ -17,7 +17,7 @@ import threading
 from typing import Any, Callable, Dict, Iterator, NoReturn, Optional, Tuple
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 
 from magnus.errors import ConfigurationError, RunLogError
 
@@ -109,6 +109,8 @@ def where(url: URL) -> str:
 # ---- engines -----------------------------------------------------------------------------------------
 _ENGINES: Dict[Tuple[Any, ...], Engine] = {}
 _LOCK = threading.Lock()
+# Per thread: the connection kept open for single statements, by id of its engine.
+_KEPT = threading.local()
 
 
 def _forget_engines_in_child() -> None:
@@ -117,6 +119,7 @@ def _forget_engines_in_child() -> None:
     for engine in _ENGINES.values():
         engine.dispose(close=False)
     _ENGINES.clear()
+    _KEPT.__dict__.clear()
 
 
 os.register_at_fork(after_in_child=_forget_engines_in_child)
@@ -140,6 +143,24 @@ def engine_for(url: URL, pool_size: int, connect_timeout: int, durable: bool = T
             engine = _create_engine(url, pool_size, connect_timeout, durable)
             _ENGINES[key] = engine
         return engine
+
+
+def autocommit_connection(engine: Engine) -> Connection:
+    """This process's connection to ``engine`` for statements that are their own transaction.
+
+    Kept open between statements (a checkout from the pool and its reset on return cost more
+    than a small statement), in autocommit: a statement is one round trip, no ``BEGIN`` and no
+    ``COMMIT``. One per thread, and never across a ``fork``. A connection the server dropped
+    is replaced at the next statement (after the error that told of it).
+    """
+    kept: Dict[int, Connection] = _KEPT.__dict__.setdefault("connections", {})
+    connection = kept.get(id(engine))
+    if connection is None or connection.invalidated or connection.closed:
+        if connection is not None:
+            connection.close()
+        connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        kept[id(engine)] = connection
+    return connection
 
 
 def _create_engine(url: URL, pool_size: int, connect_timeout: int, durable: bool) -> Engine:

@@ -6,13 +6,13 @@ from typing import Union
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Dialect
 
 Insert = Union[postgresql.Insert, sqlite.Insert]
 
 
-def insert_for(connection: Connection, table: sa.Table) -> Insert:
-    """An insert of ``table`` that can say what to do on a key conflict, in the connection's dialect."""
-    if connection.dialect.name == "postgresql":
+def insert_for(dialect: Dialect, table: sa.Table) -> Insert:
+    """An insert of ``table`` that can say what to do on a key conflict, in ``dialect``."""
+    if dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)

@@ -42,6 +42,7 @@ from magnus_runlog_db import connection, rows
 from magnus_runlog_db.dialects import insert_for
 from magnus_runlog_db.migrate import ensure_schema
 from magnus_runlog_db.schema import BRANCH, DEFAULT_PREFIX, PREFIX_PATTERN, STEP, Tables, tables
+from magnus_runlog_db.statements import PART_KEY, PART_UPDATE, Statements
 
 _DEFAULT_URL = "sqlite:///.run_log_store/runs.db"
 _Key = Tuple[str, str, str]  # (run_id, kind, internal_name)
@@ -126,6 +127,10 @@ class DatabaseRunLogStore(BaseRunLogStore):
         return engine
 
     @functools.cached_property
+    def _statements(self) -> Statements:
+        return Statements(self._tables, self._engine.dialect)
+
+    @functools.cached_property
     def _known(self) -> Set[_Key]:
         """Parts this process knows are recorded (they are never removed while a run is written)."""
         return set()
@@ -145,7 +150,8 @@ class DatabaseRunLogStore(BaseRunLogStore):
 
         ``durable``: the commit waits for the server's disk flush (the run's row, its parameters),
         whatever ``durable_steps`` says. On PostgreSQL a single statement runs in autocommit (one
-        round trip); SQLite always takes its write lock at ``BEGIN`` so writers queue.
+        round trip), on the connection the process keeps for them; SQLite always takes its write
+        lock at ``BEGIN`` so writers queue.
         """
         engine = self._engine
         durable = durable and not self.durable_steps  # with durable_steps every session flushes
@@ -156,11 +162,10 @@ class DatabaseRunLogStore(BaseRunLogStore):
                         connection.flush_on_commit(conn)
                     yield conn
             else:
-                with engine.connect() as conn:
-                    yield conn.execution_options(isolation_level="AUTOCOMMIT")
+                yield connection.autocommit_connection(engine)
 
     def _upsert(self, conn: Connection, table: sa.Table, values: Any, keys: List[str], update: List[str]) -> None:
-        statement = insert_for(conn, table)
+        statement = insert_for(conn.dialect, table)
         if update:
             excluded = statement.excluded
             statement = statement.on_conflict_do_update(
@@ -206,9 +211,8 @@ class DatabaseRunLogStore(BaseRunLogStore):
         return run_log
 
     def run_log_exists(self, run_id: str) -> bool:
-        runs = self._tables.runs
         with self._connect() as conn:
-            return conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first() is not None
+            return self._statements.run_exists.execute(conn, {"run_id": run_id}).first() is not None
 
     def get_run_log_by_id(self, run_id: str, full: bool = True) -> RunLog:
         """The run log; with ``full=False`` its own fields, parameters and config, not its steps."""
@@ -244,7 +248,7 @@ class DatabaseRunLogStore(BaseRunLogStore):
                 stale = stale.where(sa.tuple_(parts.c.kind, parts.c.internal_name).not_in(kept))
             conn.execute(stale)
             for row in part_rows:
-                self._upsert(conn, parts, {"run_id": run_log.run_id, **row}, _PART_KEY, _PART_UPDATE)
+                self._upsert(conn, parts, {"run_id": run_log.run_id, **row}, PART_KEY, PART_UPDATE)
 
     # ---- run-level fields -------------------------------------------------------------------------
     def update_run_log_status(self, run_id: str, status: str) -> None:
@@ -258,15 +262,8 @@ class DatabaseRunLogStore(BaseRunLogStore):
 
     def get_parameters(self, run_id: str) -> Dict[str, Any]:
         """The parameters, in one query that also tells a run without parameters from no run."""
-        runs, parameters = self._tables.runs, self._tables.parameters
-        query = (
-            sa.select(runs.c.run_id, parameters.c.name, parameters.c.value)
-            .select_from(runs.outerjoin(parameters, parameters.c.run_id == runs.c.run_id))
-            .where(runs.c.run_id == run_id)
-            .order_by(parameters.c.name)
-        )
         with self._connect() as conn:
-            found = conn.execute(query).all()
+            found = self._statements.parameters.all(conn, {"run_id": run_id})
         if not found:
             raise RunLogNotFoundError(run_id)
         return {name: json.loads(value) for _, name, value in found if name is not None}
@@ -334,47 +331,26 @@ class DatabaseRunLogStore(BaseRunLogStore):
         parent = step_log.internal_name.rpartition(".")[0]
         part_rows = rows.parts_of_step(step_log, parent)
         try:
-            with self._connect(atomic=bool(parent) or len(part_rows) > 1) as conn:
-                if parent:
-                    self._require(conn, run_id, BRANCH, parent, holder=BRANCH)
-                self._upsert(conn, self._tables.parts, {"run_id": run_id, **part_rows[0]}, _PART_KEY, _PART_UPDATE)
-                for row in part_rows[1:]:
-                    self._upsert(conn, self._tables.parts, {"run_id": run_id, **row}, _PART_KEY, [])
+            if parent:
+                self._require(run_id, BRANCH, parent, holder=BRANCH)
+            self._write_parts(run_id, part_rows)
         except sa.exc.IntegrityError:
             raise RunLogNotFoundError(run_id) from None
-        self._known.update((run_id, row["kind"], row["internal_name"]) for row in part_rows)
 
     def update_step_log_status(self, internal_name: str, status: str, run_id: str, message: str = "") -> StepLog:
         """One ``UPDATE`` of the step's row; returns the step as stored, without its branches."""
-        parts = self._tables.parts
-        statement = (
-            parts.update()
-            .where(parts.c.run_id == run_id, parts.c.kind == STEP, parts.c.internal_name == internal_name)
-            .values(status=status, message=message)
-            .returning(parts.c.body, parts.c.status, parts.c.message)
-        )
+        key = {"run_id": run_id, "kind": STEP, "name": internal_name}
         with self._connect() as conn:
-            found = conn.execute(statement).mappings().first()
+            changed = self._statements.step_status.execute(conn, {**key, "status": status, "message": message})
+            found = changed.mappings().first()
         if found is None:
             raise StepLogNotFoundError(run_id, internal_name)
         return rows.step_from(found)
 
     def get_branch_statuses(self, internal_name: str, run_id: str) -> Dict[str, str]:
         """The step's row and its branches' rows, in one query: no step of any branch is read."""
-        parts = self._tables.parts
-        query = (
-            sa.select(parts.c.kind, parts.c.internal_name, parts.c.status)
-            .where(parts.c.run_id == run_id)
-            .where(
-                sa.or_(
-                    sa.and_(parts.c.kind == STEP, parts.c.internal_name == internal_name),
-                    sa.and_(parts.c.kind == BRANCH, parts.c.parent == internal_name),
-                )
-            )
-            .order_by(parts.c.id)
-        )
         with self._connect() as conn:
-            found = conn.execute(query).all()
+            found = self._statements.branch_statuses.all(conn, {"run_id": run_id, "name": internal_name})
         if not any(kind == STEP for kind, _, _ in found):
             raise StepLogNotFoundError(run_id, internal_name)
         return {name: status for kind, name, status in found if kind == BRANCH}
@@ -394,14 +370,9 @@ class DatabaseRunLogStore(BaseRunLogStore):
         if not internal_branch_name:
             self.update_run_log_status(run_id, status)
             return
-        parts = self._tables.parts
-        statement = (
-            parts.update()
-            .where(parts.c.run_id == run_id, parts.c.kind == BRANCH, parts.c.internal_name == internal_branch_name)
-            .values(status=status)
-        )
+        key = {"run_id": run_id, "kind": BRANCH, "name": internal_branch_name}
         with self._connect() as conn:
-            changed = conn.execute(statement)
+            changed = self._statements.branch_status.execute(conn, {**key, "status": status})
         if changed.rowcount == 0:
             raise BranchLogNotFoundError(run_id, internal_branch_name)
 
@@ -414,42 +385,60 @@ class DatabaseRunLogStore(BaseRunLogStore):
         if isinstance(branch_log, RunLog):
             self.update_run_log_status(run_id, branch_log.status)
             return
-        name = branch_log.internal_name
-        with self._connect(atomic=True) as conn:
-            parent = self._holding_step(conn, run_id, name)
-            part_rows = rows.parts_of_branch(branch_log, parent)
-            self._upsert(conn, self._tables.parts, {"run_id": run_id, **part_rows[0]}, _PART_KEY, _PART_UPDATE)
-            for row in part_rows[1:]:
-                self._upsert(conn, self._tables.parts, {"run_id": run_id, **row}, _PART_KEY, [])
-        self._known.update((run_id, row["kind"], row["internal_name"]) for row in part_rows)
+        parent = self._holding_step(run_id, branch_log.internal_name)
+        self._write_parts(run_id, rows.parts_of_branch(branch_log, parent))
 
     # ---- mechanics -------------------------------------------------------------------------------------
-    def _require(self, conn: Connection, run_id: str, kind: str, name: str, holder: str) -> None:
-        """Raise the not-found error of the holding part when it was never recorded."""
+    def _write_parts(self, run_id: str, part_rows: List[Dict[str, Any]]) -> None:
+        """Replace the first part (a step or branch), add the parts it carries when not recorded.
+
+        One part is one statement, its own transaction; more are written in one transaction.
+        """
+        statements = self._statements
+        with self._connect(atomic=len(part_rows) > 1) as conn:
+            statements.replace_part.execute(conn, {"run_id": run_id, **part_rows[0]})
+            if len(part_rows) > 1:
+                statements.add_part_if_new.execute(conn, [{"run_id": run_id, **row} for row in part_rows[1:]])
+        self._known.update((run_id, row["kind"], row["internal_name"]) for row in part_rows)
+
+    def _require(self, run_id: str, kind: str, name: str, holder: str) -> None:
+        """Raise the not-found error of the holding part when it was never recorded.
+
+        A recorded part is never removed while its run is written, so this looks once per part
+        and process, and needs no transaction with the write that follows it.
+        """
         if (run_id, kind, name) in self._known:
             return
-        parts = self._tables.parts
-        query = sa.select(parts.c.id).where(
-            parts.c.run_id == run_id, parts.c.kind == kind, parts.c.internal_name == name
-        )
-        if conn.execute(query).first() is None:
+        with self._connect() as conn:
+            if self._statements.part_exists.execute(conn, {"run_id": run_id, "kind": kind, "name": name}).first():
+                self._known.add((run_id, kind, name))
+                return
             self._raise_missing(conn, run_id, holder, name)
-        self._known.add((run_id, kind, name))
 
-    def _holding_step(self, conn: Connection, run_id: str, name: str) -> str:
-        """The parent of branch ``name``: its name without the map value, which may hold dots."""
+    def _holding_step(self, run_id: str, name: str) -> str:
+        """The parent of branch ``name``: its name without the map value, which may hold dots.
+
+        The longest recorded step whose name prefixes the branch's. When that is the longest
+        candidate, no step recorded later can change the answer: it holds for every branch with
+        the same candidates (all the items of a map), and is looked up once.
+        """
         if (run_id, BRANCH, name) in self._parents:
             return self._parents[(run_id, BRANCH, name)]
         pieces = name.split(".")
-        candidates = [".".join(pieces[:cut]) for cut in range(1, len(pieces))]
-        parts = self._tables.parts
-        query = sa.select(parts.c.internal_name).where(
-            parts.c.run_id == run_id, parts.c.kind == STEP, parts.c.internal_name.in_(candidates)
-        )
-        found = [row[0] for row in conn.execute(query)]
-        if not found:
-            self._raise_missing(conn, run_id, STEP, ".".join(pieces[:-1]))
-        parent: str = max(found, key=len)
+        candidates = tuple(".".join(pieces[:cut]) for cut in range(1, len(pieces)))
+        parent = self._longest_holders.get((run_id, candidates))
+        if parent is None:
+            parts = self._tables.parts
+            query = sa.select(parts.c.internal_name).where(
+                parts.c.run_id == run_id, parts.c.kind == STEP, parts.c.internal_name.in_(candidates)
+            )
+            with self._connect() as conn:
+                found = [row[0] for row in conn.execute(query)]
+                if not found:
+                    self._raise_missing(conn, run_id, STEP, ".".join(pieces[:-1]))
+            parent = max(found, key=len)
+            if parent == candidates[-1]:
+                self._longest_holders[(run_id, candidates)] = parent
         self._parents[(run_id, BRANCH, name)] = parent
         return parent
 
@@ -457,9 +446,12 @@ class DatabaseRunLogStore(BaseRunLogStore):
     def _parents(self) -> Dict[_Key, str]:
         return {}
 
+    @functools.cached_property
+    def _longest_holders(self) -> Dict[Tuple[str, Tuple[str, ...]], str]:
+        return {}
+
     def _raise_missing(self, conn: Connection, run_id: str, kind: str, name: str) -> None:
-        runs = self._tables.runs
-        if conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first() is None:
+        if self._statements.run_exists.execute(conn, {"run_id": run_id}).first() is None:
             raise RunLogNotFoundError(run_id)
         if kind == STEP:
             raise StepLogNotFoundError(run_id, name)
@@ -488,10 +480,6 @@ class DatabaseRunLogStore(BaseRunLogStore):
         assembled: Dict[Tuple[str, str], Any] = rows.assemble(found)
         part: Union[StepLog, BranchLog] = assembled[(kind, name)]
         return part
-
-
-_PART_KEY = ["run_id", "kind", "internal_name"]
-_PART_UPDATE = ["status", "message", "body"]
 
 
 def _no_secret(name: str) -> str:  # pragma: no cover - guarded by DatabaseRunLogStore.url
