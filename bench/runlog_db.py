@@ -3,6 +3,7 @@ file-system and chunked-fs, side by side.
 
     python bench/runlog_db.py                # median of 3, maps of 1,000 items
     python bench/runlog_db.py --runs 1 --items 200
+    python bench/runlog_db.py --only db chunked      # the stores whose names hold these words
 
 Runs with this interpreter, which needs magnus-core, magnus-runlog-chunked and
 magnus-runlog-db[postgres] installed (the dev environment has them). A private PostgreSQL server is
@@ -107,7 +108,7 @@ def measure(folder: Path, store: Dict[str, object], runs: int, items: int) -> Li
         write(folder / f"config{workers}.yaml", config)
     magnus = [sys.executable, "-m", "magnus", "execute"]
     command = [*magnus, "-c", "config1.yaml", "-f"]
-    env = {"PYTHONPATH": str(folder)}
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))}
     median_of(1, [*command, "steps1.yaml"], folder, env=env)  # warm-up: creates the schema, fills caches
     one, _ = median_of(runs, [*command, "steps1.yaml"], folder, env=env)
     fifty, _ = median_of(runs, [*command, "steps50.yaml"], folder, env=env)
@@ -126,13 +127,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--items", type=int, default=1000, help="items of the large map")
+    parser.add_argument("--only", nargs="+", default=[], help="measure the stores whose names hold one of these")
     options = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="magnus-bench-db-"))
     pipelines(folder)
     url, stop = start_postgres()
     try:
         rows = {
-            name: measure(folder, store, options.runs, options.items) for name, store in stores(url, folder).items()
+            name: measure(folder, store, options.runs, options.items)
+            for name, store in stores(url, folder).items()
+            if name == "chunked-fs" or not options.only or any(word in name for word in options.only)
         }
     finally:
         stop()
