@@ -196,6 +196,38 @@ def test_ctrl_c_ends_the_run_fail_with_the_step_interrupted_and_exit_130(project
         assert not branches["wait.2"]["steps"]
 
 
+# ---- objects kept per run --------------------------------------------------------------------------------
+def test_runs_at_once_keep_their_objects_apart_and_map_items_too(project: Path) -> None:
+    steps = {
+        "put": task("hardening_steps.puts", "each"),
+        "each": map_of("hardening_steps.puts_per_item", "read"),
+        "read": task("hardening_steps.reads"),
+    }
+    pipeline = write_pipeline(project, "put", steps)
+    processes = []
+    for tag in ("one", "two"):
+        (project / f"{tag}.yaml").write_text(yaml.safe_dump({"tag": tag, "items": ["a", "b", "../c", "*"]}))
+        processes.append(
+            start("execute", "-f", pipeline, "-c", "workers.yaml", "-p", f"{tag}.yaml", "--run-id", tag, cwd=project)
+        )
+    for process in processes:
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr
+    assert not list(project.glob("*.pickle")), "nothing is kept in the working folder"
+    kept = sorted(path.relative_to(project).as_posix() for path in (project / ".magnus").rglob("*.pickle"))
+    assert ".magnus/objects/one/shared.pickle" in kept and ".magnus/objects/two/shared.pickle" in kept
+    assert ".magnus/objects/one/.map/%2E.%2Fc/mine.pickle" in kept  # "../c", encoded: one folder
+
+
+def test_object_names_that_are_paths_are_refused(project: Path) -> None:
+    (project / "bad_names.py").write_text("import magnus\n\ndef bad() -> None:\n    magnus.put_object(1, '../x')\n")
+    pipeline = write_pipeline(project, "bad", {"bad": task("bad_names.bad")})
+    result = magnus("execute", "-f", pipeline, "-c", "config.yaml", "--run-id", "r", cwd=project)
+    assert result.returncode == 1
+    assert "object name '../x': must not contain '/'" in result.stderr
+    assert not (project.parent / "x.pickle").exists()
+
+
 # ---- secrets kept out ------------------------------------------------------------------------------------
 SECRET = "pa\"ss\\wörd'42"
 LEAKS = f"""
