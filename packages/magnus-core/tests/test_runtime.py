@@ -325,3 +325,35 @@ def test_two_processes_creating_the_run_log_of_a_run_walked_elsewhere_both_go_on
     object.__setattr__(second.run_log_store, "run_log_exists", lambda run_id: False)
     Orchestrator(second).ensure_run_log()
     assert FileSystemRunLogStore().get_run_log_by_id("claimed").parameters["x"] == 1
+
+
+def test_a_tracker_failing_as_the_run_starts_leaves_the_run_failed_not_processing(project: Path) -> None:
+    import dataclasses
+
+    from magnus.entrypoints import compose
+    from magnus.errors import MagnusError
+    from magnus.executor.local import LocalExecutor
+    from magnus.runtime.orchestrator import Orchestrator
+    from magnus.runtime.services import RunOptions
+    from magnus.tracker import DoNothingTracker
+
+    class Unreachable(DoNothingTracker):
+        def start_run(self, run_id: str, tag: str = "", parameters: Dict[str, Any] | None = None) -> None:
+            raise MagnusError("experiment_tracker: unreachable")
+
+    pipeline = load_pipeline(write(project, {"a": {"type": "stub", "next": "success"}}, "a"))
+    services = compose(pipeline, RunOptions(configuration_file="config.yaml", run_id="untracked"))[1]
+    services = dataclasses.replace(services, experiment_tracker=Unreachable())
+    with pytest.raises(MagnusError, match="unreachable"):
+        Orchestrator(services, launcher=LocalExecutor()).run()
+    assert FileSystemRunLogStore().get_run_log_by_id("untracked").status == defaults.FAIL
+
+
+def test_a_run_id_taken_by_another_run_is_left_as_it_is(project: Path) -> None:
+    from magnus.errors import RunLogExistsError
+
+    pipeline = write(project, {"a": {"type": "stub", "next": "success"}}, "a")
+    assert execute(pipeline, "config.yaml", run_id="taken").status == defaults.SUCCESS  # type: ignore[union-attr]
+    with pytest.raises(RunLogExistsError):
+        execute(pipeline, "config.yaml", run_id="taken")
+    assert FileSystemRunLogStore().get_run_log_by_id("taken").status == defaults.SUCCESS

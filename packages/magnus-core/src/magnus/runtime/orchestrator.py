@@ -52,6 +52,7 @@ class Orchestrator:
     def __init__(self, services: "RunServices", launcher: Optional[StepLauncher] = None) -> None:
         self.services = services
         self.launcher = launcher
+        self._created = False  # whether this orchestrator created the run log (and so ends the run)
 
     @property
     def _store(self) -> "BaseRunLogStore":
@@ -66,14 +67,15 @@ class Orchestrator:
         """
         services = self.services
         assert services.pipeline is not None, "a run walks a pipeline"
-        self.begin_run()
         reached = defaults.FAIL
         try:
+            self.begin_run()
             reached = self.walk(services.pipeline.graph)
         finally:
             status = defaults.SUCCESS if reached == defaults.SUCCESS else defaults.FAIL
-            self._store.update_run_log_status(services.run_id, status)
-            services.experiment_tracker.end_run(status)
+            if self._created:  # a run id another run holds is not this run's to end
+                self._store.update_run_log_status(services.run_id, status)
+                services.experiment_tracker.end_run(status)
         return status
 
     def begin_run(self) -> None:
@@ -94,6 +96,11 @@ class Orchestrator:
         self.create_run_log(parameters)
 
     def create_run_log(self, parameters: Dict[str, Any]) -> None:
+        """Claim the run id in the store, record the parameters and config, start tracking.
+
+        Raises:
+            RunLogExistsError: the run id is taken; nothing was written.
+        """
         services = self.services
         self._store.create_run_log(
             run_id=services.run_id,
@@ -103,6 +110,7 @@ class Orchestrator:
             original_run_id=services.original_run_id,
             status=defaults.PROCESSING,
         )
+        self._created = True
         recorded = services.redactor.redact_data(parameters)  # a secret's value is never recorded
         self._store.set_parameters(services.run_id, recorded)
         self._store.set_run_config(services.run_id, services.redactor.redact_data(dict(services.run_config)))
