@@ -242,3 +242,26 @@ def test_a_symlinked_run_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="leads outside"):
         FileSystemCatalog(catalog_location=str(tmp_path / "catalog")).put_data("file", b"data", "run")
     assert list((tmp_path / "outside").iterdir()) == []
+
+
+def test_a_catalog_location_that_is_a_file_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "taken").write_text("a file")
+    (tmp_path / "config.yaml").write_text("catalog:\n  type: file-system\n  config:\n    catalog_location: taken\n")
+    (tmp_path / "pipeline.yaml").write_text(
+        "dag:\n  start_at: s\n  steps:\n    s: {type: stub, next: success}\n"
+        "    success: {type: success}\n    fail: {type: fail}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "magnus", "execute", "-f", "pipeline.yaml", "-c", "config.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "Error: config.yaml: catalog.config.catalog_location: 'taken' is a file, not a folder"
+    ]

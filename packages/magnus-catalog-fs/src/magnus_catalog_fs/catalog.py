@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import ClassVar, List, Optional, Sequence
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from magnus import defaults
 from magnus.atomic import write_atomically
@@ -39,6 +39,14 @@ class FileSystemCatalog(BaseCatalog):
     catalog_location: str = Field(
         default=defaults.CATALOG_LOCATION, description="Folder of the catalog: <catalog_location>/<run_id>/..."
     )
+
+    @field_validator("catalog_location")
+    @classmethod
+    def _is_not_a_file(cls, location: str) -> str:
+        """A file where the catalog's folder should be is refused with the config, before anything runs."""
+        if os.path.exists(location) and not os.path.isdir(location):
+            raise ValueError(f"'{location}' is a file, not a folder")
+        return location
 
     def local_paths(self) -> List[str]:
         """The catalog's folder, which a step run elsewhere must see at the same path.
