@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import textwrap
+import time
 from pathlib import Path
 from typing import Any, Callable, Counter, Dict
 
@@ -357,3 +358,33 @@ def test_a_run_id_taken_by_another_run_is_left_as_it_is(project: Path) -> None:
     with pytest.raises(RunLogExistsError):
         execute(pipeline, "config.yaml", run_id="taken")
     assert FileSystemRunLogStore().get_run_log_by_id("taken").status == defaults.SUCCESS
+
+
+def test_an_interrupted_shell_step_leaves_no_shell_running(tmp_path: Path) -> None:
+    """KeyboardInterrupt while a shell command runs kills the shell (and what it is waiting on)."""
+    import signal
+    import threading
+
+    from magnus.tasks.shell import _run_streaming
+
+    marker = tmp_path / "started"
+    script = f"sleep 30 & echo $$ $! > {marker}; wait"
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _run_streaming(script, dict(os.environ))
+    finally:
+        timer.cancel()
+    shell, sleeper = (int(pid) for pid in marker.read_text().split())
+    with pytest.raises(ProcessLookupError):
+        os.kill(shell, 0)  # reaped: Popen's exit waited for the killed shell
+    for _ in range(50):  # the sleep it started was killed with it (a zombie until init reaps it)
+        try:
+            if Path(f"/proc/{sleeper}/stat").read_text().split(") ")[-1].startswith("Z"):
+                break
+        except FileNotFoundError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the shell's child is still running")

@@ -11,6 +11,7 @@ magnus 0.5.1. A parameter too large for the environment of a process is in the f
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -60,10 +61,15 @@ class ShellTaskType(BaseTaskType):
 
 
 def _run_streaming(script: str, environment: Dict[str, str]) -> int:
-    """Run ``script`` with its output (stdout and stderr, in order) copied to our stdout."""
+    """Run ``script`` with its output (stdout and stderr, in order) copied to our stdout.
+
+    The shell leads a process group of its own: when the step is interrupted (Ctrl-C, a worker
+    stopped) the shell and everything it started are killed with it, never left running.
+    """
     with subprocess.Popen(
         script,
         shell=True,
+        process_group=0,
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -71,9 +77,13 @@ def _run_streaming(script: str, environment: Dict[str, str]) -> int:
         errors="replace",
     ) as process:
         assert process.stdout is not None
-        for line in process.stdout:
-            sys.stdout.write(line)
-        return process.wait()
+        try:
+            for line in process.stdout:
+                sys.stdout.write(line)
+            return process.wait()
+        except BaseException:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
 
 
 def _read_environment(dump: Path) -> Dict[str, str]:
