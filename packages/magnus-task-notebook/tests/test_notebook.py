@@ -84,17 +84,6 @@ def test_parameters_in_the_environment_as_in_magnus_0_5_1(project: Path) -> None
     assert "MAGNUS_PRM_from_notebook" not in os.environ and "MAGNUS_PRM_x" not in os.environ
 
 
-def test_the_executed_notebook_is_in_the_catalog(project: Path) -> None:
-    (project / "config.yaml").write_text(
-        yaml.safe_dump({"run_log_store": {"type": "file-system"}, "catalog": {"type": "file-system"}})
-    )
-    step = {"type": "task", "command_type": "notebook", "command": "train.ipynb", "next": "success"}
-    run_log = run(project, {"train": step}, "train", "nb-catalog")
-    assert run_log.status == "SUCCESS", run_log.steps["train"].message
-    assert "train_out.ipynb" in {entry.name for entry in run_log.steps["train"].data_catalog}
-    assert (project / ".catalog" / "nb-catalog" / "train_out.ipynb").is_file()
-
-
 def test_a_notebook_task_outside_a_step_skips_the_catalog(project: Path) -> None:
     from magnus_task_notebook.task import NotebookTaskType
 
