@@ -8,7 +8,7 @@ remote (the remote is never contacted). Prints tables; asserts nothing.
     python bench/run.py --items 100 1000 5000 10000
 
 Each side runs in a virtual environment of its own under .bench/ (made on first use): ours with
-magnus-core and magnus-runlog-chunked from this repository, magnus 0.5.1 from PyPI.
+magnus-core, magnus-runlog-chunked and magnus-catalog-fs from this repository, magnus 0.5.1 from PyPI.
 """
 
 from __future__ import annotations
@@ -117,7 +117,10 @@ def project(name: str, remote: bool) -> Path:
             }
         },
     )
-    write(folder / "fs.yaml", {"run_log_store": {"type": "file-system"}})
+    # ours names its catalog: with magnus-catalog-fs installed its default would be file-system
+    write(folder / "fs.yaml", {"run_log_store": {"type": "file-system"}, "catalog": {"type": "do-nothing"}})
+    write(folder / "fs-0.5.1.yaml", {"run_log_store": {"type": "file-system"}})  # its default catalog: file-system
+    write(folder / "fs-catalog.yaml", {"run_log_store": {"type": "file-system"}, "catalog": {"type": "file-system"}})
     write(folder / "chunked.yaml", {"run_log_store": {"type": "chunked-fs"}, "catalog": {"type": "do-nothing"}})
     write(folder / "chunked-0.5.1.yaml", {"run_log_store": {"type": "chunked-fs"}})
     write(
@@ -173,7 +176,7 @@ def magnus_cli(python: Path) -> List[str]:
 def row(name: str, ours: float, old: Optional[float], target: str) -> str:
     ratio = f"{old / ours:5.1f}x" if old else "  -  "
     old_text = f"{old:8.2f}" if old else "       -"
-    return f"| {name:<52} | {ours:8.3f} | {old_text} | {ratio} | {target:<12} |"
+    return f"| {name:<70} | {ours:8.3f} | {old_text} | {ratio} | {target:<12} |"
 
 
 def main() -> None:
@@ -185,7 +188,8 @@ def main() -> None:
     arguments = parser.parse_args()
 
     WORK.mkdir(exist_ok=True)
-    ours = venv(OURS, local=[str(ROOT / "packages" / "magnus-core"), str(ROOT / "packages" / "magnus-runlog-chunked")])
+    local = ("magnus-core", "magnus-runlog-chunked", "magnus-catalog-fs")
+    ours = venv(OURS, local=[str(ROOT / "packages" / name) for name in local])
     old = None if arguments.skip_old else venv(OLD, "magnus==0.5.1", "setuptools<70")
     runs = arguments.runs
     lines = ["| workload | ours (s) | 0.5.1 (s) | ratio | target |", "| --- | --- | --- | --- | --- |"]
@@ -201,11 +205,18 @@ def main() -> None:
         theirs = None
         if old:
             theirs, _ = median_of(
-                runs, [*magnus_cli(old), "execute", "-f", "linear.yaml", "-c", "fs.yaml"], folder, clean(folder)
+                runs, [*magnus_cli(old), "execute", "-f", "linear.yaml", "-c", "fs-0.5.1.yaml"], folder, clean(folder)
             )
         lines.append(row(f"50 no-op python steps, file-system run log ({where})", mine, theirs, "<= 0.3 s"))
         if remote:
             headline["linear"] = mine
+
+    # the same steps with the file-system catalog, which keeps each step's execution log (as 0.5.1 does)
+    folder = project("linear-catalog", True)
+    execute = ["execute", "-f", "linear.yaml", "-c", "fs-catalog.yaml"]
+    mine, _ = median_of(runs, [*magnus_cli(ours), *execute], folder, clean(folder))
+    theirs = median_of(runs, [*magnus_cli(old), *execute], folder, clean(folder))[0] if old else None
+    lines.append(row("50 no-op python steps, file-system run log and catalog (with remote)", mine, theirs, "<= 0.3 s"))
 
     folder = project("map", True)
     for count in sorted({200, *arguments.items}):
@@ -249,6 +260,15 @@ def main() -> None:
         fresh_run,
     )
     lines.append(row("execute_single_node, one no-op step (an Argo pod)", single, None, "<= 0.25 s"))
+
+    params = items_file(folder, 100)  # the run log, made by the command as for execute_single_node, holds them
+    fanned, _ = median_of(
+        runs,
+        [*magnus_cli(ours), "fan", "pod-fan", "m", "-f", "map.yaml", "-m", "out", "-c", "fs.yaml", "-p", params],
+        folder,
+        fresh_run,
+    )
+    lines.append(row("fan -m out, a map step of 100 no-op items (an Argo pod)", fanned, None, "-"))
 
     folder = project("busy", True)
     params = items_file(folder, 8)
