@@ -107,38 +107,21 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         return folder
 
     # ---- whole logs ----------------------------------------------------------------------------
-    def create_run_log(
-        self,
-        run_id: str,
-        dag_hash: str = "",
-        use_cached: bool = False,
-        tag: str = "",
-        original_run_id: str = "",
-        status: str = defaults.CREATED,
-    ) -> RunLog:
-        """Claim ``run_id`` by creating the run's own file exclusively: one creator wins, the others raise.
+    def claim_run_log(self, run_log: RunLog) -> None:
+        """Claim the run id by creating the run's own file exclusively: one creator wins, the others raise.
 
         Raises:
             RunLogExistsError: the run id is taken (by an earlier run or a concurrent creator).
             ConfigurationError: ``log_folder`` is a file, cannot be created or is not writable.
         """
         usable_folder(self.log_folder, "run_log_store.config.log_folder")
-        run_log = RunLog(
-            run_id=run_id,
-            dag_hash=dag_hash,
-            use_cached=use_cached,
-            tag=tag,
-            original_run_id=original_run_id,
-            status=status,
-        )
-        folder = self.run_folder(run_id)
+        folder = self.run_folder(run_log.run_id)
         header = run_log.model_dump(mode="json", exclude=_HEADER_EXCLUDES)
         try:
             create_atomically(os.path.join(folder, layout.RUN_FILE), json.dumps(header).encode())
         except FileExistsError:
-            raise RunLogExistsError(run_id) from None
+            raise RunLogExistsError(run_log.run_id) from None
         _write_json(os.path.join(folder, layout.CONFIG_FILE), run_log.run_config, durable=True)
-        return run_log
 
     def run_log_exists(self, run_id: str) -> bool:
         return os.path.isfile(os.path.join(self.run_folder(run_id), layout.RUN_FILE))

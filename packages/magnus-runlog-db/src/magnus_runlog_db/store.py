@@ -176,30 +176,14 @@ class DatabaseRunLogStore(BaseRunLogStore):
         conn.execute(statement, values)
 
     # ---- whole logs ---------------------------------------------------------------------------------
-    def create_run_log(
-        self,
-        run_id: str,
-        dag_hash: str = "",
-        use_cached: bool = False,
-        tag: str = "",
-        original_run_id: str = "",
-        status: str = "CREATED",
-    ) -> RunLog:
+    def claim_run_log(self, run_log: RunLog) -> None:
         """Insert the run's row; an existing run id is refused by the database's key, atomically."""
-        run_log = RunLog(
-            run_id=run_id,
-            dag_hash=dag_hash,
-            use_cached=use_cached,
-            tag=tag,
-            original_run_id=original_run_id,
-            status=status,
-        )
         runs = self._tables.runs
         try:
             with self._connect(durable=True) as conn:
                 conn.execute(
                     runs.insert().values(
-                        run_id=run_id,
+                        run_id=run_log.run_id,
                         run_config="{}",
                         created_at=sa.func.now(),
                         updated_at=sa.func.now(),
@@ -207,8 +191,7 @@ class DatabaseRunLogStore(BaseRunLogStore):
                     )
                 )
         except sa.exc.IntegrityError:
-            raise RunLogExistsError(run_id) from None
-        return run_log
+            raise RunLogExistsError(run_log.run_id) from None
 
     def run_log_exists(self, run_id: str) -> bool:
         with self._connect() as conn:

@@ -37,17 +37,12 @@ class BaseRunLogStore(BaseService):
         original_run_id: str = "",
         status: str = defaults.CREATED,
     ) -> RunLog:
-        """Create and store a new run log, claiming ``run_id``.
-
-        Stores shared between processes make the claim atomic: of processes creating the same run
-        id at once, exactly one succeeds and the others raise, so two runs never share a log. (This
-        default checks then writes: enough for a store of one process.)
+        """Create and store a new run log, claiming ``run_id``: of processes creating the same run id
+        at once, exactly one succeeds (through :meth:`claim_run_log`) and the others raise.
 
         Raises:
             RunLogExistsError: a run log with that id exists; it is left untouched.
         """
-        if self.run_log_exists(run_id):
-            raise RunLogExistsError(run_id)
         run_log = RunLog(
             run_id=run_id,
             dag_hash=dag_hash,
@@ -56,8 +51,21 @@ class BaseRunLogStore(BaseService):
             original_run_id=original_run_id,
             status=status,
         )
-        self.put_run_log(run_log)
+        self.claim_run_log(run_log)
         return run_log
+
+    def claim_run_log(self, run_log: RunLog) -> None:
+        """Store a new run log, atomically refusing a run id that is taken.
+
+        Stores shared between processes override this with one atomic operation (an exclusive
+        create, a primary key); this default checks then writes, enough for a store of one process.
+
+        Raises:
+            RunLogExistsError: the run id is taken; nothing was written.
+        """
+        if self.run_log_exists(run_log.run_id):
+            raise RunLogExistsError(run_log.run_id)
+        self.put_run_log(run_log)
 
     @abstractmethod
     def get_run_log_by_id(self, run_id: str, full: bool = True) -> RunLog:

@@ -80,38 +80,21 @@ class FileSystemRunLogStore(BaseRunLogStore):
         return folder / f"{run_id}{suffix}"
 
     # ---- whole-log methods ---------------------------------------------------------------------
-    def create_run_log(
-        self,
-        run_id: str,
-        dag_hash: str = "",
-        use_cached: bool = False,
-        tag: str = "",
-        original_run_id: str = "",
-        status: str = defaults.CREATED,
-    ) -> RunLog:
-        """Claim ``run_id`` by creating its JSON file exclusively: one creator wins, the others raise.
+    def claim_run_log(self, run_log: RunLog) -> None:
+        """Claim the run id by creating its JSON file exclusively: one creator wins, the others raise.
 
         Raises:
             RunLogExistsError: the run id is taken (by an earlier run or a concurrent creator).
             ConfigurationError: ``log_folder`` is a file, cannot be created or is not writable.
         """
         usable_folder(self.log_folder, "run_log_store.config.log_folder")
-        run_log = RunLog(
-            run_id=run_id,
-            dag_hash=dag_hash,
-            use_cached=use_cached,
-            tag=tag,
-            original_run_id=original_run_id,
-            status=status,
-        )
-        path = self.snapshot_path(run_id)
+        path = self.snapshot_path(run_log.run_id)
         try:
             create_atomically(path, run_log.model_dump_json(indent=4).encode())
         except FileExistsError:
-            raise RunLogExistsError(run_id) from None
-        self.journal_path(run_id).unlink(missing_ok=True)  # left by a crashed run that had no snapshot
-        self._loaded[run_id] = _Loaded(run_log, 0, _stamp(path))
-        return run_log
+            raise RunLogExistsError(run_log.run_id) from None
+        self.journal_path(run_log.run_id).unlink(missing_ok=True)  # left by a crashed run that had no snapshot
+        self._loaded[run_log.run_id] = _Loaded(run_log, 0, _stamp(path))
 
     def run_log_exists(self, run_id: str) -> bool:
         return self.snapshot_path(run_id).exists()
