@@ -9,12 +9,13 @@ working folder does not copy the catalog into itself.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import ClassVar, List, Optional, Sequence
+from typing import ClassVar, Dict, List, Optional, Sequence
 
 from pydantic import Field, field_validator
 
@@ -56,14 +57,25 @@ class FileSystemCatalog(BaseCatalog):
         return [self.catalog_location]
 
     def run_folder(self, run_id: str) -> Path:
-        """``<catalog_location>/<run_id>``, refused when the run id or a symlink would lead elsewhere."""
+        """``<catalog_location>/<run_id>``, refused when the run id or a symlink would lead elsewhere.
+
+        Checked once per run and process: resolving the path costs more than a no-op step.
+        """
+        folder = self._run_folders.get(run_id)
+        if folder is not None:
+            return folder
         problem = path_name_problem(run_id)
         if problem:
             raise CatalogError(f"run id {run_id!r} {problem}")
         folder = Path(self.catalog_location) / run_id
         if not is_inside(folder, self.catalog_location):
             raise CatalogError(f"'{folder}' leads outside the catalog at {self.catalog_location} (a symlink); refused")
+        self._run_folders[run_id] = folder
         return folder
+
+    @functools.cached_property
+    def _run_folders(self) -> Dict[str, Path]:
+        return {}
 
     def get(self, name: str, run_id: str, compute_data_folder: str = "") -> List[DataCatalog]:
         source = self.run_folder(run_id)
@@ -157,7 +169,7 @@ def _confined(folder: Path, relative: Path, what: str) -> Path:
     The file itself may be a symlink: the copy replaces the link, it never writes through it.
     """
     path = folder / relative
-    if not is_inside(path.parent, folder):
+    if len(relative.parts) > 1 and not is_inside(path.parent, folder):  # a file right in ``folder`` is in it
         raise CatalogError(f"'{path}' leads outside the {what} {folder} (through a symlinked folder); refused")
     return path
 

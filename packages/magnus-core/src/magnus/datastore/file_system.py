@@ -13,11 +13,12 @@ runs and the other gets :class:`~magnus.errors.RunLogExistsError`.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Dict, List, Set, Union
+from typing import Any, ClassVar, Dict, List, Set, Tuple, Union
 
 from pydantic import Field, PrivateAttr
 
@@ -68,6 +69,9 @@ class FileSystemRunLogStore(BaseRunLogStore):
             UserInputError: the run id is not a safe file name.
             RunLogError: a symlink leads the run's files out of ``log_folder``.
         """
+        known = self._paths.get((run_id, suffix))
+        if known is not None:  # every step asks several times: a Path costs more than the look-up
+            return known
         folder = Path(self.log_folder)
         if run_id not in self._confined:
             problem = path_name_problem(run_id)
@@ -77,7 +81,12 @@ class FileSystemRunLogStore(BaseRunLogStore):
                 if not is_inside(folder / f"{run_id}{ending}", folder):
                     raise RunLogError(f"'{folder / run_id}{ending}' leads outside {folder} (a symlink); refused")
             self._confined.add(run_id)
-        return folder / f"{run_id}{suffix}"
+        path = self._paths[(run_id, suffix)] = folder / f"{run_id}{suffix}"
+        return path
+
+    @functools.cached_property
+    def _paths(self) -> Dict[Tuple[str, str], Path]:
+        return {}
 
     # ---- whole-log methods ---------------------------------------------------------------------
     def claim_run_log(self, run_log: RunLog) -> None:
