@@ -20,7 +20,6 @@ from pydantic import Field
 from magnus import defaults
 from magnus.errors import ConfigurationError
 from magnus.executor.base import WalkingExecutor
-from magnus.executor.workers import WorkerPool, in_worker
 from magnus.runtime.step import StepRunner
 
 if TYPE_CHECKING:
@@ -71,7 +70,12 @@ class LocalExecutor(WalkingExecutor):
     ) -> None:
         """In forked worker processes when configured (not nested: a worker runs its branches in turn)."""
         workers = min(self.workers(), len(runs))
-        if workers <= 1 or in_worker() or not hasattr(os, "fork"):
+        if workers <= 1 or not hasattr(os, "fork"):
+            super().run_branches(services, runs, run_branch)
+            return
+        from magnus.executor.workers import WorkerPool, in_worker  # only runs with workers pay for it
+
+        if in_worker():
             super().run_branches(services, runs, run_branch)
             return
         WorkerPool(services, run_branch, workers).run(runs)
