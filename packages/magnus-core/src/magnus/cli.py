@@ -93,6 +93,29 @@ def _exit_unless_success(status: str, step_name: str, run_id: str) -> None:
         sys.exit(1)
 
 
+def _step_request(
+    run_id: str,
+    pipeline_file: str,
+    step_name: str,
+    config_file: str,
+    map_variable: str,
+    parameters_file: str,
+    tag: str,
+    **extra: str,
+) -> "request.StepRequest":
+    """The request a step-running command was given (``%`` in names stands for a space, as in 0.5.1)."""
+    return request.StepRequest(
+        run_id=run_id,
+        pipeline_file=pipeline_file,
+        step=step_name.replace("%", " "),
+        configuration_file=config_file,
+        map_variable=map_variable,
+        parameters_file=parameters_file,
+        tag=tag,
+        **extra,
+    )
+
+
 def _finish(run_log: Any) -> None:
     """Exit non-zero with the failed step named when the run failed."""
     from magnus import defaults
@@ -156,14 +179,14 @@ def execute_single_node(
 
     if step_name is None:  # magnus 0.5.1: the second argument is the step, the file comes with -f
         pipeline_file, step_name = file_option or "pipeline.yaml", pipeline_file
-    step = request.StepRequest(
-        run_id=run_id,
-        pipeline_file=pipeline_file,
-        step=step_name.replace("%", " "),
-        configuration_file=config_file,
-        map_variable=map_variable,
-        parameters_file=parameters_file,
-        tag=tag,
+    step = _step_request(
+        run_id,
+        pipeline_file,
+        step_name,
+        config_file,
+        map_variable,
+        parameters_file,
+        tag,
     )
     _exit_unless_success(execute_request(step), step_name, run_id)
 
@@ -268,14 +291,14 @@ def fan(
     from magnus import defaults
     from magnus.entrypoints import execute_request
 
-    fanned = request.StepRequest(
-        run_id=run_id,
-        pipeline_file=pipeline_file,
-        step=step_name.replace("%", " "),
-        configuration_file=config_file,
-        map_variable=map_variable,
-        parameters_file=parameters_file,
-        tag=tag,
+    fanned = _step_request(
+        run_id,
+        pipeline_file,
+        step_name,
+        config_file,
+        map_variable,
+        parameters_file,
+        tag,
         fan=mode,
         iterations_file=iterations_file,
     )
@@ -312,14 +335,14 @@ def execute_branch(
     """
     from magnus.entrypoints import execute_request
 
-    walked = request.StepRequest(
-        run_id=run_id,
-        pipeline_file=pipeline_file,
-        step=step_name.replace("%", " "),
-        configuration_file=config_file,
-        map_variable=map_variable,
-        parameters_file=parameters_file,
-        tag=tag,
+    walked = _step_request(
+        run_id,
+        pipeline_file,
+        step_name,
+        config_file,
+        map_variable,
+        parameters_file,
+        tag,
         branch=branch.replace("%", " "),
         use_cached=use_cached,
     )
