@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, List, Sequence
+from typing import TYPE_CHECKING, List, Sequence, Tuple
 
 from magnus import defaults
 from magnus.errors import UserInputError
@@ -153,18 +153,13 @@ class StepRequest:
             argv = [*program, BRANCH, self.run_id, self.pipeline_file, step, branch]
         else:
             argv = [*program, EXECUTE, self.run_id, self.pipeline_file, step]
-        if self.map_variable:
-            argv += ["--map-variable", self.map_variable]
-        if self.iterations_file:
-            argv += ["--iterations-file", self.iterations_file]
-        if self.use_cached:
-            argv += ["--use-cached", self.use_cached]
+        argv += _flags(
+            ("--map-variable", self.map_variable),
+            ("--iterations-file", self.iterations_file),
+            ("--use-cached", self.use_cached),
+        )
         argv += ["-c", self.configuration_file]
-        if self.parameters_file:
-            argv += ["-p", self.parameters_file]
-        if self.tag:
-            argv += ["--tag", self.tag]
-        return argv
+        return argv + _flags(("-p", self.parameters_file), ("--tag", self.tag))
 
     @classmethod
     def from_argv(cls, argv: Sequence[str]) -> "StepRequest":
@@ -207,15 +202,17 @@ def run_argv(options: "RunOptions", program: Sequence[str] = ("magnus",)) -> Lis
     if not options.run_id:
         raise UserInputError("a run handed to another process needs its run id")
     argv = [*program, "execute", "-f", options.pipeline_file, "--run-id", options.run_id]
-    if options.configuration_file:
-        argv += ["-c", options.configuration_file]
-    if options.parameters_file:
-        argv += ["-p", options.parameters_file]
-    if options.tag:
-        argv += ["--tag", options.tag]
-    if options.use_cached:
-        argv += ["--use-cached", options.use_cached]
-    return argv
+    return argv + _flags(
+        ("-c", options.configuration_file),
+        ("-p", options.parameters_file),
+        ("--tag", options.tag),
+        ("--use-cached", options.use_cached),
+    )
+
+
+def _flags(*options: Tuple[str, str]) -> List[str]:
+    """``flag value`` for each option that has a value, in the order given."""
+    return [part for flag, value in options if value for part in (flag, value)]
 
 
 def _parser(command: str) -> "argparse.ArgumentParser":
