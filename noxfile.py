@@ -66,19 +66,42 @@ def tests_acceptance(session: nox.Session) -> None:
     session.run("pytest", "-q", "-p", "no:cacheprovider", "tests", *session.posargs)
 
 
+# Every kind the plugin template renders (templates/plugin/kinds/).
+TEMPLATE_KINDS = ("executor", "run_log_store", "catalog", "secrets", "experiment_tracker", "tasks", "nodes", "pickler")
+
+
 @nox.session(python="3.11")
-@nox.parametrize("kind", ["secrets", "executor"])
-def template(session: nox.Session, kind: str) -> None:
-    """Render each kind of the plugin template, install it with magnus-core alone, run its tests."""
-    target = Path(session.create_tmp()) / f"magnus-{kind}-example"
-    if target.exists():
+def template(session: nox.Session) -> None:
+    """Render every kind of the plugin template with copier; lint, type-check and test each package.
+
+    One environment for all kinds, magnus-core installed once: each package depends on magnus-core
+    alone (checked), so installing it with the others changes nothing it sees. ``nox -s template
+    -- catalog nodes`` renders some kinds only.
+    """
+    kinds = session.posargs or list(TEMPLATE_KINDS)
+    session.install("copier>=9", "ruff", "mypy", "pyyaml", _requirement(CORE))
+    session.run("pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "templates" / "tests"))
+    scratch = Path(session.create_tmp()) / "plugins"
+    if scratch.exists():
         import shutil
 
-        shutil.rmtree(target)
-    session.run("python", str(ROOT / "templates" / "render_plugin.py"), f"magnus-{kind}-example", str(target))
-    session.install(_requirement(CORE), f"{target}[test]")
-    session.chdir(target)
-    session.run("pytest", "-q", "-p", "no:cacheprovider")
+        shutil.rmtree(scratch)
+    packages = []
+    for kind in kinds:
+        package = scratch / kind
+        data = ["--data", f"kind={kind}", "--data", "plugin_name=example"]
+        session.run("copier", "copy", "--quiet", "--defaults", *data, str(ROOT / "templates" / "plugin"), str(package))
+        dependencies = tomllib.loads((package / "pyproject.toml").read_text())["project"]["dependencies"]
+        if [dependency.split(">")[0] for dependency in dependencies] != ["magnus-core"]:
+            session.error(f"the {kind} package depends on {dependencies}, not on magnus-core alone")
+        packages.append(package)
+    session.install(*(f"{package}[test]" for package in packages))
+    for package in packages:
+        session.chdir(package)
+        session.run("ruff", "check", "--quiet", ".")
+        session.run("ruff", "format", "--check", "--quiet", ".")
+        session.run("mypy", "--cache-dir", str(scratch / ".mypy_cache"), "src", "tests", silent=True)
+        session.run("pytest", "-q", "-p", "no:cacheprovider")
 
 
 @nox.session(python="3.11")

@@ -1,92 +1,75 @@
-"""Render the plugin template into a new package folder: ``render_plugin.py magnus-<kind>-<name> DEST``.
+"""Render a magnus plugin package from the template: ``render_plugin.py KIND NAME DESTINATION``.
 
-The kind of plugin is the distribution name's second part (``magnus-executor-slurm`` is an
-executor named ``slurm``). Every kind shares ``plugin/common/`` (pyproject, version, CHANGELOG);
-``plugin/<kind>/`` adds the plugin's module, its tests and its README.
+A thin wrapper around copier (``pip install copier``) and the template in ``plugin/``: the kind and
+the name are arguments, never guessed from a distribution name, and copier's own checks apply (a
+``--distribution`` naming another kind, such as ``magnus-runlog-x`` for a secrets backend, is
+refused). Bad input is one line on stderr and exit status 2.
+
+The package renders from ``plugin/``, a folder: to update it later from newer versions of the
+template with ``copier update``, render it from the repository instead (``--source`` with a clone's
+root or its URL), so that copier records the template's commit.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
-import shutil
-from dataclasses import dataclass
+import sys
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List, Optional
 
-TEMPLATE = Path(__file__).parent / "plugin"
-NAME = re.compile(r"^magnus-[a-z0-9]+(-[a-z0-9]+)+$")
-
-
-@dataclass(frozen=True)
-class Kind:
-    """A kind of plugin the template renders: its entry-point group and what its class is called."""
-
-    group: str
-    class_suffix: str
-    description: str
+TEMPLATE = Path(__file__).resolve().parent / "plugin"
+KINDS = ("executor", "run_log_store", "catalog", "secrets", "experiment_tracker", "tasks", "nodes", "pickler")
 
 
-KINDS: Dict[str, Kind] = {
-    "executor": Kind("executor", "Executor", "every step in a python process of its own"),
-    "secrets": Kind("secrets", "Secrets", "secrets read from a JSON file"),
-}
+def answers(arguments: argparse.Namespace) -> Dict[str, str]:
+    """The answers given on the command line; copier derives the others from them."""
+    given = {
+        "kind": arguments.kind,
+        "plugin_name": arguments.name,
+        "distribution": arguments.distribution,
+        "class_name": arguments.class_name,
+        "description": arguments.description,
+    }
+    return {question: value for question, value in given.items() if value is not None}
 
 
-def replacements(distribution: str) -> Dict[str, str]:
-    """The value of every placeholder for ``magnus-<kind>-<name>``.
+def render(source: str, destination: Path, data: Dict[str, str]) -> None:
+    """Render the template at ``source`` into ``destination`` with ``data``, asking nothing.
 
     Raises:
-        SystemExit: the name is malformed or names a kind the template does not render.
+        SystemExit: copier is missing, the destination holds files, or an answer is refused.
     """
-    if not NAME.match(distribution):
-        raise SystemExit(f"'{distribution}' is not of the form magnus-<kind>-<name> (lower case)")
-    _, kind_name, plugin_name = distribution.split("-", 2)
-    kind = KINDS.get(kind_name)
-    if kind is None:
-        raise SystemExit(
-            f"'{distribution}': the template renders no '{kind_name}' plugin; the kinds available are "
-            f"{', '.join(sorted(KINDS))} (magnus-<kind>-<name>)"
-        )
-    return {
-        "__PLUGIN_DIST__": distribution,
-        "__PLUGIN_IMPORT__": distribution.replace("-", "_"),
-        "__PLUGIN_NAME__": plugin_name,
-        "__PLUGIN_CLASS__": "".join(part.capitalize() for part in plugin_name.split("-")) + kind.class_suffix,
-        "__PLUGIN_GROUP__": kind.group,
-        "__PLUGIN_DESCRIPTION__": kind.description,
-    }
+    try:
+        import copier
+        from copier.errors import CopierError
+    except ImportError:
+        raise SystemExit("copier is not installed: pip install copier") from None
+    if destination.exists() and any(destination.iterdir()):
+        raise SystemExit(f"{destination} exists and is not empty")
+    try:
+        copier.run_copy(source, destination, data=data, defaults=True, quiet=True)
+    except (CopierError, ValueError) as exc:  # copier's refusals of an answer are ValueErrors
+        raise SystemExit(str(exc).strip().splitlines()[0]) from None
 
 
-def render(distribution: str, destination: Path) -> Path:
-    """Copy the template of the distribution's kind to ``destination``, placeholders replaced; return it."""
-    values = replacements(distribution)
-    if destination.exists():
-        raise SystemExit(f"{destination} exists already")
-    kind = distribution.split("-", 2)[1]
-    sources: Dict[str, Path] = {}
-    for layer in (TEMPLATE / "common", TEMPLATE / kind):  # the kind's files win
-        for source in sorted(layer.rglob("*")):
-            if source.is_file() and "__pycache__" not in source.parts:
-                sources[str(source.relative_to(layer))] = source
-    for relative, source in sorted(sources.items()):
-        text = source.read_text()
-        for placeholder, value in values.items():
-            relative = relative.replace(placeholder, value)
-            text = text.replace(placeholder, value)
-        target = destination / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        shutil.copymode(source, target)
-    return destination
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("distribution", help=f"magnus-<kind>-<name>, kind one of: {', '.join(sorted(KINDS))}")
-    parser.add_argument("destination", type=Path)
-    arguments = parser.parse_args()
-    print(render(arguments.distribution, arguments.destination))
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("kind", choices=KINDS, help="the kind of plugin (its entry-point namespace)")
+    parser.add_argument("name", help="the plugin's name in a configuration (type: NAME), e.g. sqlite")
+    parser.add_argument("destination", type=Path, help="the new package's folder")
+    parser.add_argument("--distribution", help="the distribution's name (default magnus-<kind word>-<name>)")
+    parser.add_argument("--class-name", help="the plugin's class (default from the name and the kind)")
+    parser.add_argument("--description", help="one line saying what the plugin does")
+    parser.add_argument(
+        "--source", default=str(TEMPLATE), help="the template: this folder (default), a repository's root or URL"
+    )
+    arguments = parser.parse_args(argv)
+    try:
+        render(arguments.source, arguments.destination, answers(arguments))
+    except SystemExit as exc:
+        print(f"render_plugin.py: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print(arguments.destination)
 
 
 if __name__ == "__main__":
