@@ -47,6 +47,7 @@ class LocalExecutor(WalkingExecutor):
         return os.cpu_count() or 1 if self.enable_parallel else 1
 
     def check(self, services: "RunServices") -> None:
+        """Refuse a store workers cannot share and, when steps run here, commands that cannot run."""
         store = services.run_log_store
         if self.workers() > 1 and not store.shared_between_processes:
             raise ConfigurationError(
@@ -54,6 +55,8 @@ class LocalExecutor(WalkingExecutor):
                 f"that several processes can write; '{store.service_name}' is held in one process's memory "
                 "(use run_log_store: {type: file-system} or {type: chunked-fs})"
             )
+        if services.pipeline is not None and not self.runs_steps_elsewhere:
+            self.check_commands(services.pipeline.graph)
 
     def run_step(
         self,
