@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 import yaml
@@ -32,12 +32,19 @@ def first() -> None:
     mark("first")
 
 
-def timed(item: str, branch: str = "", hold: float = 0.4) -> None:
-    """Record when this item started and ended (wall clock), and in which process."""
+def timed(hold: float = 1.2) -> None:
+    """Record when this step started and ended (wall clock), in which process, at which map values."""
     start = time.time()
     time.sleep(hold)
     Path("times").mkdir(exist_ok=True)
-    Path("times", f"{branch}{item}.json").write_text(json.dumps([start, time.time(), os.getpid()]))
+    where = os.environ.get("MAGNUS_MAP_VARIABLE", "")
+    record = json.dumps([start, time.time(), os.getpid(), where])
+    Path("times", f"{time.time_ns()}-{os.getpid()}.json").write_text(record)
+
+
+def dies_at_two(item: int) -> None:
+    if item == 2:
+        os._exit(3)  # the worker process dies mid-step, as with a kill or an OOM
 
 
 def slow_first(item: int, count: int) -> dict:
@@ -129,3 +136,114 @@ def test_the_check_imports_each_module_once_for_the_run(project: Path, monkeypat
     log = execute("pipeline.yaml", "config.yaml", run_id="once")
     assert log is not None and log.status == "SUCCESS"
     assert ((project / "imports").read_text(), (project / "calls").read_text()) == ("x", "xx")
+
+
+# ---- one pool of workers at every depth ----------------------------------------------------------------
+Interval = Tuple[float, float, int, str]
+
+
+def _intervals(project: Path) -> List[Interval]:
+    return [tuple(json.loads(path.read_text())) for path in (project / "times").iterdir()]  # type: ignore[misc]
+
+
+def _most_at_once(intervals: List[Interval]) -> int:
+    """The most steps running at one instant (at each start, how many intervals hold it)."""
+    return max(sum(1 for start, end, _, _ in intervals if start <= at < end) for at, _, _, _ in intervals)
+
+
+def _map(branch: Dict[str, Any], iterate_on: str, iterate_as: str) -> Dict[str, Any]:
+    return {"type": "map", "iterate_on": iterate_on, "iterate_as": iterate_as, "branch": branch, "next": "success"}
+
+
+def _parallel(*names: str, branch: Dict[str, Any]) -> Dict[str, Any]:
+    return {"type": "parallel", "branches": {name: branch for name in names}, "next": "success"}
+
+
+def _all_succeeded(log: Dict[str, Any]) -> bool:
+    def steps(holder: Dict[str, Any]) -> List[Dict[str, Any]]:
+        found = []
+        for step in holder["steps"].values():
+            found.append(step)
+            for branch in step["branches"].values():
+                found.extend(steps(branch))
+        return found
+
+    return log["status"] == "SUCCESS" and all(step["status"] == "SUCCESS" for step in steps(log))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "nesting",
+    [
+        pytest.param(
+            lambda leaf: _parallel("a", "b", branch=dag({"each": _map(leaf, "items", "item")}, "each")),
+            id="map-in-parallel",
+        ),
+        pytest.param(
+            lambda leaf: _map(dag({"both": _parallel("a", "b", branch=leaf)}, "both"), "items", "item"),
+            id="parallel-in-map",
+        ),
+    ],
+)
+def test_nested_branches_share_one_pool_of_max_workers(project: Path, nesting: Any) -> None:
+    """8 steps of 1.2 s, nested two deep, with max_workers: 4: four at once, never five, four processes."""
+    leaf = dag({"work": task("exec_steps.timed")}, "work")
+    write(project, {"outer": nesting(leaf)}, "outer", {"items": [1, 2, 3, 4]})
+    done = magnus(
+        "execute",
+        "-f",
+        "pipeline.yaml",
+        "-c",
+        "workers.yaml",
+        "-p",
+        "parameters.yaml",
+        "--run-id",
+        "nested",
+        cwd=project,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _all_succeeded(run_log(project, "nested"))
+    intervals = _intervals(project)
+    assert len(intervals) == 8
+    assert _most_at_once(intervals) == 4
+    assert len({pid for _, _, pid, _ in intervals}) <= 4
+
+
+@pytest.mark.slow
+def test_branches_nested_three_deep_in_two_workers_do_not_deadlock(project: Path) -> None:
+    """Every worker may be waiting for nested branches: waiting workers walk them instead."""
+    leaf = dag({"work": task("exec_steps.timed")}, "work")
+    inner = dag({"pairs": _parallel("x", "y", branch=dag({"each": _map(leaf, "inner", "i")}, "each"))}, "pairs")
+    write(
+        project, {"outer": _map(inner, "items", "item")}, "outer", {"items": [1, 2, 3], "inner": [1, 2], "hold": 0.05}
+    )
+    (project / "workers.yaml").write_text(
+        "run_log_store:\n  type: file-system\nexecutor:\n  type: local\n  config:\n    max_workers: 2\n"
+    )
+    done = magnus(
+        "execute", "-f", "pipeline.yaml", "-c", "workers.yaml", "-p", "parameters.yaml", "--run-id", "deep", cwd=project
+    )
+    assert done.returncode == 0, done.stderr
+    assert _all_succeeded(run_log(project, "deep"))
+    intervals = _intervals(project)
+    assert len(intervals) == 12
+    assert _most_at_once(intervals) <= 2 and len({pid for _, _, pid, _ in intervals}) <= 2
+
+
+@pytest.mark.slow
+def test_a_worker_dying_in_a_nested_branch_fails_only_its_iteration(project: Path) -> None:
+    pair = _parallel("a", "b", branch=dag({"work": task("exec_steps.dies_at_two")}, "work"))
+    write(project, {"outer": _map(dag({"both": pair}, "both"), "items", "item")}, "outer", {"items": [1, 2, 3]})
+    done = magnus(
+        "execute", "-f", "pipeline.yaml", "-c", "workers.yaml", "-p", "parameters.yaml", "--run-id", "dies", cwd=project
+    )
+    assert done.returncode == 1
+    log = run_log(project, "dies")
+    branches = log["steps"]["outer"]["branches"]
+    assert {name: branch["status"] for name, branch in branches.items()} == {
+        "outer.1": "SUCCESS",
+        "outer.2": "FAIL",
+        "outer.3": "SUCCESS",
+    }
+    assert log["status"] == "FAIL" and log["steps"]["outer"]["status"] == "FAIL"
+    assert branches["outer.2"]["steps"]["outer.2.both"]["status"] == "FAIL"
