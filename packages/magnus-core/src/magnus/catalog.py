@@ -32,11 +32,11 @@ class BaseCatalog(BaseService):
 
     - Nothing leaves its folder: names with ``..`` or absolute names are refused, and every path
       read or written, symlinks resolved (of files and of folders), lies inside the compute folder
-      or the run's part of the catalog; anything else is a :class:`~magnus.errors.CatalogError`.
+      or the run's part of the catalog; anything else is a `CatalogError`.
     - ``compute_data_folder`` (here and in a step's ``catalog`` block) is a folder inside the
       working folder: it is refused when the configuration or pipeline is read.
     - A ``put`` never picks up the state of magnus: the catalog's own folder and the run log
-      store's (``.catalog``, ``.run_log_store``, and the folders given to :meth:`keep_out_of_puts`)
+      store's (``.catalog``, ``.run_log_store``, and the folders given to [`keep_out_of_puts`][])
       are skipped, so ``put: ["**/*"]`` from the working folder does not copy the catalog into
       itself run after run.
     """
@@ -63,7 +63,7 @@ class BaseCatalog(BaseService):
 
     def skipped_folders(self) -> List[str]:
         """The folders a ``put`` never copies from: magnus's default state folders, this catalog's own
-        (:meth:`local_paths`) and those given to :meth:`keep_out_of_puts`."""
+        ([`local_paths`][magnus.service.BaseService.local_paths]) and those given to [`keep_out_of_puts`][]."""
         return [defaults.CATALOG_LOCATION, defaults.LOG_FOLDER, *self.local_paths(), *self._kept_out]
 
     def files_to_put(self, folder: Path, name: str) -> List[Path]:

@@ -124,8 +124,8 @@ class BaseExecutor(BaseService):
 class WalkingExecutor(BaseExecutor):
     """An executor under which magnus walks the graph here and launches each step.
 
-    Subclasses say where a step runs (:meth:`run_step`) and may say how branches are scheduled
-    (:meth:`run_branches`; in turn by default).
+    Subclasses say where a step runs ([`run_step`][]) and may say how branches are scheduled
+    ([`run_branches`][]; in turn by default).
     """
 
     def execute_pipeline(self, services: "RunServices") -> str:
@@ -142,7 +142,7 @@ class WalkingExecutor(BaseExecutor):
         """Run one executable step and wait for it.
 
         ``step_log`` is the step's log as recorded (PROCESSING). Return the final step log when
-        the step ran in this process (:class:`~magnus.runtime.step.StepRunner` returns it), or
+        the step ran in this process (the step runner returns it), or
         None when it ran elsewhere and wrote its log to the store, where the walk reads it.
         """
 

@@ -16,7 +16,7 @@ class BaseTaskType(BaseModel):
     Fields of a subclass are the keys a task accepts next to ``command`` in a step (for example
     ``notebook_output_path``); unknown keys are refused.
 
-    The step runner calls :meth:`execute_command` with the run's parameters also in the
+    The step runner calls [`execute_command`][] with the run's parameters also in the
     environment (``MAGNUS_PRM_<name>``, JSON) and reads back what the command set there, so a
     task type only passes parameters in its own way (arguments, injected cells) and returns
     those it knows were set.
