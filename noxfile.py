@@ -79,7 +79,7 @@ def template(session: nox.Session) -> None:
     -- catalog nodes`` renders some kinds only.
     """
     kinds = session.posargs or list(TEMPLATE_KINDS)
-    session.install("copier>=9", "ruff", "mypy", "pyyaml", _requirement(CORE))
+    session.install("copier>=9", "ruff", "mypy", "types-PyYAML", _requirement(CORE))
     session.run("pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "templates" / "tests"))
     scratch = Path(session.create_tmp()) / "plugins"
     if scratch.exists():
