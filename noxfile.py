@@ -81,7 +81,7 @@ def template(session: nox.Session) -> None:
     kinds = session.posargs or list(TEMPLATE_KINDS)
     session.install("copier>=9", "ruff", "mypy", "types-PyYAML", _requirement(CORE))
     session.run("pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "templates" / "tests"))
-    scratch = Path(session.create_tmp()) / "plugins"
+    scratch = Path(session.create_tmp()).resolve() / "plugins"
     if scratch.exists():
         import shutil
 
