@@ -126,6 +126,16 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
     def run_log_exists(self, run_id: str) -> bool:
         return os.path.isfile(os.path.join(self.run_folder(run_id), layout.RUN_FILE))
 
+    def run_ids(self) -> List[str]:
+        """The folders of ``log_folder`` holding a run's own file (none when it does not exist yet)."""
+        try:
+            entries = os.scandir(self.log_folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        with entries:
+            names = [entry.name for entry in entries if entry.is_dir() and not path_name_problem(entry.name)]
+        return [name for name in names if os.path.isfile(os.path.join(self.log_folder, name, layout.RUN_FILE))]
+
     def get_run_log_by_id(self, run_id: str, full: bool = True) -> RunLog:
         """The run log; with ``full=False`` only its own fields and parameters, not its steps."""
         folder = self.run_folder(run_id)
