@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Iterator, List, Optional, Union
+from typing import Iterable, Iterator, List, Optional, Tuple, Union
 
 from magnus import defaults
 from magnus.datastore.models import BranchLog, RunLog, StepLog
@@ -67,23 +67,29 @@ class RunQuery:
 
 def summarize(run_log: RunLog) -> RunSummary:
     """The summary of a full run log (its steps included)."""
+    start, end = span(run_log)
+    return RunSummary(
+        run_id=run_log.run_id,
+        status=run_log.status,
+        tag=run_log.tag or "",
+        start=start,
+        end=end if run_log.status in FINISHED else None,
+    )
+
+
+def span(log: Union[RunLog, BranchLog, StepLog]) -> Tuple[Optional[datetime], Optional[datetime]]:
+    """The earliest attempt start and the latest attempt end of a log and everything below it."""
+    steps = [log, *walk_steps(log)] if isinstance(log, StepLog) else walk_steps(log)
     starts: List[datetime] = []
     ends: List[datetime] = []
-    for step in walk_steps(run_log):
+    for step in steps:
         for attempt in step.attempts:
             start, end = parse_time(attempt.start_time), parse_time(attempt.end_time)
             if start is not None:
                 starts.append(start)
             if end is not None:
                 ends.append(end)
-    finished = run_log.status in FINISHED
-    return RunSummary(
-        run_id=run_log.run_id,
-        status=run_log.status,
-        tag=run_log.tag or "",
-        start=min(starts) if starts else None,
-        end=max(ends) if finished and ends else None,
-    )
+    return (min(starts) if starts else None, max(ends) if ends else None)
 
 
 def select_runs(summaries: Iterable[RunSummary], query: RunQuery) -> List[RunSummary]:
