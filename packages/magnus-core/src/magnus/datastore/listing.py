@@ -66,8 +66,12 @@ class RunQuery:
 
 
 def summarize(run_log: RunLog) -> RunSummary:
-    """The summary of a full run log (its steps included)."""
-    start, end = span(run_log)
+    """The summary of a full run log (its steps included).
+
+    A resumed run's reused steps (``--use-cached``) are copies that keep the first run's times:
+    they are left out of its start and end.
+    """
+    start, end = span(run_log, leave_out_reused=bool(run_log.original_run_id))
     return RunSummary(
         run_id=run_log.run_id,
         status=run_log.status,
@@ -77,9 +81,18 @@ def summarize(run_log: RunLog) -> RunSummary:
     )
 
 
-def span(log: Union[RunLog, BranchLog, StepLog]) -> Tuple[Optional[datetime], Optional[datetime]]:
-    """The earliest attempt start and the latest attempt end of a log and everything below it."""
-    steps = [log, *walk_steps(log)] if isinstance(log, StepLog) else walk_steps(log)
+def span(
+    log: Union[RunLog, BranchLog, StepLog], leave_out_reused: bool = False
+) -> Tuple[Optional[datetime], Optional[datetime]]:
+    """The earliest attempt start and the latest attempt end of a log and everything below it.
+
+    ``leave_out_reused``: without the steps marked ``mock`` and what they hold (in a resumed run,
+    the steps copied from the run it resumes).
+    """
+    if isinstance(log, StepLog):
+        steps = [] if leave_out_reused and log.mock else [log, *walk_steps(log, leave_out_reused)]
+    else:
+        steps = list(walk_steps(log, leave_out_reused))
     starts: List[datetime] = []
     ends: List[datetime] = []
     for step in steps:
@@ -99,13 +112,18 @@ def select_runs(summaries: Iterable[RunSummary], query: RunQuery) -> List[RunSum
     return admitted if query.limit is None else admitted[: query.limit]
 
 
-def walk_steps(log: Union[RunLog, BranchLog, StepLog]) -> Iterator[StepLog]:
-    """Every step log of a run log (or of a branch, or below a step), parents before their branches."""
+def walk_steps(log: Union[RunLog, BranchLog, StepLog], prune_mock: bool = False) -> Iterator[StepLog]:
+    """Every step log of a run log (or of a branch, or below a step), parents before their branches.
+
+    ``prune_mock``: leave out steps marked ``mock`` and everything they hold.
+    """
     steps = log.branches.values() if isinstance(log, StepLog) else log.steps.values()
     for item in steps:
         if isinstance(item, StepLog):
+            if prune_mock and item.mock:
+                continue
             yield item
-        yield from walk_steps(item)
+        yield from walk_steps(item, prune_mock)
 
 
 def parse_time(text: str) -> Optional[datetime]:

@@ -1,5 +1,7 @@
 """A run's steps on a time axis, as inline SVG: one bar per step, map iterations and branches included.
 
+A resumed run's reused steps (``--use-cached``) ran in the earlier run: they have no bar.
+
 Each bar spans the step's first attempt start to its last attempt end (a composite step spans its
 branches' steps) and is filled with its status colour. Bars carry ``class="bar status-<STATUS>"``
 and ``data-step="<internal name>"`` for readers and tests. A very long run (a map of thousands of
@@ -37,18 +39,21 @@ class Bar:
 def bars(run_log: RunLog) -> List[Bar]:
     """A bar for every step that has a start and an end, in the order of the run's tree."""
     found: List[Bar] = []
-    _bars(run_log, 0, found)
+    _bars(run_log, 0, found, leave_out_reused=bool(run_log.original_run_id))
     return found
 
 
-def _bars(log: Union[RunLog, BranchLog], depth: int, found: List[Bar]) -> None:
+def _bars(log: Union[RunLog, BranchLog], depth: int, found: List[Bar], leave_out_reused: bool) -> None:
+    """``leave_out_reused``: a resumed run's steps copied from the run it resumes keep that run's times."""
     for step in log.steps.values():
+        if leave_out_reused and step.mock:
+            continue
         start, end = span(step)
         if start is not None and end is not None:
             label = step.name if depth == 0 else f"{step.name} [{_branch_label(log)}]"
             found.append(Bar(step.internal_name, label, depth, step.status, start, max(start, end)))
         for branch in step.branches.values():
-            _bars(branch, depth + 1, found)
+            _bars(branch, depth + 1, found, leave_out_reused)
 
 
 def _branch_label(branch: Union[RunLog, BranchLog]) -> str:

@@ -287,6 +287,24 @@ class RunLogStoreContract:
         for summary in listed:  # a summary agrees with the run log it summarises
             assert summary == summarize(store.get_run_log_by_id(summary.run_id))
 
+    def test_a_resumed_run_starts_when_it_resumed(self, store: BaseRunLogStore) -> None:
+        """Steps reused from the run it resumes (``mock``, with what they hold) keep that run's times."""
+        store.create_run_log("again", original_run_id="first", status=defaults.PROCESSING)
+        reused = _step("fan", step_type="map")
+        reused.mock = True
+        reused.branches = {"fan.0": BranchLog(internal_name="fan.0", status=defaults.SUCCESS)}
+        reused.branches["fan.0"].steps = {"fan.0.work": _step("fan.0.work")}
+        reused.branches["fan.0"].steps["fan.0.work"].attempts = [
+            StepAttempt(start_time="2026-03-01 09:00:00", end_time="2026-03-01 09:01:00")
+        ]
+        store.add_step_log(reused, "again")
+        rerun = _step("after")
+        rerun.attempts = [StepAttempt(start_time="2026-03-02 12:00:00", end_time="2026-03-02 12:00:30")]
+        store.add_step_log(rerun, "again")
+        store.update_run_log_status("again", defaults.SUCCESS)
+        (summary,) = store.list_runs()
+        assert (summary.start, summary.end) == (datetime(2026, 3, 2, 12), datetime(2026, 3, 2, 12, 0, 30))
+
     def test_listing_filters(self, store: BaseRunLogStore) -> None:
         _timed_run(store, "day1", defaults.SUCCESS, "exp", day=1)
         _timed_run(store, "day2", defaults.FAIL, "exp", day=2)
