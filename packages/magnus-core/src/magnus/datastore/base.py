@@ -109,7 +109,7 @@ class BaseRunLogStore(BaseService):
 
         A run's own fields are read first (``full=False``) and its steps only when its status and tag
         pass the query; a run removed between the listing and the read is left out. A summary agrees
-        with :func:`~magnus.datastore.listing.summarize` of the run's full log.
+        with ``magnus.datastore.listing.summarize`` of the run's full log.
 
         Raises:
             ConfigurationError: this store cannot enumerate its runs.
