@@ -224,7 +224,9 @@ def test_an_unchanged_parameter_is_parsed_once(tmp_path: Path, monkeypatch: pyte
     store.set_parameters("run", {"items": list(range(1000))})
     parsed = []
     read_json = chunked_store._read_json
-    monkeypatch.setattr(chunked_store, "_read_json", lambda path: parsed.append(path) or read_json(path))
+    monkeypatch.setattr(
+        chunked_store, "_read_json", lambda storage, path: parsed.append(path) or read_json(storage, path)
+    )
     for _ in range(5):
         assert len(store.get_parameters("run")["items"]) == 1000
     assert len(parsed) == 1
