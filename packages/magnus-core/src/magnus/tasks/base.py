@@ -46,6 +46,19 @@ class BaseTaskType(BaseModel):
         """
         return {**parameters, **(map_variable or {})}
 
+    def check(self) -> None:
+        """Refuse, before any step of the run has run, a command that cannot run in this process.
+
+        Executors whose steps run in the process that starts the run (local, mocked) call it once
+        for every task of the pipeline, nested branches included. The default checks nothing (a
+        shell command is only known by running it); a task type whose command names something
+        that can be looked up without running it looks it up here, and keeps what it found for
+        the run rather than looking it up again.
+
+        Raises:
+            TaskFailedError: the command cannot run; the message says why, in one line.
+        """
+
     @abstractmethod
     def execute_command(
         self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None
