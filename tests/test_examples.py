@@ -103,6 +103,28 @@ def test_resume_example(workdir: Path) -> None:
     assert log["steps"]["prepare"]["mock"] is True and log["steps"]["fetch"]["mock"] is False
 
 
+def test_map_reducer_example(workdir: Path) -> None:
+    """examples/map_reduce.yaml with workers: the scores listed in chunk order."""
+    (workdir / "workers.yaml").write_text(
+        "run_log_store:\n  type: file-system\nexecutor:\n  type: local\n  config:\n    max_workers: 2\n"
+    )
+    result = magnus(
+        workdir,
+        "execute",
+        "-f",
+        "examples/map_reduce.yaml",
+        "-p",
+        "examples/parameters.yaml",
+        "-c",
+        "workers.yaml",
+        "--run-id",
+        "reduced",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "scores by chunk: {1: 10, 2: 20, 3: 30, 4: 40}" in result.stdout
+    assert run_log(workdir, "reduced")["parameters"]["score"] == [10, 20, 30, 40]
+
+
 # ---- the concept gallery (examples/concepts/, docs/gallery/) -------------------------------------------
 # Run in this process (magnus's own entry point, as `magnus execute` calls it), each in a scratch copy
 # of examples/, and judged by the statuses its run log records, not only by the run's end.
@@ -164,6 +186,17 @@ GALLERY = {
             for name in ("a.csv", "b.csv", "c.csv")
             for step in ("process", "success")
         },
+        "success": SUCCESS,
+    },
+    "map_reduce.yaml": {
+        "split": SUCCESS,
+        "each file": SUCCESS,
+        **{
+            f"each file.{name}.{step}": SUCCESS
+            for name in ("a.csv", "b.csv", "c.csv")
+            for step in ("process", "success")
+        },
+        "collect": SUCCESS,
         "success": SUCCESS,
     },
     "nested.yaml": {
@@ -237,6 +270,13 @@ def test_parameters_returned_by_functions_and_set_by_shell_and_notebook(gallery:
     notebook = gallery("task_notebook.yaml", run_id="n")
     assert notebook.parameters["greeting"] == "hello from the notebook, magnus"
     assert Path("examples/concepts/notebook_out.ipynb").is_file()
+
+
+def test_map_reducer_collects_every_iteration_in_order(gallery: Callable[..., Any]) -> None:
+    run_log = gallery("map_reduce.yaml")
+    assert run_log.parameters["processed"] == ["A.CSV", "B.CSV", "C.CSV"]
+    assert run_log.parameters["count"] == 3
+    assert gallery("map.yaml", run_id="no-reducer").parameters["processed"] == "C.CSV"  # the last one
 
 
 def test_retries_record_every_attempt(gallery: Callable[..., Any]) -> None:

@@ -131,6 +131,11 @@ def evaluate(model_name: str) -> None:
 # --8<-- [end:interaction]
 
 
-def collect(processed: List[str]) -> None:
-    """After a map with ``reducer: collect``, ``processed`` is the list of every branch's value."""
-    print(f"collected {sorted(processed)}")
+# --8<-- [start:reduce]
+def collect(files: List[str], processed: List[str]) -> dict:
+    """After a map with ``reducer: collect``, ``processed`` lists every iteration's value, in order."""
+    print(f"processed: {dict(zip(files, processed, strict=True))}")
+    return {"count": len(processed)}
+
+
+# --8<-- [end:reduce]

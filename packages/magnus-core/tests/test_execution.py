@@ -247,3 +247,70 @@ def test_a_worker_dying_in_a_nested_branch_fails_only_its_iteration(project: Pat
     }
     assert log["status"] == "FAIL" and log["steps"]["outer"]["status"] == "FAIL"
     assert branches["outer.2"]["steps"]["outer.2.both"]["status"] == "FAIL"
+
+
+# ---- map results merged in iteration order -------------------------------------------------------------
+def _reversed_map(project: Path, reducer: Optional[str], config: str, run_id: str) -> Dict[str, Any]:
+    """A map of 4 iterations, the first sleeping longest, each returning ``last`` and ``square``."""
+    step = _map(dag({"work": task("exec_steps.slow_first")}, "work"), "items", "item")
+    if reducer:
+        step["reducer"] = reducer
+    write(project, {"each": step}, "each", {"items": [0, 1, 2, 3], "count": 4, "last": "before"})
+    done = magnus(
+        "execute", "-f", "pipeline.yaml", "-c", config, "-p", "parameters.yaml", "--run-id", run_id, cwd=project
+    )
+    assert done.returncode == 0, done.stderr
+    return run_log(project, run_id)
+
+
+def _ended(log: Dict[str, Any]) -> List[str]:
+    """The iterations of ``each`` in the order their step ended."""
+    branches = log["steps"]["each"]["branches"]
+    ends = {name: branch["steps"][f"{name}.work"]["attempts"][-1]["end_time"] for name, branch in branches.items()}
+    return sorted(ends, key=lambda name: ends[name])
+
+
+@pytest.mark.slow
+def test_with_workers_the_last_iteration_sets_a_parameter_whatever_order_they_end_in(project: Path) -> None:
+    log = _reversed_map(project, None, "workers.yaml", "merged")
+    assert _ended(log) == ["each.3", "each.2", "each.1", "each.0"]  # they did end in reverse
+    assert (log["parameters"]["last"], log["parameters"]["square"]) == (3, 9)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["workers.yaml", "config.yaml"])
+def test_reducer_collect_lists_what_every_iteration_set_in_iteration_order(project: Path, config: str) -> None:
+    log = _reversed_map(project, "collect", config, "collected")
+    if config == "workers.yaml":
+        assert _ended(log) == ["each.3", "each.2", "each.1", "each.0"]
+    assert (log["parameters"]["last"], log["parameters"]["square"]) == ([0, 1, 2, 3], [0, 1, 4, 9])
+
+
+def test_an_unknown_reducer_is_refused_when_the_pipeline_is_read(project: Path) -> None:
+    step = _map(dag({"work": task("exec_steps.first")}, "work"), "items", "item")
+    write(project, {"each": {**step, "reducer": "sum"}}, "each", {"items": [1]})
+    done = magnus("execute", "-f", "pipeline.yaml", "-c", "config.yaml", "-p", "parameters.yaml", cwd=project)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith("Error: pipeline.yaml: dag.steps.each.reducer: ")
+    assert "'collect'" in done.stderr
+
+
+def test_the_sdk_map_takes_a_reducer(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from magnus.sdk import Map, Pipeline, Task
+
+    monkeypatch.chdir(project)
+    (project / "parameters.yaml").write_text("items: [0, 1, 2]\ncount: 3\n")
+    work = Task(name="work", command="exec_steps.slow_first", terminate_with_success=True)
+    each = Map(
+        name="each",
+        iterate_on="items",
+        iterate_as="item",
+        reducer="collect",
+        branch=Pipeline(start_at=work, steps=[work], add_terminal_nodes=True),
+        terminate_with_success=True,
+    )
+    log = Pipeline(start_at=each, steps=[each], add_terminal_nodes=True).execute(
+        configuration_file="config.yaml", parameters_file="parameters.yaml", run_id="sdk-collect"
+    )
+    assert log is not None and log.status == "SUCCESS" and log.parameters["square"] == [0, 1, 4]

@@ -138,7 +138,8 @@ class StepRunner:
                 track(current, name, value, number)
             updates = {**changed.parameters, **returned}
             if updates:
-                store.set_parameters(services.run_id, redactor.redact_data(updates))
+                attempt.output_parameters = redactor.redact_data(updates)
+                store.set_parameters(services.run_id, attempt.output_parameters)
         except Exception as exc:
             traceback.print_exc()  # into the captured execution log and the console
             logger.debug("step %s failed", node.internal_name, exc_info=True)
