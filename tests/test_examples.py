@@ -280,8 +280,10 @@ def test_map_reducer_collects_every_iteration_in_order(gallery: Callable[..., An
 
 
 def test_retries_record_every_attempt(gallery: Callable[..., Any]) -> None:
-    attempts = gallery("retries.yaml").steps["download"].attempts
-    assert [attempt.status for attempt in attempts] == [FAIL, FAIL, SUCCESS]
+    for run_id in ("first", "second"):  # each run fails twice before it succeeds
+        attempts = gallery("retries.yaml", run_id=run_id).steps["download"].attempts
+        assert [attempt.status for attempt in attempts] == [FAIL, FAIL, SUCCESS]
+    assert not list(Path.cwd().glob("*.attempts"))
 
 
 def test_interaction_api_records_metrics_objects_and_parameters(gallery: Callable[..., Any]) -> None:

@@ -88,12 +88,13 @@ def use_secret() -> None:
 
 # --8<-- [start:retries]
 def flaky_download() -> None:
-    """Fails on its first two attempts (counted in a file), succeeds on the third."""
-    counter = Path("attempts.txt")
+    """Fails on the first two attempts of each run (counted in a file), succeeds on the third."""
+    counter = Path(f"{magnus.get_run_id()}.attempts")
     attempt = int(counter.read_text()) + 1 if counter.exists() else 1
-    counter.write_text(str(attempt))
     if attempt < 3:
+        counter.write_text(str(attempt))
         raise ConnectionError(f"attempt {attempt}: the server did not answer")
+    counter.unlink()
 
 
 # --8<-- [end:retries]
