@@ -109,7 +109,9 @@ def test_storage_options_take_secrets_and_never_show_them(
         "client_kwargs": {"endpoint_url": s3_server.endpoint_url, "region_name": "us-east-1"},
     }
     catalog = FsspecCatalog(location=f"s3://{s3_bucket}/catalog", storage_options=options)
-    with pytest.raises(ConfigurationError, match=r"storage_options name secrets \(s3_key, s3_secret\)"):
+    with pytest.raises(
+        ConfigurationError, match=r"catalog.config.location: storage_options name secrets \(s3_key, s3_secret\)"
+    ):
         catalog.put_data("x", b"x", "run-1")
     secrets = {"s3_key": s3_server.access_key_id, "s3_secret": s3_server.secret_access_key}
     asked = []

@@ -33,18 +33,12 @@ from pydantic import Field, PrivateAttr, field_validator
 
 from magnus.catalog import BaseCatalog, catalog_entry, checked_pattern, confined, matches, sha256_of
 from magnus.datastore.models import DataCatalog
-from magnus.errors import CatalogError, ConfigurationError
+from magnus.errors import CatalogError
 from magnus.names import path_name_problem
-from magnus.object_store import (
-    StoreFolder,
-    fill_placeholders,
-    is_url,
-    local_folder,
-    placeholder_names,
-    redacted_options,
-)
+from magnus.object_store import StoreFolder, is_url, local_folder, redacted_options
 
 _PACKAGE = "magnus-catalog-fsspec"
+_FIELD = "catalog.config.location"
 
 
 class FsspecCatalog(BaseCatalog):
@@ -93,16 +87,7 @@ class FsspecCatalog(BaseCatalog):
 
     @functools.cached_property
     def _folder(self) -> StoreFolder:
-        names = placeholder_names(self.storage_options)
-        if names and self._secret is None:
-            raise ConfigurationError(
-                f"catalog fsspec: storage_options name secrets ({', '.join(names)}) but no secrets backend was "
-                "handed to the catalog (magnus does when it composes a run; in code call resolve_secrets)"
-            )
-        options = self.storage_options
-        if self._secret is not None:
-            options = fill_placeholders(options, self._secret)
-        return StoreFolder(self.location, options, "catalog.config.location", _PACKAGE)
+        return StoreFolder.configured(self.location, self.storage_options, self._secret, _FIELD, _PACKAGE)
 
     def run_path(self, run_id: str) -> str:
         """The path of the run's folder in the store, refused when the run id is not one safe name.
