@@ -93,7 +93,9 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         self._secret = secret
         self.__dict__.pop("_storage", None)
         self.__dict__.pop("_root", None)
-        self._storage  # noqa: B018 - a missing secret stops the run before it starts
+        storage = self._storage
+        if isinstance(storage, ObjectFiles):
+            storage.folder.open()  # a missing secret, backend or bad option stops the run before it starts
 
     def get_summary(self) -> Dict[str, Any]:
         summary = super().get_summary()
