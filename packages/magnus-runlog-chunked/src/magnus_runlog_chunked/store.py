@@ -42,6 +42,7 @@ from magnus.datastore.models import BranchLog, RunLog, StepLog
 from magnus.errors import (
     BranchLogNotFoundError,
     MagnusError,
+    RunLogError,
     RunLogExistsError,
     RunLogNotFoundError,
     StepLogNotFoundError,
@@ -176,6 +177,27 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
 
     def run_log_exists(self, run_id: str) -> bool:
         return self._storage.is_file(os.path.join(self.run_folder(run_id), layout.RUN_FILE))
+
+    def run_ids(self) -> List[str]:
+        """The folders of ``log_folder`` holding a run's own file (none when it does not exist yet).
+
+        A folder whose name is no run id, or that leads outside ``log_folder``, is not a run.
+        """
+        try:
+            entries = self._storage.list(self._root)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        found = []
+        for entry in entries:
+            if path_name_problem(entry.name):
+                continue
+            try:
+                folder = self.run_folder(entry.name)
+            except RunLogError:
+                continue
+            if self._storage.is_file(os.path.join(folder, layout.RUN_FILE)):
+                found.append(entry.name)
+        return found
 
     def get_run_log_by_id(self, run_id: str, full: bool = True) -> RunLog:
         """The run log; with ``full=False`` only its own fields and parameters, not its steps."""
