@@ -18,6 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 import yaml
+from hera.workflows import models as m
 
 from magnus.datastore.file_system import FileSystemRunLogStore
 from magnus.testing.executor import outcome
@@ -54,6 +55,22 @@ def workdir(tmp_path: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
     yield tmp_path
 
 
+def workflow_validator() -> Any:
+    """Argo's JSON schema of a Workflow (kept beside the repository, see shared/argo/README.md)."""
+    import json
+
+    import jsonschema
+
+    candidates = [Path(os.environ.get("MAGNUS_ARGO_SCHEMA", "/nonexistent")), ROOT.parent / "shared" / "argo"]
+    for candidate in candidates:
+        schema_file = candidate / "workflows-schema.json" if candidate.is_dir() else candidate
+        if schema_file.is_file():
+            schema = json.loads(schema_file.read_text())
+            workflow = "#/definitions/io.argoproj.workflow.v1alpha1.Workflow"
+            return jsonschema.Draft7Validator({**schema, "$ref": workflow})
+    raise RuntimeError(f"Argo's JSON schema not found (looked in {[str(c) for c in candidates]})")
+
+
 def magnus(workdir: Path, *args: str) -> "subprocess.CompletedProcess[str]":
     return subprocess.run([sys.executable, "-m", "magnus", *args], cwd=workdir, capture_output=True, text=True)
 
@@ -78,6 +95,9 @@ def test_the_example_renders_a_manifest_without_volumes_or_secret_values(workdir
         if os.environ.get("UPDATE_GOLDEN"):
             golden.write_text(excerpt)
         assert excerpt == golden.read_text()
+    assert not [error.message for error in workflow_validator().iter_errors(manifest)][:3]
+    again = m.Workflow.model_validate(manifest).model_dump(by_alias=True, exclude_none=True, mode="json")
+    assert again == manifest, "hera's models read it back as rendered"
     assert train["retryStrategy"] == {"limit": "2", "retryPolicy": "OnFailure"}
     assert "volumes" not in manifest["spec"]
     for template in manifest["spec"]["templates"]:
