@@ -283,6 +283,8 @@ def test_the_report_renders_in_chromium(project: Path, tmp_path: Path) -> None:
     dom = dumped.stdout
     assert '<g id="step:fan" class="cluster step status-FAIL"' in dom
     assert '<g id="step:fan.map_variable_placeholder.work" class="node step status-FAIL"' in dom
+    assert '<g id="step:fail" class="node step status-FAIL"' in dom  # the run ended at its fail node
+    assert '<g id="step:success" class="node step status-NOT_RUN"' in dom
     assert dom.count('class="bar status-SUCCESS"') >= 5 and dom.count('class="bar status-FAIL"') == 2
 
     shot = tmp_path / "report.png"

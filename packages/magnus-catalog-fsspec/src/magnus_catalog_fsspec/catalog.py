@@ -70,10 +70,13 @@ class FsspecCatalog(BaseCatalog):
 
     # ---- service declarations ------------------------------------------------------------------
     def resolve_secrets(self, secret: Callable[[str], str]) -> None:
-        """Keep the secrets backend's look-up and resolve the options now: a missing secret stops the run early."""
+        """Keep the secrets backend's look-up, resolve the options and open the store now.
+
+        A missing secret, backend or bad option then stops the run before any step runs.
+        """
         self._secret = secret
         self.__dict__.pop("_folder", None)
-        self._folder  # noqa: B018 - resolve now
+        self._folder.open()
 
     def local_paths(self) -> List[str]:
         """The folder of a ``file://`` location (steps elsewhere must see it); none for an object store."""

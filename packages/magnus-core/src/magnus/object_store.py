@@ -148,6 +148,10 @@ class StoreFolder:
         """The path of ``names`` (``run_id``, ``data/rows.csv``) inside the folder."""
         return "/".join([self.root, *names]) if names else self.root
 
+    def open(self) -> None:
+        """Open the file system now: a missing backend or a bad option is refused before a run starts."""
+        self._open()
+
     def _open(self) -> Tuple[Any, str]:
         opened = self._opened
         if opened is not None and opened[0] == os.getpid():

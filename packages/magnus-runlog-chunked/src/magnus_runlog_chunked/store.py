@@ -32,7 +32,7 @@ import json
 import logging
 import os
 import time
-from typing import Any, Callable, ClassVar, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, List, NamedTuple, Optional, Set, Tuple, Union
 
 from pydantic import Field, PrivateAttr
 
@@ -67,6 +67,8 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
 
     service_name: ClassVar[str] = "chunked-fs"
     shared_between_processes: ClassVar[bool] = True
+    # An object store is reached from any host; a local log_folder declares its folder (local_paths).
+    shared_between_hosts: ClassVar[bool] = True
 
     log_folder: str = Field(
         default=defaults.LOG_FOLDER,
@@ -94,7 +96,9 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         self._secret = secret
         self.__dict__.pop("_storage", None)
         self.__dict__.pop("_root", None)
-        self._storage  # noqa: B018 - a missing secret stops the run before it starts
+        storage = self._storage
+        if isinstance(storage, ObjectFiles):
+            storage.folder.open()  # a missing secret, backend or bad option stops the run before it starts
 
     def get_summary(self) -> Dict[str, Any]:
         summary = super().get_summary()
@@ -134,6 +138,11 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
     @functools.cached_property
     def _run_folders(self) -> Dict[str, str]:
         return {}
+
+    @functools.cached_property
+    def _existing_runs(self) -> Set[str]:
+        """Runs this process saw recorded (a run's own file is never removed while it is written)."""
+        return set()
 
     def run_folder(self, run_id: str) -> str:
         """``<log_folder>/<run_id>``; the run id and symlinks are checked once per run and process.
@@ -367,8 +376,10 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
                 self._folders[key] = child
             return child, exists
         folder = self.run_folder(run_id)
-        if not self._storage.is_file(os.path.join(folder, layout.RUN_FILE)):
-            raise RunLogNotFoundError(run_id)
+        if run_id not in self._existing_runs:  # a request per step on an object store: checked once
+            if not self._storage.is_file(os.path.join(folder, layout.RUN_FILE)):
+                raise RunLogNotFoundError(run_id)
+            self._existing_runs.add(run_id)
         try:
             found, exists = layout.locate(folder, internal_name, kind, self._storage.is_file)
         except LookupError as missing:

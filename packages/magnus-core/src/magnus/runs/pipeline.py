@@ -3,7 +3,8 @@
 The run log keeps the pipeline's ``dag`` in ``run_config`` (as magnus 0.5.1 did) and the file it
 came from; nested ``dag_definition`` files are read again from where the run found them. A node
 inside a map stands for all its iterations: it is FAIL when one failed, PROCESSING while one
-runs, SUCCESS when all succeeded.
+runs, SUCCESS when all succeeded. A fail node the run reached is FAIL (its step log says SUCCESS:
+the node did its job, which is to end its branch as failed).
 """
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ def _collect(graph: Graph, containers: Sequence[Mapping[str, StepLog]], statuses
         logs = [step for steps in containers for step in steps.values() if step.name == node.name]
         if not logs:
             continue
-        statuses.setdefault(node.internal_name, []).extend(step.status for step in logs)
+        if node.is_terminal and node.ends_with == defaults.FAIL:  # reached: its branch failed there
+            statuses.setdefault(node.internal_name, []).extend(defaults.FAIL for _ in logs)
+        else:
+            statuses.setdefault(node.internal_name, []).extend(step.status for step in logs)
         if not isinstance(node, CompositeNode):
             continue
         for branch in node.get_branches():

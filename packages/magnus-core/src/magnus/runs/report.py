@@ -33,7 +33,7 @@ table { border-collapse: collapse; font-size: 13px; }
 td, th { padding: 3px 12px 3px 0; text-align: left; vertical-align: top; }
 th { color: #555; font-weight: normal; } code, pre { font-family: monospace; font-size: 12px; }
 pre { background: #f6f8fa; padding: 10px; overflow-x: auto; }
-.diagram svg { max-width: 100%; height: auto; } .empty, .note { color: #777; font-style: italic; }
+.diagram svg, svg.timeline { max-width: 100%; height: auto; } .empty, .note { color: #777; font-style: italic; }
 .legend span { display: inline-block; padding: 1px 8px; margin-right: 6px; border-radius: 3px; font-size: 12px; }
 """
 
