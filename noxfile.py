@@ -143,10 +143,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over every package's sources, each package checked on its own."""
+    """mypy --strict over every package's sources, each package checked on its own, and scripts/."""
     session.install("mypy", "types-PyYAML", "pytest", *(_requirement(package) for package in PACKAGES))
     for package in PACKAGES:
         session.run("mypy", str(package / "src"))
+    session.run("mypy", str(ROOT / "scripts"))  # the release tooling
 
 
 @nox.session(python="3.11")

@@ -168,8 +168,8 @@ def check_tag(tag: str, packages: dict[str, Package], built: list[str]) -> list[
 def check_folder(dist: Path, packages: dict[str, Package], tag: str | None = None) -> list[str]:
     """Every problem of the archives in `dist` (empty when all is well)."""
     core_version = packages[CORE].version
-    wheels = {parse_wheel_filename(path.name)[0]: path for path in sorted(dist.glob("*.whl"))}
-    sdists = {parse_sdist_filename(path.name)[0]: path for path in sorted(dist.glob("*.tar.gz"))}
+    wheels: dict[str, Path] = {parse_wheel_filename(path.name)[0]: path for path in sorted(dist.glob("*.whl"))}
+    sdists: dict[str, Path] = {parse_sdist_filename(path.name)[0]: path for path in sorted(dist.glob("*.tar.gz"))}
     problems = [
         f"{path.name}: not a distribution of packages/"
         for name, path in [*wheels.items(), *sdists.items()]

@@ -98,7 +98,8 @@ def check_fragments(package: Path) -> list[Path]:
     config = tomllib.loads((package / "pyproject.toml").read_text())["tool"]["towncrier"]
     types = {entry["directory"] for entry in config["type"]}
     folder = package / config["directory"]
-    fragments, strays = [], []
+    fragments: list[Path] = []
+    strays: list[Path] = []
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:
         if path.name.lower() in {"readme.md", ".gitkeep"}:
             continue
