@@ -158,6 +158,8 @@ def execute(
 @click.argument("step_name", required=False)
 @click.option("-f", "--file", "file_option", default="", help="The pipeline file (magnus 0.5.1's form).")
 @click.option("--map-variable", default="", help="JSON of the map values this step runs at.")
+@click.option("--retry", default="", help="Earlier launches of this step by the engine (Argo's {{retries}}).")
+@click.option("--use-cached", default="", help="The run being resumed: the step is reused if it succeeded there.")
 @_common
 @_reports_errors
 def execute_single_node(
@@ -166,6 +168,8 @@ def execute_single_node(
     step_name: Optional[str],
     file_option: str,
     map_variable: str,
+    retry: str,
+    use_cached: str,
     config_file: str,
     parameters_file: str,
     log_level: str,
@@ -187,6 +191,8 @@ def execute_single_node(
         map_variable,
         parameters_file,
         tag,
+        retry=retry,
+        use_cached=use_cached,
     )
     _exit_unless_success(execute_request(step), step_name, run_id)
 
@@ -273,6 +279,7 @@ def execute_notebook(
 @click.option("-m", "--mode", type=click.Choice(["in", "out"]), required=True, help="Fan out or fan in.")
 @click.option("--map-variable", default="", help="JSON of the map values this step runs at.")
 @click.option("--iterations-file", default="", help="Fan out only: write the branches' map values here (a JSON list).")
+@click.option("--use-cached", default="", help="The run being resumed: the step keeps saying so if it succeeded there.")
 @_common
 @_reports_errors
 def fan(
@@ -282,6 +289,7 @@ def fan(
     mode: str,
     map_variable: str,
     iterations_file: str,
+    use_cached: str,
     config_file: str,
     parameters_file: str,
     log_level: str,
@@ -301,6 +309,7 @@ def fan(
         tag,
         fan=mode,
         iterations_file=iterations_file,
+        use_cached=use_cached,
     )
     status = execute_request(fanned)
     if mode == "in" or status == defaults.FAIL:
