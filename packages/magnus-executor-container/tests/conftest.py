@@ -56,7 +56,8 @@ def engine() -> Iterator[str]:
         service.wait(20)
 
 
-def _base_image() -> str:
+@pytest.fixture(scope="session")
+def base_image() -> str:
     """The shared debootstrapped base image (scripts/base_image.py, also used by `nox -s images`)."""
     made = subprocess.run([sys.executable, str(REPO / "scripts" / "base_image.py")], capture_output=True, text=True)
     if made.returncode != 0:
@@ -78,9 +79,8 @@ def _wheels(target: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def image(engine: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+def image(engine: str, base_image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """An image with magnus-core and magnus-executor-container installed, built from this checkout."""
-    base = _base_image()
     context = tmp_path_factory.mktemp("image-context")
     _wheels(context / "wheels")
     digest = hashlib.sha1(
@@ -88,7 +88,7 @@ def image(engine: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     )
     tag = f"localhost/magnus-test:{digest.hexdigest()[:12]}"
     (context / "Containerfile").write_text(
-        f"FROM {base}\n"
+        f"FROM {base_image}\n"
         "COPY wheels /wheels\n"
         "RUN python3 -m venv /opt/magnus && /opt/magnus/bin/pip install -q --no-index --find-links /wheels "
         "magnus-core magnus-executor-container\n"
