@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 import click
 
+from magnus.runs.commands import build_group as build_runs_group
 from magnus.runtime import request
 from magnus.version import __version__
 
@@ -369,6 +370,16 @@ def graph(pipeline_file: str, output_format: str, log_level: str) -> None:
     from magnus.entrypoints import load_pipeline
 
     click.echo(FORMATS[output_format](load_pipeline(pipeline_file).graph), nl=False)
+
+
+def _log_level_option(command: F) -> F:
+    return click.option("--log-level", default="WARNING", type=LOG_LEVELS, show_default=True, help="Logging level.")(
+        command
+    )
+
+
+# `magnus runs list|show|diff|report`: the group's module imports click only; its work, when run.
+cli.add_command(build_runs_group(_reports_errors, _log_level_option))
 
 
 def main(argv: Optional[list[str]] = None) -> None:
