@@ -46,7 +46,7 @@ class _Worker(NamedTuple):
 
     pid: int
     tasks: int  # write end: a branch number to walk; closed when there is no more work
-    results: int  # read end: the number of each branch walked; end of file when the worker ended
+    results: int  # read end: each branch walked, as its number and status; end of file when the worker ended
 
 
 class WorkerPool:
@@ -96,7 +96,15 @@ class WorkerPool:
         results_read, results_write = os.pipe()
         for stream in (sys.stdout, sys.stderr):
             stream.flush()  # or the worker writes out what this process had buffered, again
-        pid = os.fork()
+        # Held until the worker has its own handlers: an interrupt in between would unwind this
+        # process's frames in the worker (its traceback, its "Error: interrupted").
+        signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+        pid = -1
+        try:
+            pid = os.fork()
+        finally:
+            if pid != 0:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)
         if pid == 0:  # the worker: never returns
             for worker in self.workers.values():  # or a worker would never see the end of its pipe
                 os.close(worker.tasks)
@@ -127,13 +135,20 @@ class WorkerPool:
 
     def _answer(self, fd: int) -> None:
         """A worker walked its branch (it gets the next), or ended (it is replaced if work is left)."""
-        if os.read(fd, _NUMBER.size):
-            self.busy.pop(fd, None)
+        answer = os.read(fd, _RESULT.size)
+        if answer:
+            self._walked(fd, answer)
             self._hand_out(fd)
             return
         self._reap(fd, block=True)
         if self.waiting:
             self._hand_out(self._start())
+
+    def _walked(self, fd: int, answer: bytes) -> None:
+        """The worker of ``fd`` walked a branch: reported to the run's observer here, where it counts."""
+        self.busy.pop(fd, None)
+        number, succeeded = _RESULT.unpack(answer)
+        self.services.events.branch_ended(self.runs[number].name, defaults.SUCCESS if succeeded else defaults.FAIL)
 
     def _reap(self, fd: int, block: bool) -> None:
         """Collect the worker of ``fd`` if it ended; its unfinished branch fails."""
@@ -155,6 +170,7 @@ class WorkerPool:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         if code != _INTERRUPTED:
             logger.error("branch %s: its worker process %s before the branch ended; it is recorded FAIL", run.name, how)
+        self.services.events.branch_ended(run.name, defaults.FAIL)
         store, run_id = self.services.run_log_store, self.services.run_id
         try:
             for step in store.get_branch_log(run.name, run_id).steps.values():
@@ -173,20 +189,23 @@ class WorkerPool:
         try:
             while self.workers and time.monotonic() < deadline:
                 for key, _ in self.selector.select(max(0.0, deadline - time.monotonic())):
-                    if not os.read(key.fd, _NUMBER.size):
+                    answer = os.read(key.fd, _RESULT.size)
+                    if not answer:
                         self._reap(key.fd, block=True)
                     else:
-                        self.busy.pop(key.fd, None)
+                        self._walked(key.fd, answer)
         finally:
             for fd, worker in list(self.workers.items()):
                 _signal(worker.pid, signal.SIGKILL)
                 self._reap(fd, block=True)
 
 
-# Branch numbers travel between the walking process and its workers as 4 bytes.
+# Branch numbers travel to the workers as 4 bytes, and back with a byte saying whether it succeeded.
 _NUMBER = struct.Struct("!I")
+_RESULT = struct.Struct("!I?")
 # A worker's exit code when it was interrupted (its steps recorded that themselves).
 _INTERRUPTED = 130
+_INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
 
 
 def _serve(tasks: int, results: int, runs: Sequence["BranchRun"], run_branch: Callable[["BranchRun"], str]) -> NoReturn:
@@ -194,7 +213,8 @@ def _serve(tasks: int, results: int, runs: Sequence["BranchRun"], run_branch: Ca
 
     Never returns into the caller's frames (they belong to the walking process). Ctrl-C at a
     terminal reaches every process of the group: a worker ignores it and waits for the SIGTERM
-    the walking process sends, so each worker is interrupted exactly once.
+    the walking process sends, so each worker is interrupted exactly once, and prints no
+    traceback for it (nor for a magnus error, shown as one line).
     """
     global _in_worker
     _in_worker = True
@@ -202,16 +222,20 @@ def _serve(tasks: int, results: int, runs: Sequence["BranchRun"], run_branch: Ca
     try:
         signal.signal(signal.SIGINT, _ignore)  # a handler, not SIG_IGN: programs a step starts keep Ctrl-C
         signal.signal(signal.SIGTERM, _interrupt)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)  # blocked by the parent around the fork
         while True:
             message = _read_exactly(tasks, _NUMBER.size)
             if not message:
                 break
-            run_branch(runs[_NUMBER.unpack(message)[0]])
-            os.write(results, message)
+            number = _NUMBER.unpack(message)[0]
+            status = run_branch(runs[number])
+            os.write(results, _RESULT.pack(number, status == defaults.SUCCESS))
         code = 0
     except KeyboardInterrupt:
         code = _INTERRUPTED
-    except BaseException:  # noqa: BLE001 - shown, and the exit code fails the branch
+    except MagnusError as exc:  # the exit code fails the branch
+        print(f"Error: {exc}", file=sys.stderr)
+    except BaseException:  # noqa: BLE001 - a bug: shown, and the exit code fails the branch
         traceback.print_exc()
     finally:
         with contextlib.suppress(BaseException):
