@@ -19,7 +19,7 @@ import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"^<!-- magnus:(\S+)(.*?)-->$", re.MULTILINE)
@@ -60,8 +60,15 @@ def _package_of(namespace: str, name: str) -> str:
 
 
 def _type_name(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) or str(annotation)
-    return text.replace("typing.", "").replace("magnus_executor_argo.settings.", "")
+    """The annotation as written in the code, inner types included (``Optional[str]``, ``dict[str, Any]``).
+
+    A plain class shows its name; a generic shows its ``repr`` with every dotted module path cut
+    down to the last name (``typing.Optional[magnus_executor_argo.settings.Toleration]`` reads
+    ``Optional[Toleration]``).
+    """
+    if isinstance(annotation, type) and not get_args(annotation):
+        return annotation.__name__
+    return re.sub(r"\b(?:\w+\.)+(\w+)", r"\1", repr(annotation))
 
 
 def _config(namespace: str, name: str) -> str:

@@ -100,3 +100,25 @@ def test_resume_example(workdir: Path) -> None:
     log = run_log(workdir, "second-try")
     assert log["original_run_id"] == "first-try"
     assert log["steps"]["prepare"]["mock"] is True and log["steps"]["fetch"]["mock"] is False
+
+
+def test_map_reducer_example(workdir: Path) -> None:
+    """examples/map_reduce.yaml with workers: the scores listed in chunk order."""
+    (workdir / "workers.yaml").write_text(
+        "run_log_store:\n  type: file-system\nexecutor:\n  type: local\n  config:\n    max_workers: 2\n"
+    )
+    result = magnus(
+        workdir,
+        "execute",
+        "-f",
+        "examples/map_reduce.yaml",
+        "-p",
+        "examples/parameters.yaml",
+        "-c",
+        "workers.yaml",
+        "--run-id",
+        "reduced",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "scores by chunk: {1: 10, 2: 20, 3: 30, 4: 40}" in result.stdout
+    assert run_log(workdir, "reduced")["parameters"]["score"] == [10, 20, 30, 40]

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import fnmatch
 import functools
+import hashlib
+import os
+import tempfile
 from abc import abstractmethod
-from typing import ClassVar, Iterable, List
+from pathlib import Path, PurePosixPath
+from typing import Callable, ClassVar, Iterable, List, Sequence
 
 from pydantic import Field
 
 from magnus import defaults
 from magnus.datastore.models import DataCatalog
+from magnus.errors import CatalogError
+from magnus.names import is_inside
 from magnus.service import BaseService
 from magnus.validation import WorkingFolder
+
+# Folders of magnus's own state, by their default names: a put never copies from under them.
+STATE_FOLDERS = frozenset({defaults.CATALOG_LOCATION, defaults.LOG_FOLDER})
 
 
 class BaseCatalog(BaseService):
@@ -22,11 +32,11 @@ class BaseCatalog(BaseService):
 
     - Nothing leaves its folder: names with ``..`` or absolute names are refused, and every path
       read or written, symlinks resolved (of files and of folders), lies inside the compute folder
-      or the run's part of the catalog; anything else is a :class:`~magnus.errors.CatalogError`.
+      or the run's part of the catalog; anything else is a `CatalogError`.
     - ``compute_data_folder`` (here and in a step's ``catalog`` block) is a folder inside the
       working folder: it is refused when the configuration or pipeline is read.
     - A ``put`` never picks up the state of magnus: the catalog's own folder and the run log
-      store's (``.catalog``, ``.run_log_store``, and the folders given to :meth:`keep_out_of_puts`)
+      store's (``.catalog``, ``.run_log_store``, and the folders given to [`keep_out_of_puts`][])
       are skipped, so ``put: ["**/*"]`` from the working folder does not copy the catalog into
       itself run after run.
     """
@@ -53,8 +63,17 @@ class BaseCatalog(BaseService):
 
     def skipped_folders(self) -> List[str]:
         """The folders a ``put`` never copies from: magnus's default state folders, this catalog's own
-        (:meth:`local_paths`) and those given to :meth:`keep_out_of_puts`."""
+        ([`local_paths`][magnus.service.BaseService.local_paths]) and those given to [`keep_out_of_puts`][]."""
         return [defaults.CATALOG_LOCATION, defaults.LOG_FOLDER, *self.local_paths(), *self._kept_out]
+
+    def files_to_put(self, folder: Path, name: str) -> List[Path]:
+        """Files of the compute ``folder`` matching ``name`` that a put copies (state folders skipped).
+
+        Raises:
+            CatalogError: nothing matched, the name leaves the folder, or a symlink leads out of it.
+        """
+        skipped = [Path(state).resolve() for state in self.skipped_folders()]
+        return matching_files(folder, name, f"compute folder {folder}", skipped)
 
     @abstractmethod
     def get(self, name: str, run_id: str, compute_data_folder: str = "") -> List[DataCatalog]:
@@ -124,3 +143,111 @@ class DoNothingCatalog(BaseCatalog):
 
     def sync_between_runs(self, previous_run_id: str, run_id: str) -> None:
         return None
+
+
+# ---- what every catalog that copies files shares --------------------------------------------------
+def checked_pattern(name: str) -> str:
+    """The glob pattern ``name`` in posix form, refused when it could reach outside its folder.
+
+    Raises:
+        CatalogError: ``name`` is empty, absolute or holds ``..``.
+    """
+    pattern = PurePosixPath(name.replace("\\", "/"))
+    if not name.strip() or pattern.is_absolute() or ".." in pattern.parts:
+        raise CatalogError(f"'{name}' must be a path inside the folder (no absolute paths, no '..')")
+    return str(pattern)
+
+
+def matching_files(folder: Path, name: str, where: str, skipped: Sequence[Path] = ()) -> List[Path]:
+    """Files under ``folder`` matching ``name`` (a pathlib glob); symlinks must resolve inside ``folder``.
+
+    Files in a ``skipped`` folder (resolved paths) or under a folder named like magnus's state
+    folders are left out.
+
+    Raises:
+        CatalogError: nothing matched (naming ``where``), or a match leads out of ``folder``.
+    """
+    pattern = checked_pattern(name)
+    root = folder.resolve()
+    files = []
+    for path in sorted(folder.glob(pattern)):
+        resolved = path.resolve()
+        if not resolved.is_relative_to(root):
+            raise CatalogError(f"'{path}' leads outside {folder} (through a symlink); refused")
+        if STATE_FOLDERS.intersection(path.relative_to(folder).parts[:-1]):
+            continue
+        if any(resolved.is_relative_to(state) for state in skipped):
+            continue
+        if resolved.is_file():
+            files.append(path)
+    if not files:
+        raise CatalogError(f"nothing matches '{name}' in the {where}")
+    return files
+
+
+def matches(pattern: str, relative: str) -> bool:
+    """Whether the file ``relative`` (posix, relative to the searched folder) matches ``pattern``.
+
+    The rules of :meth:`pathlib.Path.glob` for files, for stores listed as names rather than
+    walked as folders: ``*``, ``?`` and ``[...]`` match within one part, a ``**`` part matches any
+    number of folders (none included), and a pattern ending in ``**`` names folders, not files.
+    """
+    return _match_parts(checked_pattern(pattern).split("/"), relative.split("/"))
+
+
+def _match_parts(pattern: List[str], parts: List[str]) -> bool:
+    if not pattern:
+        return not parts
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        if not rest:
+            return False  # pathlib: a trailing '**' yields folders only
+        return any(_match_parts(rest, parts[index:]) for index in range(len(parts)))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], head) and _match_parts(rest, parts[1:])
+
+
+def confined(folder: Path, relative: Path, what: str) -> Path:
+    """``folder / relative``, refused when a symlinked folder on the way leads outside ``folder``.
+
+    The file itself may be a symlink: :func:`replace_file` replaces the link, never writes through it.
+
+    Raises:
+        CatalogError: naming ``what`` (``compute folder``, ``catalog``) and the path.
+    """
+    path = folder / relative
+    if len(relative.parts) > 1 and not is_inside(path.parent, folder):  # a file right in ``folder`` is in it
+        raise CatalogError(f"'{path}' leads outside the {what} {folder} (through a symlinked folder); refused")
+    return path
+
+
+def replace_file(target: Path, write: Callable[[str], None]) -> None:
+    """Make ``target`` by ``write(temporary_path)`` then a rename: a reader never sees half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def sha256_of(path: Path) -> str:
+    """The hex sha256 of a file's content, read in blocks (the hash data catalogs record)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def catalog_entry(name: str, run_id: str, data_hash: str, stage: str, location: str) -> DataCatalog:
+    """The run log's record of one file got or put: ``<run_id>/<name>`` in the catalog at ``location``."""
+    return DataCatalog(
+        name=name,
+        data_hash=data_hash,
+        catalog_relative_path=f"{run_id}/{name}",
+        catalog_handler_location=location,
+        stage=stage,
+    )

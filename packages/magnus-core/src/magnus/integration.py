@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 class BaseIntegration:
-    """One executor x service rule. Raise :class:`ConfigurationError` to refuse the pair."""
+    """One executor x service rule. Raise `ConfigurationError` to refuse the pair."""
 
     def __init__(self, executor: "BaseExecutor", service: "BaseService") -> None:
         self.executor = executor

@@ -1,6 +1,6 @@
 """What a task's own code can ask of magnus while it runs (``from magnus import get_parameter``).
 
-Inside a step these talk to the run of the current step (:mod:`magnus.runtime.current`). Outside
+Inside a step these talk to the run of the current step (`magnus.runtime.current`). Outside
 one (a script a shell task starts, say) parameter and tracking calls fall back to
 ``MAGNUS_PRM_``/``MAGNUS_TRACK_`` environment variables, as in magnus 0.5.1.
 """
@@ -224,7 +224,7 @@ def start_interactive_session(
 ) -> None:
     """Make a notebook or a python shell a run of its own, as magnus 0.5.1 did.
 
-    Until :func:`end_interactive_session`, the interaction API records into the step ``interactive``
+    Until [`end_interactive_session`][], the interaction API records into the step ``interactive``
     of a new run (parameters, metrics, catalog). Nothing is executed by an executor; nothing
     happens when a step is already running.
     """

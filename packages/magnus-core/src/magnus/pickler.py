@@ -21,7 +21,7 @@ class BasePickler(BaseService):
 
     @abstractmethod
     def load(self, path: str) -> Any:
-        """Read the object written by :meth:`dump` at ``path + extension``."""
+        """Read the object written by [`dump`][] at ``path + extension``."""
 
 
 class NativePickler(BasePickler):

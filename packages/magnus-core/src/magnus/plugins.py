@@ -32,6 +32,7 @@ FIRST_PARTY_PACKAGES: dict[tuple[str, str], str] = {
     ("executor", "local-container"): "magnus-executor-container",
     ("executor", "slurm"): "magnus-executor-slurm",
     ("catalog", "file-system"): "magnus-catalog-fs",
+    ("catalog", "fsspec"): "magnus-catalog-fsspec",
     ("run_log_store", "chunked-fs"): "magnus-runlog-chunked",
     ("run_log_store", "db"): "magnus-runlog-db",
     ("secrets", "dotenv"): "magnus-secrets",

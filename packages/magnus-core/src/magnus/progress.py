@@ -102,6 +102,7 @@ class ProgressRenderer(RunObserver):
         self._kept = True
         self._interrupted = False
         self._outcome: Optional[_Outcome] = None
+        self._pid = os.getpid()  # running counts are printed here only (a worker sees part of them)
 
     # ---- output -------------------------------------------------------------------------------
     def _paint(self, text: str, style: str) -> str:
@@ -178,7 +179,7 @@ class ProgressRenderer(RunObserver):
         fan.ended += 1
         if status != defaults.SUCCESS:
             fan.failed += 1
-        if fan.shown and fan.ended < fan.total:
+        if fan.shown and fan.ended < fan.total and os.getpid() == self._pid:
             moment = time.monotonic()
             wait = min(self.longest_interval, max(self.interval, (moment - fan.started_at) / 5))
             if moment - fan.printed_at >= wait:

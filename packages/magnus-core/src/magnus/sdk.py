@@ -124,18 +124,28 @@ class Parallel(BaseTraversal):
 
 
 class Map(BaseTraversal):
-    """Run ``branch`` once for each value of the list parameter ``iterate_on``, as ``iterate_as``."""
+    """Run ``branch`` once for each value of the list parameter ``iterate_on``, as ``iterate_as``.
+
+    What the iterations set (returned or exported) is merged into the run's parameters in
+    iteration order, whatever order they end in: the last iteration that sets a parameter gives
+    its value (magnus 0.5.1's behaviour, now the same on every run even with workers). With
+    ``reducer="collect"`` each parameter set by any iteration becomes the list of every
+    iteration's value instead, in iteration order (``None`` where an iteration did not set it).
+    """
 
     branch: "Pipeline"
     iterate_on: str
     iterate_as: str
+    reducer: Optional[str] = None
 
     def to_step(self) -> Dict[str, Any]:
+        reducer = {"reducer": self.reducer} if self.reducer is not None else {}
         return {
             "type": "map",
             "iterate_on": self.iterate_on,
             "iterate_as": self.iterate_as,
             "branch": self.branch.dag(),
+            **reducer,
             **self._routing(),
         }
 

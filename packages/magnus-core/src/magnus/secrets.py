@@ -13,7 +13,7 @@ class BaseSecrets(BaseService):
     """Reads secrets for tasks (``magnus.get_secret``).
 
     A secret's value never reaches a run log, a catalog, a log line or an exception message;
-    a missing secret raises :class:`~magnus.errors.SecretNotFoundError` naming only the key.
+    a missing secret raises `SecretNotFoundError` naming only the key.
     """
 
     service_type: ClassVar[str] = "secrets"

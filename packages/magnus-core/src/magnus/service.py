@@ -20,11 +20,11 @@ class BaseService(BaseModel):
       containers with the project mounted) see what this service records;
     - ``shared_between_hosts``: processes on other machines (pods, SLURM jobs) see it without
       a shared file system (a database, an object store, a tracking server);
-    - :meth:`local_paths`: the folders of this machine that hold its state, which a step run
+    - [`local_paths`][]: the folders of this machine that hold its state, which a step run
       elsewhere must see at the same path (a mount, a shared file system).
 
     A service whose configuration names secrets (a database password) receives them through
-    :meth:`resolve_secrets`, never through its config.
+    [`resolve_secrets`][], never through its config.
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
@@ -45,7 +45,7 @@ class BaseService(BaseModel):
         them exist and before any is used, in every process that composes the run (the one that
         starts it and each one running a step elsewhere). ``secret(name)`` returns the value of
         secret ``name`` from the run's secrets backend and registers it for masking in the run's
-        output; it raises :class:`~magnus.errors.SecretNotFoundError` for an unknown name. Keep a
+        output; it raises `SecretNotFoundError` for an unknown name. Keep a
         value in memory only: never in a field (fields are the config, recorded in the run log).
         """
 

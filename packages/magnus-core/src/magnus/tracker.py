@@ -30,11 +30,11 @@ class BaseExperimentTracker(BaseService):
         """Called once when the run ends."""
 
     def start_step(self, run_id: str, tag: str, step: str) -> None:
-        """Called in the process running a step, before its command: until :meth:`end_step`,
+        """Called in the process running a step, before its command: until [`end_step`][],
         what is tracked belongs to step ``step`` (its resolved internal name) of run ``run_id``.
 
         A process running single steps of a run walked elsewhere (a container, a pod) learns the
-        run here: :meth:`start_run` was called in another process.
+        run here: [`start_run`][] was called in another process.
         """
 
     def end_step(self, step: str, status: str) -> None:

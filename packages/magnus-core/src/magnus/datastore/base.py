@@ -47,7 +47,7 @@ class BaseRunLogStore(BaseService):
         status: str = defaults.CREATED,
     ) -> RunLog:
         """Create and store a new run log, claiming ``run_id``: of processes creating the same run id
-        at once, exactly one succeeds (through :meth:`claim_run_log`) and the others raise.
+        at once, exactly one succeeds (through [`claim_run_log`][]) and the others raise.
 
         Raises:
             RunLogExistsError: a run log with that id exists; it is left untouched.
@@ -192,7 +192,7 @@ class BaseRunLogStore(BaseService):
     def add_branch_log(self, branch_log: Union[BranchLog, RunLog], run_id: str) -> None:
         """Record a branch log under the step that holds it, keeping the steps already in it.
 
-        A :class:`RunLog` given here only updates the run's status (terminal nodes of the top
+        A [`RunLog`][] given here only updates the run's status (terminal nodes of the top
         graph pass the run log itself).
         """
         if isinstance(branch_log, RunLog):

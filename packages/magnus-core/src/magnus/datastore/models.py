@@ -37,6 +37,9 @@ class StepAttempt(BaseModel):
     status: str = defaults.FAIL
     message: str = ""
     parameters: Dict[str, Any] = Field(default_factory=dict)
+    # What the attempt set (returned or exported), as merged into the run's parameters: a map's
+    # fan-in merges its iterations' in iteration order from here.
+    output_parameters: Dict[str, Any] = Field(default_factory=dict)
 
 
 class CodeIdentity(BaseModel):

@@ -15,12 +15,13 @@ never from a command line an executor assembles.
 
 from __future__ import annotations
 
+import os
 from abc import abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ClassVar, Iterable, Optional, Sequence
 
 from magnus import defaults
-from magnus.errors import ConfigurationError
+from magnus.errors import ConfigurationError, TaskFailedError, UserInputError
 from magnus.runtime.orchestrator import Orchestrator
 from magnus.runtime.request import StepRequest
 from magnus.service import BaseService
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from magnus.nodes.base import BaseNode, ExecutableNode
     from magnus.nodes.composite import BranchRun
     from magnus.runtime.services import RunServices
+    from magnus.tasks.base import BaseTaskType
 
 
 class BaseExecutor(BaseService):
@@ -57,6 +59,34 @@ class BaseExecutor(BaseService):
 
         A run handed off leaves its run log to the engine's processes.
         """
+
+    # ---- helpers for checks ----------------------------------------------------------------------------
+    def check_commands(
+        self, graph: "Graph", task_of: Optional[Callable[["ExecutableNode"], Optional["BaseTaskType"]]] = None
+    ) -> None:
+        """Refuse a command that cannot run here, for every step of ``graph``, branches included.
+
+        Each task type decides what it can check without running anything
+        (:meth:`~magnus.tasks.base.BaseTaskType.check`: a python function is imported, once for
+        the run). ``task_of`` gives the task a step will run (a mocked run's patch), by default
+        its own.
+
+        Raises:
+            UserInputError: one line naming the step, what is wrong and the working folder.
+        """
+        from magnus.nodes.base import ExecutableNode
+
+        for node in graph.walk():
+            if not isinstance(node, ExecutableNode):
+                continue
+            task = task_of(node) if task_of else node.task()
+            if task is None:
+                continue
+            try:
+                task.check()
+            except TaskFailedError as exc:
+                step = node.internal_name.replace(defaults.MAP_PLACEHOLDER, "*")  # any iteration of a map
+                raise UserInputError(f"step '{step}': {exc} (working folder {os.getcwd()})") from exc
 
     # ---- helpers for executors whose steps run in other processes ------------------------------------
     def check_override_names(self, graph: "Graph", defined: Iterable[str]) -> None:
@@ -124,8 +154,8 @@ class BaseExecutor(BaseService):
 class WalkingExecutor(BaseExecutor):
     """An executor under which magnus walks the graph here and launches each step.
 
-    Subclasses say where a step runs (:meth:`run_step`) and may say how branches are scheduled
-    (:meth:`run_branches`; in turn by default).
+    Subclasses say where a step runs ([`run_step`][]) and may say how branches are scheduled
+    ([`run_branches`][]; in turn by default).
     """
 
     def execute_pipeline(self, services: "RunServices") -> str:
@@ -142,7 +172,7 @@ class WalkingExecutor(BaseExecutor):
         """Run one executable step and wait for it.
 
         ``step_log`` is the step's log as recorded (PROCESSING). Return the final step log when
-        the step ran in this process (:class:`~magnus.runtime.step.StepRunner` returns it), or
+        the step ran in this process (the step runner returns it), or
         None when it ran elsewhere and wrote its log to the store, where the walk reads it.
         """
 

@@ -2,7 +2,9 @@
 
 By default steps run in this process, one after another. With ``max_workers: N`` (or magnus
 0.5.1's ``enable_parallel: true``, which uses one worker per CPU) the branches of a parallel step
-and the iterations of a map run in N worker processes at once. Workers are forked from this
+and the iterations of a map run in N worker processes at once, at any depth: the branches of a
+map inside a parallel branch (or of a parallel inside a map iteration...) are walked by the same
+N workers, never more. Workers are forked from this
 process, so they share the parsed pipeline and services; each writes its own steps to the run log
 store, which must therefore be one that several processes can write (``file-system``,
 ``chunked-fs``); the walk resumes when every branch has ended and the step is settled from the
@@ -47,6 +49,7 @@ class LocalExecutor(WalkingExecutor):
         return os.cpu_count() or 1 if self.enable_parallel else 1
 
     def check(self, services: "RunServices") -> None:
+        """Refuse a store workers cannot share and, when steps run here, commands that cannot run."""
         store = services.run_log_store
         if self.workers() > 1 and not store.shared_between_processes:
             raise ConfigurationError(
@@ -54,6 +57,8 @@ class LocalExecutor(WalkingExecutor):
                 f"that several processes can write; '{store.service_name}' is held in one process's memory "
                 "(use run_log_store: {type: file-system} or {type: chunked-fs})"
             )
+        if services.pipeline is not None and not self.runs_steps_elsewhere:
+            self.check_commands(services.pipeline.graph)
 
     def run_step(
         self,
@@ -68,14 +73,17 @@ class LocalExecutor(WalkingExecutor):
     def run_branches(
         self, services: "RunServices", runs: Sequence["BranchRun"], run_branch: Callable[["BranchRun"], str]
     ) -> None:
-        """In forked worker processes when configured (not nested: a worker runs its branches in turn)."""
-        workers = min(self.workers(), len(runs))
-        if workers <= 1 or not hasattr(os, "fork"):
+        """In forked worker processes when configured, at any depth, in one pool of ``workers()`` at most.
+
+        The outermost composite with several branches starts the pool; a worker hands the
+        branches of a composite nested in its branch to that pool (see :mod:`magnus.executor.workers`).
+        """
+        if self.workers() <= 1 or len(runs) <= 1 or not hasattr(os, "fork"):
             super().run_branches(services, runs, run_branch)
             return
-        from magnus.executor.workers import WorkerPool, in_worker  # only runs with workers pay for it
+        from magnus.executor.workers import WorkerPool, in_worker, run_nested  # only runs with workers pay for it
 
         if in_worker():
-            super().run_branches(services, runs, run_branch)
+            run_nested(runs)
             return
-        WorkerPool(services, run_branch, workers).run(runs)
+        WorkerPool(services, run_branch, self.workers()).run(runs)

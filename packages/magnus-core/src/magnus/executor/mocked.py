@@ -29,6 +29,7 @@ from magnus.runtime.step import StepRunner
 if TYPE_CHECKING:
     from magnus.datastore.models import StepLog
     from magnus.runtime.services import RunServices
+    from magnus.tasks.base import BaseTaskType
 
 
 class MockedExecutor(WalkingExecutor):
@@ -43,7 +44,11 @@ class MockedExecutor(WalkingExecutor):
     )
 
     def check(self, services: "RunServices") -> None:
-        """Refuse patches of steps that do not exist or have no task, before anything runs."""
+        """Refuse patches of steps that do not exist or have no task, and commands that cannot run.
+
+        Every task's command is checked as the local executor checks it (a dry run that passes
+        names only functions that exist), a patched step's with its patch.
+        """
         if services.pipeline is None:
             return
         tasks = {node.name: node for node in services.pipeline.graph.walk() if isinstance(node, TaskNode)}
@@ -53,6 +58,7 @@ class MockedExecutor(WalkingExecutor):
                 known = ", ".join(sorted(tasks))
                 raise ConfigurationError(f"executor.config.patches.{name}: not a task of the pipeline (tasks: {known})")
             self._patched(tasks[name], patch)
+        self.check_commands(services.pipeline.graph, self._task_to_run)
 
     def run_step(
         self,
@@ -66,6 +72,12 @@ class MockedExecutor(WalkingExecutor):
         if patch is None or not isinstance(node, TaskNode):
             return StepRunner(services).run(node, map_variable, step_log, mock=node.task() is not None)
         return StepRunner(services).run(self._patched(node, patch), map_variable, step_log)
+
+    def _task_to_run(self, node: ExecutableNode) -> Optional["BaseTaskType"]:
+        patch = self.patches.get(node.name, self.patches.get(node.internal_name))
+        if patch is None or not isinstance(node, TaskNode):
+            return node.task()
+        return self._patched(node, patch).task()
 
     @staticmethod
     def _patched(node: TaskNode, patch: Dict[str, Any]) -> TaskNode:

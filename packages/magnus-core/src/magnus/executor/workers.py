@@ -1,13 +1,24 @@
-"""Forked worker processes walking the branches of a composite step, for the local executor.
+"""Forked worker processes walking the branches of composite steps, at any depth, for the local executor.
 
-Workers are forked from the walking process, so they inherit the run (parsed pipeline, services)
-and need nothing pickled but a branch's number. A worker that dies before its branch ended
-(killed, ``os._exit``) fails that branch only; the others run on to their end.
+One pool serves a composite step and everything nested in it: at most ``limit`` workers, all
+forked by the walking process, which alone schedules. A worker walks one branch at a time; when
+that branch reaches a composite step of its own (a map inside a parallel, a parallel inside a map
+iteration...), the worker hands the nested branches to the walking process, which queues them
+for every worker, and then, instead of blocking, walks queued branches of that step (or of steps
+nested deeper in it) itself until every nested branch has ended. So no worker waits on work
+nobody can take (no deadlock, however deep the nesting and however few the workers), and never
+more than ``limit`` processes run steps at once.
+
+Workers are forked from the walking process, so they inherit the run (parsed pipeline, services);
+a branch travels as its graph's name, its branch log name and its map values. A worker that dies
+before its branch ended (killed, ``os._exit``) fails that branch only (and the branches it was
+walking nested in it); the others run on to their end.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import selectors
@@ -17,67 +28,118 @@ import sys
 import time
 import traceback
 from collections import deque
+from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING, Callable, Dict, NamedTuple, NoReturn, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, NoReturn, Optional, Sequence
 
 from magnus import defaults
 from magnus.errors import MagnusError
+from magnus.nodes.composite import BranchRun
 
 if TYPE_CHECKING:
-    from magnus.nodes.composite import BranchRun
+    from magnus.graph import Graph
     from magnus.runtime.services import RunServices
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
-# True in a worker process: a worker runs the composites of its branch one branch after another.
-_in_worker = False
 # How long workers get to record that they were interrupted before they are killed.
 INTERRUPT_GRACE_SECONDS = 10.0
 # How often running workers are checked when none ended (a worker whose end went unnoticed).
 _POLL_SECONDS = 1.0
+# A worker's exit code when it was interrupted (its steps recorded that themselves).
+_INTERRUPTED = 130
+_INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
+# Messages travel as a 4-byte length, then JSON.
+_LENGTH = struct.Struct("!I")
+# The pool of this process when it is a worker: nested branches are handed to the walking process.
+_channel: Optional["_Channel"] = None
 
 
 def in_worker() -> bool:
-    """Whether this process is a worker (whose nested branches run in turn, not in more workers)."""
-    return _in_worker
+    """Whether this process is a worker (whose nested branches go to the pool of the walking process)."""
+    return _channel is not None
 
 
-class _Worker(NamedTuple):
-    """A forked worker: its pid, the pipe it reads branch numbers from, the pipe it answers on."""
+def run_nested(runs: Sequence[BranchRun]) -> None:
+    """In a worker: have the pool run ``runs`` (a nested composite's branches); return when all ended.
+
+    Meanwhile this worker walks queued branches of this step or nested in it.
+    """
+    assert _channel is not None, "only a worker hands nested branches to its pool"
+    _channel.run_nested(runs)
+
+
+# ---- the walking process's side ----------------------------------------------------------------------
+@dataclass
+class _Task:
+    """A branch to walk, in the group of branches of one composite step."""
+
+    run: Dict[str, Any]  # the branch as it travels (see _describe)
+    group: int
+
+
+@dataclass
+class _Group:
+    """The branches of one composite step: who waits for them, how many have not ended."""
+
+    left: int
+    worker: Optional[int]  # the answer pipe of the worker waiting for them (None: the walking process)
+    within: Optional[int]  # the task that fanned them out (None for the step the walking process runs)
+
+
+@dataclass
+class _Frame:
+    """A branch a worker walks, and the group of nested branches it waits for (when it does)."""
+
+    task: int
+    waits_for: Optional[int] = None
+
+
+@dataclass
+class _Worker:
+    """A forked worker: its pid, the pipe it reads orders from, the pipe it answers on, what it walks."""
 
     pid: int
-    tasks: int  # write end: a branch number to walk; closed when there is no more work
-    results: int  # read end: each branch walked, as its number and status; end of file when the worker ended
+    orders: int  # write end; closed when there is no more work
+    answers: int  # read end: end of file when the worker ended
+    frames: List[_Frame] = field(default_factory=list)  # outermost first
+    ready: bool = True  # waiting for an order (idle, or waiting for its nested branches)
 
 
 class WorkerPool:
-    """At most ``limit`` forked workers walking the branches, each worker one branch at a time.
+    """At most ``limit`` forked workers walking the branches of one composite step and all nested in it.
 
-    A worker inherits the run (parsed pipeline, services) and walks the branches it is handed by
-    number, writing their steps to the store. Worker ends are seen on their answer pipes (end of
-    file), without threads and without reaping anyone else's children. A worker that dies in a
-    branch (``sys.exit`` outside a step, ``os._exit``, a signal, the OOM killer) does not stop
-    the others: that branch, and the step it was running, are recorded FAIL, a new worker takes
-    over the branches left, and the composite settles from the statuses as usual.
+    The walking process owns every decision: which worker walks which branch, when a worker is
+    started (a branch is queued and no worker can take it) and when it ends (no work is left).
+    Worker ends are seen on their answer pipes (end of file), without threads and without reaping
+    anyone else's children. A worker that dies in a branch (``sys.exit`` outside a step,
+    ``os._exit``, a signal, the OOM killer) does not stop the others: the branches it was walking,
+    and the steps they were running, are recorded FAIL, nested branches queued for them are
+    recorded FAIL without running, a new worker takes over the branches left, and each composite
+    settles from its branches' statuses as usual.
 
     On Ctrl-C every worker is asked to stop (SIGTERM, which a worker turns into
     ``KeyboardInterrupt``: its step is recorded ``interrupted``) and killed if it has not within
     :data:`INTERRUPT_GRACE_SECONDS`; then the interrupt goes on.
     """
 
-    def __init__(self, services: "RunServices", run_branch: Callable[["BranchRun"], str], limit: int) -> None:
+    def __init__(self, services: "RunServices", run_branch: Callable[[BranchRun], str], limit: int) -> None:
         self.services = services
         self.run_branch = run_branch
         self.limit = limit
         self.workers: Dict[int, _Worker] = {}  # by answer pipe
-        self.busy: Dict[int, int] = {}  # answer pipe -> number of the branch its worker walks
+        self.tasks: Dict[int, _Task] = {}
+        self.groups: Dict[int, _Group] = {}
+        self.queue: Deque[int] = deque()
         self.selector = selectors.DefaultSelector()
+        self.graphs: Dict[str, "Graph"] = {}
 
-    def run(self, runs: Sequence["BranchRun"]) -> None:
-        self.runs = runs
-        self.waiting = deque(range(len(runs)))
+    def run(self, runs: Sequence[BranchRun]) -> None:
+        """Walk ``runs`` and every branch nested in them; return when all have ended."""
+        for run in runs:  # what workers forked from here need to rebuild any branch they are handed
+            self.graphs.update(_branch_graphs(run.graph))
+        top = self._add_group([_describe(run) for run in runs], worker=None, within=None)
         try:
-            for _ in range(min(self.limit, len(runs))):
-                self._hand_out(self._start())
+            self._assign()
             while self.workers:
                 ready = [key.fd for key, _ in self.selector.select(_POLL_SECONDS)]
                 for fd in ready:
@@ -85,15 +147,120 @@ class WorkerPool:
                 if not ready:  # a worker may have ended while a process it forked holds its pipe
                     for fd in list(self.workers):
                         self._reap(fd, block=False)
+                    self._assign()
         except BaseException:  # Ctrl-C (or a failure here): stop the workers, then let it go on
             self._stop()
             raise
         finally:
             self.selector.close()
+        assert self.groups[top].left == 0, "the pool ended with branches not walked"
+
+    # ---- scheduling ----------------------------------------------------------------------------
+    def _add_group(self, runs: List[Dict[str, Any]], worker: Optional[int], within: Optional[int]) -> int:
+        number = len(self.groups)
+        self.groups[number] = _Group(left=len(runs), worker=worker, within=within)
+        numbers = []
+        for run in runs:
+            numbers.append(len(self.tasks))
+            self.tasks[len(self.tasks)] = _Task(run, number)
+        self.queue.extendleft(reversed(numbers))  # nested work first: the steps waiting for it settle sooner
+        return number
+
+    def _assign(self) -> None:
+        """Give every ready worker what it can do; start workers for branches nobody can take."""
+        for fd in list(self.workers):
+            if fd in self.workers and self.workers[fd].ready:
+                self._order(fd)
+        while self.queue and len(self.workers) < self.limit:
+            self._order(self._start())
+
+    def _order(self, fd: int) -> None:
+        """Tell the ready worker of ``fd`` what to do next, if anything: resume, walk a branch, or end."""
+        worker = self.workers[fd]
+        waits_for = worker.frames[-1].waits_for if worker.frames else None
+        if waits_for is not None and self.groups[waits_for].left == 0:
+            worker.frames[-1].waits_for = None
+            self._send(fd, {"resume": True})
+            return
+        number = self._next_task(waits_for)
+        if number is not None:
+            if self._send(fd, {"walk": number, "run": self.tasks[number].run}):
+                worker.frames.append(_Frame(number))
+            else:
+                self.queue.appendleft(number)
+        elif not worker.frames and not self.queue and self._all_ended():
+            self._close_orders(fd)
+
+    def _next_task(self, waits_for: Optional[int]) -> Optional[int]:
+        """The first queued branch a worker may take: any when idle, else one nested in what it waits for.
+
+        A waiting worker takes only branches it waits for (directly or deeper), so what it waits
+        for is never stuck behind an unrelated branch it took.
+        """
+        for number in self.queue:
+            if waits_for is None or self._nested_in(number, waits_for):
+                self.queue.remove(number)
+                return number
+        return None
+
+    def _nested_in(self, number: int, group: int) -> bool:
+        current: Optional[int] = self.tasks[number].group
+        while current is not None:
+            if current == group:
+                return True
+            within = self.groups[current].within
+            current = None if within is None else self.tasks[within].group
+        return False
+
+    def _all_ended(self) -> bool:
+        return all(group.left == 0 for group in self.groups.values())
+
+    def _send(self, fd: int, message: Dict[str, Any]) -> bool:
+        """Whether the worker got ``message`` (not when it just ended: its end of file comes next)."""
+        worker = self.workers[fd]
+        try:
+            _write_message(worker.orders, message)
+        except BrokenPipeError:
+            return False
+        worker.ready = False
+        return True
+
+    def _close_orders(self, fd: int) -> None:
+        worker = self.workers[fd]
+        if worker.orders >= 0:
+            os.close(worker.orders)
+            worker.orders = -1
+
+    # ---- answers -------------------------------------------------------------------------------
+    def _answer(self, fd: int) -> None:
+        """A worker walked its branch, or fanned out a nested step, or ended."""
+        message = _read_message(fd)
+        if message is None:
+            self._reap(fd, block=True)
+        elif "fan" in message:
+            worker = self.workers[fd]
+            worker.frames[-1].waits_for = self._add_group(message["fan"], worker=fd, within=worker.frames[-1].task)
+            worker.ready = True
+        else:
+            worker = self.workers[fd]
+            frame = worker.frames.pop()
+            worker.ready = True
+            self._report(frame.task, message["status"])
+            self._ended(frame.task)
+        self._assign()
+
+    def _report(self, number: int, status: str) -> None:
+        """A branch of the step this process fanned out ended: the run's observer counts it here."""
+        if self.groups[self.tasks[number].group].worker is None:
+            self.services.events.branch_ended(self._branch(number), status)
+
+    def _ended(self, number: int) -> None:
+        group = self.groups[self.tasks[number].group]
+        group.left -= 1
 
     def _start(self) -> int:
-        tasks_read, tasks_write = os.pipe()
-        results_read, results_write = os.pipe()
+        orders_read, orders_write = os.pipe()
+        answers_read, answers_write = os.pipe()
         for stream in (sys.stdout, sys.stderr):
             stream.flush()  # or the worker writes out what this process had buffered, again
         # Held until the worker has its own handlers: an interrupt in between would unwind this
@@ -107,51 +274,20 @@ class WorkerPool:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)
         if pid == 0:  # the worker: never returns
             for worker in self.workers.values():  # or a worker would never see the end of its pipe
-                os.close(worker.tasks)
-                os.close(worker.results)
-            os.close(tasks_write)
-            os.close(results_read)
-            _serve(tasks_read, results_write, self.runs, self.run_branch)
-        os.close(tasks_read)
-        os.close(results_write)
-        self.workers[results_read] = _Worker(pid, tasks_write, results_read)
-        self.selector.register(results_read, selectors.EVENT_READ)
-        return results_read
-
-    def _hand_out(self, fd: int) -> None:
-        """Give the idle worker of ``fd`` the next branch, or tell it there is no more work."""
-        worker = self.workers[fd]
-        if self.waiting:
-            number = self.waiting.popleft()
-            try:
-                os.write(worker.tasks, _NUMBER.pack(number))
-            except BrokenPipeError:  # it just ended: its end of file comes next, and a new worker
-                self.waiting.appendleft(number)
-                return
-            self.busy[fd] = number
-        elif worker.tasks >= 0:
-            os.close(worker.tasks)
-            self.workers[fd] = worker._replace(tasks=-1)
-
-    def _answer(self, fd: int) -> None:
-        """A worker walked its branch (it gets the next), or ended (it is replaced if work is left)."""
-        answer = os.read(fd, _RESULT.size)
-        if answer:
-            self._walked(fd, answer)
-            self._hand_out(fd)
-            return
-        self._reap(fd, block=True)
-        if self.waiting:
-            self._hand_out(self._start())
-
-    def _walked(self, fd: int, answer: bytes) -> None:
-        """The worker of ``fd`` walked a branch: reported to the run's observer here, where it counts."""
-        self.busy.pop(fd, None)
-        number, succeeded = _RESULT.unpack(answer)
-        self.services.events.branch_ended(self.runs[number].name, defaults.SUCCESS if succeeded else defaults.FAIL)
+                if worker.orders >= 0:
+                    os.close(worker.orders)
+                os.close(worker.answers)
+            os.close(orders_write)
+            os.close(answers_read)
+            _serve(_Channel(orders_read, answers_write, self.run_branch, self.graphs))
+        os.close(orders_read)
+        os.close(answers_write)
+        self.workers[answers_read] = _Worker(pid, orders_write, answers_read)
+        self.selector.register(answers_read, selectors.EVENT_READ)
+        return answers_read
 
     def _reap(self, fd: int, block: bool) -> None:
-        """Collect the worker of ``fd`` if it ended; its unfinished branch fails."""
+        """Collect the worker of ``fd`` if it ended; the branches it was walking fail."""
         worker = self.workers[fd]
         done, status = os.waitpid(worker.pid, 0 if block else os.WNOHANG)
         if not done:
@@ -159,56 +295,118 @@ class WorkerPool:
         del self.workers[fd]
         self.selector.unregister(fd)
         os.close(fd)
-        if worker.tasks >= 0:
-            os.close(worker.tasks)
-        number = self.busy.pop(fd, None)
-        if number is not None:
-            self._lost(self.runs[number], os.waitstatus_to_exitcode(status))
+        if worker.orders >= 0:
+            os.close(worker.orders)
+        code = os.waitstatus_to_exitcode(status)
+        for frame in reversed(worker.frames):  # innermost first, as their steps would have settled
+            if frame.waits_for is not None:
+                self._drop(frame.waits_for)
+            self._lost(self._branch(frame.task), code)
+            self._report(frame.task, defaults.FAIL)
+            self._ended(frame.task)
 
-    def _lost(self, run: "BranchRun", code: int) -> None:
-        """A worker ended before its branch did: the branch fails, and the step it was running."""
-        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+    def _drop(self, group: int) -> None:
+        """The worker waiting for ``group`` died: its queued branches never run, and fail."""
+        for number in [number for number in self.queue if self._nested_in(number, group)]:
+            self.queue.remove(number)
+            self._lost(self._branch(number), None)
+            self._ended(number)
+
+    def _branch(self, number: int) -> str:
+        return str(self.tasks[number].run["name"])
+
+    def _lost(self, name: str, code: Optional[int]) -> None:
+        """A branch that will not end by itself (None: it never started): it fails, and its running step."""
+        if code is None:
+            how = "was not walked: the worker walking the step holding it ended"
+        else:
+            how = f"its worker process {f'was killed by signal {-code}' if code < 0 else f'exited with code {code}'}"
         if code != _INTERRUPTED:
-            logger.error("branch %s: its worker process %s before the branch ended; it is recorded FAIL", run.name, how)
-        self.services.events.branch_ended(run.name, defaults.FAIL)
+            logger.error("branch %s: %s before the branch ended; it is recorded FAIL", name, how)
         store, run_id = self.services.run_log_store, self.services.run_id
         try:
-            for step in store.get_branch_log(run.name, run_id).steps.values():
+            for step in store.get_branch_log(name, run_id).steps.values():
                 if step.status == defaults.PROCESSING:  # the step the worker was running
-                    store.update_step_log_status(step.internal_name, defaults.FAIL, run_id, f"its worker process {how}")
-            store.update_branch_log_status(run.name, defaults.FAIL, run_id)
+                    store.update_step_log_status(step.internal_name, defaults.FAIL, run_id, how)
+            store.update_branch_log_status(name, defaults.FAIL, run_id)
         except MagnusError as exc:
-            logger.error("branch %s: could not be recorded FAIL: %s", run.name, exc)
+            logger.error("branch %s: could not be recorded FAIL: %s", name, exc)
 
     def _stop(self) -> None:
         """Interrupt every worker, wait a little, kill those still running; record their branches."""
-        self.waiting.clear()
+        self.queue.clear()
         for worker in self.workers.values():
             _signal(worker.pid, signal.SIGTERM)
         deadline = time.monotonic() + INTERRUPT_GRACE_SECONDS
         try:
             while self.workers and time.monotonic() < deadline:
                 for key, _ in self.selector.select(max(0.0, deadline - time.monotonic())):
-                    answer = os.read(key.fd, _RESULT.size)
-                    if not answer:
+                    message = _read_message(key.fd)
+                    if message is None:
                         self._reap(key.fd, block=True)
-                    else:
-                        self._walked(key.fd, answer)
+                    elif "fan" not in message:
+                        self._report(self.workers[key.fd].frames.pop().task, message["status"])
         finally:
             for fd, worker in list(self.workers.items()):
                 _signal(worker.pid, signal.SIGKILL)
                 self._reap(fd, block=True)
 
 
-# Branch numbers travel to the workers as 4 bytes, and back with a byte saying whether it succeeded.
-_NUMBER = struct.Struct("!I")
-_RESULT = struct.Struct("!I?")
-# A worker's exit code when it was interrupted (its steps recorded that themselves).
-_INTERRUPTED = 130
-_INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
+def _branch_graphs(graph: "Graph") -> Dict[str, "Graph"]:
+    """``graph`` and every graph nested in it, by branch name (map parts as the placeholder)."""
+    found = {graph.internal_branch_name: graph}
+    for node in graph.walk():
+        for branch in node.get_branches():
+            found[branch.internal_branch_name] = branch
+    return found
 
 
-def _serve(tasks: int, results: int, runs: Sequence["BranchRun"], run_branch: Callable[["BranchRun"], str]) -> NoReturn:
+def _describe(run: BranchRun) -> Dict[str, Any]:
+    """A branch as it travels between processes."""
+    return {"graph": run.graph.internal_branch_name, "name": run.name, "map_variable": run.map_variable}
+
+
+# ---- the worker's side ---------------------------------------------------------------------------------
+class _Channel:
+    """A worker's two pipes to the walking process, and what it needs to walk any branch it is handed."""
+
+    def __init__(
+        self, orders: int, answers: int, run_branch: Callable[[BranchRun], str], graphs: Dict[str, "Graph"]
+    ) -> None:
+        self.orders = orders
+        self.answers = answers
+        self.run_branch = run_branch
+        self.graphs = graphs
+
+    def serve(self) -> None:
+        """Walk the branches handed out until told there is no more work."""
+        while True:
+            message = _read_message(self.orders)
+            if message is None:
+                return
+            self._walk(message)
+
+    def run_nested(self, runs: Sequence[BranchRun]) -> None:
+        """Hand ``runs`` to the pool; walk what it hands back until told they all ended."""
+        for graph in (run.graph for run in runs):
+            self.graphs.setdefault(graph.internal_branch_name, graph)
+        _write_message(self.answers, {"fan": [_describe(run) for run in runs]})
+        while True:
+            message = _read_message(self.orders)
+            if message is None:  # the walking process is gone: nothing more can be done here
+                raise MagnusError("the process walking the run ended while branches were running")
+            if "resume" in message:
+                return
+            self._walk(message)
+
+    def _walk(self, message: Dict[str, Any]) -> None:
+        described = message["run"]
+        run = BranchRun(described["name"], self.graphs[described["graph"]], described["map_variable"])
+        status = self.run_branch(run)
+        _write_message(self.answers, {"walked": message["walk"], "status": status})
+
+
+def _serve(channel: _Channel) -> NoReturn:
     """In a forked worker: walk the branches handed out until there are no more, then leave the process.
 
     Never returns into the caller's frames (they belong to the walking process). Ctrl-C at a
@@ -216,20 +414,14 @@ def _serve(tasks: int, results: int, runs: Sequence["BranchRun"], run_branch: Ca
     the walking process sends, so each worker is interrupted exactly once, and prints no
     traceback for it (nor for a magnus error, shown as one line).
     """
-    global _in_worker
-    _in_worker = True
+    global _channel
+    _channel = channel
     code = 1
     try:
         signal.signal(signal.SIGINT, _ignore)  # a handler, not SIG_IGN: programs a step starts keep Ctrl-C
         signal.signal(signal.SIGTERM, _interrupt)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)  # blocked by the parent around the fork
-        while True:
-            message = _read_exactly(tasks, _NUMBER.size)
-            if not message:
-                break
-            number = _NUMBER.unpack(message)[0]
-            status = run_branch(runs[number])
-            os.write(results, _RESULT.pack(number, status == defaults.SUCCESS))
+        channel.serve()
         code = 0
     except KeyboardInterrupt:
         code = _INTERRUPTED
@@ -242,6 +434,24 @@ def _serve(tasks: int, results: int, runs: Sequence["BranchRun"], run_branch: Ca
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+# ---- messages ------------------------------------------------------------------------------------------
+def _write_message(fd: int, message: Dict[str, Any]) -> None:
+    data = json.dumps(message).encode()
+    data = _LENGTH.pack(len(data)) + data
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def _read_message(fd: int) -> Optional[Dict[str, Any]]:
+    """The next message on ``fd``, or None at its end."""
+    header = _read_exactly(fd, _LENGTH.size)
+    if not header:
+        return None
+    body = _read_exactly(fd, _LENGTH.unpack(header)[0])
+    loaded: Dict[str, Any] = json.loads(body)
+    return loaded
 
 
 def _read_exactly(fd: int, size: int) -> bytes:

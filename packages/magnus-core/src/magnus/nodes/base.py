@@ -43,9 +43,9 @@ class BaseNode(BaseModel):
     What the runtime does with a node follows from its class flags:
 
     - ``is_executable``: it runs in one place, through the step runner (subclass
-      :class:`ExecutableNode`);
+      `ExecutableNode`);
     - ``is_composite``: it is made of branches the orchestrator runs (subclass
-      :class:`~magnus.nodes.composite.CompositeNode`);
+      `CompositeNode`);
     - ``is_terminal``: it ends its dag with the status ``ends_with``.
     """
 

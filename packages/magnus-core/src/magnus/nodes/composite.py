@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, List, Mapping, NamedTuple, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Mapping, NamedTuple, Sequence, Tuple
 
 from magnus import defaults
 from magnus.nodes.base import TraversalNode
@@ -29,6 +29,25 @@ class CompositeNode(TraversalNode):
 
     is_composite: ClassVar[bool] = True
     dynamic_branches: ClassVar[bool] = False
+
+    def merges_at_fan_in(self, in_order: bool) -> bool:
+        """Whether fan-in sets the run's parameters from what the branches set (:meth:`combine_outputs`).
+
+        ``in_order``: the branches ran one after another in their order, so what they set is in
+        the parameters in that order already. By default a composite leaves the parameters as
+        its branches set them.
+        """
+        return False
+
+    def combine_outputs(self, outputs: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+        """The parameters set by the whole step, from what each branch set, in branch order.
+
+        By default the later branch's value wins.
+        """
+        combined: Dict[str, Any] = {}
+        for output in outputs:
+            combined.update(output)
+        return combined
 
     def branch_runs(self, parameters: Mapping[str, Any], map_variable: defaults.TypeMapVariable) -> List[BranchRun]:
         """The branches to run for this step at this map position.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, List, Mapping, Tuple
+from typing import Any, ClassVar, Dict, List, Literal, Mapping, Optional, Sequence, Tuple
 
 from pydantic import ConfigDict
 
@@ -17,6 +17,12 @@ class MapNode(CompositeNode):
     """For each value of parameter ``iterate_on``, runs ``branch`` with that value as ``iterate_as``.
 
     The branch log of each iteration is named by its value: ``step.<value>``.
+
+    What the iterations set is merged into the run's parameters in iteration order, whatever order
+    they end in (with workers, the order of their ends changes from run to run): the last
+    iteration that sets a parameter gives its value, as when they run one after another (magnus
+    0.5.1). With ``reducer: collect`` each parameter any iteration set becomes the list of every
+    iteration's value, in iteration order (``None`` for an iteration that did not set it).
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
@@ -27,6 +33,7 @@ class MapNode(CompositeNode):
     iterate_on: str
     iterate_as: str
     branch: Graph
+    reducer: Optional[Literal["collect"]] = None
 
     @classmethod
     def parse_from_config(cls, config: Dict[str, Any], ctx: ParseContext, **identity: str) -> "MapNode":
@@ -62,6 +69,15 @@ class MapNode(CompositeNode):
             BranchRun(f"{prefix}.{value}", self.branch, {**(map_variable or {}), self.iterate_as: value})
             for value in self.iteration_values(parameters)
         ]
+
+    def merges_at_fan_in(self, in_order: bool) -> bool:
+        return self.reducer is not None or not in_order
+
+    def combine_outputs(self, outputs: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+        if self.reducer is None:
+            return super().combine_outputs(outputs)
+        names = dict.fromkeys(name for output in outputs for name in output)
+        return {name: [output.get(name) for output in outputs] for name in names}
 
     def labelled_branches(self) -> List[Tuple[str, Graph]]:
         return [("map", self.branch)]

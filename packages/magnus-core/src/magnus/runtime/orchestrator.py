@@ -242,8 +242,15 @@ class Orchestrator:
             return self._settle(node, map_variable, defaults.FAIL, str(exc))
         assert self.launcher is not None
         self.events.branches_started(node.step_log_name(map_variable), len(runs), map_variable)
-        self.launcher.run_branches(self.services, runs, self.run_branch)
-        return self.fan_in(node, map_variable)
+        ended: List[str] = []  # the branches walked in this process, in the order they ended
+
+        def run_branch(run: BranchRun) -> str:
+            status = self.run_branch(run)
+            ended.append(run.name)
+            return status
+
+        self.launcher.run_branches(self.services, runs, run_branch)
+        return self.fan_in(node, map_variable, in_order=ended == [run.name for run in runs])
 
     def fan_out(self, node: CompositeNode, map_variable: defaults.TypeMapVariable) -> List[BranchRun]:
         """Record the branches a composite step is about to run; return them.
@@ -258,10 +265,25 @@ class Orchestrator:
             self._store.add_branch_log(BranchLog(internal_name=run.name, status=defaults.PROCESSING), services.run_id)
         return runs
 
-    def fan_in(self, node: CompositeNode, map_variable: defaults.TypeMapVariable) -> StepLog:
-        """Settle a composite step from its branches: one read of their statuses, one write of its own."""
+    def fan_in(self, node: CompositeNode, map_variable: defaults.TypeMapVariable, in_order: bool = False) -> StepLog:
+        """Settle a composite step from its branches: one read of their statuses, one write of its own.
+
+        A step whose branches' outputs are merged at fan-in (a map, unless its iterations ran in
+        turn here, ``in_order``, and it has no reducer) reads its branches' steps instead, and
+        sets the parameters it combines from them, in branch order.
+        """
         name = node.step_log_name(map_variable)
-        statuses = self._store.get_branch_statuses(name, self.services.run_id)
+        run_id = self.services.run_id
+        if node.merges_at_fan_in(in_order):
+            from magnus.runtime.outputs import branches_outputs
+
+            step_log = self._store.get_step_log(name, run_id)
+            statuses = {branch: log.status for branch, log in step_log.branches.items()}
+            combined = node.combine_outputs(branches_outputs(step_log, node))
+            if combined:
+                self._store.set_parameters(run_id, combined)
+        else:
+            statuses = self._store.get_branch_statuses(name, run_id)
         failed = [branch for branch, status in statuses.items() if status != defaults.SUCCESS]
         message = f"branches that did not succeed: {', '.join(failed)}" if failed else ""
         self.events.composite_ended(name, len(statuses), len(failed))

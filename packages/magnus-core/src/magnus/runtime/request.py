@@ -163,7 +163,7 @@ class StepRequest:
 
     @classmethod
     def from_argv(cls, argv: Sequence[str]) -> "StepRequest":
-        """Read back what :meth:`to_argv` wrote (``argv`` without the program).
+        """Read back what [`to_argv`][] wrote (``argv`` without the program).
 
         Raises:
             UserInputError: not a step request's command line.

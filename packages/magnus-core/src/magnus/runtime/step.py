@@ -138,7 +138,8 @@ class StepRunner:
                 track(current, name, value, number)
             updates = {**changed.parameters, **returned}
             if updates:
-                store.set_parameters(services.run_id, redactor.redact_data(updates))
+                attempt.output_parameters = redactor.redact_data(updates)
+                store.set_parameters(services.run_id, attempt.output_parameters)
         except Exception as exc:  # noqa: BLE001 - the task failed: shown, and recorded as the step's failure
             sys.stderr.write(format_failure(exc))  # into the captured execution log and the console
             return _finished(attempt, defaults.FAIL, f"{type(exc).__name__}: {exc}")

@@ -16,7 +16,7 @@ class BaseTaskType(BaseModel):
     Fields of a subclass are the keys a task accepts next to ``command`` in a step (for example
     ``notebook_output_path``); unknown keys are refused.
 
-    The step runner calls :meth:`execute_command` with the run's parameters also in the
+    The step runner calls [`execute_command`][] with the run's parameters also in the
     environment (``MAGNUS_PRM_<name>``, JSON) and reads back what the command set there, so a
     task type only passes parameters in its own way (arguments, injected cells) and returns
     those it knows were set.
@@ -45,6 +45,19 @@ class BaseTaskType(BaseModel):
         does not grow with parameters it never read.
         """
         return {**parameters, **(map_variable or {})}
+
+    def check(self) -> None:
+        """Refuse, before any step of the run has run, a command that cannot run in this process.
+
+        Executors whose steps run in the process that starts the run (local, mocked) call it once
+        for every task of the pipeline, nested branches included. The default checks nothing (a
+        shell command is only known by running it); a task type whose command names something
+        that can be looked up without running it looks it up here, and keeps what it found for
+        the run rather than looking it up again.
+
+        Raises:
+            TaskFailedError: the command cannot run; the message says why, in one line.
+        """
 
     @abstractmethod
     def execute_command(

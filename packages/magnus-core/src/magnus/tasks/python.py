@@ -32,6 +32,10 @@ class PythonTaskType(BaseTaskType):
         """
         return import_function(self.command)
 
+    def check(self) -> None:
+        """The module imports and names a callable: imported here once, for the whole run."""
+        _ = self.function
+
     def execute_command(
         self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None
     ) -> Dict[str, Any]:
@@ -64,6 +68,10 @@ def import_function(command: str) -> Callable[..., Any]:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise TaskFailedError(f"cannot import '{module_name}' for command '{command}': {exc}") from exc
+    except Exception as exc:  # the module itself failed while being imported
+        raise TaskFailedError(
+            f"cannot import '{module_name}' for command '{command}': {type(exc).__name__}: {exc}"
+        ) from exc
     try:
         function = getattr(module, attribute)
     except AttributeError:

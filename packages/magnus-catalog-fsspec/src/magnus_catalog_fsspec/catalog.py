@@ -1,0 +1,202 @@
+"""``catalog: {type: fsspec, config: {location: s3://bucket/prefix}}``: each run's data in an object store.
+
+The file-system catalog's promises, with the run's folder at ``<location>/<run_id>/`` in any store
+fsspec reaches (``s3://``, ``gs://``, ``az://``, ``file://``, ``memory://``), so steps running on
+machines that share no volume (Argo pods, SLURM jobs on another site) pass data to each other.
+
+- Names are paths or globs relative to the compute folder (``data/*.csv``, ``**/*``), matched as
+  :meth:`pathlib.Path.glob` matches them; a get lists the run's folder once and matches the
+  names it holds. Absolute names, ``..`` and symlinks leading out of the compute folder are
+  refused (core's :mod:`magnus.catalog` checks, shared with the file-system catalog); every key
+  written lies under ``<location>/<run_id>/`` (the run id is one safe name).
+- Each file is one object, put whole: a reader sees a file before or after a put, never half (on
+  object stores; ``file://`` copies in place). A get writes each file beside its target and
+  renames it into place. Gets and puts of several files go through fsspec's batch calls (s3fs
+  runs them concurrently).
+- ``storage_options`` go to fsspec; ``${name}`` in them is the secret ``name`` of the run's
+  secrets backend, resolved in memory only: the run log shows the configured text, with literal
+  values of credential-like options as ``***``. By default credentials come from the
+  environment (``AWS_*``, ``GOOGLE_APPLICATION_CREDENTIALS``, ``AZURE_STORAGE_*``), as on a cluster.
+- fsspec and the backend are imported when the catalog is first used, not when magnus starts.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Dict, List, Optional
+
+from pydantic import Field, PrivateAttr, field_validator
+
+from magnus.catalog import BaseCatalog, catalog_entry, checked_pattern, confined, matches, sha256_of
+from magnus.datastore.models import DataCatalog
+from magnus.errors import CatalogError, ConfigurationError
+from magnus.names import path_name_problem
+from magnus.object_store import (
+    StoreFolder,
+    fill_placeholders,
+    is_url,
+    local_folder,
+    placeholder_names,
+    redacted_options,
+)
+
+_PACKAGE = "magnus-catalog-fsspec"
+
+
+class FsspecCatalog(BaseCatalog):
+    """Copies files between the compute folder and ``<location>/<run_id>/`` of an fsspec URL."""
+
+    service_name: ClassVar[str] = "fsspec"
+    # An object store is reached from any host; a file:// location declares its folder (local_paths).
+    shared_between_hosts: ClassVar[bool] = True
+
+    location: str = Field(
+        description="URL of the catalog's folder: s3://bucket/prefix, gs://..., az://..., file:///path, memory://..."
+    )
+    storage_options: Dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options of the fsspec file system (endpoint, profile, ...); ${name} is the secret 'name'.",
+    )
+
+    _secret: Optional[Callable[[str], str]] = PrivateAttr(default=None)
+
+    @field_validator("location")
+    @classmethod
+    def _is_a_url(cls, location: str) -> str:
+        if not is_url(location):
+            raise ValueError(
+                f"'{location}' is not a URL (s3://bucket/prefix, file:///path, ...); "
+                "a local folder is the file-system catalog's catalog_location"
+            )
+        return location.rstrip("/")
+
+    # ---- service declarations ------------------------------------------------------------------
+    def resolve_secrets(self, secret: Callable[[str], str]) -> None:
+        """Keep the secrets backend's look-up and resolve the options now: a missing secret stops the run early."""
+        self._secret = secret
+        self.__dict__.pop("_folder", None)
+        self._folder  # noqa: B018 - resolve now
+
+    def local_paths(self) -> List[str]:
+        """The folder of a ``file://`` location (steps elsewhere must see it); none for an object store."""
+        folder = local_folder(self.location)
+        return [folder] if folder is not None else []
+
+    def get_summary(self) -> Dict[str, Any]:
+        summary = super().get_summary()
+        summary["storage_options"] = redacted_options(self.storage_options)
+        return summary
+
+    @functools.cached_property
+    def _folder(self) -> StoreFolder:
+        names = placeholder_names(self.storage_options)
+        if names and self._secret is None:
+            raise ConfigurationError(
+                f"catalog fsspec: storage_options name secrets ({', '.join(names)}) but no secrets backend was "
+                "handed to the catalog (magnus does when it composes a run; in code call resolve_secrets)"
+            )
+        options = self.storage_options
+        if self._secret is not None:
+            options = fill_placeholders(options, self._secret)
+        return StoreFolder(self.location, options, "catalog.config.location", _PACKAGE)
+
+    def run_path(self, run_id: str) -> str:
+        """The path of the run's folder in the store, refused when the run id is not one safe name.
+
+        Raises:
+            CatalogError: the run id is empty, ``..``, holds ``/`` ...
+        """
+        problem = path_name_problem(run_id)
+        if problem:
+            raise CatalogError(f"run id {run_id!r} {problem}")
+        return self._folder.path(run_id)
+
+    # ---- moving data -----------------------------------------------------------------------------
+    def get(self, name: str, run_id: str, compute_data_folder: str = "") -> List[DataCatalog]:
+        pattern = checked_pattern(name)
+        source = self.run_path(run_id)
+        target = Path(compute_data_folder or self.compute_data_folder)
+        relatives = [relative for relative in self._listing(source) if matches(pattern, relative)]
+        if not relatives:
+            raise CatalogError(f"nothing matches '{name}' in run {run_id} of the catalog at {self.location}")
+        targets = [confined(target, Path(checked_pattern(relative)), "compute folder") for relative in relatives]
+        self._download([f"{source}/{relative}" for relative in relatives], targets)
+        return [
+            self._entry(relative, run_id, sha256_of(path), "get")
+            for relative, path in zip(relatives, targets, strict=True)
+        ]
+
+    def put(
+        self,
+        name: str,
+        run_id: str,
+        compute_data_folder: str = "",
+        synced_catalogs: Optional[List[DataCatalog]] = None,
+    ) -> List[DataCatalog]:
+        source = Path(compute_data_folder or self.compute_data_folder)
+        target = self.run_path(run_id)
+        already = {entry.name: entry.data_hash for entry in synced_catalogs or [] if entry.stage == "put"}
+        entries, local, remote = [], [], []
+        for file in self.files_to_put(source, name):
+            relative = file.relative_to(source).as_posix()
+            entry = self._entry(relative, run_id, sha256_of(file), "put")
+            if already.get(entry.name) != entry.data_hash:
+                local.append(str(file))
+                remote.append(f"{target}/{relative}")
+            entries.append(entry)
+        if local:
+            self._folder.fs.put(local, remote)
+        return entries
+
+    def put_data(self, name: str, data: bytes, run_id: str) -> List[DataCatalog]:
+        """Write magnus's own data (an execution log) as one object of the run's folder."""
+        relative = checked_pattern(name)
+        self._folder.fs.pipe_file(f"{self.run_path(run_id)}/{relative}", data)
+        return [self._entry(relative, run_id, hashlib.sha256(data).hexdigest(), "put")]
+
+    def sync_between_runs(self, previous_run_id: str, run_id: str) -> None:
+        """Copy the previous run's objects under the new run's folder (server-side copies on S3)."""
+        source, target = self.run_path(previous_run_id), self.run_path(run_id)
+        relatives = self._listing(source)
+        if relatives:
+            self._folder.fs.copy(
+                [f"{source}/{relative}" for relative in relatives], [f"{target}/{relative}" for relative in relatives]
+            )
+
+    # ---- mechanics -------------------------------------------------------------------------------
+    def _listing(self, folder: str) -> List[str]:
+        """The names of every file under ``folder``, relative to it, sorted (one listing)."""
+        try:
+            found = self._folder.fs.find(folder)
+        except FileNotFoundError:
+            return []
+        root = _bare(folder) + "/"
+        return sorted(_bare(path)[len(root) :] for path in found if _bare(path).startswith(root))
+
+    def _download(self, remote: List[str], targets: List[Path]) -> None:
+        """Fetch every object beside its target, then rename each into place (never half a file)."""
+        temporaries: List[str] = []
+        for target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            os.close(handle)
+            temporaries.append(temporary)
+        try:
+            self._folder.fs.get(remote, temporaries)
+            for temporary, target in zip(temporaries, targets, strict=True):
+                os.replace(temporary, target)
+        finally:
+            for temporary in temporaries:
+                Path(temporary).unlink(missing_ok=True)
+
+    def _entry(self, relative: str, run_id: str, data_hash: str, stage: str) -> DataCatalog:
+        return catalog_entry(relative, run_id, data_hash, stage, self.location)
+
+
+def _bare(path: str) -> str:
+    """A path of the file system without the leading ``/`` some backends (memory, local) keep."""
+    return path.lstrip("/")

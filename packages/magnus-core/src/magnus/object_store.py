@@ -1,0 +1,149 @@
+"""Folders of object stores named by URL (``s3://``, ``gs://``, ``az://``, ``file://``, ``memory://``).
+
+The services that keep state in an object store (the ``fsspec`` catalog, ``chunked-fs`` on a URL)
+share what is here: telling a URL from a local path, filling ``${name}`` placeholders of their
+``storage_options`` from the secrets backend, keeping credentials out of summaries, and opening the
+store through `fsspec <https://filesystem-spec.readthedocs.io>`_. fsspec is imported only when a
+store is opened, so core does not depend on it; a missing backend (s3fs, gcsfs, adlfs) is one line
+naming the extra to install.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from magnus.errors import ConfigurationError
+
+PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
+# The extra of a first-party package that installs each protocol's fsspec backend.
+_EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure", "abfss": "azure"}
+# Names of storage options whose literal values are credentials (shown as *** in summaries).
+_CREDENTIAL_WORDS = ("key", "secret", "token", "password", "credential", "sas", "connection_string")
+
+
+def is_url(location: str) -> bool:
+    """Whether ``location`` names an object store (``scheme://...``) rather than a local folder."""
+    return "://" in location
+
+
+def protocol(location: str) -> str:
+    """The scheme of a URL (``s3``), ``file`` for a local path."""
+    return location.split("://", 1)[0].lower() if is_url(location) else "file"
+
+
+def local_folder(location: str) -> Optional[str]:
+    """The folder of this machine that ``location`` names (a path, ``file://``), None for a store."""
+    if not is_url(location):
+        return location
+    if protocol(location) == "file":
+        return location.split("://", 1)[1] or "/"
+    return None
+
+
+def placeholder_names(value: Any) -> List[str]:
+    """The secret names that ``${name}`` placeholders in ``value`` (text, or nested lists and dicts) refer to."""
+    if isinstance(value, str):
+        return [match.group(1) for match in PLACEHOLDER.finditer(value)]
+    if isinstance(value, Mapping):
+        return [name for item in value.values() for name in placeholder_names(item)]
+    if isinstance(value, (list, tuple)):
+        return [name for item in value for name in placeholder_names(item)]
+    return []
+
+
+def fill_placeholders(value: Any, secret: Callable[[str], str]) -> Any:
+    """``value`` with every ``${name}`` in its text replaced by ``secret(name)`` (nested lists and dicts too).
+
+    A text that is one placeholder becomes the secret's value as it is.
+    """
+    if isinstance(value, str):
+        return PLACEHOLDER.sub(lambda match: secret(match.group(1)), value)
+    if isinstance(value, Mapping):
+        return {key: fill_placeholders(item, secret) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [fill_placeholders(item, secret) for item in value]
+    return value
+
+
+def redacted_options(options: Mapping[str, Any]) -> Dict[str, Any]:
+    """``options`` as a summary may show them: literal values of credential-like keys become ``***``.
+
+    Placeholders (``${aws_secret}``) are kept: they name a secret, they are not one.
+    """
+    shown: Dict[str, Any] = {}
+    for key, value in options.items():
+        if isinstance(value, Mapping):
+            shown[key] = redacted_options(value)
+        elif isinstance(value, str) and _is_credential(key) and not PLACEHOLDER.fullmatch(value.strip()):
+            shown[key] = "***"
+        else:
+            shown[key] = value
+    return shown
+
+
+def _is_credential(key: str) -> bool:
+    lowered = str(key).lower()
+    return any(word in lowered for word in _CREDENTIAL_WORDS)
+
+
+def install_hint(location: str, package: str) -> str:
+    """``pip install 'PACKAGE[EXTRA]'`` for the backend of ``location``'s protocol."""
+    extra = _EXTRAS.get(protocol(location))
+    return f"pip install '{package}[{extra}]'" if extra else f"pip install '{package}' and the fsspec backend of it"
+
+
+class StoreFolder:
+    """A folder of an object store: its fsspec file system (one per process) and the folder's path in it.
+
+    File systems are opened on first use, and again in a forked child: fsspec's asynchronous
+    backends (s3fs, gcsfs, adlfs) refuse to be used across a fork.
+    """
+
+    def __init__(self, location: str, options: Mapping[str, Any], field: str, package: str) -> None:
+        self.location = location
+        # Listings are never cached: other processes (map iterations, pods) write the same folders.
+        self.options = {"use_listings_cache": False, **options}
+        if protocol(location) == "file":
+            self.options.setdefault("auto_mkdir", True)  # an object store needs no folders; a disk does
+        self.field = field
+        self.package = package
+        self._opened: Optional[Tuple[int, Any, str]] = None
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec file system (``fsspec.AbstractFileSystem``)."""
+        return self._open()[0]
+
+    @property
+    def root(self) -> str:
+        """The folder's path inside the file system (``bucket/prefix``), without a trailing ``/``."""
+        return self._open()[1]
+
+    def path(self, *names: str) -> str:
+        """The path of ``names`` (``run_id``, ``data/rows.csv``) inside the folder."""
+        return "/".join([self.root, *names]) if names else self.root
+
+    def _open(self) -> Tuple[Any, str]:
+        opened = self._opened
+        if opened is not None and opened[0] == os.getpid():
+            return opened[1], opened[2]
+        try:
+            import fsspec
+        except ImportError:
+            raise ConfigurationError(
+                f"{self.field}: '{self.location}' needs fsspec: {install_hint(self.location, self.package)}"
+            ) from None
+        try:
+            fs, root = fsspec.core.url_to_fs(self.location, **self.options)
+        except ImportError:
+            raise ConfigurationError(
+                f"{self.field}: the backend of '{self.location}' is not installed: "
+                f"{install_hint(self.location, self.package)}"
+            ) from None
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError(f"{self.field}: '{self.location}' cannot be opened: {exc}") from None
+        root = str(root).rstrip("/")
+        self._opened = (os.getpid(), fs, root)
+        return fs, root
