@@ -109,7 +109,9 @@ def test_storage_options_take_secrets_and_never_show_them(
         "client_kwargs": {"endpoint_url": s3_server.endpoint_url, "region_name": "us-east-1"},
     }
     catalog = FsspecCatalog(location=f"s3://{s3_bucket}/catalog", storage_options=options)
-    with pytest.raises(ConfigurationError, match=r"storage_options name secrets \(s3_key, s3_secret\)"):
+    with pytest.raises(
+        ConfigurationError, match=r"catalog.config.location: storage_options name secrets \(s3_key, s3_secret\)"
+    ):
         catalog.put_data("x", b"x", "run-1")
     secrets = {"s3_key": s3_server.access_key_id, "s3_secret": s3_server.secret_access_key}
     asked = []
@@ -134,6 +136,31 @@ def test_a_missing_backend_names_the_extra_to_install() -> None:
     catalog = FsspecCatalog(location="gs://bucket/catalog")
     with pytest.raises(ConfigurationError, match=r"pip install 'magnus-catalog-fsspec\[gcs\]'"):
         catalog.put_data("x", b"x", "run-1")
+
+
+def test_a_missing_backend_stops_the_run_before_any_step(tmp_path: Path) -> None:
+    """One line, exit 2, and the step never ran: the store is opened when the run is composed."""
+    pytest.importorskip("fsspec")
+    try:
+        import gcsfs  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("gcsfs is installed here")
+    (tmp_path / "c.yaml").write_text("catalog: {type: fsspec, config: {location: 'gs://bucket/catalog'}}\n")
+    steps = {
+        "s": {"type": "task", "command_type": "shell", "command": "touch ran", "next": "success"},
+        "success": {"type": "success"},
+        "fail": {"type": "fail"},
+    }
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "s", "steps": steps}}))
+    result = run_magnus("execute", "-f", "p.yaml", "-c", "c.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "Error: catalog.config.location: the backend of 'gs://bucket/catalog' is not installed: "
+        "pip install 'magnus-catalog-fsspec[gcs]'"
+    ]
+    assert not (tmp_path / "ran").exists()
 
 
 def test_a_local_path_is_refused_with_the_right_catalog_named() -> None:

@@ -16,6 +16,8 @@ HEAVY = [
     "docker",
     "mlflow",
     "ploomber_engine",
+    "magnus.runs.store",  # `magnus runs` loads its work when a command runs
+    "magnus.runs.report",
 ]
 
 

@@ -286,8 +286,73 @@ def test_a_branch_is_walked_in_one_process_from_its_request(project: Path) -> No
         execute_request(StepRequest(**{**walked.__dict__, "step": "success"}))
     resumed = StepRequest(**{**walked.__dict__, "run_id": "branched-2", "use_cached": "branched"})
     assert StepRequest.from_argv(resumed.to_argv()[1:]) == resumed
-    with pytest.raises(UserInputError, match="--use-cached is for a branch"):
-        StepRequest(run_id="r", pipeline_file=pipeline, step="each", configuration_file="c", use_cached="old")
+    with pytest.raises(UserInputError, match="--retry numbers the launches of one step"):
+        StepRequest(**{**walked.__dict__, "retry": "1"})
+
+
+FLAKY = """
+from pathlib import Path
+
+
+def flaky() -> None:
+    launches = Path("launches")
+    launches.write_text(launches.read_text() + "x" if launches.exists() else "x")
+    if len(launches.read_text()) < 3:
+        raise RuntimeError("not yet")
+
+
+def counted() -> None:
+    ran = Path("counted")
+    ran.write_text(ran.read_text() + "x" if ran.exists() else "x")
+"""
+
+
+def test_an_engine_retrying_a_step_numbers_its_attempts_across_launches(project: Path) -> None:
+    """Argo relaunches a failed step with ``--retry {{retries}}``: the log shows attempts 1, 2, 3."""
+    from magnus.entrypoints import execute_request
+
+    (project / "flaky_steps.py").write_text(textwrap.dedent(FLAKY))
+    pipeline = write(project, {"flaky": {"type": "task", "command": "flaky_steps.flaky", "next": "success"}}, "flaky")
+    launch = StepRequest(run_id="retried", pipeline_file=pipeline, step="flaky", configuration_file="config.yaml")
+    assert StepRequest.from_argv(StepRequest(**{**launch.__dict__, "retry": "2"}).to_argv()[1:]).retry == "2"
+    statuses = [execute_request(StepRequest(**{**launch.__dict__, "retry": str(retry)})) for retry in range(3)]
+    assert statuses == [defaults.FAIL, defaults.FAIL, defaults.SUCCESS]
+    attempts = FileSystemRunLogStore().get_run_log_by_id("retried").steps["flaky"].attempts
+    assert [(a.attempt_number, a.status) for a in attempts] == [(1, "FAIL"), (2, "FAIL"), (3, "SUCCESS")]
+    # A launch that died before recording anything (a pod killed) still counts.
+    execute_request(StepRequest(**{**launch.__dict__, "run_id": "killed-once", "retry": "1"}))
+    attempts = FileSystemRunLogStore().get_run_log_by_id("killed-once").steps["flaky"].attempts
+    assert [a.attempt_number for a in attempts] == [2]
+    with pytest.raises(UserInputError, match="--retry: expected a whole number"):
+        execute_request(StepRequest(**{**launch.__dict__, "retry": "{{retries}}"}))
+
+
+def test_a_step_of_a_resumed_run_walked_elsewhere_is_reused_when_it_succeeded(project: Path) -> None:
+    """Each pod of a resumed Argo run reuses its step, if it succeeded in the old run, instead of running it."""
+    from magnus.entrypoints import execute_request
+
+    (project / "flaky_steps.py").write_text(textwrap.dedent(FLAKY))
+    steps = {
+        "counted": {"type": "task", "command": "flaky_steps.counted", "next": "flaky"},
+        "flaky": {"type": "task", "command": "flaky_steps.flaky", "next": "success"},
+    }
+    pipeline = write(project, steps, "counted")
+    old = execute(pipeline, "config.yaml", "parameters.yaml", run_id="old")
+    assert old is not None and old.status == defaults.FAIL
+    (project / "launches").write_text("xx")  # the next launch of flaky succeeds
+    for step in ("counted", "flaky", "success"):
+        request = StepRequest(
+            run_id="new", pipeline_file=pipeline, step=step, configuration_file="config.yaml", use_cached="old"
+        )
+        assert StepRequest.from_argv(request.to_argv()[1:]) == request
+        assert execute_request(request) == defaults.SUCCESS
+    new = FileSystemRunLogStore().get_run_log_by_id("new")
+    assert (new.status, new.use_cached, new.original_run_id) == (defaults.SUCCESS, True, "old")
+    assert new.parameters == old.parameters
+    reused, ran = new.steps["counted"], new.steps["flaky"]
+    assert reused.mock and "not executed: succeeded in run old" in reused.message
+    assert (project / "counted").read_text() == "x", "the reused step did not run again"
+    assert not ran.mock and ran.status == defaults.SUCCESS
 
 
 def test_run_argv_starts_the_same_run_elsewhere() -> None:

@@ -17,15 +17,28 @@ SCHEMA_CANDIDATES = [
 
 
 @pytest.fixture(scope="session")
-def workflow_validator() -> Any:
-    """A jsonschema validator of ``io.argoproj.workflow.v1alpha1.Workflow``; fails loudly when missing."""
-    import jsonschema
-
+def argo_schema() -> Dict[str, Any]:
+    """Argo's JSON schema of all its resources; fails loudly when missing."""
     for candidate in SCHEMA_CANDIDATES:
         if candidate.is_file():
             schema: Dict[str, Any] = json.loads(candidate.read_text())
-            break
-    else:
-        raise RuntimeError(f"Argo's JSON schema not found (looked in {[str(c) for c in SCHEMA_CANDIDATES]})")
-    root = {**schema, "$ref": "#/definitions/io.argoproj.workflow.v1alpha1.Workflow"}
-    return jsonschema.Draft7Validator(root)
+            return schema
+    raise RuntimeError(f"Argo's JSON schema not found (looked in {[str(c) for c in SCHEMA_CANDIDATES]})")
+
+
+def _validator(schema: Dict[str, Any], kind: str) -> Any:
+    import jsonschema
+
+    return jsonschema.Draft7Validator({**schema, "$ref": f"#/definitions/io.argoproj.workflow.v1alpha1.{kind}"})
+
+
+@pytest.fixture(scope="session")
+def workflow_validator(argo_schema: Dict[str, Any]) -> Any:
+    """A jsonschema validator of ``io.argoproj.workflow.v1alpha1.Workflow``."""
+    return _validator(argo_schema, "Workflow")
+
+
+@pytest.fixture(scope="session")
+def cron_workflow_validator(argo_schema: Dict[str, Any]) -> Any:
+    """A jsonschema validator of ``io.argoproj.workflow.v1alpha1.CronWorkflow``."""
+    return _validator(argo_schema, "CronWorkflow")

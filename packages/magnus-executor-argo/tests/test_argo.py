@@ -19,7 +19,7 @@ from hera.workflows import models as m
 from magnus import entrypoints
 from magnus.datastore.file_system import FileSystemRunLogStore
 from magnus.entrypoints import execute
-from magnus.errors import ConfigurationError
+from magnus.errors import ConfigurationError, UserInputError
 from magnus.secrets import BaseSecrets
 from magnus.testing.executor import outcome
 from magnus_executor_argo.emulator import WorkflowEmulator
@@ -43,6 +43,25 @@ def per_item(item: int, y: int) -> dict:
 
 def breaks() -> None:
     raise ValueError("broken on purpose")
+
+
+def flaky() -> None:
+    # Fails on its first two launches (each of Argo's retries is a new pod).
+    launches = Path("launches")
+    launches.write_text(launches.read_text() + "x" if launches.exists() else "x")
+    if len(launches.read_text()) < 3:
+        raise RuntimeError("not yet")
+
+
+def counted(x: int) -> dict:
+    ran = Path("counted")
+    ran.write_text(ran.read_text() + "x" if ran.exists() else "x")
+    return {"y": x + 1}
+
+
+def gate() -> None:
+    if not Path("open").exists():
+        raise RuntimeError("closed")
 
 
 def recover() -> dict:
@@ -115,6 +134,15 @@ PIPELINES: Dict[str, Dict[str, Any]] = {
         },
     ),
     "map_of_failures": dag("each", {"each": {**MAP, "branch": dag("work", {"work": task("argo_steps.breaks")})}}),
+    "flaky": dag("flaky", {"flaky": task("argo_steps.flaky")}),
+    "resumable": dag(
+        "counted",
+        {
+            "counted": task("argo_steps.counted", "each"),
+            "each": {**MAP, "next": "gate"},
+            "gate": task("argo_steps.gate"),
+        },
+    ),
 }
 
 
@@ -216,8 +244,9 @@ def test_a_map_fan_out_pod_imports_no_hera_and_core_writes_the_iterations(projec
     )
     assert done.returncode == 0, done.stderr
     imported = json.loads(done.stdout.strip().splitlines()[-1])
-    executor_only = ["magnus_executor_argo", "magnus_executor_argo.executor", "magnus_executor_argo.settings"]
-    assert set(imported) <= {*executor_only, "magnus_executor_argo.version"}, imported
+    executor_only = {"executor", "settings", "names", "paths", "version"}
+    assert set(imported) <= {"magnus_executor_argo", *(f"magnus_executor_argo.{name}" for name in executor_only)}
+    assert not [name for name in imported if name.split(".")[0] == "hera"], imported
     written = [json.loads(value) for value in json.loads(iterations.read_text())]
     assert written == [{"item": 1}, {"item": 2}, {"item": 3}]
 
@@ -352,7 +381,7 @@ class _RecordingArgoServer(http.server.BaseHTTPRequestHandler):
         _RecordingArgoServer.requests.append(
             {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
         )
-        workflow = body["workflow"]
+        workflow = body.get("workflow") or body["cronWorkflow"]
         workflow["metadata"]["name"] = "magnus-abcde"
         payload = json.dumps(workflow).encode()
         self.send_response(200)
@@ -390,12 +419,283 @@ def test_submission_reaches_the_argo_server(project: Path, monkeypatch: pytest.M
     assert "Submitted to" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["linear", "map_in_parallel"])
-def test_golden_manifests(project: Path, name: str) -> None:
+CLUSTER_SETTINGS = {
+    "executor__config__schedule": "0 3 * * *",
+    "executor__config__timezone": "Europe/Berlin",
+    "executor__config__retry_strategy": {"limit": 2, "retry_policy": "OnFailure"},
+    "executor__config__resources": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "2Gi"}},
+    "executor__config__max_step_duration_in_seconds": 3600,
+}
+
+
+@pytest.mark.parametrize(
+    "name, golden_name, changes",
+    [
+        ("linear", "linear", {}),
+        ("map_in_parallel", "map_in_parallel", {}),
+        ("flaky", "flaky_scheduled", CLUSTER_SETTINGS),
+    ],
+)
+def test_golden_manifests(project: Path, name: str, golden_name: str, changes: Dict[str, Any]) -> None:
     """Reviewed by eye once; regenerate with UPDATE_GOLDEN=1 after an intended change."""
-    render(project, name)
+    render(project, name, configure(project, **changes) if changes else "argo.yaml")
     text = (project / "argo-pipeline.yaml").read_text().replace(str(project), "/project")
-    golden = GOLDEN / f"{name}.yaml"
+    golden = GOLDEN / f"{golden_name}.yaml"
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(text)
     assert text == golden.read_text()
+
+
+# ---- on a cluster: retries, resources, files in the image, resume, schedules, shared services -------
+def emulate(project: Path, manifest: Dict[str, Any]) -> WorkflowEmulator:
+    emulator = WorkflowEmulator(
+        manifest,
+        workdir=project,
+        command_prefix=[sys.executable, "-m", "magnus"],
+        secrets={("app", "key"): "not-a-real-key"},
+    )
+    emulator.run()
+    return emulator
+
+
+def argo_run_log(project: Path, run_id: str) -> Any:
+    return FileSystemRunLogStore(log_folder=str(project / "mnt" / "logs")).get_run_log_by_id(run_id)
+
+
+def containers(manifest: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    return {t["name"]: t for t in manifest["spec"]["templates"] if "container" in t}
+
+
+def test_only_steps_running_user_code_are_retried_and_learn_their_retry_number(
+    project: Path, workflow_validator: Any
+) -> None:
+    config = configure(project, executor__config__retry_strategy={"limit": 2, "retry_policy": "OnFailure"})
+    manifest = render(project, "parallel", config)
+    assert not list(workflow_validator.iter_errors(manifest))
+    retried = {name for name, t in containers(manifest).items() if "retryStrategy" in t}
+    # first and both.b.w run python functions; the stub, success/fail nodes and fan-out/in run no user code.
+    expected = {dns_name("first"), dns_name("both.b.w")}
+    assert retried == expected, sorted(containers(manifest))
+    for name, template in containers(manifest).items():
+        args = template["container"]["args"]
+        if name in expected:
+            assert template["retryStrategy"] == {"limit": "2", "retryPolicy": "OnFailure"}
+            assert args[args.index("--retry") + 1] == "{{retries}}"
+        else:
+            assert "--retry" not in args
+
+
+def test_a_flaky_step_retried_by_argo_records_attempts_1_2_3(project: Path) -> None:
+    config = configure(project, executor__config__retry_strategy={"limit": 2})
+    emulator = emulate(project, render(project, "flaky", config))
+    flaky = next(step for step in emulator.steps if step.template == "flaky")
+    assert (flaky.launches, flaky.phase) == (3, "Succeeded")
+    run_log = argo_run_log(project, emulator.uid)
+    attempts = [(a.attempt_number, a.status) for a in run_log.steps["flaky"].attempts]
+    assert attempts == [(1, "FAIL"), (2, "FAIL"), (3, "SUCCESS")]
+    assert run_log.status == "SUCCESS"
+
+
+def test_resources_and_deadlines_only_where_configured(project: Path, workflow_validator: Any) -> None:
+    plain = render(project, "map")
+    assert "activeDeadlineSeconds" not in plain["spec"]
+    for template in containers(plain).values():
+        assert "activeDeadlineSeconds" not in template and "retryStrategy" not in template
+        assert "resources" not in template["container"]
+    PIPELINES["sized"] = dag(
+        "a", {"a": task("argo_steps.first", "b", overrides={"argo": "big"}), "b": task("argo_steps.recover")}
+    )
+    config = configure(
+        project,
+        executor__config__resources={"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "2Gi"}},
+        executor__config__max_step_duration_in_seconds=3600,
+        executor__config__max_workflow_duration_in_seconds=86400,
+        executor__config__overrides__big={
+            "resources": {"requests": {"memory": "8Gi"}, "limits": {"memory": "8Gi"}},
+            "max_step_duration_in_seconds": 14400,
+        },
+    )
+    sized = render(project, "sized", config)
+    assert not list(workflow_validator.iter_errors(sized))
+    assert sized["spec"]["activeDeadlineSeconds"] == 86400
+    templates = containers(sized)
+    assert templates["a"]["container"]["resources"] == {"limits": {"memory": "8Gi"}, "requests": {"memory": "8Gi"}}
+    assert templates["a"]["activeDeadlineSeconds"] == "14400"
+    assert templates["b"]["container"]["resources"]["requests"] == {"cpu": "500m", "memory": "2Gi"}
+    assert templates["b"]["activeDeadlineSeconds"] == "3600"
+
+
+@pytest.mark.parametrize(
+    "option, given",
+    [("-c", "{outside}/argo.yaml"), ("-f", "{outside}/linear.yaml"), ("-c", "../argo.yaml")],
+)
+def test_a_file_the_pods_cannot_find_in_the_image_is_refused_in_one_line(
+    project: Path, tmp_path_factory: pytest.TempPathFactory, option: str, given: str
+) -> None:
+    outside = tmp_path_factory.mktemp("outside")
+    (project / "linear.yaml").write_text(yaml.safe_dump({"dag": PIPELINES["linear"]}))
+    for name in ("argo.yaml", "linear.yaml"):
+        (outside / name).write_text((project / name).read_text())
+    (project.parent / "argo.yaml").write_text((project / "argo.yaml").read_text())
+    files = {"-f": "linear.yaml", "-c": "argo.yaml", "-p": "params.yaml"}
+    files[option] = given.format(outside=outside)
+    argv = [sys.executable, "-m", "magnus", "execute", *(part for pair in files.items() for part in pair)]
+    done = subprocess.run(argv, cwd=project, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert f"Error: {option} '{files[option]}' is outside the project folder" in done.stderr
+    assert "the image, which must hold the project folder as its working directory" in done.stderr
+    assert not (project / "argo-pipeline.yaml").exists()
+
+
+def test_absolute_paths_inside_the_project_are_written_relative(project: Path) -> None:
+    (project / "linear.yaml").write_text(yaml.safe_dump({"dag": PIPELINES["linear"]}))
+    execute(str(project / "linear.yaml"), str(project / "argo.yaml"), str(project / "params.yaml"))
+    manifest = yaml.safe_load((project / "argo-pipeline.yaml").read_text())
+    args = containers(manifest)["success"]["container"]["args"]
+    assert args[2] == "linear.yaml" and args[args.index("-c") + 1] == "argo.yaml"
+    assert str(project) not in json.dumps([t["container"]["args"] for t in containers(manifest).values()])
+
+
+def test_a_resumed_run_reuses_what_succeeded_and_runs_what_failed(project: Path, workflow_validator: Any) -> None:
+    first = emulate(project, render(project, "resumable"))
+    old = argo_run_log(project, first.uid)
+    assert (old.status, old.steps["gate"].status) == ("FAIL", "FAIL")
+    assert (project / "counted").read_text() == "x"
+
+    (project / "open").write_text("")
+    (project / "resumable.yaml").write_text(yaml.safe_dump({"dag": PIPELINES["resumable"]}))
+    execute("resumable.yaml", "argo.yaml", "params.yaml", use_cached=first.uid)
+    manifest = yaml.safe_load((project / "argo-pipeline.yaml").read_text())
+    assert not list(workflow_validator.iter_errors(manifest))
+    for template in containers(manifest).values():
+        args = template["container"]["args"]
+        assert args[args.index("--use-cached") + 1] == first.uid
+    resumed = emulate(project, manifest)
+    new = argo_run_log(project, resumed.uid)
+    assert (new.status, new.use_cached, new.original_run_id) == ("SUCCESS", True, first.uid)
+    assert (project / "counted").read_text() == "x", "a step that succeeded is not run again"
+    reused = f"not executed: succeeded in run {first.uid} (--use-cached)"
+    assert new.steps["counted"].mock and new.steps["counted"].message == reused
+    assert new.steps["each"].message == reused
+    for branch in new.steps["each"].branches.values():
+        work = next(step for name, step in branch.steps.items() if name.endswith(".work"))
+        assert work.mock and work.message == reused
+    assert not new.steps["gate"].mock and new.steps["gate"].status == "SUCCESS"
+
+    # The same resume, walked here, ends the same.
+    (project / "open").unlink()
+    local_old = execute("resumable.yaml", "local.yaml", "params.yaml", run_id="local-old")
+    (project / "open").write_text("")
+    local_new = execute("resumable.yaml", "local.yaml", "params.yaml", run_id="local-new", use_cached="local-old")
+    assert local_old is not None and local_new is not None
+    assert outcome(new) == outcome(local_new) and new.parameters == local_new.parameters
+
+
+def test_resuming_a_run_the_store_does_not_have_is_refused(project: Path) -> None:
+    (project / "linear.yaml").write_text(yaml.safe_dump({"dag": PIPELINES["linear"]}))
+    with pytest.raises(UserInputError, match="--use-cached no-such-run"):
+        execute("linear.yaml", "argo.yaml", "params.yaml", use_cached="no-such-run")
+    assert not (project / "argo-pipeline.yaml").exists()
+
+
+SCHEDULE = {
+    "executor__config__schedule": "0 3 * * *",
+    "executor__config__timezone": "Europe/Berlin",
+    "executor__config__concurrency_policy": "Forbid",
+}
+
+
+def test_a_schedule_renders_a_cron_workflow_that_runs_as_the_local_run(
+    project: Path, cron_workflow_validator: Any
+) -> None:
+    manifest = render(project, "map", configure(project, **SCHEDULE))
+    errors = sorted(cron_workflow_validator.iter_errors(manifest), key=str)
+    assert not errors, [f"{list(error.absolute_path)}: {error.message}" for error in errors[:5]]
+    again = m.CronWorkflow.model_validate(manifest).model_dump(by_alias=True, exclude_none=True, mode="json")
+    assert again == manifest
+    assert (manifest["kind"], manifest["metadata"]) == ("CronWorkflow", {"name": "magnus-map"})
+    spec = manifest["spec"]
+    expected = (["0 3 * * *"], "Europe/Berlin", "Forbid")
+    assert (spec["schedules"], spec["timezone"], spec["concurrencyPolicy"]) == expected
+    emulator = emulate(project, manifest)
+    local = execute("map.yaml", "local.yaml", "params.yaml", run_id="local-map")
+    assert local is not None and outcome(argo_run_log(project, emulator.uid)) == outcome(local)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({**SCHEDULE, "executor__config__timezone": "Europe/Atlantis"}, "unknown time zone 'Europe/Atlantis'"),
+        ({"executor__config__timezone": "Europe/Berlin"}, "apply to a schedule: set schedule"),
+        ({**SCHEDULE, "executor__config__concurrency_policy": "Sometimes"}, "concurrency_policy"),
+        ({**SCHEDULE, "executor__config__cron_workflow_name": "Nightly Run"}, "is not a Kubernetes name"),
+    ],
+)
+def test_bad_schedules_are_refused(project: Path, changes: Dict[str, Any], message: str) -> None:
+    (project / "linear.yaml").write_text(yaml.safe_dump({"dag": PIPELINES["linear"]}))
+    with pytest.raises(ConfigurationError, match=message):
+        execute("linear.yaml", configure(project, **changes), "params.yaml")
+
+
+def test_a_schedule_does_not_resume_one_run(project: Path) -> None:
+    (project / "linear.yaml").write_text(yaml.safe_dump({"dag": PIPELINES["linear"]}))
+    with pytest.raises(ConfigurationError, match="--use-cached resumes one run"):
+        execute("linear.yaml", configure(project, **SCHEDULE), "params.yaml", use_cached="old")
+
+
+class SharedStore(FileSystemRunLogStore):
+    """Stands in for a store other hosts reach (a database server): it declares so, and no folder."""
+
+    service_name: ClassVar[str] = "shared-for-test"
+    shared_between_hosts: ClassVar[bool] = True
+
+    def local_paths(self) -> List[str]:
+        return []
+
+
+class HostBoundStore(SharedStore):
+    shared_between_hosts: ClassVar[bool] = False
+
+
+@pytest.mark.parametrize("store, refused", [(SharedStore, ""), (HostBoundStore, "keeps its state on this machine")])
+def test_services_shared_between_hosts_need_no_volume(
+    project: Path, monkeypatch: pytest.MonkeyPatch, store: Any, refused: str
+) -> None:
+    real = entrypoints.create_service
+
+    def create(name: str, block: Dict[str, Any], source: str = "configuration") -> Any:
+        return store(log_folder="elsewhere") if name == "run_log_store" else real(name, block, source)
+
+    monkeypatch.setattr(entrypoints, "create_service", create)
+    config = configure(project, executor__config__persistent_volumes=[])
+    if refused:
+        with pytest.raises(ConfigurationError, match=f"run_log_store 'shared-for-test' {refused}"):
+            render(project, "linear", config)
+        return
+    manifest = render(project, "linear", config)
+    assert "volumes" not in manifest["spec"]
+    assert all("volumeMounts" not in t["container"] for t in containers(manifest).values())
+
+
+def test_a_cron_workflow_is_submitted_as_one(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = http.server.HTTPServer(("127.0.0.1", 0), _RecordingArgoServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        monkeypatch.setenv("ARGO_TOKEN", "Bearer test-token")
+        config = configure(
+            project,
+            **SCHEDULE,
+            executor__config__submit=True,
+            executor__config__argo_server_url=url,
+            executor__config__namespace="ml",
+        )
+        render(project, "linear", config)
+    finally:
+        server.shutdown()
+    request = _RecordingArgoServer.requests[-1]
+    assert request["path"] == "/api/v1/cron-workflows/ml"
+    rendered = yaml.safe_load((project / "argo-pipeline.yaml").read_text())
+    assert request["body"]["cronWorkflow"]["spec"] == rendered["spec"]

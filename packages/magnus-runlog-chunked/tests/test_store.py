@@ -45,6 +45,17 @@ def test_folder_names_are_safe() -> None:
     assert len(file_name("x" * 1000)) < 200
 
 
+def test_only_run_folders_inside_log_folder_are_listed(tmp_path: Path) -> None:
+    outside = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path / "elsewhere"))
+    outside.create_run_log("stranger")
+    store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path / "logs"))
+    store.create_run_log("mine")
+    (tmp_path / "logs" / "linked").symlink_to(tmp_path / "elsewhere" / "stranger")  # leads outside
+    (tmp_path / "logs" / "empty").mkdir()  # no run's own file
+    (tmp_path / "logs" / "notes.txt").write_text("not a run")
+    assert store.run_ids() == ["mine"]
+
+
 WRITER = """
 import sys
 from magnus.datastore.models import BranchLog, StepLog
@@ -224,7 +235,9 @@ def test_an_unchanged_parameter_is_parsed_once(tmp_path: Path, monkeypatch: pyte
     store.set_parameters("run", {"items": list(range(1000))})
     parsed = []
     read_json = chunked_store._read_json
-    monkeypatch.setattr(chunked_store, "_read_json", lambda path: parsed.append(path) or read_json(path))
+    monkeypatch.setattr(
+        chunked_store, "_read_json", lambda storage, path: parsed.append(path) or read_json(storage, path)
+    )
     for _ in range(5):
         assert len(store.get_parameters("run")["items"]) == 1000
     assert len(parsed) == 1

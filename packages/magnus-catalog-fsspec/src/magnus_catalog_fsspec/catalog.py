@@ -33,18 +33,12 @@ from pydantic import Field, PrivateAttr, field_validator
 
 from magnus.catalog import BaseCatalog, catalog_entry, checked_pattern, confined, matches, sha256_of
 from magnus.datastore.models import DataCatalog
-from magnus.errors import CatalogError, ConfigurationError
+from magnus.errors import CatalogError
 from magnus.names import path_name_problem
-from magnus.object_store import (
-    StoreFolder,
-    fill_placeholders,
-    is_url,
-    local_folder,
-    placeholder_names,
-    redacted_options,
-)
+from magnus.object_store import StoreFolder, is_url, local_folder, redacted_options
 
 _PACKAGE = "magnus-catalog-fsspec"
+_FIELD = "catalog.config.location"
 
 
 class FsspecCatalog(BaseCatalog):
@@ -76,10 +70,13 @@ class FsspecCatalog(BaseCatalog):
 
     # ---- service declarations ------------------------------------------------------------------
     def resolve_secrets(self, secret: Callable[[str], str]) -> None:
-        """Keep the secrets backend's look-up and resolve the options now: a missing secret stops the run early."""
+        """Keep the secrets backend's look-up, resolve the options and open the store now.
+
+        A missing secret, backend or bad option then stops the run before any step runs.
+        """
         self._secret = secret
         self.__dict__.pop("_folder", None)
-        self._folder  # noqa: B018 - resolve now
+        self._folder.open()
 
     def local_paths(self) -> List[str]:
         """The folder of a ``file://`` location (steps elsewhere must see it); none for an object store."""
@@ -93,16 +90,7 @@ class FsspecCatalog(BaseCatalog):
 
     @functools.cached_property
     def _folder(self) -> StoreFolder:
-        names = placeholder_names(self.storage_options)
-        if names and self._secret is None:
-            raise ConfigurationError(
-                f"catalog fsspec: storage_options name secrets ({', '.join(names)}) but no secrets backend was "
-                "handed to the catalog (magnus does when it composes a run; in code call resolve_secrets)"
-            )
-        options = self.storage_options
-        if self._secret is not None:
-            options = fill_placeholders(options, self._secret)
-        return StoreFolder(self.location, options, "catalog.config.location", _PACKAGE)
+        return StoreFolder.configured(self.location, self.storage_options, self._secret, _FIELD, _PACKAGE)
 
     def run_path(self, run_id: str) -> str:
         """The path of the run's folder in the store, refused when the run id is not one safe name.

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, T
 
 import click
 
+from magnus.runs.commands import build_group as build_runs_group
 from magnus.runtime import request
 from magnus.version import __version__
 
@@ -225,6 +226,8 @@ def execute(
 @click.argument("step_name", required=False)
 @click.option("-f", "--file", "file_option", default="", help="The pipeline file (magnus 0.5.1's form).")
 @click.option("--map-variable", default="", help="JSON of the map values this step runs at.")
+@click.option("--retry", default="", help="Earlier launches of this step by the engine (Argo's {{retries}}).")
+@click.option("--use-cached", default="", help="The run being resumed: the step is reused if it succeeded there.")
 @_common
 @_reports_errors
 def execute_single_node(
@@ -233,6 +236,8 @@ def execute_single_node(
     step_name: Optional[str],
     file_option: str,
     map_variable: str,
+    retry: str,
+    use_cached: str,
     config_file: str,
     parameters_file: str,
     log_level: str,
@@ -254,6 +259,8 @@ def execute_single_node(
         map_variable,
         parameters_file,
         tag,
+        retry=retry,
+        use_cached=use_cached,
     )
     _exit_unless_success(execute_request(step), step_name, run_id)
 
@@ -345,6 +352,7 @@ def execute_notebook(
 @click.option("-m", "--mode", type=click.Choice(["in", "out"]), required=True, help="Fan out or fan in.")
 @click.option("--map-variable", default="", help="JSON of the map values this step runs at.")
 @click.option("--iterations-file", default="", help="Fan out only: write the branches' map values here (a JSON list).")
+@click.option("--use-cached", default="", help="The run being resumed: the step keeps saying so if it succeeded there.")
 @_common
 @_reports_errors
 def fan(
@@ -354,6 +362,7 @@ def fan(
     mode: str,
     map_variable: str,
     iterations_file: str,
+    use_cached: str,
     config_file: str,
     parameters_file: str,
     log_level: str,
@@ -373,6 +382,7 @@ def fan(
         tag,
         fan=mode,
         iterations_file=iterations_file,
+        use_cached=use_cached,
     )
     status = execute_request(fanned)
     if mode == "in" or status == defaults.FAIL:
@@ -432,6 +442,16 @@ def graph(pipeline_file: str, output_format: str, log_level: str) -> None:
     from magnus.entrypoints import load_pipeline
 
     click.echo(FORMATS[output_format](load_pipeline(pipeline_file).graph), nl=False)
+
+
+def _log_level_option(command: F) -> F:
+    return click.option("--log-level", default="WARNING", type=LOG_LEVELS, show_default=True, help="Logging level.")(
+        command
+    )
+
+
+# `magnus runs list|show|diff|report`: the group's module imports click only; its work, when run.
+cli.add_command(build_runs_group(_reports_errors, _log_level_option))
 
 
 def main(argv: Optional[list[str]] = None) -> None:

@@ -4,13 +4,17 @@ Parallel branches, map bodies and nested dags are drawn as sub-graphs inside the
 them; ``on_failure`` edges are dashed and labelled, ``next`` edges solid; success and fail nodes
 have shapes and colours of their own, stubs a dashed outline. The implicit route of a failing step
 to its dag's fail node is not drawn (every step has it).
+
+Given the status of each node of a run (``statuses``, by internal name), the dot graph is coloured
+by it instead (:data:`STATUS_COLOURS`; grey for nodes the run never reached), and each node carries
+``id="step:<internal name>"`` and ``class="step status-<STATUS>"``, kept by Graphviz in its SVG.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from typing import Iterator, List
+from typing import Iterator, List, Mapping, Optional
 
 from magnus import defaults
 from magnus.graph import Graph
@@ -20,6 +24,15 @@ from magnus.nodes.map import MapNode
 from magnus.nodes.parallel import ParallelNode
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
+# Fill of a step by the status it ended with in a run; NOT_RUN for steps the run never reached.
+NOT_RUN = "NOT_RUN"
+STATUS_COLOURS = {
+    defaults.SUCCESS: "#7bd389",
+    defaults.FAIL: "#f28b82",
+    defaults.PROCESSING: "#fdd663",
+    defaults.CREATED: "#fdd663",
+    NOT_RUN: "#dadce0",
+}
 
 
 def _id(node_or_branch: str) -> str:
@@ -96,14 +109,15 @@ def _mermaid_graph(graph: Graph, indent: str) -> Iterator[str]:
 
 
 # ---- Graphviz dot --------------------------------------------------------------------------------
-def to_dot(graph: Graph) -> str:
+def to_dot(graph: Graph, statuses: Optional[Mapping[str, str]] = None) -> str:
+    """The graph in dot; with ``statuses`` (a run's, by internal name) coloured by them."""
     lines = [
         "digraph pipeline {",
         "    compound=true;",
         '    node [shape=box, style="rounded", fontname="Helvetica"];',
         '    edge [fontname="Helvetica"];',
     ]
-    lines.extend(_dot_graph(graph, "    "))
+    lines.extend(_dot_graph(graph, "    ", statuses))
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -113,22 +127,40 @@ def _anchor(node: BaseNode) -> str:
     return _id(node.internal_name) + ("_anchor" if node.is_composite else "")
 
 
-def _dot_graph(graph: Graph, indent: str) -> Iterator[str]:
+def _status_attributes(node: BaseNode, statuses: Mapping[str, str], colour_attribute: str) -> List[str]:
+    """Attributes naming a node and its status in the SVG, and colouring it by the status."""
+    status = statuses.get(node.internal_name, NOT_RUN)
+    colour = STATUS_COLOURS.get(status, STATUS_COLOURS[NOT_RUN])
+    identity = f'id="step:{_label(node.internal_name)}"'
+    return [identity, f'class="step status-{status}"', f'{colour_attribute}="{colour}"']
+
+
+def _dot_graph(graph: Graph, indent: str, statuses: Optional[Mapping[str, str]] = None) -> Iterator[str]:
     for node in graph.steps.values():
         node_id = _id(node.internal_name)
         if isinstance(node, CompositeNode):
             yield f"{indent}subgraph cluster_{node_id} {{"
             yield f'{indent}    label="{_label(_caption(node))}"; style="rounded";'
+            if statuses is not None:
+                yield f"{indent}    {'; '.join(_status_attributes(node, statuses, 'color'))}; penwidth=3;"
             yield f"{indent}    {node_id}_anchor [shape=point, style=invis];"
             for label, branch in _branch_graphs(node):
                 if label:
                     yield f"{indent}    subgraph cluster_{_id(branch.internal_branch_name)} {{"
                     yield f'{indent}        label="{_label(label)}"; style="dashed";'
-                    yield from _dot_graph(branch, indent + "        ")
+                    if statuses is not None:  # a cluster inherits its parent's attributes: reset them
+                        branch_id = _label(branch.internal_branch_name)
+                        yield f'{indent}        id="branch:{branch_id}"; class="branch"; color="black"; penwidth=1;'
+                    yield from _dot_graph(branch, indent + "        ", statuses)
                     yield f"{indent}    }}"
                 else:
-                    yield from _dot_graph(branch, indent + "    ")
+                    yield from _dot_graph(branch, indent + "    ", statuses)
             yield f"{indent}}}"
+        elif statuses is not None:
+            shape = "oval" if _kind(node) in ("success", "fail") else "box"
+            style = "rounded,filled,dashed" if _kind(node) == "stub" else "rounded,filled"
+            styled = ", ".join(_status_attributes(node, statuses, "fillcolor"))
+            yield f'{indent}{node_id} [label="{_label(node.name)}", shape={shape}, style="{style}", {styled}];'
         elif _kind(node) == "success":
             yield f'{indent}{node_id} [label="{_label(node.name)}", shape=oval, style=filled, fillcolor="#d1f2d9"];'
         elif _kind(node) == "fail":

@@ -111,6 +111,29 @@ class StoreFolder:
         self.package = package
         self._opened: Optional[Tuple[int, Any, str]] = None
 
+    @classmethod
+    def configured(
+        cls,
+        location: str,
+        options: Mapping[str, Any],
+        secret: Optional[Callable[[str], str]],
+        field: str,
+        package: str,
+    ) -> "StoreFolder":
+        """The folder of a service's configuration, its ``${name}`` placeholders filled by ``secret``.
+
+        Raises:
+            ConfigurationError: the options name secrets and no secrets backend was handed over
+                (``secret`` is None), naming ``field`` and the secrets.
+        """
+        names = placeholder_names(options)
+        if names and secret is None:
+            raise ConfigurationError(
+                f"{field}: storage_options name secrets ({', '.join(names)}) but no secrets backend was handed "
+                "over (magnus does when it composes a run; in code call resolve_secrets)"
+            )
+        return cls(location, fill_placeholders(options, secret) if secret is not None else options, field, package)
+
     @property
     def fs(self) -> Any:
         """The fsspec file system (``fsspec.AbstractFileSystem``)."""
@@ -124,6 +147,10 @@ class StoreFolder:
     def path(self, *names: str) -> str:
         """The path of ``names`` (``run_id``, ``data/rows.csv``) inside the folder."""
         return "/".join([self.root, *names]) if names else self.root
+
+    def open(self) -> None:
+        """Open the file system now: a missing backend or a bad option is refused before a run starts."""
+        self._open()
 
     def _open(self) -> Tuple[Any, str]:
         opened = self._opened

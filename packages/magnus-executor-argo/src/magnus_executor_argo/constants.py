@@ -14,3 +14,5 @@ MAP_VARIABLE = "{{inputs.parameters." + MAP_INPUT + "}}"
 ITERATIONS = "iterations"
 # Where core writes that list in the fan-out pod (``magnus fan ... -m out --iterations-file``).
 ITERATIONS_PATH = "/tmp/magnus-iterations.json"
+# Argo's count of earlier launches of a step with a retryStrategy (0 on the first), for --retry.
+RETRIES = "{{retries}}"

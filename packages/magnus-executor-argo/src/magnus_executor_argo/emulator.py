@@ -3,7 +3,9 @@
 A small interpreter of the parts of Argo that magnus manifests use: DAG templates walked in
 dependency order (``depends`` expressions over ``Succeeded``/``Failed``/``Skipped``/``Omitted``),
 ``withParam`` fan-out over an output parameter, input and workflow parameters, ``continueOn``,
-retries and step deadlines. Each container's ``command``/``args`` runs as a real subprocess with
+retries (a failed container relaunched up to ``retryStrategy.limit`` times, ``{{retries}}`` its
+count of earlier launches) and step deadlines. A ``CronWorkflow`` is emulated as one of the
+runs its schedule starts (its ``workflowSpec``). Each container's ``command``/``args`` runs as a real subprocess with
 the container's environment (secrets come from a dictionary standing in for Kubernetes secrets),
 in one working folder standing in for the image's, so run logs and catalogs on a shared folder
 stand in for the persistent volume.
@@ -39,6 +41,7 @@ class StepRecord:
     args: List[str]
     phase: str
     output: str
+    launches: int = 1
 
 
 @dataclass
@@ -59,7 +62,7 @@ class WorkflowEmulator:
         secrets: Optional[Dict[Tuple[str, str], str]] = None,
         environment: Optional[Dict[str, str]] = None,
     ) -> None:
-        spec = manifest["spec"]
+        spec = manifest["spec"]["workflowSpec"] if manifest.get("kind") == "CronWorkflow" else manifest["spec"]
         self.templates = {template["name"]: template for template in spec["templates"]}
         self.entrypoint = spec["entrypoint"]
         self.workdir = workdir
@@ -129,6 +132,9 @@ class WorkflowEmulator:
 
     def _container(self, template: Dict[str, Any], inputs: Dict[str, str]) -> Result:
         scope = {f"inputs.parameters.{key}": value for key, value in inputs.items()}
+        retries = int(template.get("retryStrategy", {}).get("limit", 0))
+        if "retryStrategy" in template:  # Argo defines {{retries}} in templates that retry only
+            scope["retries"] = "{{retries}}"
         container = template["container"]
         command = [self._substitute(part, scope) for part in container.get("command", [])]
         args = [self._substitute(part, scope) for part in container.get("args", [])]
@@ -141,7 +147,6 @@ class WorkflowEmulator:
             else:
                 ref = variable["valueFrom"]["secretKeyRef"]
                 env[variable["name"]] = self.secrets[(ref["name"], ref["key"])]
-        retries = int(template.get("retryStrategy", {}).get("limit", 0))
         deadline = int(template.get("activeDeadlineSeconds", 3600))
         with tempfile.TemporaryDirectory(prefix="pod-") as pod:
             # Each output parameter read from a path: a file of this machine, standing in for the path.
@@ -151,14 +156,15 @@ class WorkflowEmulator:
                     local = Path(pod) / f"output-{number}"
                     args = [str(local) if part == parameter["valueFrom"]["path"] else part for part in args]
                     output_files[parameter["name"]] = local
-            for _ in range(retries + 1):
+            for launch in range(retries + 1):
+                launched = [part.replace("{{retries}}", str(launch)) for part in args]
                 done = subprocess.run(
-                    [*command, *args], cwd=self.workdir, env=env, capture_output=True, text=True, timeout=deadline
+                    [*command, *launched], cwd=self.workdir, env=env, capture_output=True, text=True, timeout=deadline
                 )
                 if done.returncode == 0:
                     break
             phase = SUCCEEDED if done.returncode == 0 else FAILED
-            self.steps.append(StepRecord(template["name"], args, phase, done.stdout + done.stderr))
+            self.steps.append(StepRecord(template["name"], launched, phase, done.stdout + done.stderr, launch + 1))
             produced = {name: local.read_text() for name, local in output_files.items()} if phase == SUCCEEDED else {}
         return Result(phase, produced)
 

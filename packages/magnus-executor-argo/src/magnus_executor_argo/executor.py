@@ -12,13 +12,16 @@ hera: the manifest is built (:mod:`magnus_executor_argo.manifest`) only where it
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from magnus import defaults
 from magnus.errors import ConfigurationError
 from magnus.executor.base import BaseExecutor
+from magnus.service import BaseService
+from magnus_executor_argo.names import dns_name
+from magnus_executor_argo.paths import path_in_image
 from magnus_executor_argo.settings import PersistentVolume, Resources, RetryStrategy, SecretFromK8s, StepOverride
 
 if TYPE_CHECKING:
@@ -44,14 +47,30 @@ class ArgoExecutor(BaseExecutor):
         default_factory=list, description="Claims mounted into every step; run logs and catalogs must live on one."
     )
     service_account_name: Optional[str] = Field(default=None, description="Service account of the workflow.")
-    max_workflow_duration_in_seconds: int = Field(default=86400, description="activeDeadlineSeconds of the workflow.")
-    max_step_duration_in_seconds: int = Field(default=7200, description="activeDeadlineSeconds of each step.")
+    max_workflow_duration_in_seconds: Optional[int] = Field(
+        default=None, gt=0, description="activeDeadlineSeconds of the workflow (none unless set)."
+    )
+    max_step_duration_in_seconds: Optional[int] = Field(
+        default=None, gt=0, description="activeDeadlineSeconds of each step (none unless set or overridden)."
+    )
     node_selector: Dict[str, str] = Field(default_factory=dict, description="Node selector of the workflow.")
     tolerations: List[Dict[str, Any]] = Field(default_factory=list, description="Tolerations of the workflow.")
-    resources: Resources = Field(default_factory=Resources, description="Requests and limits of every step.")
-    retry_strategy: RetryStrategy = Field(
-        default_factory=RetryStrategy, description="Retries of a failed step (limit, retry_policy)."
+    resources: Optional[Resources] = Field(
+        default=None, description="Requests and limits of every step (none unless set or overridden)."
     )
+    retry_strategy: RetryStrategy = Field(
+        default_factory=RetryStrategy,
+        description="Relaunches of a failed step running user code (limit, retry_policy); none by default.",
+    )
+    # A schedule renders a CronWorkflow (Argo 3.6 and later) running the pipeline afresh each time.
+    schedule: List[str] = Field(
+        default_factory=list, description="Cron schedule(s), e.g. '0 3 * * *': render a CronWorkflow."
+    )
+    timezone: str = Field(default="", description="Time zone of the schedule (e.g. Europe/Berlin).")
+    concurrency_policy: Optional[Literal["Allow", "Forbid", "Replace"]] = Field(
+        default=None, description="What a scheduled run does when the last one still runs."
+    )
+    cron_workflow_name: str = Field(default="", description="Name of the CronWorkflow (magnus-<pipeline> by default).")
     parallelism: Optional[int] = Field(default=None, description="Most steps running at once.")
     image_pull_policy: str = Field(default="", description="Always, IfNotPresent or Never.")
     labels: Dict[str, str] = Field(default_factory=dict, description="Labels of the workflow.")
@@ -68,25 +87,79 @@ class ArgoExecutor(BaseExecutor):
     )
     verify_ssl: bool = Field(default=True, description="Verify the server's TLS certificate.")
 
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _one_or_more_schedules(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        if value:
+            import zoneinfo
+
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone '{value}' (an IANA name such as Europe/Berlin)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _schedule_settings_need_a_schedule(self) -> "ArgoExecutor":
+        if not self.schedule and (self.timezone or self.concurrency_policy or self.cron_workflow_name):
+            raise ValueError("timezone, concurrency_policy and cron_workflow_name apply to a schedule: set schedule")
+        if self.cron_workflow_name and dns_name(self.cron_workflow_name) != self.cron_workflow_name:
+            raise ValueError(
+                f"cron_workflow_name '{self.cron_workflow_name}' is not a Kubernetes name: lower case letters, digits "
+                "and '-', at most 63 characters, starting with a letter"
+            )
+        return self
+
     def check(self, services: "RunServices") -> None:
         """Refuse, before rendering, what cannot work on a cluster.
 
-        The pods read the configuration file; every folder a service keeps its state in must be
-        on a persistent volume all pods mount; overrides must name a block of this config.
+        The pods read the pipeline, configuration and parameters files from the image, so they
+        must be inside the project folder. Every service must be reachable from every pod: shared
+        between hosts (a database, an object store), or keeping its state in folders
+        (``local_paths``) on a persistent volume all pods mount. Overrides must name a block of
+        this config; a resumed run's log must be readable (the run it resumes is in the store).
         """
-        self.step_configuration_file(services)
-        mounts = [PurePosixPath(volume.mount_path) for volume in self.persistent_volumes]
-        for service in services.services().values():
-            for folder in service.local_paths():
-                if not any(PurePosixPath(folder).is_relative_to(mount) for mount in mounts):
-                    raise ConfigurationError(
-                        f"{service.service_type} '{service.service_name}': folder '{folder}' is not on a persistent "
-                        "volume, so the pods of the workflow cannot share it; mount one (executor.config."
-                        f"persistent_volumes, mounted at: {', '.join(map(str, mounts)) or 'none'}) and put the "
-                        "folder inside it"
-                    )
         assert services.pipeline is not None, "a run renders a pipeline"
+        options = services.options
+        path_in_image(self.step_configuration_file(services), "-c")
+        if options.pipeline_file.endswith((".yaml", ".yml")):
+            path_in_image(options.pipeline_file, "-f")
+        else:  # a pipeline built with the SDK is written beside the manifest for the pods
+            path_in_image(self.output_file, "executor.config.output_file")
+        if not self.expose_parameters_as_inputs:
+            path_in_image(options.parameters_file, "-p")
+        for kind, service in services.services().items():
+            self._check_reachable(kind, service)
         self.check_override_names(services.pipeline.graph, self.overrides)
+        if services.original_run_id:
+            if self.schedule:
+                raise ConfigurationError(
+                    "--use-cached resumes one run, but executor.config.schedule starts a new run each time"
+                )
+            services.original_run_log  # noqa: B018 - read now: an unreadable run to resume is refused here
+
+    def _check_reachable(self, kind: str, service: BaseService) -> None:
+        mounts = [PurePosixPath(volume.mount_path) for volume in self.persistent_volumes]
+        folders = service.local_paths()
+        if not folders and not service.shared_between_hosts:
+            raise ConfigurationError(
+                f"{kind} '{service.service_name}' keeps its state on this machine, out of the pods' reach: use one "
+                "shared between hosts (run_log_store: db; catalog: fsspec on an object store) or one keeping it in "
+                "a folder on a persistent volume"
+            )
+        for folder in folders:
+            if not any(PurePosixPath(folder).is_relative_to(mount) for mount in mounts):
+                raise ConfigurationError(
+                    f"{kind} '{service.service_name}': folder '{folder}' is not on a persistent volume, so the pods "
+                    "of the workflow cannot share it; mount one (executor.config.persistent_volumes, mounted at: "
+                    f"{', '.join(map(str, mounts)) or 'none'}) and put the folder inside it, or use a store shared "
+                    "between hosts (run_log_store: db; catalog: fsspec on an object store)"
+                )
 
     def execute_pipeline(self, services: "RunServices") -> str:
         """Write the manifest (and submit it when configured); no step runs here: ``TRIGGERED``."""
@@ -97,7 +170,7 @@ class ArgoExecutor(BaseExecutor):
         pipeline_file = self.step_pipeline_file(services, output.with_name(output.stem + "-dag.yaml"))
         workflow = ManifestBuilder(self, services, pipeline_file).build()
         write_atomically(output, to_yaml(workflow).encode(), durable=False)
-        print(f"Argo workflow manifest written to {self.output_file}")
+        print(f"Argo {workflow.kind} manifest written to {self.output_file}")
         if self.submit:
             from magnus_executor_argo.submit import submit_workflow
 

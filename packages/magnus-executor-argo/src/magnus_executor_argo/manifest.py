@@ -23,29 +23,43 @@ exits non-zero, so its dag (and, at the top, the workflow) ends Failed, as the r
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Dict, List, Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Dict, List, Optional, Union
 
 from hera.workflows import models as m
 
 from magnus import defaults
 from magnus.graph import Graph
-from magnus.nodes.base import BaseNode
+from magnus.nodes.base import BaseNode, ExecutableNode
 from magnus.nodes.composite import CompositeNode
 from magnus.parameters import encode_value
 from magnus.runtime.request import StepRequest
-from magnus_executor_argo.constants import ENTRYPOINT, ITERATIONS, ITERATIONS_PATH, MAP_INPUT, MAP_VARIABLE, RUN_ID
+from magnus_executor_argo.constants import (
+    ENTRYPOINT,
+    ITERATIONS,
+    ITERATIONS_PATH,
+    MAP_INPUT,
+    MAP_VARIABLE,
+    RETRIES,
+    RUN_ID,
+)
 from magnus_executor_argo.names import dns_name
-from magnus_executor_argo.settings import Resources, StepOverride
+from magnus_executor_argo.paths import path_in_image
+from magnus_executor_argo.settings import RetryStrategy, StepOverride
 
 if TYPE_CHECKING:
     from magnus.runtime.services import RunServices
     from magnus_executor_argo.executor import ArgoExecutor
 
+API_VERSION = "argoproj.io/v1alpha1"
+
 
 class ManifestBuilder:
-    """Builds the Workflow of one run's pipeline for one executor configuration.
+    """Builds the Workflow (or, with a schedule, the CronWorkflow) of one run's pipeline.
 
-    ``pipeline_file`` is the YAML pipeline the pods read (as the executor settled it).
+    ``pipeline_file`` is the YAML pipeline the pods read (as the executor settled it). Files the
+    pods read are named relative to the project folder, which the image holds as its working
+    directory. A resumed run (``--use-cached``) has every container carry the run it resumes.
     """
 
     def __init__(self, executor: "ArgoExecutor", services: "RunServices", pipeline_file: str) -> None:
@@ -55,21 +69,42 @@ class ManifestBuilder:
         exposed = executor.expose_parameters_as_inputs
         # Secret values are masked: a manifest is stored and shown (``argo get``), never secret.
         self.parameters = services.redactor.redact_data(dict(services.initial_parameters)) if exposed else {}
-        self.pipeline_file = pipeline_file
-        self.configuration_file = executor.step_configuration_file(services)
+        self.pipeline_file = path_in_image(pipeline_file, "-f")
+        self.configuration_file = path_in_image(executor.step_configuration_file(services), "-c")
         # Exposed parameters reach the pods as MAGNUS_PRM_ variables, not from the file.
-        self.parameters_file = "" if exposed else services.options.parameters_file
+        self.parameters_file = "" if exposed else path_in_image(services.options.parameters_file, "-p")
         self.tag = services.tag
+        self.use_cached = services.original_run_id
         self.templates: Dict[str, m.Template] = {}
 
     # ---- the workflow ----------------------------------------------------------------------------
-    def build(self) -> m.Workflow:
+    def build(self) -> Union[m.Workflow, m.CronWorkflow]:
+        """The CronWorkflow running the pipeline on the executor's schedule, or one Workflow."""
+        spec = self.workflow_spec()
+        executor = self.executor
+        labels, annotations = executor.labels or None, executor.annotations or None
+        if not executor.schedule:
+            metadata = m.ObjectMeta(generate_name="magnus-", labels=labels, annotations=annotations)
+            return m.Workflow(api_version=API_VERSION, kind="Workflow", metadata=metadata, spec=spec)
+        name = executor.cron_workflow_name or dns_name(f"magnus-{Path(self.pipeline_file).stem}")
+        cron = m.CronWorkflowSpec(
+            schedules=list(executor.schedule),
+            timezone=executor.timezone or None,
+            concurrency_policy=executor.concurrency_policy,
+            workflow_metadata=m.ObjectMeta(labels=labels) if labels else None,
+            workflow_spec=spec,
+        )
+        metadata = m.ObjectMeta(name=name, labels=labels, annotations=annotations)
+        return m.CronWorkflow(api_version=API_VERSION, kind="CronWorkflow", metadata=metadata, spec=cron)
+
+    def workflow_spec(self) -> m.WorkflowSpec:
+        """What a run of the pipeline is: its DAG and container templates, its arguments and volumes."""
         entry = self._dag_template(self.graph, in_map=False)
         ordered = [self.templates.pop(entry), *self.templates.values()]
         executor = self.executor
         arguments = [m.Parameter(name="run_id", value="{{workflow.uid}}")]
         arguments += [m.Parameter(name=name, value=encode_value(value)) for name, value in self.parameters.items()]
-        spec = m.WorkflowSpec(
+        return m.WorkflowSpec(
             entrypoint=entry,
             arguments=m.Arguments(parameters=arguments),
             templates=ordered,
@@ -87,12 +122,6 @@ class ManifestBuilder:
             ]
             or None,
         )
-        metadata = m.ObjectMeta(
-            generate_name="magnus-",
-            labels=executor.labels or None,
-            annotations=executor.annotations or None,
-        )
-        return m.Workflow(api_version="argoproj.io/v1alpha1", kind="Workflow", metadata=metadata, spec=spec)
 
     # ---- DAG templates -----------------------------------------------------------------------------
     def _dag_template(self, graph: Graph, in_map: bool) -> str:
@@ -152,12 +181,13 @@ class ManifestBuilder:
         return [fan_out, *branch_tasks, fan_in]
 
     # ---- container templates -----------------------------------------------------------------------
-    def _request(self, node: BaseNode, in_map: bool, fan: str) -> StepRequest:
+    def _request(self, node: BaseNode, in_map: bool, fan: str, retried: bool) -> StepRequest:
         """What the container asks magnus to do: run ``node``, or fan it out or in.
 
-        The run id and the map position are placeholders Argo fills in. A composite whose
-        branches are known only at run time (a map) has core write them, on fan-out, to the file
-        its template outputs for ``withParam``.
+        The run id, the map position and (for a step Argo may relaunch, ``retried``) the retry
+        number are placeholders Argo fills in. A composite whose branches are known only at run
+        time (a map) has core write them, on fan-out, to the file its template outputs for
+        ``withParam``.
         """
         dynamic = fan == "out" and isinstance(node, CompositeNode) and node.dynamic_branches
         return StepRequest(
@@ -170,15 +200,20 @@ class ManifestBuilder:
             tag=self.tag,
             fan=fan,
             iterations_file=ITERATIONS_PATH if dynamic else "",
+            use_cached=self.use_cached,
+            retry=RETRIES if retried else "",
         )
 
     def _container_template(self, node: BaseNode, in_map: bool, fan: str = "") -> str:
         """The template running one node (``fan`` '') or fanning a composite out or in."""
         name = dns_name(node.internal_name + (f"-fan-{fan}" if fan else ""))
-        request = self._request(node, in_map, fan)
         override = self._override(node)
         executor = self.executor
-        resources = (override.resources if override and override.resources else executor.resources) or Resources()
+        retry = self._retry_strategy(node, override) if not fan else None
+        request = self._request(node, in_map, fan, retried=retry is not None)
+        resources = override.resources if override and override.resources else executor.resources
+        deadline = override.max_step_duration_in_seconds if override else None
+        deadline = deadline or executor.max_step_duration_in_seconds
         container = m.Container(
             image=(override.image if override and override.image else executor.image),
             image_pull_policy=(override.image_pull_policy if override else None) or executor.image_pull_policy or None,
@@ -188,7 +223,9 @@ class ManifestBuilder:
             resources=m.ResourceRequirements(
                 requests={key: m.Quantity(root=value) for key, value in resources.requests.items()} or None,
                 limits={key: m.Quantity(root=value) for key, value in resources.limits.items()} or None,
-            ),
+            )
+            if resources and (resources.requests or resources.limits)
+            else None,
             volume_mounts=[
                 m.VolumeMount(name=volume.name, mount_path=volume.mount_path) for volume in executor.persistent_volumes
             ]
@@ -199,22 +236,32 @@ class ManifestBuilder:
             outputs = m.Outputs(
                 parameters=[m.Parameter(name=ITERATIONS, value_from=m.ValueFrom(path=request.iterations_file))]
             )
-        retry = executor.retry_strategy
         self.templates[name] = m.Template(
             name=name,
             inputs=m.Inputs(parameters=[m.Parameter(name=MAP_INPUT)]) if in_map else None,
             container=container,
             outputs=outputs,
-            active_deadline_seconds=m.IntOrString(root=str(executor.max_step_duration_in_seconds)),
-            retry_strategy=m.RetryStrategy(limit=m.IntOrString(root=str(retry.limit)), retry_policy=retry.retry_policy)
-            if retry and retry.limit
-            else None,
+            active_deadline_seconds=m.IntOrString(root=str(deadline)) if deadline else None,
+            retry_strategy=retry,
             node_selector=(override.node_selector if override and override.node_selector else None),
             tolerations=[m.Toleration(**t) for t in override.tolerations]
             if override and override.tolerations
             else None,
         )
         return name
+
+    def _retry_strategy(self, node: BaseNode, override: Optional[StepOverride]) -> Optional[m.RetryStrategy]:
+        """Argo's relaunches of a failed pod, for steps that run user code only.
+
+        A fail node exits non-zero by design, and a stub, a success node or a fan-out/fan-in
+        runs no user code: relaunching them would only repeat a certain outcome.
+        """
+        if not (isinstance(node, ExecutableNode) and node.task() is not None):
+            return None
+        chosen: RetryStrategy = (override.retry_strategy if override else None) or self.executor.retry_strategy
+        if not chosen.limit:
+            return None
+        return m.RetryStrategy(limit=m.IntOrString(root=str(chosen.limit)), retry_policy=chosen.retry_policy)
 
     def _override(self, node: BaseNode) -> Optional[StepOverride]:
         chosen = node.override_name(self.executor.service_name)
@@ -256,7 +303,7 @@ def _predecessors(graph: Graph, ends: Dict[str, str]) -> Dict[str, List[str]]:
     return conditions
 
 
-def to_yaml(workflow: m.Workflow) -> str:
+def to_yaml(workflow: Union[m.Workflow, m.CronWorkflow]) -> str:
     """The manifest as YAML, keys in Argo's order, the same bytes for the same input."""
     import yaml
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,13 +27,21 @@ class PersistentVolume(_Strict):
 
 
 class Resources(_Strict):
-    requests: Dict[str, str] = Field(default_factory=lambda: {"memory": "1Gi", "cpu": "250m"})
-    limits: Dict[str, str] = Field(default_factory=lambda: {"memory": "1Gi", "cpu": "250m"})
+    """Requests and limits of a step's container, as Kubernetes quantities (``cpu: 500m``, ``memory: 2Gi``).
+
+    Only what is configured is written: a step without resources is scheduled as the cluster's
+    defaults (a LimitRange) say.
+    """
+
+    requests: Dict[str, str] = Field(default_factory=dict)
+    limits: Dict[str, str] = Field(default_factory=dict)
 
 
 class RetryStrategy(_Strict):
-    limit: int = 0
-    retry_policy: str = "Always"
+    """Argo's relaunches of a step whose pod failed; only steps running user code get them."""
+
+    limit: int = Field(default=0, ge=0)
+    retry_policy: Literal["Always", "OnFailure", "OnError", "OnTransientError"] = "Always"
 
 
 class StepOverride(_Strict):
@@ -42,6 +50,8 @@ class StepOverride(_Strict):
     image: Optional[str] = None
     image_pull_policy: Optional[str] = None
     resources: Optional[Resources] = None
+    max_step_duration_in_seconds: Optional[int] = Field(default=None, gt=0)
+    retry_strategy: Optional[RetryStrategy] = None
     node_selector: Optional[Dict[str, str]] = None
     tolerations: Optional[List[Dict[str, Any]]] = None
     environment: Dict[str, str] = Field(default_factory=dict)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Union
 
 from magnus.errors import ConfigurationError, MagnusError
 
@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from magnus_executor_argo.executor import ArgoExecutor
 
 
-def submit_workflow(executor: "ArgoExecutor", workflow: "m.Workflow") -> str:
-    """Create the workflow on the server; return the name the server gave it."""
+def submit_workflow(executor: "ArgoExecutor", workflow: "Union[m.Workflow, m.CronWorkflow]") -> str:
+    """Create the workflow (or the cron workflow) on the server; return the name the server gave it."""
     from hera.workflows import WorkflowsService
     from hera.workflows import models as m
 
@@ -25,7 +25,13 @@ def submit_workflow(executor: "ArgoExecutor", workflow: "m.Workflow") -> str:
         host=executor.argo_server_url, token=token, verify_ssl=executor.verify_ssl, namespace=executor.namespace
     )
     try:
-        created = service.create_workflow(m.WorkflowCreateRequest(workflow=workflow), namespace=executor.namespace)
+        if isinstance(workflow, m.CronWorkflow):
+            request = m.CreateCronWorkflowRequest(cron_workflow=workflow)
+            created: Union[m.Workflow, m.CronWorkflow] = service.create_cron_workflow(
+                request, namespace=executor.namespace
+            )
+        else:
+            created = service.create_workflow(m.WorkflowCreateRequest(workflow=workflow), namespace=executor.namespace)
     except Exception as exc:
         raise MagnusError(f"submitting to {executor.argo_server_url} failed: {exc}") from exc
     return created.metadata.name or ""

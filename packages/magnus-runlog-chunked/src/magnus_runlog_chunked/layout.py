@@ -23,7 +23,7 @@ name, not on the size of the run.
 from __future__ import annotations
 
 import os
-from typing import Iterator, List, NamedTuple, Optional, Tuple
+from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple
 
 from magnus.names import encode_file_name
 
@@ -75,7 +75,9 @@ def step_branches(step_path: str) -> str:
     return step_path[: -len(STEP_SUFFIX)] + BRANCHES_SUFFIX
 
 
-def locate(run_folder: str, internal_name: str, kind: str) -> Tuple[str, bool]:
+def locate(
+    run_folder: str, internal_name: str, kind: str, is_file: Callable[[str], bool] = os.path.isfile
+) -> Tuple[str, bool]:
     """The file of a step (``kind='step'``) or branch (``kind='branch'``) log, and whether it exists.
 
     An internal name alternates steps and branches. Step names hold no dots, but a branch of a map
@@ -84,12 +86,14 @@ def locate(run_folder: str, internal_name: str, kind: str) -> Tuple[str, bool]:
     whose parents all exist, one whose part exists wins; otherwise the first (where a new part is
     written).
 
+    ``is_file`` tells whether a file exists (the storage's, for a store that is not a local folder).
+
     Raises:
         LookupError: no split has every parent recorded (its message names the parent).
     """
     parts = internal_name.split(".")
     first: Optional[str] = None
-    for path, exists in _splits(parts, 0, Container(run_folder, ""), "", kind):
+    for path, exists in _splits(parts, 0, Container(run_folder, ""), "", kind, is_file):
         if exists:
             return path, True
         if first is None:
@@ -99,7 +103,9 @@ def locate(run_folder: str, internal_name: str, kind: str) -> Tuple[str, bool]:
     return first, False
 
 
-def _splits(parts: List[str], start: int, container: Container, branches: str, kind: str) -> Iterator[Tuple[str, bool]]:
+def _splits(
+    parts: List[str], start: int, container: Container, branches: str, kind: str, is_file: Callable[[str], bool]
+) -> Iterator[Tuple[str, bool]]:
     """Every file ``parts[start:]`` can name below a step container (or a step's ``branches`` folder)."""
     at_step = not branches
     last = len(parts)
@@ -109,9 +115,9 @@ def _splits(parts: List[str], start: int, container: Container, branches: str, k
         candidate = container.step_file(part) if at_step else branch_file(branches, part)
         if end == last:
             if ("step" if at_step else "branch") == kind:
-                yield candidate, os.path.isfile(candidate)
-        elif os.path.isfile(candidate):
+                yield candidate, is_file(candidate)
+        elif is_file(candidate):
             if at_step:
-                yield from _splits(parts, end, container, container.branches_folder(part), kind)
+                yield from _splits(parts, end, container, container.branches_folder(part), kind, is_file)
             else:
-                yield from _splits(parts, end, branch_container(candidate), "", kind)
+                yield from _splits(parts, end, branch_container(candidate), "", kind, is_file)

@@ -1,21 +1,28 @@
 """``run_log_store: {type: chunked-fs, config: {log_folder: .run_log_store}}``.
 
 One folder per run and one small file per run-log part (see :mod:`magnus_runlog_chunked.layout`).
-Every file is written atomically (temp file, rename), and no two writers of one run write the same
-file unless they update the same part, so processes running map iterations or parallel branches on
-different machines can write at once, without locks, and lose nothing. Recording a step writes
-that step's file only: its cost does not grow with the size of the run.
+Every file is written atomically (temp file and rename; on an object store one whole object per
+part), and no two writers of one run write the same file unless they update the same part, so
+processes running map iterations or parallel branches on different machines can write at once,
+without locks, and lose nothing. Recording a step writes that step's file only: its cost does not
+grow with the size of the run.
+
+``log_folder`` is a local folder (or ``file://``), or the URL of an object store folder
+(``s3://bucket/prefix``, ``gs://``, ``az://``, ``memory://``) reached through fsspec, installed
+with the package's ``[s3]``/``[gcs]``/``[azure]`` extra and imported only when such a store is
+used (see :mod:`magnus_runlog_chunked.storage` for what each kind of storage promises).
 
 Confinement: every file lies in ``<log_folder>/<run_id>/`` (the run id is checked and the run's
 folder resolved, symlinks included, inside ``log_folder``; part names are encoded so that no map
 value or step name names another folder). Creating a run log claims the run id atomically: of two
 processes started with the same run id, one runs and the other gets ``RunLogExistsError``.
 
-Durability: a process crash loses nothing (every write is a rename). The run's own file, its
+Durability (local folders): a process crash loses nothing (every write is a rename). The run's own file, its
 config and its parameters are fsynced before the rename, so they also survive a power loss; step
 and branch files are fsynced only with ``durable_steps`` (a disk flush per step costs more than the
 rest of a no-op step on a VM disk). Without it a power loss may leave the last steps' files empty:
-they read as not recorded, and ``--use-cached`` runs them again.
+they read as not recorded, and ``--use-cached`` runs them again. On an object store a write is
+durable once the store acknowledged it.
 """
 
 from __future__ import annotations
@@ -25,12 +32,11 @@ import json
 import logging
 import os
 import time
-from typing import Any, ClassVar, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, List, NamedTuple, Optional, Set, Tuple, Union
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from magnus import defaults
-from magnus.atomic import create_atomically, write_atomically
 from magnus.datastore.base import BaseRunLogStore
 from magnus.datastore.models import BranchLog, RunLog, StepLog
 from magnus.errors import (
@@ -42,15 +48,18 @@ from magnus.errors import (
     StepLogNotFoundError,
     UserInputError,
 )
-from magnus.names import is_inside, path_name_problem, usable_folder
+from magnus.names import path_name_problem
 from magnus.nodes.base import BaseNode
+from magnus.object_store import StoreFolder, local_folder, protocol, redacted_options
 from magnus.plugins import load_plugin
 from magnus_runlog_chunked import layout
+from magnus_runlog_chunked.storage import LocalFiles, ObjectFiles, Storage
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
 
 _HEADER_EXCLUDES = {"steps", "parameters", "run_config"}
 _FINAL = (defaults.SUCCESS, defaults.FAIL)
+_FIELD = "run_log_store.config.log_folder"
 
 
 class ChunkedFileSystemRunLogStore(BaseRunLogStore):
@@ -59,14 +68,54 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
     service_name: ClassVar[str] = "chunked-fs"
     shared_between_processes: ClassVar[bool] = True
 
-    log_folder: str = Field(default=defaults.LOG_FOLDER, description="Folder of the runs: one sub-folder per run id.")
+    log_folder: str = Field(
+        default=defaults.LOG_FOLDER,
+        description="Folder of the runs, one sub-folder per run id: a local path, or a URL "
+        "(s3://bucket/prefix, gs://..., az://..., file:///path, memory://...).",
+    )
+    storage_options: Dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options of the fsspec file system of a URL log_folder; ${name} is the secret 'name'.",
+    )
     durable_steps: bool = Field(
         default=False,
         description="fsync the file of each task step that ended: it survives a power loss, for a disk flush per step.",
     )
 
+    _secret: Optional[Callable[[str], str]] = PrivateAttr(default=None)
+
     def local_paths(self) -> List[str]:
-        return [self.log_folder]
+        """The local folder of the runs; none when they are in an object store."""
+        folder = local_folder(self.log_folder)
+        return [folder] if folder is not None else []
+
+    def resolve_secrets(self, secret: Callable[[str], str]) -> None:
+        """Keep the secrets backend's look-up for ``${name}`` in ``storage_options`` (an object store's)."""
+        self._secret = secret
+        self.__dict__.pop("_storage", None)
+        self.__dict__.pop("_root", None)
+        storage = self._storage
+        if isinstance(storage, ObjectFiles):
+            storage.folder.open()  # a missing secret, backend or bad option stops the run before it starts
+
+    def get_summary(self) -> Dict[str, Any]:
+        summary = super().get_summary()
+        summary["storage_options"] = redacted_options(self.storage_options)
+        return summary
+
+    @functools.cached_property
+    def _root(self) -> str:
+        """The local folder of the runs, or the URL of their store."""
+        folder = local_folder(self.log_folder)
+        return self.log_folder if folder is None else folder
+
+    @functools.cached_property
+    def _storage(self) -> Storage:
+        if local_folder(self.log_folder) is not None:
+            return LocalFiles()
+        options = {**ObjectFiles.default_options(protocol(self.log_folder)), **self.storage_options}
+        folder = StoreFolder.configured(self.log_folder, options, self._secret, _FIELD, "magnus-runlog-chunked")
+        return ObjectFiles(folder)
 
     # What this process learned of the runs it touched: where each part's file is, when each part
     # was first written, the parameter files it parsed. The first two only ever grow, so they are
@@ -88,6 +137,11 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
     def _run_folders(self) -> Dict[str, str]:
         return {}
 
+    @functools.cached_property
+    def _existing_runs(self) -> Set[str]:
+        """Runs this process saw recorded (a run's own file is never removed while it is written)."""
+        return set()
+
     def run_folder(self, run_id: str) -> str:
         """``<log_folder>/<run_id>``; the run id and symlinks are checked once per run and process.
 
@@ -100,9 +154,7 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
             problem = path_name_problem(run_id)
             if problem:
                 raise UserInputError(f"run id {run_id!r} {problem}")
-            folder = os.path.join(self.log_folder, run_id)
-            if not is_inside(folder, self.log_folder):
-                raise RunLogError(f"'{folder}' leads outside {self.log_folder} (a symlink); refused")
+            folder = self._storage.run_folder(self._root, run_id)
             self._run_folders[run_id] = folder
         return folder
 
@@ -114,36 +166,57 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
             RunLogExistsError: the run id is taken (by an earlier run or a concurrent creator).
             ConfigurationError: ``log_folder`` is a file, cannot be created or is not writable.
         """
-        usable_folder(self.log_folder, "run_log_store.config.log_folder")
+        self._storage.prepare(self._root, _FIELD)
         folder = self.run_folder(run_log.run_id)
         header = run_log.model_dump(mode="json", exclude=_HEADER_EXCLUDES)
         try:
-            create_atomically(os.path.join(folder, layout.RUN_FILE), json.dumps(header).encode())
+            self._storage.create(os.path.join(folder, layout.RUN_FILE), json.dumps(header).encode())
         except FileExistsError:
             raise RunLogExistsError(run_log.run_id) from None
-        _write_json(os.path.join(folder, layout.CONFIG_FILE), run_log.run_config, durable=True)
+        _write_json(self._storage, os.path.join(folder, layout.CONFIG_FILE), run_log.run_config, durable=True)
 
     def run_log_exists(self, run_id: str) -> bool:
-        return os.path.isfile(os.path.join(self.run_folder(run_id), layout.RUN_FILE))
+        return self._storage.is_file(os.path.join(self.run_folder(run_id), layout.RUN_FILE))
+
+    def run_ids(self) -> List[str]:
+        """The folders of ``log_folder`` holding a run's own file (none when it does not exist yet).
+
+        A folder whose name is no run id, or that leads outside ``log_folder``, is not a run.
+        """
+        try:
+            entries = self._storage.list(self._root)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        found = []
+        for entry in entries:
+            if path_name_problem(entry.name):
+                continue
+            try:
+                folder = self.run_folder(entry.name)
+            except RunLogError:
+                continue
+            if self._storage.is_file(os.path.join(folder, layout.RUN_FILE)):
+                found.append(entry.name)
+        return found
 
     def get_run_log_by_id(self, run_id: str, full: bool = True) -> RunLog:
         """The run log; with ``full=False`` only its own fields and parameters, not its steps."""
         folder = self.run_folder(run_id)
-        header = _read_json(os.path.join(folder, layout.RUN_FILE))
+        header = _read_json(self._storage, os.path.join(folder, layout.RUN_FILE))
         if header is None:
             raise RunLogNotFoundError(run_id)
         run_log = RunLog.model_validate(header)
         run_log.parameters = self.get_parameters(run_id)
-        run_log.run_config = _read_json(os.path.join(folder, layout.CONFIG_FILE)) or {}
+        run_log.run_config = _read_json(self._storage, os.path.join(folder, layout.CONFIG_FILE)) or {}
         if full:
-            run_log.steps = _read_steps(layout.Container(folder, ""))
+            run_log.steps = _read_steps(self._storage, layout.Container(folder, ""))
         return run_log
 
     def put_run_log(self, run_log: RunLog) -> None:
         folder = self.run_folder(run_log.run_id)
         header = run_log.model_dump(mode="json", exclude=_HEADER_EXCLUDES)
-        _write_json(os.path.join(folder, layout.RUN_FILE), header, durable=True)
-        _write_json(os.path.join(folder, layout.CONFIG_FILE), run_log.run_config, durable=True)
+        _write_json(self._storage, os.path.join(folder, layout.RUN_FILE), header, durable=True)
+        _write_json(self._storage, os.path.join(folder, layout.CONFIG_FILE), run_log.run_config, durable=True)
         self.set_parameters(run_log.run_id, run_log.parameters)
         for step in run_log.steps.values():
             self.add_step_log(step, run_log.run_id)
@@ -151,11 +224,11 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
     # ---- run-level fields ----------------------------------------------------------------------
     def update_run_log_status(self, run_id: str, status: str) -> None:
         path = os.path.join(self.run_folder(run_id), layout.RUN_FILE)
-        header = _read_json(path)
+        header = _read_json(self._storage, path)
         if header is None:
             raise RunLogNotFoundError(run_id)
         header["status"] = status
-        _write_json(path, header, durable=status in _FINAL)
+        _write_json(self._storage, path, header, durable=status in _FINAL)
 
     def get_parameters(self, run_id: str) -> Dict[str, Any]:
         """The parameters; a file unchanged since this process last read it is not parsed again.
@@ -164,7 +237,7 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         """
         folder = os.path.join(self.run_folder(run_id), layout.PARAMETERS)
         try:
-            entries = sorted(os.scandir(folder), key=lambda item: item.name)
+            entries = sorted(self._storage.list(folder), key=lambda item: item.name)
         except FileNotFoundError:
             if not self.run_log_exists(run_id):
                 raise RunLogNotFoundError(run_id) from None
@@ -172,7 +245,7 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         parameters = {}
         for entry in entries:
             if entry.name.endswith(".json"):
-                record = self._parameter_files.read(entry)
+                record = self._parameter_files.read(self._storage, entry)
                 if record is not None:
                     parameters[record["name"]] = record["value"]
         return parameters
@@ -182,19 +255,19 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         folder = os.path.join(self.run_folder(run_id), layout.PARAMETERS)
         for name, value in parameters.items():
             path = os.path.join(folder, f"{layout.file_name(name)}.json")
-            _write_json(path, {"name": name, "value": value}, durable=True)
+            _write_json(self._storage, path, {"name": name, "value": value}, durable=True)
 
     def get_run_config(self, run_id: str) -> Dict[str, Any]:
-        return _read_json(os.path.join(self.run_folder(run_id), layout.CONFIG_FILE)) or {}
+        return _read_json(self._storage, os.path.join(self.run_folder(run_id), layout.CONFIG_FILE)) or {}
 
     def set_run_config(self, run_id: str, run_config: Dict[str, Any]) -> None:
         path = os.path.join(self.run_folder(run_id), layout.CONFIG_FILE)
-        _write_json(path, {**(_read_json(path) or {}), **run_config}, durable=True)
+        _write_json(self._storage, path, {**(_read_json(self._storage, path) or {}), **run_config}, durable=True)
 
     # ---- steps and branches --------------------------------------------------------------------
     def get_step_log(self, internal_name: str, run_id: str) -> StepLog:
         path, exists = self._locate(run_id, internal_name, "step")
-        step_log = _read_step(path) if exists else None
+        step_log = _read_step(self._storage, path) if exists else None
         if step_log is None:
             raise StepLogNotFoundError(run_id, internal_name)
         return step_log
@@ -208,13 +281,13 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         branches = layout.step_branches(path)
         for branch in step_log.branches.values():
             part = branch.internal_name[len(step_log.internal_name) + 1 :]
-            if not os.path.isfile(layout.branch_file(branches, part)):
+            if not self._storage.is_file(layout.branch_file(branches, part)):
                 self.add_branch_log(branch, run_id)
 
     def update_step_log_status(self, internal_name: str, status: str, run_id: str, message: str = "") -> StepLog:
         """Rewrite the step's own file; its branches are untouched (and not in what is returned)."""
         path, exists = self._locate(run_id, internal_name, "step")
-        data = _read_json(path) if exists else None
+        data = _read_json(self._storage, path) if exists else None
         if data is None:
             raise StepLogNotFoundError(run_id, internal_name)
         data.pop(layout.CREATED, None)
@@ -230,13 +303,13 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         if not exists:
             raise StepLogNotFoundError(run_id, internal_name)
         try:
-            entries = list(os.scandir(layout.step_branches(path)))
+            entries = list(self._storage.list(layout.step_branches(path)))
         except FileNotFoundError:
             return {}
         statuses = {}
         for entry in entries:
             if entry.name.endswith(layout.BRANCH_SUFFIX):
-                data = _read_json(entry.path)
+                data = _read_json(self._storage, entry.path)
                 if data is not None:
                     statuses[data["internal_name"]] = data["status"]
         return statuses
@@ -246,7 +319,7 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         if not internal_branch_name:
             return self.get_run_log_by_id(run_id, full=False)
         path, exists = self._locate(run_id, internal_branch_name, "branch")
-        branch_log = _read_branch(path) if exists else None
+        branch_log = _read_branch(self._storage, path) if exists else None
         if branch_log is None:
             raise BranchLogNotFoundError(run_id, internal_branch_name)
         return branch_log
@@ -257,11 +330,11 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
             self.update_run_log_status(run_id, status)
             return
         path, exists = self._locate(run_id, internal_branch_name, "branch")
-        header = _read_json(path) if exists else None
+        header = _read_json(self._storage, path) if exists else None
         if header is None:
             raise BranchLogNotFoundError(run_id, internal_branch_name)
         header["status"] = status
-        _write_json(path, header, durable=False)
+        _write_json(self._storage, path, header, durable=False)
 
     def add_branch_log(self, branch_log: Union[BranchLog, RunLog], run_id: str) -> None:
         """Write the branch's file, keeping its recorded steps; steps it carries are written when new."""
@@ -274,7 +347,7 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         container = layout.branch_container(path)
         for step in branch_log.steps.values():
             part = step.internal_name[len(branch_log.internal_name) + 1 :]
-            if not os.path.isfile(container.step_file(part)):
+            if not self._storage.is_file(container.step_file(part)):
                 self.add_step_log(step, run_id)
 
     # ---- mechanics -------------------------------------------------------------------------------
@@ -282,11 +355,11 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         """Write a part's file, keeping the time it was first written (which orders siblings)."""
         created = self._created.get(path)
         if created is None:
-            existing = _read_json(path) if exists else None
+            existing = _read_json(self._storage, path) if exists else None
             created = existing.get(layout.CREATED, 0) if existing else time.time_ns()
             self._created[path] = created
         payload[layout.CREATED] = created
-        _write_json(path, payload, durable=durable)
+        _write_json(self._storage, path, payload, durable=durable)
 
     def _locate(self, run_id: str, internal_name: str, kind: str, writing: bool = False) -> Tuple[str, bool]:
         """The part's folder; a missing parent is "not found" of the part (reading) or its parent (writing)."""
@@ -296,15 +369,17 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
             return known, True
         child = self._child_of_located(run_id, internal_name, kind)
         if child is not None:
-            exists = os.path.isfile(child)
+            exists = self._storage.is_file(child)
             if exists or writing:
                 self._folders[key] = child
             return child, exists
         folder = self.run_folder(run_id)
-        if not os.path.isfile(os.path.join(folder, layout.RUN_FILE)):
-            raise RunLogNotFoundError(run_id)
+        if run_id not in self._existing_runs:  # a request per step on an object store: checked once
+            if not self._storage.is_file(os.path.join(folder, layout.RUN_FILE)):
+                raise RunLogNotFoundError(run_id)
+            self._existing_runs.add(run_id)
         try:
-            found, exists = layout.locate(folder, internal_name, kind)
+            found, exists = layout.locate(folder, internal_name, kind, self._storage.is_file)
         except LookupError as missing:
             missing_kind = ("branch" if kind == "step" else "step") if writing else kind
             name = str(missing) if writing else internal_name
@@ -355,29 +430,29 @@ def _node_flags(step_type: str) -> _NodeFlags:
 
 
 class _UnchangedFiles:
-    """Parsed JSON files, reused while a file's identity and times show it was not replaced.
+    """Parsed JSON files, reused while the storage's version of a file shows it was not replaced.
 
-    Writes are renames, so a new version is a new inode with new times. A version written within
-    the file system's clock tick of being read (``_SETTLE_NS``) is not kept: a second write in the
-    same tick could reuse the freed inode and the same times.
+    Locally a write is a rename, so a new version is a new inode with new times; a version written
+    within the file system's clock tick of being read (``_SETTLE_NS``) is not kept: a second write
+    in the same tick could reuse the freed inode and the same times. On an object store the
+    version is the ETag, a hash of the content.
     """
 
     _SETTLE_NS = 50_000_000
 
     def __init__(self) -> None:
-        self._parsed: Dict[str, Tuple[Tuple[int, int, int, int], Any]] = {}
+        self._parsed: Dict[str, Tuple[Any, Any]] = {}
 
-    def read(self, entry: "os.DirEntry[str]") -> Any:
-        try:
-            stat = entry.stat()
-        except FileNotFoundError:
-            return None
-        identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    def read(self, storage: Storage, entry: Any) -> Any:
+        version = storage.version(entry)
         kept = self._parsed.get(entry.path)
-        if kept is not None and kept[0] == identity:
+        if version is not None and kept is not None and kept[0] == version[0]:
             return kept[1]
-        data = _read_json(entry.path)
-        if data is not None and time.time_ns() - stat.st_ctime_ns > self._SETTLE_NS:
+        data = _read_json(storage, entry.path)
+        if data is None or version is None:
+            return data
+        identity, changed_ns = version
+        if changed_ns is None or time.time_ns() - changed_ns > self._SETTLE_NS:
             self._parsed[entry.path] = (identity, data)
         return data
 
@@ -387,7 +462,9 @@ def _ordered(found: List[Tuple[int, str, Any]]) -> List[Any]:
     return [item[2] for item in found]
 
 
-def _read_steps(container: layout.Container, entries: Optional[List[os.DirEntry[str]]] = None) -> Dict[str, StepLog]:
+def _read_steps(
+    storage: Storage, container: layout.Container, entries: Optional[List[Any]] = None
+) -> Dict[str, StepLog]:
     """The steps of a container, in the order they were first written.
 
     ``entries`` is the listing of the container's folder when the caller has it already (the
@@ -395,83 +472,90 @@ def _read_steps(container: layout.Container, entries: Optional[List[os.DirEntry[
     """
     if entries is None:
         try:
-            entries = list(os.scandir(container.folder))
+            entries = list(storage.list(container.folder))
         except FileNotFoundError:
             return {}
+    mine = [
+        entry
+        for entry in entries
+        if entry.name.startswith(container.prefix)
+        and entry.name.endswith(layout.STEP_SUFFIX)
+        and layout.SEPARATOR not in entry.name[len(container.prefix) :]  # not a step of a branch below
+    ]
+    contents = storage.read_many([entry.path for entry in mine])
     found = []
-    for entry in entries:
-        name = entry.name
-        if not (name.startswith(container.prefix) and name.endswith(layout.STEP_SUFFIX)):
-            continue
-        if layout.SEPARATOR in name[len(container.prefix) :]:
-            continue  # a step of a branch below this container
-        data = _read_json(entry.path)
+    for entry in mine:
+        data = _parsed(entry.path, contents[entry.path])
         if data is not None:
-            found.append((data.pop(layout.CREATED, 0), name, (entry.path, data)))
+            found.append((data.pop(layout.CREATED, 0), entry.name, (entry.path, data)))
     steps = {}
     for path, data in _ordered(found):
-        step = _step_from(path, data)
+        step = _step_from(storage, path, data)
         steps[step.internal_name] = step
     return steps
 
 
-def _read_step(path: str) -> Optional[StepLog]:
-    data = _read_json(path)
+def _read_step(storage: Storage, path: str) -> Optional[StepLog]:
+    data = _read_json(storage, path)
     if data is None:
         return None
     data.pop(layout.CREATED, None)
-    return _step_from(path, data)
+    return _step_from(storage, path, data)
 
 
-def _step_from(path: str, data: Dict[str, Any]) -> StepLog:
+def _step_from(storage: Storage, path: str, data: Dict[str, Any]) -> StepLog:
     """A step with its branches, each branch with its steps: one listing of the branches folder."""
     step = StepLog.model_validate(data)
     if not _node_flags(step.step_type).composite:
         return step
     folder = layout.step_branches(path)
     try:
-        listing = list(os.scandir(folder))
+        listing = list(storage.list(folder))
     except FileNotFoundError:
         return step
     # Group the folder's files by the branch they belong to (the name before the first "+").
-    by_branch: Dict[str, List[os.DirEntry[str]]] = {}
+    by_branch: Dict[str, List[Any]] = {}
     for entry in listing:
         if layout.SEPARATOR in entry.name:
             by_branch.setdefault(entry.name.split(layout.SEPARATOR, 1)[0], []).append(entry)
+    branches = [entry for entry in listing if entry.name.endswith(layout.BRANCH_SUFFIX)]
+    contents = storage.read_many([entry.path for entry in branches])
     found = []
-    for entry in listing:
-        if entry.name.endswith(layout.BRANCH_SUFFIX):
-            branch_data = _read_json(entry.path)
-            if branch_data is not None:
-                found.append((branch_data.pop(layout.CREATED, 0), entry.name, (entry.path, branch_data)))
+    for entry in branches:
+        branch_data = _parsed(entry.path, contents[entry.path])
+        if branch_data is not None:
+            found.append((branch_data.pop(layout.CREATED, 0), entry.name, (entry.path, branch_data)))
     for branch_path, branch_data in _ordered(found):
         branch = BranchLog.model_validate(branch_data)
         container = layout.branch_container(branch_path)
-        branch.steps = _read_steps(container, by_branch.get(container.prefix[: -len(layout.SEPARATOR)], []))
+        branch.steps = _read_steps(storage, container, by_branch.get(container.prefix[: -len(layout.SEPARATOR)], []))
         step.branches[branch.internal_name] = branch
     return step
 
 
-def _read_branch(path: str) -> Optional[BranchLog]:
-    data = _read_json(path)
+def _read_branch(storage: Storage, path: str) -> Optional[BranchLog]:
+    data = _read_json(storage, path)
     if data is None:
         return None
     data.pop(layout.CREATED, None)
     branch = BranchLog.model_validate(data)
-    branch.steps = _read_steps(layout.branch_container(path))
+    branch.steps = _read_steps(storage, layout.branch_container(path))
     return branch
 
 
-def _read_json(path: str) -> Any:
-    """A part's content; None when it is missing or unreadable.
+def _read_json(storage: Storage, path: str) -> Any:
+    """A part's content; None when it is missing or unreadable."""
+    return _parsed(path, storage.read(path))
 
-    Every write is a rename, so only a power loss before the data of a write that was not fsynced
-    reached the disk leaves a part unreadable (empty): that part was not durably recorded.
+
+def _parsed(path: str, raw: Optional[bytes]) -> Any:
+    """The JSON of a part read as ``raw`` (None: not there); None when it is unreadable.
+
+    Every write is a rename (one whole object on a store), so only a power loss before the data of
+    a local write that was not fsynced reached the disk leaves a part unreadable (empty): that part
+    was not durably recorded.
     """
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except (FileNotFoundError, NotADirectoryError):  # not written, or log_folder is a file
+    if raw is None:
         return None
     try:
         return json.loads(raw)
@@ -480,5 +564,5 @@ def _read_json(path: str) -> Any:
         return None
 
 
-def _write_json(path: str, data: Any, durable: bool) -> None:
-    write_atomically(path, json.dumps(data).encode(), durable=durable)
+def _write_json(storage: Storage, path: str, data: Any, durable: bool) -> None:
+    storage.write(path, json.dumps(data).encode(), durable=durable)

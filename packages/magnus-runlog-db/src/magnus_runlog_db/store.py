@@ -30,6 +30,7 @@ from pydantic import Field, PrivateAttr, field_validator
 from sqlalchemy.engine import URL, Connection, Engine
 
 from magnus.datastore.base import BaseRunLogStore
+from magnus.datastore.listing import RunQuery, RunSummary, select_runs, summarize
 from magnus.datastore.models import BranchLog, RunLog, StepLog
 from magnus.errors import (
     BranchLogNotFoundError,
@@ -196,6 +197,29 @@ class DatabaseRunLogStore(BaseRunLogStore):
     def run_log_exists(self, run_id: str) -> bool:
         with self._connect() as conn:
             return self._statements.run_exists.execute(conn, {"run_id": run_id}).first() is not None
+
+    def run_ids(self) -> List[str]:
+        with self._connect() as conn:
+            return [row[0] for row in conn.execute(sa.select(self._tables.runs.c.run_id))]
+
+    def list_runs(self, query: Optional[RunQuery] = None) -> List[RunSummary]:
+        """The runs ``query`` selects: status and tag are matched by the database (indexed columns)."""
+        query = query or RunQuery()
+        runs = self._tables.runs
+        selected = sa.select(runs.c.run_id)
+        if query.status:
+            selected = selected.where(runs.c.status == query.status)
+        if query.tag:
+            selected = selected.where(runs.c.tag == query.tag)
+        with self._connect() as conn:
+            run_ids = [row[0] for row in conn.execute(selected)]
+        summaries = []
+        for run_id in run_ids:
+            try:
+                summaries.append(summarize(self.get_run_log_by_id(run_id)))
+            except RunLogNotFoundError:  # removed since the query
+                continue
+        return select_runs(summaries, query)
 
     def get_run_log_by_id(self, run_id: str, full: bool = True) -> RunLog:
         """The run log; with ``full=False`` its own fields, parameters and config, not its steps."""

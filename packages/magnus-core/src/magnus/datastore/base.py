@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, ClassVar, Dict, Union
+from typing import Any, ClassVar, Dict, List, Optional, Union
 
 from magnus import defaults
+from magnus.datastore.listing import RunQuery, RunSummary, select_runs, summarize
 from magnus.datastore.models import BranchLog, RunLog, StepLog
-from magnus.errors import BranchLogNotFoundError, RunLogExistsError, RunLogNotFoundError, StepLogNotFoundError
+from magnus.errors import (
+    BranchLogNotFoundError,
+    ConfigurationError,
+    RunLogExistsError,
+    RunLogNotFoundError,
+    StepLogNotFoundError,
+)
 from magnus.service import BaseService
 
 
@@ -94,6 +101,38 @@ class BaseRunLogStore(BaseService):
         except RunLogNotFoundError:
             return False
         return True
+
+    # ---- finding runs ------------------------------------------------------------------------------
+    def run_ids(self) -> List[str]:
+        """Every run id the store holds, in no particular order: what ``magnus runs`` lists from.
+
+        Every store that keeps run logs implements it; this default refuses.
+
+        Raises:
+            ConfigurationError: this store cannot enumerate its runs.
+        """
+        raise ConfigurationError(f"run_log_store '{self.service_name}' cannot list the runs it holds")
+
+    def list_runs(self, query: Optional[RunQuery] = None) -> List[RunSummary]:
+        """The runs ``query`` selects, newest first, each summarised from its run log.
+
+        A run's own fields are read first (``full=False``) and its steps only when its status and tag
+        pass the query; a run removed between the listing and the read is left out. A summary agrees
+        with ``magnus.datastore.listing.summarize`` of the run's full log.
+
+        Raises:
+            ConfigurationError: this store cannot enumerate its runs.
+        """
+        query = query or RunQuery()
+        summaries = []
+        for run_id in self.run_ids():
+            try:
+                if not query.admits_header(self.get_run_log_by_id(run_id, full=False)):
+                    continue
+                summaries.append(summarize(self.get_run_log_by_id(run_id)))
+            except RunLogNotFoundError:
+                continue
+        return select_runs(summaries, query)
 
     # ---- run-level fields -------------------------------------------------------------------
     def update_run_log_status(self, run_id: str, status: str) -> None:

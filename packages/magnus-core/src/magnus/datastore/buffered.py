@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Dict
+from typing import ClassVar, Dict, List
 
 from pydantic import PrivateAttr
 
@@ -37,3 +37,7 @@ class BufferedRunLogStore(BaseRunLogStore):
 
     def run_log_exists(self, run_id: str) -> bool:
         return run_id in self._run_logs
+
+    def run_ids(self) -> List[str]:
+        """The runs of this process (another process, ``magnus runs`` included, sees none of them)."""
+        return list(self._run_logs)

@@ -114,6 +114,16 @@ class FileSystemRunLogStore(BaseRunLogStore):
     def get_run_log_by_id(self, run_id: str, full: bool = True) -> RunLog:
         return self._refresh(run_id).run_log
 
+    def run_ids(self) -> List[str]:
+        """The ``<run_id>.json`` files of ``log_folder`` (none when it does not exist yet)."""
+        try:
+            entries = os.scandir(self.log_folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        with entries:
+            names = [entry.name[: -len(".json")] for entry in entries if entry.name.endswith(".json")]
+        return [name for name in names if not path_name_problem(name)]
+
     def put_run_log(self, run_log: RunLog) -> None:
         """Write the whole log as the run's JSON file and fold the journal away."""
         path = self.snapshot_path(run_log.run_id)

@@ -17,6 +17,7 @@ walking nested in it); the others run on to their end.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -30,7 +31,7 @@ import traceback
 from collections import deque
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, NoReturn, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Counter, Deque, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from magnus import defaults
 from magnus.errors import MagnusError
@@ -74,16 +75,11 @@ class _Task:
     """A branch to walk, in the group of branches of one composite step."""
 
     run: Dict[str, Any]  # the branch as it travels (see _describe)
-    group: int
+    groups: Tuple[int, ...]  # its group, then the groups holding the branch that fanned it out, and so on
 
-
-@dataclass
-class _Group:
-    """The branches of one composite step: who waits for them, how many have not ended."""
-
-    left: int
-    worker: Optional[int]  # the answer pipe of the worker waiting for them (None: the walking process)
-    within: Optional[int]  # the task that fanned them out (None for the step the walking process runs)
+    @property
+    def group(self) -> int:
+        return self.groups[0]
 
 
 @dataclass
@@ -128,8 +124,9 @@ class WorkerPool:
         self.limit = limit
         self.workers: Dict[int, _Worker] = {}  # by answer pipe
         self.tasks: Dict[int, _Task] = {}
-        self.groups: Dict[int, _Group] = {}
+        self.left: Dict[int, int] = {}  # by group (the branches of one composite step): how many have not ended
         self.queue: Deque[int] = deque()
+        self.queued: Counter[int] = collections.Counter()  # queued branches nested in each group, at any depth
         self.selector = selectors.DefaultSelector()
         self.graphs: Dict[str, "Graph"] = {}
 
@@ -137,7 +134,7 @@ class WorkerPool:
         """Walk ``runs`` and every branch nested in them; return when all have ended."""
         for run in runs:  # what workers forked from here need to rebuild any branch they are handed
             self.graphs.update(_branch_graphs(run.graph))
-        top = self._add_group([_describe(run) for run in runs], worker=None, within=None)
+        top = self._add_group([_describe(run) for run in runs], within=None)
         try:
             self._assign()
             while self.workers:
@@ -153,18 +150,25 @@ class WorkerPool:
             raise
         finally:
             self.selector.close()
-        assert self.groups[top].left == 0, "the pool ended with branches not walked"
+        assert self.left[top] == 0, "the pool ended with branches not walked"
 
     # ---- scheduling ----------------------------------------------------------------------------
-    def _add_group(self, runs: List[Dict[str, Any]], worker: Optional[int], within: Optional[int]) -> int:
-        number = len(self.groups)
-        self.groups[number] = _Group(left=len(runs), worker=worker, within=within)
+    def _add_group(self, runs: List[Dict[str, Any]], within: Optional[int]) -> int:
+        """Queue the branches of a composite step, fanned out by the branch ``within`` (None: here)."""
+        number = len(self.left)
+        self.left[number] = len(runs)
+        groups = (number, *(self.tasks[within].groups if within is not None else ()))
         numbers = []
         for run in runs:
             numbers.append(len(self.tasks))
-            self.tasks[len(self.tasks)] = _Task(run, number)
+            self.tasks[len(self.tasks)] = _Task(run, groups)
         self.queue.extendleft(reversed(numbers))  # nested work first: the steps waiting for it settle sooner
+        self.queued.update({group: len(runs) for group in groups})
         return number
+
+    def _dequeue(self, number: int) -> None:
+        self.queue.remove(number)
+        self.queued.subtract(self.tasks[number].groups)
 
     def _assign(self) -> None:
         """Give every ready worker what it can do; start workers for branches nobody can take."""
@@ -178,7 +182,7 @@ class WorkerPool:
         """Tell the ready worker of ``fd`` what to do next, if anything: resume, walk a branch, or end."""
         worker = self.workers[fd]
         waits_for = worker.frames[-1].waits_for if worker.frames else None
-        if waits_for is not None and self.groups[waits_for].left == 0:
+        if waits_for is not None and self.left[waits_for] == 0:
             worker.frames[-1].waits_for = None
             self._send(fd, {"resume": True})
             return
@@ -188,6 +192,7 @@ class WorkerPool:
                 worker.frames.append(_Frame(number))
             else:
                 self.queue.appendleft(number)
+                self.queued.update(self.tasks[number].groups)
         elif not worker.frames and not self.queue and self._all_ended():
             self._close_orders(fd)
 
@@ -197,23 +202,19 @@ class WorkerPool:
         A waiting worker takes only branches it waits for (directly or deeper), so what it waits
         for is never stuck behind an unrelated branch it took.
         """
+        if waits_for is not None and not self.queued[waits_for]:
+            return None
         for number in self.queue:
             if waits_for is None or self._nested_in(number, waits_for):
-                self.queue.remove(number)
+                self._dequeue(number)
                 return number
         return None
 
     def _nested_in(self, number: int, group: int) -> bool:
-        current: Optional[int] = self.tasks[number].group
-        while current is not None:
-            if current == group:
-                return True
-            within = self.groups[current].within
-            current = None if within is None else self.tasks[within].group
-        return False
+        return group in self.tasks[number].groups
 
     def _all_ended(self) -> bool:
-        return all(group.left == 0 for group in self.groups.values())
+        return not any(self.left.values())
 
     def _send(self, fd: int, message: Dict[str, Any]) -> bool:
         """Whether the worker got ``message`` (not when it just ended: its end of file comes next)."""
@@ -239,7 +240,7 @@ class WorkerPool:
             self._reap(fd, block=True)
         elif "fan" in message:
             worker = self.workers[fd]
-            worker.frames[-1].waits_for = self._add_group(message["fan"], worker=fd, within=worker.frames[-1].task)
+            worker.frames[-1].waits_for = self._add_group(message["fan"], within=worker.frames[-1].task)
             worker.ready = True
         else:
             worker = self.workers[fd]
@@ -251,12 +252,11 @@ class WorkerPool:
 
     def _report(self, number: int, status: str) -> None:
         """A branch of the step this process fanned out ended: the run's observer counts it here."""
-        if self.groups[self.tasks[number].group].worker is None:
+        if len(self.tasks[number].groups) == 1:  # not nested in a branch a worker walks
             self.services.events.branch_ended(self._branch(number), status)
 
     def _ended(self, number: int) -> None:
-        group = self.groups[self.tasks[number].group]
-        group.left -= 1
+        self.left[self.tasks[number].group] -= 1
 
     def _start(self) -> int:
         orders_read, orders_write = os.pipe()
@@ -308,7 +308,7 @@ class WorkerPool:
     def _drop(self, group: int) -> None:
         """The worker waiting for ``group`` died: its queued branches never run, and fail."""
         for number in [number for number in self.queue if self._nested_in(number, group)]:
-            self.queue.remove(number)
+            self._dequeue(number)
             self._lost(self._branch(number), None)
             self._ended(number)
 
@@ -335,6 +335,7 @@ class WorkerPool:
     def _stop(self) -> None:
         """Interrupt every worker, wait a little, kill those still running; record their branches."""
         self.queue.clear()
+        self.queued.clear()
         for worker in self.workers.values():
             _signal(worker.pid, signal.SIGTERM)
         deadline = time.monotonic() + INTERRUPT_GRACE_SECONDS
@@ -449,7 +450,10 @@ def _read_message(fd: int) -> Optional[Dict[str, Any]]:
     header = _read_exactly(fd, _LENGTH.size)
     if not header:
         return None
-    body = _read_exactly(fd, _LENGTH.unpack(header)[0])
+    size = _LENGTH.unpack(header)[0]
+    body = _read_exactly(fd, size)
+    if len(body) < size:  # the writer ended mid-message
+        return None
     loaded: Dict[str, Any] = json.loads(body)
     return loaded
 

@@ -285,9 +285,13 @@ class Orchestrator:
         else:
             statuses = self._store.get_branch_statuses(name, run_id)
         failed = [branch for branch, status in statuses.items() if status != defaults.SUCCESS]
-        message = f"branches that did not succeed: {', '.join(failed)}" if failed else ""
         self.events.composite_ended(name, len(statuses), len(failed))
-        return self._settle(node, map_variable, defaults.FAIL if failed else defaults.SUCCESS, message)
+        if failed:
+            message = f"branches that did not succeed: {', '.join(failed)}"
+            return self._settle(node, map_variable, defaults.FAIL, message)
+        # Walked again by an engine although it succeeded in the run resumed: it says so, as when reused whole.
+        reused = self._reusable_step_log(node, name)
+        return self._settle(node, map_variable, defaults.SUCCESS, reused.message if reused else "")
 
     def _settle(
         self, node: CompositeNode, map_variable: defaults.TypeMapVariable, status: str, message: str
@@ -305,7 +309,9 @@ class Orchestrator:
         request for a branch walks it here, its steps launched by this orchestrator's launcher,
         and returns the status the branch ended with. A terminal node at the top of the
         pipeline ends the run; a fan-out with an iterations file writes its branches' map
-        variables there.
+        variables there. With ``use_cached``, a step that succeeded in the run resumed is
+        recorded as reused, not run; the attempts of a step an engine launched again
+        (``retry``) are numbered after the earlier launches'.
 
         Raises:
             UserInputError: the request does not fit the node (a fan of a task, a task as a fan).
@@ -335,7 +341,11 @@ class Orchestrator:
             return node.ends_with
         if not isinstance(node, ExecutableNode):
             raise UserInputError(f"step '{request.step}' of type {node.node_type} cannot be run on its own")
-        return str(StepRunner(services).run(node, map_variable).status)
+        reused = self._reusable_step_log(node, node.step_log_name(map_variable))
+        if reused is not None:
+            self._store.add_step_log(reused, services.run_id)
+            return str(reused.status)
+        return str(StepRunner(services).run(node, map_variable, retry=request.retry_number()).status)
 
     def _walk_branch_here(self, node: CompositeNode, map_variable: defaults.TypeMapVariable, branch: str) -> str:
         """Walk ``node``'s branch named ``branch`` (as in the pipeline) at ``map_variable``.
@@ -350,11 +360,15 @@ class Orchestrator:
         return self.run_branch(BranchRun(resolve_map_placeholders(branch, map_variable), graph, map_variable))
 
     def ensure_run_log(self) -> None:
-        """Create the run log unless a process of the run did; of two at once, one creates it, both go on."""
+        """Create the run log unless a process of the run did; of two at once, one creates it, both go on.
+
+        It begins as a run walked here does (:meth:`begin_run`): a resumed run carries the
+        parameters of the run it resumes, whose catalog is made available.
+        """
         if self._store.run_log_exists(self.services.run_id):
             return
         try:
-            self.create_run_log(dict(self.services.initial_parameters))
+            self.begin_run()
         except RunLogExistsError:
             pass  # another step's process claimed it first: it records the parameters and config
 

@@ -5,21 +5,24 @@ command line a :class:`StepRequest` renders, and ``magnus`` reads it back into t
 This is the only place that command line is written: executors hand :meth:`StepRequest.to_argv`
 to their engine, never assemble it themselves::
 
-    magnus execute_single_node RUN_ID PIPELINE STEP [--map-variable JSON] -c CONFIG [-p PARAMS] [--tag TAG]
-    magnus fan RUN_ID STEP -f PIPELINE -m out|in [--map-variable JSON] [--iterations-file PATH] -c CONFIG ...
+    magnus execute_single_node RUN_ID PIPELINE STEP [--map-variable JSON] [--retry N] [--use-cached OLD_RUN_ID]
+        -c CONFIG [-p PARAMS] [--tag TAG]
+    magnus fan RUN_ID STEP -f PIPELINE -m out|in [--map-variable JSON] [--iterations-file PATH] [--use-cached OLD]
+        -c CONFIG ...
     magnus execute_branch RUN_ID PIPELINE STEP BRANCH [--map-variable JSON] [--use-cached OLD_RUN_ID] -c CONFIG ...
 
 The last walks one branch of a composite step (all its steps, in turn) in the process it starts,
 for engines that run a whole branch in one place (a SLURM array task per map item).
 :func:`run_argv` writes the ``magnus execute`` line of a whole run handed to another process.
 
-Values may be placeholders an engine fills in (``{{workflow.parameters.run_id}}``): the run id
-and the map variable are carried as text.
+Values may be placeholders an engine fills in (``{{workflow.parameters.run_id}}``, ``{{retries}}``):
+the run id, the map variable and the retry number are carried as text.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, List, Sequence, Tuple
 
@@ -50,8 +53,13 @@ class StepRequest:
 
     With ``branch`` (the internal name of one of the composite ``step``'s branches, map parts as
     the placeholder) the request walks that branch at ``map_variable``, the map position its steps
-    see (for a map's branch, the item); ``use_cached`` is then the run being resumed, whose
-    successful steps the walk reuses.
+    see (for a map's branch, the item).
+
+    ``use_cached`` is the run being resumed: a step that succeeded there is recorded as reused
+    instead of run (by the walk of a branch, or by the request of that one step, for engines
+    that walk the graph themselves). ``retry`` is the engine's count of earlier launches of this
+    step (Argo's ``{{retries}}``; '' or 0 for the first): the attempts of this launch are
+    numbered after them, so a step an engine retried shows attempts 1, 2, 3 in its log.
     """
 
     run_id: str
@@ -65,6 +73,7 @@ class StepRequest:
     iterations_file: str = ""
     branch: str = ""
     use_cached: str = ""
+    retry: str = ""
 
     def __post_init__(self) -> None:
         if self.fan and self.fan not in FAN_MODES:
@@ -73,8 +82,20 @@ class StepRequest:
             raise UserInputError("--iterations-file is written by a fan-out only (-m out)")
         if self.branch and self.fan:
             raise UserInputError("a request walks a branch or fans a step, not both")
-        if self.use_cached and not self.branch:
-            raise UserInputError("--use-cached is for a branch walked elsewhere (execute_branch) only")
+        if self.retry and (self.fan or self.branch):
+            raise UserInputError("--retry numbers the launches of one step (execute_single_node) only")
+
+    def retry_number(self) -> int:
+        """The engine's count of earlier launches of this step (0 for the first).
+
+        Raises:
+            UserInputError: ``--retry`` is not a whole number from 0 up.
+        """
+        if not self.retry:
+            return 0
+        if not re.fullmatch(r"[0-9]{1,9}", self.retry):
+            raise UserInputError(f"--retry: expected a whole number from 0 up, got '{self.retry}'")
+        return int(self.retry)
 
     @classmethod
     def for_branch(
@@ -156,6 +177,7 @@ class StepRequest:
         argv += _flags(
             ("--map-variable", self.map_variable),
             ("--iterations-file", self.iterations_file),
+            ("--retry", self.retry),
             ("--use-cached", self.use_cached),
         )
         argv += ["-c", self.configuration_file]
@@ -191,6 +213,7 @@ class StepRequest:
             iterations_file=parsed.iterations_file,
             branch=branch,
             use_cached=parsed.use_cached,
+            retry=parsed.retry,
         )
 
 
@@ -231,6 +254,7 @@ def _parser(command: str) -> "argparse.ArgumentParser":
         parser.add_argument("-m", "--mode", required=True, choices=FAN_MODES)
     parser.add_argument("--map-variable", default="")
     parser.add_argument("--iterations-file", default="")
+    parser.add_argument("--retry", default="")
     parser.add_argument("--use-cached", default="")
     parser.add_argument("-c", "--config-file", default="")
     parser.add_argument("-p", "--parameters-file", default="")

@@ -44,12 +44,15 @@ class StepRunner:
         map_variable: defaults.TypeMapVariable = None,
         step_log: Optional[StepLog] = None,
         mock: bool = False,
+        retry: int = 0,
     ) -> StepLog:
         """Run ``node`` at this map position and return its final step log, as written to the store.
 
         ``step_log`` is the log the orchestrator recorded as PROCESSING, when it runs in this
         process; elsewhere the recorded one is read (or a new one made). With ``mock`` the step
-        is recorded as a success without running its command. Never raises for a failure of
+        is recorded as a success without running its command. ``retry`` is how many times an
+        engine launched this step before (Argo's retries): attempts are numbered after those
+        launches and after the attempts already recorded, 1, 2, 3 across launches. Never raises for a failure of
         the command: the step log says FAIL and why, a command that called ``sys.exit`` (or
         ``exit()``) included. Ctrl-C (``KeyboardInterrupt``) is the one exception: the step is
         recorded FAIL with the message ``interrupted`` and the interrupt goes on, to end the run.
@@ -63,7 +66,7 @@ class StepRunner:
         services.experiment_tracker.start_step(services.run_id, services.tag, name)
         with running(current):
             try:
-                attempt = self._attempts(node, current, mock)
+                attempt = self._attempts(node, current, mock, retry)
             except KeyboardInterrupt:  # Ctrl-C: the step is recorded as interrupted, then the run ends
                 self._record(current, _interrupted_attempt(step_log))
                 raise
@@ -87,9 +90,11 @@ class StepRunner:
             return new_step_log(node, name, services)
 
     # ---- attempts -------------------------------------------------------------------------------
-    def _attempts(self, node: ExecutableNode, current: CurrentStep, mock: bool) -> StepAttempt:
+    def _attempts(self, node: ExecutableNode, current: CurrentStep, mock: bool, retry: int) -> StepAttempt:
         """Catalog get, up to ``max_attempts`` runs of the command, catalog put; the last attempt."""
         step_log = current.step_log
+        # A launch that died before recording (a pod killed) still counts: the engine knows of it.
+        before = max([retry, *(recorded.attempt_number for recorded in step_log.attempts)])
         settings = node.catalog
         attempt = StepAttempt(status=defaults.FAIL)
         try:
@@ -101,7 +106,7 @@ class StepRunner:
             step_log.attempts.append(attempt)
             return attempt
 
-        for number in range(1, node.max_attempts + 1):
+        for number in range(before + 1, before + node.max_attempts + 1):
             with captured_output(self.services.redactor) as output:
                 attempt = self._attempt(node, current, mock)
             attempt.attempt_number = number

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
+from datetime import datetime
 from typing import Any, Callable, ClassVar
 
 import pytest
 
 from magnus import defaults
 from magnus.datastore.base import BaseRunLogStore
-from magnus.datastore.models import BranchLog, DataCatalog, RunLog, StepLog
+from magnus.datastore.listing import RunQuery, summarize
+from magnus.datastore.models import BranchLog, DataCatalog, RunLog, StepAttempt, StepLog
 from magnus.errors import (
     BranchLogNotFoundError,
     RunLogExistsError,
@@ -50,6 +52,23 @@ STEP_LOG_KEYS = [
 def _step(name: str, status: str = defaults.SUCCESS, step_type: str = "task") -> StepLog:
     short = name.rsplit(".", 1)[-1]
     return StepLog(name=short, internal_name=name, status=status, step_type=step_type)
+
+
+def _timed_run(store: BaseRunLogStore, run_id: str, status: str, tag: str, day: int) -> None:
+    """A run whose first task ran on ``day`` at 10:00 and whose map item ended last, at 10:05."""
+    store.create_run_log(run_id, tag=tag, status=defaults.PROCESSING)
+    first = _step("first")
+    first.attempts = [StepAttempt(attempt_number=1, start_time=f"2026-03-{day:02d} 10:00:00.250000", status=status)]
+    first.attempts[0].end_time = f"2026-03-{day:02d} 10:01:00"
+    store.add_step_log(first, run_id)
+    store.add_step_log(_step("fan", step_type="map"), run_id)
+    store.add_branch_log(BranchLog(internal_name="fan.0.5", status=defaults.SUCCESS), run_id)
+    inner = _step("fan.0.5.work")
+    inner.attempts = [
+        StepAttempt(start_time=f"2026-03-{day:02d} 10:02:00", end_time=f"2026-03-{day:02d} 10:05:00", status=status)
+    ]
+    store.add_step_log(inner, run_id)
+    store.update_run_log_status(run_id, status)
 
 
 def _write_branch(factory: StoreFactory, run_id: str, branch: str, steps: int) -> None:
@@ -239,6 +258,68 @@ class RunLogStoreContract:
         run_log.status = defaults.FAIL
         store.add_branch_log(run_log, "run-1")
         assert store.get_run_log_by_id("run-1").status == defaults.FAIL
+
+    # ---- finding runs ------------------------------------------------------------------------------
+    def test_run_ids_are_every_run(self, store: BaseRunLogStore) -> None:
+        assert store.run_ids() == []
+        for run_id in ("run-b", "run-a", "run-c"):
+            store.create_run_log(run_id)
+        assert sorted(store.run_ids()) == ["run-a", "run-b", "run-c"]
+
+    def test_runs_are_listed_newest_first_with_their_times(self, store: BaseRunLogStore) -> None:
+        _timed_run(store, "older", defaults.SUCCESS, "exp", day=1)
+        _timed_run(store, "newer", defaults.FAIL, "", day=3)
+        store.create_run_log("starting", status=defaults.PROCESSING)  # no step began yet
+        listed = store.list_runs()
+        assert [summary.run_id for summary in listed] == ["starting", "newer", "older"]
+        starting, newer, older = listed
+        assert (older.status, older.tag) == (defaults.SUCCESS, "exp")
+        assert older.start == datetime(2026, 3, 1, 10, 0, 0, 250000)
+        assert older.end == datetime(2026, 3, 1, 10, 5)  # the map item inside the branch ended last
+        assert str(older.duration) == "0:04:59.750000"
+        assert (newer.status, newer.tag) == (defaults.FAIL, "")
+        assert (starting.status, starting.start, starting.end, starting.duration) == (
+            defaults.PROCESSING,
+            None,
+            None,
+            None,
+        )
+        for summary in listed:  # a summary agrees with the run log it summarises
+            assert summary == summarize(store.get_run_log_by_id(summary.run_id))
+
+    def test_a_resumed_run_starts_when_it_resumed(self, store: BaseRunLogStore) -> None:
+        """Steps reused from the run it resumes (``mock``, with what they hold) keep that run's times."""
+        store.create_run_log("again", original_run_id="first", status=defaults.PROCESSING)
+        reused = _step("fan", step_type="map")
+        reused.mock = True
+        reused.branches = {"fan.0": BranchLog(internal_name="fan.0", status=defaults.SUCCESS)}
+        reused.branches["fan.0"].steps = {"fan.0.work": _step("fan.0.work")}
+        reused.branches["fan.0"].steps["fan.0.work"].attempts = [
+            StepAttempt(start_time="2026-03-01 09:00:00", end_time="2026-03-01 09:01:00")
+        ]
+        store.add_step_log(reused, "again")
+        rerun = _step("after")
+        rerun.attempts = [StepAttempt(start_time="2026-03-02 12:00:00", end_time="2026-03-02 12:00:30")]
+        store.add_step_log(rerun, "again")
+        store.update_run_log_status("again", defaults.SUCCESS)
+        (summary,) = store.list_runs()
+        assert (summary.start, summary.end) == (datetime(2026, 3, 2, 12), datetime(2026, 3, 2, 12, 0, 30))
+
+    def test_listing_filters(self, store: BaseRunLogStore) -> None:
+        _timed_run(store, "day1", defaults.SUCCESS, "exp", day=1)
+        _timed_run(store, "day2", defaults.FAIL, "exp", day=2)
+        _timed_run(store, "day3", defaults.SUCCESS, "other", day=3)
+
+        def listed(**query: Any) -> list[str]:
+            return [summary.run_id for summary in store.list_runs(RunQuery(**query))]
+
+        assert listed(status=defaults.SUCCESS) == ["day3", "day1"]
+        assert listed(tag="exp") == ["day2", "day1"]
+        assert listed(tag="exp", status=defaults.FAIL) == ["day2"]
+        assert listed(since=datetime(2026, 3, 2)) == ["day3", "day2"]
+        assert listed(since=datetime(2026, 3, 2, 10, 0, 1)) == ["day3"]
+        assert listed(limit=2) == ["day3", "day2"]
+        assert listed(tag="nobody") == []
 
     # ---- persistence and concurrency -----------------------------------------------------------
     def test_another_store_object_sees_everything(self, make_store: StoreFactory) -> None:

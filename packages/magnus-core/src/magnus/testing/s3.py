@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 from typing import Any, Dict, Iterator
 
 import pytest
@@ -91,6 +92,7 @@ def s3_server() -> Iterator[S3Server]:
     """moto's S3 server on 127.0.0.1 and a free port, for the whole test session."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request in every captured log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

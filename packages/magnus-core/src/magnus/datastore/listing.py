@@ -1,0 +1,136 @@
+"""Finding runs in a store: a run's summary, the query that selects runs, and the selection itself.
+
+A summary's times are read from the run log itself (the start and end of its step attempts, in
+the clock of the processes that ran it), not from the store's files or rows, so every store lists
+a run with the same times, runs written by magnus 0.5.1 included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterable, Iterator, List, Optional, Tuple, Union
+
+from magnus import defaults
+from magnus.datastore.models import BranchLog, RunLog, StepLog
+
+FINISHED = (defaults.SUCCESS, defaults.FAIL)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of a listing: a run's id, status and tag, and when it started and ended.
+
+    ``start`` is the start of the run's earliest step attempt (None before any step began);
+    ``end`` the end of its latest attempt once the run is SUCCESS or FAIL (None while it runs).
+    """
+
+    run_id: str
+    status: str
+    tag: str
+    start: Optional[datetime]
+    end: Optional[datetime]
+
+    @property
+    def duration(self) -> Optional[timedelta]:
+        if self.start is None or self.end is None:
+            return None
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """Which runs to list: every field left empty selects all.
+
+    ``since``: runs that started at or after it (runs with no step started yet are kept: they are
+    being created). ``limit``: at most that many, the newest.
+    """
+
+    status: str = ""
+    tag: str = ""
+    since: Optional[datetime] = None
+    limit: Optional[int] = None
+
+    def admits_header(self, run_log: RunLog) -> bool:
+        """Whether a run's own fields (status, tag) pass the query: checked before its steps are read."""
+        if self.status and run_log.status != self.status:
+            return False
+        return not (self.tag and (run_log.tag or "") != self.tag)
+
+    def admits(self, summary: RunSummary) -> bool:
+        if self.status and summary.status != self.status:
+            return False
+        if self.tag and summary.tag != self.tag:
+            return False
+        return not (self.since is not None and summary.start is not None and summary.start < self.since)
+
+
+def summarize(run_log: RunLog) -> RunSummary:
+    """The summary of a full run log (its steps included).
+
+    A resumed run's reused steps (``--use-cached``) are copies that keep the first run's times:
+    they are left out of its start and end.
+    """
+    start, end = span(run_log, leave_out_reused=bool(run_log.original_run_id))
+    return RunSummary(
+        run_id=run_log.run_id,
+        status=run_log.status,
+        tag=run_log.tag or "",
+        start=start,
+        end=end if run_log.status in FINISHED else None,
+    )
+
+
+def span(
+    log: Union[RunLog, BranchLog, StepLog], leave_out_reused: bool = False
+) -> Tuple[Optional[datetime], Optional[datetime]]:
+    """The earliest attempt start and the latest attempt end of a log and everything below it.
+
+    ``leave_out_reused``: without the steps marked ``mock`` and what they hold (in a resumed run,
+    the steps copied from the run it resumes).
+    """
+    if isinstance(log, StepLog):
+        steps = [] if leave_out_reused and log.mock else [log, *walk_steps(log, leave_out_reused)]
+    else:
+        steps = list(walk_steps(log, leave_out_reused))
+    starts: List[datetime] = []
+    ends: List[datetime] = []
+    for step in steps:
+        for attempt in step.attempts:
+            start, end = parse_time(attempt.start_time), parse_time(attempt.end_time)
+            if start is not None:
+                starts.append(start)
+            if end is not None:
+                ends.append(end)
+    return (min(starts) if starts else None, max(ends) if ends else None)
+
+
+def select_runs(summaries: Iterable[RunSummary], query: RunQuery) -> List[RunSummary]:
+    """The summaries the query admits, newest first (runs not started yet first), at most ``limit``."""
+    admitted = [summary for summary in summaries if query.admits(summary)]
+    admitted.sort(key=lambda summary: (summary.start is None, summary.start or datetime.min), reverse=True)
+    return admitted if query.limit is None else admitted[: query.limit]
+
+
+def walk_steps(log: Union[RunLog, BranchLog, StepLog], prune_mock: bool = False) -> Iterator[StepLog]:
+    """Every step log of a run log (or of a branch, or below a step), parents before their branches.
+
+    ``prune_mock``: leave out steps marked ``mock`` and everything they hold.
+    """
+    steps = log.branches.values() if isinstance(log, StepLog) else log.steps.values()
+    for item in steps:
+        if isinstance(item, StepLog):
+            if prune_mock and item.mock:
+                continue
+            yield item
+        yield from walk_steps(item, prune_mock)
+
+
+def parse_time(text: str) -> Optional[datetime]:
+    """A run log time stamp (``str(datetime.now())``, as magnus 0.5.1 wrote them); None when empty or unreadable."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None

@@ -1,0 +1,94 @@
+"""The pipeline a run recorded, each of its nodes with the status the run gave it, drawn as SVG.
+
+The run log keeps the pipeline's ``dag`` in ``run_config`` (as magnus 0.5.1 did) and the file it
+came from; nested ``dag_definition`` files are read again from where the run found them. A node
+inside a map stands for all its iterations: it is FAIL when one failed, PROCESSING while one
+runs, SUCCESS when all succeeded. A fail node the run reached is FAIL (its step log says SUCCESS:
+the node did its job, which is to end its branch as failed).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Dict, List, Mapping, Sequence
+
+from magnus import defaults
+from magnus.datastore.models import RunLog, StepLog
+from magnus.diagram import to_dot
+from magnus.errors import MagnusError
+from magnus.graph import Graph
+from magnus.nodes.composite import CompositeNode
+from magnus.parsing import parse_pipeline
+
+
+def recorded_graph(run_log: RunLog) -> Graph:
+    """The run's pipeline, parsed from its run config.
+
+    Raises:
+        MagnusError: the run log holds no pipeline (a run of magnus 0.5.1 may not), or it no longer
+            parses (a nested dag file moved).
+    """
+    dag = run_log.run_config.get("dag")
+    if not isinstance(dag, dict) or not dag:
+        raise MagnusError("the run log does not record its pipeline (run_config.dag)")
+    pipeline_file = str(run_log.run_config.get("pipeline_file") or "")
+    base_dir = Path(pipeline_file).parent if pipeline_file else Path.cwd()
+    return parse_pipeline({"dag": dag}, source=pipeline_file or "run_config.dag", base_dir=base_dir)
+
+
+def node_statuses(graph: Graph, run_log: RunLog) -> Dict[str, str]:
+    """The status of every node the run reached, by the node's internal name (map items merged)."""
+    statuses: Dict[str, List[str]] = {}
+    _collect(graph, [run_log.steps], statuses)
+    return {name: _merged(found) for name, found in statuses.items()}
+
+
+def _collect(graph: Graph, containers: Sequence[Mapping[str, StepLog]], statuses: Dict[str, List[str]]) -> None:
+    """Match the nodes of ``graph`` with the steps of each branch log that ran it (``containers``)."""
+    for node in graph.steps.values():
+        logs = [step for steps in containers for step in steps.values() if step.name == node.name]
+        if not logs:
+            continue
+        if node.is_terminal and node.ends_with == defaults.FAIL:  # reached: its branch failed there
+            statuses.setdefault(node.internal_name, []).extend(defaults.FAIL for _ in logs)
+        else:
+            statuses.setdefault(node.internal_name, []).extend(step.status for step in logs)
+        if not isinstance(node, CompositeNode):
+            continue
+        for branch in node.get_branches():
+            label = branch.internal_branch_name[len(node.internal_name) + 1 :]
+            inner = [
+                branch_log.steps
+                for step in logs
+                for name, branch_log in step.branches.items()
+                if node.dynamic_branches or name[len(step.internal_name) + 1 :] == label
+            ]
+            _collect(branch, inner, statuses)
+
+
+def _merged(found: List[str]) -> str:
+    if defaults.FAIL in found:
+        return defaults.FAIL
+    if all(status == defaults.SUCCESS for status in found):
+        return defaults.SUCCESS
+    return defaults.PROCESSING
+
+
+def status_svg(run_log: RunLog) -> str:
+    """The run's pipeline coloured by status, as an SVG document (Graphviz ``dot``).
+
+    Raises:
+        MagnusError: no pipeline recorded, or Graphviz's ``dot`` is missing or failed.
+    """
+    graph = recorded_graph(run_log)
+    dot = shutil.which("dot")
+    if dot is None:
+        raise MagnusError("Graphviz's 'dot' is not installed (apt-get install graphviz)")
+    rendered = subprocess.run(
+        [dot, "-Tsvg"], input=to_dot(graph, node_statuses(graph, run_log)), capture_output=True, text=True, check=False
+    )
+    if rendered.returncode != 0:
+        raise MagnusError(f"dot failed: {rendered.stderr.strip()}")
+    return rendered.stdout

@@ -1,0 +1,177 @@
+"""Where a chunked run log's files are kept: a local folder, or an object store reached through fsspec.
+
+The store needs seven operations of its storage, each with one promise:
+
+- ``write``: replace a file so that a reader sees the old content or the new, never half;
+- ``create``: create a file unless it exists; of concurrent creators exactly one succeeds (the
+  run-id claim);
+- ``read``/``read_many``: a file's bytes, None when it is not there;
+- ``is_file``, ``list`` (``FileNotFoundError`` for a folder that holds nothing) and ``version``
+  (what identifies a file's content without reading it, to reuse a parse).
+
+:class:`LocalFiles` keeps them with the operating system: temp file and rename, a hard link for
+the claim, fsync when durable. :class:`ObjectFiles` keeps them on an object store, which has no
+rename: every part is one object put whole (a PUT is atomic: readers see the old object or the
+new), and the claim is a conditional put (``If-None-Match: *``: S3 refuses it with 412 when the
+key exists, atomically on the server). A store whose backend cannot put conditionally falls back
+to fsspec's check-then-put, which two creators racing within one round trip could both pass
+(see the package README).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Hashable, List, NamedTuple, Optional, Protocol, Tuple
+
+from magnus.atomic import create_atomically, write_atomically
+from magnus.errors import RunLogError
+from magnus.names import is_inside, usable_folder
+from magnus.object_store import StoreFolder
+
+# A content's identity, and when the file last changed (ns) for identities a quick rewrite could repeat.
+Version = Tuple[Hashable, Optional[int]]
+
+
+class Entry(Protocol):
+    """A file or folder found by :meth:`Storage.list` (``os.DirEntry`` has this shape)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+
+class Storage(Protocol):
+    """The operations of a chunked store's files (see the module's docstring for their promises)."""
+
+    def run_folder(self, log_folder: str, run_id: str) -> str: ...
+
+    def prepare(self, log_folder: str, field: str) -> None: ...
+
+    def is_file(self, path: str) -> bool: ...
+
+    def read(self, path: str) -> Optional[bytes]: ...
+
+    def read_many(self, paths: List[str]) -> Dict[str, Optional[bytes]]: ...
+
+    def write(self, path: str, data: bytes, durable: bool) -> None: ...
+
+    def create(self, path: str, data: bytes) -> None: ...
+
+    def list(self, folder: str) -> List[Any]: ...
+
+    def version(self, entry: Any) -> Optional[Version]: ...
+
+
+class LocalFiles:
+    """A folder of this machine: writes are renames, the claim a hard link, fsync when durable."""
+
+    def run_folder(self, log_folder: str, run_id: str) -> str:
+        folder = os.path.join(log_folder, run_id)
+        if not is_inside(folder, log_folder):
+            raise RunLogError(f"'{folder}' leads outside {log_folder} (a symlink); refused")
+        return folder
+
+    def prepare(self, log_folder: str, field: str) -> None:
+        usable_folder(log_folder, field)
+
+    def is_file(self, path: str) -> bool:
+        return os.path.isfile(path)
+
+    def read(self, path: str) -> Optional[bytes]:
+        try:
+            with open(path, "rb") as handle:
+                return handle.read()
+        except (FileNotFoundError, NotADirectoryError):  # not written, or log_folder is a file
+            return None
+
+    def read_many(self, paths: List[str]) -> Dict[str, Optional[bytes]]:
+        return {path: self.read(path) for path in paths}
+
+    def write(self, path: str, data: bytes, durable: bool) -> None:
+        write_atomically(path, data, durable=durable)
+
+    def create(self, path: str, data: bytes) -> None:
+        create_atomically(path, data)
+
+    def list(self, folder: str) -> List[Any]:
+        return list(os.scandir(folder))
+
+    def version(self, entry: Any) -> Optional[Version]:
+        """Inode, size and times: a write is a rename, so a new version is a new inode with new times."""
+        try:
+            stat = entry.stat()
+        except FileNotFoundError:
+            return None
+        return (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns), stat.st_ctime_ns
+
+
+class ObjectEntry(NamedTuple):
+    name: str
+    path: str
+    etag: str
+
+
+class ObjectFiles:
+    """A folder of an object store (``s3://``, ``gs://``, ``az://``, ``memory://``): one object per file."""
+
+    def __init__(self, folder: StoreFolder) -> None:
+        self.folder = folder
+
+    @staticmethod
+    def default_options(protocol: str) -> Dict[str, Any]:
+        """Options for small JSON objects: s3fs reads each in one GET (no size check for a parallel read)."""
+        return {"max_concurrency": 1} if protocol in ("s3", "s3a") else {}
+
+    def run_folder(self, log_folder: str, run_id: str) -> str:
+        return self.folder.path(run_id)  # no symlinks in a store: the checked run id is the confinement
+
+    def prepare(self, log_folder: str, field: str) -> None:
+        return None  # no folders to make; a missing bucket is the error of the first put
+
+    def is_file(self, path: str) -> bool:
+        """One ranged GET of the first byte (a part is never empty): a HEAD that misses costs a listing more."""
+        try:
+            self.folder.fs.cat_file(path, start=0, end=1)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def read(self, path: str) -> Optional[bytes]:
+        try:
+            return bytes(self.folder.fs.cat_file(path))
+        except FileNotFoundError:
+            return None
+
+    def read_many(self, paths: List[str]) -> Dict[str, Optional[bytes]]:
+        """One batch call (s3fs fetches concurrently); a file gone meanwhile reads as None."""
+        if len(paths) < 2:
+            return {path: self.read(path) for path in paths}
+        nothing: List[Optional[int]] = [None] * len(paths)
+        found = self.folder.fs.cat_ranges(paths, nothing, nothing, on_error="return")
+        return {path: _bytes_or_none(content) for path, content in zip(paths, found, strict=True)}
+
+    def write(self, path: str, data: bytes, durable: bool) -> None:
+        self.folder.fs.pipe_file(path, data)  # one PUT: atomic and durable once acknowledged
+
+    def create(self, path: str, data: bytes) -> None:
+        """A conditional put: the store refuses it when the key exists (``FileExistsError``)."""
+        self.folder.fs.pipe_file(path, data, mode="create")
+
+    def list(self, folder: str) -> List[Any]:
+        entries = self.folder.fs.ls(folder, detail=True)
+        return [_entry(info) for info in entries]
+
+    def version(self, entry: Any) -> Optional[Version]:
+        """The ETag: a hash of the content, so an equal ETag is the same parse (None where there is none)."""
+        return (entry.etag, None) if entry.etag else None
+
+
+def _entry(info: Dict[str, Any]) -> ObjectEntry:
+    path = str(info["name"]).rstrip("/")
+    return ObjectEntry(name=path.rsplit("/", 1)[-1], path=path, etag=str(info.get("ETag") or ""))
+
+
+def _bytes_or_none(value: Any) -> Optional[bytes]:
+    return bytes(value) if isinstance(value, (bytes, bytearray)) else None

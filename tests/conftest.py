@@ -1,0 +1,3 @@
+"""Fixtures shared by the cross-package tests: moto's S3 server (magnus.testing.s3)."""
+
+from magnus.testing.s3 import s3_bucket, s3_server  # noqa: F401 (fixtures)
