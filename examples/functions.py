@@ -55,12 +55,16 @@ def evaluate(accuracy: float, model_version: str) -> None:
     assert magnus.get_parameter("accuracy", cast_as=float) == accuracy
 
 
+# --8<-- [start:flaky]
 def flaky() -> None:
     """Fails unless the environment says the problem is fixed (used to show --use-cached)."""
     import os
 
     if os.environ.get("EXAMPLE_FIXED") != "1":
         raise RuntimeError("the data source is down (set EXAMPLE_FIXED=1 and re-run with --use-cached)")
+
+
+# --8<-- [end:flaky]
 
 
 def report(rows: int, shell_says: str = "") -> None:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -122,3 +123,198 @@ def test_map_reducer_example(workdir: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "scores by chunk: {1: 10, 2: 20, 3: 30, 4: 40}" in result.stdout
     assert run_log(workdir, "reduced")["parameters"]["score"] == [10, 20, 30, 40]
+
+
+# ---- the concept gallery (examples/concepts/, docs/gallery/) -------------------------------------------
+# Run in this process (magnus's own entry point, as `magnus execute` calls it), each in a scratch copy
+# of examples/, and judged by the statuses its run log records, not only by the run's end.
+
+CONCEPTS = ROOT / "examples" / "concepts"
+INITIAL = "examples/concepts/initial_parameters.yaml"
+FILE_SYSTEM = "examples/configs/file-system.yaml"
+
+
+def statuses(run_log: Any) -> dict[str, str]:
+    """Every step's status, by internal name, branches included (``each file.b.csv.process``)."""
+    found: dict[str, str] = {}
+
+    def walk(steps: dict[str, Any]) -> None:
+        for step in steps.values():
+            found[step["internal_name"]] = step["status"]
+            for branch in step["branches"].values():
+                walk(branch["steps"])
+
+    walk(run_log.model_dump()["steps"])
+    return found
+
+
+@pytest.fixture
+def gallery(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """Run an example pipeline in this process, from the scratch copy; its run log."""
+    monkeypatch.chdir(workdir)
+    monkeypatch.syspath_prepend(str(workdir))
+
+    def execute(pipeline: str, parameters: str = INITIAL, config: str = FILE_SYSTEM, run_id: str = "run") -> Any:
+        from magnus.entrypoints import execute as magnus_execute
+
+        return magnus_execute(
+            f"examples/concepts/{pipeline}", configuration_file=config, parameters_file=parameters, run_id=run_id
+        )
+
+    return execute
+
+
+SUCCESS, FAIL = "SUCCESS", "FAIL"
+GALLERY = {
+    "task_python.yaml": {"hello": SUCCESS, "success": SUCCESS},
+    "task_shell.yaml": {"greet": SUCCESS, "success": SUCCESS},
+    "task_notebook.yaml": {"notebook": SUCCESS, "success": SUCCESS},
+    "stub.yaml": {"extract": SUCCESS, "transform": SUCCESS, "load": SUCCESS, "success": SUCCESS},
+    "parallel.yaml": {
+        "both": SUCCESS,
+        "both.python.hello": SUCCESS,
+        "both.python.success": SUCCESS,
+        "both.shell.echo": SUCCESS,
+        "both.shell.success": SUCCESS,
+        "success": SUCCESS,
+    },
+    "map.yaml": {
+        "split": SUCCESS,
+        "each file": SUCCESS,
+        **{
+            f"each file.{name}.{step}": SUCCESS
+            for name in ("a.csv", "b.csv", "c.csv")
+            for step in ("process", "success")
+        },
+        "success": SUCCESS,
+    },
+    "map_reduce.yaml": {
+        "split": SUCCESS,
+        "each file": SUCCESS,
+        **{
+            f"each file.{name}.{step}": SUCCESS
+            for name in ("a.csv", "b.csv", "c.csv")
+            for step in ("process", "success")
+        },
+        "collect": SUCCESS,
+        "success": SUCCESS,
+    },
+    "nested.yaml": {
+        "inner": SUCCESS,
+        "inner.dag.hello": SUCCESS,
+        "inner.dag.success": SUCCESS,
+        "after": SUCCESS,
+        "success": SUCCESS,
+    },
+    "on_failure.yaml": {"risky": FAIL, "recover": SUCCESS, "success": SUCCESS},
+    "fail.yaml": {"risky": FAIL, "fail": SUCCESS},
+    "retries.yaml": {"download": SUCCESS, "success": SUCCESS},
+    "parameters.yaml": {"read initial": SUCCESS, "use returned": SUCCESS, "in the shell": SUCCESS, "success": SUCCESS},
+    "interaction.yaml": {"train": SUCCESS, "evaluate": SUCCESS, "success": SUCCESS},
+}
+
+
+@pytest.mark.parametrize("pipeline", sorted(GALLERY))
+def test_concept_example(gallery: Callable[..., Any], pipeline: str) -> None:
+    run_log = gallery(pipeline)
+    assert statuses(run_log) == GALLERY[pipeline]
+    assert run_log.status == (FAIL if pipeline == "fail.yaml" else SUCCESS)
+
+
+def test_every_concept_example_is_run_here_and_shown_in_the_gallery() -> None:
+    """A new example must be added to GALLERY (or a test of its own) and to a gallery page."""
+    pages = "".join(page.read_text() for page in (ROOT / "docs" / "gallery").glob("*.md"))
+    tested = Path(__file__).read_text()
+    for example in sorted(path.name for path in CONCEPTS.glob("*.yaml") if path.name != "initial_parameters.yaml"):
+        assert f'"{example}"' in tested, f"examples/concepts/{example} is not run by {Path(__file__).name}"
+        assert f"examples/concepts/{example}" in pages, f"examples/concepts/{example} is on no page of docs/gallery"
+
+
+@pytest.mark.parametrize(
+    "twin", sorted(path.stem for path in CONCEPTS.glob("*.py") if (CONCEPTS / f"{path.stem}.yaml").exists())
+)
+def test_sdk_twin_draws_and_runs_like_its_yaml(gallery: Callable[..., Any], twin: str, workdir: Path) -> None:
+    """The SDK version of an example is the same graph (the same diagram) and runs to the same statuses."""
+    import importlib
+
+    from magnus.diagram import to_mermaid
+    from magnus.entrypoints import load_dag, load_pipeline
+
+    config = "examples/concepts/configs/catalog.yaml" if twin == "catalog" else FILE_SYSTEM
+    pipeline = importlib.import_module(f"examples.concepts.{twin}").build()
+    assert to_mermaid(load_dag(pipeline.dag()).graph) == to_mermaid(
+        load_pipeline(f"examples/concepts/{twin}.yaml").graph
+    )
+
+    from_sdk = pipeline.execute(configuration_file=config, parameters_file=INITIAL, run_id="sdk")
+    from_yaml = gallery(f"{twin}.yaml", config=config, run_id="yaml")
+    assert from_sdk is not None and from_sdk.status == from_yaml.status
+    assert statuses(from_sdk) == statuses(from_yaml)
+
+
+def test_parameters_from_the_environment_override_the_file(
+    gallery: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAGNUS_PRM_seed", "7")
+    monkeypatch.setenv("MAGNUS_PRM_model", '{"learning_rate": 0.5, "epochs": 1}')
+    run_log = gallery("parameters.yaml")
+    assert run_log.status == SUCCESS
+    # from the environment (not the file's 42), then what read_initial returned merged in
+    assert run_log.parameters["seed"] == 7
+    assert run_log.parameters["learning_rate"] == 0.05 and run_log.parameters["epochs"] == 2
+
+
+def test_parameters_returned_by_functions_and_set_by_shell_and_notebook(gallery: Callable[..., Any]) -> None:
+    assert gallery("parameters.yaml", run_id="p").parameters["learning_rate"] == 0.001
+    assert gallery("task_shell.yaml", run_id="s").parameters["greeting"] == "hello from the shell"
+    notebook = gallery("task_notebook.yaml", run_id="n")
+    assert notebook.parameters["greeting"] == "hello from the notebook, magnus"
+    assert Path("examples/concepts/notebook_out.ipynb").is_file()
+
+
+def test_map_reducer_collects_every_iteration_in_order(gallery: Callable[..., Any]) -> None:
+    run_log = gallery("map_reduce.yaml")
+    assert run_log.parameters["processed"] == ["A.CSV", "B.CSV", "C.CSV"]
+    assert run_log.parameters["count"] == 3
+    assert gallery("map.yaml", run_id="no-reducer").parameters["processed"] == "C.CSV"  # the last one
+
+
+def test_retries_record_every_attempt(gallery: Callable[..., Any]) -> None:
+    for run_id in ("first", "second"):  # each run fails twice before it succeeds
+        attempts = gallery("retries.yaml", run_id=run_id).steps["download"].attempts
+        assert [attempt.status for attempt in attempts] == [FAIL, FAIL, SUCCESS]
+    assert not list(Path.cwd().glob("*.attempts"))
+
+
+def test_interaction_api_records_metrics_objects_and_parameters(gallery: Callable[..., Any]) -> None:
+    run_log = gallery("interaction.yaml")
+    assert run_log.steps["train"].user_defined_metrics == {"loss": {"0": 1.0, "1": 0.5, "2": 0.333}, "accuracy": 0.9}
+    assert run_log.parameters["model_name"] == "tiny"
+
+
+def test_catalog_moves_data_between_steps(gallery: Callable[..., Any], workdir: Path) -> None:
+    run_log = gallery("catalog.yaml", parameters="", config="examples/concepts/configs/catalog.yaml")
+    assert statuses(run_log) == {"write": SUCCESS, "clean": SUCCESS, "read": SUCCESS, "success": SUCCESS}
+    assert run_log.parameters["total"] == 45
+    assert (workdir / ".catalog" / "run" / "data" / "numbers.txt").is_file()
+    assert [entry.name for entry in run_log.steps["read"].data_catalog if entry.stage == "get"] == ["data/numbers.txt"]
+
+
+@pytest.mark.parametrize("config", ["dotenv.yaml", "env-secrets.yaml"])
+def test_secrets_reach_the_step_and_never_the_run_log(
+    gallery: Callable[..., Any], config: str, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "not-a-real-token" if config == "dotenv.yaml" else "token-from-the-environment"
+    monkeypatch.setenv("API_TOKEN", secret) if config == "env-secrets.yaml" else monkeypatch.delenv(
+        "API_TOKEN", raising=False
+    )
+    run_log = gallery("secrets.yaml", parameters="", config=f"examples/concepts/configs/{config}")
+    assert statuses(run_log) == {"call the api": SUCCESS, "success": SUCCESS}
+    assert secret not in (workdir / ".run_log_store" / "run.json").read_text()
+
+
+def test_mocked_executor_runs_only_the_patches(gallery: Callable[..., Any]) -> None:
+    run_log = gallery("parameters.yaml", parameters="", config="examples/concepts/configs/mocked.yaml")
+    assert statuses(run_log) == GALLERY["parameters.yaml"]  # read_initial needs parameters: it did not run
+    mocked = {name: step.mock for name, step in run_log.steps.items() if name != "success"}
+    assert mocked == {"read initial": True, "use returned": False, "in the shell": True}

@@ -122,6 +122,19 @@ def test_a_misspelt_command_in_a_map_branch_is_refused_before_any_step_runs(
     assert not (project / ".run_log_store").exists()  # nor was the run started
 
 
+@pytest.mark.slow
+def test_a_module_failing_as_it_is_imported_is_refused_in_one_line(project: Path) -> None:
+    (project / "broken.py").write_text("raise ValueError('no config here')\n")
+    write(project, {"first": task("exec_steps.first", "second"), "second": task("broken.step")}, "first")
+    done = magnus("execute", "-f", "pipeline.yaml", "-c", "config.yaml", cwd=project)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "Error: step 'second': cannot import 'broken' for command 'broken.step': ValueError: no config here "
+        f"(working folder {project})\n"
+    )
+    assert not (project / "ran").exists()
+
+
 def test_the_check_imports_each_module_once_for_the_run(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Importing to check is the run's import: the module's top level runs once, in the check."""
     from magnus.entrypoints import execute

@@ -191,7 +191,7 @@ def test_a_shell_step_exporting_a_value_too_large_to_read_back_fails_cleanly(pro
     )
     result = magnus(project, "execute")
     assert result.returncode == 1
-    assert "could not be read back" in result.stderr.splitlines()[-1]
+    assert "could not be read back" in [line for line in result.stderr.splitlines() if line.startswith("Error:")][-1]
     assert "internal error" not in result.stderr
 
 

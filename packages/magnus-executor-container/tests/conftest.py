@@ -1,10 +1,10 @@
 """A real container engine and an image with magnus in it, made once per test session.
 
 No Docker engine runs on these machines; podman serves the Docker API (see shared/CONTAINERS.md).
-The fixture starts `podman system service` on a unix socket unless DOCKER_HOST is set, makes the
-base image from a debootstrap of Debian bookworm (its python3 is 3.11, like the host's) cached as a
-tarball under .cache/, and builds the test image from wheels of this repository's packages. When
-the engine cannot be had, the tests fail: they are not skipped.
+The fixture starts `podman system service` on a unix socket unless DOCKER_HOST is set, takes the
+base image of scripts/base_image.py (a debootstrap of Debian bookworm, python 3.11 like the host's,
+cached as a tarball under ~/.cache/), and builds the test image from wheels of this repository's
+packages. When the engine cannot be had, the tests fail: they are not skipped.
 """
 
 from __future__ import annotations
@@ -22,18 +22,6 @@ from typing import Iterator
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-CACHE = Path(os.environ.get("MAGNUS_CONTAINER_CACHE", REPO / ".cache" / "magnus-container-base"))
-BASE_IMAGE = "localhost/magnus-base:bookworm"
-SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
-
-
-def _mirror() -> str:
-    """The Debian mirror this machine's apt uses (the one reachable from here)."""
-    if SOURCES.is_file():
-        for line in SOURCES.read_text().splitlines():
-            if line.startswith("URIs:"):
-                return line.split()[1]
-    return "http://deb.debian.org/debian"
 
 
 def _podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -68,28 +56,13 @@ def engine() -> Iterator[str]:
         service.wait(20)
 
 
-def _base_image() -> None:
-    if _podman("image", "exists", BASE_IMAGE, check=False).returncode == 0:
-        return
-    tarball = CACHE / "rootfs.tar"
-    if not tarball.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="magnus-rootfs-") as scratch:
-            rootfs = Path(scratch) / "rootfs"
-            subprocess.run(
-                [
-                    "debootstrap",
-                    "--variant=minbase",
-                    "--include=python3,python3-venv",
-                    "bookworm",
-                    str(rootfs),
-                    _mirror(),
-                ],
-                check=True,
-                capture_output=True,
-            )
-            subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], check=True)
-    _podman("import", str(tarball), BASE_IMAGE)
+@pytest.fixture(scope="session")
+def base_image() -> str:
+    """The shared debootstrapped base image (scripts/base_image.py, also used by `nox -s images`)."""
+    made = subprocess.run([sys.executable, str(REPO / "scripts" / "base_image.py")], capture_output=True, text=True)
+    if made.returncode != 0:
+        raise RuntimeError(made.stderr.strip())
+    return made.stdout.strip()
 
 
 def _wheels(target: Path) -> None:
@@ -106,9 +79,8 @@ def _wheels(target: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def image(engine: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+def image(engine: str, base_image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """An image with magnus-core and magnus-executor-container installed, built from this checkout."""
-    _base_image()
     context = tmp_path_factory.mktemp("image-context")
     _wheels(context / "wheels")
     digest = hashlib.sha1(
@@ -116,7 +88,7 @@ def image(engine: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     )
     tag = f"localhost/magnus-test:{digest.hexdigest()[:12]}"
     (context / "Containerfile").write_text(
-        f"FROM {BASE_IMAGE}\n"
+        f"FROM {base_image}\n"
         "COPY wheels /wheels\n"
         "RUN python3 -m venv /opt/magnus && /opt/magnus/bin/pip install -q --no-index --find-links /wheels "
         "magnus-core magnus-executor-container\n"

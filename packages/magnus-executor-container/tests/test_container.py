@@ -103,10 +103,8 @@ def test_missing_image_is_named(project: Path, engine: str) -> None:
         execute("pipeline.yaml", write_config(project, config), run_id="x")
 
 
-def test_image_without_magnus_is_named(project: Path, image: str) -> None:
-    from conftest import BASE_IMAGE
-
-    config = container_config(BASE_IMAGE, project, overrides={"spicy": {}})
+def test_image_without_magnus_is_named(project: Path, engine: str, base_image: str) -> None:
+    config = container_config(base_image, project, overrides={"spicy": {}})
     with pytest.raises(ConfigurationError, match="cannot run `magnus`"):
         execute("pipeline.yaml", write_config(project, config), run_id="x")
 

@@ -9,17 +9,24 @@ tracebacks.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+import signal
 import sys
-from typing import Any, Callable, Optional, TypeVar
+import threading
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, TypeVar
 
 import click
 
 from magnus.runs.commands import build_group as build_runs_group
 from magnus.runtime import request
 from magnus.version import __version__
+
+if TYPE_CHECKING:
+    from magnus.runtime.events import RunObserver
 
 F = TypeVar("F", bound=Callable[..., Any])
 # 128 + SIGINT, what shells report for a program Ctrl-C stopped.
@@ -37,7 +44,8 @@ def _reports_errors(command: F) -> F:
     """Turn magnus errors into one line and an exit code; show tracebacks only when debugging.
 
     Ctrl-C is one line too, ``Error: interrupted``, with exit code 130 (the run log of a run it
-    cut short says FAIL, and its step ``interrupted``).
+    cut short says FAIL, and its step ``interrupted``); SIGTERM (``kill``, a container or pod
+    stopped) is taken as Ctrl-C.
     """
 
     @functools.wraps(command)
@@ -48,7 +56,8 @@ def _reports_errors(command: F) -> F:
         from magnus.errors import MagnusError
 
         try:
-            return command(*args, **kwargs)
+            with _sigterm_interrupts():
+                return command(*args, **kwargs)
         except MagnusError as exc:
             if _debugging(log_level):
                 raise
@@ -69,6 +78,48 @@ def _reports_errors(command: F) -> F:
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _raise_interrupt(signum: int, frame: Optional[FrameType]) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM ends the command as Ctrl-C does (the run and its step recorded FAIL, exit 130)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _progress(quiet: bool, resume: Sequence[str] = ()) -> "RunObserver":
+    """What watches a run started here: a renderer on stderr (summary at the very end), or nobody."""
+    from magnus.runtime.events import NO_OBSERVER
+
+    if quiet:
+        return NO_OBSERVER
+    from magnus.progress import ProgressRenderer
+
+    renderer = ProgressRenderer(resume=resume)
+    click.get_current_context().call_on_close(renderer.summary)  # after any error line
+    return renderer
+
+
+def _resume_command(pipeline_file: str, config_file: str, parameters_file: str, tag: str) -> list[str]:
+    """``magnus execute`` as it was given, without the run id (a resumed run gets a new one)."""
+    argv = ["magnus", "execute", "-f", pipeline_file]
+    for flag, value in (("-c", config_file), ("-p", parameters_file), ("--tag", tag)):
+        if value:
+            argv += [flag, value]
+    return argv
+
+
+_quiet = click.option("-q", "--quiet", is_flag=True, help="Print no progress and no summary (errors only).")
 
 
 def _common(command: F) -> F:
@@ -140,15 +191,31 @@ def cli() -> None:
 @_common
 @click.option("--run-id", default="", help="Id of the run (generated when not given).")
 @click.option("--use-cached", default="", help="Resume run USE_CACHED: steps that succeeded there are not run again.")
+@_quiet
 @_reports_errors
 def execute(
-    pipeline_file: str, config_file: str, parameters_file: str, log_level: str, tag: str, run_id: str, use_cached: str
+    pipeline_file: str,
+    config_file: str,
+    parameters_file: str,
+    log_level: str,
+    tag: str,
+    run_id: str,
+    use_cached: str,
+    quiet: bool,
 ) -> None:
-    """Run a pipeline."""
+    """Run a pipeline, showing its progress and how it ended on stderr."""
     from magnus.entrypoints import execute as run
 
+    events = _progress(quiet, _resume_command(pipeline_file, config_file, parameters_file, tag))
     run_log = run(
-        pipeline_file, config_file, parameters_file, run_id=run_id, tag=tag, use_cached=use_cached, full=False
+        pipeline_file,
+        config_file,
+        parameters_file,
+        run_id=run_id,
+        tag=tag,
+        use_cached=use_cached,
+        full=False,
+        events=events,
     )
     _finish(run_log)
 
@@ -221,6 +288,7 @@ def _single_task(command: str, command_type: str, data_folder: str, put_in_catal
 @_catalog_options
 @click.option("--run-id", default="", help="Id of the run (generated when not given).")
 @click.option("--step-name", default="", help="Name of the step (the function's name by default).")
+@_quiet
 @_reports_errors
 def execute_function(
     command: str,
@@ -232,13 +300,15 @@ def execute_function(
     put_in_catalog: tuple[str, ...],
     run_id: str,
     step_name: str,
+    quiet: bool,
 ) -> None:
     """Run one python function (module.function) as a pipeline of one step."""
     from magnus.entrypoints import RunOptions, execute_task
 
     name = step_name or command.rpartition(".")[2] or command
     options = RunOptions(configuration_file=config_file, parameters_file=parameters_file, run_id=run_id, tag=tag)
-    run_log = execute_task(_single_task(command, "python", data_folder, put_in_catalog), name, options)
+    task = _single_task(command, "python", data_folder, put_in_catalog)
+    run_log = execute_task(task, name, options, events=_progress(quiet))
     _finish(run_log)
 
 
@@ -248,6 +318,7 @@ def execute_function(
 @_common
 @_catalog_options
 @click.option("--run-id", default="", help="Id of the run (generated when not given).")
+@_quiet
 @_reports_errors
 def execute_notebook(
     filename: str,
@@ -259,6 +330,7 @@ def execute_notebook(
     data_folder: str,
     put_in_catalog: tuple[str, ...],
     run_id: str,
+    quiet: bool,
 ) -> None:
     """Run one notebook as a pipeline of one step (needs magnus-task-notebook)."""
     from magnus.entrypoints import RunOptions, execute_task, require_task_type
@@ -269,7 +341,7 @@ def execute_notebook(
         task["notebook_output_path"] = notebook_output_path
     name = os.path.splitext(os.path.basename(filename))[0].replace(".", "_") or "notebook"
     options = RunOptions(configuration_file=config_file, parameters_file=parameters_file, run_id=run_id, tag=tag)
-    run_log = execute_task(task, name, options)
+    run_log = execute_task(task, name, options, events=_progress(quiet))
     _finish(run_log)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
@@ -25,11 +26,14 @@ from magnus.executor.local import LocalExecutor
 from magnus.parameters import initial_parameters
 from magnus.parsing import parse_pipeline
 from magnus.redaction import Redactor
+from magnus.runtime.events import NO_OBSERVER, RunObserver
 from magnus.runtime.orchestrator import Orchestrator
 from magnus.runtime.request import StepRequest
 from magnus.runtime.services import Pipeline, RunOptions, RunServices
 from magnus.service import BaseService
 from magnus.yaml_file import load_yaml
+
+logger = logging.getLogger(defaults.LOGGER_NAME)
 
 
 # ---- reading the inputs ------------------------------------------------------------------------------
@@ -51,11 +55,15 @@ def dag_hash(dag: Mapping[str, Any]) -> str:
 
 
 def compose(
-    pipeline: Optional[Pipeline], options: RunOptions, executor: Optional[BaseExecutor] = None
+    pipeline: Optional[Pipeline],
+    options: RunOptions,
+    executor: Optional[BaseExecutor] = None,
+    events: RunObserver = NO_OBSERVER,
 ) -> Tuple[BaseExecutor, RunServices]:
     """The executor and the services of a run: configuration, plugins and parameters, each read once.
 
-    ``executor`` replaces the configured one (an executor under test, not installed as a plugin).
+    ``executor`` replaces the configured one (an executor under test, not installed as a plugin);
+    ``events`` watches the walk (the command line's progress).
     The run id is the one given, else ``MAGNUS_RUN_ID`` (as magnus 0.5.1 read it), else a new one
     that no run in the store has.
     """
@@ -97,8 +105,13 @@ def compose(
         initial_parameters=parameters,
         run_config=_run_config(configured, created, options, pipeline),
         redactor=redactor,
+        events=events,
         **created,  # type: ignore[arg-type]
     )
+    if logger.isEnabledFor(logging.INFO):
+        chosen = ", ".join(f"{name} {service.service_name}" for name, service in created.items())
+        where = options.configuration_file or "defaults: no configuration file"
+        logger.info("run %s: executor %s, %s (%s)", run_id, configured.service_name, chosen, where)
     services.redactor.add(services.secrets.values_to_mask())
     return configured, services
 
@@ -143,21 +156,27 @@ def _run_config(
 
 # ---- a whole run -------------------------------------------------------------------------------------
 def run_pipeline(
-    pipeline: Pipeline, options: RunOptions, full: bool = True, executor: Optional[BaseExecutor] = None
+    pipeline: Pipeline,
+    options: RunOptions,
+    full: bool = True,
+    executor: Optional[BaseExecutor] = None,
+    events: RunObserver = NO_OBSERVER,
 ) -> Optional[RunLog]:
     """Run a whole pipeline with the configured executor (or ``executor``) and return its run log.
 
     None when the executor handed the run to an engine (Argo): its run log is written there.
     With ``full=False`` the log of a successful run may come without its steps (stores that keep
-    them apart skip reading them all back); a failed run's log always has them.
+    them apart skip reading them all back); a failed run's log always has them. ``events`` watches
+    the walk.
     """
-    executor, services = compose(pipeline, options, executor)
+    executor, services = compose(pipeline, options, executor, events)
     for service in services.services().values():
         integration.validate(executor, service)
         integration.configure_for_traversal(executor, service)
     executor.check(services)
     status = executor.execute_pipeline(services)
     if status == defaults.TRIGGERED:
+        events.run_ended(services.run_id, status, 0.0)
         return None
     return services.run_log_store.get_run_log_by_id(services.run_id, full=full or status != defaults.SUCCESS)
 
@@ -170,6 +189,7 @@ def execute(
     tag: str = "",
     use_cached: str = "",
     full: bool = True,
+    events: RunObserver = NO_OBSERVER,
 ) -> Optional[RunLog]:
     """``magnus execute``: run the pipeline in ``pipeline_file`` (None when handed to an engine)."""
     options = RunOptions(
@@ -180,7 +200,7 @@ def execute(
         tag=tag,
         use_cached=use_cached,
     )
-    return run_pipeline(load_pipeline(pipeline_file), options, full=full)
+    return run_pipeline(load_pipeline(pipeline_file), options, full=full, events=events)
 
 
 # ---- one step of a run walked elsewhere -------------------------------------------------------------
@@ -217,10 +237,12 @@ def single_task_dag(name: str, task: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
-def execute_task(task: Dict[str, Any], name: str, options: RunOptions) -> Optional[RunLog]:
+def execute_task(
+    task: Dict[str, Any], name: str, options: RunOptions, events: RunObserver = NO_OBSERVER
+) -> Optional[RunLog]:
     """Run a single task as a pipeline of its own."""
     dag = single_task_dag(name, task)
-    return run_pipeline(load_dag(dag, source=name), options)
+    return run_pipeline(load_dag(dag, source=name), options, events=events)
 
 
 def require_task_type(command_type: str) -> None:

@@ -67,6 +67,8 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
 
     service_name: ClassVar[str] = "chunked-fs"
     shared_between_processes: ClassVar[bool] = True
+    # An object store is reached from any host; a local log_folder declares its folder (local_paths).
+    shared_between_hosts: ClassVar[bool] = True
 
     log_folder: str = Field(
         default=defaults.LOG_FOLDER,

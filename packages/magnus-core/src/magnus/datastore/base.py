@@ -33,6 +33,15 @@ class BaseRunLogStore(BaseService):
     # A store keeps state: it is shared only where a subclass says so.
     shared_between_processes: ClassVar[bool] = False
     shared_between_hosts: ClassVar[bool] = False
+    # Whether run logs outlive the process that wrote them (False: ``--use-cached`` cannot find them).
+    outlives_the_process: ClassVar[bool] = True
+
+    def location(self, run_id: str) -> str:
+        """Where a person finds the run log of ``run_id`` (a path, a URL without credentials, a table).
+
+        Never reads or writes the store, and never holds a secret.
+        """
+        return f"the {self.service_name} run log store"
 
     # ---- whole-log methods -------------------------------------------------------------------
     def create_run_log(

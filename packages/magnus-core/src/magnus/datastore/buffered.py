@@ -19,6 +19,10 @@ class BufferedRunLogStore(BaseRunLogStore):
     """
 
     service_name: ClassVar[str] = "buffered"
+    outlives_the_process: ClassVar[bool] = False
+
+    def location(self, run_id: str) -> str:
+        return "memory only (lost when the run ends)"
 
     _run_logs: Dict[str, RunLog] = PrivateAttr(default_factory=dict)
 

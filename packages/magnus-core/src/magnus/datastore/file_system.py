@@ -52,6 +52,9 @@ class FileSystemRunLogStore(BaseRunLogStore):
     def local_paths(self) -> List[str]:
         return [self.log_folder]
 
+    def location(self, run_id: str) -> str:
+        return str(Path(self.log_folder) / f"{run_id}.json")
+
     _loaded: Dict[str, _Loaded] = PrivateAttr(default_factory=dict)
     _confined: Set[str] = PrivateAttr(default_factory=set)
 

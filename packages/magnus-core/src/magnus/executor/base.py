@@ -67,7 +67,7 @@ class BaseExecutor(BaseService):
         """Refuse a command that cannot run here, for every step of ``graph``, branches included.
 
         Each task type decides what it can check without running anything
-        (:meth:`~magnus.tasks.base.BaseTaskType.check`: a python function is imported, once for
+        ([`BaseTaskType.check`][magnus.tasks.base.BaseTaskType.check]: a python function is imported, once for
         the run). ``task_of`` gives the task a step will run (a mocked run's patch), by default
         its own.
 

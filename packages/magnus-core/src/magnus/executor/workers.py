@@ -48,6 +48,7 @@ INTERRUPT_GRACE_SECONDS = 10.0
 _POLL_SECONDS = 1.0
 # A worker's exit code when it was interrupted (its steps recorded that themselves).
 _INTERRUPTED = 130
+_INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
 # Messages travel as a 4-byte length, then JSON.
 _LENGTH = struct.Struct("!I")
 # The pool of this process when it is a worker: nested branches are handed to the walking process.
@@ -245,8 +246,14 @@ class WorkerPool:
             worker = self.workers[fd]
             frame = worker.frames.pop()
             worker.ready = True
+            self._report(frame.task, message["status"])
             self._ended(frame.task)
         self._assign()
+
+    def _report(self, number: int, status: str) -> None:
+        """A branch of the step this process fanned out ended: the run's observer counts it here."""
+        if len(self.tasks[number].groups) == 1:  # not nested in a branch a worker walks
+            self.services.events.branch_ended(self._branch(number), status)
 
     def _ended(self, number: int) -> None:
         self.left[self.tasks[number].group] -= 1
@@ -256,7 +263,15 @@ class WorkerPool:
         answers_read, answers_write = os.pipe()
         for stream in (sys.stdout, sys.stderr):
             stream.flush()  # or the worker writes out what this process had buffered, again
-        pid = os.fork()
+        # Held until the worker has its own handlers: an interrupt in between would unwind this
+        # process's frames in the worker (its traceback, its "Error: interrupted").
+        signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+        pid = -1
+        try:
+            pid = os.fork()
+        finally:
+            if pid != 0:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)
         if pid == 0:  # the worker: never returns
             for worker in self.workers.values():  # or a worker would never see the end of its pipe
                 if worker.orders >= 0:
@@ -287,6 +302,7 @@ class WorkerPool:
             if frame.waits_for is not None:
                 self._drop(frame.waits_for)
             self._lost(self._branch(frame.task), code)
+            self._report(frame.task, defaults.FAIL)
             self._ended(frame.task)
 
     def _drop(self, group: int) -> None:
@@ -330,7 +346,7 @@ class WorkerPool:
                     if message is None:
                         self._reap(key.fd, block=True)
                     elif "fan" not in message:
-                        self.workers[key.fd].frames.pop()
+                        self._report(self.workers[key.fd].frames.pop().task, message["status"])
         finally:
             for fd, worker in list(self.workers.items()):
                 _signal(worker.pid, signal.SIGKILL)
@@ -396,7 +412,8 @@ def _serve(channel: _Channel) -> NoReturn:
 
     Never returns into the caller's frames (they belong to the walking process). Ctrl-C at a
     terminal reaches every process of the group: a worker ignores it and waits for the SIGTERM
-    the walking process sends, so each worker is interrupted exactly once.
+    the walking process sends, so each worker is interrupted exactly once, and prints no
+    traceback for it (nor for a magnus error, shown as one line).
     """
     global _channel
     _channel = channel
@@ -404,11 +421,14 @@ def _serve(channel: _Channel) -> NoReturn:
     try:
         signal.signal(signal.SIGINT, _ignore)  # a handler, not SIG_IGN: programs a step starts keep Ctrl-C
         signal.signal(signal.SIGTERM, _interrupt)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)  # blocked by the parent around the fork
         channel.serve()
         code = 0
     except KeyboardInterrupt:
         code = _INTERRUPTED
-    except BaseException:  # noqa: BLE001 - shown, and the exit code fails the branch
+    except MagnusError as exc:  # the exit code fails the branch
+        print(f"Error: {exc}", file=sys.stderr)
+    except BaseException:  # noqa: BLE001 - a bug: shown, and the exit code fails the branch
         traceback.print_exc()
     finally:
         with contextlib.suppress(BaseException):

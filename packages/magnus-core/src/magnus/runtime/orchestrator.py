@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Sequence
 
@@ -53,6 +54,8 @@ class Orchestrator:
         self.services = services
         self.launcher = launcher
         self._created = False  # whether this orchestrator created the run log (and so ends the run)
+        self.events = services.events
+        self._started: Dict[str, float] = {}  # steps in progress in this walk: when each started
 
     @property
     def _store(self) -> "BaseRunLogStore":
@@ -68,14 +71,19 @@ class Orchestrator:
         services = self.services
         assert services.pipeline is not None, "a run walks a pipeline"
         reached = defaults.FAIL
+        started = time.monotonic()
         try:
             self.begin_run()
+            logger.info("run %s: walking %s", services.run_id, services.options.pipeline_file or "the pipeline")
+            self.events.run_started(services)
             reached = self.walk(services.pipeline.graph)
         finally:
             status = defaults.SUCCESS if reached == defaults.SUCCESS else defaults.FAIL
             if self._created:  # a run id another run holds is not this run's to end
                 self._store.update_run_log_status(services.run_id, status)
                 services.experiment_tracker.end_run(status)
+                logger.info("run %s ended %s", services.run_id, status)
+                self.events.run_ended(services.run_id, status, time.monotonic() - started)
         return status
 
     def begin_run(self) -> None:
@@ -141,9 +149,13 @@ class Orchestrator:
         """
         store, run_id = self._store, self.services.run_id
         name = node.step_log_name(map_variable)
+        started = self._started.pop(name, None)
         try:
             if store.get_step_log(name, run_id).status in (defaults.CREATED, defaults.PROCESSING):
                 store.update_step_log_status(name, defaults.FAIL, run_id, INTERRUPTED)
+            if started is not None:
+                seconds = time.monotonic() - started
+                self.events.step_ended(name, node.node_type, map_variable, defaults.FAIL, seconds, INTERRUPTED)
             if node.is_composite:
                 for branch, status in store.get_branch_statuses(name, run_id).items():
                     if status == defaults.PROCESSING:
@@ -156,7 +168,9 @@ class Orchestrator:
 
     def run_branch(self, run: BranchRun) -> str:
         """Walk one branch of a composite step (what executors schedule); its ending status."""
-        return self.walk(run.graph, run.map_variable)
+        status = self.walk(run.graph, run.map_variable)
+        self.events.branch_ended(run.name, status)
+        return status
 
     def execute_node(self, node: "BaseNode", map_variable: defaults.TypeMapVariable = None) -> str:
         """Run one node of the graph being walked and return its step's status."""
@@ -165,6 +179,7 @@ class Orchestrator:
         reused = self._reusable_step_log(node, name)
         if reused is not None:
             self._store.add_step_log(reused, services.run_id)
+            self.events.step_ended(name, node.node_type, map_variable, reused.status, 0.0, reused.message, reused=True)
             return reused.status
 
         step_log = new_step_log(node, name, services)
@@ -173,13 +188,19 @@ class Orchestrator:
             return step_log.status
         step_log.status = defaults.PROCESSING  # a mark of work in progress, and of a crash mid-step
         self._store.add_step_log(step_log, services.run_id)
-        if isinstance(node, CompositeNode):
-            return self._run_composite(node, map_variable).status
-        if not isinstance(node, ExecutableNode) or self.launcher is None:
+        if not isinstance(node, (CompositeNode, ExecutableNode)) or self.launcher is None:
             raise MagnusError(f"step '{node.internal_name}' of type {node.node_type} cannot be run")
-        finished = self.launcher.run_step(services, node, map_variable, step_log)
-        if finished is None:  # it ran elsewhere and recorded itself
-            finished = self._store.get_step_log(name, services.run_id)
+        self._started[name] = started = time.monotonic()
+        self.events.step_started(name, node.node_type, map_variable)
+        if isinstance(node, CompositeNode):
+            finished = self._run_composite(node, map_variable)
+        else:  # None from run_step: it ran elsewhere and recorded itself
+            finished = self.launcher.run_step(services, node, map_variable, step_log) or self._store.get_step_log(
+                name, services.run_id
+            )
+        del self._started[name]
+        seconds = time.monotonic() - started
+        self.events.step_ended(name, node.node_type, map_variable, finished.status, seconds, finished.message)
         return str(finished.status)
 
     def end_branch(self, node: "BaseNode", map_variable: defaults.TypeMapVariable, step_log: StepLog) -> None:
@@ -220,6 +241,7 @@ class Orchestrator:
         except MagnusError as exc:
             return self._settle(node, map_variable, defaults.FAIL, str(exc))
         assert self.launcher is not None
+        self.events.branches_started(node.step_log_name(map_variable), len(runs), map_variable)
         ended: List[str] = []  # the branches walked in this process, in the order they ended
 
         def run_branch(run: BranchRun) -> str:
@@ -263,6 +285,7 @@ class Orchestrator:
         else:
             statuses = self._store.get_branch_statuses(name, run_id)
         failed = [branch for branch, status in statuses.items() if status != defaults.SUCCESS]
+        self.events.composite_ended(name, len(statuses), len(failed))
         if failed:
             message = f"branches that did not succeed: {', '.join(failed)}"
             return self._settle(node, map_variable, defaults.FAIL, message)

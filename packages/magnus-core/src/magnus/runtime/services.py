@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
 
 from magnus.errors import MagnusError, UserInputError
 from magnus.redaction import Redactor
+from magnus.runtime.events import NO_OBSERVER, RunObserver
 
 if TYPE_CHECKING:
     from magnus.catalog import BaseCatalog
@@ -70,6 +71,8 @@ class RunServices:
     # What the run log's run_config records (magnus 0.5.1's keys), made by the entry point.
     run_config: Mapping[str, Any] = field(default_factory=dict)
     redactor: Redactor = field(default_factory=Redactor)
+    # Who watches the walk (the command line's progress renderer); nobody by default.
+    events: RunObserver = NO_OBSERVER
 
     @property
     def tag(self) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import traceback
 from typing import TYPE_CHECKING, List, Optional
 
 from magnus import defaults
@@ -21,6 +20,7 @@ from magnus.nodes.base import BaseNode, ExecutableNode
 from magnus.runtime.current import CurrentStep, running, track
 from magnus.runtime.environment import parameters_in_environment
 from magnus.timing import duration, now
+from magnus.tracebacks import format_failure
 
 if TYPE_CHECKING:
     from magnus.nodes.base import CatalogSettings
@@ -145,12 +145,11 @@ class StepRunner:
             if updates:
                 attempt.output_parameters = redactor.redact_data(updates)
                 store.set_parameters(services.run_id, attempt.output_parameters)
-        except Exception as exc:
-            traceback.print_exc()  # into the captured execution log and the console
-            logger.debug("step %s failed", node.internal_name, exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - the task failed: shown, and recorded as the step's failure
+            sys.stderr.write(format_failure(exc))  # into the captured execution log and the console
             return _finished(attempt, defaults.FAIL, f"{type(exc).__name__}: {exc}")
         except SystemExit as exc:  # the task's exit, not the process's: whatever the code, it failed
-            traceback.print_exc()
+            sys.stderr.write(format_failure(exc))
             code = "" if exc.code is None else repr(exc.code)
             return _finished(attempt, defaults.FAIL, f"the task called sys.exit({code})")
         except KeyboardInterrupt:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Dict, Optional
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Tuple
 
 import pytest
 import yaml
@@ -21,7 +21,8 @@ from magnus import defaults
 from magnus.datastore.models import RunLog, StepLog
 from magnus.entrypoints import execute, load_pipeline, run_pipeline
 from magnus.executor.base import BaseExecutor
-from magnus.runtime.services import Pipeline, RunOptions
+from magnus.runtime.events import NO_OBSERVER, RunObserver
+from magnus.runtime.services import Pipeline, RunOptions, RunServices
 
 ExecutorFactory = Callable[[], BaseExecutor]
 # Runs one of PIPELINES by name with a run id (and the id of a run to resume); returns its run log.
@@ -159,14 +160,54 @@ def outcome(run_log: RunLog) -> Dict[str, str]:
 
 
 def run_with_executor(
-    executor: BaseExecutor, pipeline: Pipeline, options: RunOptions, full: bool = True
+    executor: BaseExecutor,
+    pipeline: Pipeline,
+    options: RunOptions,
+    full: bool = True,
+    events: RunObserver = NO_OBSERVER,
 ) -> Optional[RunLog]:
     """Run a whole pipeline as ``magnus execute`` does, with ``executor`` instead of the configured one.
 
     The services (run log store, catalog, ...) come from ``options.configuration_file``; the run
     log's ``run_config.executor`` records ``executor``. None when it handed the run to an engine.
     """
-    return run_pipeline(pipeline, options, full=full, executor=executor)
+    return run_pipeline(pipeline, options, full=full, executor=executor, events=events)
+
+
+class RecordedEvents(RunObserver):
+    """The events of a walk seen in this process, as tuples (steps inside maps left out)."""
+
+    def __init__(self) -> None:
+        self.seen: List[Tuple[Any, ...]] = []
+
+    def run_started(self, services: RunServices) -> None:
+        self.seen.append(("run_started", services.run_id))
+
+    def step_started(self, name: str, step_type: str, map_variable: defaults.TypeMapVariable) -> None:
+        if map_variable is None:
+            self.seen.append(("step_started", name))
+
+    def step_ended(
+        self,
+        name: str,
+        step_type: str,
+        map_variable: defaults.TypeMapVariable,
+        status: str,
+        seconds: float,
+        message: str = "",
+        reused: bool = False,
+    ) -> None:
+        if map_variable is None:
+            self.seen.append(("step_ended", name, status))
+
+    def branches_started(self, name: str, total: int, map_variable: defaults.TypeMapVariable) -> None:
+        self.seen.append(("branches_started", name, total))
+
+    def composite_ended(self, name: str, total: int, failed: int) -> None:
+        self.seen.append(("composite_ended", name, total, failed))
+
+    def run_ended(self, run_id: str, status: str, seconds: float) -> None:
+        self.seen.append(("run_ended", run_id, status))
 
 
 class ExecutorContract:
@@ -219,8 +260,10 @@ class ExecutorContract:
     ) -> PipelineRunner:
         """Runs one of :data:`PIPELINES` (by name) with the executor under test."""
 
-        def run(pipeline: str, run_id: str, use_cached: str = "") -> RunLog:
-            return self.run(project, configuration, pipeline, run_id, use_cached, make_executor=make_executor)
+        def run(pipeline: str, run_id: str, use_cached: str = "", events: RunObserver = NO_OBSERVER) -> RunLog:
+            return self.run(
+                project, configuration, pipeline, run_id, use_cached, make_executor=make_executor, events=events
+            )
 
         return run
 
@@ -246,8 +289,9 @@ class ExecutorContract:
         run_id: str,
         use_cached: str = "",
         make_executor: Optional[ExecutorFactory] = None,
+        events: RunObserver = NO_OBSERVER,
     ) -> RunLog:
-        """Run one of :data:`PIPELINES` with the executor under test; return its run log."""
+        """Run one of :data:`PIPELINES` with the executor under test, watched by ``events``; its run log."""
         (project / f"{pipeline}.yaml").write_text(yaml.safe_dump({"dag": PIPELINES[pipeline]}))
         written = self.configuration_file(configuration, given_executor=make_executor is not None)
         (project / "config.yaml").write_text(yaml.safe_dump(written))
@@ -265,9 +309,10 @@ class ExecutorContract:
                 parameters_file=options.parameters_file,
                 run_id=run_id,
                 use_cached=use_cached,
+                events=events,
             )
         else:
-            run_log = run_with_executor(make_executor(), load_pipeline(options.pipeline_file), options)
+            run_log = run_with_executor(make_executor(), load_pipeline(options.pipeline_file), options, events=events)
         assert run_log is not None, "the executor under test must run the pipeline, not hand it over"
         return run_log
 
@@ -295,8 +340,14 @@ class ExecutorContract:
         assert run_log.parameters["from_a"] == "a" and run_log.parameters["from_b"] == "b"
 
     def test_map(self, runner: PipelineRunner) -> None:
-        run_log = runner("map", "map-1")
+        events = RecordedEvents()
+        run_log = runner("map", "map-1", events=events)
         assert run_log.status == defaults.SUCCESS
+        # The walking process reports the steps, wherever they ran (progress on the command line).
+        assert events.seen[0] == ("run_started", "map-1") and events.seen[-1] == ("run_ended", "map-1", "SUCCESS")
+        for event in (("step_started", "each"), ("branches_started", "each", 3), ("composite_ended", "each", 3, 0)):
+            assert event in events.seen, events.seen
+        assert events.seen[-2] == ("step_ended", "each", "SUCCESS")
         assert sorted(run_log.steps["each"].branches) == ["each.1", "each.2", "each.3"]
         assert outcome(run_log)["each.2.work"] == "SUCCESS"
         assert [run_log.parameters[f"seen_{item}"] for item in (1, 2, 3)] == [10, 20, 30]

@@ -54,6 +54,7 @@ class TaskTypeContract:
     - what it prints goes to ``sys.stdout`` (or ``sys.stderr``), where the step runner captures it;
     - an empty command and unknown fields are refused when the task is built;
     - a failing command raises;
+    - ``check()`` passes a command that can run, without running it (it prints nothing);
     - ``task_type`` is its entry-point name in the ``tasks`` namespace, once installed.
     """
 
@@ -95,6 +96,12 @@ class TaskTypeContract:
         used = task.parameters_used(given, None)
         assert used.items() <= given.items()
         assert "question" in used, "the attempt records the parameters the command read"
+
+    def test_a_command_that_can_run_passes_its_check_without_running(
+        self, task: BaseTaskType, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        task.check()
+        assert capfd.readouterr().out == "", "check() ran the command"
 
     def test_a_failing_command_raises(self, tmp_path: Path) -> None:
         with pytest.raises(Exception):  # noqa: B017 - any exception fails the attempt

@@ -1,0 +1,142 @@
+"""The functions of the concept examples (examples/concepts/*.yaml and their SDK twins).
+
+Each is plain python: magnus passes parameters by argument name and merges what a function
+returns (a dict or a pydantic model) into the run's parameters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+from pydantic import BaseModel
+
+import magnus
+
+
+# --8<-- [start:hello]
+def hello(name: str = "world") -> dict:
+    """A python task: ``name`` comes from the parameters; the returned dict becomes parameters."""
+    greeting = f"hello, {name}"
+    print(greeting)
+    return {"greeting": greeting}
+
+
+# --8<-- [end:hello]
+
+
+# --8<-- [start:parameters]
+class Model(BaseModel):
+    learning_rate: float
+    epochs: int
+
+
+def read_initial(seed: int, model: Model) -> Model:
+    """``seed`` and ``model`` from the parameters file (or MAGNUS_PRM_ variables); ``model`` is cast."""
+    print(f"seed {seed}, learning rate {model.learning_rate}")
+    return Model(learning_rate=model.learning_rate / 10, epochs=model.epochs + 1)
+
+
+def use_returned(learning_rate: float, epochs: int) -> None:
+    """The fields of the model ``read_initial`` returned are now top-level parameters."""
+    print(f"training {epochs} epochs at {learning_rate}")
+    assert magnus.get_parameter("learning_rate", cast_as=float) == learning_rate
+
+
+# --8<-- [end:parameters]
+
+
+# --8<-- [start:map]
+def split() -> dict:
+    return {"files": ["a.csv", "b.csv", "c.csv"]}
+
+
+def process_file(file_name: str) -> dict:
+    """Runs once per value of ``files``: ``file_name`` is the map's ``iterate_as``."""
+    print(f"processing {file_name}")
+    return {"processed": file_name.upper()}
+
+
+# --8<-- [end:map]
+
+
+# --8<-- [start:catalog]
+def write_data() -> None:
+    """Writes data/numbers.txt; the step's ``catalog.put`` stores it in the run's catalog."""
+    Path("data").mkdir(exist_ok=True)
+    Path("data/numbers.txt").write_text("\n".join(str(number) for number in range(10)))
+
+
+def read_data() -> dict:
+    """Reads data/numbers.txt, fetched by the step's ``catalog.get`` before it runs."""
+    numbers = [int(line) for line in Path("data/numbers.txt").read_text().splitlines()]
+    return {"total": sum(numbers)}
+
+
+# --8<-- [end:catalog]
+
+
+# --8<-- [start:secrets]
+def use_secret() -> None:
+    """A secret comes from the configured secrets manager; it never reaches the run log."""
+    token = magnus.get_secret("API_TOKEN")
+    print(f"the token has {len(token)} characters")
+
+
+# --8<-- [end:secrets]
+
+
+# --8<-- [start:retries]
+def flaky_download() -> None:
+    """Fails on the first two attempts of each run (counted in a file), succeeds on the third."""
+    counter = Path(f"{magnus.get_run_id()}.attempts")
+    attempt = int(counter.read_text()) + 1 if counter.exists() else 1
+    if attempt < 3:
+        counter.write_text(str(attempt))
+        raise ConnectionError(f"attempt {attempt}: the server did not answer")
+    counter.unlink()
+
+
+# --8<-- [end:retries]
+
+
+# --8<-- [start:failure]
+def risky() -> None:
+    raise ValueError("the input is not what this step expected")
+
+
+def recover() -> dict:
+    """Runs because ``risky`` failed (its ``on_failure``); the run goes on from here."""
+    return {"recovered": True}
+
+
+# --8<-- [end:failure]
+
+
+# --8<-- [start:interaction]
+def train() -> None:
+    """The interaction API: parameters, metrics (one per step of training) and python objects."""
+    epochs = magnus.get_parameter("epochs", cast_as=int)
+    for epoch in range(epochs):
+        magnus.track_this(step=epoch, loss=round(1.0 / (epoch + 1), 3))
+    magnus.track_this(accuracy=0.9)
+    magnus.put_object({"weights": [0.1, 0.2]}, "model")
+    magnus.set_parameter(model_name="tiny")
+
+
+def evaluate(model_name: str) -> None:
+    model = magnus.get_object("model")
+    print(f"{model_name} has {len(model['weights'])} weights (run {magnus.get_run_id()})")
+
+
+# --8<-- [end:interaction]
+
+
+# --8<-- [start:reduce]
+def collect(files: List[str], processed: List[str]) -> dict:
+    """After a map with ``reducer: collect``, ``processed`` lists every iteration's value, in order."""
+    print(f"processed: {dict(zip(files, processed, strict=True))}")
+    return {"count": len(processed)}
+
+
+# --8<-- [end:reduce]

@@ -1,0 +1,27 @@
+"""map_reduce.yaml in python.  Run from the repository root:  python -m examples.concepts.map_reduce"""
+
+from __future__ import annotations
+
+from magnus import Map, Pipeline, Task
+
+
+def build() -> Pipeline:
+    split = Task(name="split", command="examples.concepts.functions.split")
+    process = Task(name="process", command="examples.concepts.functions.process_file", terminate_with_success=True)
+    each_file = Map(
+        name="each file",
+        iterate_on="files",
+        iterate_as="file_name",
+        reducer="collect",
+        branch=Pipeline(start_at=process, steps=[process]),
+    )
+    collect = Task(name="collect", command="examples.concepts.functions.collect", terminate_with_success=True)
+    split >> each_file >> collect
+    return Pipeline(
+        description="Process every file, then use all the results.", start_at=split, steps=[split, each_file, collect]
+    )
+
+
+if __name__ == "__main__":
+    run_log = build().execute()
+    raise SystemExit(0 if run_log and run_log.status == "SUCCESS" else 1)

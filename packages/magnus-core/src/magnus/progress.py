@@ -1,0 +1,227 @@
+"""Progress of a run on stderr, as ``magnus execute`` shows it: a line per step, counts, a summary.
+
+:class:`ProgressRenderer` is a :class:`~magnus.runtime.events.RunObserver`: the walk tells it
+what happens and it prints, on its stream (stderr), a line when a step starts and when it ends
+(status and duration), the counts of a map or parallel step's branches as they end (a line
+every :attr:`ProgressRenderer.interval` seconds at first, less often as the step runs on, so a
+map of 10,000 items prints a few dozen lines, not 10,000), and, when the command line asks at
+the very end, a summary: the run id, its status and duration, where its run log is, and for a
+failed run the command that resumes it.
+
+Steps inside map items are counted, not printed one by one. Colour is used only when the stream
+is a terminal and ``NO_COLOR`` is not set.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, TextIO
+
+from magnus import defaults
+from magnus.runtime.events import RunObserver
+from magnus.runtime.step import INTERRUPTED
+
+if TYPE_CHECKING:
+    from magnus.runtime.services import RunServices
+
+_COLOURS = {defaults.SUCCESS: "32", defaults.FAIL: "31", "note": "33", "dim": "2", "bold": "1"}
+
+
+def wants_colour(stream: TextIO) -> bool:
+    """Colour on a terminal only, never with ``NO_COLOR`` set (https://no-color.org) or ``TERM=dumb``."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def format_seconds(seconds: float) -> str:
+    """``0.21s``, ``42.0s``, ``3m05s``, ``1h02m``."""
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{rest:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+@dataclass
+class _Fan:
+    """A composite step this process fanned out: its branches, counted as they end."""
+
+    name: str
+    kind: str  # "items" (a map) or "branches"
+    total: int
+    shown: bool  # printed (not inside a map item)
+    pid: int = field(default_factory=os.getpid)
+    ended: int = 0
+    failed: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+    printed_at: float = field(default_factory=time.monotonic)
+
+    def counts(self) -> str:
+        text = f"{self.ended:,}/{self.total:,} {self.kind}"
+        return f"{text}, {self.failed:,} failed" if self.failed else text
+
+
+@dataclass
+class _Outcome:
+    run_id: str
+    status: str
+    seconds: float
+
+
+class ProgressRenderer(RunObserver):
+    """Prints a run's progress on ``stream``; :meth:`summary` prints how it ended.
+
+    ``resume`` is the command line that reruns this pipeline the way it was started (without
+    ``--run-id`` and ``--use-cached``); the summary of a failed run appends ``--use-cached RUN_ID``.
+    """
+
+    # Lines of branch counts of a composite step: the first after ``interval`` seconds, then
+    # spaced by a fifth of the time the step has run, at most ``longest_interval`` apart.
+    interval: float = 2.0
+    longest_interval: float = 30.0
+
+    def __init__(
+        self, stream: Optional[TextIO] = None, resume: Sequence[str] = (), colour: Optional[bool] = None
+    ) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.colour = wants_colour(self.stream) if colour is None else colour
+        self.resume = list(resume)
+        self._fans: List[_Fan] = []
+        self._kinds: Dict[str, str] = {}  # composite steps outside maps: their node type
+        self._location = ""
+        self._kept = True
+        self._interrupted = False
+        self._outcome: Optional[_Outcome] = None
+        self._pid = os.getpid()  # running counts are printed here only (a worker sees part of them)
+
+    # ---- output -------------------------------------------------------------------------------
+    def _paint(self, text: str, style: str) -> str:
+        code = _COLOURS.get(style)
+        return f"\033[{code}m{text}\033[0m" if self.colour and code else text
+
+    def _print(self, line: str) -> None:
+        # One write per line: lines of worker processes sharing the stream do not interleave.
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def _indent(self) -> str:
+        return "  " * (1 + sum(1 for fan in self._fans if fan.shown))
+
+    # ---- events -------------------------------------------------------------------------------
+    def run_started(self, services: "RunServices") -> None:
+        store = services.run_log_store
+        self._location = store.location(services.run_id)
+        self._kept = store.outlives_the_process
+        resuming = f" (resuming run {services.original_run_id})" if services.original_run_id else ""
+        self._print(f"run {self._paint(services.run_id, 'bold')} started{resuming}")
+        if not self._kept:
+            self._print(
+                self._paint("note: the run log is kept in memory only and is lost when the run ends", "note")
+                + "; to keep it (and resume with --use-cached) pass -c with a config holding "
+                "'run_log_store: {type: file-system}'"
+            )
+
+    def step_started(self, name: str, step_type: str, map_variable: defaults.TypeMapVariable) -> None:
+        if map_variable is not None:
+            return
+        if step_type in ("map", "parallel", "dag"):
+            self._kinds[name] = step_type
+        self._print(f"{self._indent()}{name} {self._paint('started', 'dim')}")
+
+    def step_ended(
+        self,
+        name: str,
+        step_type: str,
+        map_variable: defaults.TypeMapVariable,
+        status: str,
+        seconds: float,
+        message: str = "",
+        reused: bool = False,
+    ) -> None:
+        if message == INTERRUPTED:
+            self._interrupted = True
+        if self._fans and self._fans[-1].name == name and self._fans[-1].pid == os.getpid():
+            fan = self._fans.pop()  # ended without settling (interrupted): what was counted
+        else:
+            fan = None
+        if map_variable is not None:
+            return
+        self._kinds.pop(name, None)
+        if reused:
+            self._print(f"{self._indent()}{name} {self._paint('reused', 'dim')} (succeeded in the run resumed)")
+            return
+        line = f"{self._indent()}{name} {self._paint(status, status)} in {format_seconds(seconds)}"
+        if fan is not None:
+            line += f" ({fan.counts()})"
+        if message and status != defaults.SUCCESS and (fan is None or message == INTERRUPTED):
+            line += f": {message}"
+        self._print(line)
+
+    def branches_started(self, name: str, total: int, map_variable: defaults.TypeMapVariable) -> None:
+        kind = self._kinds.get(name, "")
+        noun = "items" if kind == "map" else "branches"
+        self._fans.append(_Fan(name, noun, total, shown=map_variable is None))
+
+    def branch_ended(self, branch: str, status: str) -> None:
+        fan = self._own_fan()
+        if fan is None:
+            return
+        fan.ended += 1
+        if status != defaults.SUCCESS:
+            fan.failed += 1
+        if fan.shown and fan.ended < fan.total and os.getpid() == self._pid:
+            moment = time.monotonic()
+            wait = min(self.longest_interval, max(self.interval, (moment - fan.started_at) / 5))
+            if moment - fan.printed_at >= wait:
+                fan.printed_at = moment
+                self._print(f"{self._indent()[:-2]}{fan.name}: {fan.counts()}")
+
+    def composite_ended(self, name: str, total: int, failed: int) -> None:
+        fan = self._own_fan()
+        if fan is not None and fan.name == name:
+            fan.ended, fan.total, fan.failed = total, total, failed  # the store's word is final
+            self._fans.pop()
+            self._fans.append(fan)  # kept until its step_ended prints it
+
+    def run_ended(self, run_id: str, status: str, seconds: float) -> None:
+        self._outcome = _Outcome(run_id, status, seconds)
+
+    def _own_fan(self) -> Optional[_Fan]:
+        """The innermost composite step this process fanned out (a worker's inherited ones are not)."""
+        pid = os.getpid()
+        for fan in reversed(self._fans):
+            if fan.pid == pid:
+                return fan
+        return None
+
+    # ---- the end ------------------------------------------------------------------------------
+    def summary(self) -> None:
+        """Print how the run ended (nothing when it never started): id, status, time, run log, resume."""
+        outcome = self._outcome
+        if outcome is None:
+            return
+        if outcome.status == defaults.TRIGGERED:
+            self._print(f"run {outcome.run_id} handed off ({defaults.TRIGGERED}): its steps run elsewhere")
+            return
+        how = f"{outcome.status} (interrupted)" if self._interrupted else outcome.status
+        self._print(
+            f"run {self._paint(outcome.run_id, 'bold')} {self._paint(how, outcome.status)} "
+            f"in {format_seconds(outcome.seconds)}, run log: {self._location}"
+        )
+        if outcome.status == defaults.SUCCESS or not self.resume:
+            return
+        if not self._kept:
+            self._print("to resume a failed run, keep its run log: pass -c with 'run_log_store: {type: file-system}'")
+            return
+        command = shlex.join([*self.resume, "--use-cached", outcome.run_id])
+        self._print(f"resume with: {self._paint(command, 'bold')}")

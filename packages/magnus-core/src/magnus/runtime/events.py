@@ -1,0 +1,70 @@
+"""What a walk tells whoever watches it: steps started and ended, branches ended, the run ended.
+
+The orchestrator calls a :class:`RunObserver` (``RunServices.events``) as it walks; the command
+line subscribes a renderer that prints progress (``magnus.progress``), and any other observer
+(a test, a notebook widget) subclasses :class:`RunObserver` and overrides what it needs. The base
+class does nothing, so a run nobody watches pays one method call per event.
+
+What is promised:
+
+- Events come from the process that walks (the orchestrator of the run, or of a branch walked in
+  a worker). A step run elsewhere (a container, a SLURM job) is reported when the walk learns how
+  it ended; a pipeline handed to an engine (Argo) reports only ``run_started``.
+- An observer is forked with the run into worker processes and may be called there for the
+  steps those workers walk; :meth:`RunObserver.branch_ended` of a branch a worker walked is also
+  reported by the walking process (the worker pool learns each branch's status). An observer
+  that counts branches counts those announced by :meth:`RunObserver.branches_started` in its
+  own process.
+- Observers must be quick and must not raise: they run between the steps of the walk.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from magnus import defaults
+
+if TYPE_CHECKING:
+    from magnus.runtime.services import RunServices
+
+
+class RunObserver:
+    """Watches one walk; every method does nothing unless overridden.
+
+    ``name`` is a step's internal name (``fan.3.work`` inside a map), ``map_variable`` the map
+    position it runs at (None outside maps), ``seconds`` wall time measured by the walk.
+    """
+
+    def run_started(self, services: "RunServices") -> None:
+        """The run log exists (or the run was handed to an engine); nothing has run yet."""
+
+    def step_started(self, name: str, step_type: str, map_variable: defaults.TypeMapVariable) -> None:
+        """A non-terminal step starts (a task, or a composite about to fan out)."""
+
+    def step_ended(
+        self,
+        name: str,
+        step_type: str,
+        map_variable: defaults.TypeMapVariable,
+        status: str,
+        seconds: float,
+        message: str = "",
+        reused: bool = False,
+    ) -> None:
+        """A non-terminal step ended with ``status``; ``reused`` when ``--use-cached`` skipped it."""
+
+    def branches_started(self, name: str, total: int, map_variable: defaults.TypeMapVariable) -> None:
+        """Composite step ``name`` fanned out to ``total`` branches (map items, parallel branches)."""
+
+    def branch_ended(self, branch: str, status: str) -> None:
+        """Branch ``branch`` of the innermost composite step this process fanned out ended."""
+
+    def composite_ended(self, name: str, total: int, failed: int) -> None:
+        """Composite step ``name`` settled from its ``total`` branches, ``failed`` of them not SUCCESS."""
+
+    def run_ended(self, run_id: str, status: str, seconds: float) -> None:
+        """The run's final status was written (SUCCESS or FAIL; FAIL also when interrupted)."""
+
+
+# The observer of a run nobody watches.
+NO_OBSERVER = RunObserver()

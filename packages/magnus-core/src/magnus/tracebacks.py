@@ -1,0 +1,76 @@
+"""Tracebacks of failed tasks that show the user's code, not magnus's.
+
+A task's function is called through a few frames of magnus (the step runner, the task type, the
+import machinery); a person fixing their function needs only their own frames. :func:`format_failure`
+drops magnus's frames and the frames that lead into the user's code (the standard library's,
+before the first frame of the user's), keeps every frame from the user's code on (a library it
+called included), and shows a magnus error that no user frame led to (a parameter not set, a
+module not found) as its one line. ``--log-level DEBUG`` (or ``MAGNUS_DEBUG=1``) shows it all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sysconfig
+import traceback
+from pathlib import Path
+from typing import List, Optional, Set
+
+from magnus import defaults
+from magnus.errors import MagnusError
+
+# Frames of files here are magnus's own.
+_MAGNUS = str(Path(__file__).resolve().parent) + os.sep
+_PATHS = sysconfig.get_paths()
+_STANDARD_LIBRARY = tuple(str(Path(_PATHS[name]).resolve()) + os.sep for name in ("stdlib", "platstdlib"))
+
+# Installed packages live under the standard library's folder too; they are not on the way in.
+_INSTALLED = f"{os.sep}site-packages{os.sep}"
+_DEBIAN = f"{os.sep}dist-packages{os.sep}"
+
+
+def debugging() -> bool:
+    """Whether full tracebacks are wanted: the magnus logger at DEBUG, or ``MAGNUS_DEBUG`` set."""
+    if os.environ.get(defaults.ENV_DEBUG, "") not in ("", "0"):
+        return True
+    return logging.getLogger(defaults.LOGGER_NAME).isEnabledFor(logging.DEBUG)
+
+
+def format_failure(exc: BaseException) -> str:
+    """The traceback of ``exc`` as the user should see it (ends with a newline)."""
+    if debugging():
+        return "".join(traceback.format_exception(exc))
+    shown = traceback.TracebackException.from_exception(exc)
+    if not _keep_user_frames(shown, set()) and isinstance(exc, MagnusError):
+        return f"{type(exc).__name__}: {exc}\n"
+    return "".join(shown.format())
+
+
+def _is_magnus(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(_MAGNUS)
+
+
+def _leads_in(filename: str) -> bool:
+    """A frame on the way into user code: magnus's, the standard library's, or frozen import machinery."""
+    if filename.startswith("<frozen ") or _is_magnus(filename):
+        return True
+    return filename.startswith(_STANDARD_LIBRARY) and _INSTALLED not in filename and _DEBIAN not in filename
+
+
+def _keep_user_frames(shown: Optional[traceback.TracebackException], seen: Set[int]) -> bool:
+    """Drop the frames that are not the user's from ``shown`` and the exceptions chained to it.
+
+    Returns whether any of them has a frame of the user's left.
+    """
+    if shown is None or id(shown) in seen:
+        return False
+    seen.add(id(shown))
+    frames: List[traceback.FrameSummary] = list(shown.stack)
+    while frames and _leads_in(frames[0].filename):
+        frames.pop(0)
+    frames = [frame for frame in frames if not _is_magnus(frame.filename)]
+    shown.stack = traceback.StackSummary.from_list(frames)
+    cause = _keep_user_frames(shown.__cause__, seen)
+    context = _keep_user_frames(shown.__context__, seen)
+    return bool(frames) or cause or context
