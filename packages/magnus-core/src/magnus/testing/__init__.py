@@ -36,6 +36,10 @@ Core runs the same suites against its built-ins. The suites, and what each promi
 - :class:`ExecutorContract` (``configuration``, or ``make_executor``): reference pipelines
   (parameters, shell, parallel, map, failure routes, resume) end as they do locally.
   :func:`run_with_executor` runs any pipeline with an executor instance, installed or not.
+
+Services for tests: :mod:`magnus.testing.s3` starts moto's S3 server over HTTP once per session
+(fixtures ``s3_server`` and ``s3_bucket``; import them in a ``conftest.py``), for services on
+object stores; moto is the test dependency of the packages that use it, not of core.
 """
 
 from magnus.testing.catalog import CatalogContract
