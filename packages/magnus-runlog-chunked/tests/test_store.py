@@ -39,6 +39,11 @@ class TestLocalExecutorWithChunkedStore(ExecutorContract):
         return {"run_log_store": {"type": "chunked-fs", "config": {"log_folder": str(tmp_path / "logs")}}}
 
 
+def test_the_location_a_person_is_shown_is_the_runs_folder() -> None:
+    assert ChunkedFileSystemRunLogStore(log_folder="logs/").location("r1") == "logs/r1"
+    assert ChunkedFileSystemRunLogStore(log_folder="s3://bucket/runs").location("r1") == "s3://bucket/runs/r1"
+
+
 def test_folder_names_are_safe() -> None:
     assert file_name("a step/with slash") == "a%20step%2Fwith%20slash"
     assert file_name(".hidden") == "%2Ehidden"

@@ -37,6 +37,13 @@ def test_a_literal_password_is_masked_in_the_summary(tmp_path: Path) -> None:
     assert "app:***@db.example" in store.get_summary()["connection_string"]
 
 
+def test_the_location_a_person_is_shown_names_the_table_and_hides_the_password() -> None:
+    store = DatabaseRunLogStore(connection_string="postgresql+psycopg://app:hunter2-pass@db.example:5432/magnus")
+    location = store.location("run-7")
+    assert "hunter2-pass" not in location
+    assert location == "postgresql+psycopg://app:***@db.example:5432/magnus, table magnus_runlog_runs, run_id 'run-7'"
+
+
 def test_a_secret_with_url_characters_needs_no_quoting() -> None:
     store = DatabaseRunLogStore(connection_string="postgresql://app:${pw}@${host}:5432/magnus")
     store.resolve_secrets({"pw": "p@ss/w:rd", "host": "db.internal"}.__getitem__)

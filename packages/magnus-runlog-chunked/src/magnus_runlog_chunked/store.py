@@ -105,6 +105,10 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         summary["storage_options"] = redacted_options(self.storage_options)
         return summary
 
+    def location(self, run_id: str) -> str:
+        """The run's folder (``<log_folder>/<run_id>``), a local path or the store's URL."""
+        return f"{self.log_folder.rstrip('/')}/{run_id}"
+
     @functools.cached_property
     def _root(self) -> str:
         """The local folder of the runs, or the URL of their store."""

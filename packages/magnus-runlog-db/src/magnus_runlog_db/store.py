@@ -104,6 +104,10 @@ class DatabaseRunLogStore(BaseRunLogStore):
         summary["connection_string"] = connection.redacted(self.connection_string)
         return summary
 
+    def location(self, run_id: str) -> str:
+        """The database (password hidden) and the run's table, as a person would query it."""
+        return f"{connection.redacted(self.connection_string)}, table {self.db_name}_runs, run_id '{run_id}'"
+
     # ---- connections ----------------------------------------------------------------------------------
     @functools.cached_property
     def url(self) -> URL:
