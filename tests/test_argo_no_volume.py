@@ -106,6 +106,18 @@ def test_the_example_renders_a_manifest_without_volumes_or_secret_values(workdir
         assert os.environ[key] not in text
 
 
+def test_rendering_needs_no_access_to_the_stores(tmp_path: Path) -> None:
+    """The laptop that renders the workflow may not reach the cluster's bucket, nor hold its keys."""
+    shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    unreachable = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    unreachable["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"  # nothing listens there
+    done = subprocess.run(
+        [sys.executable, "-m", "magnus", *RENDER], cwd=tmp_path, capture_output=True, text=True, env=unreachable
+    )
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load((tmp_path / "argo-pipeline.yaml").read_text())["kind"] == "Workflow"
+
+
 @pytest.mark.slow
 def test_the_example_runs_without_a_volume_and_ends_as_the_local_run(
     workdir: Path,

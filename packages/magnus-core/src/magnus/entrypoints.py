@@ -91,7 +91,7 @@ def compose(
         check_path_name(options.use_cached, "--use-cached", max_bytes=RUN_ID_MAX_BYTES)
     if not run_id:
         run_id = generate_run_id()
-        while store.run_log_exists(run_id):
+        while not configured.engine_names_runs and store.run_log_exists(run_id):
             run_id = generate_run_id()
     # The file read, wherever it was named: steps run elsewhere read the same one.
     options = dataclasses.replace(

@@ -33,6 +33,7 @@ class ArgoExecutor(BaseExecutor):
 
     service_name: ClassVar[str] = "argo"
     runs_steps_elsewhere: ClassVar[bool] = True
+    engine_names_runs: ClassVar[bool] = True  # each run is named {{workflow.uid}}
 
     image: str = Field(description="Image of every step: your code, the pipeline and config files, and magnus.")
     output_file: str = Field(default="argo-pipeline.yaml", description="Where the manifest is written.")

@@ -41,10 +41,15 @@ class BaseExecutor(BaseService):
     ``runs_steps_elsewhere``: steps run in other processes than the one the run starts in, so
     every service must be shared between processes (and, for ``local_paths``, the folders seen
     there at the same paths).
+
+    ``engine_names_runs``: the engine the run is handed to gives each run its id (Argo's workflow
+    uid), so no free id is looked up in the run log store when the run is composed: rendering a
+    workflow needs no access to a store only the cluster can reach.
     """
 
     service_type: ClassVar[str] = "executor"
     runs_steps_elsewhere: ClassVar[bool] = False
+    engine_names_runs: ClassVar[bool] = False
 
     def check(self, services: "RunServices") -> None:
         """Refuse, before the run log exists or anything runs, what cannot work (images, overrides).
