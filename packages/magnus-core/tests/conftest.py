@@ -7,6 +7,9 @@ from typing import Iterator
 import pytest
 
 from magnus.runtime import current
+from magnus.testing.signals import restore_ctrl_c
+
+restore_ctrl_c()  # the interrupt tests send Ctrl-C, even when the run started with it ignored
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,10 @@ from typing import Iterator
 
 import pytest
 
+from magnus.testing.signals import restore_ctrl_c
 from magnus_executor_slurm.cluster import LocalCluster
+
+restore_ctrl_c()  # a test sends Ctrl-C, even when the run started with it ignored
 
 
 @pytest.fixture(scope="session")
