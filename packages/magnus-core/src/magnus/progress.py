@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, TextIO
 from magnus import defaults
 from magnus.runtime.events import RunObserver
 from magnus.runtime.step import INTERRUPTED
+from magnus.timing import format_seconds
 
 if TYPE_CHECKING:
     from magnus.runtime.services import RunServices
@@ -37,19 +38,6 @@ def wants_colour(stream: TextIO) -> bool:
         return False
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
-
-
-def format_seconds(seconds: float) -> str:
-    """``0.21s``, ``42.0s``, ``3m05s``, ``1h02m``."""
-    if seconds < 10:
-        return f"{seconds:.2f}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, rest = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{rest:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 @dataclass

@@ -8,6 +8,7 @@ from typing import List, Optional, Sequence
 
 from magnus.datastore.listing import RunSummary
 from magnus.errors import UserInputError
+from magnus.timing import format_seconds
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -46,14 +47,7 @@ def format_duration(summary: RunSummary) -> str:
 
 
 def describe_duration(span: timedelta) -> str:
-    seconds = span.total_seconds()
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    minutes, second = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {second:02d}s"
-    hours, minute = divmod(minutes, 60)
-    return f"{hours}h {minute:02d}m"
+    return format_seconds(span.total_seconds())
 
 
 def format_table(summaries: Sequence[RunSummary]) -> str:
