@@ -19,7 +19,7 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, TextIO
+from typing import TYPE_CHECKING, List, Optional, Sequence, TextIO
 
 from magnus import defaults
 from magnus.runtime.events import RunObserver
@@ -85,7 +85,6 @@ class ProgressRenderer(RunObserver):
         self.colour = wants_colour(self.stream) if colour is None else colour
         self.resume = list(resume)
         self._fans: List[_Fan] = []
-        self._kinds: Dict[str, str] = {}  # composite steps outside maps: their node type
         self._location = ""
         self._kept = True
         self._interrupted = False
@@ -122,8 +121,6 @@ class ProgressRenderer(RunObserver):
     def step_started(self, name: str, step_type: str, map_variable: defaults.TypeMapVariable) -> None:
         if map_variable is not None:
             return
-        if step_type in ("map", "parallel", "dag"):
-            self._kinds[name] = step_type
         self._print(f"{self._indent()}{name} {self._paint('started', 'dim')}")
 
     def step_ended(
@@ -144,7 +141,6 @@ class ProgressRenderer(RunObserver):
             fan = None
         if map_variable is not None:
             return
-        self._kinds.pop(name, None)
         if reused:
             self._print(f"{self._indent()}{name} {self._paint('reused', 'dim')} (succeeded in the run resumed)")
             return
@@ -155,9 +151,10 @@ class ProgressRenderer(RunObserver):
             line += f": {message}"
         self._print(line)
 
-    def branches_started(self, name: str, total: int, map_variable: defaults.TypeMapVariable) -> None:
-        kind = self._kinds.get(name, "")
-        noun = "items" if kind == "map" else "branches"
+    def branches_started(
+        self, name: str, total: int, map_variable: defaults.TypeMapVariable, dynamic: bool = False
+    ) -> None:
+        noun = "items" if dynamic else "branches"
         self._fans.append(_Fan(name, noun, total, shown=map_variable is None))
 
     def branch_ended(self, branch: str, status: str) -> None:

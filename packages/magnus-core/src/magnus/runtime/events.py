@@ -53,8 +53,11 @@ class RunObserver:
     ) -> None:
         """A non-terminal step ended with ``status``; ``reused`` when ``--use-cached`` skipped it."""
 
-    def branches_started(self, name: str, total: int, map_variable: defaults.TypeMapVariable) -> None:
-        """Composite step ``name`` fanned out to ``total`` branches (map items, parallel branches)."""
+    def branches_started(
+        self, name: str, total: int, map_variable: defaults.TypeMapVariable, dynamic: bool = False
+    ) -> None:
+        """Composite step ``name`` fanned out to ``total`` branches; ``dynamic``: its node's
+        ``dynamic_branches`` (map items rather than the fixed branches of a parallel)."""
 
     def branch_ended(self, branch: str, status: str) -> None:
         """Branch ``branch`` of the innermost composite step this process fanned out ended."""

@@ -241,7 +241,9 @@ class Orchestrator:
         except MagnusError as exc:
             return self._settle(node, map_variable, defaults.FAIL, str(exc))
         assert self.launcher is not None
-        self.events.branches_started(node.step_log_name(map_variable), len(runs), map_variable)
+        self.events.branches_started(
+            node.step_log_name(map_variable), len(runs), map_variable, dynamic=node.dynamic_branches
+        )
         ended: List[str] = []  # the branches walked in this process, in the order they ended
 
         def run_branch(run: BranchRun) -> str:

@@ -200,7 +200,9 @@ class RecordedEvents(RunObserver):
         if map_variable is None:
             self.seen.append(("step_ended", name, status))
 
-    def branches_started(self, name: str, total: int, map_variable: defaults.TypeMapVariable) -> None:
+    def branches_started(
+        self, name: str, total: int, map_variable: defaults.TypeMapVariable, dynamic: bool = False
+    ) -> None:
         self.seen.append(("branches_started", name, total))
 
     def composite_ended(self, name: str, total: int, failed: int) -> None:
