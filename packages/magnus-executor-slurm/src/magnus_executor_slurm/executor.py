@@ -33,6 +33,7 @@ from magnus.datastore.models import StepAttempt
 from magnus.errors import ConfigurationError, MagnusError
 from magnus.executor.base import WalkingExecutor
 from magnus.runtime.request import StepRequest, run_argv
+from magnus.runtime.step import INTERRUPTED
 from magnus.timing import now
 from magnus_executor_slurm.config import JobResources
 from magnus_executor_slurm.scheduler import JobState, Scheduler
@@ -185,8 +186,13 @@ class SlurmExecutor(WalkingExecutor, JobResources):
             recorded = store.get_step_log(name, services.run_id)
             if recorded.status != defaults.PROCESSING:  # the job recorded the step
                 if recorded.status == defaults.FAIL:
-                    where = f"SLURM job {job_id} {state.state}, output {self._output(folder, name, job_id)}"
-                    store.update_step_log_status(name, defaults.FAIL, services.run_id, f"{recorded.message} ({where})")
+                    output = self._output(folder, name, job_id)
+                    if recorded.message == INTERRUPTED and state.state in EXPLAINED:
+                        # SLURM's SIGTERM (time limit, cancel, preemption) reached the step: say why.
+                        message = services.redactor.redact(self._death_message(state, output, recorded=True))
+                    else:
+                        message = f"{recorded.message} (SLURM job {job_id} {state.state}, output {output})"
+                    store.update_step_log_status(name, defaults.FAIL, services.run_id, message)
                 return None
             if submission < node.max_attempts and state.state not in NOT_RETRIED:
                 logger.warning("step %s: SLURM job %s %s; resubmitting", name, job_id, state.state)
@@ -295,14 +301,18 @@ class SlurmExecutor(WalkingExecutor, JobResources):
     def _output(self, folder: Path, name: str, job_id: str) -> Path:
         return folder / f"{_label(name)}-{job_id}.out"
 
-    def _death_message(self, state: JobState, output: Path) -> str:
-        """What a reader of the step needs: the SLURM state, the job id and the end of its output."""
+    def _death_message(self, state: JobState, output: Path, recorded: bool = False) -> str:
+        """What a reader of the step needs: the SLURM state, the job id and the end of its output.
+
+        ``recorded``: the step saw SLURM's signal and recorded itself interrupted before it died.
+        """
         scheduler = self._scheduler
         exit_status = scheduler.exit_status(state.job_id) if scheduler else None
         explained = EXPLAINED.get(state.state, state.state.lower())
         detail = f", exit {exit_status}" if exit_status not in (None, "0") else ""
         reason = f" ({state.reason})" if state.reason and state.reason != "None" else ""
-        message = f"SLURM job {state.job_id} {explained}: {state.state}{reason}{detail}, before recording the step"
+        when = "the step interrupted by its signal" if recorded else "before recording the step"
+        message = f"SLURM job {state.job_id} {explained}: {state.state}{reason}{detail}, {when}"
         tail = _tail(output)
         if tail:
             message += f"; last lines of {output}:\n{tail}"
