@@ -68,7 +68,7 @@ def test_a_server_stopped_mid_run_is_a_clean_failure(postgres: PostgresServer, t
         own.createdb("magnus")
         folder = project(tmp_path, own.url("magnus"))
         env = {**os.environ, "PYTHONPATH": str(folder), "SLOW_WAITS": "1"}
-        command = magnus(folder, "-f", "line.yaml", "--run-id", "orphan")
+        command = magnus(folder, "-f", "line.yaml", "--run-id", "orphan", "--quiet")  # errors only
         process = subprocess.Popen(command, cwd=folder, env=env, stderr=subprocess.PIPE, text=True)
         wait_for(lambda: (folder / "slow.started").exists())
         own.stop()

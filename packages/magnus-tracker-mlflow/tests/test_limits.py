@@ -45,7 +45,7 @@ def run_magnus(project: Path, tracker_config: dict) -> subprocess.CompletedProce
     (project / "config.yaml").write_text(yaml.safe_dump(config))
     environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_HTTP_REQUEST")}
     return subprocess.run(
-        [sys.executable, "-m", "magnus", "execute", "-c", "config.yaml"],
+        [sys.executable, "-m", "magnus", "execute", "-c", "config.yaml", "--quiet"],  # errors only
         cwd=project,
         capture_output=True,
         text=True,
