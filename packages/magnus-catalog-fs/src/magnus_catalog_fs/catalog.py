@@ -101,14 +101,11 @@ class FileSystemCatalog(BaseCatalog):
     ) -> List[DataCatalog]:
         source = Path(compute_data_folder or self.compute_data_folder)
         target = self.run_folder(run_id)
-        already = {entry.name: entry.data_hash for entry in synced_catalogs or [] if entry.stage == "put"}
         entries = []
-        for file in self.files_to_put(source, name):
-            relative = file.relative_to(source)
-            entry = self._entry(relative, run_id, sha256_of(file), "put")
-            if already.get(entry.name) != entry.data_hash:
-                _copy(file, confined(target, relative, "catalog"))
-            entries.append(entry)
+        for item in self.planned_puts(source, name, synced_catalogs):
+            if not item.unchanged:
+                _copy(item.path, confined(target, Path(item.relative), "catalog"))
+            entries.append(self._entry(Path(item.relative), run_id, item.data_hash, "put"))
         return entries
 
     def put_data(self, name: str, data: bytes, run_id: str) -> List[DataCatalog]:

@@ -127,15 +127,10 @@ class FsspecCatalog(BaseCatalog):
     ) -> List[DataCatalog]:
         source = Path(compute_data_folder or self.compute_data_folder)
         target = self.run_path(run_id)
-        already = {entry.name: entry.data_hash for entry in synced_catalogs or [] if entry.stage == "put"}
-        entries, local, remote = [], [], []
-        for file in self.files_to_put(source, name):
-            relative = file.relative_to(source).as_posix()
-            entry = self._entry(relative, run_id, sha256_of(file), "put")
-            if already.get(entry.name) != entry.data_hash:
-                local.append(str(file))
-                remote.append(f"{target}/{relative}")
-            entries.append(entry)
+        planned = self.planned_puts(source, name, synced_catalogs)
+        entries = [self._entry(item.relative, run_id, item.data_hash, "put") for item in planned]
+        local = [str(item.path) for item in planned if not item.unchanged]
+        remote = [f"{target}/{item.relative}" for item in planned if not item.unchanged]
         if local:
             self._folder.fs.put(local, remote)
         return entries

@@ -8,8 +8,9 @@ import hashlib
 import os
 import tempfile
 from abc import abstractmethod
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, ClassVar, Iterable, List, Sequence
+from typing import Callable, ClassVar, Iterable, List, Optional, Sequence
 
 from pydantic import Field
 
@@ -22,6 +23,16 @@ from magnus.validation import WorkingFolder
 
 # Folders of magnus's own state, by their default names: a put never copies from under them.
 STATE_FOLDERS = frozenset({defaults.CATALOG_LOCATION, defaults.LOG_FOLDER})
+
+
+@dataclass(frozen=True)
+class FileToPut:
+    """A file of the compute folder that a put records, and whether it must be copied."""
+
+    path: Path
+    relative: str  # its name in the catalog: its POSIX path under the compute folder
+    data_hash: str
+    unchanged: bool  # the run resumed (--use-cached) put the same content, already synced
 
 
 class BaseCatalog(BaseService):
@@ -74,6 +85,21 @@ class BaseCatalog(BaseService):
         """
         skipped = [Path(state).resolve() for state in self.skipped_folders()]
         return matching_files(folder, name, f"compute folder {folder}", skipped)
+
+    def planned_puts(
+        self, folder: Path, name: str, synced_catalogs: Optional[Sequence[DataCatalog]] = None
+    ) -> List[FileToPut]:
+        """``files_to_put`` with each file's hash, marked unchanged when the run resumed put it as it is.
+
+        A catalog copies only the changed ones and records them all.
+        """
+        already = {entry.name: entry.data_hash for entry in synced_catalogs or () if entry.stage == "put"}
+        planned = []
+        for file in self.files_to_put(folder, name):
+            relative = file.relative_to(folder).as_posix()
+            data_hash = sha256_of(file)
+            planned.append(FileToPut(file, relative, data_hash, already.get(relative) == data_hash))
+        return planned
 
     @abstractmethod
     def get(self, name: str, run_id: str, compute_data_folder: str = "") -> List[DataCatalog]:
