@@ -65,9 +65,9 @@ def test_one_object_per_part_under_the_run_folder(s3_server: S3Server, s3_bucket
     store = ChunkedFileSystemRunLogStore(log_folder=f"s3://{s3_bucket}/team/logs")
     store.create_run_log("run", status="PROCESSING")
     store.set_parameters("run", {"x": 1})
-    store.add_step_log(StepLog(name="m", internal_name="m", status="PROCESSING", step_type="map"), "run")
-    store.add_branch_log(BranchLog(internal_name="m.0.5", status="SUCCESS"), "run")
-    store.add_step_log(StepLog(name="w", internal_name="m.0.5.w", status="SUCCESS"), "run")
+    store.add_step_log("run", StepLog(name="m", internal_name="m", status="PROCESSING", step_type="map"))
+    store.add_branch_log("run", BranchLog(internal_name="m.0.5", status="SUCCESS"))
+    store.add_step_log("run", StepLog(name="w", internal_name="m.0.5.w", status="SUCCESS"))
     assert s3_server.keys(s3_bucket) == [
         "team/logs/run/RunConfig.json",
         "team/logs/run/RunLog.json",
@@ -137,12 +137,12 @@ from magnus_runlog_chunked.store import ChunkedFileSystemRunLogStore
 folder, writer, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 store = ChunkedFileSystemRunLogStore(log_folder=folder)
 branch = f"map.{writer}"
-store.add_branch_log(BranchLog(internal_name=branch, status="PROCESSING"), "run")
+store.add_branch_log("run", BranchLog(internal_name=branch, status="PROCESSING"))
 for number in range(steps):
     name = f"{branch}.step{number}"
-    store.add_step_log(StepLog(name=f"step{number}", internal_name=name, status="SUCCESS"), "run")
+    store.add_step_log("run", StepLog(name=f"step{number}", internal_name=name, status="SUCCESS"))
     store.set_parameters("run", {f"p_{writer}_{number}": number})
-store.add_branch_log(BranchLog(internal_name=branch, status="SUCCESS"), "run")
+store.add_branch_log("run", BranchLog(internal_name=branch, status="SUCCESS"))
 """
 
 
@@ -152,7 +152,7 @@ def test_separate_interpreters_writing_one_run_on_s3_lose_nothing(tmp_path: Path
     folder = f"s3://{s3_bucket}/logs"
     store = ChunkedFileSystemRunLogStore(log_folder=folder)
     store.create_run_log("run", status="PROCESSING")
-    store.add_step_log(StepLog(name="map", internal_name="map", status="PROCESSING", step_type="map"), "run")
+    store.add_step_log("run", StepLog(name="map", internal_name="map", status="PROCESSING", step_type="map"))
     (tmp_path / "writer.py").write_text(WRITER)
     writers, steps = 4, 10
     started = time.perf_counter()

@@ -69,12 +69,12 @@ from magnus_runlog_chunked.store import ChunkedFileSystemRunLogStore
 folder, writer, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 store = ChunkedFileSystemRunLogStore(log_folder=folder)
 branch = f"map.{writer}"
-store.add_branch_log(BranchLog(internal_name=branch, status="PROCESSING"), "run")
+store.add_branch_log("run", BranchLog(internal_name=branch, status="PROCESSING"))
 for number in range(steps):
     name = f"{branch}.step{number}"
-    store.add_step_log(StepLog(name=f"step{number}", internal_name=name, status="SUCCESS"), "run")
+    store.add_step_log("run", StepLog(name=f"step{number}", internal_name=name, status="SUCCESS"))
     store.set_parameters("run", {f"p_{writer}_{number}": number})
-store.add_branch_log(BranchLog(internal_name=branch, status="SUCCESS"), "run")
+store.add_branch_log("run", BranchLog(internal_name=branch, status="SUCCESS"))
 """
 
 
@@ -84,7 +84,7 @@ def test_separate_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None
 
     store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
     store.create_run_log("run", status="PROCESSING")
-    store.add_step_log(StepLog(name="map", internal_name="map", status="PROCESSING", step_type="map"), "run")
+    store.add_step_log("run", StepLog(name="map", internal_name="map", status="PROCESSING", step_type="map"))
     (tmp_path / "writer.py").write_text(WRITER)
     writers, steps = 8, 40
     processes = [
@@ -107,10 +107,10 @@ def test_cost_of_a_step_does_not_grow_with_the_run(tmp_path: Path) -> None:
     store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
     store.create_run_log("run")
     for number in range(300):
-        store.add_step_log(StepLog(name=f"s{number}", internal_name=f"s{number}", status="SUCCESS"), "run")
+        store.add_step_log("run", StepLog(name=f"s{number}", internal_name=f"s{number}", status="SUCCESS"))
     before = {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*.json")}
     time.sleep(0.01)
-    store.add_step_log(StepLog(name="new", internal_name="new", status="SUCCESS"), "run")
+    store.add_step_log("run", StepLog(name="new", internal_name="new", status="SUCCESS"))
     after = {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*.json")}
     assert not list(tmp_path.rglob("*.tmp")), "no temp file is left behind"
     changed = [path for path in after if before.get(path) != after[path]]
@@ -211,13 +211,13 @@ def test_a_part_left_empty_by_a_power_loss_reads_as_not_recorded(tmp_path: Path)
     store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
     store.create_run_log("run")
     for name in ("done", "cut"):
-        store.add_step_log(StepLog(name=name, internal_name=name, status="SUCCESS"), "run")
+        store.add_step_log("run", StepLog(name=name, internal_name=name, status="SUCCESS"))
     (tmp_path / "run" / "cut.step.json").write_bytes(b"")  # renamed into place, data never flushed
 
     reader = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
     assert list(reader.get_run_log_by_id("run").steps) == ["done"]
     with pytest.raises(StepLogNotFoundError):
-        reader.get_step_log("cut", "run")
+        reader.get_step_log("run", "cut")
 
 
 def test_parameters_written_by_another_process_are_seen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -256,8 +256,8 @@ def test_finished_steps_are_flushed_only_when_asked(
     store.create_run_log("run")
     flushed = []
     monkeypatch.setattr(os, "fsync", flushed.append)
-    store.add_step_log(StepLog(name="a", internal_name="a", status="PROCESSING", step_type="task"), "run")
-    store.add_step_log(StepLog(name="a", internal_name="a", status="SUCCESS", step_type="task"), "run")
+    store.add_step_log("run", StepLog(name="a", internal_name="a", status="PROCESSING", step_type="task"))
+    store.add_step_log("run", StepLog(name="a", internal_name="a", status="SUCCESS", step_type="task"))
     assert len(flushed) == flushes
     store.update_run_log_status("run", "SUCCESS")
     assert len(flushed) == flushes + 1, "the run's final status is always flushed"
@@ -279,70 +279,65 @@ def test_a_failed_run_names_its_step_though_only_the_header_is_read_back(tmp_pat
     assert "Error: run 'r1' ended FAIL at step 'bad': KeyError: 'boom'" in result.stderr.splitlines()
 
 
-def test_node_flags_come_from_the_node_classes() -> None:
-    flags = chunked_store._node_flags
-    assert flags("task") == (False, False) and flags("stub") == (False, False)
-    assert flags("success") == (False, True) and flags("fail") == (False, True)
-    assert flags("map").composite and flags("parallel").composite and flags("dag").composite
-    assert flags("not-installed-here") == (True, False), "an unknown type may have branches"
-
-
-def test_a_step_of_an_unknown_type_keeps_its_branches(tmp_path: Path) -> None:
-    """A third-party composite whose plugin this process lacks: its branches are still read back."""
+def test_a_step_of_any_type_keeps_its_branches(tmp_path: Path) -> None:
+    """The store knows no node types: a step holds branches when branches were recorded in it."""
     from magnus.datastore.models import BranchLog
 
     store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
     store.create_run_log("run")
     loop = StepLog(name="loop", internal_name="loop", status="SUCCESS", step_type="third-party-loop")
-    store.add_step_log(loop, "run")
-    store.add_branch_log(BranchLog(internal_name="loop.1", status="SUCCESS"), "run")
-    store.add_step_log(StepLog(name="body", internal_name="loop.1.body", status="SUCCESS"), "run")
-    read = store.get_run_log_by_id("run").steps["loop"]
+    store.add_step_log("run", loop)
+    store.add_branch_log("run", BranchLog(internal_name="loop.1", status="SUCCESS"))
+    store.add_step_log("run", StepLog(name="body", internal_name="loop.1.body", status="SUCCESS"))
+    store.update_step_log_status("run", "loop", "SUCCESS", "settled")
+    read = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path)).get_run_log_by_id("run").steps["loop"]
     assert list(read.branches) == ["loop.1"] and list(read.branches["loop.1"].steps) == ["loop.1.body"]
 
 
-def test_a_registered_composite_type_is_known_by_its_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The store asks the node class, not the type's name: a plugin's composite node works as map does."""
+def test_only_steps_holding_branches_are_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading a run lists the branches folder of the steps that recorded branches, and no other."""
     from magnus.datastore.models import BranchLog
-    from magnus.nodes.composite import CompositeNode
-    from magnus.nodes.task import TaskNode
 
-    class Loop(CompositeNode):
-        node_type = "loop"
-
-    class Leaf(TaskNode):
-        node_type = "custom-leaf"
-
-    classes = {"loop": Loop, "custom-leaf": Leaf}
-    monkeypatch.setattr(chunked_store, "load_plugin", lambda namespace, name: classes[name])
-    chunked_store._node_flags.cache_clear()
-    try:
-        store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
-        store.create_run_log("run")
-        store.add_step_log(StepLog(name="loop", internal_name="loop", status="SUCCESS", step_type="loop"), "run")
-        store.add_branch_log(BranchLog(internal_name="loop.a", status="SUCCESS"), "run")
-        leaf = StepLog(name="t", internal_name="loop.a.t", status="SUCCESS", step_type="custom-leaf")
-        store.add_step_log(leaf, "run")
-        scanned: list = []
-        scandir = os.scandir
-        monkeypatch.setattr(os, "scandir", lambda path: scanned.append(str(path)) or scandir(path))
-        steps = store.get_run_log_by_id("run").steps
-        assert list(steps["loop"].branches["loop.a"].steps) == ["loop.a.t"]
-        listed = [path for path in scanned if path.endswith(BRANCHES_SUFFIX)]
-        assert listed == [str(tmp_path / "run" / "loop.branches")], "only the composite's branches are listed"
-    finally:
-        chunked_store._node_flags.cache_clear()
+    store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
+    store.create_run_log("run")
+    fanned = StepLog(name="loop", internal_name="loop", status="SUCCESS", step_type="loop")
+    fanned.branches = {"loop.a": BranchLog(internal_name="loop.a", status="SUCCESS")}
+    store.add_step_log("run", fanned)
+    store.add_step_log("run", StepLog(name="t", internal_name="loop.a.t", status="SUCCESS", step_type="custom-leaf"))
+    store.add_step_log("run", StepLog(name="after", internal_name="after", status="SUCCESS"))
+    scanned: list = []
+    scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path: scanned.append(str(path)) or scandir(path))
+    steps = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path)).get_run_log_by_id("run").steps
+    assert list(steps["loop"].branches["loop.a"].steps) == ["loop.a.t"]
+    listed = [path for path in scanned if path.endswith(BRANCHES_SUFFIX)]
+    assert listed == [str(tmp_path / "run" / "loop.branches")], "only the composite's branches are listed"
 
 
-def test_terminal_steps_are_not_flushed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parts_written_before_the_branch_flag_are_read_whole(tmp_path: Path) -> None:
+    """A step file without the flag (an earlier version wrote it) is searched for branches."""
+    from magnus.datastore.models import BranchLog
+
+    store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
+    store.create_run_log("run")
+    store.add_step_log("run", StepLog(name="m", internal_name="m", status="SUCCESS", step_type="map"))
+    store.add_branch_log("run", BranchLog(internal_name="m.0", status="SUCCESS"))
+    step_file = tmp_path / "run" / "m.step.json"
+    old = json.loads(step_file.read_text())
+    del old["_branched"]
+    step_file.write_text(json.dumps(old))
+    assert list(ChunkedFileSystemRunLogStore(log_folder=str(tmp_path)).get_step_log("run", "m").branches) == ["m.0"]
+
+
+def test_durable_steps_flush_every_ended_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path), durable_steps=True)
     store.create_run_log("run")
     flushed = []
     monkeypatch.setattr(os, "fsync", flushed.append)
-    store.add_step_log(StepLog(name="success", internal_name="success", status="SUCCESS", step_type="success"), "run")
+    store.add_step_log("run", StepLog(name="x", internal_name="x", status="PROCESSING", step_type="task"))
     assert flushed == []
-    store.add_step_log(StepLog(name="x", internal_name="x", status="SUCCESS", step_type="not-installed-here"), "run")
-    assert len(flushed) == 1, "a step of an unknown type is flushed like a task"
+    store.add_step_log("run", StepLog(name="x", internal_name="x", status="SUCCESS", step_type="any-type"))
+    assert len(flushed) == 1, "an ended step is flushed whatever its type"
 
 
 @pytest.mark.parametrize("run_id", ["../x", "..", ".", "/abs", "a/b"])

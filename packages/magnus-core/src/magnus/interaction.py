@@ -244,7 +244,7 @@ def start_interactive_session(
         status=defaults.PROCESSING,
         code_identities=[services.code_identity],
     )
-    services.run_log_store.add_step_log(step_log, services.run_id)
+    services.run_log_store.add_step_log(services.run_id, step_log)
     current.enter(current.CurrentStep(services, step_log))
 
 
@@ -257,7 +257,7 @@ def end_interactive_session() -> None:
     services = step.services
     step.step_log.status = defaults.SUCCESS
     step.step_log.user_defined_metrics = step.metrics.as_run_log()
-    services.run_log_store.add_step_log(step.step_log, services.run_id)
+    services.run_log_store.add_step_log(services.run_id, step.step_log)
     services.run_log_store.update_run_log_status(services.run_id, defaults.SUCCESS)
     services.experiment_tracker.end_run(defaults.SUCCESS)
     current.enter(None)

@@ -183,7 +183,7 @@ class SlurmExecutor(WalkingExecutor, JobResources):
             except KeyboardInterrupt:
                 self._record_death(services, name, JobState(job_id, "CANCELLED", "the walk was interrupted"), folder)
                 raise
-            recorded = store.get_step_log(name, services.run_id)
+            recorded = store.get_step_log(services.run_id, name)
             if recorded.status != defaults.PROCESSING:  # the job recorded the step
                 if recorded.status == defaults.FAIL:
                     output = self._output(folder, name, job_id)
@@ -192,7 +192,7 @@ class SlurmExecutor(WalkingExecutor, JobResources):
                         message = services.redactor.redact(self._death_message(state, output, recorded=True))
                     else:
                         message = f"{recorded.message} (SLURM job {job_id} {state.state}, output {output})"
-                    store.update_step_log_status(name, defaults.FAIL, services.run_id, message)
+                    store.update_step_log_status(services.run_id, name, defaults.FAIL, message)
                 return None
             if submission < node.max_attempts and state.state not in NOT_RETRIED:
                 logger.warning("step %s: SLURM job %s %s; resubmitting", name, job_id, state.state)
@@ -259,7 +259,7 @@ class SlurmExecutor(WalkingExecutor, JobResources):
     ) -> None:
         """A branch its array task left unfinished: its unfinished steps and itself FAIL, saying why."""
         store = services.run_log_store
-        branch = store.get_branch_log(run.name, services.run_id)
+        branch = store.get_branch_log(services.run_id, run.name)
         if branch.status != defaults.PROCESSING:
             return
         message = self._death_message(state, folder / f"{label}-{state.job_id}.out")
@@ -267,8 +267,8 @@ class SlurmExecutor(WalkingExecutor, JobResources):
             step.status = defaults.FAIL
             step.message = message
             step.attempts.append(StepAttempt(status=defaults.FAIL, start_time=now(), end_time=now(), message=message))
-            store.add_step_log(step, services.run_id)
-        store.update_branch_log_status(run.name, defaults.FAIL, services.run_id)
+            store.add_step_log(services.run_id, step)
+        store.update_branch_log_status(services.run_id, run.name, defaults.FAIL)
 
     # ---- jobs ------------------------------------------------------------------------------------------
     def _submit(
@@ -325,7 +325,7 @@ class SlurmExecutor(WalkingExecutor, JobResources):
     ) -> None:
         """The job of step ``name`` ended without recording it: one more FAIL attempt; FAIL when ``final``."""
         store = services.run_log_store
-        step_log = store.get_step_log(name, services.run_id)
+        step_log = store.get_step_log(services.run_id, name)
         message = services.redactor.redact(self._death_message(state, self._output(folder, name, state.job_id)))
         step_log.attempts.append(
             StepAttempt(
@@ -339,7 +339,7 @@ class SlurmExecutor(WalkingExecutor, JobResources):
         if final:
             step_log.status = defaults.FAIL
             step_log.message = message
-        store.add_step_log(step_log, services.run_id)
+        store.add_step_log(services.run_id, step_log)
 
 
 def _label(name: str) -> str:

@@ -36,6 +36,8 @@ BRANCHES_SUFFIX = ".branches"
 SEPARATOR = "+"
 # Key under which a part's file records when the part was first written (orders siblings).
 CREATED = "_created"
+# Key under which a step's file records whether the step holds branches (where readers look for them).
+BRANCHED = "_branched"
 
 
 class Container(NamedTuple):
@@ -73,6 +75,11 @@ def branch_container(branch_path: str) -> Container:
 def step_branches(step_path: str) -> str:
     """The folder holding the branches of the step whose file is ``step_path``."""
     return step_path[: -len(STEP_SUFFIX)] + BRANCHES_SUFFIX
+
+
+def holding_step(branch_path: str) -> str:
+    """The file of the step holding the branch whose file is ``branch_path``."""
+    return os.path.dirname(branch_path)[: -len(BRANCHES_SUFFIX)] + STEP_SUFFIX
 
 
 def locate(

@@ -32,7 +32,7 @@ import json
 import logging
 import os
 import time
-from typing import Any, Callable, ClassVar, Dict, List, NamedTuple, Optional, Set, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Set, Tuple
 
 from pydantic import Field, PrivateAttr
 
@@ -41,7 +41,6 @@ from magnus.datastore.base import BaseRunLogStore
 from magnus.datastore.models import BranchLog, RunLog, StepLog
 from magnus.errors import (
     BranchLogNotFoundError,
-    MagnusError,
     RunLogError,
     RunLogExistsError,
     RunLogNotFoundError,
@@ -49,9 +48,7 @@ from magnus.errors import (
     UserInputError,
 )
 from magnus.names import path_name_problem
-from magnus.nodes.base import BaseNode
 from magnus.object_store import StoreFolder, local_folder, protocol, redacted_options
-from magnus.plugins import load_plugin
 from magnus_runlog_chunked import layout
 from magnus_runlog_chunked.storage import LocalFiles, ObjectFiles, Storage
 
@@ -81,7 +78,7 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
     )
     durable_steps: bool = Field(
         default=False,
-        description="fsync the file of each task step that ended: it survives a power loss, for a disk flush per step.",
+        description="fsync the file of each step that ended: it survives a power loss, for a disk flush per step.",
     )
 
     _secret: Optional[Callable[[str], str]] = PrivateAttr(default=None)
@@ -133,6 +130,10 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
 
     @functools.cached_property
     def _created(self) -> Dict[str, int]:
+        return {}
+
+    @functools.cached_property
+    def _branched(self) -> Dict[str, bool]:
         return {}
 
     @functools.cached_property
@@ -225,7 +226,7 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         _write_json(self._storage, os.path.join(folder, layout.CONFIG_FILE), run_log.run_config, durable=True)
         self.set_parameters(run_log.run_id, run_log.parameters)
         for step in run_log.steps.values():
-            self.add_step_log(step, run_log.run_id)
+            self.add_step_log(run_log.run_id, step)
 
     # ---- run-level fields ----------------------------------------------------------------------
     def update_run_log_status(self, run_id: str, status: str) -> None:
@@ -271,39 +272,41 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         _write_json(self._storage, path, {**(_read_json(self._storage, path) or {}), **run_config}, durable=True)
 
     # ---- steps and branches --------------------------------------------------------------------
-    def get_step_log(self, internal_name: str, run_id: str) -> StepLog:
+    def get_step_log(self, run_id: str, internal_name: str) -> StepLog:
         path, exists = self._locate(run_id, internal_name, "step")
         step_log = _read_step(self._storage, path) if exists else None
         if step_log is None:
             raise StepLogNotFoundError(run_id, internal_name)
         return step_log
 
-    def add_step_log(self, step_log: StepLog, run_id: str) -> None:
+    def add_step_log(self, run_id: str, step_log: StepLog) -> None:
         """Write the step's file; branches it carries are written when not recorded yet."""
         path, exists = self._locate(run_id, step_log.internal_name, "step", writing=True)
         payload = step_log.model_dump(mode="json", exclude={"branches"})
-        durable = self.durable_steps and step_log.status in _FINAL and not _node_flags(step_log.step_type).terminal
+        payload[layout.BRANCHED] = bool(step_log.branches)
+        durable = self.durable_steps and step_log.status in _FINAL
         self._write_part(path, payload, durable, exists)
         branches = layout.step_branches(path)
         for branch in step_log.branches.values():
             part = branch.internal_name[len(step_log.internal_name) + 1 :]
-            if not self._storage.is_file(layout.branch_file(branches, part)):
-                self.add_branch_log(branch, run_id)
+            branch_path = layout.branch_file(branches, part)
+            self._folders.setdefault((run_id, branch.internal_name), branch_path)
+            if not self._storage.is_file(branch_path):
+                self._write_branch(run_id, branch_path, branch, exists=False)
 
-    def update_step_log_status(self, internal_name: str, status: str, run_id: str, message: str = "") -> StepLog:
+    def update_step_log_status(self, run_id: str, internal_name: str, status: str, message: str = "") -> StepLog:
         """Rewrite the step's own file; its branches are untouched (and not in what is returned)."""
         path, exists = self._locate(run_id, internal_name, "step")
         data = _read_json(self._storage, path) if exists else None
         if data is None:
             raise StepLogNotFoundError(run_id, internal_name)
+        data["status"], data["message"] = status, message
+        self._write_part(path, data, self.durable_steps and status in _FINAL, exists=True)
         data.pop(layout.CREATED, None)
-        step_log = StepLog.model_validate(data)
-        step_log.status = status
-        step_log.message = message
-        self.add_step_log(step_log, run_id)
-        return step_log
+        data.pop(layout.BRANCHED, None)
+        return StepLog.model_validate(data)
 
-    def get_branch_statuses(self, internal_name: str, run_id: str) -> Dict[str, str]:
+    def get_branch_statuses(self, run_id: str, internal_name: str) -> Dict[str, str]:
         """One listing of the step's branches folder and a read of each branch's own file."""
         path, exists = self._locate(run_id, internal_name, "step")
         if not exists:
@@ -320,21 +323,20 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
                     statuses[data["internal_name"]] = data["status"]
         return statuses
 
-    def get_branch_log(self, internal_branch_name: str, run_id: str) -> Union[BranchLog, RunLog]:
-        """A branch with its steps; the empty name gives the run's own fields (not its steps)."""
+    def get_branch_log(self, run_id: str, internal_branch_name: str) -> BranchLog:
+        """A branch with its steps."""
         if not internal_branch_name:
-            return self.get_run_log_by_id(run_id, full=False)
+            raise BranchLogNotFoundError(run_id, internal_branch_name)
         path, exists = self._locate(run_id, internal_branch_name, "branch")
         branch_log = _read_branch(self._storage, path) if exists else None
         if branch_log is None:
             raise BranchLogNotFoundError(run_id, internal_branch_name)
         return branch_log
 
-    def update_branch_log_status(self, internal_branch_name: str, status: str, run_id: str) -> None:
+    def update_branch_log_status(self, run_id: str, internal_branch_name: str, status: str) -> None:
         """Rewrite the branch's own file only; its steps are untouched."""
         if not internal_branch_name:
-            self.update_run_log_status(run_id, status)
-            return
+            raise BranchLogNotFoundError(run_id, internal_branch_name)
         path, exists = self._locate(run_id, internal_branch_name, "branch")
         header = _read_json(self._storage, path) if exists else None
         if header is None:
@@ -342,29 +344,47 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         header["status"] = status
         _write_json(self._storage, path, header, durable=False)
 
-    def add_branch_log(self, branch_log: Union[BranchLog, RunLog], run_id: str) -> None:
+    def add_branch_log(self, run_id: str, branch_log: BranchLog) -> None:
         """Write the branch's file, keeping its recorded steps; steps it carries are written when new."""
-        if isinstance(branch_log, RunLog):
-            self.update_run_log_status(run_id, branch_log.status)
-            return
         path, exists = self._locate(run_id, branch_log.internal_name, "branch", writing=True)
+        self._write_branch(run_id, path, branch_log, exists)
+        self._mark_branched(layout.holding_step(path))
+
+    # ---- mechanics -------------------------------------------------------------------------------
+    def _write_branch(self, run_id: str, path: str, branch_log: BranchLog, exists: bool) -> None:
         payload = branch_log.model_dump(mode="json", exclude={"steps"})
         self._write_part(path, payload, False, exists)
         container = layout.branch_container(path)
         for step in branch_log.steps.values():
             part = step.internal_name[len(branch_log.internal_name) + 1 :]
             if not self._storage.is_file(container.step_file(part)):
-                self.add_step_log(step, run_id)
+                self.add_step_log(run_id, step)
 
-    # ---- mechanics -------------------------------------------------------------------------------
+    def _mark_branched(self, step_path: str) -> None:
+        """Record in the step's file that it holds branches, so readers look for them (once per step)."""
+        if self._branched.get(step_path):
+            return
+        data = _read_json(self._storage, step_path)
+        if data is not None and not data.get(layout.BRANCHED):
+            data[layout.BRANCHED] = True
+            _write_json(self._storage, step_path, data, durable=False)
+        self._branched[step_path] = True
+
     def _write_part(self, path: str, payload: Dict[str, Any], durable: bool, exists: bool) -> None:
-        """Write a part's file, keeping the time it was first written (which orders siblings)."""
+        """Write a part's file, keeping the time it was first written (which orders siblings) and,
+        for a step, that it holds branches."""
         created = self._created.get(path)
         if created is None:
             existing = _read_json(self._storage, path) if exists else None
             created = existing.get(layout.CREATED, 0) if existing else time.time_ns()
             self._created[path] = created
+            if existing and existing.get(layout.BRANCHED):
+                self._branched[path] = True
         payload[layout.CREATED] = created
+        if self._branched.get(path):
+            payload[layout.BRANCHED] = True
+        elif payload.get(layout.BRANCHED):
+            self._branched[path] = True
         _write_json(self._storage, path, payload, durable=durable)
 
     def _locate(self, run_id: str, internal_name: str, kind: str, writing: bool = False) -> Tuple[str, bool]:
@@ -411,28 +431,6 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         if kind == "branch" and parent_path.endswith(layout.STEP_SUFFIX):
             return layout.branch_file(layout.step_branches(parent_path), last)
         return None
-
-
-class _NodeFlags(NamedTuple):
-    composite: bool
-    terminal: bool
-
-
-@functools.cache
-def _node_flags(step_type: str) -> _NodeFlags:
-    """What the node class of ``step_type`` declares, looked up once per type and process.
-
-    A type whose class cannot be loaded here (its plugin is not installed in this process) may
-    have branches: they are looked for, and its finished step is flushed like any other.
-    """
-    try:
-        node_class = load_plugin("nodes", step_type)
-    except MagnusError:
-        node_class = None
-    if not (isinstance(node_class, type) and issubclass(node_class, BaseNode)):
-        logger.debug("node type %r is not installed: its steps are read as possibly composite", step_type)
-        return _NodeFlags(composite=True, terminal=False)
-    return _NodeFlags(composite=node_class.is_composite, terminal=node_class.is_terminal)
 
 
 class _UnchangedFiles:
@@ -512,7 +510,7 @@ def _read_step(storage: Storage, path: str) -> Optional[StepLog]:
 def _step_from(storage: Storage, path: str, data: Dict[str, Any]) -> StepLog:
     """A step with its branches, each branch with its steps: one listing of the branches folder."""
     step = StepLog.model_validate(data)
-    if not _node_flags(step.step_type).composite:
+    if data.get(layout.BRANCHED) is False:  # parts written before the flag existed say nothing: look
         return step
     folder = layout.step_branches(path)
     try:

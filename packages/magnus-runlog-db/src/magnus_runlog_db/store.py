@@ -326,7 +326,7 @@ class DatabaseRunLogStore(BaseRunLogStore):
             )
 
     # ---- steps and branches ---------------------------------------------------------------------------
-    def get_step_log(self, internal_name: str, run_id: str) -> StepLog:
+    def get_step_log(self, run_id: str, internal_name: str) -> StepLog:
         """The step with its branches and their steps (one recursive query over parent keys)."""
         step = self._subtree(run_id, STEP, internal_name)
         if step is None:
@@ -334,7 +334,7 @@ class DatabaseRunLogStore(BaseRunLogStore):
         assert isinstance(step, StepLog)
         return step
 
-    def add_step_log(self, step_log: StepLog, run_id: str) -> None:
+    def add_step_log(self, run_id: str, step_log: StepLog) -> None:
         """Write the step's row; branches (and their steps) it carries are written when not recorded.
 
         Step names hold no dots, so the branch holding a step is its name without the last part.
@@ -348,7 +348,7 @@ class DatabaseRunLogStore(BaseRunLogStore):
         except sa.exc.IntegrityError:
             raise RunLogNotFoundError(run_id) from None
 
-    def update_step_log_status(self, internal_name: str, status: str, run_id: str, message: str = "") -> StepLog:
+    def update_step_log_status(self, run_id: str, internal_name: str, status: str, message: str = "") -> StepLog:
         """One ``UPDATE`` of the step's row; returns the step as stored, without its branches."""
         key = {"run_id": run_id, "kind": STEP, "name": internal_name}
         with self._connect() as conn:
@@ -358,7 +358,7 @@ class DatabaseRunLogStore(BaseRunLogStore):
             raise StepLogNotFoundError(run_id, internal_name)
         return rows.step_from(found)
 
-    def get_branch_statuses(self, internal_name: str, run_id: str) -> Dict[str, str]:
+    def get_branch_statuses(self, run_id: str, internal_name: str) -> Dict[str, str]:
         """The step's row and its branches' rows, in one query: no step of any branch is read."""
         with self._connect() as conn:
             found = self._statements.branch_statuses.all(conn, {"run_id": run_id, "name": internal_name})
@@ -366,36 +366,28 @@ class DatabaseRunLogStore(BaseRunLogStore):
             raise StepLogNotFoundError(run_id, internal_name)
         return {name: status for kind, name, status in found if kind == BRANCH}
 
-    def get_branch_log(self, internal_branch_name: str, run_id: str) -> Union[BranchLog, RunLog]:
-        """A branch with its steps; the empty name is the run log itself."""
-        if not internal_branch_name:
-            return self.get_run_log_by_id(run_id)
+    def get_branch_log(self, run_id: str, internal_branch_name: str) -> BranchLog:
+        """A branch with its steps."""
         branch = self._subtree(run_id, BRANCH, internal_branch_name)
         if branch is None:
             raise BranchLogNotFoundError(run_id, internal_branch_name)
         assert isinstance(branch, BranchLog)
         return branch
 
-    def update_branch_log_status(self, internal_branch_name: str, status: str, run_id: str) -> None:
+    def update_branch_log_status(self, run_id: str, internal_branch_name: str, status: str) -> None:
         """One ``UPDATE`` of the branch's row; its steps are untouched."""
-        if not internal_branch_name:
-            self.update_run_log_status(run_id, status)
-            return
         key = {"run_id": run_id, "kind": BRANCH, "name": internal_branch_name}
         with self._connect() as conn:
             changed = self._statements.branch_status.execute(conn, {**key, "status": status})
         if changed.rowcount == 0:
             raise BranchLogNotFoundError(run_id, internal_branch_name)
 
-    def add_branch_log(self, branch_log: Union[BranchLog, RunLog], run_id: str) -> None:
+    def add_branch_log(self, run_id: str, branch_log: BranchLog) -> None:
         """Write the branch's row, keeping its recorded steps; steps it carries are written when new.
 
         A map value may hold dots (``0.5``), so the step holding the branch is the longest recorded
         step whose name prefixes the branch's, looked up once per branch and process.
         """
-        if isinstance(branch_log, RunLog):
-            self.update_run_log_status(run_id, branch_log.status)
-            return
         parent = self._holding_step(run_id, branch_log.internal_name)
         self._write_parts(run_id, rows.parts_of_branch(branch_log, parent))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, ClassVar, Dict, List, Optional, Union
+from typing import Any, ClassVar, Dict, List, Optional
 
 from magnus import defaults
 from magnus.datastore.listing import RunQuery, RunSummary, select_runs, summarize
@@ -163,8 +163,9 @@ class BaseRunLogStore(BaseService):
         self.put_run_log(run_log)
 
     # ---- steps and branches -----------------------------------------------------------------
-    def get_step_log(self, internal_name: str, run_id: str) -> StepLog:
-        """The step log at the dot path ``internal_name``.
+    # Every method names the run first, then the part of it: a step or branch by its dot path.
+    def get_step_log(self, run_id: str, internal_name: str) -> StepLog:
+        """The step log at the dot path ``internal_name``, with the branches it holds.
 
         Raises:
             StepLogNotFoundError: no such step has been recorded.
@@ -173,8 +174,11 @@ class BaseRunLogStore(BaseService):
         step_log, _ = run_log.search_step_by_internal_name(internal_name)
         return step_log
 
-    def add_step_log(self, step_log: StepLog, run_id: str) -> None:
-        """Record ``step_log`` (with its branches) at its internal name, replacing an older one.
+    def add_step_log(self, run_id: str, step_log: StepLog) -> None:
+        """Record ``step_log`` at its internal name, replacing an older one, with the branches it carries.
+
+        A composite step is recorded with the branches it fans out to in one call; a branch
+        already recorded keeps the steps recorded in it.
 
         Raises:
             BranchLogNotFoundError: the branch that should hold the step was never recorded.
@@ -183,7 +187,7 @@ class BaseRunLogStore(BaseService):
         _place_step(run_log, step_log)
         self.put_run_log(run_log)
 
-    def update_step_log_status(self, internal_name: str, status: str, run_id: str, message: str = "") -> StepLog:
+    def update_step_log_status(self, run_id: str, internal_name: str, status: str, message: str = "") -> StepLog:
         """Set a recorded step's status and message, keeping everything else it holds.
 
         Returns the step log as stored; stores that keep branches apart may return it without them.
@@ -191,13 +195,13 @@ class BaseRunLogStore(BaseService):
         Raises:
             StepLogNotFoundError: the step was never recorded.
         """
-        step_log = self.get_step_log(internal_name, run_id)
+        step_log = self.get_step_log(run_id, internal_name)
         step_log.status = status
         step_log.message = message
-        self.add_step_log(step_log, run_id)
+        self.add_step_log(run_id, step_log)
         return step_log
 
-    def get_branch_statuses(self, internal_name: str, run_id: str) -> Dict[str, str]:
+    def get_branch_statuses(self, run_id: str, internal_name: str) -> Dict[str, str]:
         """The status of every branch recorded under the composite step ``internal_name``, by name.
 
         What fan-in needs: stores that keep branches apart answer it without reading the steps of
@@ -206,37 +210,37 @@ class BaseRunLogStore(BaseService):
         Raises:
             StepLogNotFoundError: the step was never recorded.
         """
-        step_log = self.get_step_log(internal_name, run_id)
+        step_log = self.get_step_log(run_id, internal_name)
         return {name: branch.status for name, branch in step_log.branches.items()}
 
-    def get_branch_log(self, internal_branch_name: str, run_id: str) -> Union[BranchLog, RunLog]:
-        """The branch log at the dot path; the empty name is the run log itself."""
-        run_log = self.get_run_log_by_id(run_id)
-        branch, _ = run_log.search_branch_by_internal_name(internal_branch_name)
-        return branch
-
-    def update_branch_log_status(self, internal_branch_name: str, status: str, run_id: str) -> None:
-        """Set a branch's status, keeping its steps; the empty name is the run itself.
+    def get_branch_log(self, run_id: str, internal_branch_name: str) -> BranchLog:
+        """The branch log at the dot path, with its steps.
 
         Raises:
             BranchLogNotFoundError: the branch was never recorded.
         """
-        if not internal_branch_name:
-            self.update_run_log_status(run_id, status)
-            return
-        branch_log = self.get_branch_log(internal_branch_name, run_id)
-        branch_log.status = status
-        self.add_branch_log(branch_log, run_id)
+        run_log = self.get_run_log_by_id(run_id)
+        branch, _ = run_log.search_branch_by_internal_name(internal_branch_name)
+        if not isinstance(branch, BranchLog):  # the empty name: the run is no branch
+            raise BranchLogNotFoundError(run_id, internal_branch_name)
+        return branch
 
-    def add_branch_log(self, branch_log: Union[BranchLog, RunLog], run_id: str) -> None:
+    def update_branch_log_status(self, run_id: str, internal_branch_name: str, status: str) -> None:
+        """Set a branch's status, keeping its steps.
+
+        Raises:
+            BranchLogNotFoundError: the branch was never recorded.
+        """
+        branch_log = self.get_branch_log(run_id, internal_branch_name)
+        branch_log.status = status
+        self.add_branch_log(run_id, branch_log)
+
+    def add_branch_log(self, run_id: str, branch_log: BranchLog) -> None:
         """Record a branch log under the step that holds it, keeping the steps already in it.
 
-        A [`RunLog`][] given here only updates the run's status (terminal nodes of the top
-        graph pass the run log itself).
+        Raises:
+            StepLogNotFoundError: the step that should hold the branch was never recorded.
         """
-        if isinstance(branch_log, RunLog):
-            self.update_run_log_status(run_id, branch_log.status)
-            return
         run_log = self.get_run_log_by_id(run_id)
         _place_branch(run_log, branch_log)
         self.put_run_log(run_log)
@@ -248,12 +252,26 @@ def parent_name(internal_name: str, parts: int = 1) -> str:
 
 
 def _place_step(run_log: RunLog, step_log: StepLog) -> None:
-    """Put a step log where its dot path says, in the run log or in the branch that holds it."""
-    if "." not in step_log.internal_name or step_log.internal_name in run_log.steps:
-        run_log.steps[step_log.internal_name] = step_log
-        return
-    branch = _holding_branch(run_log, step_log.internal_name)
-    branch.steps[step_log.internal_name] = step_log
+    """Put a step log where its dot path says, in the run log or in the branch that holds it.
+
+    Branches recorded before and not carried by ``step_log`` are kept, and so are the steps of a
+    recorded branch it carries without steps: a step's own fields are replaced, not its branches.
+    """
+    name = step_log.internal_name
+    if "." not in name or name in run_log.steps:
+        holder = run_log.steps
+    else:
+        holder = _holding_branch(run_log, name).steps
+    existing = holder.get(name)
+    if existing is not None and existing is not step_log and existing.branches:
+        merged: Dict[str, BranchLog] = {}
+        for branch_name, branch in existing.branches.items():  # in the order they were recorded
+            carried = step_log.branches.get(branch_name, branch)
+            if carried is not branch and not carried.steps:
+                carried.steps = branch.steps
+            merged[branch_name] = carried
+        step_log.branches = {**merged, **step_log.branches}
+    holder[name] = step_log
 
 
 def _holding_branch(run_log: RunLog, internal_name: str) -> BranchLog:

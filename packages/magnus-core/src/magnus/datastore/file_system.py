@@ -18,7 +18,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Dict, List, Set, Tuple, Union
+from typing import Any, ClassVar, Dict, List, Set, Tuple
 
 from pydantic import Field, PrivateAttr
 
@@ -146,13 +146,10 @@ class FileSystemRunLogStore(BaseRunLogStore):
     def set_run_config(self, run_id: str, run_config: Dict[str, Any]) -> None:
         self._journal(run_id, "run_config", run_config)
 
-    def add_step_log(self, step_log: StepLog, run_id: str) -> None:
+    def add_step_log(self, run_id: str, step_log: StepLog) -> None:
         self._journal(run_id, "step", step_log)
 
-    def add_branch_log(self, branch_log: Union[BranchLog, RunLog], run_id: str) -> None:
-        if isinstance(branch_log, RunLog):
-            self.update_run_log_status(run_id, branch_log.status)
-            return
+    def add_branch_log(self, run_id: str, branch_log: BranchLog) -> None:
         self._journal(run_id, "branch", branch_log)
 
     # ---- journal mechanics --------------------------------------------------------------------

@@ -325,10 +325,10 @@ class WorkerPool:
             logger.error("branch %s: %s before the branch ended; it is recorded FAIL", name, how)
         store, run_id = self.services.run_log_store, self.services.run_id
         try:
-            for step in store.get_branch_log(name, run_id).steps.values():
+            for step in store.get_branch_log(run_id, name).steps.values():
                 if step.status == defaults.PROCESSING:  # the step the worker was running
-                    store.update_step_log_status(step.internal_name, defaults.FAIL, run_id, how)
-            store.update_branch_log_status(name, defaults.FAIL, run_id)
+                    store.update_step_log_status(run_id, step.internal_name, defaults.FAIL, how)
+            store.update_branch_log_status(run_id, name, defaults.FAIL)
         except MagnusError as exc:
             logger.error("branch %s: could not be recorded FAIL: %s", name, exc)
 

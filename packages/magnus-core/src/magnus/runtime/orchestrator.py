@@ -151,18 +151,18 @@ class Orchestrator:
         name = node.step_log_name(map_variable)
         started = self._started.pop(name, None)
         try:
-            if store.get_step_log(name, run_id).status in (defaults.CREATED, defaults.PROCESSING):
-                store.update_step_log_status(name, defaults.FAIL, run_id, INTERRUPTED)
+            if store.get_step_log(run_id, name).status in (defaults.CREATED, defaults.PROCESSING):
+                store.update_step_log_status(run_id, name, defaults.FAIL, INTERRUPTED)
             if started is not None:
                 seconds = time.monotonic() - started
                 self.events.step_ended(name, node.node_type, map_variable, defaults.FAIL, seconds, INTERRUPTED)
             if node.is_composite:
-                for branch, status in store.get_branch_statuses(name, run_id).items():
+                for branch, status in store.get_branch_statuses(run_id, name).items():
                     if status == defaults.PROCESSING:
-                        store.update_branch_log_status(branch, defaults.FAIL, run_id)
+                        store.update_branch_log_status(run_id, branch, defaults.FAIL)
             branch = node.branch_log_name(map_variable)
             if branch:
-                store.update_branch_log_status(branch, defaults.FAIL, run_id)
+                store.update_branch_log_status(run_id, branch, defaults.FAIL)
         except MagnusError:  # not recorded yet: nothing to end
             logger.debug("step %s interrupted before it was recorded", name, exc_info=True)
 
@@ -178,7 +178,7 @@ class Orchestrator:
         name = node.step_log_name(map_variable)
         reused = self._reusable_step_log(node, name)
         if reused is not None:
-            self._store.add_step_log(reused, services.run_id)
+            self._store.add_step_log(services.run_id, reused)
             self.events.step_ended(name, node.node_type, map_variable, reused.status, 0.0, reused.message, reused=True)
             return reused.status
 
@@ -187,7 +187,7 @@ class Orchestrator:
             self.end_branch(node, map_variable, step_log)
             return step_log.status
         step_log.status = defaults.PROCESSING  # a mark of work in progress, and of a crash mid-step
-        self._store.add_step_log(step_log, services.run_id)
+        self._store.add_step_log(services.run_id, step_log)
         if not isinstance(node, (CompositeNode, ExecutableNode)) or self.launcher is None:
             raise MagnusError(f"step '{node.internal_name}' of type {node.node_type} cannot be run")
         self._started[name] = started = time.monotonic()
@@ -196,7 +196,7 @@ class Orchestrator:
             finished = self._run_composite(node, map_variable)
         else:  # None from run_step: it ran elsewhere and recorded itself
             finished = self.launcher.run_step(services, node, map_variable, step_log) or self._store.get_step_log(
-                name, services.run_id
+                services.run_id, name
             )
         del self._started[name]
         seconds = time.monotonic() - started
@@ -211,12 +211,12 @@ class Orchestrator:
         attempt = StepAttempt(status=defaults.SUCCESS, start_time=now(), attempt_number=1)
         branch = node.branch_log_name(map_variable)
         if branch:
-            self._store.update_branch_log_status(branch, node.ends_with, self.services.run_id)
+            self._store.update_branch_log_status(self.services.run_id, branch, node.ends_with)
         attempt.end_time = now()
         attempt.duration = duration(attempt.start_time, attempt.end_time)
         step_log.attempts = [attempt]
         step_log.status = defaults.SUCCESS
-        self._store.add_step_log(step_log, self.services.run_id)
+        self._store.add_step_log(self.services.run_id, step_log)
 
     def _reusable_step_log(self, node: "BaseNode", name: str) -> Optional[StepLog]:
         """With ``--use-cached``: the old run's log of this step when it succeeded there."""
@@ -264,7 +264,7 @@ class Orchestrator:
         parameters = self._store.get_parameters(services.run_id) if node.dynamic_branches else {}
         runs = node.branch_runs(parameters, map_variable)
         for run in runs:
-            self._store.add_branch_log(BranchLog(internal_name=run.name, status=defaults.PROCESSING), services.run_id)
+            self._store.add_branch_log(services.run_id, BranchLog(internal_name=run.name, status=defaults.PROCESSING))
         return runs
 
     def fan_in(self, node: CompositeNode, map_variable: defaults.TypeMapVariable, in_order: bool = False) -> StepLog:
@@ -279,13 +279,13 @@ class Orchestrator:
         if node.merges_at_fan_in(in_order):
             from magnus.runtime.outputs import branches_outputs
 
-            step_log = self._store.get_step_log(name, run_id)
+            step_log = self._store.get_step_log(run_id, name)
             statuses = {branch: log.status for branch, log in step_log.branches.items()}
             combined = node.combine_outputs(branches_outputs(step_log, node))
             if combined:
                 self._store.set_parameters(run_id, combined)
         else:
-            statuses = self._store.get_branch_statuses(name, run_id)
+            statuses = self._store.get_branch_statuses(run_id, name)
         failed = [branch for branch, status in statuses.items() if status != defaults.SUCCESS]
         self.events.composite_ended(name, len(statuses), len(failed))
         if failed:
@@ -299,7 +299,7 @@ class Orchestrator:
         self, node: CompositeNode, map_variable: defaults.TypeMapVariable, status: str, message: str
     ) -> StepLog:
         step_log: StepLog = self._store.update_step_log_status(
-            node.step_log_name(map_variable), status, self.services.run_id, message
+            self.services.run_id, node.step_log_name(map_variable), status, message
         )
         return step_log
 
@@ -345,7 +345,7 @@ class Orchestrator:
             raise UserInputError(f"step '{request.step}' of type {node.node_type} cannot be run on its own")
         reused = self._reusable_step_log(node, node.step_log_name(map_variable))
         if reused is not None:
-            self._store.add_step_log(reused, services.run_id)
+            self._store.add_step_log(services.run_id, reused)
             return str(reused.status)
         return str(StepRunner(services).run(node, map_variable, retry=request.retry_number()).status)
 
@@ -378,11 +378,11 @@ class Orchestrator:
         services = self.services
         name = node.step_log_name(map_variable)
         try:
-            self._store.get_step_log(name, services.run_id)
+            self._store.get_step_log(services.run_id, name)
         except StepLogNotFoundError:
             step_log = new_step_log(node, name, services)
             step_log.status = defaults.PROCESSING
-            self._store.add_step_log(step_log, services.run_id)
+            self._store.add_step_log(services.run_id, step_log)
         try:
             runs = self.fan_out(node, map_variable)
         except MagnusError as exc:

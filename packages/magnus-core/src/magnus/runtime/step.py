@@ -78,14 +78,14 @@ class StepRunner:
         step_log.status = attempt.status
         step_log.message = attempt.message = services.redactor.redact(attempt.message)
         step_log.user_defined_metrics = current.metrics.as_run_log()
-        services.run_log_store.add_step_log(step_log, services.run_id)
+        services.run_log_store.add_step_log(services.run_id, step_log)
         services.experiment_tracker.end_step(step_log.internal_name, step_log.status)
         return step_log
 
     def _recorded_or_new(self, node: ExecutableNode, name: str) -> StepLog:
         services = self.services
         try:
-            return services.run_log_store.get_step_log(name, services.run_id)
+            return services.run_log_store.get_step_log(services.run_id, name)
         except StepLogNotFoundError:
             return new_step_log(node, name, services)
 

@@ -12,7 +12,7 @@ import pytest
 from magnus import defaults
 from magnus.datastore.base import BaseRunLogStore
 from magnus.datastore.listing import RunQuery, summarize
-from magnus.datastore.models import BranchLog, DataCatalog, RunLog, StepAttempt, StepLog
+from magnus.datastore.models import BranchLog, DataCatalog, StepAttempt, StepLog
 from magnus.errors import (
     BranchLogNotFoundError,
     RunLogExistsError,
@@ -60,26 +60,26 @@ def _timed_run(store: BaseRunLogStore, run_id: str, status: str, tag: str, day: 
     first = _step("first")
     first.attempts = [StepAttempt(attempt_number=1, start_time=f"2026-03-{day:02d} 10:00:00.250000", status=status)]
     first.attempts[0].end_time = f"2026-03-{day:02d} 10:01:00"
-    store.add_step_log(first, run_id)
-    store.add_step_log(_step("fan", step_type="map"), run_id)
-    store.add_branch_log(BranchLog(internal_name="fan.0.5", status=defaults.SUCCESS), run_id)
+    store.add_step_log(run_id, first)
+    store.add_step_log(run_id, _step("fan", step_type="map"))
+    store.add_branch_log(run_id, BranchLog(internal_name="fan.0.5", status=defaults.SUCCESS))
     inner = _step("fan.0.5.work")
     inner.attempts = [
         StepAttempt(start_time=f"2026-03-{day:02d} 10:02:00", end_time=f"2026-03-{day:02d} 10:05:00", status=status)
     ]
-    store.add_step_log(inner, run_id)
+    store.add_step_log(run_id, inner)
     store.update_run_log_status(run_id, status)
 
 
 def _write_branch(factory: StoreFactory, run_id: str, branch: str, steps: int) -> None:
     """One writer process: its own store object, ``steps`` step logs into its own branch."""
     store = factory()
-    store.add_branch_log(BranchLog(internal_name=branch, status=defaults.PROCESSING), run_id)
+    store.add_branch_log(run_id, BranchLog(internal_name=branch, status=defaults.PROCESSING))
     for number in range(steps):
-        store.add_step_log(_step(f"{branch}.step{number}"), run_id)
-    branch_log = store.get_branch_log(branch, run_id)
+        store.add_step_log(run_id, _step(f"{branch}.step{number}"))
+    branch_log = store.get_branch_log(run_id, branch)
     branch_log.status = defaults.SUCCESS
-    store.add_branch_log(branch_log, run_id)
+    store.add_branch_log(run_id, branch_log)
 
 
 def _claim(factory: StoreFactory, run_id: str, start: Any) -> None:
@@ -138,7 +138,7 @@ class RunLogStoreContract:
 
     def test_layout_is_magnus_0_5_1(self, store: BaseRunLogStore) -> None:
         store.create_run_log("run-1")
-        store.add_step_log(_step("a"), "run-1")
+        store.add_step_log("run-1", _step("a"))
         dumped = store.get_run_log_by_id("run-1").model_dump()
         assert list(dumped) == RUN_LOG_KEYS
         assert list(dumped["steps"]["a"]) == STEP_LOG_KEYS
@@ -171,13 +171,13 @@ class RunLogStoreContract:
     def test_step_logs_round_trip_and_replace(self, store: BaseRunLogStore) -> None:
         store.create_run_log("run-1")
         step = _step("train", status=defaults.PROCESSING)
-        store.add_step_log(step, "run-1")
-        step = store.get_step_log("train", "run-1")
+        store.add_step_log("run-1", step)
+        step = store.get_step_log("run-1", "train")
         step.status = defaults.SUCCESS
         step.user_defined_metrics = {"accuracy": 0.9}
         step.add_data_catalogs([DataCatalog(name="model.pkl", data_hash="h", stage="put")])
-        store.add_step_log(step, "run-1")
-        stored = store.get_step_log("train", "run-1")
+        store.add_step_log("run-1", step)
+        stored = store.get_step_log("run-1", "train")
         assert stored.status == defaults.SUCCESS
         assert stored.user_defined_metrics == {"accuracy": 0.9}
         assert [entry.name for entry in stored.data_catalog] == ["model.pkl"]
@@ -186,25 +186,25 @@ class RunLogStoreContract:
     def test_unknown_step_is_not_found(self, store: BaseRunLogStore) -> None:
         store.create_run_log("run-1")
         with pytest.raises(StepLogNotFoundError):
-            store.get_step_log("nope", "run-1")
+            store.get_step_log("run-1", "nope")
 
     def test_nested_branches(self, store: BaseRunLogStore) -> None:
         store.create_run_log("run-1")
-        store.add_step_log(_step("par", defaults.PROCESSING, "parallel"), "run-1")
-        store.add_branch_log(BranchLog(internal_name="par.a", status=defaults.PROCESSING), "run-1")
-        store.add_step_log(_step("par.a.inner", defaults.PROCESSING, "map"), "run-1")
-        store.add_branch_log(BranchLog(internal_name="par.a.inner.0.5", status=defaults.PROCESSING), "run-1")
-        store.add_step_log(_step("par.a.inner.0.5.work"), "run-1")
+        store.add_step_log("run-1", _step("par", defaults.PROCESSING, "parallel"))
+        store.add_branch_log("run-1", BranchLog(internal_name="par.a", status=defaults.PROCESSING))
+        store.add_step_log("run-1", _step("par.a.inner", defaults.PROCESSING, "map"))
+        store.add_branch_log("run-1", BranchLog(internal_name="par.a.inner.0.5", status=defaults.PROCESSING))
+        store.add_step_log("run-1", _step("par.a.inner.0.5.work"))
 
-        assert store.get_step_log("par.a.inner.0.5.work", "run-1").status == defaults.SUCCESS
-        branch = store.get_branch_log("par.a.inner.0.5", "run-1")
+        assert store.get_step_log("run-1", "par.a.inner.0.5.work").status == defaults.SUCCESS
+        branch = store.get_branch_log("run-1", "par.a.inner.0.5")
         assert isinstance(branch, BranchLog)
         assert list(branch.steps) == ["par.a.inner.0.5.work"]
 
         # Updating a branch's status keeps the steps recorded in it.
         branch.status = defaults.SUCCESS
-        store.add_branch_log(BranchLog(internal_name="par.a.inner.0.5", status=defaults.SUCCESS), "run-1")
-        branch = store.get_branch_log("par.a.inner.0.5", "run-1")
+        store.add_branch_log("run-1", BranchLog(internal_name="par.a.inner.0.5", status=defaults.SUCCESS))
+        branch = store.get_branch_log("run-1", "par.a.inner.0.5")
         assert branch.status == defaults.SUCCESS
         assert list(branch.steps) == ["par.a.inner.0.5.work"]
 
@@ -215,13 +215,13 @@ class RunLogStoreContract:
         store.create_run_log("run-1")
         step = _step("m", defaults.PROCESSING, "map")
         step.user_defined_metrics = {"kept": 1}
-        store.add_step_log(step, "run-1")
-        store.add_branch_log(BranchLog(internal_name="m.0", status=defaults.SUCCESS), "run-1")
-        store.add_step_log(_step("m.0.work"), "run-1")
+        store.add_step_log("run-1", step)
+        store.add_branch_log("run-1", BranchLog(internal_name="m.0", status=defaults.SUCCESS))
+        store.add_step_log("run-1", _step("m.0.work"))
 
-        settled = store.update_step_log_status("m", defaults.FAIL, "run-1", message="branch 1 failed")
+        settled = store.update_step_log_status("run-1", "m", defaults.FAIL, message="branch 1 failed")
         assert (settled.status, settled.message) == (defaults.FAIL, "branch 1 failed")
-        stored = store.get_step_log("m", "run-1")
+        stored = store.get_step_log("run-1", "m")
         assert (stored.status, stored.message, stored.user_defined_metrics) == (
             defaults.FAIL,
             "branch 1 failed",
@@ -229,35 +229,52 @@ class RunLogStoreContract:
         )
         assert list(stored.branches["m.0"].steps) == ["m.0.work"]
         with pytest.raises(StepLogNotFoundError):
-            store.update_step_log_status("nope", defaults.SUCCESS, "run-1")
+            store.update_step_log_status("run-1", "nope", defaults.SUCCESS)
 
     def test_branch_statuses(self, store: BaseRunLogStore) -> None:
         store.create_run_log("run-1")
-        store.add_step_log(_step("m", defaults.PROCESSING, "map"), "run-1")
-        assert store.get_branch_statuses("m", "run-1") == {}
+        store.add_step_log("run-1", _step("m", defaults.PROCESSING, "map"))
+        assert store.get_branch_statuses("run-1", "m") == {}
         for value, status in (("0", defaults.SUCCESS), ("0.5", defaults.FAIL), ("x", defaults.PROCESSING)):
-            store.add_branch_log(BranchLog(internal_name=f"m.{value}", status=status), "run-1")
-        store.add_step_log(_step("m.0.5.work", defaults.FAIL), "run-1")
-        assert store.get_branch_statuses("m", "run-1") == {
+            store.add_branch_log("run-1", BranchLog(internal_name=f"m.{value}", status=status))
+        store.add_step_log("run-1", _step("m.0.5.work", defaults.FAIL))
+        assert store.get_branch_statuses("run-1", "m") == {
             "m.0": defaults.SUCCESS,
             "m.0.5": defaults.FAIL,
             "m.x": defaults.PROCESSING,
         }
         with pytest.raises(StepLogNotFoundError):
-            store.get_branch_statuses("nope", "run-1")
+            store.get_branch_statuses("run-1", "nope")
 
     def test_unknown_branch_is_not_found(self, store: BaseRunLogStore) -> None:
         store.create_run_log("run-1")
         with pytest.raises(BranchLogNotFoundError):
-            store.get_branch_log("par.a", "run-1")
+            store.get_branch_log("run-1", "par.a")
 
-    def test_empty_branch_name_is_the_run(self, store: BaseRunLogStore) -> None:
+    def test_the_run_is_no_branch(self, store: BaseRunLogStore) -> None:
+        """The run's own status has a method of its own; the empty branch name is no branch."""
         store.create_run_log("run-1", status=defaults.PROCESSING)
-        run_log = store.get_branch_log("", "run-1")
-        assert isinstance(run_log, RunLog)
-        run_log.status = defaults.FAIL
-        store.add_branch_log(run_log, "run-1")
-        assert store.get_run_log_by_id("run-1").status == defaults.FAIL
+        with pytest.raises(BranchLogNotFoundError):
+            store.get_branch_log("run-1", "")
+        with pytest.raises(BranchLogNotFoundError):
+            store.update_branch_log_status("run-1", "", defaults.FAIL)
+        assert store.get_run_log_by_id("run-1").status == defaults.PROCESSING
+
+    def test_a_composite_step_is_recorded_with_its_branches(self, store: BaseRunLogStore) -> None:
+        """One call records a fanned-out step and its branches; recording the step again keeps them."""
+        store.create_run_log("run-1")
+        fanned = _step("m", defaults.PROCESSING, "map")
+        fanned.branches = {name: BranchLog(internal_name=name, status=defaults.PROCESSING) for name in ("m.1", "m.0.5")}
+        store.add_step_log("run-1", fanned)
+        assert store.get_branch_statuses("run-1", "m") == {"m.1": defaults.PROCESSING, "m.0.5": defaults.PROCESSING}
+        store.add_step_log("run-1", _step("m.0.5.work"))
+        store.update_branch_log_status("run-1", "m.0.5", defaults.SUCCESS)
+        store.add_step_log("run-1", _step("m", defaults.SUCCESS, "map"))  # its own fields only
+        stored = store.get_step_log("run-1", "m")
+        assert stored.status == defaults.SUCCESS
+        assert list(stored.branches) == ["m.1", "m.0.5"]
+        assert list(stored.branches["m.0.5"].steps) == ["m.0.5.work"]
+        assert stored.branches["m.0.5"].status == defaults.SUCCESS
 
     # ---- finding runs ------------------------------------------------------------------------------
     def test_run_ids_are_every_run(self, store: BaseRunLogStore) -> None:
@@ -297,10 +314,10 @@ class RunLogStoreContract:
         reused.branches["fan.0"].steps["fan.0.work"].attempts = [
             StepAttempt(start_time="2026-03-01 09:00:00", end_time="2026-03-01 09:01:00")
         ]
-        store.add_step_log(reused, "again")
+        store.add_step_log("again", reused)
         rerun = _step("after")
         rerun.attempts = [StepAttempt(start_time="2026-03-02 12:00:00", end_time="2026-03-02 12:00:30")]
-        store.add_step_log(rerun, "again")
+        store.add_step_log("again", rerun)
         store.update_run_log_status("again", defaults.SUCCESS)
         (summary,) = store.list_runs()
         assert (summary.start, summary.end) == (datetime(2026, 3, 2, 12), datetime(2026, 3, 2, 12, 0, 30))
@@ -328,9 +345,9 @@ class RunLogStoreContract:
         writer = make_store()
         writer.create_run_log("run-1", status=defaults.PROCESSING)
         writer.set_parameters("run-1", {"x": 1})
-        writer.add_step_log(_step("par", defaults.PROCESSING, "parallel"), "run-1")
-        writer.add_branch_log(BranchLog(internal_name="par.a", status=defaults.SUCCESS), "run-1")
-        writer.add_step_log(_step("par.a.work"), "run-1")
+        writer.add_step_log("run-1", _step("par", defaults.PROCESSING, "parallel"))
+        writer.add_branch_log("run-1", BranchLog(internal_name="par.a", status=defaults.SUCCESS))
+        writer.add_step_log("run-1", _step("par.a.work"))
         reader = make_store()
         run_log = reader.get_run_log_by_id("run-1")
         assert run_log.parameters == {"x": 1}
@@ -344,7 +361,7 @@ class RunLogStoreContract:
         writer, reader = make_store(), make_store()
         writer.create_run_log("run-1")
         assert reader.get_run_log_by_id("run-1").steps == {}
-        writer.add_step_log(_step("a"), "run-1")
+        writer.add_step_log("run-1", _step("a"))
         assert list(reader.get_run_log_by_id("run-1").steps) == ["a"]
 
     def test_concurrent_writers_lose_nothing(self, make_store: StoreFactory) -> None:
@@ -353,7 +370,7 @@ class RunLogStoreContract:
         writers, steps = 6, 25
         store = make_store()
         store.create_run_log("run-1", status=defaults.PROCESSING)
-        store.add_step_log(_step("map", defaults.PROCESSING, "map"), "run-1")
+        store.add_step_log("run-1", _step("map", defaults.PROCESSING, "map"))
         context = multiprocessing.get_context("fork")
         processes = [
             context.Process(target=_write_branch, args=(make_store, "run-1", f"map.{number}", steps))
