@@ -15,6 +15,7 @@ from magnus.catalog import BaseCatalog
 from magnus.config import default_service_types
 from magnus.entrypoints import execute
 from magnus.errors import CatalogError
+from magnus.reach import Reach
 from magnus.testing import CatalogContract, ExecutorContract
 from magnus_catalog_fs.catalog import FileSystemCatalog
 
@@ -127,7 +128,7 @@ def test_declares_its_folder_for_steps_run_elsewhere(tmp_path: Path) -> None:
     catalog = FileSystemCatalog(catalog_location=str(tmp_path / "shared" / "catalog"))
     assert catalog.local_paths() == [str(tmp_path / "shared" / "catalog")]
     assert FileSystemCatalog().local_paths() == [".catalog"]
-    assert catalog.shared_between_processes and not catalog.shared_between_hosts
+    assert catalog.reach() == Reach.MACHINE
 
 
 def test_the_configured_compute_folder_is_used(project: Path) -> None:

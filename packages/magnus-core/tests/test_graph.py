@@ -65,13 +65,6 @@ def test_internal_names_of_nested_steps(tmp_path: Path) -> None:
     assert node.branch_log_name({"x": 3}) == "par.a.m.3"
 
 
-def test_find_node_accepts_percent_for_spaces(tmp_path: Path) -> None:
-    graph = parse(
-        {"start_at": "my step", "steps": {"my step": {"type": "stub", "next": "success"}, **terminal()}}, tmp_path
-    )
-    assert graph.find_node("my%step").name == "my step"
-
-
 def test_nested_map_placeholders_resolve_outermost_first() -> None:
     name = "outer.map_variable_placeholder.inner.map_variable_placeholder.step"
     assert resolve_map_placeholders(name, {"a": 1, "b": "x"}) == "outer.1.inner.x.step"

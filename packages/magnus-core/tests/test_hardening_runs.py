@@ -151,7 +151,11 @@ def test_a_map_item_that_ends_its_worker_fails_its_branch_and_the_run_ends(proje
         "each.3": "SUCCESS",
     }
     failed = branches["each.1"]["steps"]["each.1.work"]
-    expected = "the task called sys.exit(1)" if how == "sys.exit(1)" else "its worker process exited with code 3"
+    expected = (
+        "the task called sys.exit(1)"
+        if how == "sys.exit(1)"
+        else "its worker process exited with code 3, before recording the step"
+    )
     assert (failed["status"], failed["message"]) == ("FAIL", expected)
 
 

@@ -253,7 +253,10 @@ def test_workers_need_a_store_several_processes_can_write(project: Path) -> None
     from magnus.errors import ConfigurationError
 
     (project / "workers.yaml").write_text("executor:\n  type: local\n  config:\n    max_workers: 2\n")
-    with pytest.raises(ConfigurationError, match="'buffered' is held in one process's memory"):
+    with pytest.raises(
+        ConfigurationError,
+        match="run_log_store 'buffered' keeps its state in one process, but executor 'local' runs steps in 2 worker",
+    ):
         execute(write(project, {"a": {"type": "stub", "next": "success"}}, "a"), "workers.yaml", run_id="w")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import json
 import os
@@ -18,7 +19,7 @@ from magnus import defaults, parameters
 from magnus.datastore.file_system import FileSystemRunLogStore
 from magnus.entrypoints import execute, load_pipeline
 from magnus.errors import UserInputError
-from magnus.runtime.request import StepRequest
+from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunReference, RunStep, WalkBranch
 
 STEPS = """
 import json
@@ -152,42 +153,67 @@ def test_a_two_step_run_does_its_per_run_work_once(project: Path, monkeypatch: p
     assert counts["get_run_log_by_id"] <= 4
 
 
-def test_step_request_round_trips_through_its_command_line(project: Path) -> None:
-    node = load_pipeline(write(project, {"a step": {"type": "stub", "next": "success"}}, "a step")).graph.steps[
-        "a step"
-    ]
-    request = StepRequest.for_node(
-        node,
-        {"item": 0.5},
-        run_id="run-1",
-        pipeline_file="pipeline.yaml",
-        configuration_file="config.yaml",
-        parameters_file="parameters.yaml",
-        tag="nightly",
-    )
-    argv = request.to_argv()
+RUN = RunReference(run_id="run-1", pipeline_file="pipeline.yaml", configuration_file="config.yaml")
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        RunStep(
+            run=RunReference("run-1", "pipeline.yaml", "config.yaml", "parameters.yaml", "nightly", "run-0"),
+            step="a step",
+            map_variable=json.dumps({"item": 0.5}),
+            retry="2",
+        ),
+        FanOut(
+            run=RunReference("{{workflow.parameters.run_id}}", "pipeline.yaml", "config.yaml"),
+            step="each",
+            map_variable="{{inputs.parameters.map_variable}}",
+            iterations_file="/tmp/iterations.json",
+        ),
+        FanIn(run=RUN, step="a par", map_variable=json.dumps({"item": "x y"})),
+        WalkBranch(run=RUN, step="each", branch=f"each.{defaults.MAP_PLACEHOLDER}", map_variable='{"item": "b"}'),
+        WalkBranch(run=RUN, step="par", branch="par.a branch"),
+    ],
+    ids=["run-step", "fan-out", "fan-in", "map-branch", "parallel-branch"],
+)
+def test_a_request_is_read_back_from_its_command_line_by_the_cli(request_: LaunchRequest) -> None:
+    """One grammar: what ``to_argv`` writes, the click commands read back into the same value."""
+    from magnus.cli import parse_request
+
+    argv = request_.to_argv()
+    assert argv[:2] == ["magnus", request_.command]
+    assert parse_request(argv[1:]) == request_
+
+
+def test_names_travel_with_percent_for_each_space() -> None:
+    argv = RunStep(run=RUN, step="a step", map_variable=json.dumps({"item": 0.5})).to_argv()
     assert argv[:5] == ["magnus", "execute_single_node", "run-1", "pipeline.yaml", "a%step"]
-    assert StepRequest.from_argv(argv[1:]) == request
-    fan_out = StepRequest(
-        run_id="{{workflow.parameters.run_id}}",
-        pipeline_file="pipeline.yaml",
-        step="each",
-        configuration_file="config.yaml",
-        map_variable="{{inputs.parameters.map_variable}}",
-        fan="out",
-        iterations_file="/tmp/iterations.json",
-    )
-    assert StepRequest.from_argv(fan_out.to_argv(program=())) == fan_out
-    assert request.map_values() == {"item": 0.5}
+    assert RunStep(run=RUN, step="x", map_variable='{"item": 0.5}').map_values() == {"item": 0.5}
+
+
+def test_the_magnus_0_5_1_form_of_execute_single_node_is_read() -> None:
+    from magnus.cli import parse_request
+
+    parsed = parse_request(["execute_single_node", "run-1", "a%step", "-f", "old.yaml", "-c", "config.yaml"])
+    assert parsed == RunStep(run=RunReference("run-1", "old.yaml", "config.yaml"), step="a step")
 
 
 @pytest.mark.parametrize(
     "argv",
-    [[], ["execute"], ["fan", "run", "step", "-f", "p.yaml"], ["fan", "run", "step", "-f", "p.yaml", "-m", "sideways"]],
+    [
+        [],
+        ["execute"],
+        ["fan", "run", "step", "-f", "p.yaml"],
+        ["fan", "run", "step", "-f", "p.yaml", "-m", "sideways"],
+        ["fan", "run", "step", "-f", "p.yaml", "-m", "in", "--iterations-file", "x.json"],
+    ],
 )
-def test_a_command_line_that_is_not_a_step_request_is_refused(argv: list[str]) -> None:
+def test_a_command_line_that_is_not_a_launch_request_is_refused(argv: list[str]) -> None:
+    from magnus.cli import parse_request
+
     with pytest.raises(UserInputError):
-        StepRequest.from_argv(argv)
+        parse_request(argv)
 
 
 def test_a_fan_out_writes_the_iterations_for_an_engine(project: Path) -> None:
@@ -200,35 +226,20 @@ def test_a_fan_out_writes_the_iterations_for_an_engine(project: Path) -> None:
         {"each": {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "success"}},
         "each",
     )
-    request = StepRequest(
-        run_id="fanned",
-        pipeline_file=pipeline,
-        step="each",
-        configuration_file="config.yaml",
-        parameters_file="parameters.yaml",
-        fan="out",
-        iterations_file=str(project / "iterations.json"),
-    )
-    assert execute_request(request) == defaults.PROCESSING
+    run = RunReference("fanned", pipeline, "config.yaml", "parameters.yaml")
+    fan_out = FanOut(run=run, step="each", iterations_file=str(project / "iterations.json"))
+    assert execute_request(fan_out) == defaults.PROCESSING
     iterations = json.loads((project / "iterations.json").read_text())
     assert [json.loads(item) for item in iterations] == [{"item": "a"}, {"item": "b"}]
     for item in ("a", "b"):
-        branch_request = StepRequest(
-            run_id="fanned",
-            pipeline_file=pipeline,
-            step=f"each.{defaults.MAP_PLACEHOLDER}.work",
-            configuration_file="config.yaml",
-            map_variable=json.dumps({"item": item}),
-        )
-        assert execute_request(branch_request) == defaults.SUCCESS
-        ending = StepRequest(**{**branch_request.__dict__, "step": f"each.{defaults.MAP_PLACEHOLDER}.success"})
+        position = json.dumps({"item": item})
+        assert execute_request(RunStep(run=run, step=f"each.{defaults.MAP_PLACEHOLDER}.work", map_variable=position))
+        ending = RunStep(run=run, step=f"each.{defaults.MAP_PLACEHOLDER}.success", map_variable=position)
         assert execute_request(ending) == defaults.SUCCESS
-    fan_in = StepRequest(
-        run_id="fanned", pipeline_file=pipeline, step="each", configuration_file="config.yaml", fan="in"
-    )
-    assert execute_request(fan_in) == defaults.SUCCESS
+    assert execute_request(FanIn(run=run, step="each")) == defaults.SUCCESS
     stored = FileSystemRunLogStore().get_run_log_by_id("fanned")
     assert sorted(stored.steps["each"].branches) == ["each.a", "each.b"]
+    assert stored.steps["each"].status == defaults.SUCCESS
 
 
 def test_a_branch_is_walked_in_one_process_from_its_request(project: Path) -> None:
@@ -248,27 +259,14 @@ def test_a_branch_is_walked_in_one_process_from_its_request(project: Path) -> No
         {"each": {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "success"}},
         "each",
     )
-    fan_out = StepRequest(
-        run_id="branched",
-        pipeline_file=pipeline,
+    run = RunReference("branched", pipeline, "config.yaml", "parameters.yaml")
+    assert execute_request(FanOut(run=run, step="each")) == defaults.PROCESSING
+    walked = WalkBranch(
+        run=RunReference("branched", pipeline, "config.yaml"),
         step="each",
-        configuration_file="config.yaml",
-        parameters_file="parameters.yaml",
-        fan="out",
+        branch=f"each.{defaults.MAP_PLACEHOLDER}",
+        map_variable=json.dumps({"item": "b"}),
     )
-    assert execute_request(fan_out) == defaults.PROCESSING
-    runs = {
-        run.name: run for run in load_pipeline(pipeline).graph.steps["each"].branch_runs({"items": ["a", "b"]}, None)
-    }
-    walked = StepRequest.for_branch(
-        runs["each.b"], run_id="branched", pipeline_file=pipeline, configuration_file="config.yaml"
-    )
-    assert (walked.step, walked.branch, walked.map_values()) == (
-        "each",
-        f"each.{defaults.MAP_PLACEHOLDER}",
-        {"item": "b"},
-    )
-    assert StepRequest.from_argv(walked.to_argv()[1:]) == walked
     assert execute_request(walked) == defaults.SUCCESS
     stored = FileSystemRunLogStore().get_run_log_by_id("branched")
     statuses = {name: log.status for name, log in stored.steps["each"].branches.items()}
@@ -281,13 +279,9 @@ def test_a_branch_is_walked_in_one_process_from_its_request(project: Path) -> No
     }
     assert stored.parameters["seen_b"] is True and "seen_a" not in stored.parameters
     with pytest.raises(UserInputError, match=r"no branch 'each\.z'"):
-        execute_request(StepRequest(**{**walked.__dict__, "branch": "each.z"}))
+        execute_request(dataclasses.replace(walked, branch="each.z"))
     with pytest.raises(UserInputError, match="not a parallel, map or dag step"):
-        execute_request(StepRequest(**{**walked.__dict__, "step": "success"}))
-    resumed = StepRequest(**{**walked.__dict__, "run_id": "branched-2", "use_cached": "branched"})
-    assert StepRequest.from_argv(resumed.to_argv()[1:]) == resumed
-    with pytest.raises(UserInputError, match="--retry numbers the launches of one step"):
-        StepRequest(**{**walked.__dict__, "retry": "1"})
+        execute_request(dataclasses.replace(walked, step="success"))
 
 
 FLAKY = """
@@ -313,18 +307,18 @@ def test_an_engine_retrying_a_step_numbers_its_attempts_across_launches(project:
 
     (project / "flaky_steps.py").write_text(textwrap.dedent(FLAKY))
     pipeline = write(project, {"flaky": {"type": "task", "command": "flaky_steps.flaky", "next": "success"}}, "flaky")
-    launch = StepRequest(run_id="retried", pipeline_file=pipeline, step="flaky", configuration_file="config.yaml")
-    assert StepRequest.from_argv(StepRequest(**{**launch.__dict__, "retry": "2"}).to_argv()[1:]).retry == "2"
-    statuses = [execute_request(StepRequest(**{**launch.__dict__, "retry": str(retry)})) for retry in range(3)]
+    launch = RunStep(run=RunReference("retried", pipeline, "config.yaml"), step="flaky")
+    statuses = [execute_request(dataclasses.replace(launch, retry=str(retry))) for retry in range(3)]
     assert statuses == [defaults.FAIL, defaults.FAIL, defaults.SUCCESS]
     attempts = FileSystemRunLogStore().get_run_log_by_id("retried").steps["flaky"].attempts
     assert [(a.attempt_number, a.status) for a in attempts] == [(1, "FAIL"), (2, "FAIL"), (3, "SUCCESS")]
     # A launch that died before recording anything (a pod killed) still counts.
-    execute_request(StepRequest(**{**launch.__dict__, "run_id": "killed-once", "retry": "1"}))
+    killed = dataclasses.replace(launch, run=RunReference("killed-once", pipeline, "config.yaml"), retry="1")
+    execute_request(killed)
     attempts = FileSystemRunLogStore().get_run_log_by_id("killed-once").steps["flaky"].attempts
     assert [a.attempt_number for a in attempts] == [2]
     with pytest.raises(UserInputError, match="--retry: expected a whole number"):
-        execute_request(StepRequest(**{**launch.__dict__, "retry": "{{retries}}"}))
+        execute_request(dataclasses.replace(launch, retry="{{retries}}"))
 
 
 def test_a_step_of_a_resumed_run_walked_elsewhere_is_reused_when_it_succeeded(project: Path) -> None:
@@ -341,10 +335,7 @@ def test_a_step_of_a_resumed_run_walked_elsewhere_is_reused_when_it_succeeded(pr
     assert old is not None and old.status == defaults.FAIL
     (project / "launches").write_text("xx")  # the next launch of flaky succeeds
     for step in ("counted", "flaky", "success"):
-        request = StepRequest(
-            run_id="new", pipeline_file=pipeline, step=step, configuration_file="config.yaml", use_cached="old"
-        )
-        assert StepRequest.from_argv(request.to_argv()[1:]) == request
+        request = RunStep(run=RunReference("new", pipeline, "config.yaml", use_cached="old"), step=step)
         assert execute_request(request) == defaults.SUCCESS
     new = FileSystemRunLogStore().get_run_log_by_id("new")
     assert (new.status, new.use_cached, new.original_run_id) == (defaults.SUCCESS, True, "old")
@@ -355,12 +346,9 @@ def test_a_step_of_a_resumed_run_walked_elsewhere_is_reused_when_it_succeeded(pr
     assert not ran.mock and ran.status == defaults.SUCCESS
 
 
-def test_run_argv_starts_the_same_run_elsewhere() -> None:
-    from magnus.runtime.request import run_argv
-    from magnus.runtime.services import RunOptions
-
-    options = RunOptions(pipeline_file="p.yaml", configuration_file="c.yaml", run_id="r-1", use_cached="r-0")
-    assert run_argv(options, program=("m",)) == [
+def test_a_whole_run_is_started_elsewhere_and_resumed_by_its_reference() -> None:
+    reference = RunReference("r-1", "p.yaml", "c.yaml", use_cached="r-0")
+    assert reference.execute_argv(program=("m",)) == [
         "m",
         "execute",
         "-f",
@@ -372,24 +360,23 @@ def test_run_argv_starts_the_same_run_elsewhere() -> None:
         "--use-cached",
         "r-0",
     ]
-    with pytest.raises(UserInputError):
-        run_argv(RunOptions(pipeline_file="p.yaml"))
+    assert reference.execute_argv(resume=True) == ["magnus", "execute", "-f", "p.yaml", "-c", "c.yaml"]
 
 
 def test_two_processes_creating_the_run_log_of_a_run_walked_elsewhere_both_go_on(project: Path) -> None:
     """The first pods of a run may both find no run log: one claims it, the other goes on (no error)."""
     from magnus.entrypoints import compose
-    from magnus.runtime.orchestrator import Orchestrator
     from magnus.runtime.services import RunOptions
+    from magnus.runtime.units import UnitRecords
 
     options = RunOptions(configuration_file="config.yaml", parameters_file="parameters.yaml", run_id="claimed")
     pipeline = load_pipeline(write(project, {"a": {"type": "stub", "next": "success"}}, "a"))
     first = compose(pipeline, options)[1]
-    Orchestrator(first).ensure_run_log()
+    UnitRecords(first).ensure_run_log()
     second = compose(pipeline, options)[1]
     # The second process looked before the first created it.
     object.__setattr__(second.run_log_store, "run_log_exists", lambda run_id: False)
-    Orchestrator(second).ensure_run_log()
+    UnitRecords(second).ensure_run_log()
     assert FileSystemRunLogStore().get_run_log_by_id("claimed").parameters["x"] == 1
 
 
@@ -411,7 +398,7 @@ def test_a_tracker_failing_as_the_run_starts_leaves_the_run_failed_not_processin
     services = compose(pipeline, RunOptions(configuration_file="config.yaml", run_id="untracked"))[1]
     services = dataclasses.replace(services, experiment_tracker=Unreachable())
     with pytest.raises(MagnusError, match="unreachable"):
-        Orchestrator(services, launcher=LocalExecutor()).run()
+        Orchestrator(services, LocalExecutor()).run()
     assert FileSystemRunLogStore().get_run_log_by_id("untracked").status == defaults.FAIL
 
 

@@ -105,7 +105,7 @@ def test_sdk_pipelines_are_validated_like_yaml_when_built(project: Path) -> None
 
 
 def test_configuration_from_magnus_configuration_file(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """magnus 0.5.1's SDK read MAGNUS_CONFIGURATION_FILE, which replaced the argument."""
+    """magnus 0.5.1's SDK read MAGNUS_CONFIGURATION_FILE; without an argument (or MAGNUS_CONFIG_FILE) it is read."""
     monkeypatch.setenv("MAGNUS_CONFIGURATION_FILE", "config.yaml")
     end = Stub(name="end", terminate_with_success=True)
     run_log = Pipeline(start_at=end, steps=[end]).execute(run_id="from-env-config")

@@ -57,9 +57,13 @@ def services_of(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Dict[str, Any]
     return configure
 
 
+def _pipeline() -> Any:
+    return entrypoints.load_dag(entrypoints.single_task_dag("step", {"type": "stub"}))
+
+
 def test_compose_hands_secrets_to_services_before_use(services_of: Callable[..., Dict[str, Any]]) -> None:
     created = services_of(secrets=KnownSecrets(), run_log_store=StoreNamingASecret())
-    _, services = entrypoints.compose(None, RunOptions())
+    _, services = entrypoints.compose(_pipeline(), RunOptions())
     store = created["run_log_store"]
     assert services.run_log_store is store
     assert store._password == PASSWORD and store._calls == ["resolve"]
@@ -71,9 +75,9 @@ def test_compose_hands_secrets_to_services_before_use(services_of: Callable[...,
 def test_an_unknown_secret_stops_composition(services_of: Callable[..., Dict[str, Any]]) -> None:
     services_of(secrets=KnownSecrets(), run_log_store=StoreNamingASecret(password_secret="missing"))
     with pytest.raises(SecretNotFoundError, match="'missing'"):
-        entrypoints.compose(None, RunOptions(run_id="run-1"))
+        entrypoints.compose(_pipeline(), RunOptions(run_id="run-1"))
 
 
 def test_services_without_secrets_are_untouched() -> None:
-    _, services = entrypoints.compose(None, RunOptions(run_id="run-1"))
+    _, services = entrypoints.compose(_pipeline(), RunOptions(run_id="run-1"))
     assert not services.redactor

@@ -20,6 +20,7 @@ from magnus import entrypoints
 from magnus.datastore.file_system import FileSystemRunLogStore
 from magnus.entrypoints import execute
 from magnus.errors import ConfigurationError, UserInputError
+from magnus.reach import Reach
 from magnus.secrets import BaseSecrets
 from magnus.testing.executor import outcome
 from magnus_executor_argo.emulator import WorkflowEmulator
@@ -648,14 +649,19 @@ class SharedStore(FileSystemRunLogStore):
     """Stands in for a store other hosts reach (a database server): it declares so, and no folder."""
 
     service_name: ClassVar[str] = "shared-for-test"
-    shared_between_hosts: ClassVar[bool] = True
+
+    def reach(self) -> Reach:
+        return Reach.ANYWHERE
 
     def local_paths(self) -> List[str]:
         return []
 
 
 class HostBoundStore(SharedStore):
-    shared_between_hosts: ClassVar[bool] = False
+    """A store of this machine whose folders it does not name: nothing can mount them."""
+
+    def reach(self) -> Reach:
+        return Reach.MACHINE
 
 
 @pytest.mark.parametrize("store, refused", [(SharedStore, ""), (HostBoundStore, "keeps its state on this machine")])

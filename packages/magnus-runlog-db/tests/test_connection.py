@@ -11,6 +11,7 @@ from conftest import PASSWORD, PostgresServer, free_port, store_factory
 from runs_helpers import project, run
 
 from magnus.errors import ConfigurationError, MagnusError, SecretNotFoundError
+from magnus.reach import Reach
 from magnus_runlog_db.connection import RunLogDatabaseError
 from magnus_runlog_db.store import DatabaseRunLogStore
 
@@ -82,10 +83,12 @@ def test_bad_urls_and_prefixes_are_refused() -> None:
         DatabaseRunLogStore(db_name="runs; drop table x")
 
 
-def test_local_paths_and_sharing() -> None:
-    assert DatabaseRunLogStore(connection_string="sqlite:///logs/runs.db").local_paths() == ["logs"]
-    assert DatabaseRunLogStore(connection_string="postgresql://u@h/db").local_paths() == []
-    assert DatabaseRunLogStore.shared_between_processes and DatabaseRunLogStore.shared_between_hosts
+def test_local_paths_and_reach() -> None:
+    sqlite = DatabaseRunLogStore(connection_string="sqlite:///logs/runs.db")
+    assert (sqlite.local_paths(), sqlite.reach()) == (["logs"], Reach.MACHINE)
+    server = DatabaseRunLogStore(connection_string="postgresql://u@h/db")
+    assert (server.local_paths(), server.reach()) == ([], Reach.ANYWHERE)
+    assert DatabaseRunLogStore(connection_string="sqlite://").reach() == Reach.PROCESS
 
 
 def test_an_unreachable_server_is_named_within_the_timeout() -> None:

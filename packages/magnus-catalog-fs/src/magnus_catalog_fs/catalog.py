@@ -39,7 +39,6 @@ class FileSystemCatalog(BaseCatalog):
 
     service_name: ClassVar[str] = "file-system"
     # A folder of this machine: other processes here see it, other hosts only through a mount.
-    shared_between_hosts: ClassVar[bool] = False
 
     catalog_location: str = Field(
         default=defaults.CATALOG_LOCATION, description="Folder of the catalog: <catalog_location>/<run_id>/..."

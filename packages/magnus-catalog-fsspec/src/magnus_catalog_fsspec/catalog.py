@@ -35,7 +35,8 @@ from magnus.catalog import BaseCatalog, catalog_entry, checked_pattern, confined
 from magnus.datastore.models import DataCatalog
 from magnus.errors import CatalogError
 from magnus.names import path_name_problem
-from magnus.object_store import StoreFolder, is_url, local_folder, redacted_options
+from magnus.object_store import StoreFolder, is_url, local_folder, redacted_options, url_reach
+from magnus.reach import Reach
 
 _PACKAGE = "magnus-catalog-fsspec"
 _FIELD = "catalog.config.location"
@@ -45,8 +46,6 @@ class FsspecCatalog(BaseCatalog):
     """Copies files between the compute folder and ``<location>/<run_id>/`` of an fsspec URL."""
 
     service_name: ClassVar[str] = "fsspec"
-    # An object store is reached from any host; a file:// location declares its folder (local_paths).
-    shared_between_hosts: ClassVar[bool] = True
 
     location: str = Field(
         description="URL of the catalog's folder: s3://bucket/prefix, gs://..., az://..., file:///path, memory://..."
@@ -77,6 +76,10 @@ class FsspecCatalog(BaseCatalog):
         self._secret = secret
         self.__dict__.pop("_folder", None)
         self._folder.open()
+
+    def reach(self) -> Reach:
+        """A ``file://`` folder: this machine; an object store: any host (``memory://``: this process)."""
+        return url_reach(self.location)
 
     def local_paths(self) -> List[str]:
         """The folder of a ``file://`` location (steps elsewhere must see it); none for an object store."""

@@ -9,15 +9,11 @@ tracebacks.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
-import signal
 import sys
-import threading
-from types import FrameType
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence, TypeVar
 
 import click
 
@@ -54,9 +50,10 @@ def _reports_errors(command: F) -> F:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("magnus").setLevel(log_level.upper())
         from magnus.errors import MagnusError
+        from magnus.runtime.signals import sigterm_interrupts
 
         try:
-            with _sigterm_interrupts():
+            with sigterm_interrupts():
                 return command(*args, **kwargs)
         except MagnusError as exc:
             if _debugging(log_level):
@@ -80,23 +77,6 @@ def _reports_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _raise_interrupt(signum: int, frame: Optional[FrameType]) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM ends the command as Ctrl-C does (the run and its step recorded FAIL, exit 130)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _progress(quiet: bool, resume: Sequence[str] = ()) -> "RunObserver":
     """What watches a run started here: a renderer on stderr (summary at the very end), or nobody."""
     from magnus.runtime.events import NO_OBSERVER
@@ -110,16 +90,12 @@ def _progress(quiet: bool, resume: Sequence[str] = ()) -> "RunObserver":
     return renderer
 
 
-def _resume_command(pipeline_file: str, config_file: str, parameters_file: str, tag: str) -> list[str]:
-    """``magnus execute`` as it was given, without the run id (a resumed run gets a new one)."""
-    argv = ["magnus", "execute", "-f", pipeline_file]
-    for flag, value in (("-c", config_file), ("-p", parameters_file), ("--tag", tag)):
-        if value:
-            argv += [flag, value]
-    return argv
-
-
 _quiet = click.option("-q", "--quiet", is_flag=True, help="Print no progress and no summary (errors only).")
+_log_level = click.option("--log-level", default="WARNING", type=LOG_LEVELS, show_default=True, help="Logging level.")
+
+
+def _log_level_option(command: F) -> F:
+    return _log_level(command)
 
 
 def _common(command: F) -> F:
@@ -129,7 +105,7 @@ def _common(command: F) -> F:
             "-c", "--config-file", default="", help="Configuration file of the services (or MAGNUS_CONFIG_FILE)."
         ),
         click.option("-p", "--parameters-file", default="", help="YAML file of the initial parameters."),
-        click.option("--log-level", default="WARNING", type=LOG_LEVELS, show_default=True, help="Logging level."),
+        _log_level,
         click.option("--tag", default="", help="A tag recorded in the run log (groups runs)."),
     ]
     for option in reversed(options):
@@ -137,35 +113,48 @@ def _common(command: F) -> F:
     return command
 
 
-def _exit_unless_success(status: str, step_name: str, run_id: str) -> None:
+def _launch(parsed: "request.LaunchRequest") -> None:
+    """Do one unit of a run walked elsewhere, as ``parsed`` asks; exit 1 unless it succeeded."""
     from magnus import defaults
+    from magnus.entrypoints import execute_request
 
-    if status != defaults.SUCCESS:
-        click.echo(f"Error: step '{step_name}' of run '{run_id}' ended {status}", err=True)
+    status = execute_request(parsed)
+    if status not in (defaults.SUCCESS, defaults.PROCESSING):  # a fan-out that succeeded leaves it in progress
+        click.echo(f"Error: step '{parsed.step}' of run '{parsed.run.run_id}' ended {status}", err=True)
         sys.exit(1)
 
 
-def _step_request(
-    run_id: str,
-    pipeline_file: str,
-    step_name: str,
-    config_file: str,
-    map_variable: str,
-    parameters_file: str,
-    tag: str,
-    **extra: str,
-) -> "request.StepRequest":
-    """The request a step-running command was given (``%`` in names stands for a space, as in 0.5.1)."""
-    return request.StepRequest(
-        run_id=run_id,
-        pipeline_file=pipeline_file,
-        step=step_name.replace("%", " "),
-        configuration_file=config_file,
-        map_variable=map_variable,
-        parameters_file=parameters_file,
-        tag=tag,
-        **extra,
-    )
+def _step_request(step_name: Optional[str], pipeline_file: str, file_option: str, **options: Any) -> "request.RunStep":
+    """``execute_single_node``'s request: RUN_ID PIPELINE_FILE STEP, or magnus 0.5.1's RUN_ID STEP -f PIPELINE_FILE."""
+    if step_name is None:
+        pipeline_file, step_name = file_option or "pipeline.yaml", pipeline_file
+    return request.RunStep.from_options(**options, pipeline_file=pipeline_file, step_name=step_name)
+
+
+# What each launch command's options make: the one reading of the grammar request.to_argv() writes.
+_REQUESTS: Dict[str, Callable[..., "request.LaunchRequest"]] = {
+    request.EXECUTE: _step_request,
+    request.FAN: request.fan_request,
+    request.BRANCH: request.WalkBranch.from_options,
+}
+
+
+def parse_request(argv: Sequence[str]) -> "request.LaunchRequest":
+    """The request a launch command line carries (``argv`` without the program), read as ``magnus`` reads it.
+
+    Raises:
+        UserInputError: not the command line of a launch request.
+    """
+    from magnus.errors import UserInputError
+
+    command = cli.commands.get(argv[0]) if argv and argv[0] in _REQUESTS else None
+    if command is None:
+        raise UserInputError(f"not a launch request: expected one of {', '.join(_REQUESTS)}, got {' '.join(argv[:1])}")
+    try:
+        context = command.make_context(argv[0], list(argv[1:]), resilient_parsing=False)
+    except click.ClickException as exc:
+        raise UserInputError(f"not a launch request: {exc.format_message()}") from None
+    return _REQUESTS[argv[0]](**context.params)
 
 
 def _finish(run_log: Any) -> None:
@@ -206,7 +195,8 @@ def execute(
     """Run a pipeline, showing its progress and how it ended on stderr."""
     from magnus.entrypoints import execute as run
 
-    events = _progress(quiet, _resume_command(pipeline_file, config_file, parameters_file, tag))
+    resume = request.RunReference("", pipeline_file, config_file, parameters_file, tag).execute_argv(resume=True)
+    events = _progress(quiet, resume)
     run_log = run(
         pipeline_file,
         config_file,
@@ -230,39 +220,12 @@ def execute(
 @click.option("--use-cached", default="", help="The run being resumed: the step is reused if it succeeded there.")
 @_common
 @_reports_errors
-def execute_single_node(
-    run_id: str,
-    pipeline_file: str,
-    step_name: Optional[str],
-    file_option: str,
-    map_variable: str,
-    retry: str,
-    use_cached: str,
-    config_file: str,
-    parameters_file: str,
-    log_level: str,
-    tag: str,
-) -> None:
+def execute_single_node(**options: Any) -> None:
     """Run one step of a run walked elsewhere (used inside containers and pods).
 
     RUN_ID PIPELINE_FILE STEP_NAME, or magnus 0.5.1's RUN_ID STEP_NAME -f PIPELINE_FILE.
     """
-    from magnus.entrypoints import execute_request
-
-    if step_name is None:  # magnus 0.5.1: the second argument is the step, the file comes with -f
-        pipeline_file, step_name = file_option or "pipeline.yaml", pipeline_file
-    step = _step_request(
-        run_id,
-        pipeline_file,
-        step_name,
-        config_file,
-        map_variable,
-        parameters_file,
-        tag,
-        retry=retry,
-        use_cached=use_cached,
-    )
-    _exit_unless_success(execute_request(step), step_name, run_id)
+    _launch(_step_request(**options))
 
 
 def _catalog_options(command: F) -> F:
@@ -355,38 +318,9 @@ def execute_notebook(
 @click.option("--use-cached", default="", help="The run being resumed: the step keeps saying so if it succeeded there.")
 @_common
 @_reports_errors
-def fan(
-    run_id: str,
-    step_name: str,
-    pipeline_file: str,
-    mode: str,
-    map_variable: str,
-    iterations_file: str,
-    use_cached: str,
-    config_file: str,
-    parameters_file: str,
-    log_level: str,
-    tag: str,
-) -> None:
+def fan(**options: Any) -> None:
     """Fan a parallel, map or dag step out to its branches, or in from them."""
-    from magnus import defaults
-    from magnus.entrypoints import execute_request
-
-    fanned = _step_request(
-        run_id,
-        pipeline_file,
-        step_name,
-        config_file,
-        map_variable,
-        parameters_file,
-        tag,
-        fan=mode,
-        iterations_file=iterations_file,
-        use_cached=use_cached,
-    )
-    status = execute_request(fanned)
-    if mode == "in" or status == defaults.FAIL:
-        _exit_unless_success(status, step_name, run_id)
+    _launch(request.fan_request(**options))
 
 
 @cli.command(request.BRANCH)
@@ -398,43 +332,19 @@ def fan(
 @click.option("--use-cached", default="", help="The run being resumed: its successful steps are reused.")
 @_common
 @_reports_errors
-def execute_branch(
-    run_id: str,
-    pipeline_file: str,
-    step_name: str,
-    branch: str,
-    map_variable: str,
-    use_cached: str,
-    config_file: str,
-    parameters_file: str,
-    log_level: str,
-    tag: str,
-) -> None:
+def execute_branch(**options: Any) -> None:
     """Walk one branch of a composite step of a run walked elsewhere, its steps in this process.
 
     BRANCH is the branch's name in the pipeline (a map's as EACH.%); the composite step must have
     been fanned out (its branch logs recorded) by the process walking the run.
     """
-    from magnus.entrypoints import execute_request
-
-    walked = _step_request(
-        run_id,
-        pipeline_file,
-        step_name,
-        config_file,
-        map_variable,
-        parameters_file,
-        tag,
-        branch=branch.replace("%", " "),
-        use_cached=use_cached,
-    )
-    _exit_unless_success(execute_request(walked), f"{step_name} ({branch})", run_id)
+    _launch(request.WalkBranch.from_options(**options))
 
 
 @cli.command("graph")
 @click.option("-f", "--file", "pipeline_file", default="pipeline.yaml", show_default=True, help="The pipeline YAML.")
 @click.option("--format", "output_format", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
-@click.option("--log-level", default="WARNING", type=LOG_LEVELS, show_default=True, help="Logging level.")
+@_log_level
 @_reports_errors
 def graph(pipeline_file: str, output_format: str, log_level: str) -> None:
     """Print the pipeline as a Mermaid flowchart or a Graphviz dot graph."""
@@ -444,10 +354,17 @@ def graph(pipeline_file: str, output_format: str, log_level: str) -> None:
     click.echo(FORMATS[output_format](load_pipeline(pipeline_file).graph), nl=False)
 
 
-def _log_level_option(command: F) -> F:
-    return click.option("--log-level", default="WARNING", type=LOG_LEVELS, show_default=True, help="Logging level.")(
-        command
-    )
+@cli.command("plan")
+@click.option("-f", "--file", "pipeline_file", default="pipeline.yaml", show_default=True, help="The pipeline YAML.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_log_level
+@_reports_errors
+def plan(pipeline_file: str, output_format: str, log_level: str) -> None:
+    """Print the pipeline's execution plan: its units (steps, fan-outs, branches, fan-ins, ends), where each leads."""
+    from magnus.entrypoints import load_pipeline
+
+    compiled = load_pipeline(pipeline_file).plan
+    click.echo(compiled.to_json() if output_format == "json" else compiled.to_text(), nl=output_format == "json")
 
 
 # `magnus runs list|show|diff|report`: the group's module imports click only; its work, when run.

@@ -9,7 +9,9 @@ Same shape as magnus 0.5.1::
       config:
         log_folder: .run_log_store
 
-Given by ``-c`` or the ``MAGNUS_CONFIG_FILE`` environment variable. Unknown keys are refused at
+Given by ``-c`` (or the SDK's ``configuration_file``), else the ``MAGNUS_CONFIG_FILE`` environment
+variable, else magnus 0.5.1's SDK variable ``MAGNUS_CONFIGURATION_FILE``: one rule, resolved once
+per run (:func:`configuration_path`), for the command line and the SDK alike. Unknown keys are refused at
 every level, and an unknown ``type`` lists the installed choices and the package providing it.
 """
 
@@ -49,15 +51,13 @@ def default_service_types() -> Dict[str, str]:
     }
 
 
-def load_configuration(configuration_file: str = "") -> Dict[str, Dict[str, Any]]:
-    """``{service: {type, config}}`` for every service, defaults filled in.
+def load_configuration(path: str = "") -> Dict[str, Dict[str, Any]]:
+    """``{service: {type, config}}`` for every service of the file at ``path`` (as
+    :func:`configuration_path` resolved it; '' for none), defaults filled in.
 
     Raises:
         ConfigurationError: the file is missing, not YAML, or malformed.
     """
-    path = (
-        configuration_file or os.environ.get(defaults.ENV_CONFIG_FILE, "") or os.environ.get(_SDK_CONFIG_VARIABLE, "")
-    )
     declared = _read(path) if path else {}
     source = path or "configuration"
     resolved: Dict[str, Dict[str, Any]] = {}
@@ -107,11 +107,7 @@ def create_service(service: str, block: Dict[str, Any], source: str = "configura
     return instance
 
 
-def configuration_path(configuration_file: Optional[str]) -> str:
-    """The configuration file: the one given, else ``MAGNUS_CONFIG_FILE`` (or the SDK's variable)."""
-    environment = os.environ.get(defaults.ENV_CONFIG_FILE, "") or os.environ.get(_SDK_CONFIG_VARIABLE, "")
-    return configuration_file or environment
-
-
-def describe_source(configuration_file: Optional[str]) -> str:
-    return configuration_path(configuration_file) or "configuration"
+def configuration_path(given: Optional[str]) -> str:
+    """The configuration file of a run: the one given (``-c``, the SDK's argument), else
+    ``MAGNUS_CONFIG_FILE``, else ``MAGNUS_CONFIGURATION_FILE``; '' for none (the defaults)."""
+    return given or os.environ.get(defaults.ENV_CONFIG_FILE, "") or os.environ.get(_SDK_CONFIG_VARIABLE, "")

@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from magnus import defaults, integration
 from magnus.catalog import BaseCatalog
-from magnus.config import configuration_path, create_service, describe_source, load_configuration
+from magnus.config import configuration_path, create_service, load_configuration
 from magnus.datastore.models import RunLog
 from magnus.errors import MagnusError, PipelineDefinitionError, UserInputError
 from magnus.executor.base import BaseExecutor
@@ -27,8 +27,7 @@ from magnus.parameters import initial_parameters
 from magnus.parsing import parse_pipeline
 from magnus.redaction import Redactor
 from magnus.runtime.events import NO_OBSERVER, RunObserver
-from magnus.runtime.orchestrator import Orchestrator
-from magnus.runtime.request import StepRequest
+from magnus.runtime.request import LaunchRequest
 from magnus.runtime.services import Pipeline, RunOptions, RunServices
 from magnus.service import BaseService
 from magnus.yaml_file import load_yaml
@@ -55,7 +54,7 @@ def dag_hash(dag: Mapping[str, Any]) -> str:
 
 
 def compose(
-    pipeline: Optional[Pipeline],
+    pipeline: Pipeline,
     options: RunOptions,
     executor: Optional[BaseExecutor] = None,
     events: RunObserver = NO_OBSERVER,
@@ -67,8 +66,10 @@ def compose(
     The run id is the one given, else ``MAGNUS_RUN_ID`` (as magnus 0.5.1 read it), else a new one
     that no run in the store has.
     """
+    # The file read, wherever it was named (-c, MAGNUS_CONFIG_FILE, ...): steps run elsewhere read it too.
+    options = dataclasses.replace(options, configuration_file=configuration_path(options.configuration_file))
     configuration = load_configuration(options.configuration_file)
-    source = describe_source(options.configuration_file)
+    source = options.configuration_file or "configuration"
     if executor is not None:
         del configuration["executor"]
     created = {name: create_service(name, block, source) for name, block in configuration.items()}
@@ -93,10 +94,7 @@ def compose(
         run_id = generate_run_id()
         while not configured.engine_names_runs and store.run_log_exists(run_id):
             run_id = generate_run_id()
-    # The file read, wherever it was named: steps run elsewhere read the same one.
-    options = dataclasses.replace(
-        options, run_id=run_id, configuration_file=configuration_path(options.configuration_file)
-    )
+    options = dataclasses.replace(options, run_id=run_id)
 
     services = RunServices(
         run_id=run_id,
@@ -131,7 +129,7 @@ def _resolve_secrets(services: Iterable[BaseService], secrets: Any) -> Redactor:
 
 
 def _run_config(
-    executor: BaseExecutor, created: Mapping[str, Any], options: RunOptions, pipeline: Optional[Pipeline]
+    executor: BaseExecutor, created: Mapping[str, Any], options: RunOptions, pipeline: Pipeline
 ) -> Dict[str, Any]:
     """What the run log's ``run_config`` records (magnus 0.5.1's keys)."""
     return {
@@ -148,8 +146,8 @@ def _run_config(
         "variables": {},
         "use_cached": bool(options.use_cached),
         "original_run_id": options.use_cached,
-        "dag": dict(pipeline.definition) if pipeline else {},
-        "dag_hash": pipeline.dag_hash if pipeline else "",
+        "dag": dict(pipeline.definition),
+        "dag_hash": pipeline.dag_hash,
         "execution_plan": "chained",
     }
 
@@ -173,6 +171,7 @@ def run_pipeline(
     for service in services.services().values():
         integration.validate(executor, service)
         integration.configure_for_traversal(executor, service)
+    executor.check_reach(services)
     executor.check(services)
     status = executor.execute_pipeline(services)
     if status == defaults.TRIGGERED:
@@ -203,25 +202,30 @@ def execute(
     return run_pipeline(load_pipeline(pipeline_file), options, full=full, events=events)
 
 
-# ---- one step of a run walked elsewhere -------------------------------------------------------------
-def execute_request(request: StepRequest) -> str:
-    """``magnus execute_single_node``, ``fan`` and ``execute_branch``: do what ``request`` asks; its status."""
-    pipeline = load_pipeline(request.pipeline_file)
+# ---- one unit of a run walked elsewhere ---------------------------------------------------------------
+def execute_request(request: LaunchRequest) -> str:
+    """``magnus execute_single_node``, ``fan`` and ``execute_branch``: do what ``request`` asks here; the status.
+
+    The run log is created when no process of the run has created it yet (the first pod of a run).
+    """
+    from magnus.runtime.remote import do_request
+
+    pipeline = load_pipeline(request.run.pipeline_file)
     node = pipeline.graph.find_node(request.step)
+    run = request.run
     options = RunOptions(
-        pipeline_file=request.pipeline_file,
-        configuration_file=request.configuration_file,
-        parameters_file=request.parameters_file,
-        run_id=request.run_id,
-        tag=request.tag,
-        use_cached=request.use_cached,
+        pipeline_file=run.pipeline_file,
+        configuration_file=run.configuration_file,
+        parameters_file=run.parameters_file,
+        run_id=run.run_id,
+        tag=run.tag,
+        use_cached=run.use_cached,
     )
     executor, services = compose(pipeline, options)
     for service in services.services().values():
         integration.configure_for_execution(executor, service)
     # A branch walked here runs its steps here, in turn, whatever executor walks the run.
-    launcher = LocalExecutor() if request.branch else None
-    return Orchestrator(services, launcher=launcher).execute_request(node, request)
+    return do_request(services, node, request, LocalExecutor())
 
 
 # ---- single tasks as pipelines -----------------------------------------------------------------------

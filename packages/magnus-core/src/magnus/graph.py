@@ -58,12 +58,8 @@ class Graph:
                 yield from branch.walk()
 
     def find_node(self, internal_name: str) -> "BaseNode":
-        """The node with this internal name anywhere in the graph (map parts as the placeholder).
-
-        Spaces may be given as ``%`` (how magnus 0.5.1 passed step names on command lines).
-        """
-        wanted = internal_name.replace(defaults.COMMAND_FRIENDLY_CHARACTER, " ")
+        """The node with this internal name anywhere in the graph (map parts as the placeholder)."""
         for node in self.walk():
-            if node.internal_name == wanted:
+            if node.internal_name == internal_name:
                 return node
-        raise UserInputError(f"no step with internal name '{wanted}' in the pipeline")
+        raise UserInputError(f"no step with internal name '{internal_name}' in the pipeline")

@@ -2,7 +2,8 @@
 
 Some combinations cannot work (a ``buffered`` run log, held in one process's memory, with an
 executor that runs each step in its own container). Core refuses those from what services
-declare; plugins add their own rules as ``integration`` entry points named
+declare (their reach, checked once by the executor); plugins add their own rules as
+``integration`` entry points named
 ``<executor>-<service_type>-<service>`` (magnus 0.5.1's scheme), each a :class:`BaseIntegration`.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from magnus.errors import ConfigurationError
 from magnus.plugins import is_installed, load_plugin
 
 if TYPE_CHECKING:
@@ -45,16 +45,11 @@ def _rule_for(executor: "BaseExecutor", service: "BaseService") -> BaseIntegrati
 
 
 def validate(executor: "BaseExecutor", service: "BaseService") -> None:
-    """Refuse a pair that cannot work; plugin rules first, then core's generic one."""
+    """Refuse a pair a plugin's rule refuses (how far a service reaches is checked by core, once:
+    ``BaseExecutor.check_reach``)."""
     rule = _rule_for(executor, service)
     if rule is not None:
         rule.validate()
-    if executor.runs_steps_elsewhere and not service.shared_between_processes:
-        raise ConfigurationError(
-            f"{service.service_type} '{service.service_name}' keeps its state in one process, but executor "
-            f"'{executor.service_name}' runs steps in other processes: configure a shared one "
-            "(for example run_log_store: {type: file-system} on a folder both sides can reach)"
-        )
 
 
 def configure_for_traversal(executor: "BaseExecutor", service: "BaseService") -> None:

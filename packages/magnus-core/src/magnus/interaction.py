@@ -232,12 +232,13 @@ def start_interactive_session(
         logger.warning("a magnus run is already active in this process: no interactive session started")
         return
     from magnus.datastore.models import StepLog
-    from magnus.entrypoints import RunOptions, compose
-    from magnus.runtime.orchestrator import Orchestrator
+    from magnus.entrypoints import RunOptions, compose, load_dag, single_task_dag
+    from magnus.runtime.units import UnitRecords
 
     options = RunOptions(configuration_file=config_file, parameters_file=parameters_file, run_id=run_id, tag=tag)
-    _, services = compose(None, options)
-    Orchestrator(services).begin_run()
+    pipeline = load_dag(single_task_dag(INTERACTIVE_STEP, {"type": "stub"}), source=INTERACTIVE_STEP)
+    _, services = compose(pipeline, options)
+    UnitRecords(services).begin_run()
     step_log = StepLog(
         name=INTERACTIVE_STEP,
         internal_name=INTERACTIVE_STEP,

@@ -15,6 +15,7 @@ import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from magnus.errors import ConfigurationError
+from magnus.reach import Reach
 
 PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 # The extra of a first-party package that installs each protocol's fsspec backend.
@@ -40,6 +41,14 @@ def local_folder(location: str) -> Optional[str]:
     if protocol(location) == "file":
         return location.split("://", 1)[1] or "/"
     return None
+
+
+def url_reach(location: str) -> Reach:
+    """How far state kept at ``location`` reaches: a local folder this machine, fsspec's ``memory://``
+    this process, an object store any host."""
+    if local_folder(location) is not None:
+        return Reach.MACHINE
+    return Reach.PROCESS if protocol(location) == "memory" else Reach.ANYWHERE
 
 
 def placeholder_names(value: Any) -> List[str]:

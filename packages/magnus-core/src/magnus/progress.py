@@ -19,9 +19,10 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, List, Optional, Sequence, TextIO
+from typing import TYPE_CHECKING, Dict, Optional, Sequence, TextIO
 
 from magnus import defaults
+from magnus.reach import Reach
 from magnus.runtime.events import RunObserver
 from magnus.runtime.step import INTERRUPTED
 from magnus.timing import format_seconds
@@ -48,7 +49,6 @@ class _Fan:
     kind: str  # "items" (a map) or "branches"
     total: int
     shown: bool  # printed (not inside a map item)
-    pid: int = field(default_factory=os.getpid)
     ended: int = 0
     failed: int = 0
     started_at: float = field(default_factory=time.monotonic)
@@ -84,12 +84,11 @@ class ProgressRenderer(RunObserver):
         self.stream = stream if stream is not None else sys.stderr
         self.colour = wants_colour(self.stream) if colour is None else colour
         self.resume = list(resume)
-        self._fans: List[_Fan] = []
+        self._fans: Dict[str, _Fan] = {}  # composite steps fanned out and not ended, by name
         self._location = ""
         self._kept = True
         self._interrupted = False
         self._outcome: Optional[_Outcome] = None
-        self._pid = os.getpid()  # running counts are printed here only (a worker sees part of them)
 
     # ---- output -------------------------------------------------------------------------------
     def _paint(self, text: str, style: str) -> str:
@@ -101,14 +100,15 @@ class ProgressRenderer(RunObserver):
         self.stream.write(line + "\n")
         self.stream.flush()
 
-    def _indent(self) -> str:
-        return "  " * (1 + sum(1 for fan in self._fans if fan.shown))
+    def _indent(self, name: str) -> str:
+        """Two spaces, and two more for each shown composite step holding step ``name``."""
+        return "  " * (1 + sum(1 for fan in self._fans.values() if fan.shown and name.startswith(fan.name + ".")))
 
     # ---- events -------------------------------------------------------------------------------
     def run_started(self, services: "RunServices") -> None:
         store = services.run_log_store
         self._location = store.location(services.run_id)
-        self._kept = store.outlives_the_process
+        self._kept = store.reach() > Reach.PROCESS
         resuming = f" (resuming run {services.original_run_id})" if services.original_run_id else ""
         self._print(f"run {self._paint(services.run_id, 'bold')} started{resuming}")
         if not self._kept:
@@ -121,7 +121,7 @@ class ProgressRenderer(RunObserver):
     def step_started(self, name: str, step_type: str, map_variable: defaults.TypeMapVariable) -> None:
         if map_variable is not None:
             return
-        self._print(f"{self._indent()}{name} {self._paint('started', 'dim')}")
+        self._print(f"{self._indent(name)}{name} {self._paint('started', 'dim')}")
 
     def step_ended(
         self,
@@ -135,16 +135,14 @@ class ProgressRenderer(RunObserver):
     ) -> None:
         if message == INTERRUPTED:
             self._interrupted = True
-        if self._fans and self._fans[-1].name == name and self._fans[-1].pid == os.getpid():
-            fan = self._fans.pop()  # ended without settling (interrupted): what was counted
-        else:
-            fan = None
+        fan = self._fans.pop(name, None)  # a composite step: what its branches counted
         if map_variable is not None:
             return
+        indent = self._indent(name)
         if reused:
-            self._print(f"{self._indent()}{name} {self._paint('reused', 'dim')} (succeeded in the run resumed)")
+            self._print(f"{indent}{name} {self._paint('reused', 'dim')} (succeeded in the run resumed)")
             return
-        line = f"{self._indent()}{name} {self._paint(status, status)} in {format_seconds(seconds)}"
+        line = f"{indent}{name} {self._paint(status, status)} in {format_seconds(seconds)}"
         if fan is not None:
             line += f" ({fan.counts()})"
         if message and status != defaults.SUCCESS and (fan is None or message == INTERRUPTED):
@@ -155,39 +153,29 @@ class ProgressRenderer(RunObserver):
         self, name: str, total: int, map_variable: defaults.TypeMapVariable, dynamic: bool = False
     ) -> None:
         noun = "items" if dynamic else "branches"
-        self._fans.append(_Fan(name, noun, total, shown=map_variable is None))
+        self._fans[name] = _Fan(name, noun, total, shown=map_variable is None)
 
-    def branch_ended(self, branch: str, status: str) -> None:
-        fan = self._own_fan()
+    def branch_ended(self, step: str, branch: str, status: str) -> None:
+        fan = self._fans.get(step)
         if fan is None:
             return
         fan.ended += 1
         if status != defaults.SUCCESS:
             fan.failed += 1
-        if fan.shown and fan.ended < fan.total and os.getpid() == self._pid:
+        if fan.shown and fan.ended < fan.total:
             moment = time.monotonic()
             wait = min(self.longest_interval, max(self.interval, (moment - fan.started_at) / 5))
             if moment - fan.printed_at >= wait:
                 fan.printed_at = moment
-                self._print(f"{self._indent()[:-2]}{fan.name}: {fan.counts()}")
+                self._print(f"{self._indent(fan.name)}{fan.name}: {fan.counts()}")
 
     def composite_ended(self, name: str, total: int, failed: int) -> None:
-        fan = self._own_fan()
-        if fan is not None and fan.name == name:
-            fan.ended, fan.total, fan.failed = total, total, failed  # the store's word is final
-            self._fans.pop()
-            self._fans.append(fan)  # kept until its step_ended prints it
+        fan = self._fans.get(name)
+        if fan is not None:
+            fan.ended, fan.total, fan.failed = total, total, failed  # the store's word is final; printed at its end
 
     def run_ended(self, run_id: str, status: str, seconds: float) -> None:
         self._outcome = _Outcome(run_id, status, seconds)
-
-    def _own_fan(self) -> Optional[_Fan]:
-        """The innermost composite step this process fanned out (a worker's inherited ones are not)."""
-        pid = os.getpid()
-        for fan in reversed(self._fans):
-            if fan.pid == pid:
-                return fan
-        return None
 
     # ---- the end ------------------------------------------------------------------------------
     def summary(self) -> None:

@@ -15,10 +15,9 @@ A pipeline built here is checked and run by exactly the code that checks and run
 from __future__ import annotations
 
 import inspect
-import os
 from typing import Any, Dict, List, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from magnus.datastore.models import RunLog
 from magnus.errors import UserInputError
@@ -182,11 +181,13 @@ class Pipeline(BaseModel):
     description: str = ""
     add_terminal_nodes: bool = True
 
+    _parsed: Any = PrivateAttr(default=None)
+
     def model_post_init(self, __context: Any) -> None:
         """Check the pipeline as soon as it is built (as magnus 0.5.1 did), not only when run."""
         from magnus.entrypoints import load_dag
 
-        load_dag(self.dag(), source=self.name or "pipeline")
+        self._parsed = load_dag(self.dag(), source=self.name or "pipeline")
 
     def dag(self) -> Dict[str, Any]:
         """The pipeline's ``dag`` mapping, as it would be written in YAML."""
@@ -217,11 +218,9 @@ class Pipeline(BaseModel):
         """
         import logging
 
-        from magnus.entrypoints import RunOptions, load_dag, run_pipeline
+        from magnus.entrypoints import RunOptions, run_pipeline
 
         logging.getLogger("magnus").setLevel(log_level)
-        # magnus 0.5.1's SDK let this variable replace the argument.
-        configuration_file = os.environ.get("MAGNUS_CONFIGURATION_FILE", configuration_file)
         caller = _caller_file()
         options = RunOptions(
             pipeline_file=caller,
@@ -231,7 +230,7 @@ class Pipeline(BaseModel):
             tag=tag,
             use_cached=use_cached,
         )
-        return run_pipeline(load_dag(self.dag(), source=caller or "pipeline"), options)
+        return run_pipeline(self._parsed, options)
 
 
 def _caller_file() -> str:

@@ -6,6 +6,8 @@ from typing import Any, Callable, ClassVar, Dict, List
 
 from pydantic import BaseModel, ConfigDict
 
+from magnus.reach import Reach
+
 
 class BaseService(BaseModel):
     """A configurable plugin.
@@ -13,15 +15,9 @@ class BaseService(BaseModel):
     The fields of a subclass are its ``config:`` block; unknown keys are refused
     (``extra="forbid"``) so a typo in a config file is an error, not a silently ignored setting.
 
-    A service also declares how far its state reaches, so executors decide from declarations
-    rather than by probing attributes:
-
-    - ``shared_between_processes``: other processes on this machine (worker processes,
-      containers with the project mounted) see what this service records;
-    - ``shared_between_hosts``: processes on other machines (pods, SLURM jobs) see it without
-      a shared file system (a database, an object store, a tracking server);
-    - [`local_paths`][]: the folders of this machine that hold its state, which a step run
-      elsewhere must see at the same path (a mount, a shared file system).
+    A service declares, from its configuration, how far its state reaches ([`reach`][]) and the
+    folders of this machine holding it ([`local_paths`][]); executors declare what they need, and
+    core checks the two once before a run (``BaseExecutor.check_reach``), never probing fields.
 
     A service whose configuration names secrets (a database password) receives them through
     [`resolve_secrets`][], never through its config.
@@ -31,11 +27,21 @@ class BaseService(BaseModel):
 
     service_name: ClassVar[str] = ""
     service_type: ClassVar[str] = ""
-    shared_between_processes: ClassVar[bool] = True
-    shared_between_hosts: ClassVar[bool] = True
+
+    def reach(self) -> Reach:
+        """Which processes see what this service records.
+
+        By default: this machine's when it keeps its state in folders, else anywhere (it keeps
+        nothing, or keeps it where every host reaches).
+        """
+        return Reach.MACHINE if self.local_paths() else Reach.ANYWHERE
 
     def local_paths(self) -> List[str]:
-        """Folders (as configured) holding this service's state; none for stateless services."""
+        """Folders (as configured) holding this service's state; none for stateless services.
+
+        A service of ``Reach.MACHINE`` names its folders here: a step run elsewhere must see them at
+        the same path (a mount, a shared file system).
+        """
         return []
 
     def resolve_secrets(self, secret: Callable[[str], str]) -> None:

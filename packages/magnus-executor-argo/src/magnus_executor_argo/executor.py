@@ -1,9 +1,10 @@
 """``executor: {type: argo, config: {...}}``: render the pipeline as an Argo Workflow manifest.
 
-``magnus execute -f pipeline.yaml -c argo.yaml`` writes the manifest (``output_file``) and runs no
-user code; with ``submit: true`` it also sends it to an Argo server. Inside the workflow's pods the
-same configuration runs each step (``magnus execute_single_node``) and fans composite steps out
-and in (``magnus fan``), against a run log store and catalog on a persistent volume.
+``magnus execute -f pipeline.yaml -c argo.yaml`` renders the pipeline's execution plan as a
+manifest (``output_file``) and runs no user code; with ``submit: true`` it also sends it to an Argo
+server. Inside the workflow's pods the same configuration runs each step (``magnus
+execute_single_node``) and fans composite steps out and in (``magnus fan``), against a run log
+store and catalog every pod reaches (a database, an object store, or a persistent volume).
 
 The pods import this module to load the executor named in the configuration, so it imports no
 hera: the manifest is built (:mod:`magnus_executor_argo.manifest`) only where it is rendered.
@@ -12,27 +13,27 @@ hera: the manifest is built (:mod:`magnus_executor_argo.manifest`) only where it
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Literal, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Literal, Optional, Sequence
 
 from pydantic import Field, field_validator, model_validator
 
 from magnus import defaults
 from magnus.errors import ConfigurationError
-from magnus.executor.base import BaseExecutor
-from magnus.service import BaseService
+from magnus.executor.base import PlanRenderer
+from magnus.reach import Reach
 from magnus_executor_argo.names import dns_name
 from magnus_executor_argo.paths import path_in_image
 from magnus_executor_argo.settings import PersistentVolume, Resources, RetryStrategy, SecretFromK8s, StepOverride
 
 if TYPE_CHECKING:
+    from magnus.runtime.plan import Plan
     from magnus.runtime.services import RunServices
 
 
-class ArgoExecutor(BaseExecutor):
-    """Turns a pipeline into an Argo Workflow; its steps run in pods with the same config."""
+class ArgoExecutor(PlanRenderer):
+    """Renders a pipeline's plan as an Argo Workflow; its units run in pods with the same config."""
 
     service_name: ClassVar[str] = "argo"
-    runs_steps_elsewhere: ClassVar[bool] = True
     engine_names_runs: ClassVar[bool] = True  # each run is named {{workflow.uid}}
 
     image: str = Field(description="Image of every step: your code, the pipeline and config files, and magnus.")
@@ -116,16 +117,34 @@ class ArgoExecutor(BaseExecutor):
             )
         return self
 
+    # ---- before anything is rendered -----------------------------------------------------------------
+    def needed_reach(self) -> Reach:
+        return Reach.ANYWHERE
+
+    def where_steps_run(self) -> str:
+        return "in pods, out of this machine's reach"
+
+    def folders_problem(self, folders: Sequence[str]) -> str:
+        """A folder the pods see must be on a persistent volume they all mount."""
+        mounts = [PurePosixPath(volume.mount_path) for volume in self.persistent_volumes]
+        for folder in folders:
+            if not any(PurePosixPath(folder).is_relative_to(mount) for mount in mounts):
+                return (
+                    f"folder '{folder}' is not on a persistent volume, so the pods of the workflow cannot share it; "
+                    f"mount one (executor.config.persistent_volumes, mounted at: "
+                    f"{', '.join(map(str, mounts)) or 'none'}) and put the folder inside it, or use a store shared "
+                    "between hosts (run_log_store: db; catalog: fsspec on an object store)"
+                )
+        return ""
+
     def check(self, services: "RunServices") -> None:
         """Refuse, before rendering, what cannot work on a cluster.
 
         The pods read the pipeline, configuration and parameters files from the image, so they
-        must be inside the project folder. Every service must be reachable from every pod: shared
-        between hosts (a database, an object store), or keeping its state in folders
-        (``local_paths``) on a persistent volume all pods mount. Overrides must name a block of
-        this config; a resumed run's log must be readable (the run it resumes is in the store).
+        must be inside the project folder. Overrides must name a block of this config; a resumed
+        run's log must be readable (the run it resumes is in the store). (Every service must be
+        reachable from every pod: checked by core, with :meth:`folders_problem` for folders.)
         """
-        assert services.pipeline is not None, "a run renders a pipeline"
         options = services.options
         path_in_image(self.step_configuration_file(services), "-c")
         if options.pipeline_file.endswith((".yaml", ".yml")):
@@ -134,8 +153,6 @@ class ArgoExecutor(BaseExecutor):
             path_in_image(self.output_file, "executor.config.output_file")
         if not self.expose_parameters_as_inputs:
             path_in_image(options.parameters_file, "-p")
-        for kind, service in services.services().items():
-            self._check_reachable(kind, service)
         self.check_override_names(services.pipeline.graph, self.overrides)
         if services.original_run_id:
             if self.schedule:
@@ -144,32 +161,15 @@ class ArgoExecutor(BaseExecutor):
                 )
             services.original_run_log  # noqa: B018 - read now: an unreadable run to resume is refused here
 
-    def _check_reachable(self, kind: str, service: BaseService) -> None:
-        mounts = [PurePosixPath(volume.mount_path) for volume in self.persistent_volumes]
-        folders = service.local_paths()
-        if not folders and not service.shared_between_hosts:
-            raise ConfigurationError(
-                f"{kind} '{service.service_name}' keeps its state on this machine, out of the pods' reach: use one "
-                "shared between hosts (run_log_store: db; catalog: fsspec on an object store) or one keeping it in "
-                "a folder on a persistent volume"
-            )
-        for folder in folders:
-            if not any(PurePosixPath(folder).is_relative_to(mount) for mount in mounts):
-                raise ConfigurationError(
-                    f"{kind} '{service.service_name}': folder '{folder}' is not on a persistent volume, so the pods "
-                    "of the workflow cannot share it; mount one (executor.config.persistent_volumes, mounted at: "
-                    f"{', '.join(map(str, mounts)) or 'none'}) and put the folder inside it, or use a store shared "
-                    "between hosts (run_log_store: db; catalog: fsspec on an object store)"
-                )
-
-    def execute_pipeline(self, services: "RunServices") -> str:
-        """Write the manifest (and submit it when configured); no step runs here: ``TRIGGERED``."""
+    # ---- the manifest ------------------------------------------------------------------------------------
+    def render(self, plan: "Plan", services: "RunServices") -> str:
+        """Write the manifest of ``plan`` (and submit it when configured); no unit runs here: ``TRIGGERED``."""
         from magnus.atomic import write_atomically
         from magnus_executor_argo.manifest import ManifestBuilder, to_yaml
 
         output = Path(self.output_file)
-        pipeline_file = self.step_pipeline_file(services, output.with_name(output.stem + "-dag.yaml"))
-        workflow = ManifestBuilder(self, services, pipeline_file).build()
+        pipeline_file = self.reference(services, output.with_name(output.stem + "-dag.yaml")).pipeline_file
+        workflow = ManifestBuilder(self, plan, services, pipeline_file).build()
         write_atomically(output, to_yaml(workflow).encode(), durable=False)
         print(f"Argo {workflow.kind} manifest written to {self.output_file}")
         if self.submit:

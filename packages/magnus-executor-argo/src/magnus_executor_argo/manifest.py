@@ -1,23 +1,22 @@
-"""A pipeline's graph as an Argo ``Workflow``, built with hera's models.
+"""A pipeline's execution plan as an Argo ``Workflow``, built with hera's models.
 
-Every node becomes Argo steps that run magnus in a container; each container's ``command`` is
-``["magnus"]`` and its ``args`` are a :class:`~magnus.runtime.request.StepRequest`'s
-(``to_argv(program=())``), with the run id (``{{workflow.parameters.run_id}}``) and the map
+Every unit of the plan (:mod:`magnus.runtime.plan`) becomes an Argo task; units that run magnus do
+so in a container whose ``command`` is ``["magnus"]`` and whose ``args`` are the unit's launch
+request (``to_argv(program=())``), with the run id (``{{workflow.parameters.run_id}}``) and the map
 position (``{{inputs.parameters.map_variable}}``) as placeholders Argo fills in:
 
-- executable and terminal nodes: a container running ``magnus execute_single_node ...``;
-- composites (parallel, dag): a *fan-out* container (``magnus fan ... -m out``), one DAG task per
-  branch running the branch's own DAG template, and a *fan-in* container (``magnus fan ... -m in``)
-  that settles the step from its branches;
-- composites whose branches are known only at run time (``dynamic_branches``: map): the fan-out
-  has core write the branches' map variables to ``--iterations-file``, read as an output
-  parameter; the branch's DAG template runs once per value (``withParam``), receiving it as
+- ``step`` and ``end`` units: a container running ``magnus execute_single_node ...``;
+- ``fan-out`` and ``fan-in``: containers running ``magnus fan ... -m out`` and ``-m in``;
+- ``branch``: a DAG task running the branch's own DAG template; a branch run once per map item
+  (``dynamic``) has core write the items' map variables to ``--iterations-file`` on fan-out, read
+  as an output parameter, and runs once per value (``withParam``), receiving it as
   ``--map-variable``.
 
-Routing follows the graph: a step runs when the step before it ``Succeeded`` (its ``next``) or
-``Failed`` (its ``on_failure``, or the dag's fail node). Every step but the fail nodes has
-``continueOn: {failed: true}``, so a failure routes instead of stopping the workflow; a fail node
-exits non-zero, so its dag (and, at the top, the workflow) ends Failed, as the run log does.
+Each dag of the pipeline is one DAG template, and each task's ``depends`` is the plan's routing
+into its unit: ``X.Succeeded`` where X leads here on success, ``X.Failed`` on failure (a step's
+``on_failure``, or its dag's fail node), a branch's end for a fan-in. Every task but the fail nodes
+has ``continueOn: {failed: true}``, so a failure routes instead of stopping the workflow; a fail
+node exits non-zero, so its dag (and, at the top, the workflow) ends Failed, as the run log does.
 """
 
 from __future__ import annotations
@@ -33,7 +32,9 @@ from magnus.graph import Graph
 from magnus.nodes.base import BaseNode, ExecutableNode
 from magnus.nodes.composite import CompositeNode
 from magnus.parameters import encode_value
-from magnus.runtime.request import StepRequest
+from magnus.runtime import plan as kinds
+from magnus.runtime.plan import Plan, PlannedUnit
+from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunReference, RunStep
 from magnus_executor_argo.constants import (
     ENTRYPOINT,
     ITERATIONS,
@@ -62,19 +63,23 @@ class ManifestBuilder:
     directory. A resumed run (``--use-cached``) has every container carry the run it resumes.
     """
 
-    def __init__(self, executor: "ArgoExecutor", services: "RunServices", pipeline_file: str) -> None:
-        assert services.pipeline is not None, "a run renders a pipeline"
+    def __init__(self, executor: "ArgoExecutor", plan: Plan, services: "RunServices", pipeline_file: str) -> None:
         self.executor = executor
+        self.plan = plan
         self.graph = services.pipeline.graph
         exposed = executor.expose_parameters_as_inputs
         # Secret values are masked: a manifest is stored and shown (``argo get``), never secret.
         self.parameters = services.redactor.redact_data(dict(services.initial_parameters)) if exposed else {}
         self.pipeline_file = path_in_image(pipeline_file, "-f")
-        self.configuration_file = path_in_image(executor.step_configuration_file(services), "-c")
-        # Exposed parameters reach the pods as MAGNUS_PRM_ variables, not from the file.
-        self.parameters_file = "" if exposed else path_in_image(services.options.parameters_file, "-p")
-        self.tag = services.tag
-        self.use_cached = services.original_run_id
+        self.reference = RunReference(
+            run_id=RUN_ID,
+            pipeline_file=self.pipeline_file,
+            configuration_file=path_in_image(executor.step_configuration_file(services), "-c"),
+            # Exposed parameters reach the pods as MAGNUS_PRM_ variables, not from the file.
+            parameters_file="" if exposed else path_in_image(services.options.parameters_file, "-p"),
+            tag=services.tag,
+            use_cached=services.original_run_id,
+        )
         self.templates: Dict[str, m.Template] = {}
 
     # ---- the workflow ----------------------------------------------------------------------------
@@ -125,63 +130,44 @@ class ManifestBuilder:
 
     # ---- DAG templates -----------------------------------------------------------------------------
     def _dag_template(self, graph: Graph, in_map: bool) -> str:
+        """The DAG template of one dag: a task per unit, each depending on what routes to it."""
         name = ENTRYPOINT if not graph.internal_branch_name else dns_name(graph.internal_branch_name)
         self.templates[name] = m.Template(name=name)  # reserve the name and its place
-        tasks: List[m.DAGTask] = []
-        ends: Dict[str, str] = {}
-        starts: Dict[str, m.DAGTask] = {}
-        for node in graph.steps.values():
-            node_tasks = self._node_tasks(node, in_map)
-            starts[node.name] = node_tasks[0]
-            ends[node.name] = node_tasks[-1].name
-            tasks.extend(node_tasks)
-        for step_name, conditions in _predecessors(graph, ends).items():
-            starts[step_name].depends = " || ".join(conditions)
-        fail_name = graph.get_fail_node().name
-        if not starts[fail_name].depends:  # nothing can fail into it: leave it out
-            tasks.remove(starts[fail_name])
+        units = self.plan.of_graph(graph)
+        tasks = {unit.id: self._task(unit, in_map) for unit in units}
+        for unit_id, depends in _incoming(self.plan, units).items():
+            tasks[unit_id].depends = depends
+        fail = self.plan.unit(graph.get_fail_node().internal_name)
+        if not tasks[fail.id].depends:  # nothing can fail into it: leave it out
+            del tasks[fail.id]
         inputs = m.Inputs(parameters=[m.Parameter(name=MAP_INPUT)]) if in_map else None
-        self.templates[name] = m.Template(name=name, inputs=inputs, dag=m.DAGTemplate(tasks=tasks))
+        self.templates[name] = m.Template(name=name, inputs=inputs, dag=m.DAGTemplate(tasks=list(tasks.values())))
         return name
 
-    def _node_tasks(self, node: BaseNode, in_map: bool) -> List[m.DAGTask]:
-        """The DAG tasks of one node, first to last."""
-        task_name = dns_name(node.name)
+    def _task(self, unit: PlannedUnit, in_map: bool) -> m.DAGTask:
+        """The DAG task of one unit."""
         passthrough = _map_arguments(in_map)
-        if not isinstance(node, CompositeNode):
-            template = self._container_template(node, in_map)
-            fails_its_dag = node.is_terminal and node.ends_with == defaults.FAIL
-            keeps_going = None if fails_its_dag else m.ContinueOn(failed=True)
-            return [m.DAGTask(name=task_name, template=template, arguments=passthrough, continue_on=keeps_going)]
-
-        fan_out = m.DAGTask(
-            name=f"{task_name}-fan-out",
-            template=self._container_template(node, in_map, fan="out"),
-            arguments=passthrough,
-        )
-        dynamic = node.dynamic_branches
-        branch_tasks = []
-        for label, branch in node.labelled_branches():
-            task = m.DAGTask(
-                name=f"{task_name}-{dns_name(label)}",
-                template=self._dag_template(branch, in_map=in_map or dynamic),
-                depends=f"{fan_out.name}.Succeeded",
+        if unit.kind == kinds.BRANCH:
+            assert unit.branch_graph is not None
+            fan_out = task_name(self.plan.unit(kinds.fan_out_id(unit.node)))
+            return m.DAGTask(
+                name=task_name(unit),
+                template=self._dag_template(unit.branch_graph, in_map=in_map or unit.dynamic),
                 continue_on=m.ContinueOn(failed=True),
-                arguments=_map_arguments(True, "{{item}}") if dynamic else passthrough,
-                with_param=f"{{{{tasks.{fan_out.name}.outputs.parameters.{ITERATIONS}}}}}" if dynamic else None,
+                arguments=_map_arguments(True, "{{item}}") if unit.dynamic else passthrough,
+                with_param=f"{{{{tasks.{fan_out}.outputs.parameters.{ITERATIONS}}}}}" if unit.dynamic else None,
             )
-            branch_tasks.append(task)
-        fan_in = m.DAGTask(
-            name=f"{task_name}-fan-in",
-            template=self._container_template(node, in_map, fan="in"),
+        fan = {kinds.FAN_OUT: "out", kinds.FAN_IN: "in"}.get(unit.kind, "")
+        fails_its_dag = unit.kind == kinds.END and unit.node.ends_with == defaults.FAIL
+        return m.DAGTask(
+            name=task_name(unit),
+            template=self._container_template(unit.node, in_map, fan),
             arguments=passthrough,
-            depends=" && ".join(f"({task.name}.Succeeded || {task.name}.Failed)" for task in branch_tasks),
-            continue_on=m.ContinueOn(failed=True),
+            continue_on=None if fails_its_dag else m.ContinueOn(failed=True),
         )
-        return [fan_out, *branch_tasks, fan_in]
 
     # ---- container templates -----------------------------------------------------------------------
-    def _request(self, node: BaseNode, in_map: bool, fan: str, retried: bool) -> StepRequest:
+    def _request(self, node: BaseNode, in_map: bool, fan: str, retried: bool) -> LaunchRequest:
         """What the container asks magnus to do: run ``node``, or fan it out or in.
 
         The run id, the map position and (for a step Argo may relaunch, ``retried``) the retry
@@ -189,20 +175,14 @@ class ManifestBuilder:
         time (a map) has core write them, on fan-out, to the file its template outputs for
         ``withParam``.
         """
-        dynamic = fan == "out" and isinstance(node, CompositeNode) and node.dynamic_branches
-        return StepRequest(
-            run_id=RUN_ID,
-            pipeline_file=self.pipeline_file,
-            step=node.internal_name,
-            configuration_file=self.configuration_file,
-            map_variable=MAP_VARIABLE if in_map else "",
-            parameters_file=self.parameters_file,
-            tag=self.tag,
-            fan=fan,
-            iterations_file=ITERATIONS_PATH if dynamic else "",
-            use_cached=self.use_cached,
-            retry=RETRIES if retried else "",
-        )
+        run, step = self.reference, node.internal_name
+        position = MAP_VARIABLE if in_map else ""
+        if fan == "in":
+            return FanIn(run=run, step=step, map_variable=position)
+        if fan == "out":
+            dynamic = isinstance(node, CompositeNode) and node.dynamic_branches
+            return FanOut(run=run, step=step, map_variable=position, iterations_file=ITERATIONS_PATH if dynamic else "")
+        return RunStep(run=run, step=step, map_variable=position, retry=RETRIES if retried else "")
 
     def _container_template(self, node: BaseNode, in_map: bool, fan: str = "") -> str:
         """The template running one node (``fan`` '') or fanning a composite out or in."""
@@ -232,7 +212,7 @@ class ManifestBuilder:
             or None,
         )
         outputs = None
-        if request.iterations_file:
+        if isinstance(request, FanOut) and request.iterations_file:
             outputs = m.Outputs(
                 parameters=[m.Parameter(name=ITERATIONS, value_from=m.ValueFrom(path=request.iterations_file))]
             )
@@ -264,8 +244,7 @@ class ManifestBuilder:
         return m.RetryStrategy(limit=m.IntOrString(root=str(chosen.limit)), retry_policy=chosen.retry_policy)
 
     def _override(self, node: BaseNode) -> Optional[StepOverride]:
-        chosen = node.override_name(self.executor.service_name)
-        return self.executor.overrides[chosen] if chosen else None
+        return self.executor.override_of(node, self.executor.overrides)
 
     def _environment(self, override: Optional[StepOverride]) -> Optional[List[m.EnvVar]]:
         env = [
@@ -290,17 +269,41 @@ def _map_arguments(in_map: bool, value: str = MAP_VARIABLE) -> Optional[m.Argume
     return m.Arguments(parameters=[m.Parameter(name=MAP_INPUT, value=value)]) if in_map else None
 
 
-def _predecessors(graph: Graph, ends: Dict[str, str]) -> Dict[str, List[str]]:
-    """For each step, the conditions (``task.Succeeded``/``task.Failed``) under which it runs."""
-    conditions: Dict[str, List[str]] = {}
-    fail_name = graph.get_fail_node().name
-    for node in graph.steps.values():
-        if node.is_terminal:
-            continue
-        conditions.setdefault(node.get_next_node(), []).append(f"{ends[node.name]}.Succeeded")
-        on_failure = node.get_on_failure_node() or fail_name
-        conditions.setdefault(on_failure, []).append(f"{ends[node.name]}.Failed")
-    return conditions
+def task_name(unit: PlannedUnit) -> str:
+    """The name of a unit's task in its DAG template (unique there; a DNS label)."""
+    name = dns_name(unit.node.name)
+    if unit.kind in (kinds.FAN_OUT, kinds.FAN_IN):
+        return f"{name}-{unit.kind}"
+    if unit.kind == kinds.BRANCH:
+        return f"{name}-{dns_name(unit.label)}"
+    return name
+
+
+# How a unit routing to another is written in ``depends``: on its success, its failure, or its end.
+_ARGO_CONDITION = {
+    kinds.SUCCEEDED: "{0}.Succeeded",
+    kinds.FAILED: "{0}.Failed",
+    "ended": "({0}.Succeeded || {0}.Failed)",
+}
+
+
+def _incoming(plan: Plan, units: List[PlannedUnit]) -> Dict[str, str]:
+    """For each unit of one dag, the ``depends`` expression under which it runs: the plan's routes into it.
+
+    A unit runs when any unit routing to it ended that way (``||``); a fan-in when every branch of
+    its composite ended (``&&``).
+    """
+    ids = {unit.id for unit in units}
+    routes: Dict[str, List[str]] = {}
+    joins: Dict[str, List[str]] = {}
+    for source, condition, target in plan.routes():
+        if source in ids and target in ids:
+            written = _ARGO_CONDITION[condition].format(task_name(plan.unit(source)))
+            (joins if condition == "ended" else routes).setdefault(target, []).append(written)
+    return {
+        **{target: " || ".join(conditions) for target, conditions in routes.items()},
+        **{target: " && ".join(conditions) for target, conditions in joins.items()},
+    }
 
 
 def to_yaml(workflow: Union[m.Workflow, m.CronWorkflow]) -> str:

@@ -1,12 +1,14 @@
 """``executor: {type: local-container, config: {docker_image: ..., ...}}``.
 
-The graph is walked on this machine; every executable step runs in a container of
-``docker_image``, started from its :class:`~magnus.runtime.request.StepRequest` (``magnus
-execute_single_node ...``), with the project folder mounted at the same path and used as the
-working directory, and every folder a service keeps its state in (``local_paths()``) mounted at
-its own path, so the pipeline, the code, the configuration, the run log and the catalog are the
-same on both sides. The container's output is shown here and its exit status decides nothing on
-its own: the step's status is read back from the run log the container wrote.
+The run is walked on this machine; every step runs in a container of ``docker_image``, started
+from its launch request (``magnus execute_single_node ...``), with the project folder mounted at
+the same path and used as the working directory, and every folder a service keeps its state in
+(``local_paths()``) mounted at its own path, so the pipeline, the code, the configuration, the run
+log and the catalog are the same on both sides. With ``enable_parallel`` (or ``max_workers``) the
+steps of parallel branches and map items run in containers side by side. The containers of a run
+carry its id as a label: one listing per poll finds those that ended, whose output is shown here;
+a container's exit status decides nothing on its own: the step's status is read back from the run
+log the container wrote (a container that died first fails its step with its exit status).
 
 Talks to any engine serving the Docker API (``DOCKER_HOST``): Docker, or podman's service.
 """
@@ -15,23 +17,29 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from magnus import defaults
 from magnus.errors import ConfigurationError
+from magnus.executor.base import StepHandlerExecutor
 from magnus.executor.local import LocalExecutor
+from magnus.runtime.handler import Ended, Handle
 
 if TYPE_CHECKING:
-    from magnus.datastore.models import StepLog
-    from magnus.nodes.base import BaseNode, ExecutableNode
     from magnus.runtime.services import RunServices
+    from magnus.runtime.units import Unit
 
 # Exit status of a shell that could not find the command: the image lacks magnus.
 _COMMAND_NOT_FOUND = (126, 127)
 _NO_MAGNUS = "install magnus-core and the plugins of the configuration in the image"
+# The label naming the run a container belongs to.
+RUN_LABEL = "io.magnus.run"
+# Polls look again quickly at first (a short step ends in a second), then less often.
+_FIRST_LOOK, _LONGEST_LOOK = 0.05, 0.5
 
 
 class ContainerOverride(BaseModel):
@@ -44,7 +52,7 @@ class ContainerOverride(BaseModel):
 
 
 class LocalContainerExecutor(LocalExecutor):
-    """Runs each step in a container on this machine; branches concurrently with ``enable_parallel``."""
+    """Runs each step in a container on this machine; branches side by side with ``enable_parallel``."""
 
     service_name: ClassVar[str] = "local-container"
     runs_steps_elsewhere: ClassVar[bool] = True
@@ -59,29 +67,20 @@ class LocalContainerExecutor(LocalExecutor):
     )
 
     _client: Any = PrivateAttr(default=None)
-    _client_pid: int = PrivateAttr(default=0)
-    _pipeline_file: str = PrivateAttr(default="")  # what the containers read, settled by check()
+    _running: Dict[str, Any] = PrivateAttr(default_factory=dict)  # containers in flight, by id
+    _services: Optional["RunServices"] = PrivateAttr(default=None)
 
     # ---- before anything runs ------------------------------------------------------------------------
     def check(self, services: "RunServices") -> None:
-        """Refuse unknown overrides, a missing configuration file and missing images; write an SDK pipeline.
-
-        The containers read the pipeline from the mounted project folder: a pipeline built with
-        the SDK is written to ``.magnus/<run_id>-pipeline.yaml`` for them.
-        """
-        assert services.pipeline is not None, "a run walks a pipeline"
+        """Refuse unknown overrides and missing images."""
         self.check_override_names(services.pipeline.graph, self.overrides)
-        self.step_configuration_file(services)
-        written_to = Path(".magnus") / f"{services.run_id}-pipeline.yaml"
-        self._pipeline_file = self.step_pipeline_file(services, written_to)
         overridden = [override.docker_image for override in self.overrides.values() if override.docker_image]
         for image in dict.fromkeys([self.docker_image, *overridden]):
             self._check_image(image)
-        super().check(services)
 
     def client(self) -> Any:
-        """A Docker API client for this process (workers forked for branches make their own)."""
-        if self._client is None or self._client_pid != os.getpid():
+        """A Docker API client, made on first use."""
+        if self._client is None:
             import docker
 
             host = os.environ.get("DOCKER_HOST", "the default socket")
@@ -93,7 +92,6 @@ class LocalContainerExecutor(LocalExecutor):
                     f"executor local-container: cannot reach a container engine at DOCKER_HOST={host}: "
                     f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
                 ) from exc
-            self._client_pid = os.getpid()
         return self._client
 
     def _check_image(self, image: str) -> None:
@@ -106,18 +104,16 @@ class LocalContainerExecutor(LocalExecutor):
                 f"executor local-container: image '{image}' does not exist on the engine: build or pull it first"
             ) from None
 
-    # ---- one step in a container ------------------------------------------------------------------
-    def run_step(
-        self,
-        services: "RunServices",
-        node: "ExecutableNode",
-        map_variable: defaults.TypeMapVariable,
-        step_log: "StepLog",
-    ) -> Optional["StepLog"]:
-        """Run ``node`` in a container and wait for it; the container writes the step log (None)."""
-        override = self._override(node)
+    # ---- steps in containers ------------------------------------------------------------------------
+    def execute_pipeline(self, services: "RunServices") -> str:
+        self._services = services
+        return StepHandlerExecutor.execute_pipeline(self, services)
+
+    def launch(self, unit: "Unit") -> Handle:
+        """Start the step's container (detached); its id is the handle."""
+        override = self.override_of(unit.node, self.overrides)
         image = (override.docker_image if override else None) or self.docker_image
-        request = self.step_request(services, node, map_variable, pipeline_file=self._pipeline_file)
+        services = unit.run.services
         environment = {
             **self.environment,
             **(override.environment if override else {}),
@@ -128,12 +124,13 @@ class LocalContainerExecutor(LocalExecutor):
         try:
             container = self.client().containers.run(
                 image,
-                request.to_argv(),
+                unit.request().to_argv(),
                 detach=True,
                 working_dir=os.getcwd(),
                 volumes=self._volumes(services),
                 environment=environment,
                 network_mode=self.network_mode,
+                labels={RUN_LABEL: services.run_id},
             )
         except docker.errors.APIError as exc:
             explanation = str(exc.explanation or exc)
@@ -144,22 +141,50 @@ class LocalContainerExecutor(LocalExecutor):
             raise ConfigurationError(
                 f"executor local-container: the engine refused to start '{image}': {explanation}"
             ) from exc
+        self._running[container.id] = container
+        return str(container.id)
+
+    def poll(self, handles: Sequence[Handle], timeout: float) -> Dict[Handle, Ended]:
+        """The containers of ``handles`` that exited: one listing of the run's exited containers per look."""
+        assert self._services is not None, "containers are polled within execute_pipeline"
+        label = f"{RUN_LABEL}={self._services.run_id}"
+        deadline, look = time.monotonic() + timeout, _FIRST_LOOK
+        while True:
+            exited = self.client().containers.list(all=True, filters={"label": label, "status": "exited"})
+            ended = {container.id: self._ended(container.id) for container in exited if container.id in handles}
+            if ended or time.monotonic() >= deadline:
+                return ended
+            time.sleep(min(look, max(0.0, deadline - time.monotonic())))
+            look = min(look * 2, _LONGEST_LOOK)
+
+    def cancel(self, handles: Sequence[Handle]) -> None:
+        """Stop the containers (SIGTERM, then SIGKILL after 10 s): their steps record the interrupt."""
+        for handle in handles:
+            container = self._running.pop(str(handle), None)
+            if container is not None:
+                container.stop(timeout=10)
+                self._finish(container)
+
+    def _ended(self, container_id: str) -> Ended:
+        """Show what the container printed, remove it; how it ended."""
+        container = self._running.pop(container_id)
+        status = container.wait()["StatusCode"]
+        self._finish(container)
+        if status in _COMMAND_NOT_FOUND:
+            image = container.image.tags[0] if container.image.tags else container.image.id
+            raise ConfigurationError(
+                f"executor local-container: image '{image}' cannot run `magnus` (exit {status}): {_NO_MAGNUS}"
+            )
+        return Ended(reason=f"its container exited with code {status}")
+
+    def _finish(self, container: Any) -> None:
         try:
-            status = container.wait()["StatusCode"]
             output = container.logs(stdout=True, stderr=True).decode(errors="replace")
         finally:
             if self.auto_remove_container:
                 container.remove(force=True)
-        sys.stdout.write(services.redactor.redact(output))
-        if status in _COMMAND_NOT_FOUND:
-            raise ConfigurationError(
-                f"executor local-container: image '{image}' cannot run `magnus` (exit {status}): {_NO_MAGNUS}"
-            )
-        return None
-
-    def _override(self, node: "BaseNode") -> Optional[ContainerOverride]:
-        chosen = node.override_name(self.service_name)
-        return self.overrides[chosen] if chosen else None
+        assert self._services is not None
+        sys.stdout.write(self._services.redactor.redact(output))
 
     def _volumes(self, services: "RunServices") -> Dict[str, Dict[str, str]]:
         """The project folder, and every service folder outside it, mounted at the same paths."""

@@ -1,17 +1,17 @@
 """``executor: {type: slurm, config: {partition: ..., time: ..., ...}}``: every step a SLURM job.
 
-The graph is walked by this process (or, with ``detach: true``, by a small job of its own). Each
-task or stub step is one job running its :class:`~magnus.runtime.request.StepRequest`
-(``magnus execute_single_node ...``) in the folder the run was submitted from; the job writes the
-step's log to the run log store, where the walk reads it. The branches of a map or a parallel
-step are one job array, one ``sbatch`` whatever their number: array task ``i`` walks branch ``i``
-(``magnus execute_branch ...``), its steps in turn in that job, nested composites included.
+The run is walked by this process (or, with ``detach: true``, by a small job of its own). Each
+task or stub step is one job doing its launch request (``magnus execute_single_node ...``) in the
+folder the run was submitted from; the job writes the step's log to the run log store, where the
+walk reads it. The branches of a map or a parallel step are one job array, one ``sbatch`` whatever
+their number: array task ``i`` walks branch ``i`` (``magnus execute_branch ...``), its steps in
+turn in that job, nested composites included.
 
 One ``squeue`` per poll reads the state of every job of the run (see
 :mod:`magnus_executor_slurm.scheduler`). A job that ended without recording its step (time
-limit, memory, cancelled, node failure, preemption, a crash) fails that step with the SLURM
-state, the job id and the last lines of its output; ``max_attempts`` resubmits such a step.
-Ctrl-C, or SIGTERM to a detached walk, cancels every job of the run and ends it FAIL.
+limit, memory, cancelled, node failure, preemption, a crash) is reported with the SLURM state,
+the job id and the last lines of its output, which core records (and resubmits while the step has
+``max_attempts`` left); Ctrl-C, or SIGTERM to a detached walk, cancels every job of the run.
 """
 
 from __future__ import annotations
@@ -19,37 +19,32 @@ from __future__ import annotations
 import logging
 import os
 import re
-import signal
 import sys
-import threading
+import time
 from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, Callable, ClassVar, Dict, Iterator, List, Optional, Sequence
+from typing import TYPE_CHECKING, ClassVar, Dict, List, Optional, Sequence
 
 from pydantic import Field, PrivateAttr
 
 from magnus import defaults
-from magnus.datastore.models import StepAttempt
-from magnus.errors import ConfigurationError, MagnusError
-from magnus.executor.base import WalkingExecutor
-from magnus.runtime.request import StepRequest, run_argv
-from magnus.runtime.step import INTERRUPTED
-from magnus.timing import now
+from magnus.executor.base import StepHandlerExecutor
+from magnus.reach import Reach
+from magnus.runtime.handler import Ended, Handle
 from magnus_executor_slurm.config import JobResources
-from magnus_executor_slurm.scheduler import JobState, Scheduler
+from magnus_executor_slurm.scheduler import BACKOFF, FIRST_POLL, JobState, Scheduler
 from magnus_executor_slurm.script import job_script
 
 if TYPE_CHECKING:
-    from magnus.datastore.models import StepLog
-    from magnus.nodes.base import BaseNode, ExecutableNode
-    from magnus.nodes.composite import BranchRun
     from magnus.runtime.services import RunServices
+    from magnus.runtime.units import Unit
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
 
 # Set in the job that walks a detached run: that process walks instead of submitting again.
 ENV_DETACHED_WALK = "MAGNUS_SLURM_WALK"
 TAIL_LINES = 20
+# How long an interrupted walk waits for its cancelled jobs to end.
+CANCEL_GRACE_SECONDS = 30.0
 # Final states of a job that died, and what they mean to someone reading the step's message.
 EXPLAINED = {
     "TIMEOUT": "ran past its time limit",
@@ -67,14 +62,8 @@ EXPLAINED = {
 NOT_RETRIED = frozenset({"CANCELLED"})
 
 
-class RunInterrupted(MagnusError):
-    """The walk was interrupted (Ctrl-C, SIGTERM): the run's jobs were cancelled, the run ended FAIL."""
-
-    exit_code = 130
-
-
-class SlurmExecutor(WalkingExecutor, JobResources):
-    """Runs every step as a SLURM job and every map or parallel step as one job array."""
+class SlurmExecutor(StepHandlerExecutor, JobResources):
+    """Runs every step as a SLURM job and the branches of every map or parallel step as one job array."""
 
     service_name: ClassVar[str] = "slurm"
     runs_steps_elsewhere: ClassVar[bool] = True
@@ -97,27 +86,27 @@ class SlurmExecutor(WalkingExecutor, JobResources):
     )
 
     _scheduler: Optional[Scheduler] = PrivateAttr(default=None)
-    _pipeline_file: str = PrivateAttr(default="")
+    _outputs: Dict[str, Path] = PrivateAttr(default_factory=dict)  # each job's output file
     _submitted_from: str = PrivateAttr(default="")
+    _wait: float = PrivateAttr(default=FIRST_POLL)
 
     # ---- before anything runs ---------------------------------------------------------------------
-    def check(self, services: "RunServices") -> None:
-        """Refuse unknown overrides, a missing configuration file and services jobs cannot share.
+    def needed_reach(self) -> Reach:
+        return Reach.ANYWHERE
 
-        A pipeline built with the SDK is written to ``.magnus/<run_id>-pipeline.yaml`` for the jobs.
-        """
-        assert services.pipeline is not None, "a run walks a pipeline"
+    def folders_problem(self, folders: Sequence[str]) -> str:
+        """Jobs run in the folder the run was submitted from, on the cluster's shared file system: they see it."""
+        return ""
+
+    def reach_fix(self) -> str:
+        return "use one on a shared file system or a server (run_log_store: file-system, chunked-fs or db)"
+
+    def where_steps_run(self) -> str:
+        return "in SLURM jobs"
+
+    def check(self, services: "RunServices") -> None:
+        """Refuse unknown overrides."""
         self.check_override_names(services.pipeline.graph, self.overrides)
-        self.step_configuration_file(services)
-        for kind, service in services.services().items():
-            if not service.shared_between_processes:
-                raise ConfigurationError(
-                    f"executor slurm: {kind} '{service.service_name}' keeps its state in this process, which "
-                    "SLURM jobs cannot see: use one on a shared file system or a server (run_log_store: "
-                    "file-system, chunked-fs or db; catalog: file-system or fsspec)"
-                )
-        written_to = Path(".magnus") / f"{services.run_id}-pipeline.yaml"
-        self._pipeline_file = self.step_pipeline_file(services, written_to)
         self._submitted_from = os.getcwd()
 
     def program(self) -> List[str]:
@@ -134,156 +123,101 @@ class SlurmExecutor(WalkingExecutor, JobResources):
         if self.detach and os.environ.get(ENV_DETACHED_WALK) != services.run_id:
             return self._submit_walk(services, folder)
         self._scheduler = Scheduler(f"{self.job_name_prefix}-{services.run_id}", self.poll_interval, folder / "exit")
-        with _sigterm_interrupts():
-            try:
-                return super().execute_pipeline(services)
-            except KeyboardInterrupt:
-                self._scheduler.cancel_all()
-                raise RunInterrupted(
-                    f"run '{services.run_id}' was interrupted: its SLURM jobs were cancelled and it ended FAIL; "
-                    f"resume it with: magnus execute ... --use-cached {services.run_id}"
-                ) from None
+        return super().execute_pipeline(services)
 
     def _submit_walk(self, services: "RunServices", folder: Path) -> str:
         """Submit ``magnus execute`` of this run as a job (named ``<prefix>-<run id>-walk``)."""
         scheduler = Scheduler(f"{self.job_name_prefix}-{services.run_id}-walk", self.poll_interval, folder / "exit")
-        argv = run_argv(services.options, program=self.program())
+        argv = self.reference(services).execute_argv(program=self.program())
         resources = self.model_copy(update={"environment": {**self.environment, ENV_DETACHED_WALK: services.run_id}})
-        job_id = self._submit(
-            scheduler, resources, [argv], folder, "walk", title=f"magnus run {services.run_id}: the walk"
-        )
+        job_id = self._submit(scheduler, resources, [argv], "walk", title=f"magnus run {services.run_id}: the walk")
         print(
             f"run '{services.run_id}' submitted: SLURM job {job_id} walks it "
-            f"(output {folder / f'walk-{job_id}.out'}); scancel {job_id} cancels the run",
+            f"(output {self._outputs[job_id]}); scancel {job_id} cancels the run",
             flush=True,
         )
         return defaults.TRIGGERED
 
-    # ---- one step, one job ---------------------------------------------------------------------------
-    def run_step(
-        self,
-        services: "RunServices",
-        node: "ExecutableNode",
-        map_variable: defaults.TypeMapVariable,
-        step_log: "StepLog",
-    ) -> Optional["StepLog"]:
-        """Submit the step as a job and wait; the job records the step (None), or we record its death."""
-        scheduler = self._scheduler
-        assert scheduler is not None, "run_step is called within execute_pipeline"
-        store, name = services.run_log_store, step_log.internal_name
-        request = self.step_request(services, node, map_variable, pipeline_file=self._pipeline_file)
-        folder = self.run_folder(services.run_id)
-        resources = self.merged(self._override(node))
-        for submission in range(1, node.max_attempts + 1):
-            job_id = self._submit(
-                scheduler, resources, [request.to_argv(self.program())], folder, _label(name), title=f"step {name}"
-            )
-            try:
-                state = scheduler.wait([job_id])[job_id]
-            except KeyboardInterrupt:
-                self._record_death(services, name, JobState(job_id, "CANCELLED", "the walk was interrupted"), folder)
-                raise
-            recorded = store.get_step_log(services.run_id, name)
-            if recorded.status != defaults.PROCESSING:  # the job recorded the step
-                if recorded.status == defaults.FAIL:
-                    output = self._output(folder, name, job_id)
-                    if recorded.message == INTERRUPTED and state.state in EXPLAINED:
-                        # SLURM's SIGTERM (time limit, cancel, preemption) reached the step: say why.
-                        message = services.redactor.redact(self._death_message(state, output, recorded=True))
-                    else:
-                        message = f"{recorded.message} (SLURM job {job_id} {state.state}, output {output})"
-                    store.update_step_log_status(services.run_id, name, defaults.FAIL, message)
-                return None
-            if submission < node.max_attempts and state.state not in NOT_RETRIED:
-                logger.warning("step %s: SLURM job %s %s; resubmitting", name, job_id, state.state)
-                self._record_death(services, name, state, folder, final=False)
-                continue
-            self._record_death(services, name, state, folder)
-        return None
+    # ---- units as jobs -----------------------------------------------------------------------------------
+    def capacity(self) -> int:
+        return 0  # the scheduler queues what the cluster cannot run yet
 
-    def _override(self, node: "BaseNode") -> Optional[JobResources]:
-        chosen = node.override_name(self.service_name)
-        return self.overrides[chosen] if chosen else None
+    def launch(self, unit: "Unit") -> Handle:
+        """Submit the step as a job."""
+        resources = self.merged(self.override_of(unit.node, self.overrides))
+        command = unit.request().to_argv(self.program())
+        return self._submit(self._running(), resources, [command], _label(unit.name), title=f"step {unit.name}")
 
-    # ---- branches, one job array ----------------------------------------------------------------------
-    def run_branches(
-        self, services: "RunServices", runs: Sequence["BranchRun"], run_branch: Callable[["BranchRun"], str]
-    ) -> None:
-        """All branches of the step as one job array; a lone branch (a dag step) walked here, step by step."""
-        scheduler = self._scheduler
-        if scheduler is None or len(runs) <= 1:
-            super().run_branches(services, runs, run_branch)
-            return
-        options = services.options
-        requests = [
-            StepRequest.for_branch(
-                run,
-                run_id=services.run_id,
-                pipeline_file=self._pipeline_file,
-                configuration_file=self.step_configuration_file(services),
-                parameters_file=options.parameters_file,
-                tag=options.tag,
-                use_cached=options.use_cached,
-            )
-            for run in runs
-        ]
-        composite = requests[0].step
-        node = services.pipeline.graph.find_node(composite) if services.pipeline else None
-        resources = self.merged(self._override(node) if node is not None else None)
-        folder = self.run_folder(services.run_id)
-        label = _label(runs[0].name.rsplit(".", 1)[0])
+    def launches_branches(self, units: Sequence["Unit"]) -> bool:
+        """The branches of a map or parallel step: one job array; a lone branch (a dag step) is walked here."""
+        return len(units) > 1
+
+    def launch_branches(self, units: Sequence["Unit"]) -> List[Handle]:
+        """Submit one job array, task ``i`` walking branch ``i``."""
+        node = units[0].node
+        resources = self.merged(self.override_of(node, self.overrides))
         throttle = f"%{self.array_parallelism}" if self.array_parallelism else ""
         array_id = self._submit(
-            scheduler,
+            self._running(),
             resources,
-            [request.to_argv(self.program()) for request in requests],
-            folder,
-            label,
-            title=f"branches of {composite}",
-            array=f"--array=0-{len(runs) - 1}{throttle}",
+            [unit.request().to_argv(self.program()) for unit in units],
+            _label(node.step_log_name(units[0].map_variable)),
+            title=f"branches of {node.internal_name}",
+            array=f"--array=0-{len(units) - 1}{throttle}",
         )
-        tasks = [f"{array_id}_{index}" for index in range(len(runs))]
-        try:
-            states = scheduler.wait(tasks)
-        except KeyboardInterrupt:
-            for run, task in zip(runs, tasks, strict=True):
-                self._record_branch_death(
-                    services, run, JobState(task, "CANCELLED", "the walk was interrupted"), folder, label
-                )
-            raise
-        for run, task in zip(runs, tasks, strict=True):
-            self._record_branch_death(services, run, states[task], folder, label)
+        return [f"{array_id}_{index}" for index in range(len(units))]
 
-    def _record_branch_death(
-        self, services: "RunServices", run: "BranchRun", state: JobState, folder: Path, label: str
-    ) -> None:
-        """A branch its array task left unfinished: its unfinished steps and itself FAIL, saying why."""
-        store = services.run_log_store
-        branch = store.get_branch_log(services.run_id, run.name)
-        if branch.status != defaults.PROCESSING:
-            return
-        message = self._death_message(state, folder / f"{label}-{state.job_id}.out")
-        for step in _unfinished(branch.steps):
-            step.status = defaults.FAIL
-            step.message = message
-            step.attempts.append(StepAttempt(status=defaults.FAIL, start_time=now(), end_time=now(), message=message))
-            store.add_step_log(services.run_id, step)
-        store.update_branch_log_status(services.run_id, run.name, defaults.FAIL)
+    def poll(self, handles: Sequence[Handle], timeout: float) -> Dict[Handle, Ended]:
+        """One ``squeue`` for every job of the run, after the wait its backoff asks (up to ``poll_interval``)."""
+        scheduler = self._running()
+        time.sleep(self._wait)
+        self._wait = min(self._wait * BACKOFF, self.poll_interval)
+        states = scheduler.final_states([str(handle) for handle in handles])
+        return {job_id: self._ended(state) for job_id, state in states.items()}
 
-    # ---- jobs ------------------------------------------------------------------------------------------
+    def cancel(self, handles: Sequence[Handle]) -> Dict[Handle, Ended]:
+        """``scancel`` every job of the run (one call), and wait a little for them to end (their steps
+        record the interrupt first, so what core adds is the last word)."""
+        scheduler = self._running()
+        scheduler.cancel_all()
+        pending = {str(handle) for handle in handles}
+        deadline = time.monotonic() + CANCEL_GRACE_SECONDS
+        while pending and time.monotonic() < deadline:
+            time.sleep(FIRST_POLL)
+            pending -= set(scheduler.final_states(pending))
+        return {handle: self._ended(JobState(str(handle), "CANCELLED", "by the walk")) for handle in handles}
+
+    def _running(self) -> Scheduler:
+        assert self._scheduler is not None, "jobs are submitted within execute_pipeline"
+        return self._scheduler
+
+    def _ended(self, state: JobState) -> Ended:
+        """What core needs of a job that ended: how, the end of its output, whether to resubmit it."""
+        output = self._outputs.get(state.job_id, Path(f"{state.job_id}.out"))
+        exit_status = self._running().exit_status(state.job_id)
+        explained = EXPLAINED.get(state.state, state.state.lower())
+        detail = f", exit {exit_status}" if exit_status not in (None, "0") else ""
+        why = f" ({state.reason})" if state.reason and state.reason != "None" else ""
+        tail = _tail(output)
+        return Ended(
+            reason=f"SLURM job {state.job_id} {explained}: {state.state}{why}{detail}",
+            detail=f"last lines of {output}:\n{tail}" if tail else f"no output at {output}",
+            retry=state.state not in NOT_RETRIED,
+            note=f"SLURM job {state.job_id} {state.state}, output {output}",
+        )
+
     def _submit(
         self,
         scheduler: Scheduler,
         resources: JobResources,
         commands: Sequence[Sequence[str]],
-        folder: Path,
         label: str,
         *,
         title: str,
         array: str = "",
     ) -> str:
-        number = len(scheduler.submitted)
-        script = folder / f"{label}-{number}.sh"
+        folder = scheduler.exit_folder.parent
+        script = folder / f"{label}-{len(scheduler.submitted)}.sh"
         script.write_text(
             job_script(
                 commands,
@@ -296,50 +230,12 @@ class SlurmExecutor(WalkingExecutor, JobResources):
         )
         pattern = "%A_%a" if array else "%j"
         arguments = [f"--output={folder / f'{label}-{pattern}.out'}", *resources.sbatch_arguments()]
-        return scheduler.submit(script, [*arguments, *([array] if array else [])])
-
-    def _output(self, folder: Path, name: str, job_id: str) -> Path:
-        return folder / f"{_label(name)}-{job_id}.out"
-
-    def _death_message(self, state: JobState, output: Path, recorded: bool = False) -> str:
-        """What a reader of the step needs: the SLURM state, the job id and the end of its output.
-
-        ``recorded``: the step saw SLURM's signal and recorded itself interrupted before it died.
-        """
-        scheduler = self._scheduler
-        exit_status = scheduler.exit_status(state.job_id) if scheduler else None
-        explained = EXPLAINED.get(state.state, state.state.lower())
-        detail = f", exit {exit_status}" if exit_status not in (None, "0") else ""
-        reason = f" ({state.reason})" if state.reason and state.reason != "None" else ""
-        when = "the step interrupted by its signal" if recorded else "before recording the step"
-        message = f"SLURM job {state.job_id} {explained}: {state.state}{reason}{detail}, {when}"
-        tail = _tail(output)
-        if tail:
-            message += f"; last lines of {output}:\n{tail}"
-        else:
-            message += f"; no output at {output}"
-        return message
-
-    def _record_death(
-        self, services: "RunServices", name: str, state: JobState, folder: Path, final: bool = True
-    ) -> None:
-        """The job of step ``name`` ended without recording it: one more FAIL attempt; FAIL when ``final``."""
-        store = services.run_log_store
-        step_log = store.get_step_log(services.run_id, name)
-        message = services.redactor.redact(self._death_message(state, self._output(folder, name, state.job_id)))
-        step_log.attempts.append(
-            StepAttempt(
-                attempt_number=len(step_log.attempts) + 1,
-                status=defaults.FAIL,
-                start_time=now(),
-                end_time=now(),
-                message=message,
-            )
-        )
-        if final:
-            step_log.status = defaults.FAIL
-            step_log.message = message
-        store.add_step_log(services.run_id, step_log)
+        job_id = scheduler.submit(script, [*arguments, *([array] if array else [])])
+        self._wait = FIRST_POLL  # a short step ends in seconds: look again soon
+        tasks = [f"{job_id}_{index}" for index in range(len(commands))] if array else [job_id]
+        for task in tasks:
+            self._outputs[task] = folder / f"{label}-{task}.out"
+        return job_id
 
 
 def _label(name: str) -> str:
@@ -353,29 +249,3 @@ def _tail(path: Path, lines: int = TAIL_LINES) -> str:
     except OSError:
         return ""
     return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
-def _unfinished(steps: Dict[str, "StepLog"]) -> Iterator["StepLog"]:
-    """Steps still PROCESSING, nested ones included (the crash happened inside them)."""
-    for step in steps.values():
-        if step.status == defaults.PROCESSING:
-            yield step
-        for branch in step.branches.values():
-            yield from _unfinished(branch.steps)
-
-
-class _sigterm_interrupts:
-    """Within the block SIGTERM (scancel of a detached walk) interrupts the walk as Ctrl-C does."""
-
-    def __enter__(self) -> None:
-        self._previous: Optional[object] = None
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, _interrupt)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)  # type: ignore[arg-type]
-
-
-def _interrupt(signum: int, frame: Optional[FrameType]) -> None:
-    raise KeyboardInterrupt

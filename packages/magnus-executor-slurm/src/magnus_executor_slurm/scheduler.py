@@ -7,17 +7,16 @@ for as long as the controller remembers them (``MinJobAge``). A job it has forgo
 up once in accounting (``sacct``) where accounting is enabled, else in the exit-status file its
 script wrote; ``scontrol show job`` is not needed.
 
-Polls start quick after a submission (a short step ends in seconds) and back off to
+The executor polls quickly after a submission (a short step ends in seconds) and backs off to
 ``poll_interval``, so long jobs cost one query per ``poll_interval``.
 """
 
 from __future__ import annotations
 
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Collection, Dict, List, Optional, Sequence
+from typing import Collection, Dict, List, Optional, Sequence
 
 from magnus.errors import ConfigurationError, MagnusError
 
@@ -26,6 +25,7 @@ ACTIVE = frozenset(
     "PENDING RUNNING CONFIGURING COMPLETING SUSPENDED REQUEUED REQUEUE_FED REQUEUE_HOLD RESIZING "
     "SIGNALING STAGE_OUT RESV_DEL_HOLD STOPPED".split()
 )
+# The first wait after a submission, in seconds; each poll waits BACKOFF times longer, up to poll_interval.
 FIRST_POLL = 0.25
 BACKOFF = 1.5
 
@@ -137,29 +137,22 @@ class Scheduler:
         path = self.exit_file(job_id)
         return path.read_text().strip() if path.exists() else None
 
-    # ---- waiting ------------------------------------------------------------------------------------
-    def wait(self, job_ids: Collection[str], on_poll: Optional[Callable[[], None]] = None) -> Dict[str, JobState]:
-        """Block until every job in ``job_ids`` reached a final state; those states.
+    # ---- ended jobs --------------------------------------------------------------------------------
+    def final_states(self, job_ids: Collection[str]) -> Dict[str, JobState]:
+        """The jobs of ``job_ids`` (``123``, or array tasks ``123_4``) that reached a final state.
 
-        ``job_ids`` may name array tasks (``123_4``). One ``squeue`` per poll serves them all.
+        One ``squeue`` for all of them; the jobs it no longer lists are looked up once more
+        (:meth:`forgotten`).
         """
-        pending = set(job_ids)
+        listed = self.states()
         final: Dict[str, JobState] = {}
-        interval = min(FIRST_POLL, self.poll_interval)
-        while pending:
-            time.sleep(interval)
-            interval = min(interval * BACKOFF, self.poll_interval)
-            listed = self.states()
-            missing = []
-            for job_id in sorted(pending):
-                state = listed.get(job_id)
-                if state is None:
-                    missing.append(job_id)
-                elif state.finished:
-                    final[job_id] = state
-            if missing:
-                final.update(self.forgotten(missing))
-            pending -= set(final)
-            if on_poll is not None:
-                on_poll()
-        return {job_id: final[job_id] for job_id in job_ids}
+        missing = []
+        for job_id in job_ids:
+            state = listed.get(job_id)
+            if state is None:
+                missing.append(job_id)
+            elif state.finished:
+                final[job_id] = state
+        if missing:
+            final.update(self.forgotten(missing))
+        return final

@@ -48,7 +48,8 @@ from magnus.errors import (
     UserInputError,
 )
 from magnus.names import path_name_problem
-from magnus.object_store import StoreFolder, local_folder, protocol, redacted_options
+from magnus.object_store import StoreFolder, local_folder, protocol, redacted_options, url_reach
+from magnus.reach import Reach
 from magnus_runlog_chunked import layout
 from magnus_runlog_chunked.storage import LocalFiles, ObjectFiles, Storage
 
@@ -63,9 +64,6 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
     """Run logs as folders of small files; reading a run reassembles magnus 0.5.1's JSON."""
 
     service_name: ClassVar[str] = "chunked-fs"
-    shared_between_processes: ClassVar[bool] = True
-    # An object store is reached from any host; a local log_folder declares its folder (local_paths).
-    shared_between_hosts: ClassVar[bool] = True
 
     log_folder: str = Field(
         default=defaults.LOG_FOLDER,
@@ -82,6 +80,10 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
     )
 
     _secret: Optional[Callable[[str], str]] = PrivateAttr(default=None)
+
+    def reach(self) -> Reach:
+        """A local folder: this machine; an object store: any host (fsspec's ``memory://``: this process)."""
+        return url_reach(self.log_folder)
 
     def local_paths(self) -> List[str]:
         """The local folder of the runs; none when they are in an object store."""

@@ -39,6 +39,7 @@ from magnus.errors import (
     RunLogNotFoundError,
     StepLogNotFoundError,
 )
+from magnus.reach import Reach
 from magnus_runlog_db import connection, rows
 from magnus_runlog_db.dialects import insert_for
 from magnus_runlog_db.migrate import ensure_schema
@@ -53,9 +54,6 @@ class DatabaseRunLogStore(BaseRunLogStore):
     """Run logs as rows of a PostgreSQL or SQLite database; reading a run reassembles magnus 0.5.1's JSON."""
 
     service_name: ClassVar[str] = "db"
-    shared_between_processes: ClassVar[bool] = True
-    # A database server is reached from any host; an SQLite file is not (see local_paths).
-    shared_between_hosts: ClassVar[bool] = True
 
     connection_string: str = Field(
         default=_DEFAULT_URL,
@@ -90,6 +88,12 @@ class DatabaseRunLogStore(BaseRunLogStore):
         self._secret = secret
         self.__dict__.pop("url", None)
         self.url  # noqa: B018 - resolve now, so a missing secret or a bad URL is refused before the run
+
+    def reach(self) -> Reach:
+        """A server: any host; an SQLite file: this machine (its folder); SQLite in memory: this process."""
+        if self.url.get_backend_name() != "sqlite":
+            return Reach.ANYWHERE
+        return Reach.MACHINE if self.local_paths() else Reach.PROCESS
 
     def local_paths(self) -> List[str]:
         """The folder of an SQLite database (steps elsewhere must see it); none for a server."""

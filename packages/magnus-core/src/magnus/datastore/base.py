@@ -15,6 +15,7 @@ from magnus.errors import (
     RunLogNotFoundError,
     StepLogNotFoundError,
 )
+from magnus.reach import Reach
 from magnus.service import BaseService
 
 
@@ -30,11 +31,14 @@ class BaseRunLogStore(BaseService):
     """
 
     service_type: ClassVar[str] = "run_log_store"
-    # A store keeps state: it is shared only where a subclass says so.
-    shared_between_processes: ClassVar[bool] = False
-    shared_between_hosts: ClassVar[bool] = False
-    # Whether run logs outlive the process that wrote them (False: ``--use-cached`` cannot find them).
-    outlives_the_process: ClassVar[bool] = True
+
+    def reach(self) -> Reach:
+        """A store keeps state: in its folders (this machine), else in this process unless it says more.
+
+        Run logs of a store reaching no further than its process do not outlive it (``--use-cached``
+        and ``magnus runs`` cannot find them).
+        """
+        return Reach.MACHINE if self.local_paths() else Reach.PROCESS
 
     def location(self, run_id: str) -> str:
         """Where a person finds the run log of ``run_id`` (a path, a URL without credentials, a table).

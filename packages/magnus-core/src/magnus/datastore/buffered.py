@@ -19,7 +19,6 @@ class BufferedRunLogStore(BaseRunLogStore):
     """
 
     service_name: ClassVar[str] = "buffered"
-    outlives_the_process: ClassVar[bool] = False
 
     def location(self, run_id: str) -> str:
         return "memory only (lost when the run ends)"

@@ -45,7 +45,6 @@ class FileSystemRunLogStore(BaseRunLogStore):
     """One JSON file per run in ``log_folder``, plus an append-only journal while it runs."""
 
     service_name: ClassVar[str] = "file-system"
-    shared_between_processes: ClassVar[bool] = True
 
     log_folder: str = Field(default=defaults.LOG_FOLDER, description="Folder of <run_id>.json files.")
 

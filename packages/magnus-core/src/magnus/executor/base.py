@@ -1,16 +1,20 @@
-"""The executor contract: where a pipeline's steps run.
+"""The executor contract: where a run's units are done.
 
-Two ways to run a pipeline, two base classes:
+Two kinds of executor, two base classes (dagster's step-delegating executor is the model):
 
-- :class:`WalkingExecutor`: magnus walks the graph in this process (the :class:`Orchestrator`)
-  and the executor decides where each step runs (:meth:`~WalkingExecutor.run_step`: here, in a
-  container, as a SLURM job) and how a composite's branches are scheduled
-  (:meth:`~WalkingExecutor.run_branches`: in turn, in a pool of workers, as concurrent jobs).
-- :class:`BaseExecutor` itself, for executors that hand the whole pipeline to an external engine
-  (Argo): :meth:`~BaseExecutor.execute_pipeline` renders or submits it and returns ``TRIGGERED``.
+- :class:`StepHandlerExecutor`: the engine runs units one at a time. magnus walks the run's plan
+  in this process (:class:`~magnus.runtime.orchestrator.Orchestrator`) and the executor is its
+  :class:`~magnus.runtime.handler.StepHandler`: it launches a unit where its engine runs it (this
+  process, a forked worker, a container, a SLURM job), polls the units in flight, cancels them.
+- :class:`PlanRenderer`: the engine takes the whole pipeline (Argo). The executor renders the
+  plan (:mod:`magnus.runtime.plan`) for it, and the engine's processes do each unit from its
+  launch request.
 
-A step run in another process is started from a :class:`~magnus.runtime.request.StepRequest`,
-never from a command line an executor assembles.
+Either way a unit done in another process starts from a launch request
+(:meth:`~magnus.runtime.units.Unit.request`), never from a command line an executor assembles.
+What a run needs before it starts is checked here, once: the reach of the services against the
+executor's (:meth:`BaseExecutor.check_reach`), the configuration file steps read elsewhere, the
+commands of the steps, the override blocks steps pick.
 """
 
 from __future__ import annotations
@@ -18,29 +22,32 @@ from __future__ import annotations
 import os
 from abc import abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, ClassVar, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Mapping, Optional, Sequence, TypeVar, Union
 
 from magnus import defaults
 from magnus.errors import ConfigurationError, TaskFailedError, UserInputError
-from magnus.runtime.orchestrator import Orchestrator
-from magnus.runtime.request import StepRequest
+from magnus.reach import Reach
+from magnus.runtime.handler import Ended, Handle
+from magnus.runtime.request import RunReference
 from magnus.service import BaseService
 
 if TYPE_CHECKING:
-    from magnus.datastore.models import StepLog
     from magnus.graph import Graph
     from magnus.nodes.base import BaseNode, ExecutableNode
-    from magnus.nodes.composite import BranchRun
+    from magnus.runtime.plan import Plan
     from magnus.runtime.services import RunServices
+    from magnus.runtime.units import Unit
     from magnus.tasks.base import BaseTaskType
+
+Override = TypeVar("Override")
 
 
 class BaseExecutor(BaseService):
-    """Runs a pipeline, or hands it to an engine that does.
+    """Runs a run's units, or hands its plan to an engine that does.
 
-    ``runs_steps_elsewhere``: steps run in other processes than the one the run starts in, so
-    every service must be shared between processes (and, for ``local_paths``, the folders seen
-    there at the same paths).
+    ``runs_steps_elsewhere``: steps run in other processes than the one the run starts in, which
+    read the configuration file and the pipeline from files (a pipeline built with the SDK is
+    written to one for them).
 
     ``engine_names_runs``: the engine the run is handed to gives each run its id (Argo's workflow
     uid), so no free id is looked up in the run log store when the run is composed: rendering a
@@ -51,6 +58,53 @@ class BaseExecutor(BaseService):
     runs_steps_elsewhere: ClassVar[bool] = False
     engine_names_runs: ClassVar[bool] = False
 
+    # ---- before anything runs ------------------------------------------------------------------------
+    def needed_reach(self) -> Reach:
+        """How far the services' state must reach for the processes doing units to see it."""
+        return Reach.MACHINE if self.runs_steps_elsewhere else Reach.PROCESS
+
+    def folders_problem(self, folders: Sequence[str]) -> str:
+        """For a service keeping its state in ``folders`` of this machine, when this executor needs more:
+        '' when the processes doing units see those folders (a shared file system, a mounted volume),
+        else why they do not."""
+        return ""
+
+    def reach_fix(self) -> str:
+        """What to configure instead of a service that does not reach far enough."""
+        if self.needed_reach() == Reach.MACHINE:
+            return "use one keeping its state in folders (run_log_store: file-system, chunked-fs or db)"
+        return (
+            "use one shared between hosts (run_log_store: db; catalog: fsspec on an object store) or one "
+            "keeping its state in folders the steps see"
+        )
+
+    def check_reach(self, services: "RunServices") -> None:
+        """Refuse a service whose state does not reach the processes doing the run's units.
+
+        Raises:
+            ConfigurationError: one line naming the service, where its state is, and the fix.
+        """
+        needed = self.needed_reach()
+        for kind, service in services.services().items():
+            reach = service.reach()
+            if reach >= needed:
+                continue
+            folders = service.local_paths()
+            if reach == Reach.MACHINE and folders:
+                problem = self.folders_problem(folders)
+                if not problem:
+                    continue
+                raise ConfigurationError(f"{kind} '{service.service_name}': {problem}")
+            where = f"{reach.where()}" + (f" (folder {', '.join(folders)})" if folders else "")
+            raise ConfigurationError(
+                f"{kind} '{service.service_name}' keeps its state {where}, but executor '{self.service_name}' "
+                f"runs steps {self.where_steps_run()}: {self.reach_fix()}"
+            )
+
+    def where_steps_run(self) -> str:
+        """Where the units run, as a person reads it (for the reach check's message)."""
+        return "in other processes" if self.needed_reach() == Reach.MACHINE else "on other hosts"
+
     def check(self, services: "RunServices") -> None:
         """Refuse, before the run log exists or anything runs, what cannot work (images, overrides).
 
@@ -58,14 +112,6 @@ class BaseExecutor(BaseService):
             ConfigurationError: the configuration cannot run this pipeline.
         """
 
-    @abstractmethod
-    def execute_pipeline(self, services: "RunServices") -> str:
-        """Run the whole pipeline and return the run's final status, or ``TRIGGERED`` once handed off.
-
-        A run handed off leaves its run log to the engine's processes.
-        """
-
-    # ---- helpers for checks ----------------------------------------------------------------------------
     def check_commands(
         self, graph: "Graph", task_of: Optional[Callable[["ExecutableNode"], Optional["BaseTaskType"]]] = None
     ) -> None:
@@ -93,8 +139,7 @@ class BaseExecutor(BaseService):
                 step = node.internal_name.replace(defaults.MAP_PLACEHOLDER, "*")  # any iteration of a map
                 raise UserInputError(f"step '{step}': {exc} (working folder {os.getcwd()})") from exc
 
-    # ---- helpers for executors whose steps run in other processes ------------------------------------
-    def check_override_names(self, graph: "Graph", defined: Iterable[str]) -> None:
+    def check_override_names(self, graph: "Graph", defined: Mapping[str, Any]) -> None:
         """Refuse steps that pick an override block this executor's config does not define."""
         known = sorted(defined)
         for node in graph.walk():
@@ -105,8 +150,50 @@ class BaseExecutor(BaseService):
                     f"executor.config.overrides (defined: {', '.join(known) or 'none'})"
                 )
 
+    def override_of(self, node: "BaseNode", overrides: Mapping[str, Override]) -> Optional[Override]:
+        """The override block ``node`` picks for this executor (``overrides: {<executor>: name}``), if any."""
+        chosen = node.override_name(self.service_name)
+        return overrides[chosen] if chosen else None
+
+    # ---- the run --------------------------------------------------------------------------------------
+    @abstractmethod
+    def execute_pipeline(self, services: "RunServices") -> str:
+        """Run the whole pipeline and return the run's final status, or ``TRIGGERED`` once handed off.
+
+        A run handed off leaves its run log to the engine's processes.
+        """
+
+    def reference(self, services: "RunServices", pipeline_written_to: Optional[Path] = None) -> RunReference:
+        """What the launch requests of the run carry: the run, and the files its processes read.
+
+        Steps run elsewhere need the configuration file, and a YAML pipeline: one built with the SDK
+        is written to ``pipeline_written_to`` (``.magnus/<run_id>-pipeline.yaml`` by default).
+
+        Raises:
+            ConfigurationError: steps run elsewhere but no configuration file was given.
+        """
+        options = services.options
+        pipeline_file = options.pipeline_file
+        if self.runs_steps_elsewhere:
+            self.step_configuration_file(services)
+            if not pipeline_file.endswith((".yaml", ".yml")):
+                written_to = pipeline_written_to or Path(".magnus") / f"{services.run_id}-pipeline.yaml"
+                pipeline_file = _written_pipeline(services, written_to)
+        return RunReference(
+            run_id=services.run_id,
+            pipeline_file=pipeline_file,
+            configuration_file=options.configuration_file,
+            parameters_file=options.parameters_file,
+            tag=options.tag,
+            use_cached=options.use_cached,
+        )
+
     def step_configuration_file(self, services: "RunServices") -> str:
-        """The configuration file processes running single steps must read (they cannot do without)."""
+        """The configuration file processes running single steps must read (they cannot do without).
+
+        Raises:
+            ConfigurationError: none was given.
+        """
         path = services.options.configuration_file
         if not path:
             raise ConfigurationError(
@@ -115,75 +202,74 @@ class BaseExecutor(BaseService):
             )
         return path
 
-    def step_pipeline_file(self, services: "RunServices", written_to: Path) -> str:
-        """The YAML pipeline processes running single steps read.
 
-        A pipeline given in YAML is used as it is; one built with the SDK is written to
-        ``written_to`` (which those processes must be able to read).
-        """
-        pipeline_file = services.options.pipeline_file
-        if pipeline_file.endswith((".yaml", ".yml")):
-            return pipeline_file
-        import yaml
+class StepHandlerExecutor(BaseExecutor):
+    """An executor whose engine runs units one at a time: core walks the plan, this launches units.
 
-        from magnus.atomic import write_atomically
-
-        assert services.pipeline is not None
-        document = yaml.safe_dump({"dag": dict(services.pipeline.definition)}, sort_keys=False).encode()
-        write_atomically(written_to, document, durable=False)
-        return str(written_to)
-
-    def step_request(
-        self,
-        services: "RunServices",
-        node: "BaseNode",
-        map_variable: defaults.TypeMapVariable,
-        *,
-        pipeline_file: str,
-        fan: str = "",
-    ) -> StepRequest:
-        """The launch request of ``node`` at this map position, for this run and configuration."""
-        options = services.options
-        return StepRequest.for_node(
-            node,
-            map_variable,
-            run_id=services.run_id,
-            pipeline_file=pipeline_file,
-            configuration_file=self.step_configuration_file(services),
-            parameters_file=options.parameters_file,
-            tag=options.tag,
-            fan=fan,
-        )
-
-
-class WalkingExecutor(BaseExecutor):
-    """An executor under which magnus walks the graph here and launches each step.
-
-    Subclasses say where a step runs ([`run_step`][]) and may say how branches are scheduled
-    ([`run_branches`][]; in turn by default).
+    A subclass implements :meth:`launch`, :meth:`poll` and :meth:`cancel` (see
+    :class:`~magnus.runtime.handler.StepHandler`); :meth:`capacity` says how many units may be in
+    flight at once (one by default), and an engine that walks a composite's branches itself, each
+    as a whole (a SLURM job array), says so with :meth:`launches_branches`.
     """
 
-    def execute_pipeline(self, services: "RunServices") -> str:
-        return Orchestrator(services, launcher=self).run()
+    def capacity(self) -> int:
+        """Units in flight at once; 0 for as many as are ready."""
+        return 1
+
+    def launches_branches(self, units: Sequence["Unit"]) -> bool:
+        return False
+
+    def launch_branches(self, units: Sequence["Unit"]) -> List[Handle]:
+        raise NotImplementedError(f"executor {self.service_name} does not launch branches")
 
     @abstractmethod
-    def run_step(
-        self,
-        services: "RunServices",
-        node: "ExecutableNode",
-        map_variable: defaults.TypeMapVariable,
-        step_log: "StepLog",
-    ) -> Optional["StepLog"]:
-        """Run one executable step and wait for it.
+    def launch(self, unit: "Unit") -> Union[Handle, Ended]:
+        """Start one unit (a step); a handle to poll, or how it ended when it ran to its end in this call."""
 
-        ``step_log`` is the step's log as recorded (PROCESSING). Return the final step log when
-        the step ran in this process (the step runner returns it), or
-        None when it ran elsewhere and wrote its log to the store, where the walk reads it.
-        """
+    def poll(self, handles: Sequence[Handle], timeout: float) -> Dict[Handle, Ended]:
+        """The handles that ended, waiting up to ``timeout`` seconds for one; one query for all of them."""
+        raise NotImplementedError(f"executor {self.service_name} hands out no handles to poll")
 
-    def run_branches(
-        self, services: "RunServices", runs: Sequence["BranchRun"], run_branch: Callable[["BranchRun"], str]
-    ) -> None:
-        """Run every branch of a composite step with ``run_branch`` before returning; in turn by default."""
-        for run in runs:
-            run_branch(run)
+    def cancel(self, handles: Sequence[Handle]) -> Optional[Mapping[Handle, Ended]]:
+        """Stop the units of ``handles`` (Ctrl-C, SIGTERM); return once they stopped or were told to,
+        with the engine's account of how each ended where it has one."""
+        return None
+
+    def execute_pipeline(self, services: "RunServices") -> str:
+        from magnus.runtime.orchestrator import Orchestrator
+
+        return Orchestrator(services, self, self.reference(services)).run()
+
+    def run_here(self, unit: "Unit", node: Optional["ExecutableNode"] = None, mock: bool = False) -> Ended:
+        """Run a step unit in this process (``node`` in place of its own: a mocked run's patch); how it ended."""
+        from magnus.nodes.base import ExecutableNode
+        from magnus.runtime.step import StepRunner
+
+        node = node or unit.node  # type: ignore[assignment]
+        assert isinstance(node, ExecutableNode), f"unit {unit.planned.id} is not a step"
+        step_log = StepRunner(unit.run.services).run(node, unit.map_variable, unit.step_log, mock, unit.retry)
+        return Ended(step_log.status, step_log.message)
+
+
+class PlanRenderer(BaseExecutor):
+    """An executor whose engine takes the whole pipeline: it renders the plan, no unit runs here."""
+
+    runs_steps_elsewhere: ClassVar[bool] = True
+
+    @abstractmethod
+    def render(self, plan: "Plan", services: "RunServices") -> str:
+        """Render (and, when configured, submit) the plan; ``TRIGGERED``."""
+
+    def execute_pipeline(self, services: "RunServices") -> str:
+        return self.render(services.pipeline.plan, services)
+
+
+def _written_pipeline(services: "RunServices", written_to: Path) -> str:
+    """Write an SDK-built pipeline as YAML for the processes doing its units; the file's path."""
+    import yaml
+
+    from magnus.atomic import write_atomically
+
+    document = yaml.safe_dump({"dag": dict(services.pipeline.definition)}, sort_keys=False).encode()
+    write_atomically(written_to, document, durable=False)
+    return str(written_to)

@@ -1,89 +1,93 @@
 """``executor: {type: local}``: every step runs on this machine.
 
-By default steps run in this process, one after another. With ``max_workers: N`` (or magnus
-0.5.1's ``enable_parallel: true``, which uses one worker per CPU) the branches of a parallel step
-and the iterations of a map run in N worker processes at once, at any depth: the branches of a
-map inside a parallel branch (or of a parallel inside a map iteration...) are walked by the same
-N workers, never more. Workers are forked from this
-process, so they share the parsed pipeline and services; each writes its own steps to the run log
-store, which must therefore be one that several processes can write (``file-system``,
-``chunked-fs``); the walk resumes when every branch has ended and the step is settled from the
-branches' statuses, exactly as when they run one after another. A worker that dies before its
-branch ended (killed, ``os._exit``) fails that branch only; the others run on to their end.
+By default steps run in this process, one after another, each branch walked to its end before the
+next (as in magnus 0.5.1). With ``max_workers: N`` (or magnus 0.5.1's ``enable_parallel: true``,
+one worker per CPU) up to N steps run at once in forked worker processes, from the branches of
+parallel steps and the items of maps at any depth: the walk stays in this process, which hands
+each ready step to an idle worker (:mod:`magnus.executor.pool`). Workers write their steps to the
+run log store, which must therefore be one that several processes can write (``file-system``,
+``chunked-fs``, ``db``). A worker that dies mid-step (killed, ``os._exit``) fails that step only,
+with its exit status; the others run on to their end.
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Callable, ClassVar, Optional, Sequence
+from typing import TYPE_CHECKING, ClassVar, Dict, Optional, Sequence, Union
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
-from magnus import defaults
-from magnus.errors import ConfigurationError
-from magnus.executor.base import WalkingExecutor
-from magnus.runtime.step import StepRunner
+from magnus.executor.base import StepHandlerExecutor
+from magnus.reach import Reach
+from magnus.runtime.handler import Ended, Handle
 
 if TYPE_CHECKING:
-    from magnus.datastore.models import StepLog
-    from magnus.nodes.base import ExecutableNode
-    from magnus.nodes.composite import BranchRun
+    from magnus.executor.pool import WorkerPool
     from magnus.runtime.services import RunServices
+    from magnus.runtime.units import Unit
 
 
-class LocalExecutor(WalkingExecutor):
-    """Runs the pipeline on this machine, branches optionally in worker processes."""
+class LocalExecutor(StepHandlerExecutor):
+    """Runs the pipeline on this machine, steps in this process or in a pool of worker processes."""
 
     service_name: ClassVar[str] = "local"
 
     max_workers: int = Field(
-        default=1, ge=1, description="Worker processes running parallel branches and map iterations at once."
+        default=1, ge=1, description="Worker processes running steps of branches and map items at once."
     )
     enable_parallel: bool = Field(
         default=False, description="magnus 0.5.1's switch: run branches in one worker per CPU (when max_workers is 1)."
     )
+
+    _pool: Optional["WorkerPool"] = PrivateAttr(default=None)
 
     def workers(self) -> int:
         if self.max_workers > 1:
             return self.max_workers
         return os.cpu_count() or 1 if self.enable_parallel else 1
 
+    def capacity(self) -> int:
+        return self.workers()
+
+    def needed_reach(self) -> Reach:
+        """Worker processes share the services through this machine (its folders, a server)."""
+        return Reach.MACHINE if self.workers() > 1 or self.runs_steps_elsewhere else Reach.PROCESS
+
+    def reach_fix(self) -> str:
+        return "use run_log_store: {type: file-system} or {type: chunked-fs}, which several processes can write"
+
+    def where_steps_run(self) -> str:
+        return "in other processes" if self.runs_steps_elsewhere else f"in {self.workers()} worker processes"
+
     def check(self, services: "RunServices") -> None:
-        """Refuse a store workers cannot share and, when steps run here, commands that cannot run."""
-        store = services.run_log_store
-        if self.workers() > 1 and not store.shared_between_processes:
-            raise ConfigurationError(
-                f"executor.config: running branches in {self.workers()} worker processes needs a run log store "
-                f"that several processes can write; '{store.service_name}' is held in one process's memory "
-                "(use run_log_store: {type: file-system} or {type: chunked-fs})"
-            )
-        if services.pipeline is not None and not self.runs_steps_elsewhere:
+        """Refuse, when steps run here, commands that cannot run."""
+        if not self.runs_steps_elsewhere:
             self.check_commands(services.pipeline.graph)
 
-    def run_step(
-        self,
-        services: "RunServices",
-        node: "ExecutableNode",
-        map_variable: defaults.TypeMapVariable,
-        step_log: "StepLog",
-    ) -> Optional["StepLog"]:
-        """In this process."""
-        return StepRunner(services).run(node, map_variable, step_log)
+    # ---- the run ------------------------------------------------------------------------------------
+    def execute_pipeline(self, services: "RunServices") -> str:
+        """Walk here; with workers, their pool lives as long as the run."""
+        if self.workers() <= 1 or self.runs_steps_elsewhere or not hasattr(os, "fork"):
+            return super().execute_pipeline(services)
+        from magnus.executor.pool import WorkerPool  # only runs with workers pay for it
 
-    def run_branches(
-        self, services: "RunServices", runs: Sequence["BranchRun"], run_branch: Callable[["BranchRun"], str]
-    ) -> None:
-        """In forked worker processes when configured, at any depth, in one pool of ``workers()`` at most.
+        self._pool = WorkerPool(self.workers())
+        try:
+            return super().execute_pipeline(services)
+        finally:
+            self._pool.close()
+            self._pool = None
 
-        The outermost composite with several branches starts the pool; a worker hands the
-        branches of a composite nested in its branch to that pool (see :mod:`magnus.executor.workers`).
-        """
-        if self.workers() <= 1 or len(runs) <= 1 or not hasattr(os, "fork"):
-            super().run_branches(services, runs, run_branch)
-            return
-        from magnus.executor.workers import WorkerPool, in_worker, run_nested  # only runs with workers pay for it
+    def launch(self, unit: "Unit") -> Union[Handle, Ended]:
+        """In a worker when there is a pool, else here, to its end."""
+        if self._pool is None:
+            return self.run_here(unit)
+        return self._pool.launch(unit)
 
-        if in_worker():
-            run_nested(runs)
-            return
-        WorkerPool(services, run_branch, self.workers()).run(runs)
+    def poll(self, handles: Sequence[Handle], timeout: float) -> Dict[Handle, Ended]:
+        assert self._pool is not None, "only steps run in workers are polled"
+        return self._pool.poll(handles, timeout)
+
+    def cancel(self, handles: Sequence[Handle]) -> None:
+        if self._pool is not None:
+            self._pool.cancel()

@@ -19,20 +19,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional
 
 from pydantic import Field
 
-from magnus import defaults
 from magnus.errors import ConfigurationError
-from magnus.executor.base import WalkingExecutor
+from magnus.executor.base import StepHandlerExecutor
 from magnus.nodes.base import ExecutableNode
 from magnus.nodes.task import TaskNode
-from magnus.runtime.step import StepRunner
+from magnus.runtime.handler import Ended
 
 if TYPE_CHECKING:
-    from magnus.datastore.models import StepLog
     from magnus.runtime.services import RunServices
+    from magnus.runtime.units import Unit
     from magnus.tasks.base import BaseTaskType
 
 
-class MockedExecutor(WalkingExecutor):
+class MockedExecutor(StepHandlerExecutor):
     """A dry run: the graph, parameters, routing and run log are real; task commands are not run."""
 
     service_name: ClassVar[str] = "mocked"
@@ -49,8 +48,6 @@ class MockedExecutor(WalkingExecutor):
         Every task's command is checked as the local executor checks it (a dry run that passes
         names only functions that exist), a patched step's with its patch.
         """
-        if services.pipeline is None:
-            return
         tasks = {node.name: node for node in services.pipeline.graph.walk() if isinstance(node, TaskNode)}
         tasks.update({node.internal_name: node for node in tasks.values()})
         for name, patch in self.patches.items():
@@ -60,18 +57,14 @@ class MockedExecutor(WalkingExecutor):
             self._patched(tasks[name], patch)
         self.check_commands(services.pipeline.graph, self._task_to_run)
 
-    def run_step(
-        self,
-        services: "RunServices",
-        node: ExecutableNode,
-        map_variable: defaults.TypeMapVariable,
-        step_log: "StepLog",
-    ) -> Optional["StepLog"]:
+    def launch(self, unit: "Unit") -> Ended:
         """In this process: patched steps for real, the others as mocks."""
+        node = unit.node
+        assert isinstance(node, ExecutableNode)
         patch = self.patches.get(node.name, self.patches.get(node.internal_name))
         if patch is None or not isinstance(node, TaskNode):
-            return StepRunner(services).run(node, map_variable, step_log, mock=node.task() is not None)
-        return StepRunner(services).run(self._patched(node, patch), map_variable, step_log)
+            return self.run_here(unit, mock=node.task() is not None)
+        return self.run_here(unit, self._patched(node, patch))
 
     def _task_to_run(self, node: ExecutableNode) -> Optional["BaseTaskType"]:
         patch = self.patches.get(node.name, self.patches.get(node.internal_name))

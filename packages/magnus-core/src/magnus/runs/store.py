@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from magnus.config import create_service, describe_source, load_configuration
+from magnus.config import configuration_path, create_service, load_configuration
 from magnus.datastore.base import BaseRunLogStore
 from magnus.datastore.models import RunLog
 from magnus.errors import ConfigurationError, RunLogNotFoundError, UserInputError
 from magnus.names import RUN_ID_MAX_BYTES, check_path_name
+from magnus.reach import Reach
 from magnus.secrets import BaseSecrets
 
 
@@ -18,11 +19,12 @@ def open_store(configuration_file: str) -> BaseRunLogStore:
             in the memory of the process that ran them (``buffered``, the default): there is
             nothing another process can read.
     """
-    configuration = load_configuration(configuration_file)
-    source = describe_source(configuration_file)
+    path = configuration_path(configuration_file)
+    configuration = load_configuration(path)
+    source = path or "configuration"
     store = create_service("run_log_store", configuration["run_log_store"], source)
     assert isinstance(store, BaseRunLogStore)
-    if not store.shared_between_processes:
+    if store.reach() == Reach.PROCESS:
         raise ConfigurationError(
             f"{source}: run_log_store '{store.service_name}' keeps run logs in the memory of the run's process: "
             "there are no runs to read; configure a store that keeps them (file-system, chunked-fs, db) with -c"

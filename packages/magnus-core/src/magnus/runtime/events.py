@@ -7,14 +7,11 @@ class does nothing, so a run nobody watches pays one method call per event.
 
 What is promised:
 
-- Events come from the process that walks (the orchestrator of the run, or of a branch walked in
-  a worker). A step run elsewhere (a container, a SLURM job) is reported when the walk learns how
-  it ended; a pipeline handed to an engine (Argo) reports only ``run_started``.
-- An observer is forked with the run into worker processes and may be called there for the
-  steps those workers walk; :meth:`RunObserver.branch_ended` of a branch a worker walked is also
-  reported by the walking process (the worker pool learns each branch's status). An observer
-  that counts branches counts those announced by :meth:`RunObserver.branches_started` in its
-  own process.
+- Events come from the process that walks the run, wherever its steps run (in this process, in
+  worker processes, containers, SLURM jobs): a step run elsewhere is reported when the walk learns
+  how it ended; a pipeline handed to an engine (Argo) reports only ``run_started``.
+- With steps running side by side (workers, jobs), the events of different branches interleave;
+  each names the step (and, for a branch, the composite) it is about.
 - Observers must be quick and must not raise: they run between the steps of the walk.
 """
 
@@ -59,8 +56,8 @@ class RunObserver:
         """Composite step ``name`` fanned out to ``total`` branches; ``dynamic``: its node's
         ``dynamic_branches`` (map items rather than the fixed branches of a parallel)."""
 
-    def branch_ended(self, branch: str, status: str) -> None:
-        """Branch ``branch`` of the innermost composite step this process fanned out ended."""
+    def branch_ended(self, step: str, branch: str, status: str) -> None:
+        """Branch ``branch`` of the composite step ``step`` ended with ``status``."""
 
     def composite_ended(self, name: str, total: int, failed: int) -> None:
         """Composite step ``name`` settled from its ``total`` branches, ``failed`` of them not SUCCESS."""

@@ -1,393 +1,471 @@
-"""Walking a pipeline: step logs, resume, routing, composites, and the run's final status.
+"""Walking a run's plan: a loop over ready units, their statuses coming back as values.
 
-The :class:`Orchestrator` owns the run log of the walk: it records each step as it starts,
-reuses the steps that succeeded in the run being resumed (``--use-cached``), routes on each
-step's status, fans composite steps out to their branches and in again, ends branches at their
-terminal nodes, and writes the run's final status once. Where a step runs and how branches are
-scheduled is the executor's decision, asked through :class:`StepLauncher`.
+The :class:`Orchestrator` holds the units that are ready, in depth-first order (the units of an
+earlier branch before a later one's, nested work before what waits for it), and the units in
+flight. Units of core's own (a composite's fan-out and fan-in, a branch's end, a step reused from
+the run being resumed) are done here, at once; steps (and, where the engine walks them whole,
+branches) are handed to the executor, a :class:`~magnus.runtime.handler.StepHandler`, as long as
+it has room, and the loop waits on it for the next to end. Each status that comes back routes the
+walk on (``next``, ``on_failure``, the fail node), a composite settles when its last branch ended,
+and the run's final status is written once.
+
+What every engine shares is done here, once: recording a unit that ended without recording
+itself (a killed process, a job past its time limit) as FAIL with the engine's reason, relaunching
+it while its step has attempts left, and Ctrl-C or SIGTERM: the units in flight are cancelled and
+recorded ``interrupted``, with the composites and branches holding them, and the run ends FAIL.
+
+With room for one unit at a time the walk is exactly the depth-first walk of the graph (each
+branch walked to its end before the next, as magnus 0.5.1 did); with more, branches and map items
+run side by side, at any depth, never more than the executor's capacity at once.
 """
 
 from __future__ import annotations
 
-import json
+import heapq
+import itertools
 import logging
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from magnus import defaults
-from magnus.datastore.models import BranchLog, StepAttempt, StepLog
-from magnus.errors import MagnusError, RunLogExistsError, StepLogNotFoundError, UserInputError
-from magnus.nodes.base import ExecutableNode, resolve_map_placeholders
+from magnus.errors import UserInputError
+from magnus.nodes.base import resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
-from magnus.runtime.step import INTERRUPTED, StepRunner, new_step_log
-from magnus.timing import duration, now
+from magnus.runtime import plan as kinds
+from magnus.runtime.handler import Ended, Handle
+from magnus.runtime.signals import sigterm_interrupts
+from magnus.runtime.step import INTERRUPTED
+from magnus.runtime.units import ActiveRun, Unit, UnitRecords
 
 if TYPE_CHECKING:
-    from magnus.datastore.base import BaseRunLogStore
-    from magnus.graph import Graph
-    from magnus.nodes.base import BaseNode
-    from magnus.runtime.request import StepRequest
+    from magnus.runtime.handler import StepHandler
+    from magnus.runtime.plan import PlannedUnit
+    from magnus.runtime.request import RunReference
     from magnus.runtime.services import RunServices
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
+# Longest wait for an engine to report an end before the loop looks again.
+POLL_SECONDS = 1.0
+_Key = Tuple[int, ...]
 
 
-class StepLauncher(Protocol):
-    """What the orchestrator asks of an executor: where a step runs, how branches are scheduled."""
+@dataclass(eq=False)
+class _Walk:
+    """A branch being walked (the run itself at the top), one unit after another.
 
-    def run_step(
-        self, services: "RunServices", node: ExecutableNode, map_variable: defaults.TypeMapVariable, step_log: StepLog
-    ) -> Optional[StepLog]:
-        """Run an executable step; its final log when it ran here, None when it ran elsewhere."""
+    ``key`` orders its units among all ready ones (depth first); ``join`` is the composite
+    waiting for it (None for the walk a process started with).
+    """
 
-    def run_branches(
-        self, services: "RunServices", runs: Sequence[BranchRun], run_branch: Callable[[BranchRun], str]
-    ) -> None:
-        """Run every branch of a composite step, each with ``run_branch``, before returning."""
+    name: str
+    key: _Key
+    map_variable: defaults.TypeMapVariable
+    join: Optional["_Join"] = None
+
+
+@dataclass(eq=False)
+class _Join:
+    """A composite step fanned out, waiting for its branches; branches start as there is room."""
+
+    unit: Unit
+    walk: _Walk
+    runs: List[BranchRun]
+    started: float
+    ordered: bool  # its branches run one after another, in their order
+    next_branch: int = 0
+    pending: int = 0
+    walks: List[_Walk] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class _Flight:
+    """A unit handed to the executor: where it belongs and since when."""
+
+    unit: Unit
+    walk: _Walk
+    started: float
+    launches: int = 1
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Why a step of a resumed run was reused or run, as decided by the walk."""
+
+    step: str
+    reused: bool
+    why: str
 
 
 class Orchestrator:
-    """Walks one run's pipeline in this process, launching steps through ``launcher``."""
+    """Walks one run's plan in this process, units launched through ``handler``.
 
-    def __init__(self, services: "RunServices", launcher: Optional[StepLauncher] = None) -> None:
+    ``reference`` is what launch requests carry (the files the processes doing units read);
+    by default the run's own options.
+    """
+
+    def __init__(
+        self, services: "RunServices", handler: "StepHandler", reference: Optional["RunReference"] = None
+    ) -> None:
+        from magnus.runtime.request import RunReference
+
         self.services = services
-        self.launcher = launcher
-        self._created = False  # whether this orchestrator created the run log (and so ends the run)
+        self.handler = handler
+        options = services.options
+        self.active = ActiveRun(
+            services,
+            services.pipeline.plan,
+            reference
+            or RunReference(
+                run_id=services.run_id,
+                pipeline_file=options.pipeline_file,
+                configuration_file=options.configuration_file,
+                parameters_file=options.parameters_file,
+                tag=options.tag,
+                use_cached=options.use_cached,
+            ),
+        )
+        self.records = UnitRecords(services)
         self.events = services.events
-        self._started: Dict[str, float] = {}  # steps in progress in this walk: when each started
+        self.decisions: List[Decision] = []
+        self._core: List[Tuple[_Key, int, Unit, _Walk]] = []  # units done here, at once
+        self._launch: List[Tuple[_Key, int, Union[Unit, _Join], _Walk]] = []  # steps, and branches to start
+        self._order = itertools.count()
+        self._in_flight: Dict[Handle, _Flight] = {}
+        self._launching: Optional[_Flight] = None
+        self._joins: Dict[str, _Join] = {}  # composites fanned out, by their step's name
+        self._reached: Optional[str] = None
 
-    @property
-    def _store(self) -> "BaseRunLogStore":
-        return self.services.run_log_store
-
-    # ---- the run ---------------------------------------------------------------------------------
+    # ---- the run -----------------------------------------------------------------------------------
     def run(self) -> str:
-        """Create the run log, walk the pipeline, write the final status once; return it.
+        """Create the run log, walk the plan, write the final status once; return it.
 
         The final status is written even when the walk is interrupted, so the run log always says
         how the run ended: SUCCESS only when the pipeline reached its success node.
         """
         services = self.services
-        assert services.pipeline is not None, "a run walks a pipeline"
         reached = defaults.FAIL
         started = time.monotonic()
         try:
-            self.begin_run()
-            logger.info("run %s: walking %s", services.run_id, services.options.pipeline_file or "the pipeline")
-            self.events.run_started(services)
-            reached = self.walk(services.pipeline.graph)
+            with sigterm_interrupts():
+                self.records.begin_run()
+                logger.info("run %s: walking %s", services.run_id, services.options.pipeline_file or "the pipeline")
+                self.events.run_started(services)
+                reached = self._walk(_Walk("", (), None), self.active.plan.start)
         finally:
             status = defaults.SUCCESS if reached == defaults.SUCCESS else defaults.FAIL
-            if self._created:  # a run id another run holds is not this run's to end
-                self._store.update_run_log_status(services.run_id, status)
-                services.experiment_tracker.end_run(status)
+            if self.records.created:  # a run id another run holds is not this run's to end
+                self.records.end_run(status)
                 logger.info("run %s ended %s", services.run_id, status)
                 self.events.run_ended(services.run_id, status, time.monotonic() - started)
         return status
 
-    def begin_run(self) -> None:
-        """Create the run log with the initial parameters and the run config.
+    def walk_branch(self, node: "CompositeNode", map_variable: defaults.TypeMapVariable, branch: str) -> str:
+        """Walk ``node``'s branch named ``branch`` (as in the pipeline) at ``map_variable`` here.
 
-        With ``--use-cached`` the old run's parameters are carried over and its catalog made
-        available, as in magnus 0.5.1.
-        """
-        services = self.services
-        parameters = dict(services.initial_parameters)
-        if services.original_run_id:
-            original = services.original_run_log
-            parameters.update(original.parameters)
-            pipeline = services.pipeline
-            if pipeline is not None and original.dag_hash and original.dag_hash != pipeline.dag_hash:
-                logger.warning("the pipeline changed since run %s: reusing its steps by name", original.run_id)
-            services.catalog.sync_between_runs(services.original_run_id, services.run_id)
-        self.create_run_log(parameters)
-
-    def create_run_log(self, parameters: Dict[str, Any]) -> None:
-        """Claim the run id in the store, record the parameters and config, start tracking.
+        What ``magnus execute_branch`` does (a SLURM array task walks one map item): the process
+        walking the run fanned the step out already (the branch logs exist).
 
         Raises:
-            RunLogExistsError: the run id is taken; nothing was written.
-        """
-        services = self.services
-        self._store.create_run_log(
-            run_id=services.run_id,
-            dag_hash=services.pipeline.dag_hash if services.pipeline else "",
-            use_cached=bool(services.original_run_id),
-            tag=services.tag,
-            original_run_id=services.original_run_id,
-            status=defaults.PROCESSING,
-        )
-        self._created = True
-        recorded = services.redactor.redact_data(parameters)  # a secret's value is never recorded
-        self._store.set_parameters(services.run_id, recorded)
-        self._store.set_run_config(services.run_id, services.redactor.redact_data(dict(services.run_config)))
-        services.experiment_tracker.start_run(services.run_id, services.tag, recorded)
-
-    # ---- the walk --------------------------------------------------------------------------------
-    def walk(self, graph: "Graph", map_variable: defaults.TypeMapVariable = None) -> str:
-        """Run a graph from ``start_at`` to a terminal node; return the status that node ends it with."""
-        node = graph.get_node_by_name(graph.start_at)
-        while True:
-            try:
-                status = self.execute_node(node, map_variable)
-            except KeyboardInterrupt:
-                self._interrupted(node, map_variable)
-                raise
-            if node.is_terminal:
-                return node.ends_with
-            if status == defaults.SUCCESS:
-                node = graph.get_node_by_name(node.get_next_node())
-            else:
-                node = graph.get_node_by_name(node.get_on_failure_node() or graph.get_fail_node().name)
-
-    def _interrupted(self, node: "BaseNode", map_variable: defaults.TypeMapVariable) -> None:
-        """Ctrl-C during ``node``: it (when still in progress), its unfinished branches and the
-        branch holding it end FAIL.
-
-        The run's own status is written by :meth:`run` as the interrupt passes through it.
-        """
-        store, run_id = self._store, self.services.run_id
-        name = node.step_log_name(map_variable)
-        started = self._started.pop(name, None)
-        try:
-            if store.get_step_log(run_id, name).status in (defaults.CREATED, defaults.PROCESSING):
-                store.update_step_log_status(run_id, name, defaults.FAIL, INTERRUPTED)
-            if started is not None:
-                seconds = time.monotonic() - started
-                self.events.step_ended(name, node.node_type, map_variable, defaults.FAIL, seconds, INTERRUPTED)
-            if node.is_composite:
-                for branch, status in store.get_branch_statuses(run_id, name).items():
-                    if status == defaults.PROCESSING:
-                        store.update_branch_log_status(run_id, branch, defaults.FAIL)
-            branch = node.branch_log_name(map_variable)
-            if branch:
-                store.update_branch_log_status(run_id, branch, defaults.FAIL)
-        except MagnusError:  # not recorded yet: nothing to end
-            logger.debug("step %s interrupted before it was recorded", name, exc_info=True)
-
-    def run_branch(self, run: BranchRun) -> str:
-        """Walk one branch of a composite step (what executors schedule); its ending status."""
-        status = self.walk(run.graph, run.map_variable)
-        self.events.branch_ended(run.name, status)
-        return status
-
-    def execute_node(self, node: "BaseNode", map_variable: defaults.TypeMapVariable = None) -> str:
-        """Run one node of the graph being walked and return its step's status."""
-        services = self.services
-        name = node.step_log_name(map_variable)
-        reused = self._reusable_step_log(node, name)
-        if reused is not None:
-            self._store.add_step_log(services.run_id, reused)
-            self.events.step_ended(name, node.node_type, map_variable, reused.status, 0.0, reused.message, reused=True)
-            return reused.status
-
-        step_log = new_step_log(node, name, services)
-        if node.is_terminal:
-            self.end_branch(node, map_variable, step_log)
-            return step_log.status
-        step_log.status = defaults.PROCESSING  # a mark of work in progress, and of a crash mid-step
-        self._store.add_step_log(services.run_id, step_log)
-        if not isinstance(node, (CompositeNode, ExecutableNode)) or self.launcher is None:
-            raise MagnusError(f"step '{node.internal_name}' of type {node.node_type} cannot be run")
-        self._started[name] = started = time.monotonic()
-        self.events.step_started(name, node.node_type, map_variable)
-        if isinstance(node, CompositeNode):
-            finished = self._run_composite(node, map_variable)
-        else:  # None from run_step: it ran elsewhere and recorded itself
-            finished = self.launcher.run_step(services, node, map_variable, step_log) or self._store.get_step_log(
-                services.run_id, name
-            )
-        del self._started[name]
-        seconds = time.monotonic() - started
-        self.events.step_ended(name, node.node_type, map_variable, finished.status, seconds, finished.message)
-        return str(finished.status)
-
-    def end_branch(self, node: "BaseNode", map_variable: defaults.TypeMapVariable, step_log: StepLog) -> None:
-        """A terminal node: its branch ends with ``node.ends_with``; the node itself succeeded.
-
-        At the top of the pipeline the run's status is left to whoever ends the run (written once).
-        """
-        attempt = StepAttempt(status=defaults.SUCCESS, start_time=now(), attempt_number=1)
-        branch = node.branch_log_name(map_variable)
-        if branch:
-            self._store.update_branch_log_status(self.services.run_id, branch, node.ends_with)
-        attempt.end_time = now()
-        attempt.duration = duration(attempt.start_time, attempt.end_time)
-        step_log.attempts = [attempt]
-        step_log.status = defaults.SUCCESS
-        self._store.add_step_log(self.services.run_id, step_log)
-
-    def _reusable_step_log(self, node: "BaseNode", name: str) -> Optional[StepLog]:
-        """With ``--use-cached``: the old run's log of this step when it succeeded there."""
-        services = self.services
-        if not services.original_run_id or node.is_terminal:
-            return None
-        try:
-            old, _ = services.original_run_log.search_step_by_internal_name(name)
-        except StepLogNotFoundError:
-            return None
-        if old.status != defaults.SUCCESS:
-            return None
-        reused = old.model_copy(deep=True)
-        reused.mock = True
-        reused.message = f"not executed: succeeded in run {services.original_run_id} (--use-cached)"
-        return reused
-
-    # ---- composites --------------------------------------------------------------------------------
-    def _run_composite(self, node: CompositeNode, map_variable: defaults.TypeMapVariable) -> StepLog:
-        try:
-            runs = self.fan_out(node, map_variable)
-        except MagnusError as exc:
-            return self._settle(node, map_variable, defaults.FAIL, str(exc))
-        assert self.launcher is not None
-        self.events.branches_started(
-            node.step_log_name(map_variable), len(runs), map_variable, dynamic=node.dynamic_branches
-        )
-        ended: List[str] = []  # the branches walked in this process, in the order they ended
-
-        def run_branch(run: BranchRun) -> str:
-            status = self.run_branch(run)
-            ended.append(run.name)
-            return status
-
-        self.launcher.run_branches(self.services, runs, run_branch)
-        return self.fan_in(node, map_variable, in_order=ended == [run.name for run in runs])
-
-    def fan_out(self, node: CompositeNode, map_variable: defaults.TypeMapVariable) -> List[BranchRun]:
-        """Record the branches a composite step is about to run; return them.
-
-        Raises:
-            MagnusError: the branches cannot be worked out (a map's list parameter is missing).
-        """
-        services = self.services
-        parameters = self._store.get_parameters(services.run_id) if node.dynamic_branches else {}
-        runs = node.branch_runs(parameters, map_variable)
-        for run in runs:
-            self._store.add_branch_log(services.run_id, BranchLog(internal_name=run.name, status=defaults.PROCESSING))
-        return runs
-
-    def fan_in(self, node: CompositeNode, map_variable: defaults.TypeMapVariable, in_order: bool = False) -> StepLog:
-        """Settle a composite step from its branches: one read of their statuses, one write of its own.
-
-        A step whose branches' outputs are merged at fan-in (a map, unless its iterations ran in
-        turn here, ``in_order``, and it has no reducer) reads its branches' steps instead, and
-        sets the parameters it combines from them, in branch order.
-        """
-        name = node.step_log_name(map_variable)
-        run_id = self.services.run_id
-        if node.merges_at_fan_in(in_order):
-            from magnus.runtime.outputs import branches_outputs
-
-            step_log = self._store.get_step_log(run_id, name)
-            statuses = {branch: log.status for branch, log in step_log.branches.items()}
-            combined = node.combine_outputs(branches_outputs(step_log, node))
-            if combined:
-                self._store.set_parameters(run_id, combined)
-        else:
-            statuses = self._store.get_branch_statuses(run_id, name)
-        failed = [branch for branch, status in statuses.items() if status != defaults.SUCCESS]
-        self.events.composite_ended(name, len(statuses), len(failed))
-        if failed:
-            message = f"branches that did not succeed: {', '.join(failed)}"
-            return self._settle(node, map_variable, defaults.FAIL, message)
-        # Walked again by an engine although it succeeded in the run resumed: it says so, as when reused whole.
-        reused = self._reusable_step_log(node, name)
-        return self._settle(node, map_variable, defaults.SUCCESS, reused.message if reused else "")
-
-    def _settle(
-        self, node: CompositeNode, map_variable: defaults.TypeMapVariable, status: str, message: str
-    ) -> StepLog:
-        step_log: StepLog = self._store.update_step_log_status(
-            self.services.run_id, node.step_log_name(map_variable), status, message
-        )
-        return step_log
-
-    # ---- one step of a run walked elsewhere -------------------------------------------------------
-    def execute_request(self, node: "BaseNode", request: "StepRequest") -> str:
-        """Do what ``request`` asks in this process (a container, pod or job); return the step's status.
-
-        The run log is created when no step has created it yet (the first pod of a run). A
-        request for a branch walks it here, its steps launched by this orchestrator's launcher,
-        and returns the status the branch ended with. A terminal node at the top of the
-        pipeline ends the run; a fan-out with an iterations file writes its branches' map
-        variables there. With ``use_cached``, a step that succeeded in the run resumed is
-        recorded as reused, not run; the attempts of a step an engine launched again
-        (``retry``) are numbered after the earlier launches'.
-
-        Raises:
-            UserInputError: the request does not fit the node (a fan of a task, a task as a fan).
-        """
-        services = self.services
-        map_variable = request.map_values()
-        self.ensure_run_log()
-        if request.branch:
-            if not isinstance(node, CompositeNode):
-                raise UserInputError(f"step '{request.step}' is a {node.node_type}, not a parallel, map or dag step")
-            return self._walk_branch_here(node, map_variable, request.branch)
-        if request.fan:
-            if not isinstance(node, CompositeNode):
-                raise UserInputError(f"step '{request.step}' is a {node.node_type}, not a parallel, map or dag step")
-            if request.fan == "in":
-                return str(self.fan_in(node, map_variable).status)
-            return self._fan_out_here(node, map_variable, request.iterations_file)
-        if node.is_composite:
-            raise UserInputError(f"step '{request.step}' is a {node.node_type}: run its branches with 'magnus fan'")
-        if node.is_terminal:
-            step_log = new_step_log(node, node.step_log_name(map_variable), services)
-            self.end_branch(node, map_variable, step_log)
-            if not node.branch_log_name(map_variable):  # the run ends here, in a process that did not start it
-                self._store.update_run_log_status(services.run_id, node.ends_with)
-                services.experiment_tracker.start_run(services.run_id, services.tag)
-                services.experiment_tracker.end_run(node.ends_with)
-            return node.ends_with
-        if not isinstance(node, ExecutableNode):
-            raise UserInputError(f"step '{request.step}' of type {node.node_type} cannot be run on its own")
-        reused = self._reusable_step_log(node, node.step_log_name(map_variable))
-        if reused is not None:
-            self._store.add_step_log(services.run_id, reused)
-            return str(reused.status)
-        return str(StepRunner(services).run(node, map_variable, retry=request.retry_number()).status)
-
-    def _walk_branch_here(self, node: CompositeNode, map_variable: defaults.TypeMapVariable, branch: str) -> str:
-        """Walk ``node``'s branch named ``branch`` (as in the pipeline) at ``map_variable``.
-
-        The process walking the run fanned the step out already (the branch logs exist).
+            UserInputError: ``node`` has no such branch.
         """
         graphs = {graph.internal_branch_name: graph for graph in node.get_branches()}
         if branch not in graphs:
             known = ", ".join(graphs) or "none"
             raise UserInputError(f"step '{node.internal_name}' has no branch '{branch}' (known: {known})")
-        graph = graphs[branch]
-        return self.run_branch(BranchRun(resolve_map_placeholders(branch, map_variable), graph, map_variable))
+        name = resolve_map_placeholders(branch, map_variable)
+        with sigterm_interrupts():
+            status = self._walk(_Walk(name, (), map_variable), self.active.plan.entry(graphs[branch]))
+        self.events.branch_ended(node.step_log_name(map_variable), name, status)
+        return status
 
-    def ensure_run_log(self) -> None:
-        """Create the run log unless a process of the run did; of two at once, one creates it, both go on.
+    # ---- the loop ----------------------------------------------------------------------------------
+    def _walk(self, walk: _Walk, first: "PlannedUnit") -> str:
+        """Do every unit from ``first`` until ``walk`` reaches its end; the status it ended with.
 
-        It begins as a run walked here does (:meth:`begin_run`): a resumed run carries the
-        parameters of the run it resumes, whose catalog is made available.
+        Whatever stops the walk early (Ctrl-C, an engine that cannot go on) stops what is in flight.
         """
-        if self._store.run_log_exists(self.services.run_id):
-            return
+        self._ready(first, walk)
         try:
-            self.begin_run()
-        except RunLogExistsError:
-            pass  # another step's process claimed it first: it records the parameters and config
+            while self._core or self._launch or self._in_flight:
+                if not self._start_next():
+                    self._wait()
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise
+        except BaseException:
+            if self._in_flight:
+                self.handler.cancel(list(self._in_flight))
+            raise
+        assert self._reached is not None, "the walk ended without reaching a terminal node"
+        return self._reached
 
-    def _fan_out_here(self, node: CompositeNode, map_variable: defaults.TypeMapVariable, iterations_file: str) -> str:
-        services = self.services
-        name = node.step_log_name(map_variable)
+    def _start_next(self) -> bool:
+        """Start the first ready unit there is room for; whether there was one."""
+        room = self._has_room()
+        core = self._core[0] if self._core else None
+        launch = self._launch[0] if self._launch and room else None
+        if core is not None and (launch is None or core[:2] < launch[:2]):
+            _, _, unit, walk = heapq.heappop(self._core)
+            self._do(unit, walk)
+            return True
+        if launch is None:
+            return False
+        _, _, item, walk = heapq.heappop(self._launch)
+        if isinstance(item, _Join):
+            self._start_branch(item)
+        else:
+            self._start_step(item, walk)
+        return True
+
+    def _has_room(self) -> bool:
+        capacity = self.handler.capacity()
+        return capacity <= 0 or len(self._in_flight) < capacity
+
+    def _wait(self) -> None:
+        """Wait for units in flight to end (one poll for all of them) and take what they report."""
+        ended = self.handler.poll(list(self._in_flight), POLL_SECONDS)
+        for handle, end in ended.items():
+            self._ended(self._in_flight.pop(handle), end)
+
+    def _ready(self, planned: "PlannedUnit", walk: _Walk) -> None:
+        unit = Unit(planned, walk.map_variable, self.active)
+        if planned.kind == kinds.STEP:
+            heapq.heappush(self._launch, (walk.key, next(self._order), unit, walk))
+        else:
+            heapq.heappush(self._core, (walk.key, next(self._order), unit, walk))
+
+    def _route(self, unit: Unit, walk: _Walk, status: str) -> None:
+        planned = unit.planned
+        for target in planned.on_success if status == defaults.SUCCESS else planned.on_failure:
+            self._ready(self.active.plan.unit(target), walk)
+
+    # ---- units done here -----------------------------------------------------------------------------
+    def _do(self, unit: Unit, walk: _Walk) -> None:
+        kind = unit.kind
+        if kind == kinds.END:
+            self._walk_ended(walk, self.records.end_branch(unit.node, unit.map_variable))
+        elif kind == kinds.FAN_OUT:
+            self._fan_out(unit, walk)
+        elif kind == kinds.FAN_IN:
+            self._fan_in(unit, walk)
+        else:
+            raise AssertionError(f"unit {unit.planned.id} of kind {kind} is not done in the walk")
+
+    def _reused(self, unit: Unit, walk: _Walk) -> bool:
+        """With ``--use-cached``: record a step that succeeded in the run resumed as reused, route on."""
+        if not self.services.original_run_id:
+            return False
+        reused = self.records.reused(unit.node, unit.name)
+        if reused is None:
+            self.decisions.append(Decision(unit.name, False, "it did not succeed in the run resumed"))
+            return False
+        self.decisions.append(Decision(unit.name, True, reused.message))
+        self.services.run_log_store.add_step_log(self.services.run_id, reused)
+        self.events.step_ended(
+            unit.name, unit.node.node_type, unit.map_variable, reused.status, 0.0, reused.message, True
+        )
+        if unit.kind == kinds.FAN_OUT:  # a composite reused whole goes on as its fan-in would
+            unit = Unit(self.active.plan.unit(kinds.fan_in_id(unit.node)), unit.map_variable, self.active)
+        self._route(unit, walk, reused.status)
+        return True
+
+    def _fan_out(self, unit: Unit, walk: _Walk) -> None:
+        node, name, map_variable = unit.node, unit.name, unit.map_variable
+        assert isinstance(node, CompositeNode)
+        if self._reused(unit, walk):
+            return
+        started = time.monotonic()
+        self.events.step_started(name, node.node_type, map_variable)
+        step_log, runs = self.records.fan_out(node, map_variable)
+        if step_log.status == defaults.FAIL:
+            self.events.step_ended(name, node.node_type, map_variable, defaults.FAIL, 0.0, step_log.message)
+            self._route(unit, walk, defaults.FAIL)
+            return
+        self.events.branches_started(name, len(runs), map_variable, dynamic=node.dynamic_branches)
+        branches = [
+            Unit(self.active.plan.unit(run.graph.internal_branch_name), run.map_variable, self.active) for run in runs
+        ]
+        whole = len(runs) > 0 and self.handler.launches_branches(branches)
+        join = _Join(unit, walk, runs, started, ordered=not whole and self.handler.capacity() == 1)
+        join.pending = len(runs)
+        self._joins[name] = join
+        if whole:
+            for branch, handle in zip(branches, self.handler.launch_branches(branches), strict=True):
+                branch_walk = _Walk(branch.name, walk.key, branch.map_variable, join)
+                join.walks.append(branch_walk)
+                self._in_flight[handle] = _Flight(branch, branch_walk, started)
+            join.next_branch = len(runs)
+        elif runs:
+            heapq.heappush(self._launch, ((*walk.key, 0), next(self._order), join, walk))
+        else:
+            self._ready_fan_in(join)
+
+    def _start_branch(self, join: _Join) -> None:
+        """Start walking the next branch of ``join``; queue the one after."""
+        index = join.next_branch
+        run = join.runs[index]
+        join.next_branch += 1
+        key = (*join.walk.key, index)
+        branch_walk = _Walk(run.name, key, run.map_variable, join)
+        join.walks.append(branch_walk)
+        if join.next_branch < len(join.runs):
+            heapq.heappush(self._launch, ((*join.walk.key, index + 1), next(self._order), join, join.walk))
+        self._ready(self.active.plan.entry(run.graph), branch_walk)
+
+    def _walk_ended(self, walk: _Walk, status: str) -> None:
+        join = walk.join
+        if join is None:
+            self._reached = status
+            return
+        join.walks.remove(walk)
+        self.events.branch_ended(join.unit.name, walk.name, status)
+        join.pending -= 1
+        if join.pending == 0:
+            self._ready_fan_in(join)
+
+    def _ready_fan_in(self, join: _Join) -> None:
+        self._ready(self.active.plan.unit(kinds.fan_in_id(join.unit.node)), join.walk)
+
+    def _fan_in(self, unit: Unit, walk: _Walk) -> None:
+        node = unit.node
+        assert isinstance(node, CompositeNode)
+        join = self._joins.pop(unit.name)
+        settled, total, failed = self.records.fan_in(node, unit.map_variable, in_order=join.ordered)
+        self.events.composite_ended(unit.name, total, failed)
+        seconds = time.monotonic() - join.started
+        self.events.step_ended(unit.name, node.node_type, unit.map_variable, settled.status, seconds, settled.message)
+        self._route(unit, walk, settled.status)
+
+    # ---- steps, launched -----------------------------------------------------------------------------
+    def _start_step(self, unit: Unit, walk: _Walk) -> None:
+        if self._reused(unit, walk):
+            return
+        node, name = unit.node, unit.name
+        step_log = self.records.started(node, name)
+        self.events.step_started(name, node.node_type, unit.map_variable)
+        launched = Unit(unit.planned, unit.map_variable, self.active, 0, step_log)
+        self._launch_unit(_Flight(launched, walk, time.monotonic()))
+
+    def _launch_unit(self, flight: _Flight) -> None:
+        self._launching = flight
+        launched = self.handler.launch(flight.unit)
+        self._launching = None
+        if isinstance(launched, Ended):
+            self._ended(flight, launched)
+        else:
+            self._in_flight[launched] = flight
+
+    def _ended(self, flight: _Flight, end: Ended) -> None:
+        """A launched unit ended: record what it could not, relaunch or route on."""
+        unit = flight.unit
+        if unit.kind == kinds.BRANCH:
+            self._branch_ended(flight, end)
+            return
+        status, message = end.status, end.message
+        if not status:
+            recorded = self.services.run_log_store.get_step_log(self.services.run_id, unit.name)
+            status, message = recorded.status, recorded.message
+        if status in (defaults.CREATED, defaults.PROCESSING):  # it died before recording its end
+            death = _death(end, "before recording the step")
+            if end.retry and flight.launches < _attempts(unit):
+                logger.warning("step %s: %s; launching it again", unit.name, death)
+                self.records.died(unit.name, death, final=False)
+                relaunched = Unit(unit.planned, unit.map_variable, self.active, flight.launches)
+                self._launch_unit(_Flight(relaunched, flight.walk, flight.started, flight.launches + 1))
+                return
+            status, message = defaults.FAIL, self.records.died(unit.name, death)
+        elif status == defaults.FAIL and message == INTERRUPTED and end.reason:
+            # the engine stopped it (a time limit, a preemption) and its signal reached the step: say why
+            message = _death(end, "the step interrupted by its signal")
+            message = self._settle_message(unit, message)
+        elif status == defaults.FAIL and end.note:
+            message = self._settle_message(unit, f"{message} ({end.note})")
+        seconds = time.monotonic() - flight.started
+        self.events.step_ended(unit.name, unit.node.node_type, unit.map_variable, status, seconds, message)
+        self._route(unit, flight.walk, status)
+
+    def _settle_message(self, unit: Unit, message: str) -> str:
+        message = self.services.redactor.redact(message)
+        self.services.run_log_store.update_step_log_status(self.services.run_id, unit.name, defaults.FAIL, message)
+        return message
+
+    def _branch_ended(self, flight: _Flight, end: Ended) -> None:
+        """A branch walked whole by the engine ended; one it left unfinished fails, saying why."""
+        status = end.status
+        if not status:
+            status = self.services.run_log_store.get_branch_log(self.services.run_id, flight.unit.name).status
+        if status in (defaults.CREATED, defaults.PROCESSING):
+            self.records.branch_died(flight.unit.name, _death(end, "before recording the step"))
+            status = defaults.FAIL
+        self._walk_ended(flight.walk, status)
+
+    # ---- Ctrl-C, SIGTERM ----------------------------------------------------------------------------------
+    def _interrupted(self) -> None:
+        """Stop what is in flight; record it, the composites and branches holding it, FAIL ``interrupted``.
+
+        The run's own status is written by :meth:`run` as the interrupt passes through it.
+        """
+        flights = list(self._in_flight.items())
+        if self._launching is not None:
+            flights.append((None, self._launching))
+        ends: Mapping[Handle, Ended] = {}
         try:
-            self._store.get_step_log(services.run_id, name)
-        except StepLogNotFoundError:
-            step_log = new_step_log(node, name, services)
-            step_log.status = defaults.PROCESSING
-            self._store.add_step_log(services.run_id, step_log)
-        try:
-            runs = self.fan_out(node, map_variable)
-        except MagnusError as exc:
-            return str(self._settle(node, map_variable, defaults.FAIL, str(exc)).status)
-        if iterations_file:
-            iterations = [json.dumps(run.map_variable) for run in runs]
-            Path(iterations_file).write_text(json.dumps(iterations))
-        return defaults.PROCESSING
+            if self._in_flight:
+                ends = self.handler.cancel(list(self._in_flight)) or {}
+        finally:
+            self._in_flight.clear()
+            for handle, flight in flights:
+                self._record_interrupted(flight, ends.get(handle))
+            for join in sorted(self._joins.values(), key=lambda join: -len(join.walk.key)):  # innermost first
+                self._interrupt_join(join)
+
+    def _record_interrupted(self, flight: _Flight, end: Optional[Ended]) -> None:
+        """A unit in flight the interrupt stopped: FAIL, with the engine's account of its end when it has one."""
+        unit = flight.unit
+        why = _death(end, "the walk was interrupted") if end is not None and end.reason else ""
+        if unit.kind == kinds.BRANCH:
+            self.records.branch_died(unit.name, why or f"{INTERRUPTED}: the walk was interrupted", interrupted=True)
+        else:
+            step_log = self.records.interrupted(unit.name, why)
+            if step_log is not None:
+                seconds = time.monotonic() - flight.started
+                node, status, message = unit.node, step_log.status, step_log.message
+                self.events.step_ended(unit.name, node.node_type, unit.map_variable, status, seconds, message)
+        self._close_walk(flight.walk)
+
+    def _close_walk(self, walk: _Walk) -> None:
+        """A branch the interrupt cut short: FAIL, counted as ended by its composite."""
+        join = walk.join
+        if join is None or walk not in join.walks:
+            return
+        join.walks.remove(walk)
+        self.records.branch_interrupted(walk.name)
+        self.events.branch_ended(join.unit.name, walk.name, defaults.FAIL)
+
+    def _interrupt_join(self, join: _Join) -> None:
+        """A composite the interrupt cut short: its open branches, itself and its unstarted branches FAIL."""
+        for walk in list(join.walks):  # walking a composite of their own, whose join was interrupted first
+            self._close_walk(walk)
+        name, node = join.unit.name, join.unit.node
+        step_log = self.records.interrupted(name)
+        for branch, status in self.records.branch_statuses(name).items():
+            if status == defaults.PROCESSING:
+                self.records.branch_interrupted(branch)
+        seconds = time.monotonic() - join.started
+        message = step_log.message if step_log is not None else INTERRUPTED
+        self.events.step_ended(name, node.node_type, join.unit.map_variable, defaults.FAIL, seconds, message)
+        self._close_walk(join.walk)
+
+
+def _attempts(unit: Unit) -> int:
+    return int(getattr(unit.node, "max_attempts", 1))
+
+
+def _death(end: Ended, when: str) -> str:
+    """What a reader of a step that died needs: how, as the engine saw it, and what may explain it."""
+    message = f"{end.reason or 'its process ended'}, {when}"
+    return f"{message}; {end.detail}" if end.detail else message
+
+
+__all__: Sequence[str] = ["Decision", "Orchestrator", "POLL_SECONDS"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Mapping
 
 from magnus.errors import MagnusError, UserInputError
 from magnus.redaction import Redactor
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from magnus.datastore.models import CodeIdentity, RunLog
     from magnus.graph import Graph
     from magnus.pickler import BasePickler
+    from magnus.runtime.plan import Plan
     from magnus.secrets import BaseSecrets
     from magnus.service import BaseService
     from magnus.tracker import BaseExperimentTracker
@@ -48,10 +49,17 @@ class Pipeline:
     definition: Mapping[str, Any]
     dag_hash: str = ""
 
+    @functools.cached_property
+    def plan(self) -> "Plan":
+        """The execution plan of the graph, compiled once."""
+        from magnus.runtime.plan import compile_plan
+
+        return compile_plan(self.graph)
+
 
 @dataclass(frozen=True)
 class RunServices:
-    """One run's id, options, pipeline and services, as every runtime part receives them.
+    """One run's id, options, pipeline and services, as every runtime part receives them (all of them set).
 
     Frozen: what changes during a run lives in the services (the store) or in the few per-run
     caches below, each computed at most once per process: the git identity of the code, the run
@@ -60,12 +68,12 @@ class RunServices:
 
     run_id: str
     options: RunOptions
+    pipeline: Pipeline
     run_log_store: "BaseRunLogStore"
     catalog: "BaseCatalog"
     secrets: "BaseSecrets"
     experiment_tracker: "BaseExperimentTracker"
     pickler: "BasePickler"
-    pipeline: Optional[Pipeline] = None
     # The parameters a new run starts with: the parameters file, then MAGNUS_PRM_ variables.
     initial_parameters: Mapping[str, Any] = field(default_factory=dict)
     # What the run log's run_config records (magnus 0.5.1's keys), made by the entry point.

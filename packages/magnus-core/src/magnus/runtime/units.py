@@ -1,0 +1,302 @@
+"""Units of a run at their map positions, and what core records of them wherever they are done.
+
+A :class:`Unit` is a planned unit at one map position of one run: what the orchestrator routes and
+a step handler launches, and what a launch request names (:meth:`Unit.request`). What a unit
+writes to the run log is written by :class:`UnitRecords`, the same code whether the unit is done
+by the process walking the run or by a pod, job or task that received its request: recording a
+composite with its branches (fan-out), settling it (fan-in), ending a branch, reusing a step of the
+run being resumed, and recording a unit that died, or was interrupted, before recording its end.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
+
+from magnus import defaults
+from magnus.datastore.models import BranchLog, StepAttempt, StepLog
+from magnus.errors import MagnusError, RunLogExistsError, StepLogNotFoundError
+from magnus.nodes.base import resolve_map_placeholders
+from magnus.nodes.composite import BranchRun, CompositeNode
+from magnus.runtime import plan as kinds
+from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunReference, RunStep, WalkBranch
+from magnus.runtime.step import INTERRUPTED, new_step_log
+from magnus.timing import duration, now
+
+if TYPE_CHECKING:
+    from magnus.datastore.base import BaseRunLogStore
+    from magnus.nodes.base import BaseNode
+    from magnus.runtime.plan import Plan, PlannedUnit
+    from magnus.runtime.services import RunServices
+
+logger = logging.getLogger(defaults.LOGGER_NAME)
+_UNFINISHED = (defaults.CREATED, defaults.PROCESSING)
+
+
+@dataclass(frozen=True)
+class ActiveRun:
+    """A run being walked: its services, its plan, and the reference its launch requests carry."""
+
+    services: "RunServices"
+    plan: "Plan"
+    reference: RunReference
+
+
+@dataclass(frozen=True, eq=False)
+class Unit:
+    """A planned unit at one map position of one run.
+
+    ``retry`` counts the launches of this unit before this one (a relaunch after it died);
+    ``step_log`` is the log the orchestrator recorded for a step about to run (``PROCESSING``),
+    which a step run in this process completes.
+    """
+
+    planned: "PlannedUnit"
+    map_variable: defaults.TypeMapVariable
+    run: ActiveRun
+    retry: int = 0
+    step_log: Optional[StepLog] = None
+
+    @property
+    def kind(self) -> str:
+        return self.planned.kind
+
+    @property
+    def node(self) -> "BaseNode":
+        return self.planned.node
+
+    @functools.cached_property
+    def name(self) -> str:
+        """The resolved name of what it records: its step log (its branch log, for a branch)."""
+        if self.planned.kind == kinds.BRANCH:
+            return resolve_map_placeholders(self.planned.id, self.map_variable)
+        return self.planned.node.step_log_name(self.map_variable)
+
+    def request(self) -> LaunchRequest:
+        """The launch request doing this unit in another process."""
+        run, step = self.run.reference, self.planned.node.internal_name
+        position = json.dumps(self.map_variable) if self.map_variable else ""
+        kind = self.planned.kind
+        if kind == kinds.FAN_OUT:
+            return FanOut(run=run, step=step, map_variable=position)
+        if kind == kinds.FAN_IN:
+            return FanIn(run=run, step=step, map_variable=position)
+        if kind == kinds.BRANCH:
+            return WalkBranch(run=run, step=step, map_variable=position, branch=self.planned.id)
+        return RunStep(run=run, step=step, map_variable=position, retry=str(self.retry) if self.retry else "")
+
+
+class UnitRecords:
+    """What core writes to the run log for units, in whichever process does them."""
+
+    def __init__(self, services: "RunServices") -> None:
+        self.services = services
+        self.store: "BaseRunLogStore" = services.run_log_store
+        self.run_id = services.run_id
+        self.created = False  # whether this process created the run log (and so ends the run)
+
+    # ---- the run -----------------------------------------------------------------------------------
+    def begin_run(self) -> None:
+        """Create the run log with the initial parameters and the run config; start tracking.
+
+        With ``--use-cached`` the old run's parameters are carried over and its catalog made
+        available, as in magnus 0.5.1.
+
+        Raises:
+            RunLogExistsError: the run id is taken; nothing was written.
+        """
+        services = self.services
+        parameters = dict(services.initial_parameters)
+        if services.original_run_id:
+            original = services.original_run_log
+            parameters.update(original.parameters)
+            if original.dag_hash and original.dag_hash != services.pipeline.dag_hash:
+                logger.warning("the pipeline changed since run %s: reusing its steps by name", original.run_id)
+            services.catalog.sync_between_runs(services.original_run_id, services.run_id)
+        self.store.create_run_log(
+            run_id=self.run_id,
+            dag_hash=services.pipeline.dag_hash,
+            use_cached=bool(services.original_run_id),
+            tag=services.tag,
+            original_run_id=services.original_run_id,
+            status=defaults.PROCESSING,
+        )
+        self.created = True
+        recorded = services.redactor.redact_data(parameters)  # a secret's value is never recorded
+        self.store.set_parameters(self.run_id, recorded)
+        self.store.set_run_config(self.run_id, services.redactor.redact_data(dict(services.run_config)))
+        services.experiment_tracker.start_run(self.run_id, services.tag, recorded)
+
+    def ensure_run_log(self) -> None:
+        """Begin the run unless a process of it did; of two at once, one creates it, both go on."""
+        if self.store.run_log_exists(self.run_id):
+            return
+        try:
+            self.begin_run()
+        except RunLogExistsError:
+            pass  # another process of the run claimed it first: it records the parameters and config
+
+    def end_run(self, status: str) -> None:
+        """The run's final status, written once, and the tracker's run ended."""
+        self.store.update_run_log_status(self.run_id, status)
+        self.services.experiment_tracker.end_run(status)
+
+    # ---- steps -------------------------------------------------------------------------------------
+    def reused(self, node: "BaseNode", name: str) -> Optional[StepLog]:
+        """With ``--use-cached``: the old run's log of this step, marked reused, when it succeeded there."""
+        services = self.services
+        if not services.original_run_id or node.is_terminal:
+            return None
+        try:
+            old, _ = services.original_run_log.search_step_by_internal_name(name)
+        except StepLogNotFoundError:
+            return None
+        if old.status != defaults.SUCCESS:
+            return None
+        reused = old.model_copy(deep=True)
+        reused.mock = True
+        reused.message = f"not executed: succeeded in run {services.original_run_id} (--use-cached)"
+        return reused
+
+    def started(self, node: "BaseNode", name: str) -> StepLog:
+        """Record a step as in progress (a mark of work going on, and of a crash mid-step)."""
+        step_log = new_step_log(node, name, self.services)
+        step_log.status = defaults.PROCESSING
+        self.store.add_step_log(self.run_id, step_log)
+        return step_log
+
+    def end_branch(self, node: "BaseNode", map_variable: defaults.TypeMapVariable) -> str:
+        """A terminal node: its branch ends with ``node.ends_with`` (the run's status is written at its
+        end, once); the node itself succeeded. Its status."""
+        step_log = new_step_log(node, node.step_log_name(map_variable), self.services)
+        attempt = StepAttempt(status=defaults.SUCCESS, start_time=now(), attempt_number=1)
+        branch = node.branch_log_name(map_variable)
+        if branch:
+            self.store.update_branch_log_status(self.run_id, branch, node.ends_with)
+        attempt.end_time = now()
+        attempt.duration = duration(attempt.start_time, attempt.end_time)
+        step_log.attempts = [attempt]
+        step_log.status = defaults.SUCCESS
+        self.store.add_step_log(self.run_id, step_log)
+        return node.ends_with
+
+    def died(self, name: str, message: str, final: bool = True) -> str:
+        """A step that ended without recording itself: one more FAIL attempt saying why; FAIL when ``final``."""
+        message = self.services.redactor.redact(message)
+        step_log = self.store.get_step_log(self.run_id, name)
+        step_log.attempts.append(
+            StepAttempt(
+                attempt_number=max([0, *(attempt.attempt_number for attempt in step_log.attempts)]) + 1,
+                status=defaults.FAIL,
+                start_time=now(),
+                end_time=now(),
+                message=message,
+            )
+        )
+        if final:
+            step_log.status, step_log.message = defaults.FAIL, message
+        self.store.add_step_log(self.run_id, step_log)
+        return message
+
+    def branch_died(self, name: str, message: str, interrupted: bool = False) -> None:
+        """A branch walked elsewhere that did not end: its unfinished steps and itself FAIL, saying why.
+
+        ``interrupted``: the walk was interrupted; steps that recorded the interrupt say why too.
+        """
+        message = self.services.redactor.redact(message)
+        branch = self.store.get_branch_log(self.run_id, name)
+        for step in _unfinished(branch.steps, interrupted):
+            if step.status in _UNFINISHED:
+                attempt = StepAttempt(status=defaults.FAIL, start_time=now(), end_time=now(), message=message)
+                step.attempts.append(attempt)
+            step.status, step.message = defaults.FAIL, message
+            self.store.add_step_log(self.run_id, step)
+        self.store.update_branch_log_status(self.run_id, name, defaults.FAIL)
+
+    def interrupted(self, name: str, why: str = "") -> Optional[StepLog]:
+        """A step cut short by Ctrl-C: FAIL ``interrupted`` (or ``why``, the engine's account) unless it
+        recorded another end; its log (None: it was never recorded)."""
+        try:
+            step_log = self.store.get_step_log(self.run_id, name)
+        except MagnusError:
+            return None
+        if step_log.status in _UNFINISHED or (why and step_log.message == INTERRUPTED):
+            message = self.services.redactor.redact(why or INTERRUPTED)
+            return self.store.update_step_log_status(self.run_id, name, defaults.FAIL, message)
+        return step_log
+
+    def branch_interrupted(self, name: str) -> None:
+        """A branch cut short by Ctrl-C: FAIL (its steps say what they were doing)."""
+        try:
+            self.store.update_branch_log_status(self.run_id, name, defaults.FAIL)
+        except MagnusError:
+            logger.debug("branch %s interrupted before it was recorded", name, exc_info=True)
+
+    # ---- composites ----------------------------------------------------------------------------------
+    def fan_out(self, node: CompositeNode, map_variable: defaults.TypeMapVariable) -> Tuple[StepLog, List[BranchRun]]:
+        """Record a composite step and the branches it is about to run, in one write; those branches.
+
+        A step whose branches cannot be worked out (a map's list parameter is missing) is recorded
+        FAIL, saying why, with no branch.
+        """
+        name = node.step_log_name(map_variable)
+        step_log = new_step_log(node, name, self.services)
+        try:
+            parameters = self.store.get_parameters(self.run_id) if node.dynamic_branches else {}
+            runs = node.branch_runs(parameters, map_variable)
+        except MagnusError as exc:
+            step_log.status, step_log.message = defaults.FAIL, str(exc)
+            self.store.add_step_log(self.run_id, step_log)
+            return step_log, []
+        step_log.status = defaults.PROCESSING
+        step_log.branches = {run.name: BranchLog(internal_name=run.name, status=defaults.PROCESSING) for run in runs}
+        self.store.add_step_log(self.run_id, step_log)
+        return step_log, runs
+
+    def fan_in(
+        self, node: CompositeNode, map_variable: defaults.TypeMapVariable, in_order: bool = False
+    ) -> Tuple[StepLog, int, int]:
+        """Settle a composite step from its branches: one read of their statuses, one write of its own.
+
+        A step whose branches' outputs are merged at fan-in (a map, unless its iterations ran in
+        turn in this process, ``in_order``, and it has no reducer) reads its branches' steps
+        instead, and sets the parameters it combines from them, in branch order. Returns the
+        settled log, the number of branches and of those that did not succeed.
+        """
+        name = node.step_log_name(map_variable)
+        if node.merges_at_fan_in(in_order):
+            from magnus.runtime.outputs import branches_outputs
+
+            step_log = self.store.get_step_log(self.run_id, name)
+            statuses = {branch: log.status for branch, log in step_log.branches.items()}
+            combined = node.combine_outputs(branches_outputs(step_log, node))
+            if combined:
+                self.store.set_parameters(self.run_id, combined)
+        else:
+            statuses = self.store.get_branch_statuses(self.run_id, name)
+        failed = [branch for branch, status in statuses.items() if status != defaults.SUCCESS]
+        if failed:
+            message = f"branches that did not succeed: {', '.join(failed)}"
+            settled = self.store.update_step_log_status(self.run_id, name, defaults.FAIL, message)
+        else:
+            # Walked again by an engine although it succeeded in the run resumed: it says so, as when reused whole.
+            reused = self.reused(node, name)
+            settled = self.store.update_step_log_status(
+                self.run_id, name, defaults.SUCCESS, reused.message if reused else ""
+            )
+        return settled, len(statuses), len(failed)
+
+    def branch_statuses(self, name: str) -> Dict[str, str]:
+        return self.store.get_branch_statuses(self.run_id, name)
+
+
+def _unfinished(steps: Dict[str, StepLog], interrupted: bool = False) -> Iterator[StepLog]:
+    """Steps still in progress (or, ``interrupted``, that recorded an interrupt), nested ones included."""
+    for step in steps.values():
+        if step.status in _UNFINISHED or (interrupted and step.message == INTERRUPTED):
+            yield step
+        for branch in step.branches.values():
+            yield from _unfinished(branch.steps, interrupted)
