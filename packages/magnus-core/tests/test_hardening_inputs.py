@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import pytest
 import yaml
@@ -21,7 +21,8 @@ import yaml
 from magnus import yaml_file
 from magnus.errors import ParameterError
 from magnus.parameters import load_parameters_file
-from magnus.runtime.environment import FILE_SUFFIX, LONGEST_VARIABLE, exported_variables, parameters_in_environment
+from magnus.runtime import environment
+from magnus.runtime.environment import FILE_SUFFIX, LONGEST_VARIABLE, ParameterVariables, parameters_in_environment
 
 TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
 STUB_PIPELINE = {"dag": {"start_at": "a", "steps": {"a": {"type": "stub", "next": "success"}, **TERMINALS}}}
@@ -196,23 +197,36 @@ def test_a_shell_step_exporting_a_value_too_large_to_read_back_fails_cleanly(pro
 
 
 def test_the_variables_of_magnus_stay_within_the_budget_of_the_environment() -> None:
-    written: Dict[str, str] = {}
-
-    def spill(variable: str, value: str) -> str:
-        written[variable] = value
-        return f"/files/{variable}"
-
     many = {f"p{n}": "y" * 100_000 for n in range(20)}  # each fits, together 2 MB: over ARG_MAX
-    variables = exported_variables({**many, "tiny": 1}, {"i": "z" * LONGEST_VARIABLE}, spill)
+    variables = ParameterVariables().exported({**many, "tiny": 1}, {"i": "z" * LONGEST_VARIABLE})
     assert sum(len(key) + len(value) + 2 for key, value in variables.items()) <= 1024 * 1024
     assert variables["MAGNUS_PRM_tiny"] == "1"
-    assert variables[f"MAGNUS_PRM_i{FILE_SUFFIX}"] == "/files/MAGNUS_PRM_i"
-    assert json.loads(written["MAGNUS_PRM_i"]) == "z" * LONGEST_VARIABLE
-    for key in written:
+    spilled = {key[: -len(FILE_SUFFIX)]: Path(path) for key, path in variables.items() if key.endswith(FILE_SUFFIX)}
+    assert json.loads(spilled["MAGNUS_PRM_i"].read_text()) == "z" * LONGEST_VARIABLE
+    for key in spilled:
         assert key not in variables
 
 
-def test_the_files_of_large_values_are_removed_when_the_step_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_value_is_encoded_and_written_once_while_it_is_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A map's list reaches every item's step: encoding (or writing) it per item made a run O(N²)."""
+    encoded: List[Any] = []
+    monkeypatch.setattr(environment, "encode_value", lambda value: encoded.append(value) or json.dumps(value))
+    variables, items, big = ParameterVariables(), list(range(1000)), "b" * 200_000
+    first = variables.exported({"items": items, "big": big}, {"item": 0})
+    second = variables.exported({"items": items, "big": big}, {"item": 1})
+    assert [value for value in encoded if value is items or value is big] == [items, big]
+    path = first[f"MAGNUS_PRM_big{FILE_SUFFIX}"]
+    assert second[f"MAGNUS_PRM_big{FILE_SUFFIX}"] == path  # the same file, written once
+    assert Path(path).stat().st_mode & 0o222 == 0, "read-only: a step is not to write there"
+    Path(path).chmod(0o644)
+    Path(path).write_text('"changed by a step"')  # a step that wrote to the file gets the value again
+    third = variables.exported({"items": items, "big": big}, {"item": 2})
+    assert json.loads(Path(third[f"MAGNUS_PRM_big{FILE_SUFFIX}"]).read_text()) == big
+    changed = variables.exported({"items": [*items, 1000], "big": big}, None)  # a new value: encoded anew
+    assert json.loads(changed["MAGNUS_PRM_items"])[-1] == 1000
+
+
+def test_the_files_of_large_values_are_removed_when_the_block_ends(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAGNUS_PRM_big", "stale")
     with parameters_in_environment({"big": "b" * 200_000}) as _:
         path = os.environ[f"MAGNUS_PRM_big{FILE_SUFFIX}"]
@@ -222,6 +236,16 @@ def test_the_files_of_large_values_are_removed_when_the_step_ends(monkeypatch: p
     assert not Path(path).exists()
     assert os.environ["MAGNUS_PRM_big"] == "stale"
     assert f"MAGNUS_PRM_big{FILE_SUFFIX}" not in os.environ
+
+
+def test_a_runs_files_of_large_values_are_removed_when_its_process_ends(tmp_path: Path) -> None:
+    script = (
+        "from magnus.runtime.environment import ParameterVariables\n"
+        "variables = ParameterVariables()\n"
+        "print(variables.exported({'big': 'b' * 200_000}, None)['MAGNUS_PRM_big_FILE'])\n"
+    )
+    printed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert printed.strip() and not Path(printed.strip()).exists()
 
 
 # ---- pipelines: dag definitions including themselves, step names that are numbers -------------------------

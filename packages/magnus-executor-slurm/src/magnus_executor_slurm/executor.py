@@ -148,9 +148,9 @@ class SlurmExecutor(StepHandlerExecutor, JobResources):
         command = unit.request().to_argv(self.program())
         return self._submit(self._running(), resources, [command], _label(unit.name), title=f"step {unit.name}")
 
-    def launches_branches(self, units: Sequence["Unit"]) -> bool:
+    def launches_branches(self, composite: "Unit", count: int) -> bool:
         """The branches of a map or parallel step: one job array; a lone branch (a dag step) is walked here."""
-        return len(units) > 1
+        return count > 1
 
     def launch_branches(self, units: Sequence["Unit"]) -> List[Handle]:
         """Submit one job array, task ``i`` walking branch ``i``."""

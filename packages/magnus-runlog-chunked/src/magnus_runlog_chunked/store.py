@@ -27,12 +27,13 @@ durable once the store acknowledged it.
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import logging
 import os
 import time
-from typing import Any, Callable, ClassVar, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, ClassVar, Dict, Generic, List, NamedTuple, Optional, Set, Tuple, TypeVar
 
 from pydantic import Field, PrivateAttr
 
@@ -58,6 +59,8 @@ logger = logging.getLogger(defaults.LOGGER_NAME)
 _HEADER_EXCLUDES = {"steps", "parameters", "run_config"}
 _FINAL = (defaults.SUCCESS, defaults.FAIL)
 _FIELD = "run_log_store.config.log_folder"
+# How many parts (steps, branches) a store remembers where and how they were written.
+PART_MEMORY = 10_000
 
 
 class ChunkedFileSystemRunLogStore(BaseRunLogStore):
@@ -122,21 +125,18 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         folder = StoreFolder.configured(self.log_folder, options, self._secret, _FIELD, "magnus-runlog-chunked")
         return ObjectFiles(folder)
 
-    # What this process learned of the runs it touched: where each part's file is, when each part
-    # was first written, the parameter files it parsed. The first two only ever grow, so they are
-    # safe to keep (a part never moves once written). Cached properties rather than pydantic
-    # private attributes, which cost ~2 us per access: a map item touches them a dozen times.
+    # What this process learned of the parts it touched: where each part's file is, and when it was
+    # first written and whether it holds branches (a part never moves once written, and these never
+    # change back). Kept for the most recent parts only (PART_MEMORY): a map of 100,000 items touches
+    # 300,000 parts, and a part forgotten is found again on disk. Cached properties rather than
+    # pydantic private attributes, which cost ~2 us per access: a map item touches them a dozen times.
     @functools.cached_property
-    def _folders(self) -> Dict[Tuple[str, str], str]:
-        return {}
+    def _folders(self) -> "_Recent[Tuple[str, str], str]":
+        return _Recent(PART_MEMORY)
 
     @functools.cached_property
-    def _created(self) -> Dict[str, int]:
-        return {}
-
-    @functools.cached_property
-    def _branched(self) -> Dict[str, bool]:
-        return {}
+    def _parts(self) -> "_Recent[str, _Part]":
+        return _Recent(PART_MEMORY)
 
     @functools.cached_property
     def _parameter_files(self) -> "_UnchangedFiles":
@@ -292,7 +292,7 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         for branch in step_log.branches.values():
             part = branch.internal_name[len(step_log.internal_name) + 1 :]
             branch_path = layout.branch_file(branches, part)
-            self._folders.setdefault((run_id, branch.internal_name), branch_path)
+            self._folders[(run_id, branch.internal_name)] = branch_path
             if not self._storage.is_file(branch_path):
                 self._write_branch(run_id, branch_path, branch, exists=False)
 
@@ -364,29 +364,33 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
 
     def _mark_branched(self, step_path: str) -> None:
         """Record in the step's file that it holds branches, so readers look for them (once per step)."""
-        if self._branched.get(step_path):
+        known = self._parts.get(step_path)
+        if known is not None and known.branched:
             return
         data = _read_json(self._storage, step_path)
-        if data is not None and not data.get(layout.BRANCHED):
+        if data is None:
+            return
+        if not data.get(layout.BRANCHED):
             data[layout.BRANCHED] = True
             _write_json(self._storage, step_path, data, durable=False)
-        self._branched[step_path] = True
+        self._parts[step_path] = _Part(data.get(layout.CREATED, 0), True)
 
     def _write_part(self, path: str, payload: Dict[str, Any], durable: bool, exists: bool) -> None:
         """Write a part's file, keeping the time it was first written (which orders siblings) and,
         for a step, that it holds branches."""
-        created = self._created.get(path)
-        if created is None:
+        known = self._parts.get(path)
+        if known is None:
             existing = _read_json(self._storage, path) if exists else None
-            created = existing.get(layout.CREATED, 0) if existing else time.time_ns()
-            self._created[path] = created
-            if existing and existing.get(layout.BRANCHED):
-                self._branched[path] = True
-        payload[layout.CREATED] = created
-        if self._branched.get(path):
+            if existing:
+                known = _Part(existing.get(layout.CREATED, 0), bool(existing.get(layout.BRANCHED)))
+            else:
+                known = _Part(time.time_ns(), False)
+        if payload.get(layout.BRANCHED) and not known.branched:
+            known = _Part(known.created, True)
+        self._parts[path] = known
+        payload[layout.CREATED] = known.created
+        if known.branched:
             payload[layout.BRANCHED] = True
-        elif payload.get(layout.BRANCHED):
-            self._branched[path] = True
         _write_json(self._storage, path, payload, durable=durable)
 
     def _locate(self, run_id: str, internal_name: str, kind: str, writing: bool = False) -> Tuple[str, bool]:
@@ -433,6 +437,34 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         if kind == "branch" and parent_path.endswith(layout.STEP_SUFFIX):
             return layout.branch_file(layout.step_branches(parent_path), last)
         return None
+
+
+class _Part(NamedTuple):
+    """What this process knows of a part's file: when it was first written, whether it holds branches."""
+
+    created: int
+    branched: bool
+
+
+_Key = TypeVar("_Key")
+_Value = TypeVar("_Value")
+
+
+class _Recent(Generic[_Key, _Value]):
+    """A mapping that keeps its ``size`` most recently set entries and forgets the oldest."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: "collections.OrderedDict[_Key, _Value]" = collections.OrderedDict()
+
+    def get(self, key: _Key) -> Optional[_Value]:
+        return self._entries.get(key)
+
+    def __setitem__(self, key: _Key, value: _Value) -> None:
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
 
 
 class _UnchangedFiles:

@@ -216,7 +216,7 @@ class StepHandlerExecutor(BaseExecutor):
         """Units in flight at once; 0 for as many as are ready."""
         return 1
 
-    def launches_branches(self, units: Sequence["Unit"]) -> bool:
+    def launches_branches(self, composite: "Unit", count: int) -> bool:
         return False
 
     def launch_branches(self, units: Sequence["Unit"]) -> List[Handle]:

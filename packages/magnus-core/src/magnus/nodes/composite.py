@@ -49,8 +49,8 @@ class CompositeNode(TraversalNode):
             combined.update(output)
         return combined
 
-    def branch_runs(self, parameters: Mapping[str, Any], map_variable: defaults.TypeMapVariable) -> List[BranchRun]:
-        """The branches to run for this step at this map position.
+    def branch_runs(self, parameters: Mapping[str, Any], map_variable: defaults.TypeMapVariable) -> Sequence[BranchRun]:
+        """The branches to run for this step at this map position (a sequence: a map makes each when read).
 
         Raises:
             MagnusError: the branches cannot be worked out (a map's list parameter is missing).

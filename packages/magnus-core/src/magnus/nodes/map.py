@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, List, Literal, Mapping, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union, overload
 
 from pydantic import ConfigDict
 
@@ -63,12 +63,9 @@ class MapNode(CompositeNode):
             )
         return values
 
-    def branch_runs(self, parameters: Mapping[str, Any], map_variable: defaults.TypeMapVariable) -> List[BranchRun]:
-        prefix = self.step_log_name(map_variable)
-        return [
-            BranchRun(f"{prefix}.{value}", self.branch, {**(map_variable or {}), self.iterate_as: value})
-            for value in self.iteration_values(parameters)
-        ]
+    def branch_runs(self, parameters: Mapping[str, Any], map_variable: defaults.TypeMapVariable) -> Sequence[BranchRun]:
+        """One branch per value, made when asked for: a map of 100,000 items holds its values, not 100,000 runs."""
+        return _Iterations(self, self.iteration_values(parameters), map_variable)
 
     def merges_at_fan_in(self, in_order: bool) -> bool:
         return self.reducer is not None or not in_order
@@ -81,3 +78,28 @@ class MapNode(CompositeNode):
 
     def labelled_branches(self) -> List[Tuple[str, Graph]]:
         return [("map", self.branch)]
+
+
+class _Iterations(Sequence[BranchRun]):
+    """The branch runs of a map at one map position, one per value, each made when read."""
+
+    def __init__(self, node: MapNode, values: List[Any], map_variable: defaults.TypeMapVariable) -> None:
+        self.node, self.values, self.outer = node, values, map_variable or {}
+        self.prefix = node.step_log_name(map_variable)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @overload
+    def __getitem__(self, index: int) -> BranchRun: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> List[BranchRun]: ...
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[BranchRun, List[BranchRun]]:
+        if isinstance(index, slice):
+            return [self._run(value) for value in self.values[index]]
+        return self._run(self.values[index])
+
+    def _run(self, value: Any) -> BranchRun:
+        return BranchRun(f"{self.prefix}.{value}", self.node.branch, {**self.outer, self.node.iterate_as: value})

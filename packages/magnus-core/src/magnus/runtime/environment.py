@@ -12,21 +12,29 @@ A value too large for the environment of a process is written to a file instead,
 holds one string over 128 KiB (or more than a few MiB in all), so such a variable would break
 every command of the step. A value is too large when its variable is over
 :data:`LONGEST_VARIABLE` bytes, or when the variables of magnus together exceed
-:data:`ENVIRONMENT_BUDGET` (the largest go to files first). The files hold the JSON text, live
-in a folder of the step's own and are deleted when the task ends; what a task writes to them is
-not read back (export ``MAGNUS_PRM_<name>`` to set a parameter).
+:data:`ENVIRONMENT_BUDGET` (the largest go to files first). The files hold the JSON text and are
+read-only; what a task writes to them is not read back (export ``MAGNUS_PRM_<name>`` to set a
+parameter).
+
+A run's :class:`ParameterVariables` encodes each value once while it stays the same object (a
+store hands out its own values and never changes them in place), and writes each file once while
+its value and the file stay unchanged: a map of N items would otherwise encode (and write) the list
+it iterates on once per item, N times, and a run of N items would cost N². The files live in a
+folder of the run's, removed when the process that made the run's variables ends.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
-import json
+import itertools
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from magnus import defaults
 from magnus.parameters import decode_value, encode_value
@@ -49,71 +57,117 @@ class EnvironmentChanges:
     metrics: List[Tuple[str, Any, int]] = field(default_factory=list)
 
 
-def exported_variables(
-    parameters: Mapping[str, Any], map_variable: defaults.TypeMapVariable, spill: Callable[[str, str], str]
-) -> Dict[str, str]:
-    """The variables a task sees: every parameter, then the map position.
+@dataclass(frozen=True)
+class _Encoded:
+    """A value (kept: its identity says it is unchanged) and its variable's text and size."""
 
-    A variable too large for the environment (see the module) is replaced by ``<variable>_FILE``,
-    naming the file ``spill(variable, value)`` wrote its value to.
-    """
-    variables = {defaults.PARAMETER_PREFIX + key: encode_value(value) for key, value in parameters.items()}
-    if map_variable:
-        variables[defaults.MAP_VARIABLE] = json.dumps(map_variable)
-        variables.update({defaults.PARAMETER_PREFIX + key: encode_value(value) for key, value in map_variable.items()})
-    sizes = {key: len(key.encode()) + len(value.encode()) + 2 for key, value in variables.items()}
-    total = sum(sizes.values())
-    for key in sorted(sizes, key=sizes.__getitem__, reverse=True):
-        if sizes[key] <= LONGEST_VARIABLE and total <= ENVIRONMENT_BUDGET:
-            break
-        value = variables.pop(key)
-        variables[key + FILE_SUFFIX] = spill(key, value)
-        total -= sizes[key]
-        logger.debug("%s (%d bytes) is too large for the environment: in %s%s", key, sizes[key], key, FILE_SUFFIX)
-    return variables
+    value: Any
+    text: str
+    size: int
+
+
+@dataclass(frozen=True)
+class _Spilled:
+    encoded: _Encoded
+    path: str
+    stamp: Tuple[int, int, int]
+
+
+class ParameterVariables:
+    """The ``MAGNUS_PRM_`` variables of one run's steps in this process, each value encoded once."""
+
+    def __init__(self) -> None:
+        self._encoded: Dict[str, _Encoded] = {}
+        self._spilled: Dict[str, _Spilled] = {}
+        self._files = itertools.count()
+        self.folder = os.path.join(tempfile.gettempdir(), f"magnus-parameters-{os.getpid()}-{secrets.token_hex(4)}")
+        # Forked workers share the folder and leave without atexit: the process that made it removes it.
+        atexit.register(shutil.rmtree, self.folder, True)
+
+    def exported(self, parameters: Mapping[str, Any], map_variable: defaults.TypeMapVariable) -> Dict[str, str]:
+        """The variables a task sees: every parameter, then the map position.
+
+        A variable too large for the environment (see the module) is replaced by ``<variable>_FILE``,
+        naming the file holding its value.
+        """
+        named = [(defaults.PARAMETER_PREFIX + key, value) for key, value in parameters.items()]
+        if map_variable:
+            named.append((defaults.MAP_VARIABLE, map_variable))
+            named += [(defaults.PARAMETER_PREFIX + key, value) for key, value in map_variable.items()]
+        encoded = {variable: self._encode(variable, value) for variable, value in named}
+        total = sum(item.size for item in encoded.values())
+        variables = {key: item.text for key, item in encoded.items()}
+        if total <= ENVIRONMENT_BUDGET and all(item.size <= LONGEST_VARIABLE for item in encoded.values()):
+            return variables
+        for key in sorted(encoded, key=lambda name: encoded[name].size, reverse=True):
+            item = encoded[key]
+            if item.size <= LONGEST_VARIABLE and total <= ENVIRONMENT_BUDGET:
+                break
+            del variables[key]
+            variables[key + FILE_SUFFIX] = self._spill(key, item)
+            total -= item.size
+            logger.debug("%s (%d bytes) is too large for the environment: in %s%s", key, item.size, key, FILE_SUFFIX)
+        return variables
+
+    def _encode(self, variable: str, value: Any) -> _Encoded:
+        known = self._encoded.get(variable)
+        if known is None or known.value is not value:
+            text = encode_value(value)
+            known = _Encoded(value, text, len(variable.encode()) + len(text.encode()) + 2)
+            self._encoded[variable] = known
+        return known
+
+    def _spill(self, variable: str, encoded: _Encoded) -> str:
+        """The read-only file of ``variable``'s value: the one written before, while it holds this value."""
+        known = self._spilled.get(variable)
+        if known is not None and known.encoded is encoded and _stamp(known.path) == known.stamp:
+            return known.path
+        os.makedirs(self.folder, exist_ok=True)
+        path = os.path.join(self.folder, f"{variable}-{os.getpid()}-{next(self._files)}")
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(encoded.text)
+        os.chmod(path, 0o444)
+        if known is not None:
+            with contextlib.suppress(OSError):
+                os.remove(known.path)
+        self._spilled[variable] = _Spilled(encoded, path, _stamp(path))
+        return path
+
+
+def _stamp(path: str) -> Tuple[int, int, int]:
+    """What tells a file was changed: its inode, size and time of last change (-1s: it is gone)."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return (-1, -1, -1)
+    return (found.st_ino, found.st_size, found.st_mtime_ns)
 
 
 @contextlib.contextmanager
 def parameters_in_environment(
-    parameters: Mapping[str, Any], map_variable: defaults.TypeMapVariable = None
+    parameters: Mapping[str, Any],
+    map_variable: defaults.TypeMapVariable = None,
+    variables: Optional[ParameterVariables] = None,
 ) -> Iterator[EnvironmentChanges]:
     """Within the block the parameters are in ``os.environ``; after it, what changed is yielded back.
 
-    Only the variables magnus exports, and those a task adds with magnus's prefixes, are looked
-    at and restored: copying the whole environment would cost more than a no-op step.
+    ``variables`` is the run's (its encodings and files kept from step to step); without it the
+    block makes its own, and its files are removed when it ends. Only the variables magnus
+    exports, and those a task adds with magnus's prefixes, are looked at and restored: copying the
+    whole environment would cost more than a no-op step.
     """
-    with _SpillFolder() as spill:
-        with _exported(parameters, map_variable, spill.write) as changes:
+    own = variables is None
+    variables = variables or ParameterVariables()
+    try:
+        with _exported(variables.exported(parameters, map_variable)) as changes:
             yield changes
-
-
-class _SpillFolder:
-    """A folder of the step's own for the values too large for the environment, made on first use."""
-
-    def __init__(self) -> None:
-        self.folder = ""
-
-    def write(self, variable: str, value: str) -> str:
-        if not self.folder:
-            self.folder = tempfile.mkdtemp(prefix="magnus-parameters-")
-        path = os.path.join(self.folder, variable)
-        with open(path, "w", encoding="utf-8") as file:
-            file.write(value)
-        return path
-
-    def __enter__(self) -> "_SpillFolder":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.folder:
-            shutil.rmtree(self.folder, ignore_errors=True)
+    finally:
+        if own:
+            shutil.rmtree(variables.folder, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def _exported(
-    parameters: Mapping[str, Any], map_variable: defaults.TypeMapVariable, spill: Callable[[str, str], str]
-) -> Iterator[EnvironmentChanges]:
-    exported = exported_variables(parameters, map_variable, spill)
+def _exported(exported: Dict[str, str]) -> Iterator[EnvironmentChanges]:
     before = {key: os.environ.get(key) for key in exported}
     before.update((key, value) for key, value in _returned_variables())
     # A value in a file is not also in the environment, even an older one from before the step.

@@ -53,9 +53,9 @@ class StepHandler(Protocol):
     def capacity(self) -> int:
         """How many units may be in flight at once; 0 for as many as are ready."""
 
-    def launches_branches(self, units: Sequence["Unit"]) -> bool:
-        """Whether this engine walks these branches of one composite itself (one job array), each
-        as a whole, rather than having the orchestrator launch their steps."""
+    def launches_branches(self, composite: "Unit", count: int) -> bool:
+        """Whether this engine walks the ``count`` branches of the fan-out ``composite`` itself (one job
+        array), each as a whole, rather than having the orchestrator launch their steps."""
 
     def launch_branches(self, units: Sequence["Unit"]) -> List[Handle]:
         """Start the branches of one composite (when :meth:`launches_branches`); a handle each."""

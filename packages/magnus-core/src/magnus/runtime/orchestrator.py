@@ -62,6 +62,7 @@ class _Walk:
     key: _Key
     map_variable: defaults.TypeMapVariable
     join: Optional["_Join"] = None
+    index: int = 0  # its place among the branches of its composite
 
 
 @dataclass(eq=False)
@@ -70,12 +71,13 @@ class _Join:
 
     unit: Unit
     walk: _Walk
-    runs: List[BranchRun]
+    runs: Sequence[BranchRun]
     started: float
     ordered: bool  # its branches run one after another, in their order
     next_branch: int = 0
     pending: int = 0
     walks: List[_Walk] = field(default_factory=list)
+    failed: List[Tuple[int, str]] = field(default_factory=list)  # branches that ended other than SUCCESS
 
 
 @dataclass(eq=False)
@@ -127,6 +129,7 @@ class Orchestrator:
         )
         self.records = UnitRecords(services)
         self.events = services.events
+        services.parameter_variables  # noqa: B018 - made here, so workers forked later share its files
         self.decisions: List[Decision] = []
         self._core: List[Tuple[_Key, int, Unit, _Walk]] = []  # units done here, at once
         self._launch: List[Tuple[_Key, int, Union[Unit, _Join], _Walk]] = []  # steps, and branches to start
@@ -283,16 +286,19 @@ class Orchestrator:
             self._route(unit, walk, defaults.FAIL)
             return
         self.events.branches_started(name, len(runs), map_variable, dynamic=node.dynamic_branches)
-        branches = [
-            Unit(self.active.plan.unit(run.graph.internal_branch_name), run.map_variable, self.active) for run in runs
-        ]
-        whole = len(runs) > 0 and self.handler.launches_branches(branches)
+        whole = len(runs) > 0 and self.handler.launches_branches(unit, len(runs))
         join = _Join(unit, walk, runs, started, ordered=not whole and self.handler.capacity() == 1)
         join.pending = len(runs)
         self._joins[name] = join
         if whole:
-            for branch, handle in zip(branches, self.handler.launch_branches(branches), strict=True):
-                branch_walk = _Walk(branch.name, walk.key, branch.map_variable, join)
+            branches = [
+                Unit(self.active.plan.unit(run.graph.internal_branch_name), run.map_variable, self.active)
+                for run in runs
+            ]
+            for index, (branch, handle) in enumerate(
+                zip(branches, self.handler.launch_branches(branches), strict=True)
+            ):
+                branch_walk = _Walk(branch.name, walk.key, branch.map_variable, join, index)
                 join.walks.append(branch_walk)
                 self._in_flight[handle] = _Flight(branch, branch_walk, started)
             join.next_branch = len(runs)
@@ -307,7 +313,7 @@ class Orchestrator:
         run = join.runs[index]
         join.next_branch += 1
         key = (*join.walk.key, index)
-        branch_walk = _Walk(run.name, key, run.map_variable, join)
+        branch_walk = _Walk(run.name, key, run.map_variable, join, index)
         join.walks.append(branch_walk)
         if join.next_branch < len(join.runs):
             heapq.heappush(self._launch, ((*join.walk.key, index + 1), next(self._order), join, join.walk))
@@ -320,6 +326,8 @@ class Orchestrator:
             return
         join.walks.remove(walk)
         self.events.branch_ended(join.unit.name, walk.name, status)
+        if status != defaults.SUCCESS:
+            join.failed.append((walk.index, walk.name))
         join.pending -= 1
         if join.pending == 0:
             self._ready_fan_in(join)
@@ -331,7 +339,8 @@ class Orchestrator:
         node = unit.node
         assert isinstance(node, CompositeNode)
         join = self._joins.pop(unit.name)
-        settled, total, failed = self.records.fan_in(node, unit.map_variable, in_order=join.ordered)
+        seen = (len(join.runs), [name for _, name in sorted(join.failed)])  # known here: nothing to read back
+        settled, total, failed = self.records.fan_in(node, unit.map_variable, join.ordered, seen)
         self.events.composite_ended(unit.name, total, failed)
         seconds = time.monotonic() - join.started
         self.events.step_ended(unit.name, node.node_type, unit.map_variable, settled.status, seconds, settled.message)

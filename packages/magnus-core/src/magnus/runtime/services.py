@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from magnus.datastore.models import CodeIdentity, RunLog
     from magnus.graph import Graph
     from magnus.pickler import BasePickler
+    from magnus.runtime.environment import ParameterVariables
     from magnus.runtime.plan import Plan
     from magnus.secrets import BaseSecrets
     from magnus.service import BaseService
@@ -63,7 +64,8 @@ class RunServices:
 
     Frozen: what changes during a run lives in the services (the store) or in the few per-run
     caches below, each computed at most once per process: the git identity of the code, the run
-    log being resumed, and the secret values to mask (which grow as steps read secrets).
+    log being resumed, the encoded parameter variables, and the secret values to mask (which grow
+    as steps read secrets).
     """
 
     run_id: str
@@ -96,6 +98,13 @@ class RunServices:
         from magnus.code_identity import git_code_identity
 
         return git_code_identity()
+
+    @functools.cached_property
+    def parameter_variables(self) -> "ParameterVariables":
+        """The ``MAGNUS_PRM_`` variables of this run's steps in this process, each value encoded once."""
+        from magnus.runtime.environment import ParameterVariables
+
+        return ParameterVariables()
 
     @functools.cached_property
     def original_run_log(self) -> "RunLog":

@@ -137,7 +137,7 @@ class StepRunner:
         try:
             parameters = store.get_parameters(services.run_id)
             attempt.parameters = redactor.redact_data(task.parameters_used(parameters, current.map_variable))
-            with parameters_in_environment(parameters, current.map_variable) as changed:
+            with parameters_in_environment(parameters, current.map_variable, services.parameter_variables) as changed:
                 returned = task.execute_command(parameters, current.map_variable)
             for name, value, number in changed.metrics:
                 track(current, name, value, number)

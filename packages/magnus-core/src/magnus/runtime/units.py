@@ -14,7 +14,7 @@ import functools
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from magnus import defaults
 from magnus.datastore.models import BranchLog, StepAttempt, StepLog
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
 _UNFINISHED = (defaults.CREATED, defaults.PROCESSING)
+# How many branches of a composite are recorded in one write (their logs are held in memory meanwhile).
+FAN_OUT_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -236,8 +238,11 @@ class UnitRecords:
             logger.debug("branch %s interrupted before it was recorded", name, exc_info=True)
 
     # ---- composites ----------------------------------------------------------------------------------
-    def fan_out(self, node: CompositeNode, map_variable: defaults.TypeMapVariable) -> Tuple[StepLog, List[BranchRun]]:
-        """Record a composite step and the branches it is about to run, in one write; those branches.
+    def fan_out(
+        self, node: CompositeNode, map_variable: defaults.TypeMapVariable
+    ) -> Tuple[StepLog, Sequence[BranchRun]]:
+        """Record a composite step and the branches it is about to run (in batches of ``FAN_OUT_BATCH``);
+        those branches.
 
         A step whose branches cannot be worked out (a map's list parameter is missing) is recorded
         FAIL, saying why, with no branch.
@@ -252,22 +257,33 @@ class UnitRecords:
             self.store.add_step_log(self.run_id, step_log)
             return step_log, []
         step_log.status = defaults.PROCESSING
-        step_log.branches = {run.name: BranchLog(internal_name=run.name, status=defaults.PROCESSING) for run in runs}
-        self.store.add_step_log(self.run_id, step_log)
+        for start in range(0, max(len(runs), 1), FAN_OUT_BATCH):  # a map of 100,000 items: a batch at a time
+            batch = runs[start : start + FAN_OUT_BATCH]
+            branches = {run.name: BranchLog(internal_name=run.name, status=defaults.PROCESSING) for run in batch}
+            # a copy each time: a store may keep what it is given
+            self.store.add_step_log(self.run_id, step_log.model_copy(update={"branches": branches}))
         return step_log, runs
 
     def fan_in(
-        self, node: CompositeNode, map_variable: defaults.TypeMapVariable, in_order: bool = False
+        self,
+        node: CompositeNode,
+        map_variable: defaults.TypeMapVariable,
+        in_order: bool = False,
+        seen: Optional[Tuple[int, List[str]]] = None,
     ) -> Tuple[StepLog, int, int]:
         """Settle a composite step from its branches: one read of their statuses, one write of its own.
 
         A step whose branches' outputs are merged at fan-in (a map, unless its iterations ran in
         turn in this process, ``in_order``, and it has no reducer) reads its branches' steps
-        instead, and sets the parameters it combines from them, in branch order. Returns the
-        settled log, the number of branches and of those that did not succeed.
+        instead, and sets the parameters it combines from them, in branch order. ``seen`` is how
+        the branches ended as the walking process saw them (their number, those that did not
+        succeed): then nothing is read. Returns the settled log, the number of branches and of
+        those that did not succeed.
         """
         name = node.step_log_name(map_variable)
-        if node.merges_at_fan_in(in_order):
+        if seen is not None and not node.merges_at_fan_in(in_order):
+            total, failed = seen
+        elif node.merges_at_fan_in(in_order):
             from magnus.runtime.outputs import branches_outputs
 
             step_log = self.store.get_step_log(self.run_id, name)
@@ -277,7 +293,8 @@ class UnitRecords:
                 self.store.set_parameters(self.run_id, combined)
         else:
             statuses = self.store.get_branch_statuses(self.run_id, name)
-        failed = [branch for branch, status in statuses.items() if status != defaults.SUCCESS]
+        if seen is None or node.merges_at_fan_in(in_order):
+            total, failed = len(statuses), [branch for branch, status in statuses.items() if status != defaults.SUCCESS]
         if failed:
             message = f"branches that did not succeed: {', '.join(failed)}"
             settled = self.store.update_step_log_status(self.run_id, name, defaults.FAIL, message)
@@ -287,7 +304,7 @@ class UnitRecords:
             settled = self.store.update_step_log_status(
                 self.run_id, name, defaults.SUCCESS, reused.message if reused else ""
             )
-        return settled, len(statuses), len(failed)
+        return settled, total, len(failed)
 
     def branch_statuses(self, name: str) -> Dict[str, str]:
         return self.store.get_branch_statuses(self.run_id, name)
