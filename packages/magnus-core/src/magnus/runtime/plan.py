@@ -132,13 +132,11 @@ class Plan:
         return json.dumps({"start": self.start.shown, "units": self.describe()}, indent=2)
 
     def to_text(self) -> str:
-        """One line per unit, indented by the branch holding it, with where it leads."""
-        width = max(len(unit.shown) for unit in self.units.values())
+        """One line per unit, in the order a walk meets them, a branch's units indented under it."""
+        ordered = list(self._walk_order(self.graphs[""], 0))
+        width = max(2 * depth + len(unit.shown) for unit, depth in ordered)
         lines = []
-        for unit in self.units.values():
-            depth = unit.graph.internal_branch_name.count(".") + (1 if unit.graph.internal_branch_name else 0)
-            depth += 1 if unit.kind == BRANCH else 0
-            name = f"{'  ' * depth}{unit.shown}"
+        for unit, depth in ordered:
             if unit.kind == BRANCH:
                 each = " once per item" if unit.dynamic else ""
                 leads = f"walks branch '{unit.label}'{each}, then {_shown(unit.fan_in)}"
@@ -146,8 +144,32 @@ class Plan:
                 leads = f"ends its {'branch' if unit.graph.internal_branch_name else 'run'} {unit.node.ends_with}"
             else:
                 leads = f"success -> {_listed(unit.on_success)}, failure -> {_listed(unit.on_failure)}"
-            lines.append(f"{name:<{width + 2 * depth + 2}} {unit.kind:<8} {leads}")
+            lines.append(f"{'  ' * depth}{unit.shown:<{width - 2 * depth}}  {unit.kind:<8} {leads}")
         return "\n".join(lines) + "\n"
+
+    def _walk_order(self, graph: "Graph", depth: int) -> Iterator[Tuple[PlannedUnit, int]]:
+        """The units of ``graph`` from its entry along their routes (those no route reaches last), each
+        composite's branches and their units right after its fan-out."""
+        units = self.of_graph(graph)
+        ids = {unit.id for unit in units}
+        queue, seen = [self.entry(graph).id], set()
+        for unit in units:  # then those nothing routes to, in the order of the dag
+            queue.append(unit.id)
+        while queue:
+            unit = self.units[queue.pop(0)]
+            if unit.id in seen:
+                continue
+            seen.add(unit.id)
+            if unit.kind == BRANCH:
+                continue
+            yield unit, depth
+            following = list(unit.on_success + unit.on_failure)
+            if unit.kind == FAN_OUT:
+                for branch in unit.on_success:
+                    yield self.units[branch], depth + 1
+                    yield from self._walk_order(self.graphs[branch], depth + 2)
+                following = [unit.id.replace(FAN_OUT, FAN_IN), *unit.on_failure]
+            queue[:0] = [target for target in following if target in ids and target not in seen]
 
 
 def _shown(unit_id: str) -> str:
