@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence, TypeV
 
 import click
 
+from magnus import defaults
 from magnus.runs.commands import build_group as build_runs_group
-from magnus.runtime import request
 from magnus.version import __version__
 
 if TYPE_CHECKING:
+    from magnus.runtime import request
     from magnus.runtime.events import RunObserver
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -128,14 +129,28 @@ def _step_request(step_name: Optional[str], pipeline_file: str, file_option: str
     """``execute_single_node``'s request: RUN_ID PIPELINE_FILE STEP, or magnus 0.5.1's RUN_ID STEP -f PIPELINE_FILE."""
     if step_name is None:
         pipeline_file, step_name = file_option or "pipeline.yaml", pipeline_file
-    return request.RunStep.from_options(**options, pipeline_file=pipeline_file, step_name=step_name)
+    from magnus.runtime.request import RunStep
+
+    return RunStep.from_options(**options, pipeline_file=pipeline_file, step_name=step_name)
+
+
+def _fan_request(**options: Any) -> "request.LaunchRequest":
+    from magnus.runtime.request import fan_request
+
+    return fan_request(**options)
+
+
+def _branch_request(**options: Any) -> "request.WalkBranch":
+    from magnus.runtime.request import WalkBranch
+
+    return WalkBranch.from_options(**options)
 
 
 # What each launch command's options make: the one reading of the grammar request.to_argv() writes.
 _REQUESTS: Dict[str, Callable[..., "request.LaunchRequest"]] = {
-    request.EXECUTE: _step_request,
-    request.FAN: request.fan_request,
-    request.BRANCH: request.WalkBranch.from_options,
+    defaults.EXECUTE_COMMAND: _step_request,
+    defaults.FAN_COMMAND: _fan_request,
+    defaults.BRANCH_COMMAND: _branch_request,
 }
 
 
@@ -194,8 +209,9 @@ def execute(
 ) -> None:
     """Run a pipeline, showing its progress and how it ended on stderr."""
     from magnus.entrypoints import execute as run
+    from magnus.runtime.request import RunReference
 
-    resume = request.RunReference("", pipeline_file, config_file, parameters_file, tag).execute_argv(resume=True)
+    resume = RunReference("", pipeline_file, config_file, parameters_file, tag).execute_argv(resume=True)
     events = _progress(quiet, resume)
     run_log = run(
         pipeline_file,
@@ -210,7 +226,7 @@ def execute(
     _finish(run_log)
 
 
-@cli.command(request.EXECUTE)
+@cli.command(defaults.EXECUTE_COMMAND)
 @click.argument("run_id")
 @click.argument("pipeline_file")
 @click.argument("step_name", required=False)
@@ -308,7 +324,7 @@ def execute_notebook(
     _finish(run_log)
 
 
-@cli.command(request.FAN)
+@cli.command(defaults.FAN_COMMAND)
 @click.argument("run_id")
 @click.argument("step_name")
 @click.option("-f", "--file", "pipeline_file", default="pipeline.yaml", show_default=True, help="The pipeline YAML.")
@@ -320,10 +336,10 @@ def execute_notebook(
 @_reports_errors
 def fan(**options: Any) -> None:
     """Fan a parallel, map or dag step out to its branches, or in from them."""
-    _launch(request.fan_request(**options))
+    _launch(_fan_request(**options))
 
 
-@cli.command(request.BRANCH)
+@cli.command(defaults.BRANCH_COMMAND)
 @click.argument("run_id")
 @click.argument("pipeline_file")
 @click.argument("step_name")
@@ -338,7 +354,7 @@ def execute_branch(**options: Any) -> None:
     BRANCH is the branch's name in the pipeline (a map's as EACH.%); the composite step must have
     been fanned out (its branch logs recorded) by the process walking the run.
     """
-    _launch(request.WalkBranch.from_options(**options))
+    _launch(_branch_request(**options))
 
 
 @cli.command("graph")

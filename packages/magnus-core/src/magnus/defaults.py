@@ -22,6 +22,11 @@ SUCCESS = "SUCCESS"
 FAIL = "FAIL"
 TRIGGERED = "TRIGGERED"
 
+# The commands doing one unit of a run walked elsewhere (magnus 0.5.1's, and execute_branch)
+EXECUTE_COMMAND = "execute_single_node"
+FAN_COMMAND = "fan"
+BRANCH_COMMAND = "execute_branch"
+
 # Naming of internal graph parts
 MAP_PLACEHOLDER = "map_variable_placeholder"
 DAG_BRANCH_NAME = "dag"

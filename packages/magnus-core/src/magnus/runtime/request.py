@@ -30,9 +30,9 @@ from typing import Any, ClassVar, Dict, List, Sequence, Tuple, Type
 from magnus import defaults
 from magnus.errors import UserInputError
 
-EXECUTE = "execute_single_node"
-FAN = "fan"
-BRANCH = "execute_branch"
+EXECUTE = defaults.EXECUTE_COMMAND
+FAN = defaults.FAN_COMMAND
+BRANCH = defaults.BRANCH_COMMAND
 
 
 def encode_name(name: str) -> str:
