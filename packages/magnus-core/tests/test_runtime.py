@@ -19,7 +19,8 @@ from magnus import defaults, parameters
 from magnus.datastore.file_system import FileSystemRunLogStore
 from magnus.entrypoints import execute, load_pipeline
 from magnus.errors import UserInputError
-from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunReference, RunStep, WalkBranch
+from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunStep, WalkBranch, execute_argv
+from magnus.runtime.services import RunOptions
 
 STEPS = """
 import json
@@ -153,20 +154,29 @@ def test_a_two_step_run_does_its_per_run_work_once(project: Path, monkeypatch: p
     assert counts["get_run_log_by_id"] <= 4
 
 
-RUN = RunReference(run_id="run-1", pipeline_file="pipeline.yaml", configuration_file="config.yaml")
+RUN = RunOptions(run_id="run-1", pipeline_file="pipeline.yaml", configuration_file="config.yaml")
 
 
 @pytest.mark.parametrize(
     "request_",
     [
         RunStep(
-            run=RunReference("run-1", "pipeline.yaml", "config.yaml", "parameters.yaml", "nightly", "run-0"),
+            run=RunOptions(
+                run_id="run-1",
+                pipeline_file="pipeline.yaml",
+                configuration_file="config.yaml",
+                parameters_file="parameters.yaml",
+                tag="nightly",
+                use_cached="run-0",
+            ),
             step="a step",
             map_variable=json.dumps({"item": 0.5}),
             retry="2",
         ),
         FanOut(
-            run=RunReference("{{workflow.parameters.run_id}}", "pipeline.yaml", "config.yaml"),
+            run=RunOptions(
+                run_id="{{workflow.parameters.run_id}}", pipeline_file="pipeline.yaml", configuration_file="config.yaml"
+            ),
             step="each",
             map_variable="{{inputs.parameters.map_variable}}",
             iterations_file="/tmp/iterations.json",
@@ -196,7 +206,9 @@ def test_the_magnus_0_5_1_form_of_execute_single_node_is_read() -> None:
     from magnus.cli import parse_request
 
     parsed = parse_request(["execute_single_node", "run-1", "a%step", "-f", "old.yaml", "-c", "config.yaml"])
-    assert parsed == RunStep(run=RunReference("run-1", "old.yaml", "config.yaml"), step="a step")
+    assert parsed == RunStep(
+        run=RunOptions(run_id="run-1", pipeline_file="old.yaml", configuration_file="config.yaml"), step="a step"
+    )
 
 
 @pytest.mark.parametrize(
@@ -226,7 +238,9 @@ def test_a_fan_out_writes_the_iterations_for_an_engine(project: Path) -> None:
         {"each": {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "success"}},
         "each",
     )
-    run = RunReference("fanned", pipeline, "config.yaml", "parameters.yaml")
+    run = RunOptions(
+        run_id="fanned", pipeline_file=pipeline, configuration_file="config.yaml", parameters_file="parameters.yaml"
+    )
     fan_out = FanOut(run=run, step="each", iterations_file=str(project / "iterations.json"))
     assert execute_request(fan_out) == defaults.PROCESSING
     iterations = json.loads((project / "iterations.json").read_text())
@@ -259,10 +273,12 @@ def test_a_branch_is_walked_in_one_process_from_its_request(project: Path) -> No
         {"each": {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "success"}},
         "each",
     )
-    run = RunReference("branched", pipeline, "config.yaml", "parameters.yaml")
+    run = RunOptions(
+        run_id="branched", pipeline_file=pipeline, configuration_file="config.yaml", parameters_file="parameters.yaml"
+    )
     assert execute_request(FanOut(run=run, step="each")) == defaults.PROCESSING
     walked = WalkBranch(
-        run=RunReference("branched", pipeline, "config.yaml"),
+        run=RunOptions(run_id="branched", pipeline_file=pipeline, configuration_file="config.yaml"),
         step="each",
         branch=f"each.{defaults.MAP_PLACEHOLDER}",
         map_variable=json.dumps({"item": "b"}),
@@ -307,13 +323,19 @@ def test_an_engine_retrying_a_step_numbers_its_attempts_across_launches(project:
 
     (project / "flaky_steps.py").write_text(textwrap.dedent(FLAKY))
     pipeline = write(project, {"flaky": {"type": "task", "command": "flaky_steps.flaky", "next": "success"}}, "flaky")
-    launch = RunStep(run=RunReference("retried", pipeline, "config.yaml"), step="flaky")
+    launch = RunStep(
+        run=RunOptions(run_id="retried", pipeline_file=pipeline, configuration_file="config.yaml"), step="flaky"
+    )
     statuses = [execute_request(dataclasses.replace(launch, retry=str(retry))) for retry in range(3)]
     assert statuses == [defaults.FAIL, defaults.FAIL, defaults.SUCCESS]
     attempts = FileSystemRunLogStore().get_run_log_by_id("retried").steps["flaky"].attempts
     assert [(a.attempt_number, a.status) for a in attempts] == [(1, "FAIL"), (2, "FAIL"), (3, "SUCCESS")]
     # A launch that died before recording anything (a pod killed) still counts.
-    killed = dataclasses.replace(launch, run=RunReference("killed-once", pipeline, "config.yaml"), retry="1")
+    killed = dataclasses.replace(
+        launch,
+        run=RunOptions(run_id="killed-once", pipeline_file=pipeline, configuration_file="config.yaml"),
+        retry="1",
+    )
     execute_request(killed)
     attempts = FileSystemRunLogStore().get_run_log_by_id("killed-once").steps["flaky"].attempts
     assert [a.attempt_number for a in attempts] == [2]
@@ -335,7 +357,10 @@ def test_a_step_of_a_resumed_run_walked_elsewhere_is_reused_when_it_succeeded(pr
     assert old is not None and old.status == defaults.FAIL
     (project / "launches").write_text("xx")  # the next launch of flaky succeeds
     for step in ("counted", "flaky", "success"):
-        request = RunStep(run=RunReference("new", pipeline, "config.yaml", use_cached="old"), step=step)
+        request = RunStep(
+            run=RunOptions(run_id="new", pipeline_file=pipeline, configuration_file="config.yaml", use_cached="old"),
+            step=step,
+        )
         assert execute_request(request) == defaults.SUCCESS
     new = FileSystemRunLogStore().get_run_log_by_id("new")
     assert (new.status, new.use_cached, new.original_run_id) == (defaults.SUCCESS, True, "old")
@@ -347,8 +372,8 @@ def test_a_step_of_a_resumed_run_walked_elsewhere_is_reused_when_it_succeeded(pr
 
 
 def test_a_whole_run_is_started_elsewhere_and_resumed_by_its_reference() -> None:
-    reference = RunReference("r-1", "p.yaml", "c.yaml", use_cached="r-0")
-    assert reference.execute_argv(program=("m",)) == [
+    reference = RunOptions(run_id="r-1", pipeline_file="p.yaml", configuration_file="c.yaml", use_cached="r-0")
+    assert execute_argv(reference, program=("m",)) == [
         "m",
         "execute",
         "-f",
@@ -360,7 +385,7 @@ def test_a_whole_run_is_started_elsewhere_and_resumed_by_its_reference() -> None
         "--use-cached",
         "r-0",
     ]
-    assert reference.execute_argv(resume=True) == ["magnus", "execute", "-f", "p.yaml", "-c", "c.yaml"]
+    assert execute_argv(reference, resume=True) == ["magnus", "execute", "-f", "p.yaml", "-c", "c.yaml"]
 
 
 def test_two_processes_creating_the_run_log_of_a_run_walked_elsewhere_both_go_on(project: Path) -> None:

@@ -14,7 +14,7 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
-from typing import ClassVar, Dict, List, Optional
+from typing import ClassVar, Dict, List, Sequence
 
 from pydantic import Field, field_validator
 
@@ -22,6 +22,7 @@ from magnus import defaults
 from magnus.atomic import write_atomically
 from magnus.catalog import (
     BaseCatalog,
+    FileToPut,
     catalog_entry,
     checked_pattern,
     confined,
@@ -91,21 +92,13 @@ class FileSystemCatalog(BaseCatalog):
             entries.append(self._entry(relative, run_id, sha256_of(file), "get"))
         return entries
 
-    def put(
-        self,
-        name: str,
-        run_id: str,
-        compute_data_folder: str = "",
-        synced_catalogs: Optional[List[DataCatalog]] = None,
-    ) -> List[DataCatalog]:
-        source = Path(compute_data_folder or self.compute_data_folder)
+    def copy_in(self, files: Sequence[FileToPut], run_id: str) -> None:
         target = self.run_folder(run_id)
-        entries = []
-        for item in self.planned_puts(source, name, synced_catalogs):
-            if not item.unchanged:
-                _copy(item.path, confined(target, Path(item.relative), "catalog"))
-            entries.append(self._entry(Path(item.relative), run_id, item.data_hash, "put"))
-        return entries
+        for item in files:
+            _copy(item.path, confined(target, Path(item.relative), "catalog"))
+
+    def handler_location(self) -> str:
+        return self.catalog_location
 
     def put_data(self, name: str, data: bytes, run_id: str) -> List[DataCatalog]:
         """Write magnus's own data (an execution log) straight into the run's folder."""
@@ -120,7 +113,7 @@ class FileSystemCatalog(BaseCatalog):
             shutil.copytree(previous, self.run_folder(run_id), dirs_exist_ok=True, symlinks=True)
 
     def _entry(self, relative: Path, run_id: str, data_hash: str, stage: str) -> DataCatalog:
-        return catalog_entry(relative.as_posix(), run_id, data_hash, stage, self.catalog_location)
+        return catalog_entry(relative.as_posix(), run_id, data_hash, stage, self.handler_location())
 
 
 def _copy(source: Path, target: Path) -> None:

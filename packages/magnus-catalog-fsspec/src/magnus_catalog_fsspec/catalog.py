@@ -27,11 +27,11 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Dict, List, Optional
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence
 
 from pydantic import Field, PrivateAttr, field_validator
 
-from magnus.catalog import BaseCatalog, catalog_entry, checked_pattern, confined, matches, sha256_of
+from magnus.catalog import BaseCatalog, FileToPut, catalog_entry, checked_pattern, confined, matches, sha256_of
 from magnus.datastore.models import DataCatalog
 from magnus.errors import CatalogError
 from magnus.names import path_name_problem
@@ -121,22 +121,14 @@ class FsspecCatalog(BaseCatalog):
             for relative, path in zip(relatives, targets, strict=True)
         ]
 
-    def put(
-        self,
-        name: str,
-        run_id: str,
-        compute_data_folder: str = "",
-        synced_catalogs: Optional[List[DataCatalog]] = None,
-    ) -> List[DataCatalog]:
-        source = Path(compute_data_folder or self.compute_data_folder)
-        target = self.run_path(run_id)
-        planned = self.planned_puts(source, name, synced_catalogs)
-        entries = [self._entry(item.relative, run_id, item.data_hash, "put") for item in planned]
-        local = [str(item.path) for item in planned if not item.unchanged]
-        remote = [f"{target}/{item.relative}" for item in planned if not item.unchanged]
-        if local:
-            self._folder.fs.put(local, remote)
-        return entries
+    def copy_in(self, files: Sequence[FileToPut], run_id: str) -> None:
+        """One batch of uploads for all of them."""
+        if files:
+            target = self.run_path(run_id)
+            self._folder.fs.put([str(item.path) for item in files], [f"{target}/{item.relative}" for item in files])
+
+    def handler_location(self) -> str:
+        return self.location
 
     def put_data(self, name: str, data: bytes, run_id: str) -> List[DataCatalog]:
         """Write magnus's own data (an execution log) as one object of the run's folder."""

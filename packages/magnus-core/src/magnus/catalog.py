@@ -111,7 +111,6 @@ class BaseCatalog(BaseService):
             CatalogError: nothing matched ``name`` or a path would leave its folder.
         """
 
-    @abstractmethod
     def put(
         self,
         name: str,
@@ -122,11 +121,31 @@ class BaseCatalog(BaseService):
         """Copy files of the compute folder matching ``name`` into the run's catalog.
 
         Returns one entry per file with its hash and stage ``put``. Files listed in
-        ``synced_catalogs`` with an unchanged hash may be skipped.
+        ``synced_catalogs`` with an unchanged hash are not copied again (:meth:`copy_in` copies the
+        others).
 
         Raises:
             CatalogError: nothing matched ``name`` or a path would leave its folder.
         """
+        if not self.keeps_data:
+            return []
+        planned = self.planned_puts(Path(compute_data_folder or self.compute_data_folder), name, synced_catalogs)
+        self.copy_in([item for item in planned if not item.unchanged], run_id)
+        return [
+            catalog_entry(item.relative, run_id, item.data_hash, "put", self.handler_location()) for item in planned
+        ]
+
+    def copy_in(self, files: Sequence[FileToPut], run_id: str) -> None:
+        """Copy ``files`` of the compute folder into the run's catalog, each at its ``relative`` path.
+
+        Raises:
+            CatalogError: a path would leave the run's folder.
+        """
+        raise NotImplementedError(f"catalog {self.service_name} keeps no data")
+
+    def handler_location(self) -> str:
+        """Where the catalog is, as its run log entries record it (``catalog_handler_location``)."""
+        return ""
 
     def put_data(self, name: str, data: bytes, run_id: str) -> List[DataCatalog]:
         """Put ``data`` (bytes made by magnus, such as a step's execution log) as file ``name``.
@@ -156,15 +175,6 @@ class DoNothingCatalog(BaseCatalog):
     keeps_data: ClassVar[bool] = False
 
     def get(self, name: str, run_id: str, compute_data_folder: str = "") -> List[DataCatalog]:
-        return []
-
-    def put(
-        self,
-        name: str,
-        run_id: str,
-        compute_data_folder: str = "",
-        synced_catalogs: List[DataCatalog] | None = None,
-    ) -> List[DataCatalog]:
         return []
 
     def sync_between_runs(self, previous_run_id: str, run_id: str) -> None:

@@ -24,6 +24,7 @@ from magnus.version import __version__
 if TYPE_CHECKING:
     from magnus.runtime import request
     from magnus.runtime.events import RunObserver
+    from magnus.runtime.services import RunOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 # 128 + SIGINT, what shells report for a program Ctrl-C stopped.
@@ -190,40 +191,38 @@ def cli() -> None:
     """Define a pipeline once; run it locally, in containers or on Argo by switching the config."""
 
 
+_run_id = click.option("--run-id", default="", help="Id of the run (generated when not given).")
+
+
+def _run_options(options: Dict[str, Any], pipeline_file: str = "") -> "RunOptions":
+    """A running command's options as the run's (``config_file`` ... as click names them)."""
+    from magnus.runtime.services import RunOptions
+
+    return RunOptions(
+        pipeline_file=pipeline_file,
+        configuration_file=options["config_file"],
+        parameters_file=options["parameters_file"],
+        run_id=options.get("run_id", ""),
+        tag=options["tag"],
+        use_cached=options.get("use_cached", ""),
+    )
+
+
 @cli.command("execute")
 @click.option("-f", "--file", "pipeline_file", default="pipeline.yaml", show_default=True, help="The pipeline YAML.")
 @_common
-@click.option("--run-id", default="", help="Id of the run (generated when not given).")
+@_run_id
 @click.option("--use-cached", default="", help="Resume run USE_CACHED: steps that succeeded there are not run again.")
 @_quiet
 @_reports_errors
-def execute(
-    pipeline_file: str,
-    config_file: str,
-    parameters_file: str,
-    log_level: str,
-    tag: str,
-    run_id: str,
-    use_cached: str,
-    quiet: bool,
-) -> None:
+def execute(pipeline_file: str, quiet: bool, **options: Any) -> None:
     """Run a pipeline, showing its progress and how it ended on stderr."""
-    from magnus.entrypoints import execute as run
-    from magnus.runtime.request import RunReference
+    from magnus.entrypoints import load_pipeline, run_pipeline
+    from magnus.runtime.request import execute_argv
 
-    resume = RunReference("", pipeline_file, config_file, parameters_file, tag).execute_argv(resume=True)
-    events = _progress(quiet, resume)
-    run_log = run(
-        pipeline_file,
-        config_file,
-        parameters_file,
-        run_id=run_id,
-        tag=tag,
-        use_cached=use_cached,
-        full=False,
-        events=events,
-    )
-    _finish(run_log)
+    run = _run_options(options, pipeline_file)
+    events = _progress(quiet, execute_argv(run, resume=True))
+    _finish(run_pipeline(load_pipeline(pipeline_file), run, full=False, events=events))
 
 
 @cli.command(defaults.EXECUTE_COMMAND)
@@ -254,41 +253,27 @@ def _catalog_options(command: F) -> F:
     )
 
 
-def _single_task(command: str, command_type: str, data_folder: str, put_in_catalog: tuple[str, ...]) -> dict[str, Any]:
-    task: dict[str, Any] = {"command": command, "command_type": command_type}
-    if put_in_catalog:
-        task["catalog"] = {"put": list(put_in_catalog), "compute_data_folder": data_folder}
-    return task
+def _run_task(task: Dict[str, Any], name: str, options: Dict[str, Any]) -> None:
+    """Run one task as a pipeline of its own (magnus 0.5.1's -put/-d put its outputs in the catalog)."""
+    from magnus.entrypoints import execute_task
+
+    if options["put_in_catalog"]:
+        task["catalog"] = {"put": list(options["put_in_catalog"]), "compute_data_folder": options["data_folder"]}
+    _finish(execute_task(task, name, _run_options(options), events=_progress(options["quiet"])))
 
 
 @cli.command("execute_function")
 @click.argument("command")
 @_common
 @_catalog_options
-@click.option("--run-id", default="", help="Id of the run (generated when not given).")
+@_run_id
 @click.option("--step-name", default="", help="Name of the step (the function's name by default).")
 @_quiet
 @_reports_errors
-def execute_function(
-    command: str,
-    config_file: str,
-    parameters_file: str,
-    log_level: str,
-    tag: str,
-    data_folder: str,
-    put_in_catalog: tuple[str, ...],
-    run_id: str,
-    step_name: str,
-    quiet: bool,
-) -> None:
+def execute_function(command: str, step_name: str, **options: Any) -> None:
     """Run one python function (module.function) as a pipeline of one step."""
-    from magnus.entrypoints import RunOptions, execute_task
-
     name = step_name or command.rpartition(".")[2] or command
-    options = RunOptions(configuration_file=config_file, parameters_file=parameters_file, run_id=run_id, tag=tag)
-    task = _single_task(command, "python", data_folder, put_in_catalog)
-    run_log = execute_task(task, name, options, events=_progress(quiet))
-    _finish(run_log)
+    _run_task({"command": command, "command_type": "python"}, name, options)
 
 
 @cli.command("execute_notebook")
@@ -296,32 +281,19 @@ def execute_function(
 @click.option("--notebook-output-path", default="", help="Where the executed notebook is written.")
 @_common
 @_catalog_options
-@click.option("--run-id", default="", help="Id of the run (generated when not given).")
+@_run_id
 @_quiet
 @_reports_errors
-def execute_notebook(
-    filename: str,
-    notebook_output_path: str,
-    config_file: str,
-    parameters_file: str,
-    log_level: str,
-    tag: str,
-    data_folder: str,
-    put_in_catalog: tuple[str, ...],
-    run_id: str,
-    quiet: bool,
-) -> None:
+def execute_notebook(filename: str, notebook_output_path: str, **options: Any) -> None:
     """Run one notebook as a pipeline of one step (needs magnus-task-notebook)."""
-    from magnus.entrypoints import RunOptions, execute_task, require_task_type
+    from magnus.entrypoints import require_task_type
 
     require_task_type("notebook")
-    task = _single_task(filename, "notebook", data_folder, put_in_catalog)
+    task: Dict[str, Any] = {"command": filename, "command_type": "notebook"}
     if notebook_output_path:
         task["notebook_output_path"] = notebook_output_path
     name = os.path.splitext(os.path.basename(filename))[0].replace(".", "_") or "notebook"
-    options = RunOptions(configuration_file=config_file, parameters_file=parameters_file, run_id=run_id, tag=tag)
-    run_log = execute_task(task, name, options, events=_progress(quiet))
-    _finish(run_log)
+    _run_task(task, name, options)
 
 
 @cli.command(defaults.FAN_COMMAND)

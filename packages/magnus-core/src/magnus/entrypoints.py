@@ -212,15 +212,7 @@ def execute_request(request: LaunchRequest) -> str:
 
     pipeline = load_pipeline(request.run.pipeline_file)
     node = pipeline.graph.find_node(request.step)
-    run = request.run
-    options = RunOptions(
-        pipeline_file=run.pipeline_file,
-        configuration_file=run.configuration_file,
-        parameters_file=run.parameters_file,
-        run_id=run.run_id,
-        tag=run.tag,
-        use_cached=run.use_cached,
-    )
+    options = request.run
     executor, services = compose(pipeline, options)
     for service in services.services().values():
         integration.configure_for_execution(executor, service)

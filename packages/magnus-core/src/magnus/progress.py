@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Dict, Optional, Sequence, TextIO
 
 from magnus import defaults
 from magnus.reach import Reach
-from magnus.runtime.events import RunObserver
+from magnus.runtime.events import RunObserver, StepEnded
 from magnus.runtime.step import INTERRUPTED
 from magnus.timing import format_seconds
 
@@ -123,26 +123,18 @@ class ProgressRenderer(RunObserver):
             return
         self._print(f"{self._indent(name)}{name} {self._paint('started', 'dim')}")
 
-    def step_ended(
-        self,
-        name: str,
-        step_type: str,
-        map_variable: defaults.TypeMapVariable,
-        status: str,
-        seconds: float,
-        message: str = "",
-        reused: bool = False,
-    ) -> None:
+    def step_ended(self, ended: StepEnded) -> None:
+        name, status, message = ended.name, ended.status, ended.message
         if message == INTERRUPTED:
             self._interrupted = True
         fan = self._fans.pop(name, None)  # a composite step: what its branches counted
-        if map_variable is not None:
+        if ended.map_variable is not None:
             return
         indent = self._indent(name)
-        if reused:
+        if ended.reused:
             self._print(f"{indent}{name} {self._paint('reused', 'dim')} (succeeded in the run resumed)")
             return
-        line = f"{indent}{name} {self._paint(status, status)} in {format_seconds(seconds)}"
+        line = f"{indent}{name} {self._paint(status, status)} in {format_seconds(ended.seconds)}"
         if fan is not None:
             line += f" ({fan.counts()})"
         if message and status != defaults.SUCCESS and (fan is None or message == INTERRUPTED):

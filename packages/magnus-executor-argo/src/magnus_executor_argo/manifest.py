@@ -34,7 +34,8 @@ from magnus.nodes.composite import CompositeNode
 from magnus.parameters import encode_value
 from magnus.runtime import plan as kinds
 from magnus.runtime.plan import Plan, PlannedUnit
-from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunReference, RunStep
+from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunStep
+from magnus.runtime.services import RunOptions
 from magnus_executor_argo.constants import (
     ENTRYPOINT,
     ITERATIONS,
@@ -71,7 +72,7 @@ class ManifestBuilder:
         # Secret values are masked: a manifest is stored and shown (``argo get``), never secret.
         self.parameters = services.redactor.redact_data(dict(services.initial_parameters)) if exposed else {}
         self.pipeline_file = path_in_image(pipeline_file, "-f")
-        self.reference = RunReference(
+        self.reference = RunOptions(
             run_id=RUN_ID,
             pipeline_file=self.pipeline_file,
             configuration_file=path_in_image(executor.step_configuration_file(services), "-c"),

@@ -30,6 +30,7 @@ from magnus import defaults
 from magnus.executor.base import StepHandlerExecutor
 from magnus.reach import Reach
 from magnus.runtime.handler import Ended, Handle
+from magnus.runtime.request import execute_argv
 from magnus_executor_slurm.config import JobResources
 from magnus_executor_slurm.scheduler import BACKOFF, FIRST_POLL, JobState, Scheduler
 from magnus_executor_slurm.script import job_script
@@ -128,7 +129,7 @@ class SlurmExecutor(StepHandlerExecutor, JobResources):
     def _submit_walk(self, services: "RunServices", folder: Path) -> str:
         """Submit ``magnus execute`` of this run as a job (named ``<prefix>-<run id>-walk``)."""
         scheduler = Scheduler(f"{self.job_name_prefix}-{services.run_id}-walk", self.poll_interval, folder / "exit")
-        argv = self.reference(services).execute_argv(program=self.program())
+        argv = execute_argv(self.reference(services), program=self.program())
         resources = self.model_copy(update={"environment": {**self.environment, ENV_DETACHED_WALK: services.run_id}})
         job_id = self._submit(scheduler, resources, [argv], "walk", title=f"magnus run {services.run_id}: the walk")
         print(

@@ -495,11 +495,6 @@ class _UnchangedFiles:
         return data
 
 
-def _ordered(found: List[Tuple[int, str, Any]]) -> List[Any]:
-    found.sort(key=lambda item: (item[0], item[1]))
-    return [item[2] for item in found]
-
-
 def _read_steps(
     storage: Storage, container: layout.Container, entries: Optional[List[Any]] = None
 ) -> Dict[str, StepLog]:
@@ -520,25 +515,36 @@ def _read_steps(
         and entry.name.endswith(layout.STEP_SUFFIX)
         and layout.SEPARATOR not in entry.name[len(container.prefix) :]  # not a step of a branch below
     ]
-    contents = storage.read_many([entry.path for entry in mine])
-    found = []
-    for entry in mine:
-        data = _parsed(entry.path, contents[entry.path])
-        if data is not None:
-            found.append((data.pop(layout.CREATED, 0), entry.name, (entry.path, data)))
     steps = {}
-    for path, data in _ordered(found):
+    for path, data in _in_order(storage, mine):
         step = _step_from(storage, path, data)
         steps[step.internal_name] = step
     return steps
 
 
+def _in_order(storage: Storage, entries: List[Any]) -> List[Tuple[str, Dict[str, Any]]]:
+    """The parts of ``entries`` (read at once) as ``(path, data)``, in the order they were first written."""
+    contents = storage.read_many([entry.path for entry in entries])
+    found = []
+    for entry in entries:
+        data = _parsed(entry.path, contents[entry.path])
+        if data is not None:
+            found.append((data.pop(layout.CREATED, 0), entry.name, (entry.path, data)))
+    found.sort(key=lambda item: (item[0], item[1]))
+    return [item[2] for item in found]
+
+
+def _read_part(storage: Storage, path: str) -> Optional[Dict[str, Any]]:
+    """One part's data (None when it is not there)."""
+    data: Optional[Dict[str, Any]] = _read_json(storage, path)
+    if data is not None:
+        data.pop(layout.CREATED, None)
+    return data
+
+
 def _read_step(storage: Storage, path: str) -> Optional[StepLog]:
-    data = _read_json(storage, path)
-    if data is None:
-        return None
-    data.pop(layout.CREATED, None)
-    return _step_from(storage, path, data)
+    data = _read_part(storage, path)
+    return None if data is None else _step_from(storage, path, data)
 
 
 def _step_from(storage: Storage, path: str, data: Dict[str, Any]) -> StepLog:
@@ -557,13 +563,7 @@ def _step_from(storage: Storage, path: str, data: Dict[str, Any]) -> StepLog:
         if layout.SEPARATOR in entry.name:
             by_branch.setdefault(entry.name.split(layout.SEPARATOR, 1)[0], []).append(entry)
     branches = [entry for entry in listing if entry.name.endswith(layout.BRANCH_SUFFIX)]
-    contents = storage.read_many([entry.path for entry in branches])
-    found = []
-    for entry in branches:
-        branch_data = _parsed(entry.path, contents[entry.path])
-        if branch_data is not None:
-            found.append((branch_data.pop(layout.CREATED, 0), entry.name, (entry.path, branch_data)))
-    for branch_path, branch_data in _ordered(found):
+    for branch_path, branch_data in _in_order(storage, branches):
         branch = BranchLog.model_validate(branch_data)
         container = layout.branch_container(branch_path)
         branch.steps = _read_steps(storage, container, by_branch.get(container.prefix[: -len(layout.SEPARATOR)], []))
@@ -572,10 +572,9 @@ def _step_from(storage: Storage, path: str, data: Dict[str, Any]) -> StepLog:
 
 
 def _read_branch(storage: Storage, path: str) -> Optional[BranchLog]:
-    data = _read_json(storage, path)
+    data = _read_part(storage, path)
     if data is None:
         return None
-    data.pop(layout.CREATED, None)
     branch = BranchLog.model_validate(data)
     branch.steps = _read_steps(storage, layout.branch_container(path))
     return branch

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Any, List, Union
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,3 +16,11 @@ def insert_for(dialect: Dialect, table: sa.Table) -> Insert:
     if dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def upsert(insert: Insert, keys: List[str], update: List[str]) -> Any:
+    """``insert`` that, when a row with the same ``keys`` exists, sets its ``update`` columns (none: keeps it)."""
+    if not update:
+        return insert.on_conflict_do_nothing(index_elements=keys)
+    excluded = insert.excluded
+    return insert.on_conflict_do_update(index_elements=keys, set_={name: excluded[name] for name in update})

@@ -22,25 +22,16 @@ _HEADER_FIELDS = ("dag_hash", "use_cached", "tag", "original_run_id", "status")
 
 
 def step_row(step_log: StepLog, parent: str) -> Dict[str, Any]:
-    return {
-        "kind": STEP,
-        "internal_name": step_log.internal_name,
-        "parent": parent,
-        "status": step_log.status,
-        "message": step_log.message,
-        "body": json.dumps(step_log.model_dump(mode="json", exclude=_STEP_COLUMNS)),
-    }
+    body = json.dumps(step_log.model_dump(mode="json", exclude=_STEP_COLUMNS))
+    return _part_row(STEP, step_log.internal_name, parent, step_log.status, step_log.message, body)
 
 
 def branch_row(branch_log: BranchLog, parent: str) -> Dict[str, Any]:
-    return {
-        "kind": BRANCH,
-        "internal_name": branch_log.internal_name,
-        "parent": parent,
-        "status": branch_log.status,
-        "message": "",
-        "body": "{}",
-    }
+    return _part_row(BRANCH, branch_log.internal_name, parent, branch_log.status, "", "{}")
+
+
+def _part_row(kind: str, name: str, parent: str, status: str, message: str, body: str) -> Dict[str, Any]:
+    return {"kind": kind, "internal_name": name, "parent": parent, "status": status, "message": message, "body": body}
 
 
 def step_from(row: Row) -> StepLog:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, CursorResult, Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from magnus_runlog_db.dialects import insert_for
+from magnus_runlog_db.dialects import insert_for, upsert
 from magnus_runlog_db.schema import BRANCH, STEP, Tables
 
 Parameters = Mapping[str, Any]
@@ -74,14 +74,7 @@ class Statements:
 
         def upsert_part(update: List[str]) -> DriverStatement:
             insert = insert_for(dialect, parts).inline().values({name: param(name) for name in _PART_COLUMNS})
-            if update:
-                excluded = insert.excluded
-                statement = insert.on_conflict_do_update(
-                    index_elements=PART_KEY, set_={name: excluded[name] for name in update}
-                )
-            else:
-                statement = insert.on_conflict_do_nothing(index_elements=PART_KEY)
-            return DriverStatement(statement, dialect)
+            return DriverStatement(upsert(insert, PART_KEY, update), dialect)
 
         self.replace_part = upsert_part(PART_UPDATE)
         self.add_part_if_new = upsert_part([])

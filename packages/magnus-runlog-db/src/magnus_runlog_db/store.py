@@ -41,7 +41,7 @@ from magnus.errors import (
 )
 from magnus.reach import Reach
 from magnus_runlog_db import connection, rows
-from magnus_runlog_db.dialects import insert_for
+from magnus_runlog_db.dialects import insert_for, upsert
 from magnus_runlog_db.migrate import ensure_schema
 from magnus_runlog_db.schema import BRANCH, DEFAULT_PREFIX, PREFIX_PATTERN, STEP, Tables, tables
 from magnus_runlog_db.statements import PART_KEY, PART_UPDATE, Statements
@@ -174,15 +174,7 @@ class DatabaseRunLogStore(BaseRunLogStore):
                 yield connection.autocommit_connection(engine)
 
     def _upsert(self, conn: Connection, table: sa.Table, values: Any, keys: List[str], update: List[str]) -> None:
-        statement = insert_for(conn.dialect, table)
-        if update:
-            excluded = statement.excluded
-            statement = statement.on_conflict_do_update(
-                index_elements=keys, set_={name: excluded[name] for name in update}
-            )
-        else:
-            statement = statement.on_conflict_do_nothing(index_elements=keys)
-        conn.execute(statement, values)
+        conn.execute(upsert(insert_for(conn.dialect, table), keys, update), values)
 
     # ---- whole logs ---------------------------------------------------------------------------------
     def claim_run_log(self, run_log: RunLog) -> None:
@@ -333,9 +325,8 @@ class DatabaseRunLogStore(BaseRunLogStore):
     def get_step_log(self, run_id: str, internal_name: str) -> StepLog:
         """The step with its branches and their steps (one recursive query over parent keys)."""
         step = self._subtree(run_id, STEP, internal_name)
-        if step is None:
+        if not isinstance(step, StepLog):
             raise StepLogNotFoundError(run_id, internal_name)
-        assert isinstance(step, StepLog)
         return step
 
     def add_step_log(self, run_id: str, step_log: StepLog) -> None:
@@ -373,9 +364,8 @@ class DatabaseRunLogStore(BaseRunLogStore):
     def get_branch_log(self, run_id: str, internal_branch_name: str) -> BranchLog:
         """A branch with its steps."""
         branch = self._subtree(run_id, BRANCH, internal_branch_name)
-        if branch is None:
+        if not isinstance(branch, BranchLog):
             raise BranchLogNotFoundError(run_id, internal_branch_name)
-        assert isinstance(branch, BranchLog)
         return branch
 
     def update_branch_log_status(self, run_id: str, internal_branch_name: str, status: str) -> None:

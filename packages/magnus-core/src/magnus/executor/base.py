@@ -19,6 +19,7 @@ commands of the steps, the override blocks steps pick.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from abc import abstractmethod
 from pathlib import Path
@@ -28,14 +29,13 @@ from magnus import defaults
 from magnus.errors import ConfigurationError, TaskFailedError, UserInputError
 from magnus.reach import Reach
 from magnus.runtime.handler import Ended, Handle
-from magnus.runtime.request import RunReference
 from magnus.service import BaseService
 
 if TYPE_CHECKING:
     from magnus.graph import Graph
     from magnus.nodes.base import BaseNode, ExecutableNode
     from magnus.runtime.plan import Plan
-    from magnus.runtime.services import RunServices
+    from magnus.runtime.services import RunOptions, RunServices
     from magnus.runtime.units import Unit
     from magnus.tasks.base import BaseTaskType
 
@@ -163,7 +163,7 @@ class BaseExecutor(BaseService):
         A run handed off leaves its run log to the engine's processes.
         """
 
-    def reference(self, services: "RunServices", pipeline_written_to: Optional[Path] = None) -> RunReference:
+    def reference(self, services: "RunServices", pipeline_written_to: Optional[Path] = None) -> "RunOptions":
         """What the launch requests of the run carry: the run, and the files its processes read.
 
         Steps run elsewhere need the configuration file, and a YAML pipeline: one built with the SDK
@@ -179,14 +179,7 @@ class BaseExecutor(BaseService):
             if not pipeline_file.endswith((".yaml", ".yml")):
                 written_to = pipeline_written_to or Path(".magnus") / f"{services.run_id}-pipeline.yaml"
                 pipeline_file = _written_pipeline(services, written_to)
-        return RunReference(
-            run_id=services.run_id,
-            pipeline_file=pipeline_file,
-            configuration_file=options.configuration_file,
-            parameters_file=options.parameters_file,
-            tag=options.tag,
-            use_cached=options.use_cached,
-        )
+        return dataclasses.replace(options, pipeline_file=pipeline_file)
 
     def step_configuration_file(self, services: "RunServices") -> str:
         """The configuration file processes running single steps must read (they cannot do without).

@@ -17,12 +17,29 @@ What is promised:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from magnus import defaults
 
 if TYPE_CHECKING:
     from magnus.runtime.services import RunServices
+
+
+@dataclass(frozen=True)
+class StepEnded:
+    """A non-terminal step that ended: its status, how long it took as the walk saw it, why it failed.
+
+    ``reused``: ``--use-cached`` skipped it (it succeeded in the run resumed).
+    """
+
+    name: str
+    step_type: str
+    map_variable: defaults.TypeMapVariable
+    status: str
+    seconds: float
+    message: str = ""
+    reused: bool = False
 
 
 class RunObserver:
@@ -38,17 +55,8 @@ class RunObserver:
     def step_started(self, name: str, step_type: str, map_variable: defaults.TypeMapVariable) -> None:
         """A non-terminal step starts (a task, or a composite about to fan out)."""
 
-    def step_ended(
-        self,
-        name: str,
-        step_type: str,
-        map_variable: defaults.TypeMapVariable,
-        status: str,
-        seconds: float,
-        message: str = "",
-        reused: bool = False,
-    ) -> None:
-        """A non-terminal step ended with ``status``; ``reused`` when ``--use-cached`` skipped it."""
+    def step_ended(self, ended: StepEnded) -> None:
+        """A non-terminal step ended."""
 
     def branches_started(
         self, name: str, total: int, map_variable: defaults.TypeMapVariable, dynamic: bool = False

@@ -33,6 +33,7 @@ from magnus.errors import UserInputError
 from magnus.nodes.base import resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
 from magnus.runtime import plan as kinds
+from magnus.runtime.events import StepEnded
 from magnus.runtime.handler import Ended, Handle
 from magnus.runtime.signals import sigterm_interrupts
 from magnus.runtime.step import INTERRUPTED
@@ -41,8 +42,7 @@ from magnus.runtime.units import ActiveRun, Unit, UnitRecords
 if TYPE_CHECKING:
     from magnus.runtime.handler import StepHandler
     from magnus.runtime.plan import PlannedUnit
-    from magnus.runtime.request import RunReference
-    from magnus.runtime.services import RunServices
+    from magnus.runtime.services import RunOptions, RunServices
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
 # Longest wait for an engine to report an end before the loop looks again.
@@ -107,26 +107,11 @@ class Orchestrator:
     """
 
     def __init__(
-        self, services: "RunServices", handler: "StepHandler", reference: Optional["RunReference"] = None
+        self, services: "RunServices", handler: "StepHandler", reference: Optional["RunOptions"] = None
     ) -> None:
-        from magnus.runtime.request import RunReference
-
         self.services = services
         self.handler = handler
-        options = services.options
-        self.active = ActiveRun(
-            services,
-            services.pipeline.plan,
-            reference
-            or RunReference(
-                run_id=services.run_id,
-                pipeline_file=options.pipeline_file,
-                configuration_file=options.configuration_file,
-                parameters_file=options.parameters_file,
-                tag=options.tag,
-                use_cached=options.use_cached,
-            ),
-        )
+        self.active = ActiveRun(services, services.pipeline.plan, reference or services.options)
         self.records = UnitRecords(services)
         self.events = services.events
         services.parameter_variables  # noqa: B018 - made here, so workers forked later share its files
@@ -238,6 +223,12 @@ class Orchestrator:
         else:
             heapq.heappush(self._core, (walk.key, next(self._order), unit, walk))
 
+    def _step_ended(self, unit: Unit, status: str, seconds: float, message: str, reused: bool = False) -> None:
+        node = unit.node
+        self.events.step_ended(
+            StepEnded(unit.name, node.node_type, unit.map_variable, status, seconds, message, reused)
+        )
+
     def _route(self, unit: Unit, walk: _Walk, status: str) -> None:
         planned = unit.planned
         for target in planned.on_success if status == defaults.SUCCESS else planned.on_failure:
@@ -265,9 +256,7 @@ class Orchestrator:
             return False
         self.decisions.append(Decision(unit.name, True, reused.message))
         self.services.run_log_store.add_step_log(self.services.run_id, reused)
-        self.events.step_ended(
-            unit.name, unit.node.node_type, unit.map_variable, reused.status, 0.0, reused.message, True
-        )
+        self._step_ended(unit, reused.status, 0.0, reused.message, reused=True)
         if unit.kind == kinds.FAN_OUT:  # a composite reused whole goes on as its fan-in would
             unit = Unit(self.active.plan.unit(kinds.fan_in_id(unit.node)), unit.map_variable, self.active)
         self._route(unit, walk, reused.status)
@@ -282,7 +271,7 @@ class Orchestrator:
         self.events.step_started(name, node.node_type, map_variable)
         step_log, runs = self.records.fan_out(node, map_variable)
         if step_log.status == defaults.FAIL:
-            self.events.step_ended(name, node.node_type, map_variable, defaults.FAIL, 0.0, step_log.message)
+            self._step_ended(unit, defaults.FAIL, 0.0, step_log.message)
             self._route(unit, walk, defaults.FAIL)
             return
         self.events.branches_started(name, len(runs), map_variable, dynamic=node.dynamic_branches)
@@ -343,7 +332,7 @@ class Orchestrator:
         settled, total, failed = self.records.fan_in(node, unit.map_variable, join.ordered, seen)
         self.events.composite_ended(unit.name, total, failed)
         seconds = time.monotonic() - join.started
-        self.events.step_ended(unit.name, node.node_type, unit.map_variable, settled.status, seconds, settled.message)
+        self._step_ended(unit, settled.status, seconds, settled.message)
         self._route(unit, walk, settled.status)
 
     # ---- steps, launched -----------------------------------------------------------------------------
@@ -391,7 +380,7 @@ class Orchestrator:
         elif status == defaults.FAIL and end.note:
             message = self._settle_message(unit, f"{message} ({end.note})")
         seconds = time.monotonic() - flight.started
-        self.events.step_ended(unit.name, unit.node.node_type, unit.map_variable, status, seconds, message)
+        self._step_ended(unit, status, seconds, message)
         self._route(unit, flight.walk, status)
 
     def _settle_message(self, unit: Unit, message: str) -> str:
@@ -439,8 +428,7 @@ class Orchestrator:
             step_log = self.records.interrupted(unit.name, why)
             if step_log is not None:
                 seconds = time.monotonic() - flight.started
-                node, status, message = unit.node, step_log.status, step_log.message
-                self.events.step_ended(unit.name, node.node_type, unit.map_variable, status, seconds, message)
+                self._step_ended(unit, step_log.status, seconds, step_log.message)
         self._close_walk(flight.walk)
 
     def _close_walk(self, walk: _Walk) -> None:
@@ -456,14 +444,14 @@ class Orchestrator:
         """A composite the interrupt cut short: its open branches, itself and its unstarted branches FAIL."""
         for walk in list(join.walks):  # walking a composite of their own, whose join was interrupted first
             self._close_walk(walk)
-        name, node = join.unit.name, join.unit.node
+        name = join.unit.name
         step_log = self.records.interrupted(name)
         for branch, status in self.records.branch_statuses(name).items():
             if status == defaults.PROCESSING:
                 self.records.branch_interrupted(branch)
         seconds = time.monotonic() - join.started
         message = step_log.message if step_log is not None else INTERRUPTED
-        self.events.step_ended(name, node.node_type, join.unit.map_variable, defaults.FAIL, seconds, message)
+        self._step_ended(join.unit, defaults.FAIL, seconds, message)
         self._close_walk(join.walk)
 
 

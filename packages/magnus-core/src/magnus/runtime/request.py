@@ -2,7 +2,8 @@
 
 A container, a pod, a SLURM job or a Ray task does one unit of a run from a command line that a
 request renders, and ``magnus`` reads that command line back into the same value. Requests are
-typed values, one class per kind of unit, sharing the run's :class:`RunReference`; executors hand
+typed values, one class per kind of unit, sharing the run's options (its id, files, tag, the run it
+resumes: :class:`~magnus.runtime.services.RunOptions`); executors hand
 ``request.to_argv(program)`` to their engine and never assemble a command line themselves::
 
     magnus execute_single_node RUN_ID PIPELINE STEP [--map-variable JSON] [--retry N] [--use-cached OLD]
@@ -29,6 +30,7 @@ from typing import Any, ClassVar, Dict, List, Sequence, Tuple, Type
 
 from magnus import defaults
 from magnus.errors import UserInputError
+from magnus.runtime.services import RunOptions
 
 EXECUTE = defaults.EXECUTE_COMMAND
 FAN = defaults.FAN_COMMAND
@@ -45,36 +47,17 @@ def decode_name(name: str) -> str:
     return name.replace(defaults.COMMAND_FRIENDLY_CHARACTER, " ")
 
 
-@dataclass(frozen=True)
-class RunReference:
-    """Which run a request belongs to, and the files every process of it reads.
+def execute_argv(run: RunOptions, program: Sequence[str] = ("magnus",), resume: bool = False) -> List[str]:
+    """``magnus execute`` of the whole run ``run`` (a walk handed to another process: a detached SLURM job).
 
-    ``pipeline_file`` is the YAML pipeline the processes doing units read (a pipeline built with
-    the SDK is written to a file for them); ``use_cached`` the run being resumed ('' for none).
+    With ``resume`` the line that resumes it instead: no run id (a resumed run gets a new one),
+    ``--use-cached`` left for the caller to add.
     """
-
-    run_id: str
-    pipeline_file: str
-    configuration_file: str = ""
-    parameters_file: str = ""
-    tag: str = ""
-    use_cached: str = ""
-
-    def run_options(self) -> Tuple[Tuple[str, str], ...]:
-        """The options every request of the run ends with, as ``(flag, value)``."""
-        return (("-c", self.configuration_file), ("-p", self.parameters_file), ("--tag", self.tag))
-
-    def execute_argv(self, program: Sequence[str] = ("magnus",), resume: bool = False) -> List[str]:
-        """``magnus execute`` of this whole run (a walk handed to another process: a detached SLURM job).
-
-        With ``resume`` the line that resumes it instead: no run id (a resumed run gets a new
-        one), ``--use-cached`` left for the caller to add.
-        """
-        argv = [*program, "execute", "-f", self.pipeline_file]
-        if not resume:
-            argv += _flags(("--run-id", self.run_id))
-        argv += _flags(*self.run_options())
-        return argv + ([] if resume else _flags(("--use-cached", self.use_cached)))
+    argv = [*program, "execute", "-f", run.pipeline_file]
+    if not resume:
+        argv += _flags(("--run-id", run.run_id))
+    argv += _flags(*_run_flags(run))
+    return argv + ([] if resume else _flags(("--use-cached", run.use_cached)))
 
 
 @dataclass(frozen=True)
@@ -86,7 +69,7 @@ class LaunchRequest:
     """
 
     command: ClassVar[str] = ""
-    run: RunReference
+    run: RunOptions
     step: str
     map_variable: str = ""
 
@@ -110,7 +93,7 @@ class LaunchRequest:
         """The command line doing this request; ``program`` is how ``magnus`` is started there."""
         run = self.run
         flags = _flags(("--map-variable", self.map_variable), *self._options(), ("--use-cached", run.use_cached))
-        return [*program, *self._head(), *flags, *_flags(*run.run_options())]
+        return [*program, *self._head(), *flags, *_flags(*_run_flags(run))]
 
     def _head(self) -> List[str]:
         return [self.command, self.run.run_id, self.run.pipeline_file, encode_name(self.step)]
@@ -125,7 +108,7 @@ class LaunchRequest:
         Options are the command's: ``run_id``, ``pipeline_file``, ``step_name``, ``config_file``,
         ``parameters_file``, ``tag``, ``use_cached``, ``map_variable`` and the kind's own.
         """
-        run = RunReference(
+        run = RunOptions(
             run_id=options["run_id"],
             pipeline_file=options["pipeline_file"],
             configuration_file=options.get("config_file", ""),
@@ -229,6 +212,11 @@ def fan_request(mode: str, **options: Any) -> LaunchRequest:
     if mode == "in" and options.get("iterations_file"):
         raise UserInputError("--iterations-file is written by a fan-out only (-m out)")
     return kinds[mode].from_options(**options)
+
+
+def _run_flags(run: RunOptions) -> Tuple[Tuple[str, str], ...]:
+    """The options every request of a run ends with, as ``(flag, value)``."""
+    return (("-c", run.configuration_file), ("-p", run.parameters_file), ("--tag", run.tag))
 
 
 def _flags(*options: Tuple[str, str]) -> List[str]:

@@ -22,7 +22,7 @@ from magnus.errors import MagnusError, RunLogExistsError, StepLogNotFoundError
 from magnus.nodes.base import resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
 from magnus.runtime import plan as kinds
-from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunReference, RunStep, WalkBranch
+from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunStep, WalkBranch
 from magnus.runtime.step import INTERRUPTED, new_step_log
 from magnus.timing import duration, now
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from magnus.datastore.base import BaseRunLogStore
     from magnus.nodes.base import BaseNode
     from magnus.runtime.plan import Plan, PlannedUnit
-    from magnus.runtime.services import RunServices
+    from magnus.runtime.services import RunOptions, RunServices
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
 _UNFINISHED = (defaults.CREATED, defaults.PROCESSING)
@@ -40,11 +40,12 @@ FAN_OUT_BATCH = 1000
 
 @dataclass(frozen=True)
 class ActiveRun:
-    """A run being walked: its services, its plan, and the reference its launch requests carry."""
+    """A run being walked: its services, its plan, and what its launch requests carry (the run's
+    options, with the files the processes doing units read)."""
 
     services: "RunServices"
     plan: "Plan"
-    reference: RunReference
+    reference: "RunOptions"
 
 
 @dataclass(frozen=True, eq=False)

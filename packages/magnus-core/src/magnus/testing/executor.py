@@ -21,7 +21,7 @@ from magnus import defaults
 from magnus.datastore.models import RunLog, StepLog
 from magnus.entrypoints import execute, load_pipeline, run_pipeline
 from magnus.executor.base import BaseExecutor
-from magnus.runtime.events import NO_OBSERVER, RunObserver
+from magnus.runtime.events import NO_OBSERVER, RunObserver, StepEnded
 from magnus.runtime.services import Pipeline, RunOptions, RunServices
 
 ExecutorFactory = Callable[[], BaseExecutor]
@@ -187,18 +187,9 @@ class RecordedEvents(RunObserver):
         if map_variable is None:
             self.seen.append(("step_started", name))
 
-    def step_ended(
-        self,
-        name: str,
-        step_type: str,
-        map_variable: defaults.TypeMapVariable,
-        status: str,
-        seconds: float,
-        message: str = "",
-        reused: bool = False,
-    ) -> None:
-        if map_variable is None:
-            self.seen.append(("step_ended", name, status))
+    def step_ended(self, ended: StepEnded) -> None:
+        if ended.map_variable is None:
+            self.seen.append(("step_ended", ended.name, ended.status))
 
     def branches_started(
         self, name: str, total: int, map_variable: defaults.TypeMapVariable, dynamic: bool = False
