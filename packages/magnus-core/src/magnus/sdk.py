@@ -9,34 +9,33 @@
     train.depends_on(prepare)              # or: prepare >> train
     Pipeline(start_at=prepare, steps=[prepare, train], add_terminal_nodes=True).execute()
 
-A pipeline built here is checked and run by exactly the code that checks and runs YAML.
+A pipeline built here is checked and run by exactly the code that checks and runs YAML: a step's
+fields are its node type's (the same models parse YAML steps), the SDK adds only names and wiring.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, ClassVar, Dict, List, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from magnus.datastore.models import RunLog
 from magnus.errors import UserInputError
-
-
-class Catalog(BaseModel):
-    """A step's data: names (or globs) to get before it runs and put after it succeeds."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    get: List[str] = Field(default_factory=list)
-    put: List[str] = Field(default_factory=list)
-    compute_data_folder: str = ""
+from magnus.nodes.base import CatalogSettings as Catalog
 
 
 class BaseTraversal(BaseModel):
-    """A step that leads somewhere: to ``next_node``, or ends the pipeline."""
+    """A step that leads somewhere: to ``next_node``, or ends the pipeline.
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    Only its name and where it leads are the SDK's: every other field is the node type's own (the
+    same model a YAML step is parsed into checks it when the pipeline is built), given as keywords
+    (``command``, ``catalog``, ``iterate_on``, ``branch``...), pipelines and models as themselves.
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, arbitrary_types_allowed=True)
+
+    node_type: ClassVar[str] = ""
 
     name: str
     next_node: str = Field(default="", alias="next")
@@ -77,53 +76,34 @@ class BaseTraversal(BaseModel):
 
     def to_step(self) -> Dict[str, Any]:
         """The step's YAML mapping."""
-        raise NotImplementedError
+        fields = {key: _as_yaml(value) for key, value in (self.model_extra or {}).items()}
+        return {"type": self.node_type, **fields, **self._routing()}
 
 
 class Task(BaseTraversal):
-    """A task: ``command`` run as ``command_type`` (python function path, shell command, notebook)."""
+    """A task: ``command`` run as ``command_type`` (python function path, shell command, notebook).
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    The fields are a YAML task's: ``command``, ``command_type``, ``catalog`` (a `Catalog`),
+    ``overrides``, ``max_attempts`` and the task type's own (``notebook_output_path``...).
+    """
 
-    command: str
-    command_type: str = "python"
-    catalog: Optional[Catalog] = None
-    overrides: Dict[str, Any] = Field(default_factory=dict)
-    max_attempts: int = 1
-
-    def to_step(self) -> Dict[str, Any]:
-        step: Dict[str, Any] = {"type": "task", "command": self.command, "command_type": self.command_type}
-        if self.catalog:
-            step["catalog"] = self.catalog.model_dump(exclude_defaults=True)
-        if self.overrides:
-            step["overrides"] = self.overrides
-        if self.max_attempts != 1:
-            step["max_attempts"] = self.max_attempts
-        step.update(self.model_extra or {})  # task-type fields: notebook_output_path, ...
-        return {**step, **self._routing()}
+    node_type: ClassVar[str] = "task"
 
 
 class Stub(BaseTraversal):
     """A placeholder step that succeeds without doing anything; extra fields are kept and ignored."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    def to_step(self) -> Dict[str, Any]:
-        return {"type": "stub", **(self.model_extra or {}), **self._routing()}
+    node_type: ClassVar[str] = "stub"
 
 
 class Parallel(BaseTraversal):
-    """Named branches, each a pipeline, all run and all must succeed."""
+    """Named branches (``branches={name: Pipeline}``), each a pipeline, all run and all must succeed."""
 
-    branches: Dict[str, "Pipeline"]
-
-    def to_step(self) -> Dict[str, Any]:
-        branches = {name: pipeline.dag() for name, pipeline in self.branches.items()}
-        return {"type": "parallel", "branches": branches, **self._routing()}
+    node_type: ClassVar[str] = "parallel"
 
 
 class Map(BaseTraversal):
-    """Run ``branch`` once for each value of the list parameter ``iterate_on``, as ``iterate_as``.
+    """Run ``branch`` (a `Pipeline`) once for each value of the list parameter ``iterate_on``, as ``iterate_as``.
 
     What the iterations set (returned or exported) is merged into the run's parameters in
     iteration order, whatever order they end in: the last iteration that sets a parameter gives
@@ -132,21 +112,20 @@ class Map(BaseTraversal):
     iteration's value instead, in iteration order (``None`` where an iteration did not set it).
     """
 
-    branch: "Pipeline"
-    iterate_on: str
-    iterate_as: str
-    reducer: Optional[str] = None
+    node_type: ClassVar[str] = "map"
 
-    def to_step(self) -> Dict[str, Any]:
-        reducer = {"reducer": self.reducer} if self.reducer is not None else {}
-        return {
-            "type": "map",
-            "iterate_on": self.iterate_on,
-            "iterate_as": self.iterate_as,
-            "branch": self.branch.dag(),
-            **reducer,
-            **self._routing(),
-        }
+
+def _as_yaml(value: Any) -> Any:
+    """A field as a YAML step holds it: a pipeline as its dag, a model (a `Catalog`) as its mapping."""
+    if isinstance(value, Pipeline):
+        return value.dag()
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_defaults=True)
+    if isinstance(value, dict):
+        return {key: _as_yaml(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_yaml(item) for item in value]
+    return value
 
 
 class Success(BaseModel):
@@ -241,5 +220,4 @@ def _caller_file() -> str:
     return frame.f_code.co_filename if frame else ""
 
 
-Parallel.model_rebuild()
-Map.model_rebuild()
+__all__ = ["BaseTraversal", "Catalog", "Fail", "Map", "Parallel", "Pipeline", "Stub", "Success", "Task"]
