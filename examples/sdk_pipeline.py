@@ -14,7 +14,7 @@ def build() -> Pipeline:
         name="each chunk",
         iterate_on="chunks",
         iterate_as="chunk",
-        branch=Pipeline(start_at=process_chunk, steps=[process_chunk]),
+        branch=Pipeline(steps=[process_chunk]),
         terminate_with_success=True,
     )
     greet = Task(
@@ -29,7 +29,7 @@ def build() -> Pipeline:
     process = Parallel(
         name="process",
         branches={
-            "chunks": Pipeline(start_at=each_chunk, steps=[each_chunk]),
+            "chunks": Pipeline(steps=[each_chunk]),
             "shell": Pipeline(start_at=greet, steps=[greet, placeholder]),
         },
     )

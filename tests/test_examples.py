@@ -13,6 +13,8 @@ from typing import Any, Callable
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The example pipeline and its parameters, as the README runs them.
+EXAMPLE = ("-f", "examples/pipeline.yaml", "-p", "examples/parameters.yaml")
 
 
 @pytest.fixture
@@ -37,18 +39,7 @@ def run_log(workdir: Path, run_id: str) -> dict:
 
 
 def test_yaml_pipeline(workdir: Path) -> None:
-    result = magnus(
-        workdir,
-        "execute",
-        "-f",
-        "examples/pipeline.yaml",
-        "-p",
-        "examples/parameters.yaml",
-        "-c",
-        "examples/configs/file-system.yaml",
-        "--run-id",
-        "yaml-run",
-    )
+    result = magnus(workdir, "execute", *EXAMPLE, "-c", "examples/configs/file-system.yaml", "--run-id", "yaml-run")
     assert result.returncode == 0, result.stderr
     assert "the shell step said 'hello from the shell'" in result.stdout
     log = run_log(workdir, "yaml-run")
@@ -66,23 +57,12 @@ def test_sdk_pipeline(workdir: Path) -> None:
 
 
 def test_default_configuration(workdir: Path) -> None:
-    result = magnus(workdir, "execute", "-f", "examples/pipeline.yaml", "-p", "examples/parameters.yaml")
+    result = magnus(workdir, "execute", *EXAMPLE)
     assert result.returncode == 0, result.stderr
 
 
 def test_mocked_dry_run(workdir: Path) -> None:
-    result = magnus(
-        workdir,
-        "execute",
-        "-f",
-        "examples/pipeline.yaml",
-        "-p",
-        "examples/parameters.yaml",
-        "-c",
-        "examples/configs/mocked.yaml",
-        "--run-id",
-        "dry",
-    )
+    result = magnus(workdir, "execute", *EXAMPLE, "-c", "examples/configs/mocked.yaml", "--run-id", "dry")
     assert result.returncode == 0, result.stderr
     log = run_log(workdir, "dry")
     assert log["steps"]["prepare"]["mock"] is True
@@ -165,6 +145,10 @@ def gallery(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any
 
 
 SUCCESS, FAIL = "SUCCESS", "FAIL"
+# The steps of each item of the map examples (the three files "split" lists).
+EACH_FILE = {
+    f"each file.{name}.{step}": SUCCESS for name in ("a.csv", "b.csv", "c.csv") for step in ("process", "success")
+}
 GALLERY = {
     "task_python.yaml": {"hello": SUCCESS, "success": SUCCESS},
     "task_shell.yaml": {"greet": SUCCESS, "success": SUCCESS},
@@ -178,24 +162,11 @@ GALLERY = {
         "both.shell.success": SUCCESS,
         "success": SUCCESS,
     },
-    "map.yaml": {
-        "split": SUCCESS,
-        "each file": SUCCESS,
-        **{
-            f"each file.{name}.{step}": SUCCESS
-            for name in ("a.csv", "b.csv", "c.csv")
-            for step in ("process", "success")
-        },
-        "success": SUCCESS,
-    },
+    "map.yaml": {"split": SUCCESS, "each file": SUCCESS, **EACH_FILE, "success": SUCCESS},
     "map_reduce.yaml": {
         "split": SUCCESS,
         "each file": SUCCESS,
-        **{
-            f"each file.{name}.{step}": SUCCESS
-            for name in ("a.csv", "b.csv", "c.csv")
-            for step in ("process", "success")
-        },
+        **EACH_FILE,
         "collect": SUCCESS,
         "success": SUCCESS,
     },

@@ -8,15 +8,12 @@ from magnus import Map, Pipeline, Task
 def build() -> Pipeline:
     split = Task(name="split", command="examples.concepts.functions.split")
     process = Task(name="process", command="examples.concepts.functions.process_file", terminate_with_success=True)
+    branch = Pipeline(steps=[process])
     each_file = Map(
-        name="each file",
-        iterate_on="files",
-        iterate_as="file_name",
-        branch=Pipeline(start_at=process, steps=[process]),
-        terminate_with_success=True,
+        name="each file", iterate_on="files", iterate_as="file_name", branch=branch, terminate_with_success=True
     )
     split >> each_file
-    return Pipeline(description="Process every file of a list.", start_at=split, steps=[split, each_file])
+    return Pipeline(description="Process every file of a list.", steps=[split, each_file])
 
 
 if __name__ == "__main__":

@@ -8,18 +8,12 @@ from magnus import Map, Pipeline, Task
 def build() -> Pipeline:
     split = Task(name="split", command="examples.concepts.functions.split")
     process = Task(name="process", command="examples.concepts.functions.process_file", terminate_with_success=True)
-    each_file = Map(
-        name="each file",
-        iterate_on="files",
-        iterate_as="file_name",
-        reducer="collect",
-        branch=Pipeline(start_at=process, steps=[process]),
-    )
+    branch = Pipeline(steps=[process])
+    # reducer="collect": each parameter the items set becomes the list of every item's value
+    each_file = Map(name="each file", iterate_on="files", iterate_as="file_name", reducer="collect", branch=branch)
     collect = Task(name="collect", command="examples.concepts.functions.collect", terminate_with_success=True)
     split >> each_file >> collect
-    return Pipeline(
-        description="Process every file, then use all the results.", start_at=split, steps=[split, each_file, collect]
-    )
+    return Pipeline(description="Process every file, then use all the results.", steps=[split, each_file, collect])
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from magnus.entrypoints import execute
 from magnus.errors import CatalogError
 from magnus.reach import Reach
 from magnus.testing import CatalogContract, ExecutorContract
+from magnus.testing.pipelines import dag, map_of, task, write_pipeline
 from magnus_catalog_fs.catalog import FileSystemCatalog
 
 
@@ -166,20 +167,8 @@ def test_map_values_like_paths_keep_their_execution_logs_in_the_run_folder(proje
     """A map value ``../x`` (or ``/abs``, ``..``) is encoded in the log's name: the run completes."""
     (project / "each.py").write_text("def each(item: str) -> None:\n    print('item', item)\n")
     (project / "parameters.yaml").write_text(yaml.safe_dump({"items": ["../x", "/abs", "..", "ok"]}))
-    branch = {
-        "start_at": "each",
-        "steps": {
-            "each": {"type": "task", "command": "each.each", "next": "success"},
-            "success": {"type": "success"},
-            "fail": {"type": "fail"},
-        },
-    }
-    steps = {
-        "over": {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "success"},
-        "success": {"type": "success"},
-        "fail": {"type": "fail"},
-    }
-    (project / "map.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "over", "steps": steps}}))
+    branch = dag("each", {"each": task("each.each")})
+    write_pipeline(project, {"over": {**map_of("each.each"), "branch": branch}}, "over", "map.yaml")
     result = run_magnus(
         "execute", "-f", "map.yaml", "-c", "config.yaml", "-p", "parameters.yaml", "--run-id", "m", cwd=project
     )

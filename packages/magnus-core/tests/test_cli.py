@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
 
-TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
-
-
-def magnus(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "magnus", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
+from magnus.testing.pipelines import TERMINALS, dag, map_of, task, write_pipeline
+from magnus.testing.pipelines import read_run_log as read_log
+from magnus.testing.pipelines import run_magnus as magnus
 
 
 @pytest.fixture
@@ -43,10 +30,6 @@ def project(tmp_path: Path) -> Path:
     )
     (tmp_path / "config.yaml").write_text("run_log_store:\n  type: file-system\n")
     return tmp_path
-
-
-def read_log(project: Path, run_id: str) -> dict:
-    return json.loads((project / ".run_log_store" / f"{run_id}.json").read_text())
 
 
 def test_help_lists_the_0_5_1_commands(project: Path) -> None:
@@ -110,19 +93,12 @@ def test_execute_notebook_says_what_to_install(project: Path) -> None:
 def test_single_nodes_and_fan_walk_a_run_from_outside(project: Path) -> None:
     """What a container or Argo orchestrator does: each step and fan in its own process."""
     (project / "params.yaml").write_text("items: [1, 2]\n")
-    hello = {"type": "task", "command": "cli_steps.hello", "next": "success"}
-    steps = {
-        "first": {"type": "task", "command": "cli_steps.hello", "next": "each"},
-        "each": {
-            "type": "map",
-            "iterate_on": "items",
-            "iterate_as": "name",
-            "next": "success",
-            "branch": {"start_at": "greet", "steps": {"greet": hello, **TERMINALS}},
-        },
-        **TERMINALS,
+    each = {
+        **map_of("cli_steps.hello"),
+        "iterate_as": "name",
+        "branch": dag("greet", {"greet": task("cli_steps.hello")}),
     }
-    (project / "p.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "first", "steps": steps}}))
+    write_pipeline(project, {"first": task("cli_steps.hello", "each"), "each": each}, "first", "p.yaml")
     common = ["-c", "config.yaml", "-p", "params.yaml"]
 
     def ok(*args: str) -> None:

@@ -4,8 +4,6 @@ step, one pool of workers at every depth, map results merged in iteration order.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -13,7 +11,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import pytest
 import yaml
 
-TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
+from magnus.testing.pipelines import dag, task, write_pipeline
+from magnus.testing.pipelines import read_run_log as read_log
+from magnus.testing.pipelines import run_magnus as magnus
 
 STEPS = '''
 import json
@@ -54,12 +54,6 @@ def slow_first(item: int, count: int) -> dict:
 '''
 
 
-def magnus(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "magnus", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=300
-    )
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     (tmp_path / "exec_steps.py").write_text(textwrap.dedent(STEPS))
@@ -70,22 +64,9 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def dag(steps: Dict[str, Any], start_at: str) -> Dict[str, Any]:
-    return {"start_at": start_at, "steps": {**steps, **TERMINALS}}
-
-
-def task(command: str, next_step: str = "success") -> Dict[str, Any]:
-    return {"type": "task", "command": command, "next": next_step}
-
-
 def write(project: Path, steps: Dict[str, Any], start_at: str, parameters: Optional[Dict[str, Any]] = None) -> None:
-    (project / "pipeline.yaml").write_text(yaml.safe_dump({"dag": dag(steps, start_at)}))
+    write_pipeline(project, steps, start_at)
     (project / "parameters.yaml").write_text(yaml.safe_dump(parameters or {}))
-
-
-def run_log(project: Path, run_id: str) -> Dict[str, Any]:
-    loaded: Dict[str, Any] = json.loads((project / ".run_log_store" / f"{run_id}.json").read_text())
-    return loaded
 
 
 # ---- commands checked before the first step ------------------------------------------------------------
@@ -94,7 +75,7 @@ def _in_map(command: str) -> Dict[str, Any]:
         "type": "map",
         "iterate_on": "items",
         "iterate_as": "item",
-        "branch": dag({"work": task(command)}, "work"),
+        "branch": dag("work", {"work": task(command)}),
         "next": "success",
     }
 
@@ -189,18 +170,18 @@ def _all_succeeded(log: Dict[str, Any]) -> bool:
     "nesting",
     [
         pytest.param(
-            lambda leaf: _parallel("a", "b", branch=dag({"each": _map(leaf, "items", "item")}, "each")),
+            lambda leaf: _parallel("a", "b", branch=dag("each", {"each": _map(leaf, "items", "item")})),
             id="map-in-parallel",
         ),
         pytest.param(
-            lambda leaf: _map(dag({"both": _parallel("a", "b", branch=leaf)}, "both"), "items", "item"),
+            lambda leaf: _map(dag("both", {"both": _parallel("a", "b", branch=leaf)}), "items", "item"),
             id="parallel-in-map",
         ),
     ],
 )
 def test_nested_branches_share_one_pool_of_max_workers(project: Path, nesting: Any) -> None:
     """8 steps of 1.2 s, nested two deep, with max_workers: 4: four at once, never five, four processes."""
-    leaf = dag({"work": task("exec_steps.timed")}, "work")
+    leaf = dag("work", {"work": task("exec_steps.timed")})
     write(project, {"outer": nesting(leaf)}, "outer", {"items": [1, 2, 3, 4]})
     done = magnus(
         "execute",
@@ -215,7 +196,7 @@ def test_nested_branches_share_one_pool_of_max_workers(project: Path, nesting: A
         cwd=project,
     )
     assert done.returncode == 0, done.stderr
-    assert _all_succeeded(run_log(project, "nested"))
+    assert _all_succeeded(read_log(project, "nested"))
     intervals = _intervals(project)
     assert len(intervals) == 8
     assert _most_at_once(intervals) == 4
@@ -225,8 +206,8 @@ def test_nested_branches_share_one_pool_of_max_workers(project: Path, nesting: A
 @pytest.mark.slow
 def test_branches_nested_three_deep_in_two_workers_do_not_deadlock(project: Path) -> None:
     """Every worker may be waiting for nested branches: waiting workers walk them instead."""
-    leaf = dag({"work": task("exec_steps.timed")}, "work")
-    inner = dag({"pairs": _parallel("x", "y", branch=dag({"each": _map(leaf, "inner", "i")}, "each"))}, "pairs")
+    leaf = dag("work", {"work": task("exec_steps.timed")})
+    inner = dag("pairs", {"pairs": _parallel("x", "y", branch=dag("each", {"each": _map(leaf, "inner", "i")}))})
     write(
         project, {"outer": _map(inner, "items", "item")}, "outer", {"items": [1, 2, 3], "inner": [1, 2], "hold": 0.05}
     )
@@ -237,7 +218,7 @@ def test_branches_nested_three_deep_in_two_workers_do_not_deadlock(project: Path
         "execute", "-f", "pipeline.yaml", "-c", "workers.yaml", "-p", "parameters.yaml", "--run-id", "deep", cwd=project
     )
     assert done.returncode == 0, done.stderr
-    assert _all_succeeded(run_log(project, "deep"))
+    assert _all_succeeded(read_log(project, "deep"))
     intervals = _intervals(project)
     assert len(intervals) == 12
     assert _most_at_once(intervals) <= 2 and len({pid for _, _, pid, _ in intervals}) <= 2
@@ -245,13 +226,13 @@ def test_branches_nested_three_deep_in_two_workers_do_not_deadlock(project: Path
 
 @pytest.mark.slow
 def test_a_worker_dying_in_a_nested_branch_fails_only_its_iteration(project: Path) -> None:
-    pair = _parallel("a", "b", branch=dag({"work": task("exec_steps.dies_at_two")}, "work"))
-    write(project, {"outer": _map(dag({"both": pair}, "both"), "items", "item")}, "outer", {"items": [1, 2, 3]})
+    pair = _parallel("a", "b", branch=dag("work", {"work": task("exec_steps.dies_at_two")}))
+    write(project, {"outer": _map(dag("both", {"both": pair}), "items", "item")}, "outer", {"items": [1, 2, 3]})
     done = magnus(
         "execute", "-f", "pipeline.yaml", "-c", "workers.yaml", "-p", "parameters.yaml", "--run-id", "dies", cwd=project
     )
     assert done.returncode == 1
-    log = run_log(project, "dies")
+    log = read_log(project, "dies")
     branches = log["steps"]["outer"]["branches"]
     assert {name: branch["status"] for name, branch in branches.items()} == {
         "outer.1": "SUCCESS",
@@ -265,7 +246,7 @@ def test_a_worker_dying_in_a_nested_branch_fails_only_its_iteration(project: Pat
 # ---- map results merged in iteration order -------------------------------------------------------------
 def _reversed_map(project: Path, reducer: Optional[str], config: str, run_id: str) -> Dict[str, Any]:
     """A map of 4 iterations, the first sleeping longest, each returning ``last`` and ``square``."""
-    step = _map(dag({"work": task("exec_steps.slow_first")}, "work"), "items", "item")
+    step = _map(dag("work", {"work": task("exec_steps.slow_first")}), "items", "item")
     if reducer:
         step["reducer"] = reducer
     write(project, {"each": step}, "each", {"items": [0, 1, 2, 3], "count": 4, "last": "before"})
@@ -273,7 +254,7 @@ def _reversed_map(project: Path, reducer: Optional[str], config: str, run_id: st
         "execute", "-f", "pipeline.yaml", "-c", config, "-p", "parameters.yaml", "--run-id", run_id, cwd=project
     )
     assert done.returncode == 0, done.stderr
-    return run_log(project, run_id)
+    return read_log(project, run_id)
 
 
 def _ended(log: Dict[str, Any]) -> List[str]:
@@ -300,7 +281,7 @@ def test_reducer_collect_lists_what_every_iteration_set_in_iteration_order(proje
 
 
 def test_an_unknown_reducer_is_refused_when_the_pipeline_is_read(project: Path) -> None:
-    step = _map(dag({"work": task("exec_steps.first")}, "work"), "items", "item")
+    step = _map(dag("work", {"work": task("exec_steps.first")}), "items", "item")
     write(project, {"each": {**step, "reducer": "sum"}}, "each", {"items": [1]})
     done = magnus("execute", "-f", "pipeline.yaml", "-c", "config.yaml", "-p", "parameters.yaml", cwd=project)
     assert done.returncode == 2
@@ -320,10 +301,10 @@ def test_the_sdk_map_takes_a_reducer(project: Path, monkeypatch: pytest.MonkeyPa
         iterate_on="items",
         iterate_as="item",
         reducer="collect",
-        branch=Pipeline(start_at=work, steps=[work], add_terminal_nodes=True),
+        branch=Pipeline(steps=[work]),
         terminate_with_success=True,
     )
-    log = Pipeline(start_at=each, steps=[each], add_terminal_nodes=True).execute(
+    log = Pipeline(steps=[each]).execute(
         configuration_file="config.yaml", parameters_file="parameters.yaml", run_id="sdk-collect"
     )
     assert log is not None and log.status == "SUCCESS" and log.parameters["square"] == [0, 1, 4]

@@ -23,21 +23,13 @@ from magnus.errors import ParameterError
 from magnus.parameters import load_parameters_file
 from magnus.runtime import environment
 from magnus.runtime.environment import FILE_SUFFIX, LONGEST_VARIABLE, ParameterVariables, parameters_in_environment
+from magnus.testing.pipelines import TERMINALS, run_magnus
 
-TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
 STUB_PIPELINE = {"dag": {"start_at": "a", "steps": {"a": {"type": "stub", "next": "success"}, **TERMINALS}}}
 
 
 def magnus(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "magnus", *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        env={key: value for key, value in os.environ.items() if key != "MAGNUS_DEBUG"},
-    )
+    return run_magnus(*args, cwd=project, env={"MAGNUS_DEBUG": ""})
 
 
 def refused(result: subprocess.CompletedProcess[str], *fragments: str) -> str:

@@ -14,7 +14,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import List
 
 import pytest
 import yaml
@@ -22,26 +22,8 @@ import yaml
 from magnus.datastore.file_system import FileSystemRunLogStore
 from magnus.errors import ConfigurationError, PipelineDefinitionError, UserInputError
 from magnus.names import check_path_name, encode_file_name, working_folder_problem
-
-TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
-
-
-def magnus(*args: str, cwd: Path, env: Dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "magnus", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
-
-
-def write_pipeline(folder: Path, steps: Dict[str, Any], start_at: str, name: str = "pipeline.yaml") -> Path:
-    path = folder / name
-    path.write_text(yaml.safe_dump({"dag": {"start_at": start_at, "steps": {**steps, **TERMINALS}}}))
-    return path
+from magnus.testing.pipelines import TERMINALS, write_pipeline
+from magnus.testing.pipelines import run_magnus as magnus
 
 
 def everything_under(folder: Path) -> List[str]:

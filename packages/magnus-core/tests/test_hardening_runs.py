@@ -24,9 +24,12 @@ from magnus.capture import captured_output
 from magnus.redaction import Redactor
 from magnus.runtime.services import RunOptions
 from magnus.secrets import BaseSecrets
+from magnus.testing.pipelines import map_of, task, write_pipeline
+from magnus.testing.pipelines import read_run_log as read_log
+from magnus.testing.pipelines import run_magnus as magnus
+from magnus.testing.pipelines import start_magnus as start
 from magnus.tracker import BaseExperimentTracker
 
-TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
 STEPS = '''
 import json
 import logging
@@ -75,37 +78,6 @@ def puts_per_item(item: str) -> None:
 '''
 
 
-def magnus(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "magnus", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
-    )
-
-
-def start(*args: str, cwd: Path) -> "subprocess.Popen[str]":
-    return subprocess.Popen(
-        [sys.executable, "-m", "magnus", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
-def task(command: str, next_step: str = "success") -> Dict[str, Any]:
-    return {"type": "task", "command": command, "next": next_step}
-
-
-def map_of(command: str, next_step: str = "success") -> Dict[str, Any]:
-    branch = {"start_at": "work", "steps": {"work": task(command), **TERMINALS}}
-    return {"type": "map", "iterate_on": "items", "iterate_as": "item", "next": next_step, "branch": branch}
-
-
-def write_pipeline(project: Path, start_at: str, steps: Dict[str, Any], name: str = "p.yaml") -> str:
-    (project / name).write_text(yaml.safe_dump({"dag": {"start_at": start_at, "steps": {**steps, **TERMINALS}}}))
-    return name
-
-
-def read_log(project: Path, run_id: str) -> Dict[str, Any]:
-    document: Dict[str, Any] = json.loads((project / ".run_log_store" / f"{run_id}.json").read_text())
-    return document
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     (tmp_path / "hardening_steps.py").write_text(textwrap.dedent(STEPS))
@@ -119,7 +91,7 @@ def project(tmp_path: Path) -> Path:
 # ---- exit codes that tell the truth -------------------------------------------------------------------
 @pytest.mark.parametrize("how", ["0", "2", "exit()"])
 def test_a_task_calling_sys_exit_fails_its_step_and_the_run_exits_1(project: Path, how: str) -> None:
-    pipeline = write_pipeline(project, "quits", {"quits": task("hardening_steps.exits")})
+    pipeline = write_pipeline(project, {"quits": task("hardening_steps.exits")}, "quits", "p.yaml")
     (project / "params.yaml").write_text(yaml.safe_dump({"how": how}))
     result = magnus("execute", "-f", pipeline, "-c", "config.yaml", "-p", "params.yaml", "--run-id", "r", cwd=project)
     code = "" if how == "exit()" else how
@@ -133,7 +105,7 @@ def test_a_task_calling_sys_exit_fails_its_step_and_the_run_exits_1(project: Pat
 
 @pytest.mark.parametrize("how", ["sys.exit(1)", "os._exit(3)"])
 def test_a_map_item_that_ends_its_worker_fails_its_branch_and_the_run_ends(project: Path, how: str) -> None:
-    pipeline = write_pipeline(project, "each", {"each": map_of("hardening_steps.dies_in_one_item")})
+    pipeline = write_pipeline(project, {"each": map_of("hardening_steps.dies_in_one_item")}, "each", "p.yaml")
     (project / "params.yaml").write_text(yaml.safe_dump({"items": [0, 1, 2, 3], "how": how}))
     started = time.monotonic()
     result = magnus(
@@ -170,9 +142,9 @@ def wait_for(path: Path, process: "subprocess.Popen[str]", seconds: float = 30) 
 @pytest.mark.parametrize("config", ["config.yaml", "workers.yaml"])
 def test_ctrl_c_ends_the_run_fail_with_the_step_interrupted_and_exit_130(project: Path, config: str) -> None:
     if config == "config.yaml":
-        pipeline = write_pipeline(project, "wait", {"wait": task("hardening_steps.waits")})
+        pipeline = write_pipeline(project, {"wait": task("hardening_steps.waits")}, "wait", "p.yaml")
     else:
-        pipeline = write_pipeline(project, "wait", {"wait": map_of("hardening_steps.waits")})
+        pipeline = write_pipeline(project, {"wait": map_of("hardening_steps.waits")}, "wait", "p.yaml")
     (project / "params.yaml").write_text(yaml.safe_dump({"items": [0, 1, 2]}))
     process = start("execute", "-f", pipeline, "-c", config, "-p", "params.yaml", "--run-id", "r", cwd=project)
     for item in (0,) if config == "config.yaml" else (0, 1):
@@ -205,7 +177,7 @@ def test_runs_at_once_keep_their_objects_apart_and_map_items_too(project: Path) 
         "each": map_of("hardening_steps.puts_per_item", "read"),
         "read": task("hardening_steps.reads"),
     }
-    pipeline = write_pipeline(project, "put", steps)
+    pipeline = write_pipeline(project, steps, "put", "p.yaml")
     processes = []
     for tag in ("one", "two"):
         (project / f"{tag}.yaml").write_text(yaml.safe_dump({"tag": tag, "items": ["a", "b", "../c", "*"]}))
@@ -223,7 +195,7 @@ def test_runs_at_once_keep_their_objects_apart_and_map_items_too(project: Path) 
 
 def test_object_names_that_are_paths_are_refused(project: Path) -> None:
     (project / "bad_names.py").write_text("import magnus\n\ndef bad() -> None:\n    magnus.put_object(1, '../x')\n")
-    pipeline = write_pipeline(project, "bad", {"bad": task("bad_names.bad")})
+    pipeline = write_pipeline(project, {"bad": task("bad_names.bad")}, "bad", "p.yaml")
     result = magnus("execute", "-f", pipeline, "-c", "config.yaml", "--run-id", "r", cwd=project)
     assert result.returncode == 1
     assert "object name '../x': must not contain '/'" in result.stderr
@@ -276,7 +248,7 @@ def test_secrets_are_masked_in_parameters_trackers_output_and_logging(
     (tmp_path / "leaky.py").write_text(textwrap.dedent(LEAKS))
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"token": SECRET, "url": f"https://u:{SECRET}@host"}))
     (tmp_path / "config.yaml").write_text("run_log_store:\n  type: file-system\n")
-    pipeline = write_pipeline(tmp_path, "leak", {"leak": task("leaky.leaks")})
+    pipeline = write_pipeline(tmp_path, {"leak": task("leaky.leaks")}, "leak", "p.yaml")
     real = entrypoints.create_service
     made = {"secrets": KnownSecrets(), "experiment_tracker": RecordingTracker()}
 

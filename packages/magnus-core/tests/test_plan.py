@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Union
+from typing import Dict, List, Sequence, Union
 
 import pytest
 import yaml
@@ -18,8 +18,8 @@ from magnus.executor.base import StepHandlerExecutor
 from magnus.runtime.handler import Ended, Handle
 from magnus.runtime.units import Unit
 from magnus.testing.executor import outcome, run_with_executor
+from magnus.testing.pipelines import dag, task
 
-TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
 STEPS = """
 import os
 from pathlib import Path
@@ -39,14 +39,6 @@ def breaks_while_flagged() -> None:
     if Path("broken").exists():
         raise ValueError("flagged")
 """
-
-
-def dag(start_at: str, steps: Dict[str, Any]) -> Dict[str, Any]:
-    return {"start_at": start_at, "steps": {**steps, **TERMINALS}}
-
-
-def task(command: str, next_step: str = "success", **extra: Any) -> Dict[str, Any]:
-    return {"type": "task", "command": command, "next": next_step, **extra}
 
 
 PIPELINE = dag(

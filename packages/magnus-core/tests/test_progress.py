@@ -6,14 +6,12 @@ and the run log it left.
 
 from __future__ import annotations
 
-import json
 import os
 import pty
 import re
 import shlex
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -22,7 +20,11 @@ from typing import Any, Dict, List
 import pytest
 import yaml
 
-TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
+from magnus.testing.pipelines import magnus_command, map_of, task, write_pipeline
+from magnus.testing.pipelines import read_run_log as read_log
+from magnus.testing.pipelines import run_magnus as magnus
+from magnus.testing.pipelines import start_magnus as start
+
 STEPS = """
 import os
 import time
@@ -42,14 +44,14 @@ def helper() -> None:
     raise RuntimeError("not fixed yet")
 
 
-def item(each: int) -> None:
+def item(item: int) -> None:
     time.sleep(0.025)
-    if each == 7 and not Path("fixed").exists():
+    if item == 7 and not Path("fixed").exists():
         raise ValueError("item 7 is bad")
 
 
-def waits(each: int = 0) -> None:
-    Path(f"started-{each}").touch()
+def waits(item: int = 0) -> None:
+    Path(f"started-{item}").touch()
     if not Path("fixed").exists():
         time.sleep(60)
 
@@ -59,22 +61,6 @@ def needs(missing: int) -> None:
 """
 
 
-def magnus_command() -> List[str]:
-    return [sys.executable, "-m", "magnus"]
-
-
-def magnus(*args: str, cwd: Path, env: Dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*magnus_command(), *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}
-    )
-
-
-def start(*args: str, cwd: Path) -> "subprocess.Popen[str]":
-    return subprocess.Popen(
-        [*magnus_command(), *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
 def pasted(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the command a summary printed, as a person pasting it would (``magnus`` on the PATH)."""
     argv = shlex.split(line.removeprefix("resume with: "))
@@ -82,24 +68,8 @@ def pasted(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return magnus(*argv[1:], cwd=cwd)
 
 
-def read_log(project: Path, run_id: str) -> Dict[str, Any]:
-    return json.loads((project / ".run_log_store" / f"{run_id}.json").read_text())
-
-
-def task(command: str, next_step: str = "success") -> Dict[str, Any]:
-    return {"type": "task", "command": command, "next": next_step}
-
-
-def map_of(command: str, next_step: str = "success") -> Dict[str, Any]:
-    branch = {"start_at": "work", "steps": {"work": task(command), **TERMINALS}}
-    return {"type": "map", "iterate_on": "items", "iterate_as": "each", "branch": branch, "next": next_step}
-
-
 def pipeline(project: Path, start_at: str, steps: Dict[str, Any]) -> str:
-    (project / "pipeline.yaml").write_text(
-        yaml.safe_dump({"dag": {"start_at": start_at, "steps": {**steps, **TERMINALS}}})
-    )
-    return "pipeline.yaml"
+    return write_pipeline(project, steps, start_at)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from magnus import defaults
 from magnus.datastore.file_system import FileSystemRunLogStore
 from magnus.entrypoints import execute
 from magnus.testing.executor import outcome
+from magnus.testing.pipelines import TERMINALS, write_pipeline
 from magnus.testing.run_log_store import RUN_LOG_KEYS
 
 STEPS = '''
@@ -64,8 +65,6 @@ def crash() -> None:
     os._exit(3)  # the process dies mid-run, as with a kill or an OOM
 '''
 
-TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
-
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -76,10 +75,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def write(project: Path, steps: Dict[str, Any], start_at: str) -> str:
-    (project / "pipeline.yaml").write_text(
-        yaml.safe_dump({"dag": {"start_at": start_at, "steps": {**steps, **TERMINALS}}})
-    )
-    return "pipeline.yaml"
+    return write_pipeline(project, steps, start_at)
 
 
 def test_file_system_run_log_layout(project: Path) -> None:

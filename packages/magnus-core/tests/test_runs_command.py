@@ -11,51 +11,25 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
 
 from magnus.diagram import STATUS_COLOURS
+from magnus.testing.pipelines import map_of, run_magnus, write_pipeline
 from magnus.testing.run_log_store import RUN_LOG_KEYS
 
 pytestmark = pytest.mark.slow
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 CONFIG = "store.yaml"
-FAILING = textwrap.dedent(
-    """\
-    dag:
-      start_at: fan
-      steps:
-        fan:
-          type: map
-          iterate_on: chunks
-          iterate_as: chunk
-          next: success
-          branch:
-            start_at: work
-            steps:
-              work:
-                type: task
-                command_type: shell
-                command: 'test "$MAGNUS_PRM_chunk" != 3 || { echo "chunk 3 is bad"; exit 1; }'
-                next: success
-              success: {type: success}
-              fail: {type: fail}
-        success: {type: success}
-        fail: {type: fail}
-    """
-)
+BAD_CHUNK = 'test "$MAGNUS_PRM_chunk" != 3 || { echo "chunk 3 is bad"; exit 1; }'
+FAILING = {"fan": map_of(BAD_CHUNK, iterate_on="chunks", iterate_as="chunk", command_type="shell")}
 
 
 def magnus(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("MAGNUS_")}
-    return subprocess.run(
-        [sys.executable, "-m", "magnus", *args], cwd=project, capture_output=True, text=True, check=False, env=env
-    )
+    return run_magnus(*args, cwd=project, isolated=True)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +39,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(EXAMPLES, root / "examples", ignore=shutil.ignore_patterns("__pycache__"))
     (root / CONFIG).write_text("run_log_store:\n  type: file-system\n  config:\n    log_folder: logs\n")
     (root / "seed7.yaml").write_text((EXAMPLES / "parameters.yaml").read_text().replace("seed: 42", "seed: 7"))
-    (root / "failing.yaml").write_text(FAILING)
+    write_pipeline(root, FAILING, "fan", "failing.yaml")
     pipeline = ["-f", "examples/pipeline.yaml", "-c", CONFIG, "--tag", "demo"]
     runs = [
         ["execute", *pipeline, "-p", "examples/parameters.yaml", "--run-id", "ok-1"],

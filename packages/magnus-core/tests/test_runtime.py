@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Callable, Counter, Dict
 
 import pytest
-import yaml
 
 from magnus import defaults, parameters
 from magnus.datastore.file_system import FileSystemRunLogStore
@@ -21,6 +20,7 @@ from magnus.entrypoints import execute, load_pipeline
 from magnus.errors import UserInputError
 from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunStep, WalkBranch, execute_argv
 from magnus.runtime.services import RunOptions
+from magnus.testing.pipelines import TERMINALS, dag, map_of, task, write_pipeline
 
 STEPS = """
 import json
@@ -49,8 +49,6 @@ def second(y: int) -> None:
     print(y)
 """
 
-TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
-
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -62,10 +60,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def write(project: Path, steps: Dict[str, Any], start_at: str) -> str:
-    (project / "pipeline.yaml").write_text(
-        yaml.safe_dump({"dag": {"start_at": start_at, "steps": {**steps, **TERMINALS}}})
-    )
-    return "pipeline.yaml"
+    return write_pipeline(project, steps, start_at)
 
 
 def test_python_and_shell_tasks_see_parameters_in_the_environment_and_set_them_there(project: Path) -> None:
@@ -232,15 +227,8 @@ def test_a_fan_out_writes_the_iterations_for_an_engine(project: Path) -> None:
     """``magnus fan -m out --iterations-file``: what Argo's withParam and SLURM arrays iterate over."""
     from magnus.entrypoints import execute_request
 
-    branch = {"start_at": "work", "steps": {"work": {"type": "stub", "next": "success"}, **TERMINALS}}
-    pipeline = write(
-        project,
-        {"each": {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "success"}},
-        "each",
-    )
-    run = RunOptions(
-        run_id="fanned", pipeline_file=pipeline, configuration_file="config.yaml", parameters_file="parameters.yaml"
-    )
+    pipeline = write(project, {"each": map_of("runtime_steps.first")}, "each")
+    run = RunOptions(pipeline, "config.yaml", "parameters.yaml", run_id="fanned")
     fan_out = FanOut(run=run, step="each", iterations_file=str(project / "iterations.json"))
     assert execute_request(fan_out) == defaults.PROCESSING
     iterations = json.loads((project / "iterations.json").read_text())
@@ -260,22 +248,11 @@ def test_a_branch_is_walked_in_one_process_from_its_request(project: Path) -> No
     """``magnus execute_branch``: what a SLURM array task runs, one map item's whole branch."""
     from magnus.entrypoints import execute_request
 
-    branch = {
-        "start_at": "first",
-        "steps": {
-            "first": {"type": "task", "command": "runtime_steps.sees_item", "next": "second"},
-            "second": {"type": "stub", "next": "success"},
-            **TERMINALS,
-        },
-    }
-    pipeline = write(
-        project,
-        {"each": {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "success"}},
-        "each",
+    branch = dag(
+        "first", {"first": task("runtime_steps.sees_item", "second"), "second": {"type": "stub", "next": "success"}}
     )
-    run = RunOptions(
-        run_id="branched", pipeline_file=pipeline, configuration_file="config.yaml", parameters_file="parameters.yaml"
-    )
+    pipeline = write(project, {"each": {**map_of(""), "branch": branch}}, "each")
+    run = RunOptions(pipeline, "config.yaml", "parameters.yaml", run_id="branched")
     assert execute_request(FanOut(run=run, step="each")) == defaults.PROCESSING
     walked = WalkBranch(
         run=RunOptions(run_id="branched", pipeline_file=pipeline, configuration_file="config.yaml"),

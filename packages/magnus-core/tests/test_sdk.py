@@ -41,13 +41,13 @@ def build() -> Pipeline:
         name="each",
         iterate_on="items",
         iterate_as="item",
-        branch=Pipeline(start_at=work, steps=[work]),
+        branch=Pipeline(steps=[work]),
         terminate_with_success=True,
     )
     shell = Task(name="shell", command_type="shell", command="export MAGNUS_PRM_sh=1", terminate_with_success=True)
     both = Parallel(
         name="both",
-        branches={"map": Pipeline(start_at=each, steps=[each]), "sh": Pipeline(start_at=shell, steps=[shell])},
+        branches={"map": Pipeline(steps=[each]), "sh": Pipeline(steps=[shell])},
     )
     end = Stub(name="end", anything="goes", terminate_with_success=True)
     one >> both >> end
@@ -101,13 +101,13 @@ def test_explicit_terminal_nodes() -> None:
 def test_sdk_pipelines_are_validated_like_yaml_when_built(project: Path) -> None:
     a = Task(name="a", command="sdk_steps.one", next="nowhere")
     with pytest.raises(PipelineDefinitionError, match=r"dag\.steps\.a\.next: 'nowhere' is not a step"):
-        Pipeline(start_at=a, steps=[a])
+        Pipeline(steps=[a])
 
 
 def test_configuration_from_magnus_configuration_file(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """magnus 0.5.1's SDK read MAGNUS_CONFIGURATION_FILE; without an argument (or MAGNUS_CONFIG_FILE) it is read."""
     monkeypatch.setenv("MAGNUS_CONFIGURATION_FILE", "config.yaml")
     end = Stub(name="end", terminate_with_success=True)
-    run_log = Pipeline(start_at=end, steps=[end]).execute(run_id="from-env-config")
+    run_log = Pipeline(steps=[end]).execute(run_id="from-env-config")
     assert run_log is not None
     assert (project / ".run_log_store" / "from-env-config.json").is_file()

@@ -13,6 +13,7 @@ from magnus.entrypoints import execute
 from magnus.errors import ConfigurationError
 from magnus.testing import ExecutorContract
 from magnus.testing.executor import outcome
+from magnus.testing.pipelines import task, write_pipeline
 
 pytestmark = pytest.mark.service
 
@@ -52,19 +53,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             """
         )
     )
-    steps = {
-        "where": {"type": "task", "command": "where.where", "next": "special"},
-        "special": {
-            "type": "task",
-            "command_type": "shell",
-            "command": 'export MAGNUS_PRM_special="$FLAVOUR"',
-            "overrides": {"local-container": "spicy"},
-            "next": "success",
-        },
-        "success": {"type": "success"},
-        "fail": {"type": "fail"},
-    }
-    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "where", "steps": steps}}))
+    special = task('export MAGNUS_PRM_special="$FLAVOUR"', command_type="shell", overrides={"local-container": "spicy"})
+    write_pipeline(tmp_path, {"where": task("where.where", "special"), "special": special}, "where")
     return tmp_path
 
 

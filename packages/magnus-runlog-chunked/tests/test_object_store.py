@@ -16,6 +16,7 @@ import yaml
 from magnus.datastore.models import BranchLog, StepLog
 from magnus.errors import ConfigurationError, RunLogExistsError, UserInputError
 from magnus.testing import ExecutorContract, RunLogStoreContract
+from magnus.testing.pipelines import map_of, task, write_pipeline
 from magnus.testing.run_log_store import StoreFactory
 from magnus.testing.s3 import S3Server
 from magnus_runlog_chunked.store import ChunkedFileSystemRunLogStore
@@ -187,21 +188,8 @@ def work(item: float) -> dict:
 def test_a_run_on_s3_fails_then_resumes_with_use_cached(tmp_path: Path, s3_server: S3Server, s3_bucket: str) -> None:
     """``magnus execute`` with the run log in the bucket only: a failed map, then ``--use-cached``."""
     (tmp_path / "steps_on_s3.py").write_text(PIPELINE_STEPS)
-    branch = {
-        "start_at": "work",
-        "steps": {
-            "work": {"type": "task", "command": "steps_on_s3.work", "next": "success"},
-            "success": {"type": "success"},
-            "fail": {"type": "fail"},
-        },
-    }
-    steps = {
-        "prepare": {"type": "task", "command": "steps_on_s3.prepare", "next": "each"},
-        "each": {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "success"},
-        "success": {"type": "success"},
-        "fail": {"type": "fail"},
-    }
-    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "prepare", "steps": steps}}))
+    steps = {"prepare": task("steps_on_s3.prepare", "each"), "each": map_of("steps_on_s3.work")}
+    write_pipeline(tmp_path, steps, "prepare")
     config = {"run_log_store": {"type": "chunked-fs", "config": {"log_folder": f"s3://{s3_bucket}/runs"}}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     (tmp_path / "broken.flag").write_text("")

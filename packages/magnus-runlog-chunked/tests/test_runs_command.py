@@ -3,70 +3,35 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from magnus.testing.pipelines import dag, map_of, run_magnus, task, write_pipeline
+
 pytestmark = pytest.mark.slow
 
-PIPELINE = textwrap.dedent(
-    """\
-    dag:
-      start_at: fan
-      steps:
-        fan:
-          type: map
-          iterate_on: chunks
-          iterate_as: chunk
-          next: both
-          branch:
-            start_at: work
-            steps:
-              work:
-                type: task
-                command_type: shell
-                command: 'test "$MAGNUS_PRM_chunk" != "$MAGNUS_PRM_bad" || exit 3'
-                next: success
-              success: {type: success}
-              fail: {type: fail}
-        both:
-          type: parallel
-          next: success
-          branches:
-            left:
-              start_at: say
-              steps:
-                say: {type: task, command_type: shell, command: 'echo left', next: success}
-                success: {type: success}
-                fail: {type: fail}
-            right:
-              start_at: wait
-              steps:
-                wait: {type: stub, next: success}
-                success: {type: success}
-                fail: {type: fail}
-        success: {type: success}
-        fail: {type: fail}
-    """
-)
+SHELL = {"command_type": "shell"}
+BRANCHES = {
+    "left": dag("say", {"say": task("echo left", **SHELL)}),
+    "right": dag("wait", {"wait": {"type": "stub", "next": "success"}}),
+}
+STEPS = {
+    "fan": map_of('test "$MAGNUS_PRM_chunk" != "$MAGNUS_PRM_bad" || exit 3', "both", "chunks", "chunk", **SHELL),
+    "both": {"type": "parallel", "next": "success", "branches": BRANCHES},
+}
 
 
 def magnus(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("MAGNUS_")}
-    return subprocess.run(
-        [sys.executable, "-m", "magnus", *args], cwd=project, capture_output=True, text=True, check=False, env=env
-    )
+    return run_magnus(*args, cwd=project, isolated=True)
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two runs in a chunked-fs store: ``good`` (every item passes) and ``bad`` (item 2 fails), tag t."""
     root = tmp_path_factory.mktemp("chunked-runs")
-    (root / "pipeline.yaml").write_text(PIPELINE)
+    write_pipeline(root, STEPS, "fan")
     (root / "config.yaml").write_text("run_log_store:\n  type: chunked-fs\n  config:\n    log_folder: logs\n")
     for run_id, bad in (("good", 99), ("bad", 2)):
         (root / f"{run_id}.yaml").write_text(f"chunks: [1, 2, 3]\nbad: {bad}\n")

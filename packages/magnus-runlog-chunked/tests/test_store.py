@@ -18,6 +18,7 @@ from magnus.datastore.models import StepLog
 from magnus.entrypoints import execute
 from magnus.errors import ConfigurationError, RunLogError, StepLogNotFoundError, UserInputError
 from magnus.testing import ExecutorContract, RunLogStoreContract
+from magnus.testing.pipelines import dag, map_of, task, write_pipeline
 from magnus.testing.run_log_store import StoreFactory
 from magnus_runlog_chunked import store as chunked_store
 from magnus_runlog_chunked.layout import BRANCHES_SUFFIX, file_name
@@ -144,31 +145,22 @@ def normalise(run_log: Dict[str, Any]) -> Dict[str, Any]:
     return data
 
 
-def write_pipeline(folder: Path) -> None:
+def write_chunk_pipeline(folder: Path) -> None:
     """A map (over values sharing a prefix) then a parallel step, each branch one task."""
     (folder / "chunk_steps.py").write_text(textwrap.dedent(STEPS))
-    branch = {
-        "start_at": "work",
-        "steps": {
-            "work": {"type": "task", "command": "chunk_steps.work", "next": "success"},
-            "success": {"type": "success"},
-            "fail": {"type": "fail"},
-        },
-    }
+    branch = dag("work", {"work": task("chunk_steps.work")})
     steps = {
-        "prepare": {"type": "task", "command": "chunk_steps.prepare", "next": "each"},
-        "each": {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "par"},
+        "prepare": task("chunk_steps.prepare", "each"),
+        "each": map_of("chunk_steps.work", "par"),
         "par": {"type": "parallel", "branches": {"x": branch, "y": branch}, "next": "success"},
-        "success": {"type": "success"},
-        "fail": {"type": "fail"},
     }
-    (folder / "pipeline.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "prepare", "steps": steps}}))
+    write_pipeline(folder, steps, "prepare")
     (folder / "params.yaml").write_text("item: 0\n")
 
 
 def test_reassembles_the_same_json_as_the_file_system_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    write_pipeline(tmp_path)
+    write_chunk_pipeline(tmp_path)
     for store in ("file-system", "chunked-fs"):
         config = {"run_log_store": {"type": store, "config": {"log_folder": store}}}
         (tmp_path / f"{store}.yaml").write_text(yaml.safe_dump(config))
@@ -181,7 +173,7 @@ def test_reassembles_the_same_json_as_the_file_system_store(tmp_path: Path, monk
 
 def test_workers_leave_the_same_run_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    write_pipeline(tmp_path)
+    write_chunk_pipeline(tmp_path)
     logs = []
     for workers in (1, 2):
         config = {

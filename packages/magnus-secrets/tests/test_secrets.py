@@ -14,6 +14,7 @@ import yaml
 from magnus.entrypoints import execute
 from magnus.secrets import BaseSecrets
 from magnus.testing import SecretsContract
+from magnus.testing.pipelines import task, write_pipeline
 from magnus.testing.secrets import SecretsFactory
 from magnus_secrets.dotenv import DotEnvSecrets
 from magnus_secrets.environment import EnvironmentSecrets
@@ -94,20 +95,14 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "secret_steps.py").write_text(textwrap.dedent(STEPS))
     (tmp_path / ".env").write_text(f"TOKEN={SECRET}\n")
+    shell = '. ./.env; echo "shell sees $TOKEN"; export MAGNUS_PRM_from_shell="$TOKEN"'
     steps = {
-        "leaky": {"type": "task", "command": "secret_steps.leaky", "next": "shell"},
-        "shell": {
-            "type": "task",
-            "command_type": "shell",
-            "command": '. ./.env; echo "shell sees $TOKEN"; export MAGNUS_PRM_from_shell="$TOKEN"',
-            "next": "fails",
-        },
-        "fails": {"type": "task", "command": "secret_steps.fails", "on_failure": "missing", "next": "success"},
-        "missing": {"type": "task", "command": "secret_steps.missing", "next": "success"},
-        "success": {"type": "success"},
-        "fail": {"type": "fail"},
+        "leaky": task("secret_steps.leaky", "shell"),
+        "shell": task(shell, "fails", command_type="shell"),
+        "fails": task("secret_steps.fails", on_failure="missing"),
+        "missing": task("secret_steps.missing"),
     }
-    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "leaky", "steps": steps}}))
+    write_pipeline(tmp_path, steps, "leaky")
     yield tmp_path
 
 

@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from magnus.entrypoints import execute
 from magnus.testing import ExperimentTrackerContract
+from magnus.testing.pipelines import map_of, task, write_pipeline
 from magnus.testing.tracker import TAG, Tracked
 from magnus.tracker import BaseExperimentTracker
 from magnus_tracker_mlflow.tracker import PARENT_TAG, RUN_TAG, STEP_TAG, MLflowExperimentTracker
@@ -88,22 +89,12 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tracked_steps.py").write_text(textwrap.dedent(STEPS))
     (tmp_path / "params.yaml").write_text("rate: 0.1\nitems: [1, 2]\n")
-    branch = {
-        "start_at": "each",
-        "steps": {
-            "each": {"type": "task", "command": "tracked_steps.each", "next": "success"},
-            "success": {"type": "success"},
-            "fail": {"type": "fail"},
-        },
-    }
     steps = {
-        "train": {"type": "task", "command": "tracked_steps.train", "next": "fan"},
-        "fan": {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "direct"},
-        "direct": {"type": "task", "command": "tracked_steps.direct", "next": "success"},
-        "success": {"type": "success"},
-        "fail": {"type": "fail"},
+        "train": task("tracked_steps.train", "fan"),
+        "fan": map_of("tracked_steps.each", "direct"),
+        "direct": task("tracked_steps.direct"),
     }
-    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "train", "steps": steps}}))
+    write_pipeline(tmp_path, steps, "train")
     return tmp_path
 
 

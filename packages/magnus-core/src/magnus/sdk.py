@@ -150,12 +150,13 @@ StepType = Union[Task, Stub, Parallel, Map, Success, Fail]
 
 
 class Pipeline(BaseModel):
-    """A list of steps, where to start, and (by default) ``success``/``fail`` nodes added for you."""
+    """A list of steps, where to start (the first step unless ``start_at`` says), and (by default)
+    ``success``/``fail`` nodes added for you."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     steps: List[StepType]
-    start_at: Union[StepType, str]
+    start_at: Union[StepType, str, None] = None
     name: str = ""
     description: str = ""
     add_terminal_nodes: bool = True
@@ -174,8 +175,8 @@ class Pipeline(BaseModel):
         if self.add_terminal_nodes:
             steps.setdefault("success", Success().to_step())
             steps.setdefault("fail", Fail().to_step())
-        start_at = self.start_at if isinstance(self.start_at, str) else self.start_at.name
-        dag: Dict[str, Any] = {"start_at": start_at, "steps": steps}
+        first = self.start_at if self.start_at is not None else self.steps[0] if self.steps else ""
+        dag: Dict[str, Any] = {"start_at": first if isinstance(first, str) else first.name, "steps": steps}
         if self.description:
             dag["description"] = self.description
         if self.name:

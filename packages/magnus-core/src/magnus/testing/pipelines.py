@@ -1,0 +1,91 @@
+"""Pipelines for tests, written as YAML holds them, and ``magnus`` run on them as a user would.
+
+The same few shapes recur in every package's tests (a task, a map over a one-step branch, a dag
+ending in ``success`` and ``fail``), and so does running ``magnus`` in a process of its own and
+reading the run log it left. They live here once, for core's tests and every plugin's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+TERMINALS: Dict[str, Dict[str, Any]] = {"success": {"type": "success"}, "fail": {"type": "fail"}}
+
+
+def task(command: str, next_step: str = "success", **fields: Any) -> Dict[str, Any]:
+    """A task step (a python function by default; ``command_type="shell"`` ...)."""
+    return {"type": "task", "command": command, "next": next_step, **fields}
+
+
+def dag(start_at: str, steps: Dict[str, Any]) -> Dict[str, Any]:
+    """A dag of ``steps`` with its ``success`` and ``fail`` nodes."""
+    return {"start_at": start_at, "steps": {**steps, **TERMINALS}}
+
+
+def map_of(
+    command: str, next_step: str = "success", iterate_on: str = "items", iterate_as: str = "item", **task_fields: Any
+) -> Dict[str, Any]:
+    """A map over ``iterate_on`` (each value as ``iterate_as``) whose branch is the one task ``work``
+    running ``command`` (with ``task_fields``: ``command_type="shell"`` ...)."""
+    return {
+        "type": "map",
+        "iterate_on": iterate_on,
+        "iterate_as": iterate_as,
+        "next": next_step,
+        "branch": dag("work", {"work": task(command, **task_fields)}),
+    }
+
+
+def write_pipeline(folder: Path, steps: Dict[str, Any], start_at: str, name: str = "pipeline.yaml") -> str:
+    """Write the pipeline of ``steps`` (terminal nodes added) to ``folder/name``; its name."""
+    (folder / name).write_text(yaml.safe_dump({"dag": dag(start_at, steps)}))
+    return name
+
+
+def magnus_command() -> List[str]:
+    """``magnus`` as this interpreter runs it."""
+    return [sys.executable, "-m", "magnus"]
+
+
+def run_magnus(
+    *args: str, cwd: Path, env: Optional[Dict[str, str]] = None, timeout: float = 120, isolated: bool = False
+) -> "subprocess.CompletedProcess[str]":
+    """``magnus ARGS`` in a process of its own, as a user runs it; its exit status and output.
+
+    ``isolated``: none of this process's ``MAGNUS_`` variables reach it (a test's run id, config...).
+    """
+    inherited = {key: value for key, value in os.environ.items() if not (isolated and key.startswith("MAGNUS_"))}
+    return subprocess.run(
+        [*magnus_command(), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        env={**inherited, **(env or {})},
+    )
+
+
+def start_magnus(*args: str, cwd: Path, env: Optional[Dict[str, str]] = None) -> "subprocess.Popen[str]":
+    """``magnus ARGS`` started in a process of its own, not waited for (to signal it, say)."""
+    return subprocess.Popen(
+        [*magnus_command(), *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def read_run_log(folder: Path, run_id: str, log_folder: str = ".run_log_store") -> Dict[str, Any]:
+    """The JSON a file-system run log store keeps for ``run_id`` under ``folder``."""
+    document: Dict[str, Any] = json.loads((folder / log_folder / f"{run_id}.json").read_text())
+    return document
