@@ -245,7 +245,7 @@ def test_a_map_fan_out_pod_imports_no_hera_and_core_writes_the_iterations(projec
     )
     assert done.returncode == 0, done.stderr
     imported = json.loads(done.stdout.strip().splitlines()[-1])
-    executor_only = {"executor", "settings", "names", "paths", "version"}
+    executor_only = {"executor", "settings", "constants", "names", "paths", "version"}
     assert set(imported) <= {"magnus_executor_argo", *(f"magnus_executor_argo.{name}" for name in executor_only)}
     assert not [name for name in imported if name.split(".")[0] == "hera"], imported
     written = [json.loads(value) for value in json.loads(iterations.read_text())]

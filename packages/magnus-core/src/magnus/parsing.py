@@ -8,9 +8,8 @@ fields, unknown node or task types, ...) and raises them together as one
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from pydantic import ValidationError
 
@@ -18,67 +17,12 @@ from magnus import defaults
 from magnus.errors import MagnusError, PipelineDefinitionError
 from magnus.graph import Graph
 from magnus.names import path_name_problem
+from magnus.parse_context import ParseContext, ProblemsRecorded
 from magnus.plugins import load_plugin
-from magnus.validation import describe_validation_error, join_location
+from magnus.validation import describe_validation_error
 
 if TYPE_CHECKING:
     from magnus.nodes.base import BaseNode
-
-
-class ProblemsRecorded(Exception):
-    """Raised by a node parser that already recorded its problems in the parse context."""
-
-
-@dataclass
-class ParseContext:
-    """Where in which file a part of a pipeline is, and the problems found so far."""
-
-    source: str
-    location: str
-    base_dir: Path
-    problems: List[str] = field(default_factory=list)
-    # The dag definitions being parsed around this part, outermost first (resolved paths; the
-    # pipeline file itself is found from ``source``): a file found here again would include itself.
-    including: Tuple[Path, ...] = ()
-
-    def at(self, *parts: Any) -> "ParseContext":
-        """The same file and problem list, one level deeper."""
-        location = join_location(self.location, *parts)
-        return ParseContext(self.source, location, self.base_dir, self.problems, self.including)
-
-    def files(self) -> Tuple[Path, ...]:
-        """The files being parsed, outermost first: the pipeline file (when ``source`` is one) and the
-        dag definitions it includes down to this part."""
-        if self.including:
-            return self.including
-        pipeline_file = Path(self.source)
-        return (pipeline_file.resolve(),) if pipeline_file.is_file() else ()
-
-    def entering(self, definition: str, path: Path) -> "ParseContext":
-        """The context of the ``dag`` of file ``path`` (named ``definition``), included from here.
-
-        Raises:
-            ProblemsRecorded: ``path`` is being parsed already (it would include itself); the
-                cycle of files is recorded as a problem here.
-        """
-        resolved = path.resolve()
-        files = self.files()
-        if resolved in files:
-            cycle = [_shown(file) for file in files[files.index(resolved) :]] + [_shown(resolved)]
-            self.problem(f"'{definition}' includes itself: {' -> '.join(cycle)}", "dag_definition")
-            raise ProblemsRecorded
-        return ParseContext(definition, "dag", path.parent, self.problems, (*files, resolved))
-
-    def problem(self, message: str, *parts: Any) -> None:
-        self.problems.append(f"{self.source}: {join_location(self.location, *parts)}: {message}")
-
-
-def _shown(path: Path) -> str:
-    """``path`` relative to the working folder when it is under it."""
-    try:
-        return str(path.relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def create_graph(dag: Any, ctx: ParseContext, internal_branch_name: str = "") -> Graph:

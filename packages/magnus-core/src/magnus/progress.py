@@ -19,16 +19,12 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, Optional, Sequence, TextIO
+from typing import Dict, Optional, Sequence, TextIO
 
 from magnus import defaults
-from magnus.reach import Reach
-from magnus.runtime.events import RunObserver, StepEnded
+from magnus.runtime.events import RunObserver, RunStarted, StepEnded
 from magnus.runtime.step import INTERRUPTED
 from magnus.timing import format_seconds
-
-if TYPE_CHECKING:
-    from magnus.runtime.services import RunServices
 
 _COLOURS = {defaults.SUCCESS: "32", defaults.FAIL: "31", "note": "33", "dim": "2", "bold": "1"}
 
@@ -105,12 +101,10 @@ class ProgressRenderer(RunObserver):
         return "  " * (1 + sum(1 for fan in self._fans.values() if fan.shown and name.startswith(fan.name + ".")))
 
     # ---- events -------------------------------------------------------------------------------
-    def run_started(self, services: "RunServices") -> None:
-        store = services.run_log_store
-        self._location = store.location(services.run_id)
-        self._kept = store.reach() > Reach.PROCESS
-        resuming = f" (resuming run {services.original_run_id})" if services.original_run_id else ""
-        self._print(f"run {self._paint(services.run_id, 'bold')} started{resuming}")
+    def run_started(self, started: RunStarted) -> None:
+        self._location, self._kept = started.location, started.kept
+        resuming = f" (resuming run {started.resumes})" if started.resumes else ""
+        self._print(f"run {self._paint(started.run_id, 'bold')} started{resuming}")
         if not self._kept:
             self._print(
                 self._paint("note: the run log is kept in memory only and is lost when the run ends", "note")

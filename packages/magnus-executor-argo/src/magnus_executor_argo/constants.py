@@ -3,6 +3,8 @@
 A map's fan-out pod imports the executor class only, so what it needs lives here or in core.
 """
 
+# The executor's name: its type in a configuration, the key of a step's overrides.
+SERVICE_NAME = "argo"
 # The DAG template the workflow starts at.
 ENTRYPOINT = "magnus-dag"
 # The run id of every step: a workflow parameter, by default the workflow's uid.

@@ -47,11 +47,10 @@ from magnus_executor_argo.constants import (
 )
 from magnus_executor_argo.names import dns_name
 from magnus_executor_argo.paths import path_in_image
-from magnus_executor_argo.settings import RetryStrategy, StepOverride
+from magnus_executor_argo.settings import ArgoSettings, RetryStrategy, StepOverride
 
 if TYPE_CHECKING:
     from magnus.runtime.services import RunServices
-    from magnus_executor_argo.executor import ArgoExecutor
 
 API_VERSION = "argoproj.io/v1alpha1"
 
@@ -64,7 +63,9 @@ class ManifestBuilder:
     directory. A resumed run (``--use-cached``) has every container carry the run it resumes.
     """
 
-    def __init__(self, executor: "ArgoExecutor", plan: Plan, services: "RunServices", pipeline_file: str) -> None:
+    def __init__(
+        self, executor: ArgoSettings, plan: Plan, services: "RunServices", pipeline_file: str, configuration_file: str
+    ) -> None:
         self.executor = executor
         self.plan = plan
         self.graph = services.pipeline.graph
@@ -75,7 +76,7 @@ class ManifestBuilder:
         self.reference = RunOptions(
             run_id=RUN_ID,
             pipeline_file=self.pipeline_file,
-            configuration_file=path_in_image(executor.step_configuration_file(services), "-c"),
+            configuration_file=path_in_image(configuration_file, "-c"),
             # Exposed parameters reach the pods as MAGNUS_PRM_ variables, not from the file.
             parameters_file="" if exposed else path_in_image(services.options.parameters_file, "-p"),
             tag=services.tag,
@@ -245,7 +246,7 @@ class ManifestBuilder:
         return m.RetryStrategy(limit=m.IntOrString(root=str(chosen.limit)), retry_policy=chosen.retry_policy)
 
     def _override(self, node: BaseNode) -> Optional[StepOverride]:
-        return self.executor.override_of(node, self.executor.overrides)
+        return self.executor.override_for(node)
 
     def _environment(self, override: Optional[StepOverride]) -> Optional[List[m.EnvVar]]:
         env = [

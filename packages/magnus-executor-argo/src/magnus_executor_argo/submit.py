@@ -10,10 +10,10 @@ from magnus.errors import ConfigurationError, MagnusError
 if TYPE_CHECKING:
     from hera.workflows import models as m
 
-    from magnus_executor_argo.executor import ArgoExecutor
+    from magnus_executor_argo.settings import ArgoSettings
 
 
-def submit_workflow(executor: "ArgoExecutor", workflow: "Union[m.Workflow, m.CronWorkflow]") -> str:
+def submit_workflow(executor: "ArgoSettings", workflow: "Union[m.Workflow, m.CronWorkflow]") -> str:
     """Create the workflow (or the cron workflow) on the server; return the name the server gave it."""
     from hera.workflows import WorkflowsService
     from hera.workflows import models as m

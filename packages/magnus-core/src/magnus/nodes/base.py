@@ -9,7 +9,7 @@ type is handled everywhere a built-in one is.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterator, List, Optional, Protocol, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,9 +18,17 @@ from magnus.errors import MagnusError
 from magnus.validation import WorkingFolder
 
 if TYPE_CHECKING:
-    from magnus.graph import Graph
-    from magnus.parsing import ParseContext
+    from magnus.parse_context import ParseContext
     from magnus.tasks.base import BaseTaskType
+
+
+class Dag(Protocol):
+    r"""What a node sees of a dag it holds (a composite's branches are :class:`~magnus.graph.Graph`\ s)."""
+
+    internal_branch_name: str
+
+    def walk(self) -> Iterator["BaseNode"]:
+        """Every node of the dag and of the dags nested in it."""
 
 
 class CatalogSettings(BaseModel):
@@ -92,7 +100,7 @@ class BaseNode(BaseModel):
         return resolve_map_placeholders(self.internal_branch_name, map_variable)
 
     # ---- structure ----------------------------------------------------------------------------
-    def get_branches(self) -> List["Graph"]:
+    def get_branches(self) -> Sequence["Dag"]:
         """The graphs this node holds (none unless composite)."""
         return []
 

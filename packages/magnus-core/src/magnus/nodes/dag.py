@@ -12,7 +12,8 @@ from magnus.errors import MagnusError
 from magnus.graph import Graph
 from magnus.nodes.base import resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
-from magnus.parsing import ParseContext, ProblemsRecorded, create_graph
+from magnus.parse_context import ParseContext, ProblemsRecorded
+from magnus.parsing import create_graph
 from magnus.yaml_file import load_yaml
 
 

@@ -10,7 +10,8 @@ from magnus import defaults
 from magnus.errors import MagnusError
 from magnus.graph import Graph
 from magnus.nodes.composite import BranchRun, CompositeNode
-from magnus.parsing import ParseContext, ProblemsRecorded, create_graph
+from magnus.parse_context import ParseContext, ProblemsRecorded
+from magnus.parsing import create_graph
 
 
 class MapNode(CompositeNode):

@@ -11,7 +11,8 @@ from magnus.graph import Graph
 from magnus.names import path_name_problem
 from magnus.nodes.base import resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
-from magnus.parsing import ParseContext, ProblemsRecorded, create_graph
+from magnus.parse_context import ParseContext, ProblemsRecorded
+from magnus.parsing import create_graph
 
 
 class ParallelNode(CompositeNode):

@@ -9,7 +9,7 @@ from pydantic import ConfigDict
 from magnus.nodes.base import ExecutableNode
 
 if TYPE_CHECKING:
-    from magnus.parsing import ParseContext
+    from magnus.parse_context import ParseContext
 
 
 class StubNode(ExecutableNode):

@@ -8,13 +8,13 @@ from pydantic import ValidationError
 
 from magnus.errors import MagnusError
 from magnus.nodes.base import ExecutableNode
-from magnus.parsing import ProblemsRecorded
+from magnus.parse_context import ProblemsRecorded
 from magnus.plugins import load_plugin
 from magnus.tasks.base import BaseTaskType
 from magnus.validation import describe_validation_error
 
 if TYPE_CHECKING:
-    from magnus.parsing import ParseContext
+    from magnus.parse_context import ParseContext
 
 
 class TaskNode(ExecutableNode):

@@ -18,12 +18,19 @@ What is promised:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from magnus import defaults
 
-if TYPE_CHECKING:
-    from magnus.runtime.services import RunServices
+
+@dataclass(frozen=True)
+class RunStarted:
+    """A run whose log now exists: its id, the run it resumes (''), where a person finds its log, and
+    whether that log outlives the run's process (not: kept in memory only)."""
+
+    run_id: str
+    resumes: str
+    location: str
+    kept: bool
 
 
 @dataclass(frozen=True)
@@ -49,8 +56,8 @@ class RunObserver:
     position it runs at (None outside maps), ``seconds`` wall time measured by the walk.
     """
 
-    def run_started(self, services: "RunServices") -> None:
-        """The run log exists (or the run was handed to an engine); nothing has run yet."""
+    def run_started(self, started: RunStarted) -> None:
+        """The run log exists; nothing has run yet."""
 
     def step_started(self, name: str, step_type: str, map_variable: defaults.TypeMapVariable) -> None:
         """A non-terminal step starts (a task, or a composite about to fan out)."""

@@ -32,8 +32,9 @@ from magnus import defaults
 from magnus.errors import UserInputError
 from magnus.nodes.base import resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
+from magnus.reach import Reach
 from magnus.runtime import plan as kinds
-from magnus.runtime.events import StepEnded
+from magnus.runtime.events import RunStarted, StepEnded
 from magnus.runtime.handler import Ended, Handle
 from magnus.runtime.signals import sigterm_interrupts
 from magnus.runtime.step import INTERRUPTED
@@ -138,7 +139,9 @@ class Orchestrator:
             with sigterm_interrupts():
                 self.records.begin_run()
                 logger.info("run %s: walking %s", services.run_id, services.options.pipeline_file or "the pipeline")
-                self.events.run_started(services)
+                store = services.run_log_store
+                location, kept = store.location(services.run_id), store.reach() > Reach.PROCESS
+                self.events.run_started(RunStarted(services.run_id, services.original_run_id, location, kept))
                 reached = self._walk(_Walk("", (), None), self.active.plan.start)
         finally:
             status = defaults.SUCCESS if reached == defaults.SUCCESS else defaults.FAIL

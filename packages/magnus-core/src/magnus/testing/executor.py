@@ -21,8 +21,8 @@ from magnus import defaults
 from magnus.datastore.models import RunLog, StepLog
 from magnus.entrypoints import execute, load_pipeline, run_pipeline
 from magnus.executor.base import BaseExecutor
-from magnus.runtime.events import NO_OBSERVER, RunObserver, StepEnded
-from magnus.runtime.services import Pipeline, RunOptions, RunServices
+from magnus.runtime.events import NO_OBSERVER, RunObserver, RunStarted, StepEnded
+from magnus.runtime.services import Pipeline, RunOptions
 
 ExecutorFactory = Callable[[], BaseExecutor]
 # Runs one of PIPELINES by name with a run id (and the id of a run to resume); returns its run log.
@@ -180,8 +180,8 @@ class RecordedEvents(RunObserver):
     def __init__(self) -> None:
         self.seen: List[Tuple[Any, ...]] = []
 
-    def run_started(self, services: RunServices) -> None:
-        self.seen.append(("run_started", services.run_id))
+    def run_started(self, started: RunStarted) -> None:
+        self.seen.append(("run_started", started.run_id))
 
     def step_started(self, name: str, step_type: str, map_variable: defaults.TypeMapVariable) -> None:
         if map_variable is None:

@@ -16,7 +16,7 @@ from magnus import defaults
 from magnus.errors import MagnusError
 from magnus.nodes.base import BaseNode, CatalogSettings, ExecutableNode, TraversalNode
 from magnus.nodes.composite import BranchRun, CompositeNode
-from magnus.parsing import ParseContext, ProblemsRecorded
+from magnus.parse_context import ParseContext, ProblemsRecorded
 from magnus.tasks.base import BaseTaskType
 from magnus.testing._entry_points import check_registered_as
 
