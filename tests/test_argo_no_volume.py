@@ -56,19 +56,16 @@ def workdir(tmp_path: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
 
 
 def workflow_validator() -> Any:
-    """Argo's JSON schema of a Workflow (kept beside the repository, see shared/argo/README.md)."""
+    """Argo's JSON schema of a Workflow (vendored with the argo executor's tests, with its source and licence)."""
     import json
 
     import jsonschema
 
-    candidates = [Path(os.environ.get("MAGNUS_ARGO_SCHEMA", "/nonexistent")), ROOT.parent / "shared" / "argo"]
-    for candidate in candidates:
-        schema_file = candidate / "workflows-schema.json" if candidate.is_dir() else candidate
-        if schema_file.is_file():
-            schema = json.loads(schema_file.read_text())
-            workflow = "#/definitions/io.argoproj.workflow.v1alpha1.Workflow"
-            return jsonschema.Draft7Validator({**schema, "$ref": workflow})
-    raise RuntimeError(f"Argo's JSON schema not found (looked in {[str(c) for c in candidates]})")
+    schema = json.loads(
+        (ROOT / "packages" / "magnus-executor-argo" / "tests" / "argo-schema" / "workflows-schema.json").read_text()
+    )
+    workflow = "#/definitions/io.argoproj.workflow.v1alpha1.Workflow"
+    return jsonschema.Draft7Validator({**schema, "$ref": workflow})
 
 
 def magnus(workdir: Path, *args: str) -> "subprocess.CompletedProcess[str]":

@@ -8,7 +8,6 @@ accident); with one wrong import added to ``magnus/nodes/stub.py``, they are bro
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -20,21 +19,14 @@ import pytest
 import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import import_contracts  # noqa: E402 - the writer nox -s lint uses
+
 CORE_SOURCE = ROOT / "packages" / "magnus-core" / "src" / "magnus"
 
 # The contracts about core alone (the plugin contracts need every plugin package importable).
 CORE_CONTRACTS = ("core-layers", "core-nodes-are-descriptions")
 WRONG_IMPORT = "from magnus.executor.local import LocalExecutor  # noqa\n"
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)  # a TOML basic string
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    raise TypeError(f"no TOML for {value!r}")
 
 
 def _core_contracts() -> List[Dict[str, Any]]:
@@ -43,14 +35,6 @@ def _core_contracts() -> List[Dict[str, Any]]:
     assert sorted(contract["id"] for contract in chosen) == sorted(CORE_CONTRACTS)
     assert not settings.get("exclude_type_checking_imports", False), "TYPE_CHECKING imports must count"
     return chosen
-
-
-def _write_config(path: Path, contracts: List[Dict[str, Any]]) -> None:
-    lines = ["[tool.importlinter]", 'root_packages = ["magnus"]', "exclude_type_checking_imports = false"]
-    for contract in contracts:
-        lines += ["", "[[tool.importlinter.contracts]]"]
-        lines += [f"{key} = {_toml_value(value)}" for key, value in contract.items()]
-    path.write_text("\n".join(lines) + "\n")
 
 
 def _lint_imports() -> str:
@@ -70,7 +54,7 @@ def core_copy(tmp_path: Path) -> Path:
 
 def _run_contracts(core_copy: Path) -> subprocess.CompletedProcess[str]:
     config = core_copy.parent.parent / "core-contracts.toml"
-    _write_config(config, _core_contracts())
+    import_contracts.write_config(config, ["magnus"], _core_contracts())
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join([str(core_copy.parent), *filter(None, [environment.get("PYTHONPATH")])])
     return subprocess.run(

@@ -26,9 +26,11 @@ def test_no_behaviour_hangs_on_a_node_type_name() -> None:
 
 
 def test_the_command_line_of_a_step_elsewhere_is_written_in_one_module() -> None:
-    """Only StepRequest writes ``magnus execute_single_node ...``/``magnus fan ...``; executors hand it on."""
+    """Only the launch requests write ``magnus execute_single_node ...``/``magnus fan ...`` (the CLI reads
+    them back, with magnus 0.5.1's command names from defaults); executors hand them on."""
     assert _holding(r"[\"']execute_single_node[\"']|[\"']--map-variable[\"']|[\"']--iterations-file[\"']") == [
         "packages/magnus-core/src/magnus/cli.py",
+        "packages/magnus-core/src/magnus/defaults.py",
         "packages/magnus-core/src/magnus/runtime/request.py",
     ]
 

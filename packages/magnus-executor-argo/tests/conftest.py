@@ -1,29 +1,22 @@
-"""Argo's JSON schema, kept in the shared folder beside the repository (see shared/argo/README.md)."""
+"""Argo's JSON schema, vendored in ``tests/argo-schema/`` (its source and licence are in the README there)."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Dict
 
 import pytest
 
-SCHEMA_CANDIDATES = [
-    Path(os.environ.get("MAGNUS_ARGO_SCHEMA", "/nonexistent")),
-    Path(__file__).resolve().parents[4] / "shared" / "argo" / "workflows-schema.json",
-    Path(__file__).resolve().parents[3] / "shared" / "argo" / "workflows-schema.json",
-]
+# Argo's schema of every resource (Workflow, CronWorkflow, ...), as published by the Argo project.
+SCHEMA = Path(__file__).resolve().parent / "argo-schema" / "workflows-schema.json"
 
 
 @pytest.fixture(scope="session")
 def argo_schema() -> Dict[str, Any]:
-    """Argo's JSON schema of all its resources; fails loudly when missing."""
-    for candidate in SCHEMA_CANDIDATES:
-        if candidate.is_file():
-            schema: Dict[str, Any] = json.loads(candidate.read_text())
-            return schema
-    raise RuntimeError(f"Argo's JSON schema not found (looked in {[str(c) for c in SCHEMA_CANDIDATES]})")
+    """Argo's JSON schema of all its resources."""
+    schema: Dict[str, Any] = json.loads(SCHEMA.read_text())
+    return schema
 
 
 def _validator(schema: Dict[str, Any], kind: str) -> Any:

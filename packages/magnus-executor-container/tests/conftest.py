@@ -1,6 +1,6 @@
 """A real container engine and an image with magnus in it, made once per test session.
 
-No Docker engine runs on these machines; podman serves the Docker API (see shared/CONTAINERS.md).
+No Docker engine runs on these machines; podman serves the Docker API.
 The fixture starts `podman system service` on a unix socket unless DOCKER_HOST is set, takes the
 base image of scripts/base_image.py (a debootstrap of Debian bookworm, python 3.11 like the host's,
 cached as a tarball under ~/.cache/), and builds the test image from wheels of this repository's
