@@ -121,7 +121,7 @@ class BaseCatalog(BaseService):
         """Copy files of the compute folder matching ``name`` into the run's catalog.
 
         Returns one entry per file with its hash and stage ``put``. Files listed in
-        ``synced_catalogs`` with an unchanged hash are not copied again (:meth:`copy_in` copies the
+        ``synced_catalogs`` with an unchanged hash are not copied again ([`copy_in`][] copies the
         others).
 
         Raises:

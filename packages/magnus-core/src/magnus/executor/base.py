@@ -199,10 +199,10 @@ class BaseExecutor(BaseService):
 class StepHandlerExecutor(BaseExecutor):
     """An executor whose engine runs units one at a time: core walks the plan, this launches units.
 
-    A subclass implements :meth:`launch`, :meth:`poll` and :meth:`cancel` (see
-    :class:`~magnus.runtime.handler.StepHandler`); :meth:`capacity` says how many units may be in
+    A subclass implements [`launch`][], [`poll`][] and [`cancel`][] (see
+    `magnus.runtime.handler.StepHandler`); [`capacity`][] says how many units may be in
     flight at once (one by default), and an engine that walks a composite's branches itself, each
-    as a whole (a SLURM job array), says so with :meth:`launches_branches`.
+    as a whole (a SLURM job array), says so with [`launches_branches`][].
     """
 
     def capacity(self) -> int:
@@ -210,9 +210,11 @@ class StepHandlerExecutor(BaseExecutor):
         return 1
 
     def launches_branches(self, composite: "Unit", count: int) -> bool:
+        """Whether the engine walks the ``count`` branches of ``composite`` itself, each as a whole."""
         return False
 
     def launch_branches(self, units: Sequence["Unit"]) -> List[Handle]:
+        """Start the branch units of one composite (when [`launches_branches`][]); a handle each."""
         raise NotImplementedError(f"executor {self.service_name} does not launch branches")
 
     @abstractmethod

@@ -103,7 +103,7 @@ class LaunchRequest:
 
     @classmethod
     def from_options(cls, **options: Any) -> "LaunchRequest":
-        """The request a command's parsed options give (what :mod:`magnus.cli`'s command received).
+        """The request a command's parsed options give (what a command of `magnus.cli` received).
 
         Options are the command's: ``run_id``, ``pipeline_file``, ``step_name``, ``config_file``,
         ``parameters_file``, ``tag``, ``use_cached``, ``map_variable`` and the kind's own.
