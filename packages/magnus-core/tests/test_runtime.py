@@ -18,7 +18,8 @@ from magnus import defaults, parameters
 from magnus.datastore.file_system import FileSystemRunLogStore
 from magnus.entrypoints import execute, load_pipeline
 from magnus.errors import UserInputError
-from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunStep, WalkBranch, execute_argv
+from magnus.runtime.command_line import execute_argv
+from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunStep, WalkBranch
 from magnus.runtime.services import RunOptions
 from magnus.testing.pipelines import TERMINALS, dag, map_of, task, write_pipeline
 

@@ -218,7 +218,7 @@ def _run_options(options: Dict[str, Any], pipeline_file: str = "") -> "RunOption
 def execute(pipeline_file: str, quiet: bool, **options: Any) -> None:
     """Run a pipeline, showing its progress and how it ended on stderr."""
     from magnus.entrypoints import load_pipeline, run_pipeline
-    from magnus.runtime.request import execute_argv
+    from magnus.runtime.command_line import execute_argv
 
     run = _run_options(options, pipeline_file)
     events = _progress(quiet, execute_argv(run, resume=True))

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from magnus import defaults, integration
 from magnus.catalog import BaseCatalog
@@ -27,10 +27,12 @@ from magnus.parameters import initial_parameters
 from magnus.parsing import parse_pipeline
 from magnus.redaction import Redactor
 from magnus.runtime.events import NO_OBSERVER, RunObserver
-from magnus.runtime.request import LaunchRequest
 from magnus.runtime.services import Pipeline, RunOptions, RunServices
 from magnus.service import BaseService
 from magnus.yaml_file import load_yaml
+
+if TYPE_CHECKING:
+    from magnus.runtime.request import LaunchRequest
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
 

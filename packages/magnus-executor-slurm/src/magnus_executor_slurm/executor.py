@@ -29,8 +29,8 @@ from pydantic import Field, PrivateAttr
 from magnus import defaults
 from magnus.executor.base import StepHandlerExecutor
 from magnus.reach import Reach
+from magnus.runtime.command_line import execute_argv
 from magnus.runtime.handler import Ended, Handle
-from magnus.runtime.request import execute_argv
 from magnus_executor_slurm.config import JobResources
 from magnus_executor_slurm.scheduler import BACKOFF, FIRST_POLL, JobState, Scheduler
 from magnus_executor_slurm.script import job_script

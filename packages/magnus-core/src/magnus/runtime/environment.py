@@ -34,7 +34,7 @@ import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple
 
 from magnus import defaults
 from magnus.parameters import decode_value, encode_value
@@ -57,8 +57,7 @@ class EnvironmentChanges:
     metrics: List[Tuple[str, Any, int]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Encoded:
+class _Encoded(NamedTuple):
     """A value (kept: its identity says it is unchanged) and its variable's text and size."""
 
     value: Any
@@ -66,8 +65,7 @@ class _Encoded:
     size: int
 
 
-@dataclass(frozen=True)
-class _Spilled:
+class _Spilled(NamedTuple):
     encoded: _Encoded
     path: str
     stamp: Tuple[int, int, int]

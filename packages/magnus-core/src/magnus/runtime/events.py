@@ -17,13 +17,12 @@ What is promised:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from magnus import defaults
 
 
-@dataclass(frozen=True)
-class RunStarted:
+class RunStarted(NamedTuple):
     """A run whose log now exists: its id, the run it resumes (''), where a person finds its log, and
     whether that log outlives the run's process (not: kept in memory only)."""
 
@@ -33,8 +32,7 @@ class RunStarted:
     kept: bool
 
 
-@dataclass(frozen=True)
-class StepEnded:
+class StepEnded(NamedTuple):
     """A non-terminal step that ended: its status, how long it took as the walk saw it, why it failed.
 
     ``reused``: ``--use-cached`` skipped it (it succeeded in the run resumed).

@@ -17,15 +17,13 @@ interrupts and SIGTERM are the orchestrator's, once for every engine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, Hashable, List, Mapping, Optional, Protocol, Sequence, Union
+from typing import TYPE_CHECKING, Dict, Hashable, List, Mapping, NamedTuple, Optional, Protocol, Sequence, Union
 
 if TYPE_CHECKING:
     from magnus.runtime.units import Unit
 
 
-@dataclass(frozen=True)
-class Ended:
+class Ended(NamedTuple):
     """How a launched unit ended, as its engine saw it.
 
     ``status`` and ``message`` are what the unit recorded, when the engine knows them ('': read

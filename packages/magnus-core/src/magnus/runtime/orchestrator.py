@@ -26,7 +26,7 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from magnus import defaults
 from magnus.errors import UserInputError
@@ -91,8 +91,7 @@ class _Flight:
     launches: int = 1
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """Why a step of a resumed run was reused or run, as decided by the walk."""
 
     step: str

@@ -15,7 +15,7 @@ resumes: :class:`~magnus.runtime.services.RunOptions`); executors hand
 The click commands of :mod:`magnus.cli` are thin shells over :meth:`LaunchRequest.from_options`,
 so the command line is written (here) and read (there) by one grammar; magnus 0.5.1's command
 names and options keep working. Step and branch names travel with ``%`` for each space (magnus
-0.5.1's rule), encoded and decoded only here (:func:`encode_name`, :func:`decode_name`).
+0.5.1's rule), encoded and decoded in `magnus.runtime.command_line`.
 
 Values may be placeholders an engine fills in (``{{workflow.parameters.run_id}}``,
 ``{{retries}}``): the run id, the map position and the retry number are carried as text.
@@ -30,34 +30,12 @@ from typing import Any, ClassVar, Dict, List, Sequence, Tuple, Type
 
 from magnus import defaults
 from magnus.errors import UserInputError
+from magnus.runtime.command_line import decode_name, encode_name, flags, run_flags
 from magnus.runtime.services import RunOptions
 
 EXECUTE = defaults.EXECUTE_COMMAND
 FAN = defaults.FAN_COMMAND
 BRANCH = defaults.BRANCH_COMMAND
-
-
-def encode_name(name: str) -> str:
-    """A step or branch name as a command line carries it: each space as ``%``."""
-    return name.replace(" ", defaults.COMMAND_FRIENDLY_CHARACTER)
-
-
-def decode_name(name: str) -> str:
-    """The name a command line carried (``%`` for each space, as magnus 0.5.1 wrote them)."""
-    return name.replace(defaults.COMMAND_FRIENDLY_CHARACTER, " ")
-
-
-def execute_argv(run: RunOptions, program: Sequence[str] = ("magnus",), resume: bool = False) -> List[str]:
-    """``magnus execute`` of the whole run ``run`` (a walk handed to another process: a detached SLURM job).
-
-    With ``resume`` the line that resumes it instead: no run id (a resumed run gets a new one),
-    ``--use-cached`` left for the caller to add.
-    """
-    argv = [*program, "execute", "-f", run.pipeline_file]
-    if not resume:
-        argv += _flags(("--run-id", run.run_id))
-    argv += _flags(*_run_flags(run))
-    return argv + ([] if resume else _flags(("--use-cached", run.use_cached)))
 
 
 @dataclass(frozen=True)
@@ -92,8 +70,8 @@ class LaunchRequest:
     def to_argv(self, program: Sequence[str] = ("magnus",)) -> List[str]:
         """The command line doing this request; ``program`` is how ``magnus`` is started there."""
         run = self.run
-        flags = _flags(("--map-variable", self.map_variable), *self._options(), ("--use-cached", run.use_cached))
-        return [*program, *self._head(), *flags, *_flags(*_run_flags(run))]
+        options = flags(("--map-variable", self.map_variable), *self._options(), ("--use-cached", run.use_cached))
+        return [*program, *self._head(), *options, *run_flags(run)]
 
     def _head(self) -> List[str]:
         return [self.command, self.run.run_id, self.run.pipeline_file, encode_name(self.step)]
@@ -212,13 +190,3 @@ def fan_request(mode: str, **options: Any) -> LaunchRequest:
     if mode == "in" and options.get("iterations_file"):
         raise UserInputError("--iterations-file is written by a fan-out only (-m out)")
     return kinds[mode].from_options(**options)
-
-
-def _run_flags(run: RunOptions) -> Tuple[Tuple[str, str], ...]:
-    """The options every request of a run ends with, as ``(flag, value)``."""
-    return (("-c", run.configuration_file), ("-p", run.parameters_file), ("--tag", run.tag))
-
-
-def _flags(*options: Tuple[str, str]) -> List[str]:
-    """``flag value`` for each option that has a value, in the order given."""
-    return [part for flag, value in options if value for part in (flag, value)]

@@ -22,7 +22,6 @@ from magnus.errors import MagnusError, RunLogExistsError, StepLogNotFoundError
 from magnus.nodes.base import resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
 from magnus.runtime import plan as kinds
-from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunStep, WalkBranch
 from magnus.runtime.step import INTERRUPTED, new_step_log
 from magnus.timing import duration, now
 
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     from magnus.datastore.base import BaseRunLogStore
     from magnus.nodes.base import BaseNode
     from magnus.runtime.plan import Plan, PlannedUnit
+    from magnus.runtime.request import LaunchRequest
     from magnus.runtime.services import RunOptions, RunServices
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
@@ -80,6 +80,8 @@ class Unit:
 
     def request(self) -> LaunchRequest:
         """The launch request doing this unit in another process."""
+        from magnus.runtime.request import FanIn, FanOut, RunStep, WalkBranch  # only units run elsewhere
+
         run, step = self.run.reference, self.planned.node.internal_name
         position = json.dumps(self.map_variable) if self.map_variable else ""
         kind = self.planned.kind
