@@ -304,7 +304,7 @@ def main() -> None:
     heavy = [
         name
         for name in json.loads(modules)
-        if name.split(".")[0] in {"pydantic", "yaml", "stevedore", "hera", "docker", "mlflow", "ploomber_engine"}
+        if name.split(".")[0] in {"pydantic", "yaml", "hera", "docker", "mlflow", "ploomber_engine"}
     ]
     print(f"\n`import magnus` loads heavy modules: {heavy or 'none'}")
     if arguments.peers:

@@ -9,7 +9,6 @@ import sys
 HEAVY = [
     "pydantic",
     "yaml",
-    "stevedore",
     "magnus.sdk",
     "magnus.executor",
     "hera",

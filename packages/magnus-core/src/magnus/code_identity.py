@@ -3,7 +3,9 @@
 Starting ``git`` costs a few milliseconds per process, and every run (every pod of an Argo run)
 pays it, so one ``git status --porcelain=v2 --branch`` gives both the commit (its
 ``# branch.oid`` header) and the changed files, and the origin URL is read from the repository's
-``config`` file instead of asking ``git config`` for it.
+``config`` file instead of asking ``git config`` for it. A run starts the lookup when its services
+are made ([`CodeIdentityLookup`][]) and git answers while the run reads its configuration, loads
+its plugins and compiles its plan.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 from pathlib import Path
+from typing import Optional
 
 from magnus.datastore.models import CodeIdentity
 
@@ -43,6 +47,29 @@ def git_code_identity() -> CodeIdentity:
         identity.code_identifier_message = "changes found in " + ", ".join(changed[:20])
     identity.code_identifier_url = _origin_url(Path.cwd())
     return identity
+
+
+class CodeIdentityLookup:
+    """[`git_code_identity`][] in a thread started when this is made; [`result`][] waits for it.
+
+    A process forked while the thread ran (it does not run in the child) looks the identity up
+    again when it asks.
+    """
+
+    def __init__(self) -> None:
+        self._identity: Optional[CodeIdentity] = None
+        self._thread = threading.Thread(target=self._look_up, name="magnus-code-identity", daemon=True)
+        self._thread.start()
+
+    def _look_up(self) -> None:
+        self._identity = git_code_identity()
+
+    def result(self) -> CodeIdentity:
+        """The identity, once git answered."""
+        self._thread.join()
+        if self._identity is None:
+            self._identity = git_code_identity()
+        return self._identity
 
 
 def _unknown(identity: CodeIdentity, reason: str) -> CodeIdentity:

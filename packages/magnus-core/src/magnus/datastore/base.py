@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, ClassVar, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional
 
 from magnus import defaults
-from magnus.datastore.listing import RunQuery, RunSummary, select_runs, summarize
 from magnus.datastore.models import BranchLog, RunLog, StepLog
 from magnus.errors import (
     BranchLogNotFoundError,
@@ -17,6 +16,9 @@ from magnus.errors import (
 )
 from magnus.reach import Reach
 from magnus.service import BaseService
+
+if TYPE_CHECKING:  # listing runs is `magnus runs`'s, not a run's: imported when asked
+    from magnus.datastore.listing import RunQuery, RunSummary
 
 
 class BaseRunLogStore(BaseService):
@@ -127,6 +129,8 @@ class BaseRunLogStore(BaseService):
         Raises:
             ConfigurationError: this store cannot enumerate its runs.
         """
+        from magnus.datastore.listing import RunQuery, select_runs, summarize
+
         query = query or RunQuery()
         summaries = []
         for run_id in self.run_ids():

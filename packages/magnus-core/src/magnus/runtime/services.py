@@ -16,6 +16,7 @@ from magnus.runtime.events import NO_OBSERVER, RunObserver
 
 if TYPE_CHECKING:
     from magnus.catalog import BaseCatalog
+    from magnus.code_identity import CodeIdentityLookup
     from magnus.datastore.base import BaseRunLogStore
     from magnus.datastore.models import CodeIdentity, RunLog
     from magnus.graph import Graph
@@ -58,6 +59,12 @@ class Pipeline:
         return compile_plan(self.graph)
 
 
+def _start_code_lookup() -> "CodeIdentityLookup":
+    from magnus.code_identity import CodeIdentityLookup
+
+    return CodeIdentityLookup()
+
+
 @dataclass(frozen=True)
 class RunServices:
     """One run's id, options, pipeline and services, as every runtime part receives them (all of them set).
@@ -83,6 +90,8 @@ class RunServices:
     redactor: Redactor = field(default_factory=Redactor)
     # Who watches the walk (the command line's progress renderer); nobody by default.
     events: RunObserver = NO_OBSERVER
+    # The git identity of the code, looked up from the moment the services exist.
+    code_lookup: "CodeIdentityLookup" = field(default_factory=_start_code_lookup, repr=False, compare=False)
 
     @property
     def tag(self) -> str:
@@ -94,10 +103,8 @@ class RunServices:
 
     @functools.cached_property
     def code_identity(self) -> "CodeIdentity":
-        """The git identity of the code, looked up on first use and shared by every step."""
-        from magnus.code_identity import git_code_identity
-
-        return git_code_identity()
+        """The git identity of the code, shared by every step (waits for git's answer the first time)."""
+        return self.code_lookup.result()
 
     @functools.cached_property
     def parameter_variables(self) -> "ParameterVariables":
