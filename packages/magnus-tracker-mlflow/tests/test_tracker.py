@@ -123,8 +123,8 @@ def test_a_pipeline_reports_to_the_server(project: Path, mlflow_server: str, wor
     assert parent.data.metrics["logged_directly"] == 7.0
 
     by_step = step_runs(client, parent)
-    assert set(by_step) == {"train", "fan.1.each", "fan.2.each"}  # "direct" tracked nothing of its own
-    assert by_step["fan.2.each"].data.metrics["item_score"] == 20.0
+    assert set(by_step) == {"train", "fan.1.work", "fan.2.work"}  # "direct" tracked nothing of its own
+    assert by_step["fan.2.work"].data.metrics["item_score"] == 20.0
     assert by_step["train"].data.params["model"] == "tree"
     assert {child.info.status for child in by_step.values()} == {"FINISHED"}  # each ended with its step
 
