@@ -184,14 +184,18 @@ def test_a_crash_leaves_a_readable_resumable_run_log(project: Path) -> None:
         text=True,
         check=False,
     )
-    assert result.returncode == 3
+    # The step ended magnus's process (os._exit(3)): the supervising process records it and exits 1.
+    assert result.returncode == 1
+    assert "its process exited with code 3, before recording its end" in result.stderr
     # A torn last line, as a crash in the middle of a write leaves it.
     with open(project / ".run_log_store" / "crashed.journal", "ab") as journal:
         journal.write(b'{"op":"step","value":{"name":"tor')
     store = FileSystemRunLogStore()
     crashed = store.get_run_log_by_id("crashed")
+    assert crashed.status == defaults.FAIL
     assert crashed.steps["first"].status == defaults.SUCCESS
-    assert crashed.steps["crash"].status == defaults.PROCESSING
+    assert crashed.steps["crash"].status == defaults.FAIL
+    assert crashed.steps["crash"].message == "its process exited with code 3, before recording the step"
     assert crashed.parameters["first"] == "done"
 
     steps["crash"] = {"type": "stub", "next": "success"}  # the fix

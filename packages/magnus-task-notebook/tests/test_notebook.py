@@ -168,3 +168,22 @@ def test_execute_notebook_command(project: Path) -> None:
 def test_import_magnus_does_not_import_the_engine() -> None:
     code = "import magnus, sys; print('ploomber_engine' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_a_cell_ending_the_interpreter_fails_the_step(project: Path) -> None:
+    """``os._exit`` in a cell ends magnus's process (the notebook runs in it): the supervising process
+    records the step FAIL and ``magnus execute`` exits 1, not 0."""
+    notebook(project / "exits.ipynb", ["import os", "os._exit(0)"])
+    steps = {"exits": {"type": "task", "command_type": "notebook", "command": "exits.ipynb", "next": "success"}}
+    (project / "p.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "exits", "steps": {**steps, **TERMINALS}}}))
+    result = subprocess.run(
+        [sys.executable, "-m", "magnus", "execute", "-f", "p.yaml", "-c", "config.yaml", "--run-id", "nb-exit"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "its process exited with code 0, before recording its end" in result.stderr
+    run_log = json.loads((project / ".run_log_store" / "nb-exit.json").read_text())
+    assert run_log["status"] == "FAIL"
+    assert run_log["steps"]["exits"]["message"] == "its process exited with code 0, before recording the step"

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from magnus.runtime import request
     from magnus.runtime.events import RunObserver
     from magnus.runtime.services import RunOptions
+    from magnus.supervision import ChildEnded
 
 F = TypeVar("F", bound=Callable[..., Any])
 # 128 + SIGINT, what shells report for a program Ctrl-C stopped.
@@ -359,8 +360,43 @@ def plan(pipeline_file: str, output_format: str, log_level: str) -> None:
 cli.add_command(build_runs_group(_reports_errors, _log_level_option))
 
 
+# The commands that run user code in their own process, each with whether it walks a whole run: they
+# run in a child this process watches, so a task ending the interpreter fails its step instead of
+# ending the command (see magnus.supervision).
+_SUPERVISED = {
+    "execute": True,
+    "execute_function": True,
+    "execute_notebook": True,
+    defaults.EXECUTE_COMMAND: False,
+    defaults.BRANCH_COMMAND: False,
+}
+
+
 def main(argv: Optional[list[str]] = None) -> None:
+    """``magnus``: the commands running user code run it in a supervised child process."""
+    arguments = sys.argv[1:] if argv is None else argv
+    walks_run = _SUPERVISED.get(arguments[0]) if arguments else None
+    if walks_run is not None:
+        from magnus.supervision import supervise
+
+        ended = supervise()
+        if ended is not None:  # in the supervising process, once the child ended
+            sys.exit(_child_ended(ended, walks_run))
     cli.main(args=argv, prog_name="magnus")
+
+
+def _child_ended(ended: "ChildEnded", walked_run: bool) -> int:
+    """The exit code of a supervised command, from how its child ended; a death recorded and said in one line."""
+    if ended.normally and ended.exit_code is not None:
+        return ended.exit_code
+    from magnus.entrypoints import record_lost_process
+
+    try:
+        line = record_lost_process(ended.report, ended.how(), ended.interrupted, walked_run)
+    except Exception as exc:  # noqa: BLE001 - whatever broke the store too: the death is still said
+        line = f"magnus's process {ended.how()}; it could not be recorded: {type(exc).__name__}: {exc}"
+    click.echo(f"Error: {line}", err=True)
+    return INTERRUPTED_EXIT_CODE if ended.interrupted else 1
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping, Optional, Tuple
 from magnus import defaults, integration
 from magnus.catalog import BaseCatalog
 from magnus.config import configuration_path, create_service, load_configuration
+from magnus.datastore.base import BaseRunLogStore
 from magnus.datastore.models import RunLog
 from magnus.errors import MagnusError, PipelineDefinitionError, UserInputError
 from magnus.executor.base import BaseExecutor
@@ -70,15 +71,10 @@ def compose(
     """
     # The file read, wherever it was named (-c, MAGNUS_CONFIG_FILE, ...): steps run elsewhere read it too.
     options = dataclasses.replace(options, configuration_file=configuration_path(options.configuration_file))
-    configuration = load_configuration(options.configuration_file)
-    source = options.configuration_file or "configuration"
-    if executor is not None:
-        del configuration["executor"]
-    created = {name: create_service(name, block, source) for name, block in configuration.items()}
+    created, redactor = _configured_services(options.configuration_file, executor)
     parameters = initial_parameters(options.parameters_file)
     configured = executor or created.pop("executor")
     assert isinstance(configured, BaseExecutor)
-    redactor = _resolve_secrets([configured, *created.values()], created["secrets"])
     store: Any = created["run_log_store"]
     catalog = created["catalog"]
     assert isinstance(catalog, BaseCatalog)
@@ -114,6 +110,20 @@ def compose(
         logger.info("run %s: executor %s, %s (%s)", run_id, configured.service_name, chosen, where)
     services.redactor.add(services.secrets.values_to_mask())
     return configured, services
+
+
+def _configured_services(
+    configuration_file: str, executor: Optional[BaseExecutor] = None
+) -> Tuple[Dict[str, BaseService], Redactor]:
+    """The services ``configuration_file`` configures (the executor among them unless ``executor``
+    replaces it), their secrets resolved; the redactor of those secrets."""
+    configuration = load_configuration(configuration_file)
+    source = configuration_file or "configuration"
+    if executor is not None:
+        del configuration["executor"]
+    created = {name: create_service(name, block, source) for name, block in configuration.items()}
+    services = [service for service in [executor, *created.values()] if service is not None]
+    return created, _resolve_secrets(services, created["secrets"])
 
 
 def _resolve_secrets(services: Iterable[BaseService], secrets: Any) -> Redactor:
@@ -220,6 +230,41 @@ def execute_request(request: LaunchRequest) -> str:
         integration.configure_for_execution(executor, service)
     # A branch walked here runs its steps here, in turn, whatever executor walks the run.
     return do_request(services, node, request, LocalExecutor())
+
+
+# ---- a process that died doing a run ------------------------------------------------------------------
+def record_lost_process(report: Mapping[str, Any], how: str, interrupted: bool, walked_run: bool) -> str:
+    """Record what a process doing (part of) a run could not, as it ended without recording its end; what
+    happened, in one line.
+
+    ``report`` is what the process said it was doing (its run id, configuration file and the step
+    running user code), ``how`` how it ended (``exited with code 0``). The step becomes FAIL with a
+    last attempt saying why (``interrupted`` when a signal stopped it, as Ctrl-C would); when the
+    process ``walked_run`` (``magnus execute``), every step and branch still in progress and the run
+    are FAIL too. A run log store keeping its state in that process (the default in-memory one)
+    kept nothing to record in.
+    """
+    from magnus.reach import Reach
+    from magnus.runtime.step import INTERRUPTED
+    from magnus.runtime.units import RunLogRecords
+
+    run_id, step = str(report.get("run_id", "")), str(report.get("step", ""))
+    what = f"step '{step}' of run '{run_id}'" if step else f"run '{run_id}'" if run_id else "magnus"
+    line = f"{what}: its process {how}, before recording its end"
+    if not run_id:
+        return line
+    created, redactor = _configured_services(configuration_path(str(report.get("configuration_file", ""))))
+    store = created["run_log_store"]
+    assert isinstance(store, BaseRunLogStore)
+    if store.reach() == Reach.PROCESS:
+        return f"{line} (its run log was kept in that process)"
+    records = RunLogRecords(store, run_id, redactor)
+    message = INTERRUPTED if interrupted else f"its process {how}, before recording the step"
+    if step:
+        records.died(step, message)
+    if walked_run:
+        records.run_lost(message)
+    return f"{line}; recorded FAIL in the run log"
 
 
 # ---- single tasks as pipelines -----------------------------------------------------------------------

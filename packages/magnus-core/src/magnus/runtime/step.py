@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, List, Optional
 
-from magnus import defaults
+from magnus import defaults, supervision
 from magnus.capture import captured_output
 from magnus.datastore.models import DataCatalog, StepAttempt, StepLog
 from magnus.errors import CatalogError, StepLogNotFoundError
@@ -64,12 +64,15 @@ class StepRunner:
         step_log.mock = step_log.mock or mock
         current = CurrentStep(services, step_log, map_variable)
         services.experiment_tracker.start_step(services.run_id, services.tag, name)
+        supervision.step_started(name)
         with running(current):
             try:
                 attempt = self._attempts(node, current, mock, retry)
             except KeyboardInterrupt:  # Ctrl-C: the step is recorded as interrupted, then the run ends
                 self._record(current, _interrupted_attempt(step_log))
                 raise
+            finally:
+                supervision.step_ended()
         return self._record(current, attempt)
 
     def _record(self, current: CurrentStep, attempt: StepAttempt) -> StepLog:
@@ -83,11 +86,15 @@ class StepRunner:
         return step_log
 
     def _recorded_or_new(self, node: ExecutableNode, name: str) -> StepLog:
+        """The step's log as recorded, or a new one recorded in progress (a mark of a crash mid-step)."""
         services = self.services
         try:
             return services.run_log_store.get_step_log(services.run_id, name)
         except StepLogNotFoundError:
-            return new_step_log(node, name, services)
+            step_log = new_step_log(node, name, services)
+            step_log.status = defaults.PROCESSING
+            services.run_log_store.add_step_log(services.run_id, step_log)
+            return step_log
 
     # ---- attempts -------------------------------------------------------------------------------
     def _attempts(self, node: ExecutableNode, current: CurrentStep, mock: bool, retry: int) -> StepAttempt:

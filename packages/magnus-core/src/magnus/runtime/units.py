@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from magnus import defaults
+from magnus import defaults, supervision
 from magnus.datastore.models import BranchLog, StepAttempt, StepLog
 from magnus.errors import MagnusError, RunLogExistsError, StepLogNotFoundError
 from magnus.nodes.base import resolve_map_placeholders
@@ -28,6 +28,7 @@ from magnus.timing import duration, now
 if TYPE_CHECKING:
     from magnus.datastore.base import BaseRunLogStore
     from magnus.nodes.base import BaseNode
+    from magnus.redaction import Redactor
     from magnus.runtime.plan import Plan, PlannedUnit
     from magnus.runtime.request import LaunchRequest
     from magnus.runtime.services import RunOptions, RunServices
@@ -94,14 +95,112 @@ class Unit:
         return RunStep(run=run, step=step, map_variable=position, retry=str(self.retry) if self.retry else "")
 
 
-class UnitRecords:
+class RunLogRecords:
+    """How units that did not record their own end ended: what needs only the run's store.
+
+    A process that watched another die records it with these (a supervising process has no
+    pipeline or services of the run, only its configuration).
+    """
+
+    def __init__(self, store: "BaseRunLogStore", run_id: str, redactor: "Redactor") -> None:
+        self.store = store
+        self.run_id = run_id
+        self.redactor = redactor
+
+    def died(self, name: str, message: str, final: bool = True) -> str:
+        """A step that ended without recording itself: one more FAIL attempt saying why; FAIL when ``final``."""
+        message = self.redactor.redact(message)
+        step_log = self.store.get_step_log(self.run_id, name)
+        step_log.attempts.append(
+            StepAttempt(
+                attempt_number=max([0, *(attempt.attempt_number for attempt in step_log.attempts)]) + 1,
+                status=defaults.FAIL,
+                start_time=now(),
+                end_time=now(),
+                message=message,
+            )
+        )
+        if final:
+            step_log.status, step_log.message = defaults.FAIL, message
+        self.store.add_step_log(self.run_id, step_log)
+        return message
+
+    def branch_died(self, name: str, message: str, interrupted: bool = False) -> None:
+        """A branch walked elsewhere that did not end: its unfinished steps and itself FAIL, saying why.
+
+        ``interrupted``: the walk was interrupted; steps that recorded the interrupt say why too.
+        """
+        message = self.redactor.redact(message)
+        branch = self.store.get_branch_log(self.run_id, name)
+        for step in _unfinished(branch.steps, interrupted):
+            if step.status in _UNFINISHED:
+                attempt = StepAttempt(status=defaults.FAIL, start_time=now(), end_time=now(), message=message)
+                step.attempts.append(attempt)
+            step.status, step.message = defaults.FAIL, message
+            self.store.add_step_log(self.run_id, step)
+        self.store.update_branch_log_status(self.run_id, name, defaults.FAIL)
+
+    def interrupted(self, name: str, why: str = "") -> Optional[StepLog]:
+        """A step cut short by Ctrl-C: FAIL ``interrupted`` (or ``why``, the engine's account) unless it
+        recorded another end; its log (None: it was never recorded)."""
+        try:
+            step_log = self.store.get_step_log(self.run_id, name)
+        except MagnusError:
+            return None
+        if step_log.status in _UNFINISHED or (why and step_log.message == INTERRUPTED):
+            message = self.redactor.redact(why or INTERRUPTED)
+            return self.store.update_step_log_status(self.run_id, name, defaults.FAIL, message)
+        return step_log
+
+    def run_lost(self, message: str) -> None:
+        """The process walking the run ended without recording its end: every step and branch still in
+        progress, and the run, FAIL saying why."""
+        message = self.redactor.redact(message)
+        run_log = self.store.get_run_log_by_id(self.run_id)
+        for step in _unfinished(run_log.steps):
+            self.store.update_step_log_status(self.run_id, step.internal_name, defaults.FAIL, message)
+        for branch in _unfinished_branches(run_log.steps):
+            self.store.update_branch_log_status(self.run_id, branch, defaults.FAIL)
+        self.store.update_run_log_status(self.run_id, defaults.FAIL)
+
+    def branch_interrupted(self, name: str) -> None:
+        """A branch cut short by Ctrl-C: FAIL (its steps say what they were doing)."""
+        try:
+            self.store.update_branch_log_status(self.run_id, name, defaults.FAIL)
+        except MagnusError:
+            logger.debug("branch %s interrupted before it was recorded", name, exc_info=True)
+
+    def branch_statuses(self, name: str) -> Dict[str, str]:
+        return self.store.get_branch_statuses(self.run_id, name)
+
+
+def _unfinished(steps: Dict[str, StepLog], interrupted: bool = False) -> Iterator[StepLog]:
+    """Steps still in progress (or, ``interrupted``, that recorded an interrupt), nested ones included."""
+    for step in steps.values():
+        if step.status in _UNFINISHED or (interrupted and step.message == INTERRUPTED):
+            yield step
+        for branch in step.branches.values():
+            yield from _unfinished(branch.steps, interrupted)
+
+
+def _unfinished_branches(steps: Dict[str, StepLog]) -> Iterator[str]:
+    """The internal names of branches still in progress, nested ones included."""
+    for step in steps.values():
+        for name, branch in step.branches.items():
+            if branch.status in _UNFINISHED:
+                yield name
+            yield from _unfinished_branches(branch.steps)
+
+
+class UnitRecords(RunLogRecords):
     """What core writes to the run log for units, in whichever process does them."""
 
     def __init__(self, services: "RunServices") -> None:
+        super().__init__(services.run_log_store, services.run_id, services.redactor)
         self.services = services
-        self.store: "BaseRunLogStore" = services.run_log_store
-        self.run_id = services.run_id
         self.created = False  # whether this process created the run log (and so ends the run)
+        # what the supervising process needs to record this one's death
+        supervision.run_started(self.run_id, services.options.configuration_file)
 
     # ---- the run -----------------------------------------------------------------------------------
     def begin_run(self) -> None:
@@ -188,58 +287,6 @@ class UnitRecords:
         self.store.add_step_log(self.run_id, step_log)
         return node.ends_with
 
-    def died(self, name: str, message: str, final: bool = True) -> str:
-        """A step that ended without recording itself: one more FAIL attempt saying why; FAIL when ``final``."""
-        message = self.services.redactor.redact(message)
-        step_log = self.store.get_step_log(self.run_id, name)
-        step_log.attempts.append(
-            StepAttempt(
-                attempt_number=max([0, *(attempt.attempt_number for attempt in step_log.attempts)]) + 1,
-                status=defaults.FAIL,
-                start_time=now(),
-                end_time=now(),
-                message=message,
-            )
-        )
-        if final:
-            step_log.status, step_log.message = defaults.FAIL, message
-        self.store.add_step_log(self.run_id, step_log)
-        return message
-
-    def branch_died(self, name: str, message: str, interrupted: bool = False) -> None:
-        """A branch walked elsewhere that did not end: its unfinished steps and itself FAIL, saying why.
-
-        ``interrupted``: the walk was interrupted; steps that recorded the interrupt say why too.
-        """
-        message = self.services.redactor.redact(message)
-        branch = self.store.get_branch_log(self.run_id, name)
-        for step in _unfinished(branch.steps, interrupted):
-            if step.status in _UNFINISHED:
-                attempt = StepAttempt(status=defaults.FAIL, start_time=now(), end_time=now(), message=message)
-                step.attempts.append(attempt)
-            step.status, step.message = defaults.FAIL, message
-            self.store.add_step_log(self.run_id, step)
-        self.store.update_branch_log_status(self.run_id, name, defaults.FAIL)
-
-    def interrupted(self, name: str, why: str = "") -> Optional[StepLog]:
-        """A step cut short by Ctrl-C: FAIL ``interrupted`` (or ``why``, the engine's account) unless it
-        recorded another end; its log (None: it was never recorded)."""
-        try:
-            step_log = self.store.get_step_log(self.run_id, name)
-        except MagnusError:
-            return None
-        if step_log.status in _UNFINISHED or (why and step_log.message == INTERRUPTED):
-            message = self.services.redactor.redact(why or INTERRUPTED)
-            return self.store.update_step_log_status(self.run_id, name, defaults.FAIL, message)
-        return step_log
-
-    def branch_interrupted(self, name: str) -> None:
-        """A branch cut short by Ctrl-C: FAIL (its steps say what they were doing)."""
-        try:
-            self.store.update_branch_log_status(self.run_id, name, defaults.FAIL)
-        except MagnusError:
-            logger.debug("branch %s interrupted before it was recorded", name, exc_info=True)
-
     # ---- composites ----------------------------------------------------------------------------------
     def fan_out(
         self, node: CompositeNode, map_variable: defaults.TypeMapVariable
@@ -308,15 +355,3 @@ class UnitRecords:
                 self.run_id, name, defaults.SUCCESS, reused.message if reused else ""
             )
         return settled, total, len(failed)
-
-    def branch_statuses(self, name: str) -> Dict[str, str]:
-        return self.store.get_branch_statuses(self.run_id, name)
-
-
-def _unfinished(steps: Dict[str, StepLog], interrupted: bool = False) -> Iterator[StepLog]:
-    """Steps still in progress (or, ``interrupted``, that recorded an interrupt), nested ones included."""
-    for step in steps.values():
-        if step.status in _UNFINISHED or (interrupted and step.message == INTERRUPTED):
-            yield step
-        for branch in step.branches.values():
-            yield from _unfinished(branch.steps, interrupted)
