@@ -259,6 +259,18 @@ def parent_name(internal_name: str, parts: int = 1) -> str:
     return ".".join(internal_name.split(".")[:-parts]) if "." in internal_name else ""
 
 
+def _step_holder(run_log: RunLog, internal_name: str) -> Dict[str, StepLog]:
+    """The steps (of the run, or of the branch that holds it) a step log at ``internal_name`` goes in.
+
+    Raises:
+        BranchLogNotFoundError: the branch holding it was never recorded (a step of a map item the
+            map never had): nothing may be written for it.
+    """
+    if "." not in internal_name or internal_name in run_log.steps:
+        return run_log.steps
+    return _holding_branch(run_log, internal_name).steps
+
+
 def _place_step(run_log: RunLog, step_log: StepLog) -> None:
     """Put a step log where its dot path says, in the run log or in the branch that holds it.
 
@@ -266,10 +278,7 @@ def _place_step(run_log: RunLog, step_log: StepLog) -> None:
     recorded branch it carries without steps: a step's own fields are replaced, not its branches.
     """
     name = step_log.internal_name
-    if "." not in name or name in run_log.steps:
-        holder = run_log.steps
-    else:
-        holder = _holding_branch(run_log, name).steps
+    holder = _step_holder(run_log, name)
     existing = holder.get(name)
     if existing is not None and existing is not step_log and existing.branches:
         merged: Dict[str, BranchLog] = {}
@@ -295,17 +304,26 @@ def _holding_branch(run_log: RunLog, internal_name: str) -> BranchLog:
     raise BranchLogNotFoundError(run_log.run_id, parent_name(internal_name))
 
 
-def _place_branch(run_log: RunLog, branch_log: BranchLog) -> None:
-    """Put a branch log under the step that holds it, keeping steps it already recorded."""
-    parts = branch_log.internal_name.split(".")
+def _branch_holder(run_log: RunLog, internal_name: str) -> StepLog:
+    """The step log a branch log at ``internal_name`` goes under.
+
+    Raises:
+        StepLogNotFoundError: the step holding it was never recorded.
+    """
+    parts = internal_name.split(".")
     for cut in range(len(parts) - 1, 0, -1):
         try:
             step, _ = run_log.search_step_by_internal_name(".".join(parts[:cut]))
         except StepLogNotFoundError:
             continue
-        existing = step.branches.get(branch_log.internal_name)
-        if existing is not None and existing is not branch_log and not branch_log.steps:
-            branch_log.steps = existing.steps
-        step.branches[branch_log.internal_name] = branch_log
-        return
-    raise StepLogNotFoundError(run_log.run_id, parent_name(branch_log.internal_name))
+        return step
+    raise StepLogNotFoundError(run_log.run_id, parent_name(internal_name))
+
+
+def _place_branch(run_log: RunLog, branch_log: BranchLog) -> None:
+    """Put a branch log under the step that holds it, keeping steps it already recorded."""
+    step = _branch_holder(run_log, branch_log.internal_name)
+    existing = step.branches.get(branch_log.internal_name)
+    if existing is not None and existing is not branch_log and not branch_log.steps:
+        branch_log.steps = existing.steps
+    step.branches[branch_log.internal_name] = branch_log

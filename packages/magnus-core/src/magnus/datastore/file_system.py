@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +25,20 @@ from pydantic import Field, PrivateAttr
 
 from magnus import defaults
 from magnus.atomic import append_record, create_atomically, write_atomically
-from magnus.datastore.base import BaseRunLogStore, _place_branch, _place_step
+from magnus.datastore.base import BaseRunLogStore, _branch_holder, _place_branch, _place_step, _step_holder
 from magnus.datastore.models import BranchLog, RunLog, StepLog
-from magnus.errors import RunLogError, RunLogExistsError, RunLogNotFoundError, UserInputError
+from magnus.errors import (
+    BranchLogNotFoundError,
+    RunLogError,
+    RunLogExistsError,
+    RunLogNotFoundError,
+    StepLogNotFoundError,
+    UserInputError,
+)
 from magnus.names import is_inside, path_name_problem, usable_folder
 
 FINAL_STATUSES = (defaults.SUCCESS, defaults.FAIL)
+logger = logging.getLogger(defaults.LOGGER_NAME)
 
 
 @dataclass
@@ -153,8 +162,16 @@ class FileSystemRunLogStore(BaseRunLogStore):
 
     # ---- journal mechanics --------------------------------------------------------------------
     def _journal(self, run_id: str, op: str, value: Any) -> None:
-        """Append one change; apply it to our copy too when nobody else wrote in between."""
+        """Append one change; apply it to our copy too when nobody else wrote in between.
+
+        A step or branch with nowhere to go (its branch or step was never recorded) is refused before
+        anything is written, so one bad write cannot leave a log that no longer reads.
+        """
         loaded = self._refresh(run_id)
+        if op == "step":
+            _step_holder(loaded.run_log, value.internal_name)
+        elif op == "branch":
+            _branch_holder(loaded.run_log, value.internal_name)
         payload = value.model_dump_json() if hasattr(value, "model_dump_json") else json.dumps(value)
         line = f'{{"op":"{op}","value":{payload}}}\n'.encode()
         path = self.journal_path(run_id)
@@ -182,7 +199,10 @@ class FileSystemRunLogStore(BaseRunLogStore):
             complete = chunk[: chunk.rfind(b"\n") + 1]  # a torn last line is not ours to read yet
             for raw in complete.splitlines():
                 record = json.loads(raw)
-                _apply(loaded.run_log, record["op"], record["value"])
+                try:
+                    _apply(loaded.run_log, record["op"], record["value"])
+                except (BranchLogNotFoundError, StepLogNotFoundError) as exc:  # written by an older magnus
+                    logger.warning("run %s: a journal record of %s left out: %s", run_id, journal, exc)
             loaded.journal_offset += len(complete)
         return loaded
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from magnus import defaults
-from magnus.errors import UserInputError
-from magnus.nodes.base import ExecutableNode
+from magnus.errors import BranchLogNotFoundError, StepLogNotFoundError, UserInputError
+from magnus.nodes.base import ExecutableNode, resolve_map_placeholders
 from magnus.nodes.composite import CompositeNode
 from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunStep, WalkBranch
 from magnus.runtime.signals import sigterm_interrupts
@@ -35,15 +35,17 @@ def do_request(services: "RunServices", node: "BaseNode", request: LaunchRequest
     launched again (``retry``) are numbered after the earlier launches'.
 
     Raises:
-        UserInputError: the request does not fit the node (a fan of a task, a task as a fan).
+        UserInputError: the request does not fit the node (a fan of a task, a task as a fan), or the
+            run as recorded (a position its map never had, a run that ended, a step that succeeded).
     """
+    _check_fits(node, request)
     records = UnitRecords(services)
     map_variable = request.map_values()
     with sigterm_interrupts():
         records.ensure_run_log()
+        _check_belongs_to_run(services, node, request, map_variable)
         if isinstance(request, (WalkBranch, FanOut, FanIn)):
-            if not isinstance(node, CompositeNode):
-                raise UserInputError(f"step '{request.step}' is a {node.node_type}, not a parallel, map or dag step")
+            assert isinstance(node, CompositeNode)
             if isinstance(request, WalkBranch):
                 from magnus.runtime.orchestrator import Orchestrator
 
@@ -61,6 +63,65 @@ def do_request(services: "RunServices", node: "BaseNode", request: LaunchRequest
         return _run_step(services, records, node, map_variable, request)
 
 
+def _check_fits(node: "BaseNode", request: LaunchRequest) -> None:
+    """Refuse a request that does not fit its node (a fan of a task, a task as a fan), or a bad ``--retry``.
+
+    Raises:
+        UserInputError: the request does not fit the node.
+    """
+    if isinstance(request, (WalkBranch, FanOut, FanIn)):
+        if not isinstance(node, CompositeNode):
+            raise UserInputError(f"step '{request.step}' is a {node.node_type}, not a parallel, map or dag step")
+        return
+    assert isinstance(request, RunStep)
+    if node.is_composite:
+        raise UserInputError(f"step '{request.step}' is a {node.node_type}: run its branches with 'magnus fan'")
+    if not node.is_terminal and not isinstance(node, ExecutableNode):
+        raise UserInputError(f"step '{request.step}' of type {node.node_type} cannot be run on its own")
+    request.retry_number()
+
+
+def _check_belongs_to_run(
+    services: "RunServices", node: "BaseNode", request: LaunchRequest, map_variable: "defaults.TypeMapVariable"
+) -> None:
+    """Refuse, before any user code runs, a launch the run's walk would never make.
+
+    The run must still be going on; a step or branch inside a map must be at a position the map
+    fanned out to (its branch recorded and not ended); a step must not have succeeded already.
+
+    Raises:
+        UserInputError: the launch does not belong to the run as recorded.
+    """
+    store, run_id = services.run_log_store, services.run_id
+    status = store.get_run_log_by_id(run_id, full=False).status
+    if status in (defaults.SUCCESS, defaults.FAIL):
+        raise UserInputError(f"run '{run_id}' has ended {status}: its steps are not launched again")
+    positioned = request.branch if isinstance(request, WalkBranch) else node.internal_name
+    placeholders = positioned.count(defaults.MAP_PLACEHOLDER)
+    if len(map_variable or {}) != placeholders:
+        raise UserInputError(
+            f"--map-variable: step '{request.step}' is inside {placeholders} map(s), "
+            f"got {len(map_variable or {})} map value(s)"
+        )
+    branch = node.branch_log_name(map_variable) if isinstance(request, (RunStep, FanOut)) else ""
+    if isinstance(request, WalkBranch):
+        branch = resolve_map_placeholders(request.branch, map_variable)
+    if branch:
+        try:
+            recorded = store.get_branch_log(run_id, branch)
+        except BranchLogNotFoundError:
+            raise UserInputError(f"run '{run_id}' has no branch '{branch}': its step did not fan out to it") from None
+        if recorded.status in (defaults.SUCCESS, defaults.FAIL):
+            raise UserInputError(f"branch '{branch}' of run '{run_id}' has ended {recorded.status}")
+    if isinstance(request, RunStep) and node.is_executable:
+        try:
+            step_status = store.get_step_log(run_id, node.step_log_name(map_variable)).status
+        except StepLogNotFoundError:
+            return
+        if step_status == defaults.SUCCESS:
+            raise UserInputError(f"step '{node.step_log_name(map_variable)}' of run '{run_id}' already succeeded")
+
+
 def _run_step(
     services: "RunServices",
     records: UnitRecords,
@@ -68,16 +129,13 @@ def _run_step(
     map_variable: "defaults.TypeMapVariable",
     request: RunStep,
 ) -> str:
-    if node.is_composite:
-        raise UserInputError(f"step '{request.step}' is a {node.node_type}: run its branches with 'magnus fan'")
     if node.is_terminal:
         status = records.end_branch(node, map_variable)
         if not node.branch_log_name(map_variable):  # the run ends here, in a process that did not start it
             services.experiment_tracker.start_run(services.run_id, services.tag)
             records.end_run(status)
         return status
-    if not isinstance(node, ExecutableNode):
-        raise UserInputError(f"step '{request.step}' of type {node.node_type} cannot be run on its own")
+    assert isinstance(node, ExecutableNode)
     retry = request.retry_number()
     reused = records.reused(node, node.step_log_name(map_variable))
     if reused is not None:

@@ -276,6 +276,22 @@ class RunLogStoreContract:
         assert list(stored.branches["m.0.5"].steps) == ["m.0.5.work"]
         assert stored.branches["m.0.5"].status == defaults.SUCCESS
 
+    def test_a_step_of_a_branch_never_recorded_is_refused_and_the_log_still_reads(self, store: BaseRunLogStore) -> None:
+        """A stray write (a step of a map item the map never had) is refused; nothing else is lost."""
+        store.create_run_log("run-1")
+        fanned = _step("m", defaults.PROCESSING, "map")
+        fanned.branches = {"m.1": BranchLog(internal_name="m.1", status=defaults.PROCESSING)}
+        store.add_step_log("run-1", fanned)
+        with pytest.raises(BranchLogNotFoundError):
+            store.add_step_log("run-1", _step("m.99.work"))
+        with pytest.raises(StepLogNotFoundError):
+            store.add_branch_log("run-1", BranchLog(internal_name="nope.1", status=defaults.PROCESSING))
+        store.add_step_log("run-1", _step("m.1.work"))
+        run_log = store.get_run_log_by_id("run-1")
+        assert list(run_log.steps["m"].branches) == ["m.1"]
+        assert list(run_log.steps["m"].branches["m.1"].steps) == ["m.1.work"]
+        assert [summary.run_id for summary in store.list_runs()] == ["run-1"]
+
     # ---- finding runs ------------------------------------------------------------------------------
     def test_run_ids_are_every_run(self, store: BaseRunLogStore) -> None:
         assert store.run_ids() == []
