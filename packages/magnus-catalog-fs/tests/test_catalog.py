@@ -255,3 +255,21 @@ def test_a_catalog_location_that_is_a_file_is_refused_before_anything_runs(tmp_p
     assert done.stderr.strip().splitlines() == [
         "Error: config.yaml: catalog.config.catalog_location: 'taken' is a file, not a folder"
     ]
+
+
+def test_a_run_id_given_again_never_reads_an_earlier_runs_files(project: Path) -> None:
+    """With the run log kept in memory (nothing remembers the first run), ``--run-id`` given again:
+    the catalog folder of the earlier run refuses the new run before any step runs."""
+    (project / "memory.yaml").write_text("run_log_store:\n  type: buffered\n")
+    first = run_magnus("execute", "-f", "pipeline.yaml", "-c", "memory.yaml", "--run-id", "again", cwd=project)
+    assert first.returncode == 0, first.stderr
+    steps = yaml.safe_load((project / "pipeline.yaml").read_text())
+    use_only = {"start_at": "use", "steps": {name: steps["dag"]["steps"][name] for name in ("use", "success", "fail")}}
+    (project / "use.yaml").write_text(yaml.safe_dump({"dag": use_only}))  # gets data/*.csv it never made
+    second = run_magnus("execute", "-f", "use.yaml", "-c", "memory.yaml", "--run-id", "again", cwd=project)
+    assert second.returncode == 2
+    assert (
+        "Error: the catalog already holds files of an earlier run with id 'again' (.catalog/again): "
+        "choose another --run-id, or remove that folder" in second.stderr
+    )
+    assert "use started" not in second.stderr

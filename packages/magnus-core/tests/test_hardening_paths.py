@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -277,3 +278,13 @@ def test_an_unwritable_log_folder_is_named(tmp_path: Path) -> None:
     store = FileSystemRunLogStore(log_folder=str(folder))
     with pytest.raises(ConfigurationError, match="is not writable"):
         store.create_run_log("run")
+
+
+def test_generated_run_ids_do_not_collide_within_a_minute() -> None:
+    """magnus 0.5.1's ``adjective-name-HHMM`` had 3,240 ids a minute; 24 random bits follow now."""
+    from magnus.names import generate_run_id, path_name_problem
+
+    ids = [generate_run_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[a-z]+-[a-z]+-[0-9]{4}-[0-9a-f]{6}", run_id) for run_id in ids)
+    assert not [run_id for run_id in ids if path_name_problem(run_id)]

@@ -31,7 +31,7 @@ from magnus.catalog import (
     sha256_of,
 )
 from magnus.datastore.models import DataCatalog
-from magnus.errors import CatalogError
+from magnus.errors import CatalogClaimedError, CatalogError
 from magnus.names import is_inside, path_name_problem
 
 
@@ -106,6 +106,15 @@ class FileSystemCatalog(BaseCatalog):
         target = confined(self.run_folder(run_id), relative, "catalog")
         write_atomically(target, data, durable=False)
         return [self._entry(relative, run_id, hashlib.sha256(data).hexdigest(), "put")]
+
+    def claim(self, run_id: str) -> None:
+        """Create the run's folder: one creator wins (``mkdir`` is atomic); it exists, it is an earlier run's."""
+        folder = self.run_folder(run_id)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            raise CatalogClaimedError(run_id, str(folder)) from None
 
     def sync_between_runs(self, previous_run_id: str, run_id: str) -> None:
         previous = self.run_folder(previous_run_id)

@@ -33,13 +33,15 @@ from pydantic import Field, PrivateAttr, field_validator
 
 from magnus.catalog import BaseCatalog, FileToPut, catalog_entry, checked_pattern, confined, matches, sha256_of
 from magnus.datastore.models import DataCatalog
-from magnus.errors import CatalogError
+from magnus.errors import CatalogClaimedError, CatalogError
 from magnus.names import path_name_problem
 from magnus.object_store import StoreFolder, is_url, local_folder, redacted_options, url_reach
 from magnus.reach import Reach
 
 _PACKAGE = "magnus-catalog-fsspec"
 _FIELD = "catalog.config.location"
+# The object a run folder is claimed with (a conditional put): magnus's, never a file of the run.
+CLAIM = ".magnus-claim"
 
 
 class FsspecCatalog(BaseCatalog):
@@ -136,6 +138,18 @@ class FsspecCatalog(BaseCatalog):
         self._folder.fs.pipe_file(f"{self.run_path(run_id)}/{relative}", data)
         return [self._entry(relative, run_id, hashlib.sha256(data).hexdigest(), "put")]
 
+    def claim(self, run_id: str) -> None:
+        """A conditional put of the run folder's claim object (S3 refuses a second one, atomically); a
+        run folder holding objects already (an earlier run's, from before claims) is refused too.
+        The claim object is never listed, got or copied."""
+        folder = self.run_path(run_id)
+        if self._listing(folder):
+            raise CatalogClaimedError(run_id, folder)
+        try:
+            self._folder.fs.pipe_file(f"{folder}/{CLAIM}", run_id.encode(), mode="create")
+        except FileExistsError:
+            raise CatalogClaimedError(run_id, folder) from None
+
     def sync_between_runs(self, previous_run_id: str, run_id: str) -> None:
         """Copy the previous run's objects under the new run's folder (server-side copies on S3)."""
         source, target = self.run_path(previous_run_id), self.run_path(run_id)
@@ -153,7 +167,8 @@ class FsspecCatalog(BaseCatalog):
         except FileNotFoundError:
             return []
         root = _bare(folder) + "/"
-        return sorted(_bare(path)[len(root) :] for path in found if _bare(path).startswith(root))
+        relatives = (_bare(path)[len(root) :] for path in found if _bare(path).startswith(root))
+        return sorted(relative for relative in relatives if relative != CLAIM)
 
     def _download(self, remote: List[str], targets: List[Path]) -> None:
         """Fetch every object beside its target, then rename each into place (never half a file)."""

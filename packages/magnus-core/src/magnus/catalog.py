@@ -160,6 +160,17 @@ class BaseCatalog(BaseService):
             (Path(scratch) / name).write_bytes(data)
             return self.put(name, run_id, scratch)
 
+    def claim(self, run_id: str) -> None:
+        """Make the run's part of the catalog its own, when a new run begins (before anything is put).
+
+        A run id can be given again (``--run-id``, an in-memory run log that forgets runs): the new
+        run must not read what an earlier run with that id put. Of two runs claiming one id at once,
+        exactly one succeeds. Catalogs that keep nothing claim nothing.
+
+        Raises:
+            CatalogClaimedError: the run's part of the catalog exists already.
+        """
+
     @abstractmethod
     def sync_between_runs(self, previous_run_id: str, run_id: str) -> None:
         """Make what ``previous_run_id`` put available to ``run_id`` (for ``--use-cached``)."""

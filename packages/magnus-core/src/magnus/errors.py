@@ -97,6 +97,19 @@ class CatalogError(MagnusError):
     """A catalog get or put could not be done."""
 
 
+class CatalogClaimedError(CatalogError):
+    """The catalog already holds files of an earlier run with this run id: the new run is refused."""
+
+    exit_code = 2
+
+    def __init__(self, run_id: str, where: str) -> None:
+        super().__init__(
+            f"the catalog already holds files of an earlier run with id '{run_id}' ({where}): "
+            "choose another --run-id, or remove that folder"
+        )
+        self.run_id = run_id
+
+
 class NoRunContextError(MagnusError):
     """The interaction API was used where no magnus run is active."""
 

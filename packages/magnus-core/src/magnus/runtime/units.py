@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tupl
 
 from magnus import defaults, supervision
 from magnus.datastore.models import BranchLog, StepAttempt, StepLog
-from magnus.errors import MagnusError, RunLogExistsError, StepLogNotFoundError
+from magnus.errors import CatalogClaimedError, MagnusError, RunLogExistsError, StepLogNotFoundError
 from magnus.nodes.base import resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
 from magnus.runtime import plan as kinds
@@ -206,11 +206,13 @@ class UnitRecords(RunLogRecords):
     def begin_run(self) -> None:
         """Create the run log with the initial parameters and the run config; start tracking.
 
-        With ``--use-cached`` the old run's parameters are carried over and its catalog made
-        available, as in magnus 0.5.1.
+        The run id is claimed in the store, then in the catalog. With ``--use-cached`` the old run's
+        parameters are carried over and its catalog made available, as in magnus 0.5.1.
 
         Raises:
             RunLogExistsError: the run id is taken; nothing was written.
+            CatalogClaimedError: the catalog holds an earlier run's files under this id; the run is
+                recorded FAIL before any step ran.
         """
         services = self.services
         parameters = dict(services.initial_parameters)
@@ -219,7 +221,6 @@ class UnitRecords(RunLogRecords):
             parameters.update(original.parameters)
             if original.dag_hash and original.dag_hash != services.pipeline.dag_hash:
                 logger.warning("the pipeline changed since run %s: reusing its steps by name", original.run_id)
-            services.catalog.sync_between_runs(services.original_run_id, services.run_id)
         self.store.create_run_log(
             run_id=self.run_id,
             dag_hash=services.pipeline.dag_hash,
@@ -229,6 +230,13 @@ class UnitRecords(RunLogRecords):
             status=defaults.PROCESSING,
         )
         self.created = True
+        try:
+            services.catalog.claim(self.run_id)  # the run id is ours in the store: now in the catalog too
+        except CatalogClaimedError:
+            self.store.update_run_log_status(self.run_id, defaults.FAIL)  # refused before any step ran
+            raise
+        if services.original_run_id:
+            services.catalog.sync_between_runs(services.original_run_id, self.run_id)
         recorded = services.redactor.redact_data(parameters)  # a secret's value is never recorded
         self.store.set_parameters(self.run_id, recorded)
         self.store.set_run_config(self.run_id, services.redactor.redact_data(dict(services.run_config)))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from magnus.catalog import BaseCatalog
-from magnus.errors import CatalogError
+from magnus.errors import CatalogClaimedError, CatalogError
 
 
 class CatalogContract:
@@ -54,6 +54,23 @@ class CatalogContract:
         catalog.put("x.txt", "run-1", str(compute))
         with pytest.raises(CatalogError):
             catalog.get("x.txt", "run-2", str(tmp_path))
+
+    def test_a_run_id_is_claimed_once(self, catalog: BaseCatalog, compute: Path, tmp_path: Path) -> None:
+        """A run claims its part of the catalog; an earlier run's files under that id refuse the claim."""
+        catalog.claim("run-1")
+        with pytest.raises(CatalogClaimedError):
+            catalog.claim("run-1")
+        (compute / "x.txt").write_text("one")
+        catalog.put("x.txt", "run-1", str(compute))
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        assert [entry.name for entry in catalog.get("**/*", "run-1", str(elsewhere))] == ["x.txt"]  # no claim mark
+        catalog.put("x.txt", "unclaimed", str(compute))  # written before claims existed
+        with pytest.raises(CatalogClaimedError, match="earlier run with id 'unclaimed'"):
+            catalog.claim("unclaimed")
+        catalog.claim("new-run")
+        catalog.sync_between_runs("run-1", "new-run")  # --use-cached: after the claim
+        assert [entry.name for entry in catalog.get("**/*", "new-run", str(elsewhere))] == ["x.txt"]
 
     def test_put_of_nothing_is_an_error(self, catalog: BaseCatalog, compute: Path) -> None:
         with pytest.raises(CatalogError):
