@@ -107,8 +107,41 @@ def test_a_failing_cell_fails_the_step_with_its_number(project: Path) -> None:
     step = {"type": "task", "command_type": "notebook", "command": "broken.ipynb", "next": "success"}
     run_log = run(project, {"broken": step}, "broken", "nb-2")
     assert run_log.status == "FAIL"
-    assert run_log.steps["broken"].message == "TaskFailedError: cell 2 failed: ValueError: bad data in cell two"
+    assert run_log.steps["broken"].message == (
+        "TaskFailedError: cell 2 failed at line 1 (raise ValueError('bad data in cell two')): "
+        "ValueError: bad data in cell two"
+    )
     assert (project / "broken_out.ipynb").is_file(), "the executed notebook is kept for debugging"
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        (["x = 1", "%time y = 2\nz = (1,"], "cell 2 failed at line 2 (z = (1,): SyntaxError: incomplete input"),
+        (
+            ["def f():\n    return 1 / 0", "y = 2\nf()"],
+            "cell 2 failed at line 2 (f()): ZeroDivisionError: division by zero",
+        ),
+    ],
+    ids=["syntax-error", "error-in-a-function"],
+)
+def test_a_failing_cell_is_said_with_its_line_and_the_users_error_only(
+    project: Path, cells: List[str], message: str
+) -> None:
+    """The cell, its line and the user's exception; no frame of magnus or of this plugin is printed."""
+    notebook(project / "failing.ipynb", cells)
+    steps = {"failing": {"type": "task", "command_type": "notebook", "command": "failing.ipynb", "next": "success"}}
+    (project / "p.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "failing", "steps": {**steps, **TERMINALS}}}))
+    result = subprocess.run(
+        [sys.executable, "-m", "magnus", "execute", "-f", "p.yaml", "-c", "config.yaml", "--run-id", "nb-failing"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"Error: run 'nb-failing' ended FAIL at step 'failing': TaskFailedError: {message}" in result.stderr
+    assert "magnus_task_notebook" not in result.stderr and "magnus/" not in result.stderr
+    assert "Traceback (most recent call last)" not in result.stderr
 
 
 def test_a_notebook_in_a_map_branch(project: Path) -> None:

@@ -70,6 +70,16 @@ def _installed_entry_points() -> Any:
     return metadata.entry_points()
 
 
+def plugin_packages() -> set[str]:
+    """The top-level packages of every plugin registered in magnus's namespaces (``magnus_task_notebook``)."""
+    return {
+        entry_point.value.split(":")[0].split(".")[0]
+        for namespace in NAMESPACES
+        for entry_points in _registered(namespace).values()
+        for entry_point in entry_points
+    }
+
+
 def is_installed(namespace: str, name: str) -> bool:
     return name in _registered(namespace)
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import sysconfig
 import traceback
 from pathlib import Path
-from typing import List, Optional, Set
+from typing import List, Optional, Set, Tuple
 
 from magnus import defaults
 from magnus.errors import MagnusError
+from magnus.plugins import plugin_packages
 
 # Frames of files here are magnus's own.
 _MAGNUS = str(Path(__file__).resolve().parent) + os.sep
@@ -42,35 +44,52 @@ def format_failure(exc: BaseException) -> str:
     if debugging():
         return "".join(traceback.format_exception(exc))
     shown = traceback.TracebackException.from_exception(exc)
-    if not _keep_user_frames(shown, set()) and isinstance(exc, MagnusError):
+    if not _Frames(_magnus_folders()).keep_users(shown, set()) and isinstance(exc, MagnusError):
         return f"{type(exc).__name__}: {exc}\n"
     return "".join(shown.format())
 
 
-def _is_magnus(filename: str) -> bool:
-    return os.path.abspath(filename).startswith(_MAGNUS)
+def _magnus_folders() -> Tuple[str, ...]:
+    """The folders of magnus's code: core's, and those of the plugins loaded (a task type's frames
+    between the step runner and the user's code are magnus's too)."""
+    folders = {_MAGNUS}
+    for package in plugin_packages():
+        module = sys.modules.get(package)
+        filename = getattr(module, "__file__", None)
+        if filename:
+            folders.add(str(Path(filename).resolve().parent) + os.sep)
+    return tuple(folders)
 
 
-def _leads_in(filename: str) -> bool:
-    """A frame on the way into user code: magnus's, the standard library's, or frozen import machinery."""
-    if filename.startswith("<frozen ") or _is_magnus(filename):
-        return True
-    return filename.startswith(_STANDARD_LIBRARY) and _INSTALLED not in filename and _DEBIAN not in filename
+class _Frames:
+    """Which frames are magnus's, on the way into user code, or the user's own."""
 
+    def __init__(self, magnus_folders: Tuple[str, ...]) -> None:
+        self.magnus_folders = magnus_folders
 
-def _keep_user_frames(shown: Optional[traceback.TracebackException], seen: Set[int]) -> bool:
-    """Drop the frames that are not the user's from ``shown`` and the exceptions chained to it.
+    def is_magnus(self, filename: str) -> bool:
+        return os.path.abspath(filename).startswith(self.magnus_folders)
 
-    Returns whether any of them has a frame of the user's left.
-    """
-    if shown is None or id(shown) in seen:
-        return False
-    seen.add(id(shown))
-    frames: List[traceback.FrameSummary] = list(shown.stack)
-    while frames and _leads_in(frames[0].filename):
-        frames.pop(0)
-    frames = [frame for frame in frames if not _is_magnus(frame.filename)]
-    shown.stack = traceback.StackSummary.from_list(frames)
-    cause = _keep_user_frames(shown.__cause__, seen)
-    context = _keep_user_frames(shown.__context__, seen)
-    return bool(frames) or cause or context
+    def leads_in(self, filename: str) -> bool:
+        """A frame on the way into user code: magnus's, the standard library's, or frozen import machinery."""
+        if filename.startswith("<frozen ") or self.is_magnus(filename):
+            return True
+        return filename.startswith(_STANDARD_LIBRARY) and _INSTALLED not in filename and _DEBIAN not in filename
+
+    def keep_users(self, shown: Optional[traceback.TracebackException], seen: Set[int]) -> bool:
+        """Drop the frames that are not the user's from ``shown`` and the exceptions chained to it.
+
+        Returns whether any of them has a frame of the user's left.
+        """
+        if shown is None or id(shown) in seen:
+            return False
+        seen.add(id(shown))
+        frames: List[traceback.FrameSummary] = list(shown.stack)
+        while frames and self.leads_in(frames[0].filename):
+            frames.pop(0)
+        frames = [frame for frame in frames if not self.is_magnus(frame.filename)]
+        shown.stack = traceback.StackSummary.from_list(frames)
+        cause = self.keep_users(shown.__cause__, seen)
+        shows_context = not shown.__suppress_context__  # `raise ... from None` hides it
+        context = self.keep_users(shown.__context__, seen) if shows_context else False
+        return bool(frames) or cause or context

@@ -129,16 +129,49 @@ def _literal(value: Any) -> str:
 
 
 def _failure(notebook: Any, exc: Exception) -> str:
-    """Which code cell failed (counting code cells from 1, the injected one excluded) and why."""
-    number = 0
-    for cell in notebook.cells:
-        if cell.get("cell_type") != "code" or INJECTED_TAG in cell.get("metadata", {}).get("tags", []):
-            continue
-        number += 1
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                return f"cell {number} failed: {output.get('ename')}: {output.get('evalue')}"
-    return f"the notebook failed: {type(exc).__name__}: {exc}"
+    """Which code cell failed (counting code cells from 1, the injected one excluded), at which line of
+    it, and the user's exception: ``cell 2 failed at line 2 (f()): ZeroDivisionError: division by zero``."""
+    cells = [
+        cell
+        for cell in notebook.cells
+        if cell.get("cell_type") == "code" and INJECTED_TAG not in cell.get("metadata", {}).get("tags", [])
+    ]
+    if isinstance(exc, SyntaxError):  # raised before the cell ran: it has no error output
+        number = next((index for index, cell in enumerate(cells, 1) if not _parses(cell.source)), 0)
+        line, text, error = exc.lineno, exc.text or "", f"SyntaxError: {exc.msg}"
+    else:
+        number = next((index for index, cell in enumerate(cells, 1) if _has_error_output(cell)), 0)
+        line, text = _cell_line(exc)
+        error = f"{type(exc).__name__}: {exc}"
+    where = f"cell {number} failed" if number else "the notebook failed"
+    if line:
+        where += f" at line {line}" + (f" ({text.strip()})" if text.strip() else "")
+    return f"{where}: {error}"
+
+
+def _has_error_output(cell: Any) -> bool:
+    return any(output.get("output_type") == "error" for output in cell.get("outputs", []))
+
+
+def _parses(source: str) -> bool:
+    """Whether a cell's source is Python once IPython's own syntax (``%magic``, ``!shell``) is turned into it."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        compile(TransformerManager().transform_cell(source), "<cell>", "exec")
+    except SyntaxError:
+        return False
+    return True
+
+
+def _cell_line(exc: BaseException) -> "tuple[int, str]":
+    """The line of the cell's own code where ``exc`` was raised (its first frame in a cell), and its text."""
+    import traceback
+
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.startswith("<ipython-input-"):
+            return frame.lineno or 0, frame.line or ""
+    return 0, ""
 
 
 def _put_in_catalog(path: str) -> None:
