@@ -240,6 +240,7 @@ def test_a_run_passes_data_through_s3_and_resumes(project: Path, s3_server: S3Se
     failed = run_magnus("execute", "-f", "pipeline.yaml", "-c", "config.yaml", "--run-id", "first", cwd=project)
     assert failed.returncode == 1, failed.stderr
     assert s3_server.keys(s3_bucket, "catalog/first/") == [
+        "catalog/first/.magnus-claim",
         "catalog/first/clean.execution.log",
         "catalog/first/data/rows.csv",
         "catalog/first/make.execution.log",
