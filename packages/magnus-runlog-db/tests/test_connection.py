@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import List
 
 import pytest
 from conftest import PASSWORD, PostgresServer, free_port, store_factory
@@ -163,3 +164,17 @@ def test_the_cli_reads_the_password_from_the_secrets_backend(
     run_log = store.get_run_log_by_id("with-secret")
     assert PASSWORD not in run_log.model_dump_json()
     assert run_log.run_config["run_log_store"]["connection_string"] == _secret_url(postgres, pg_database)
+
+
+@pytest.mark.parametrize(
+    ("url", "state"),
+    [
+        ("sqlite:///runs.db", ["runs.db", "runs.db-journal", "runs.db-wal", "runs.db-shm"]),
+        ("sqlite:///logs/runs.db", ["logs/runs.db", "logs/runs.db-journal", "logs/runs.db-wal", "logs/runs.db-shm"]),
+        ("sqlite://", []),
+        ("postgresql://user@db.example/runs", []),
+    ],
+)
+def test_a_catalog_put_skips_the_database_files_not_their_folder(url: str, state: List[str]) -> None:
+    """An SQLite database in the project folder: puts from that folder skip the database only."""
+    assert DatabaseRunLogStore(connection_string=url).state_paths() == state

@@ -68,9 +68,10 @@ class BaseCatalog(BaseService):
     def _kept_out(self) -> List[str]:
         return []
 
-    def keep_out_of_puts(self, folders: Iterable[str]) -> None:
-        """Folders of other services' state (a run log store's ``log_folder``) that puts skip."""
-        self._kept_out.extend(folders)
+    def keep_out_of_puts(self, paths: Iterable[str]) -> None:
+        """Files and folders of other services' state (a run log store's ``log_folder``, an SQLite
+        database) that puts skip."""
+        self._kept_out.extend(paths)
 
     def skipped_folders(self) -> List[str]:
         """The folders a ``put`` never copies from: magnus's default state folders, this catalog's own

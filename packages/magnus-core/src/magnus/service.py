@@ -44,6 +44,14 @@ class BaseService(BaseModel):
         """
         return []
 
+    def state_paths(self) -> List[str]:
+        """Files and folders holding this service's state, which a catalog's put never copies.
+
+        Its folders by default; a service keeping its state in files of a folder it shares with the
+        user's files (an SQLite database in the project folder) names those files instead.
+        """
+        return self.local_paths()
+
     def resolve_secrets(self, secret: Callable[[str], str]) -> None:
         """Take the secrets this service's configuration refers to; nothing by default.
 

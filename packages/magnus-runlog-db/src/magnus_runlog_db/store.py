@@ -103,6 +103,13 @@ class DatabaseRunLogStore(BaseRunLogStore):
 
         return [os.path.dirname(self.url.database) or "."]
 
+    def state_paths(self) -> List[str]:
+        """An SQLite database's files (with its journal), not its folder: that is often the project's."""
+        if not self.local_paths():
+            return []
+        database = str(self.url.database)
+        return [database, *(database + suffix for suffix in ("-journal", "-wal", "-shm"))]
+
     def get_summary(self) -> Dict[str, Any]:
         summary = super().get_summary()
         summary["connection_string"] = connection.redacted(self.connection_string)
