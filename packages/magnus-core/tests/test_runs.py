@@ -236,8 +236,9 @@ def test_mocked_executor_runs_only_patches(project: Path) -> None:
 
 def test_run_ids_are_generated(project: Path) -> None:
     run_log = execute(write(project, {"a": {"type": "stub", "next": "success"}}, "a"), "config.yaml")
-    adjective, name, clock = run_log.run_id.split("-")
+    adjective, name, clock, random = run_log.run_id.split("-")
     assert adjective.isalpha() and name.isalpha() and len(clock) == 4
+    assert len(random) == 6 and int(random, 16) >= 0
 
 
 def test_existing_run_id_is_refused(project: Path) -> None:
@@ -281,3 +282,18 @@ def test_interactive_session(project: Path) -> None:
     assert stored["parameters"] == {"x": 1, "y": 2}
     assert stored["steps"]["interactive"]["user_defined_metrics"] == {"score": 0.5}
     assert stored["steps"]["interactive"]["status"] == "SUCCESS"
+
+
+def test_the_timeline_labels_a_map_item_by_its_whole_value() -> None:
+    """A map item ``0.01`` is ``[0.01]`` in the report's timeline (it was ``[01]``: the text after the last dot)."""
+    from magnus.datastore.models import BranchLog, RunLog, StepAttempt, StepLog
+    from magnus.runs.timeline import bars
+
+    attempt = StepAttempt(
+        status="SUCCESS", start_time="2026-12-06 10:00:00.000000", end_time="2026-12-06 10:00:01.000000"
+    )
+    work = StepLog(name="work", internal_name="m.0.01.work", status="SUCCESS", attempts=[attempt])
+    branch = BranchLog(internal_name="m.0.01", status="SUCCESS", steps={"m.0.01.work": work})
+    mapped = StepLog(name="m", internal_name="m", status="SUCCESS", branches={"m.0.01": branch})
+    run_log = RunLog(run_id="r", status="SUCCESS", steps={"m": mapped})
+    assert [bar.label for bar in bars(run_log)] == ["m", "work [0.01]"]

@@ -120,3 +120,27 @@ def test_a_call_of_the_client_fails_within_the_timeout(monkeypatch: pytest.Monke
     with pytest.raises(TrackerUnavailableError, match="connection refused"):
         tracker.start_run("run-1")
     assert time.monotonic() - started < 15
+
+
+def test_a_tracker_failing_at_start_leaves_a_summary_naming_the_run_log(tmp_path: Path) -> None:
+    """The run log exists when the tracker fails: the summary says where (it said ``run log:`` and nothing)."""
+    url = f"http://127.0.0.1:{closed_port()}"
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(PIPELINE))
+    config = {
+        "run_log_store": {"type": "file-system"},
+        "experiment_tracker": {"type": "mlflow", "config": {"server_url": url, "timeout": 3}},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "magnus", "execute", "-c", "config.yaml", "--run-id", "untracked"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert f"Error: experiment_tracker: MLflow at {url}: connection refused" in result.stderr
+    assert "run untracked FAIL in" in result.stderr
+    assert "run log: .run_log_store/untracked.json" in result.stderr
+    assert "resume with: magnus execute -f pipeline.yaml -c config.yaml --use-cached untracked" in result.stderr

@@ -78,7 +78,7 @@ def compose(
     store: Any = created["run_log_store"]
     catalog = created["catalog"]
     assert isinstance(catalog, BaseCatalog)
-    catalog.keep_out_of_puts(store.local_paths())  # a put of '**/*' never copies the run logs
+    catalog.keep_out_of_puts(store.state_paths())  # a put of '**/*' never copies the run logs
 
     from magnus.names import RUN_ID_MAX_BYTES, check_path_name, generate_run_id
 
@@ -245,7 +245,7 @@ def record_lost_process(report: Mapping[str, Any], how: str, interrupted: bool, 
     kept nothing to record in.
     """
     from magnus.reach import Reach
-    from magnus.runtime.step import INTERRUPTED
+    from magnus.runtime.step import DIED_UNRECORDED, INTERRUPTED
     from magnus.runtime.units import RunLogRecords
 
     run_id, step = str(report.get("run_id", "")), str(report.get("step", ""))
@@ -259,7 +259,7 @@ def record_lost_process(report: Mapping[str, Any], how: str, interrupted: bool, 
     if store.reach() == Reach.PROCESS:
         return f"{line} (its run log was kept in that process)"
     records = RunLogRecords(store, run_id, redactor)
-    message = INTERRUPTED if interrupted else f"its process {how}, before recording the step"
+    message = INTERRUPTED if interrupted else f"its process {how}, {DIED_UNRECORDED}"
     if step:
         records.died(step, message)
     if walked_run:

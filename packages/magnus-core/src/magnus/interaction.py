@@ -238,7 +238,9 @@ def start_interactive_session(
     options = RunOptions(configuration_file=config_file, parameters_file=parameters_file, run_id=run_id, tag=tag)
     pipeline = load_dag(single_task_dag(INTERACTIVE_STEP, {"type": "stub"}), source=INTERACTIVE_STEP)
     _, services = compose(pipeline, options)
-    UnitRecords(services).begin_run()
+    records = UnitRecords(services)
+    records.begin_run()
+    records.start_tracking()
     step_log = StepLog(
         name=INTERACTIVE_STEP,
         internal_name=INTERACTIVE_STEP,

@@ -81,6 +81,11 @@ def summarize(run_log: RunLog) -> RunSummary:
     )
 
 
+def branch_label(step: StepLog, branch: BranchLog) -> str:
+    """A branch's own part of its name, under the step holding it: ``a`` of ``par.a``, ``0.01`` of ``map.0.01``."""
+    return branch.internal_name[len(step.internal_name) + 1 :]
+
+
 def span(
     log: Union[RunLog, BranchLog, StepLog], leave_out_reused: bool = False
 ) -> Tuple[Optional[datetime], Optional[datetime]]:

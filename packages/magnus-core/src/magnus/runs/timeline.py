@@ -15,7 +15,7 @@ from datetime import datetime
 from html import escape
 from typing import List, Optional, Union
 
-from magnus.datastore.listing import span
+from magnus.datastore.listing import branch_label, span
 from magnus.datastore.models import BranchLog, RunLog
 from magnus.diagram import NOT_RUN, STATUS_COLOURS
 from magnus.runs.listing import describe_duration
@@ -43,21 +43,18 @@ def bars(run_log: RunLog) -> List[Bar]:
     return found
 
 
-def _bars(log: Union[RunLog, BranchLog], depth: int, found: List[Bar], leave_out_reused: bool) -> None:
-    """``leave_out_reused``: a resumed run's steps copied from the run it resumes keep that run's times."""
+def _bars(log: Union[RunLog, BranchLog], depth: int, found: List[Bar], leave_out_reused: bool, label: str = "") -> None:
+    """``leave_out_reused``: a resumed run's steps copied from the run it resumes keep that run's times.
+    ``label``: the branch's own part of its name (``0.01`` of the map item ``m.0.01``)."""
     for step in log.steps.values():
         if leave_out_reused and step.mock:
             continue
         start, end = span(step)
         if start is not None and end is not None:
-            label = step.name if depth == 0 else f"{step.name} [{_branch_label(log)}]"
-            found.append(Bar(step.internal_name, label, depth, step.status, start, max(start, end)))
+            shown = f"{step.name} [{label}]" if depth else step.name
+            found.append(Bar(step.internal_name, shown, depth, step.status, start, max(start, end)))
         for branch in step.branches.values():
-            _bars(branch, depth + 1, found, leave_out_reused)
-
-
-def _branch_label(branch: Union[RunLog, BranchLog]) -> str:
-    return branch.internal_name.rsplit(".", 1)[-1] if isinstance(branch, BranchLog) else ""
+            _bars(branch, depth + 1, found, leave_out_reused, branch_label(step, branch))
 
 
 def timeline_svg(run_log: RunLog, max_rows: int = 300) -> str:

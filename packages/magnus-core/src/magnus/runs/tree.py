@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import List, Tuple, Union
 
-from magnus.datastore.listing import span, summarize
+from magnus.datastore.listing import branch_label, span, summarize
 from magnus.datastore.models import BranchLog, RunLog, StepLog
 from magnus.runs.listing import describe_duration, format_duration, format_time
 
@@ -47,7 +47,7 @@ def _rows(log: Union[RunLog, BranchLog], indent: str, rows: List[_Row]) -> None:
         branches = list(step.branches.values())
         for number, branch in enumerate(branches):
             final = number == len(branches) - 1
-            label = branch.internal_name[len(step.internal_name) + 1 :]
+            label = branch_label(step, branch)
             start, end = span(branch)
             took = describe_duration(end - start) if start and end else ""
             rows.append((f"{below}{'└─ ' if final else '├─ '}[{label}]", "branch", branch.status, took, "", ""))

@@ -37,7 +37,7 @@ from magnus.runtime import plan as kinds
 from magnus.runtime.events import RunStarted, StepEnded
 from magnus.runtime.handler import Ended, Handle
 from magnus.runtime.signals import sigterm_interrupts
-from magnus.runtime.step import INTERRUPTED
+from magnus.runtime.step import DIED_UNRECORDED, INTERRUPTED
 from magnus.runtime.units import ActiveRun, Unit, UnitRecords
 
 if TYPE_CHECKING:
@@ -141,6 +141,7 @@ class Orchestrator:
                 store = services.run_log_store
                 location, kept = store.location(services.run_id), store.reach() > Reach.PROCESS
                 self.events.run_started(RunStarted(services.run_id, services.original_run_id, location, kept))
+                self.records.start_tracking()  # a tracker failing here ends a run that started
                 reached = self._walk(_Walk("", (), None), self.active.plan.start)
         finally:
             status = defaults.SUCCESS if reached == defaults.SUCCESS else defaults.FAIL
@@ -366,15 +367,20 @@ class Orchestrator:
         if not status:
             recorded = self.services.run_log_store.get_step_log(self.services.run_id, unit.name)
             status, message = recorded.status, recorded.message
-        if status in (defaults.CREATED, defaults.PROCESSING):  # it died before recording its end
-            death = _death(end, "before recording the step")
-            if end.retry and flight.launches < _attempts(unit):
+        # the process watching the step's own recorded its death (FAIL): a death all the same
+        death_recorded = status == defaults.FAIL and message.endswith(DIED_UNRECORDED)
+        if status in (defaults.CREATED, defaults.PROCESSING) or death_recorded:  # it died before recording its end
+            death = _death(end, DIED_UNRECORDED)
+            relaunch = end.retry and flight.launches < _attempts(unit)
+            if death_recorded:  # it said how it died; the engine adds what it saw
+                status, message = defaults.FAIL, self.records.death_seen(unit.name, _seen(end), final=not relaunch)
+            else:
+                status, message = defaults.FAIL, self.records.died(unit.name, death, final=not relaunch)
+            if relaunch:
                 logger.warning("step %s: %s; launching it again", unit.name, death)
-                self.records.died(unit.name, death, final=False)
                 relaunched = Unit(unit.planned, unit.map_variable, self.active, flight.launches)
                 self._launch_unit(_Flight(relaunched, flight.walk, flight.started, flight.launches + 1))
                 return
-            status, message = defaults.FAIL, self.records.died(unit.name, death)
         elif status == defaults.FAIL and message == INTERRUPTED and end.reason:
             # the engine stopped it (a time limit, a preemption) and its signal reached the step: say why
             message = _death(end, "the step interrupted by its signal")
@@ -396,7 +402,7 @@ class Orchestrator:
         if not status:
             status = self.services.run_log_store.get_branch_log(self.services.run_id, flight.unit.name).status
         if status in (defaults.CREATED, defaults.PROCESSING):
-            self.records.branch_died(flight.unit.name, _death(end, "before recording the step"))
+            self.records.branch_died(flight.unit.name, _death(end, DIED_UNRECORDED))
             status = defaults.FAIL
         self._walk_ended(flight.walk, status)
 
@@ -459,6 +465,12 @@ class Orchestrator:
 
 def _attempts(unit: Unit) -> int:
     return int(getattr(unit.node, "max_attempts", 1))
+
+
+def _seen(end: Ended) -> str:
+    """What the engine saw of a step whose process recorded its own death: where its output went, its end."""
+    seen = f"({end.note or end.reason})" if end.note or end.reason else ""
+    return f"{seen}; {end.detail}" if end.detail else seen
 
 
 def _death(end: Ended, when: str) -> str:

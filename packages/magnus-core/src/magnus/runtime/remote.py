@@ -132,7 +132,7 @@ def _run_step(
     if node.is_terminal:
         status = records.end_branch(node, map_variable)
         if not node.branch_log_name(map_variable):  # the run ends here, in a process that did not start it
-            services.experiment_tracker.start_run(services.run_id, services.tag)
+            records.start_tracking()
             records.end_run(status)
         return status
     assert isinstance(node, ExecutableNode)

@@ -30,6 +30,9 @@ logger = logging.getLogger(defaults.LOGGER_NAME)
 
 # The message of a step (and of its attempt) cut short by Ctrl-C.
 INTERRUPTED = "interrupted"
+# How the message of a step whose process died before recording its end ends: whoever saw the
+# death (the process watching it, the executor that launched it) says how it died before this.
+DIED_UNRECORDED = "before recording the step"
 
 
 class StepRunner:

@@ -14,7 +14,7 @@ import functools
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from magnus import defaults, supervision
 from magnus.datastore.models import BranchLog, StepAttempt, StepLog
@@ -125,6 +125,20 @@ class RunLogRecords:
         self.store.add_step_log(self.run_id, step_log)
         return message
 
+    def death_seen(self, name: str, seen: str, final: bool = True) -> str:
+        """A death the step's watching process recorded (its last attempt): what the engine saw of it
+        (``seen``: its job, its output) added to that attempt's message; it stays the step's end when
+        ``final``. The message."""
+        step_log = self.store.get_step_log(self.run_id, name)
+        if not step_log.attempts or not seen:
+            return step_log.message
+        last = step_log.attempts[-1]
+        last.message = f"{last.message} {self.redactor.redact(seen)}".replace(" ;", ";")
+        if final:
+            step_log.message = last.message
+        self.store.add_step_log(self.run_id, step_log)
+        return last.message
+
     def branch_died(self, name: str, message: str, interrupted: bool = False) -> None:
         """A branch walked elsewhere that did not end: its unfinished steps and itself FAIL, saying why.
 
@@ -199,12 +213,14 @@ class UnitRecords(RunLogRecords):
         super().__init__(services.run_log_store, services.run_id, services.redactor)
         self.services = services
         self.created = False  # whether this process created the run log (and so ends the run)
+        self.tracking = False  # whether the tracker's run started (and so is ended)
+        self.recorded_parameters: Dict[str, Any] = {}
         # what the supervising process needs to record this one's death
         supervision.run_started(self.run_id, services.options.configuration_file)
 
     # ---- the run -----------------------------------------------------------------------------------
     def begin_run(self) -> None:
-        """Create the run log with the initial parameters and the run config; start tracking.
+        """Create the run log with the initial parameters and the run config ([`start_tracking`][] next).
 
         The run id is claimed in the store, then in the catalog. With ``--use-cached`` the old run's
         parameters are carried over and its catalog made available, as in magnus 0.5.1.
@@ -229,18 +245,22 @@ class UnitRecords(RunLogRecords):
             original_run_id=services.original_run_id,
             status=defaults.PROCESSING,
         )
-        self.created = True
         try:
             services.catalog.claim(self.run_id)  # the run id is ours in the store: now in the catalog too
         except CatalogClaimedError:
             self.store.update_run_log_status(self.run_id, defaults.FAIL)  # refused before any step ran
             raise
+        self.created = True
         if services.original_run_id:
             services.catalog.sync_between_runs(services.original_run_id, self.run_id)
-        recorded = services.redactor.redact_data(parameters)  # a secret's value is never recorded
-        self.store.set_parameters(self.run_id, recorded)
+        self.recorded_parameters = services.redactor.redact_data(parameters)  # a secret's value is never recorded
+        self.store.set_parameters(self.run_id, self.recorded_parameters)
         self.store.set_run_config(self.run_id, services.redactor.redact_data(dict(services.run_config)))
-        services.experiment_tracker.start_run(self.run_id, services.tag, recorded)
+
+    def start_tracking(self) -> None:
+        """Start the tracker's run, with the parameters the run began with (after [`begin_run`][])."""
+        self.services.experiment_tracker.start_run(self.run_id, self.services.tag, self.recorded_parameters)
+        self.tracking = True
 
     def ensure_run_log(self) -> None:
         """Begin the run unless a process of it did; of two at once, one creates it, both go on."""
@@ -249,12 +269,14 @@ class UnitRecords(RunLogRecords):
         try:
             self.begin_run()
         except RunLogExistsError:
-            pass  # another process of the run claimed it first: it records the parameters and config
+            return  # another process of the run claimed it first: it records the parameters and config
+        self.start_tracking()
 
     def end_run(self, status: str) -> None:
-        """The run's final status, written once, and the tracker's run ended."""
+        """The run's final status, written once, and the tracker's run ended (when it started)."""
         self.store.update_run_log_status(self.run_id, status)
-        self.services.experiment_tracker.end_run(status)
+        if self.tracking:
+            self.services.experiment_tracker.end_run(status)
 
     # ---- steps -------------------------------------------------------------------------------------
     def reused(self, node: "BaseNode", name: str) -> Optional[StepLog]:
