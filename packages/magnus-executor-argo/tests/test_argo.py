@@ -23,7 +23,7 @@ from magnus.errors import ConfigurationError, UserInputError
 from magnus.reach import Reach
 from magnus.secrets import BaseSecrets
 from magnus.testing.executor import outcome
-from magnus_executor_argo.emulator import WorkflowEmulator
+from magnus_executor_argo.emulator import TemplateTagError, WorkflowEmulator
 from magnus_executor_argo.names import dns_name
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -705,3 +705,51 @@ def test_a_cron_workflow_is_submitted_as_one(project: Path, monkeypatch: pytest.
     assert request["path"] == "/api/v1/cron-workflows/ml"
     rendered = yaml.safe_load((project / "argo-pipeline.yaml").read_text())
     assert request["body"]["cronWorkflow"]["spec"] == rendered["spec"]
+
+
+# ---- text Argo would read as template tags (issue 31, class 13) ----------------------------------------
+def test_the_emulator_fills_tags_as_argo_does(tmp_path: Path) -> None:
+    """Argo's rules (util/template, SubstituteParams, substitutePodParams): a tag inside a value is
+    filled in turn, an unknown one is kept, {{retries}} is a relaunch's number."""
+    show = "import json, os, sys; print(json.dumps([sys.argv[1:], os.environ['SAID']]))"
+    template = {
+        "name": "show",
+        "inputs": {"parameters": [{"name": "text"}]},
+        "retryStrategy": {"limit": "1"},
+        "container": {
+            "image": "python",
+            "command": [sys.executable, "-c", show],
+            "args": ["{{inputs.parameters.text}}", "s{{retries}}", "{{user.name}}", "{{workflow.parameters.said}}"],
+            "env": [{"name": "SAID", "value": "{{workflow.parameters.said}}"}],
+        },
+    }
+    task = {
+        "name": "show",
+        "template": "show",
+        "arguments": {"parameters": [{"name": "text", "value": "{{workflow.name}}"}]},
+    }
+    arguments = [
+        {"name": "run_id", "value": "{{workflow.uid}}"},
+        {"name": "said", "value": "{{workflow.parameters.run_id}}!"},
+    ]
+    manifest = {
+        "kind": "Workflow",
+        "spec": {
+            "entrypoint": "main",
+            "arguments": {"parameters": arguments},
+            "templates": [{"name": "main", "dag": {"tasks": [task]}}, template],
+        },
+    }
+    emulator = WorkflowEmulator(manifest, workdir=tmp_path)
+    assert emulator.run() == "Succeeded"
+    args, said = json.loads(emulator.steps[0].output)
+    assert args == [emulator.name, "s0", "{{user.name}}", f"{emulator.uid}!"]
+    assert said == f"{emulator.uid}!"
+
+    for value, refused in [("{{ never closed", "cannot find the end tag"), ("{{=1 + 1}}", "expression tag")]:
+        arguments[1]["value"] = value
+        with pytest.raises(TemplateTagError, match=refused):
+            WorkflowEmulator(manifest, workdir=tmp_path).run()
+    template["container"]["args"] = ["{{workflow.parameters.nope}}"]
+    with pytest.raises(TemplateTagError, match=r"template show: failed to resolve \{\{workflow.parameters.nope\}\}"):
+        WorkflowEmulator(manifest, workdir=tmp_path)
