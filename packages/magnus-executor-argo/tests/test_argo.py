@@ -67,6 +67,10 @@ def gate() -> None:
 
 def recover() -> dict:
     return {"recovered": True}
+
+
+def said(text: str) -> None:
+    print(text)
 """
 
 
@@ -708,6 +712,16 @@ def test_a_cron_workflow_is_submitted_as_one(project: Path, monkeypatch: pytest.
 
 
 # ---- text Argo would read as template tags (issue 31, class 13) ----------------------------------------
+# Argo fills {{...}} in every string of a template, values it filled in included (see the emulator).
+TAGGED = [
+    "{{workflow.uid}}",
+    "{{workflow.parameters.run_id}} and {{ workflow.name }}",
+    "{{=sprig.trim(' evaluated ')}}",
+    "{{ never closed",
+    "}}{{{a}}}{",
+]
+
+
 def test_the_emulator_fills_tags_as_argo_does(tmp_path: Path) -> None:
     """Argo's rules (util/template, SubstituteParams, substitutePodParams): a tag inside a value is
     filled in turn, an unknown one is kept, {{retries}} is a relaunch's number."""
@@ -753,3 +767,32 @@ def test_the_emulator_fills_tags_as_argo_does(tmp_path: Path) -> None:
     template["container"]["args"] = ["{{workflow.parameters.nope}}"]
     with pytest.raises(TemplateTagError, match=r"template show: failed to resolve \{\{workflow.parameters.nope\}\}"):
         WorkflowEmulator(manifest, workdir=tmp_path)
+
+
+def test_parameter_values_reach_the_steps_as_written(project: Path, workflow_validator: Any) -> None:
+    parameters = {"x": 1, "items": [1], "said": TAGGED, "keyed": {"{{workflow.uid}}": "}}"}}
+    (project / "params.yaml").write_text(yaml.safe_dump(parameters))
+    manifest = render(project, "linear")
+    assert not list(workflow_validator.iter_errors(manifest))
+    assert m.Workflow.model_validate(manifest).model_dump(by_alias=True, exclude_none=True, mode="json") == manifest
+    assert not [p for p in manifest["spec"]["arguments"]["parameters"] if "{{" in p["value"] and p["name"] != "run_id"]
+    emulator = emulate(project, manifest)
+    argo = argo_run_log(project, emulator.uid)
+    local = execute("linear.yaml", "local.yaml", "params.yaml", run_id="local-tagged")
+    assert local is not None and argo.status == local.status == "SUCCESS"
+    assert argo.parameters == local.parameters
+    assert (argo.parameters["said"], argo.parameters["keyed"]) == (TAGGED, parameters["keyed"])
+    assert argo.parameters["from_shell"] == 2
+
+
+def test_map_values_reach_their_branches_as_written(project: Path) -> None:
+    PIPELINES["map_of_tags"] = dag(
+        "each", {"each": {**MAP, "iterate_as": "text", "branch": dag("say", {"say": task("argo_steps.said")})}}
+    )
+    (project / "params.yaml").write_text(yaml.safe_dump({"items": TAGGED}))
+    emulator = emulate(project, render(project, "map_of_tags"))
+    argo = argo_run_log(project, emulator.uid)
+    local = execute("map_of_tags.yaml", "local.yaml", "params.yaml", run_id="local-map-of-tags")
+    assert local is not None and local.status == "SUCCESS"
+    assert outcome(argo) == outcome(local), [step.output[-600:] for step in emulator.steps if step.phase == "Failed"]
+    assert argo.status == "SUCCESS"
