@@ -796,3 +796,77 @@ def test_map_values_reach_their_branches_as_written(project: Path) -> None:
     assert local is not None and local.status == "SUCCESS"
     assert outcome(argo) == outcome(local), [step.output[-600:] for step in emulator.steps if step.phase == "Failed"]
     assert argo.status == "SUCCESS"
+
+
+def refused(project: Path, *argv: str) -> str:
+    """Run ``magnus execute`` as a user does; it must be refused in one line (exit 2), rendering nothing."""
+    command = [sys.executable, "-m", "magnus", "execute", "-c", "argo.yaml", "-p", "params.yaml", *argv]
+    done = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not done.stdout, done.stdout + done.stderr
+    assert not (project / "argo-pipeline.yaml").exists()
+    return done.stderr.strip()
+
+
+@pytest.mark.parametrize(
+    "steps, start, message",
+    [
+        ({"s{{retries}}": task("argo_steps.recover")}, "s{{retries}}", "step 's{{retries}}': must not contain '{{'"),
+        ({"a}}b": {"type": "stub", "next": "success"}}, "a}}b", "step 'a}}b': must not contain '}}'"),
+        (
+            {
+                "p": {
+                    "type": "parallel",
+                    "next": "success",
+                    "branches": {"b{{pod}}": dag("w", {"w": task("x.y")})},
+                }
+            },
+            "p",
+            "branch 'p.b{{pod}}': must not contain '{{' or '}}'",
+        ),
+    ],
+)
+def test_a_step_name_argo_would_read_as_a_tag_is_refused(
+    project: Path, steps: Dict[str, Any], start: str, message: str
+) -> None:
+    (project / "tagged.yaml").write_text(yaml.safe_dump({"dag": dag(start, steps)}))
+    error = refused(project, "-f", "tagged.yaml")
+    assert error.startswith(f"Error: tagged.yaml: {message}") and "Argo would read a template tag" in error
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("a{{b}}", "parameter 'a{{b}}': Argo names workflow parameters with letters, digits, '_' and '-' only"),
+        ("my.param", "parameter 'my.param': Argo names workflow parameters with letters, digits, '_' and '-' only"),
+        ("run_id", "parameter 'run_id': the workflow's own argument 'run_id' carries the run id"),
+    ],
+)
+def test_a_parameter_name_argo_cannot_carry_is_refused(project: Path, name: str, message: str) -> None:
+    (project / "linear.yaml").write_text(yaml.safe_dump({"dag": PIPELINES["linear"]}))
+    (project / "params.yaml").write_text(yaml.safe_dump({"x": 1, name: "value"}))
+    assert refused(project, "-f", "linear.yaml") == (
+        f"Error: {message}; rename it, or set executor.config.expose_parameters_as_inputs: false"
+    )
+    # Read from the parameters file in the image instead, the name is no workflow parameter's.
+    render(project, "linear", configure(project, executor__config__expose_parameters_as_inputs=False))
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--tag", "{{workflow.name}}"], "--tag '{{workflow.name}}'"),
+        (["--use-cached", "old{{retries}}"], "--use-cached 'old{{retries}}'"),
+        (["-f", "p{{workflow.uid}}.yaml"], "-f 'p{{workflow.uid}}.yaml'"),
+    ],
+)
+def test_a_word_of_the_pods_command_line_argo_would_read_as_a_tag_is_refused(
+    project: Path, argv: List[str], message: str
+) -> None:
+    pipeline = "p{{workflow.uid}}.yaml" if "-f" in argv else "linear.yaml"
+    (project / pipeline).write_text(yaml.safe_dump({"dag": PIPELINES["linear"]}))
+    arguments = argv if "-f" in argv else ["-f", pipeline, *argv]
+    assert (
+        refused(project, *arguments)
+        == f"Error: {message}: must not contain '{{{{' or '}}}}': Argo would read a template tag there"
+    )

@@ -44,6 +44,7 @@ from magnus_executor_argo.constants import (
     MAP_VARIABLE,
     RETRIES,
     RUN_ID,
+    RUN_ID_ARGUMENT,
 )
 from magnus_executor_argo.names import dns_name
 from magnus_executor_argo.paths import path_in_image
@@ -109,7 +110,7 @@ class ManifestBuilder:
         entry = self._dag_template(self.graph, in_map=False)
         ordered = [self.templates.pop(entry), *self.templates.values()]
         executor = self.executor
-        arguments = [m.Parameter(name="run_id", value="{{workflow.uid}}")]
+        arguments = [m.Parameter(name=RUN_ID_ARGUMENT, value="{{workflow.uid}}")]
         # Argo fills {{...}} in a parameter's value wherever it is used: written so that none occurs.
         arguments += [
             m.Parameter(name=name, value=without_double_braces(encode_value(value)))
