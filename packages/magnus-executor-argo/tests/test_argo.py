@@ -22,7 +22,7 @@ from magnus.entrypoints import execute
 from magnus.errors import ConfigurationError, UserInputError
 from magnus.reach import Reach
 from magnus.secrets import BaseSecrets
-from magnus.testing.executor import outcome
+from magnus.testing.executor import RecordedEvents, outcome
 from magnus_executor_argo.emulator import TemplateTagError, WorkflowEmulator
 from magnus_executor_argo.names import dns_name
 
@@ -399,7 +399,7 @@ class _RecordingArgoServer(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_submission_reaches_the_argo_server(project: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+def test_submission_reaches_the_argo_server(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     server = http.server.HTTPServer(("127.0.0.1", 0), _RecordingArgoServer)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -413,7 +413,8 @@ def test_submission_reaches_the_argo_server(project: Path, monkeypatch: pytest.M
             executor__config__namespace="ml",
         )
         (project / "map.yaml").write_text(yaml.safe_dump({"dag": PIPELINES["map"]}))
-        execute("map.yaml", config, "params.yaml")
+        events = RecordedEvents()
+        execute("map.yaml", config, "params.yaml", events=events)
     finally:
         server.shutdown()
     request = _RecordingArgoServer.requests[-1]
@@ -421,7 +422,7 @@ def test_submission_reaches_the_argo_server(project: Path, monkeypatch: pytest.M
     assert request["auth"] == "Bearer test-token"
     rendered = yaml.safe_load((project / "argo-pipeline.yaml").read_text())
     assert request["body"]["workflow"]["spec"] == rendered["spec"]
-    assert "Submitted to" in capsys.readouterr().out
+    assert ("handed_off", f"Submitted to {url} as magnus-abcde") in events.seen
 
 
 CLUSTER_SETTINGS = {
@@ -870,3 +871,15 @@ def test_a_word_of_the_pods_command_line_argo_would_read_as_a_tag_is_refused(
         refused(project, *arguments)
         == f"Error: {message}: must not contain '{{{{' or '}}}}': Argo would read a template tag there"
     )
+
+
+def test_quiet_prints_nothing_and_otherwise_progress_tells_where_the_manifest_went(project: Path) -> None:
+    """``-q``: errors only (issue 31); without it the line goes with the progress, on stderr."""
+    (project / "linear.yaml").write_text(yaml.safe_dump({"dag": PIPELINES["linear"]}))
+    command = [sys.executable, "-m", "magnus", "execute", "-f", "linear.yaml", "-c", "argo.yaml", "-p", "params.yaml"]
+    quiet = subprocess.run([*command, "-q"], cwd=project, capture_output=True, text=True)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    assert (project / "argo-pipeline.yaml").exists()
+    shown = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    assert (shown.returncode, shown.stdout) == (0, "")
+    assert shown.stderr.splitlines()[0] == "Argo Workflow manifest written to argo-pipeline.yaml"

@@ -94,7 +94,10 @@ class ArgoExecutor(PlanRenderer, ArgoSettings):
 
     # ---- the manifest ------------------------------------------------------------------------------------
     def render(self, plan: "Plan", services: "RunServices") -> str:
-        """Write the manifest of ``plan`` (and submit it when configured); no unit runs here: ``TRIGGERED``."""
+        """Write the manifest of ``plan`` (and submit it when configured); no unit runs here: ``TRIGGERED``.
+
+        Where it went is told to ``services.events`` (``handed_off``), never printed here.
+        """
         from magnus.atomic import write_atomically
         from magnus_executor_argo.manifest import ManifestBuilder, to_yaml
 
@@ -103,10 +106,11 @@ class ArgoExecutor(PlanRenderer, ArgoSettings):
         configuration_file = self.step_configuration_file(services)
         workflow = ManifestBuilder(self, plan, services, pipeline_file, configuration_file).build()
         write_atomically(output, to_yaml(workflow).encode(), durable=False)
-        print(f"Argo {workflow.kind} manifest written to {self.output_file}")
+        # Told to whoever watches the run (the command line's progress; nobody with -q).
+        services.events.handed_off(f"Argo {workflow.kind} manifest written to {self.output_file}")
         if self.submit:
             from magnus_executor_argo.submit import submit_workflow
 
             name = submit_workflow(self, workflow)
-            print(f"Submitted to {self.argo_server_url} as {name}")
+            services.events.handed_off(f"Submitted to {self.argo_server_url} as {name}")
         return defaults.TRIGGERED
