@@ -245,6 +245,21 @@ def test_a_fan_out_writes_the_iterations_for_an_engine(project: Path) -> None:
     assert stored.steps["each"].status == defaults.SUCCESS
 
 
+def test_iterations_never_hold_a_double_brace(project: Path) -> None:
+    """Argo fills ``{{...}}`` in what its withParam iterates over: map values holding braces are escaped."""
+    from magnus.entrypoints import execute_request
+
+    items = ["{{workflow.uid}}", "a{{{b}}}{", {"{{k": "}}"}]
+    (project / "parameters.yaml").write_text(json.dumps({"items": items}))
+    pipeline = write(project, {"each": map_of("runtime_steps.first")}, "each")
+    run = RunOptions(pipeline, "config.yaml", "parameters.yaml", run_id="braced")
+    fan_out = FanOut(run=run, step="each", iterations_file=str(project / "iterations.json"))
+    assert execute_request(fan_out) == defaults.PROCESSING
+    written = json.loads((project / "iterations.json").read_text())
+    assert not [item for item in written if "{{" in item]
+    assert [json.loads(item) for item in written] == [{"item": item} for item in items]
+
+
 def test_a_branch_is_walked_in_one_process_from_its_request(project: Path) -> None:
     """``magnus execute_branch``: what a SLURM array task runs, one map item's whole branch."""
     from magnus.entrypoints import execute_request

@@ -22,8 +22,8 @@ from magnus.entrypoints import execute
 from magnus.errors import ConfigurationError, UserInputError
 from magnus.reach import Reach
 from magnus.secrets import BaseSecrets
-from magnus.testing.executor import outcome
-from magnus_executor_argo.emulator import WorkflowEmulator
+from magnus.testing.executor import RecordedEvents, outcome
+from magnus_executor_argo.emulator import TemplateTagError, WorkflowEmulator
 from magnus_executor_argo.names import dns_name
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -67,6 +67,10 @@ def gate() -> None:
 
 def recover() -> dict:
     return {"recovered": True}
+
+
+def said(text: str) -> None:
+    print(text)
 """
 
 
@@ -395,7 +399,7 @@ class _RecordingArgoServer(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_submission_reaches_the_argo_server(project: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+def test_submission_reaches_the_argo_server(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     server = http.server.HTTPServer(("127.0.0.1", 0), _RecordingArgoServer)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -409,7 +413,8 @@ def test_submission_reaches_the_argo_server(project: Path, monkeypatch: pytest.M
             executor__config__namespace="ml",
         )
         (project / "map.yaml").write_text(yaml.safe_dump({"dag": PIPELINES["map"]}))
-        execute("map.yaml", config, "params.yaml")
+        events = RecordedEvents()
+        execute("map.yaml", config, "params.yaml", events=events)
     finally:
         server.shutdown()
     request = _RecordingArgoServer.requests[-1]
@@ -417,7 +422,7 @@ def test_submission_reaches_the_argo_server(project: Path, monkeypatch: pytest.M
     assert request["auth"] == "Bearer test-token"
     rendered = yaml.safe_load((project / "argo-pipeline.yaml").read_text())
     assert request["body"]["workflow"]["spec"] == rendered["spec"]
-    assert "Submitted to" in capsys.readouterr().out
+    assert ("handed_off", f"Submitted to {url} as magnus-abcde") in events.seen
 
 
 CLUSTER_SETTINGS = {
@@ -705,3 +710,176 @@ def test_a_cron_workflow_is_submitted_as_one(project: Path, monkeypatch: pytest.
     assert request["path"] == "/api/v1/cron-workflows/ml"
     rendered = yaml.safe_load((project / "argo-pipeline.yaml").read_text())
     assert request["body"]["cronWorkflow"]["spec"] == rendered["spec"]
+
+
+# ---- text Argo would read as template tags (issue 31, class 13) ----------------------------------------
+# Argo fills {{...}} in every string of a template, values it filled in included (see the emulator).
+TAGGED = [
+    "{{workflow.uid}}",
+    "{{workflow.parameters.run_id}} and {{ workflow.name }}",
+    "{{=sprig.trim(' evaluated ')}}",
+    "{{ never closed",
+    "}}{{{a}}}{",
+]
+
+
+def test_the_emulator_fills_tags_as_argo_does(tmp_path: Path) -> None:
+    """Argo's rules (util/template, SubstituteParams, substitutePodParams): a tag inside a value is
+    filled in turn, an unknown one is kept, {{retries}} is a relaunch's number."""
+    show = "import json, os, sys; print(json.dumps([sys.argv[1:], os.environ['SAID']]))"
+    template = {
+        "name": "show",
+        "inputs": {"parameters": [{"name": "text"}]},
+        "retryStrategy": {"limit": "1"},
+        "container": {
+            "image": "python",
+            "command": [sys.executable, "-c", show],
+            "args": ["{{inputs.parameters.text}}", "s{{retries}}", "{{user.name}}", "{{workflow.parameters.said}}"],
+            "env": [{"name": "SAID", "value": "{{workflow.parameters.said}}"}],
+        },
+    }
+    task = {
+        "name": "show",
+        "template": "show",
+        "arguments": {"parameters": [{"name": "text", "value": "{{workflow.name}}"}]},
+    }
+    arguments = [
+        {"name": "run_id", "value": "{{workflow.uid}}"},
+        {"name": "said", "value": "{{workflow.parameters.run_id}}!"},
+    ]
+    manifest = {
+        "kind": "Workflow",
+        "spec": {
+            "entrypoint": "main",
+            "arguments": {"parameters": arguments},
+            "templates": [{"name": "main", "dag": {"tasks": [task]}}, template],
+        },
+    }
+    emulator = WorkflowEmulator(manifest, workdir=tmp_path)
+    assert emulator.run() == "Succeeded"
+    args, said = json.loads(emulator.steps[0].output)
+    assert args == [emulator.name, "s0", "{{user.name}}", f"{emulator.uid}!"]
+    assert said == f"{emulator.uid}!"
+
+    for value, refused in [("{{ never closed", "cannot find the end tag"), ("{{=1 + 1}}", "expression tag")]:
+        arguments[1]["value"] = value
+        with pytest.raises(TemplateTagError, match=refused):
+            WorkflowEmulator(manifest, workdir=tmp_path).run()
+    template["container"]["args"] = ["{{workflow.parameters.nope}}"]
+    with pytest.raises(TemplateTagError, match=r"template show: failed to resolve \{\{workflow.parameters.nope\}\}"):
+        WorkflowEmulator(manifest, workdir=tmp_path)
+
+
+def test_parameter_values_reach_the_steps_as_written(project: Path, workflow_validator: Any) -> None:
+    parameters = {"x": 1, "items": [1], "said": TAGGED, "keyed": {"{{workflow.uid}}": "}}"}}
+    (project / "params.yaml").write_text(yaml.safe_dump(parameters))
+    manifest = render(project, "linear")
+    assert not list(workflow_validator.iter_errors(manifest))
+    assert m.Workflow.model_validate(manifest).model_dump(by_alias=True, exclude_none=True, mode="json") == manifest
+    assert not [p for p in manifest["spec"]["arguments"]["parameters"] if "{{" in p["value"] and p["name"] != "run_id"]
+    emulator = emulate(project, manifest)
+    argo = argo_run_log(project, emulator.uid)
+    local = execute("linear.yaml", "local.yaml", "params.yaml", run_id="local-tagged")
+    assert local is not None and argo.status == local.status == "SUCCESS"
+    assert argo.parameters == local.parameters
+    assert (argo.parameters["said"], argo.parameters["keyed"]) == (TAGGED, parameters["keyed"])
+    assert argo.parameters["from_shell"] == 2
+
+
+def test_map_values_reach_their_branches_as_written(project: Path) -> None:
+    PIPELINES["map_of_tags"] = dag(
+        "each", {"each": {**MAP, "iterate_as": "text", "branch": dag("say", {"say": task("argo_steps.said")})}}
+    )
+    (project / "params.yaml").write_text(yaml.safe_dump({"items": TAGGED}))
+    emulator = emulate(project, render(project, "map_of_tags"))
+    argo = argo_run_log(project, emulator.uid)
+    local = execute("map_of_tags.yaml", "local.yaml", "params.yaml", run_id="local-map-of-tags")
+    assert local is not None and local.status == "SUCCESS"
+    assert outcome(argo) == outcome(local), [step.output[-600:] for step in emulator.steps if step.phase == "Failed"]
+    assert argo.status == "SUCCESS"
+
+
+def refused(project: Path, *argv: str) -> str:
+    """Run ``magnus execute`` as a user does; it must be refused in one line (exit 2), rendering nothing."""
+    command = [sys.executable, "-m", "magnus", "execute", "-c", "argo.yaml", "-p", "params.yaml", *argv]
+    done = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not done.stdout, done.stdout + done.stderr
+    assert not (project / "argo-pipeline.yaml").exists()
+    return done.stderr.strip()
+
+
+@pytest.mark.parametrize(
+    "steps, start, message",
+    [
+        ({"s{{retries}}": task("argo_steps.recover")}, "s{{retries}}", "step 's{{retries}}': must not contain '{{'"),
+        ({"a}}b": {"type": "stub", "next": "success"}}, "a}}b", "step 'a}}b': must not contain '}}'"),
+        (
+            {
+                "p": {
+                    "type": "parallel",
+                    "next": "success",
+                    "branches": {"b{{pod}}": dag("w", {"w": task("x.y")})},
+                }
+            },
+            "p",
+            "branch 'p.b{{pod}}': must not contain '{{' or '}}'",
+        ),
+    ],
+)
+def test_a_step_name_argo_would_read_as_a_tag_is_refused(
+    project: Path, steps: Dict[str, Any], start: str, message: str
+) -> None:
+    (project / "tagged.yaml").write_text(yaml.safe_dump({"dag": dag(start, steps)}))
+    error = refused(project, "-f", "tagged.yaml")
+    assert error.startswith(f"Error: tagged.yaml: {message}") and "Argo would read a template tag" in error
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("a{{b}}", "parameter 'a{{b}}': Argo names workflow parameters with letters, digits, '_' and '-' only"),
+        ("my.param", "parameter 'my.param': Argo names workflow parameters with letters, digits, '_' and '-' only"),
+        ("run_id", "parameter 'run_id': the workflow's own argument 'run_id' carries the run id"),
+    ],
+)
+def test_a_parameter_name_argo_cannot_carry_is_refused(project: Path, name: str, message: str) -> None:
+    (project / "linear.yaml").write_text(yaml.safe_dump({"dag": PIPELINES["linear"]}))
+    (project / "params.yaml").write_text(yaml.safe_dump({"x": 1, name: "value"}))
+    assert refused(project, "-f", "linear.yaml") == (
+        f"Error: {message}; rename it, or set executor.config.expose_parameters_as_inputs: false"
+    )
+    # Read from the parameters file in the image instead, the name is no workflow parameter's.
+    render(project, "linear", configure(project, executor__config__expose_parameters_as_inputs=False))
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--tag", "{{workflow.name}}"], "--tag '{{workflow.name}}'"),
+        (["--use-cached", "old{{retries}}"], "--use-cached 'old{{retries}}'"),
+        (["-f", "p{{workflow.uid}}.yaml"], "-f 'p{{workflow.uid}}.yaml'"),
+    ],
+)
+def test_a_word_of_the_pods_command_line_argo_would_read_as_a_tag_is_refused(
+    project: Path, argv: List[str], message: str
+) -> None:
+    pipeline = "p{{workflow.uid}}.yaml" if "-f" in argv else "linear.yaml"
+    (project / pipeline).write_text(yaml.safe_dump({"dag": PIPELINES["linear"]}))
+    arguments = argv if "-f" in argv else ["-f", pipeline, *argv]
+    assert (
+        refused(project, *arguments)
+        == f"Error: {message}: must not contain '{{{{' or '}}}}': Argo would read a template tag there"
+    )
+
+
+def test_quiet_prints_nothing_and_otherwise_progress_tells_where_the_manifest_went(project: Path) -> None:
+    """``-q``: errors only (issue 31); without it the line goes with the progress, on stderr."""
+    (project / "linear.yaml").write_text(yaml.safe_dump({"dag": PIPELINES["linear"]}))
+    command = [sys.executable, "-m", "magnus", "execute", "-f", "linear.yaml", "-c", "argo.yaml", "-p", "params.yaml"]
+    quiet = subprocess.run([*command, "-q"], cwd=project, capture_output=True, text=True)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    assert (project / "argo-pipeline.yaml").exists()
+    shown = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    assert (shown.returncode, shown.stdout) == (0, "")
+    assert shown.stderr.splitlines()[0] == "Argo Workflow manifest written to argo-pipeline.yaml"

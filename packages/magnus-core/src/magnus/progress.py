@@ -163,6 +163,9 @@ class ProgressRenderer(RunObserver):
     def run_ended(self, run_id: str, status: str, seconds: float) -> None:
         self._outcome = _Outcome(run_id, status, seconds)
 
+    def handed_off(self, note: str) -> None:
+        self._print(note)
+
     # ---- the end ------------------------------------------------------------------------------
     def summary(self) -> None:
         """Print how the run ended (nothing when it never started): id, status, time, run log, resume."""

@@ -8,7 +8,8 @@ SERVICE_NAME = "argo"
 # The DAG template the workflow starts at.
 ENTRYPOINT = "magnus-dag"
 # The run id of every step: a workflow parameter, by default the workflow's uid.
-RUN_ID = "{{workflow.parameters.run_id}}"
+RUN_ID_ARGUMENT = "run_id"
+RUN_ID = "{{workflow.parameters." + RUN_ID_ARGUMENT + "}}"
 # The input parameter carrying the map position (JSON) into templates inside a map.
 MAP_INPUT = "map_variable"
 MAP_VARIABLE = "{{inputs.parameters." + MAP_INPUT + "}}"

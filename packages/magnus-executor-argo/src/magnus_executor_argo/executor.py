@@ -61,12 +61,22 @@ class ArgoExecutor(PlanRenderer, ArgoSettings):
     def check(self, services: "RunServices") -> None:
         """Refuse, before rendering, what cannot work on a cluster.
 
+        Argo fills ``{{...}}`` in what a pod is given: step names, the tag, the run resumed and the
+        files' paths holding a tag's marks are refused, and so are parameter names that cannot be
+        workflow parameters (:mod:`~magnus_executor_argo.template_tags`).
+
         The pods read the pipeline, configuration and parameters files from the image, so they
         must be inside the project folder. Overrides must name a block of this config; a resumed
         run's log must be readable (the run it resumes is in the store). (Every service must be
         reachable from every pod: checked by core, with :meth:`folders_problem` for folders.)
         """
+        from magnus_executor_argo import template_tags  # at render only: pods need not import it
+
         options = services.options
+        template_tags.check_words((("--tag", options.tag), ("--use-cached", services.original_run_id)))
+        template_tags.check_step_names(services.pipeline.graph, options.pipeline_file or "pipeline")
+        if self.expose_parameters_as_inputs:
+            template_tags.check_parameter_names(services.initial_parameters)
         path_in_image(self.step_configuration_file(services), "-c")
         if options.pipeline_file.endswith((".yaml", ".yml")):
             path_in_image(options.pipeline_file, "-f")
@@ -84,7 +94,10 @@ class ArgoExecutor(PlanRenderer, ArgoSettings):
 
     # ---- the manifest ------------------------------------------------------------------------------------
     def render(self, plan: "Plan", services: "RunServices") -> str:
-        """Write the manifest of ``plan`` (and submit it when configured); no unit runs here: ``TRIGGERED``."""
+        """Write the manifest of ``plan`` (and submit it when configured); no unit runs here: ``TRIGGERED``.
+
+        Where it went is told to ``services.events`` (``handed_off``), never printed here.
+        """
         from magnus.atomic import write_atomically
         from magnus_executor_argo.manifest import ManifestBuilder, to_yaml
 
@@ -93,10 +106,11 @@ class ArgoExecutor(PlanRenderer, ArgoSettings):
         configuration_file = self.step_configuration_file(services)
         workflow = ManifestBuilder(self, plan, services, pipeline_file, configuration_file).build()
         write_atomically(output, to_yaml(workflow).encode(), durable=False)
-        print(f"Argo {workflow.kind} manifest written to {self.output_file}")
+        # Told to whoever watches the run (the command line's progress; nobody with -q).
+        services.events.handed_off(f"Argo {workflow.kind} manifest written to {self.output_file}")
         if self.submit:
             from magnus_executor_argo.submit import submit_workflow
 
             name = submit_workflow(self, workflow)
-            print(f"Submitted to {self.argo_server_url} as {name}")
+            services.events.handed_off(f"Submitted to {self.argo_server_url} as {name}")
         return defaults.TRIGGERED

@@ -34,7 +34,7 @@ from magnus.nodes.composite import CompositeNode
 from magnus.parameters import encode_value
 from magnus.runtime import plan as kinds
 from magnus.runtime.plan import Plan, PlannedUnit
-from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunStep
+from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunStep, without_double_braces
 from magnus.runtime.services import RunOptions
 from magnus_executor_argo.constants import (
     ENTRYPOINT,
@@ -44,6 +44,7 @@ from magnus_executor_argo.constants import (
     MAP_VARIABLE,
     RETRIES,
     RUN_ID,
+    RUN_ID_ARGUMENT,
 )
 from magnus_executor_argo.names import dns_name
 from magnus_executor_argo.paths import path_in_image
@@ -109,8 +110,12 @@ class ManifestBuilder:
         entry = self._dag_template(self.graph, in_map=False)
         ordered = [self.templates.pop(entry), *self.templates.values()]
         executor = self.executor
-        arguments = [m.Parameter(name="run_id", value="{{workflow.uid}}")]
-        arguments += [m.Parameter(name=name, value=encode_value(value)) for name, value in self.parameters.items()]
+        arguments = [m.Parameter(name=RUN_ID_ARGUMENT, value="{{workflow.uid}}")]
+        # Argo fills {{...}} in a parameter's value wherever it is used: written so that none occurs.
+        arguments += [
+            m.Parameter(name=name, value=without_double_braces(encode_value(value)))
+            for name, value in self.parameters.items()
+        ]
         return m.WorkflowSpec(
             entrypoint=entry,
             arguments=m.Arguments(parameters=arguments),

@@ -21,10 +21,16 @@ def path_in_image(path: str, given_as: str) -> str:
     error. An absolute path inside the project folder is mapped to its relative form.
 
     Raises:
-        ConfigurationError: the path is outside the project folder, so the image cannot hold it there.
+        ConfigurationError: the path is outside the project folder, so the image cannot hold it there,
+            or it holds a template tag's marks, which Argo would fill in the pods' command lines.
     """
     if not path:
         return path
+    from magnus_executor_argo.template_tags import tag_marks_problem  # at render only: pods need not import it
+
+    problem = tag_marks_problem(path)
+    if problem:
+        raise ConfigurationError(f"{given_as} {path!r}: {problem}")
     project = os.getcwd()
     relative = os.path.relpath(os.path.abspath(path), project)
     if relative == os.pardir or relative.startswith(os.pardir + os.sep):

@@ -9,7 +9,8 @@ What is promised:
 
 - Events come from the process that walks the run, wherever its steps run (in this process, in
   worker processes, containers, SLURM jobs): a step run elsewhere is reported when the walk learns
-  how it ended; a pipeline handed to an engine (Argo) reports only ``run_started``.
+  how it ended; a pipeline handed to an engine (Argo) reports where it went (``handed_off``) and
+  ``run_ended`` with ``TRIGGERED``.
 - With steps running side by side (workers, jobs), the events of different branches interleave;
   each names the step (and, for a branch, the composite) it is about.
 - Observers must be quick and must not raise: they run between the steps of the walk.
@@ -77,6 +78,10 @@ class RunObserver:
 
     def run_ended(self, run_id: str, status: str, seconds: float) -> None:
         """The run's final status was written (SUCCESS or FAIL; FAIL also when interrupted)."""
+
+    def handed_off(self, note: str) -> None:
+        """The run went to an engine; ``note`` tells the person where (a manifest written to a file,
+        a workflow submitted to a server). Comes once per place, before ``run_ended``."""
 
 
 # The observer of a run nobody watches.

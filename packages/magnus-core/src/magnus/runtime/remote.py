@@ -16,7 +16,7 @@ from magnus import defaults
 from magnus.errors import BranchLogNotFoundError, StepLogNotFoundError, UserInputError
 from magnus.nodes.base import ExecutableNode, resolve_map_placeholders
 from magnus.nodes.composite import CompositeNode
-from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunStep, WalkBranch
+from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunStep, WalkBranch, without_double_braces
 from magnus.runtime.signals import sigterm_interrupts
 from magnus.runtime.step import StepRunner
 from magnus.runtime.units import UnitRecords
@@ -56,7 +56,8 @@ def do_request(services: "RunServices", node: "BaseNode", request: LaunchRequest
             if step_log.status == defaults.FAIL:
                 return defaults.FAIL
             if request.iterations_file:
-                iterations = [json.dumps(run.map_variable) for run in runs]
+                # Engines fill {{...}} in what they iterate over: no map value may read as a placeholder.
+                iterations = [without_double_braces(json.dumps(run.map_variable)) for run in runs]
                 Path(request.iterations_file).write_text(json.dumps(iterations))
             return defaults.PROCESSING
         assert isinstance(request, RunStep)

@@ -18,7 +18,10 @@ names and options keep working. Step and branch names travel with ``%`` for each
 0.5.1's rule), encoded and decoded in `magnus.runtime.command_line`.
 
 Values may be placeholders an engine fills in (``{{workflow.parameters.run_id}}``,
-``{{retries}}``): the run id, the map position and the retry number are carried as text.
+``{{retries}}``): the run id, the map position and the retry number are carried as text. Such an
+engine fills them in whatever text it is handed, so a value of the user's that it must pass on as
+written (a map position, a parameter) is JSON in which ``{{`` never occurs
+(:func:`without_double_braces`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,19 @@ from magnus.runtime.services import RunOptions
 EXECUTE = defaults.EXECUTE_COMMAND
 FAN = defaults.FAN_COMMAND
 BRANCH = defaults.BRANCH_COMMAND
+
+_BRACE_BEFORE_BRACE = re.compile(r"\{(?=\{)")
+
+
+def without_double_braces(json_text: str) -> str:
+    """``json_text`` (valid JSON) written so that ``{{`` never occurs in it; it decodes to the same value.
+
+    An engine that fills ``{{...}}`` placeholders (Argo fills them in every string of a workflow,
+    values it filled in included) then finds none in the value, and passes it on as written. A
+    ``{`` followed by ``{`` can only be inside a JSON string (an object never starts with an
+    object), where it is written as the escape ``\\u007b``.
+    """
+    return _BRACE_BEFORE_BRACE.sub(r"\\u007b", json_text)
 
 
 @dataclass(frozen=True)

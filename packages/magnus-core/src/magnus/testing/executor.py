@@ -202,6 +202,9 @@ class RecordedEvents(RunObserver):
     def run_ended(self, run_id: str, status: str, seconds: float) -> None:
         self.seen.append(("run_ended", run_id, status))
 
+    def handed_off(self, note: str) -> None:
+        self.seen.append(("handed_off", note))
+
 
 class ExecutorContract:
     """Every reference pipeline ends under the executor as it does under ``local``.
