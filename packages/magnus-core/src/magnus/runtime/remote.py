@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from magnus import defaults
 from magnus.errors import BranchLogNotFoundError, StepLogNotFoundError, UserInputError
+from magnus.map_position import position_json
 from magnus.nodes.base import ExecutableNode, resolve_map_placeholders
 from magnus.nodes.composite import CompositeNode
 from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunStep, WalkBranch
@@ -56,7 +57,7 @@ def do_request(services: "RunServices", node: "BaseNode", request: LaunchRequest
             if step_log.status == defaults.FAIL:
                 return defaults.FAIL
             if request.iterations_file:
-                iterations = [json.dumps(run.map_variable) for run in runs]
+                iterations = [position_json(run.map_variable) for run in runs]
                 Path(request.iterations_file).write_text(json.dumps(iterations))
             return defaults.PROCESSING
         assert isinstance(request, RunStep)

@@ -1,0 +1,168 @@
+"""Names that stay apart and text that stays text.
+
+Map items that magnus 0.5.1 named alike (``1`` and ``"1"``) keep their own branches on every path
+that names them; names with invisible or bidirectional characters are refused; what a terminal
+shows of user text (step names, tags, messages, parameters) cannot move its cursor or forge a line.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any, List
+
+import pytest
+import yaml
+
+from magnus import defaults
+from magnus.datastore.file_system import FileSystemRunLogStore
+from magnus.entrypoints import execute_request
+from magnus.map_position import MapPosition, item_names, position_from_json, position_json, position_names
+from magnus.names import encode_file_name
+from magnus.runtime.request import FanIn, FanOut, RunStep
+from magnus.runtime.services import RunOptions
+from magnus.testing.executor import COLLIDING, COLLIDING_NAMES
+from magnus.testing.pipelines import dag, map_of, read_run_log, run_magnus, write_pipeline
+
+STEPS = """
+import sys
+
+import magnus
+
+
+def fails_for_the_number_one(item) -> None:
+    magnus.put_object(repr(item), "seen")
+    if item == 1 and type(item) is int:
+        sys.exit(1)
+    assert magnus.get_object("seen") == repr(item)
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "names_steps.py").write_text(textwrap.dedent(STEPS))
+    config = {"run_log_store": {"type": "file-system"}, "catalog": {"type": "do-nothing"}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    config["executor"] = {"type": "local", "config": {"max_workers": 2}}
+    (tmp_path / "workers.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "params.yaml").write_text(json.dumps({"items": COLLIDING}))
+    return tmp_path
+
+
+# ---- map items named alike by magnus 0.5.1 ------------------------------------------------------------
+@pytest.mark.parametrize("config", ["config.yaml", "workers.yaml"])
+def test_a_failing_item_named_like_another_fails_the_run(project: Path, config: str) -> None:
+    pipeline = write_pipeline(project, {"each": map_of("names_steps.fails_for_the_number_one")}, "each")
+    result = run_magnus("execute", "-f", pipeline, "-c", config, "-p", "params.yaml", "--run-id", "r", cwd=project)
+    assert result.returncode == 1, result.stderr
+    assert "branches that did not succeed: each.1~number" in result.stderr
+    branches = read_run_log(project, "r")["steps"]["each"]["branches"]
+    assert list(branches) == [f"each.{name}" for name in COLLIDING_NAMES]
+    for name, branch in branches.items():
+        expected = "FAIL" if name == "each.1~number" else "SUCCESS"
+        assert (branch["status"], branch["steps"][f"{name}.work"]["status"]) == (expected, expected)
+    kept = {path.parent.name for path in (project / ".magnus" / "objects" / "r" / ".map").glob("*/seen.pickle")}
+    assert kept == {encode_file_name(name) for name in COLLIDING_NAMES}, "each item keeps its own objects"
+
+
+def test_the_iterations_an_engine_fans_out_over_name_each_item_alike(project: Path) -> None:
+    """``magnus fan -m out --iterations-file`` (Argo's withParam, a SLURM array): each item, as the
+    process doing it reads it back, logs under its own branch."""
+    pipeline = write_pipeline(project, {"each": map_of("names_steps.fails_for_the_number_one")}, "each")
+    run = RunOptions(pipeline, "config.yaml", "params.yaml", run_id="fanned")
+    iterations = project / "iterations.json"
+    assert execute_request(FanOut(run=run, step="each", iterations_file=str(iterations))) == defaults.PROCESSING
+    positions = json.loads(iterations.read_text())
+    assert json.loads(positions[0]) == {"item": 1, "@names": {"item": "1~number"}}
+    assert json.loads(positions[1]) == {"item": "1"}, "an item keeping its name travels as in magnus 0.5.1"
+    work, ends = f"each.{defaults.MAP_PLACEHOLDER}.work", f"each.{defaults.MAP_PLACEHOLDER}"
+    for position in positions:
+        status = execute_request(RunStep(run=run, step=work, map_variable=position))
+        end = "fail" if status == defaults.FAIL else "success"
+        assert execute_request(RunStep(run=run, step=f"{ends}.{end}", map_variable=position)) == status
+    assert execute_request(FanIn(run=run, step="each")) == defaults.FAIL
+    stored = FileSystemRunLogStore().get_run_log_by_id("fanned").steps["each"]
+    assert list(stored.branches) == [f"each.{name}" for name in COLLIDING_NAMES]
+    assert [branch.status for branch in stored.branches.values()] == ["FAIL"] + ["SUCCESS"] * 7
+    assert stored.message == "branches that did not succeed: each.1~number"
+
+
+def test_items_named_alike_get_names_of_their_own_the_same_every_time() -> None:
+    assert [item_names(COLLIDING).get(index, str(value)) for index, value in enumerate(COLLIDING)] == COLLIDING_NAMES
+    assert item_names(["a", "a", "a"]) == {1: "a~string", 2: "a~string~2"}
+    # a name a marked item would take is another item's already: the next number
+    assert item_names([1, "1", "1~number"]) == {0: "1~number~2"}
+    assert item_names([{"k": 1}, "{'k': 1}"]) == {0: "{'k': 1}~object"}
+
+
+@pytest.mark.parametrize("values", [[1, 2, 3], ["a", "b"], [0.5, "1", True, None, "x y", "../x", [1], {}], []])
+def test_items_that_do_not_collide_keep_the_names_of_magnus_0_5_1(values: List[Any]) -> None:
+    assert item_names(values) == {}
+
+
+def test_a_position_travels_as_json_with_the_names_it_needs() -> None:
+    outer = MapPosition({"outer": "a"}).within("inner", 1, "1~number")
+    assert position_names(outer) == ["a", "1~number"]
+    assert position_json(outer) == '{"outer": "a", "inner": 1, "@names": {"inner": "1~number"}}'
+    again = position_from_json(json.loads(position_json(outer)))
+    assert (again, position_names(again)) == ({"outer": "a", "inner": 1}, ["a", "1~number"])
+    assert json.dumps(again) == '{"outer": "a", "inner": 1}', "a task sees the values only"
+    plain = MapPosition({"item": 1})
+    assert position_json(plain) == '{"item": 1}' and position_json(None) == ""
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        *([], "x", {"other": "x"}, {"item": 1}, {"item": "1"}, {"item": "2~number"}, {"item": "1~string"}),
+        *({"item": "1~number~1"}, {"item": "1~number~x"}, {"item": "1~number2"}),
+    ],
+)
+def test_a_map_variable_with_bad_names_is_refused(names: Any) -> None:
+    """A position names only its own value's branch: not another item's, not one no list gives it."""
+    request = RunStep(run=RunOptions(run_id="r"), step="x", map_variable=json.dumps({"item": 1, "@names": names}))
+    with pytest.raises(Exception, match=r"--map-variable: '@names' must map keys of the position to names of their"):
+        request.map_values()
+
+
+@pytest.mark.parametrize("name", ["1~number", "1~number~2", "1~number~13"])
+def test_a_map_variable_names_its_value_as_the_map_would(name: str) -> None:
+    request = RunStep(
+        run=RunOptions(run_id="r"), step="x", map_variable=json.dumps({"item": 1, "@names": {"item": name}})
+    )
+    assert position_names(request.map_values()) == [name]
+
+
+def test_a_map_cannot_iterate_as_the_names_key(project: Path) -> None:
+    steps = {"each": {**map_of("names_steps.fails_for_the_number_one"), "iterate_as": "@names"}}
+    pipeline = write_pipeline(project, steps, "each")
+    result = run_magnus("execute", "-f", pipeline, "-c", "config.yaml", "-p", "params.yaml", cwd=project)
+    assert result.returncode == 2, result.stderr
+    assert "iterate_as" in result.stderr and "'@names' is magnus's own key of a map position" in result.stderr
+
+
+def test_nested_maps_name_inner_items_under_their_outer_ones(project: Path) -> None:
+    inner = {**map_of("names_steps.fails_for_the_number_one", iterate_on="items", iterate_as="item")}
+    outer = {
+        "type": "map",
+        "iterate_on": "outer",
+        "iterate_as": "o",
+        "next": "success",
+        "branch": dag("in", {"in": inner}),
+    }
+    pipeline = write_pipeline(project, {"out": outer}, "out")
+    (project / "params.yaml").write_text(json.dumps({"items": [1, "1"], "outer": [True, "True"]}))
+    result = run_magnus(
+        "execute", "-f", pipeline, "-c", "config.yaml", "-p", "params.yaml", "--run-id", "n", cwd=project
+    )
+    assert result.returncode == 1, result.stderr
+    branches = read_run_log(project, "n")["steps"]["out"]["branches"]
+    assert list(branches) == ["out.True~boolean", "out.True"]
+    for outer_name in branches:
+        inner_branches = branches[outer_name]["steps"][f"{outer_name}.in"]["branches"]
+        assert {name: branch["status"] for name, branch in inner_branches.items()} == {
+            f"{outer_name}.in.1~number": "FAIL",
+            f"{outer_name}.in.1": "SUCCESS",
+        }
