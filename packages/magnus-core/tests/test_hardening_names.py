@@ -8,6 +8,7 @@ shows of user text (step names, tags, messages, parameters) cannot move its curs
 from __future__ import annotations
 
 import json
+import subprocess
 import textwrap
 from pathlib import Path
 from typing import Any, List
@@ -18,12 +19,13 @@ import yaml
 from magnus import defaults
 from magnus.datastore.file_system import FileSystemRunLogStore
 from magnus.entrypoints import execute_request
+from magnus.errors import UserInputError
 from magnus.map_position import MapPosition, item_names, position_from_json, position_json, position_names
-from magnus.names import encode_file_name
+from magnus.names import check_path_name, encode_file_name
 from magnus.runtime.request import FanIn, FanOut, RunStep
 from magnus.runtime.services import RunOptions
 from magnus.testing.executor import COLLIDING, COLLIDING_NAMES
-from magnus.testing.pipelines import dag, map_of, read_run_log, run_magnus, write_pipeline
+from magnus.testing.pipelines import dag, map_of, read_run_log, run_magnus, task, write_pipeline
 
 STEPS = """
 import sys
@@ -48,6 +50,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     config["executor"] = {"type": "local", "config": {"max_workers": 2}}
     (tmp_path / "workers.yaml").write_text(yaml.safe_dump(config))
     (tmp_path / "params.yaml").write_text(json.dumps({"items": COLLIDING}))
+    write_pipeline(tmp_path, {"hello": {"type": "stub", "next": "success"}}, "hello")
     return tmp_path
 
 
@@ -166,3 +169,99 @@ def test_nested_maps_name_inner_items_under_their_outer_ones(project: Path) -> N
             f"{outer_name}.in.1~number": "FAIL",
             f"{outer_name}.in.1": "SUCCESS",
         }
+
+
+# ---- names that are not seen as they are ------------------------------------------------------------------
+HIDDEN = {
+    "pay\u202etxt.exe": "U+202E (RIGHT-TO-LEFT OVERRIDE)",
+    "a\u200bb": "U+200B (ZERO WIDTH SPACE)",
+    "a\u2028b": "U+2028 (LINE SEPARATOR)",
+    "a\u2029b": "U+2029 (PARAGRAPH SEPARATOR)",
+    "\ufeffrun": "U+FEFF (ZERO WIDTH NO-BREAK SPACE)",
+    "x\u2066y": "U+2066 (LEFT-TO-RIGHT ISOLATE)",
+    "a\u00a0b": "U+00A0 (NO-BREAK SPACE)",
+    "a\u3000b": "U+3000 (IDEOGRAPHIC SPACE)",
+    "a\x1b[2Jb": "U+001B",
+    "a\x9bb": "U+009B",
+}
+
+
+def refused_in_one_line(result: subprocess.CompletedProcess[str], *words: str) -> str:
+    """Exit 2 and one ``Error:`` line naming ``words``, no traceback; the line."""
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("value", [*HIDDEN, " ", "   "])
+def test_check_path_name_refuses_what_is_not_seen_as_it_is(value: str) -> None:
+    with pytest.raises(UserInputError) as raised:
+        check_path_name(value, "--run-id")
+    message = str(raised.value)
+    assert message.startswith(f"--run-id {value!r}: must not ")
+    assert HIDDEN.get(value, "must not be blank (only spaces)") in message
+    assert message.isprintable(), "the refusal is one line, its characters escaped"
+
+
+@pytest.mark.parametrize("value", ["with space", "ünï-cødé", "日本語", "naïve café 🎉", "a b c"])
+def test_check_path_name_accepts_visible_text(value: str) -> None:
+    assert check_path_name(value, "--run-id") == value
+
+
+@pytest.mark.parametrize("value", ["pay\u202etxt", "a\u200bb", "a\u2028b", "   "])
+def test_a_run_id_not_seen_as_it_is_is_refused(project: Path, value: str) -> None:
+    result = run_magnus("execute", "-c", "config.yaml", "--run-id", value, cwd=project)
+    refused_in_one_line(result, f"--run-id {value!r}: must not")
+    assert not (project / ".run_log_store").exists()
+
+
+@pytest.mark.parametrize("name", ["pay\u202etxt", "a\u200bb", "a\u2028b", "   "])
+def test_a_step_or_branch_name_not_seen_as_it_is_is_a_pipeline_problem(project: Path, name: str) -> None:
+    write_pipeline(project, {name: {"type": "stub", "next": "success"}}, name, "step.yaml")
+    described = HIDDEN_NAMES[name]
+    refused_in_one_line(run_magnus("execute", "-f", "step.yaml", cwd=project), "step.yaml", "step name", described)
+    branch = dag("s", {"s": {"type": "stub", "next": "success"}})
+    steps = {"par": {"type": "parallel", "branches": {name: branch, "ok": branch}, "next": "success"}}
+    write_pipeline(project, steps, "par", "branch.yaml")
+    refused_in_one_line(run_magnus("execute", "-f", "branch.yaml", cwd=project), "branch name", described)
+
+
+HIDDEN_NAMES = {
+    "pay\u202etxt": "U+202E (RIGHT-TO-LEFT OVERRIDE)",
+    "a\u200bb": "U+200B (ZERO WIDTH SPACE)",
+    "a\u2028b": "U+2028 (LINE SEPARATOR)",
+    "   ": "must not be blank (only spaces)",
+}
+
+
+def test_an_object_name_not_seen_as_it_is_fails_its_step(project: Path) -> None:
+    (project / "objects.py").write_text("import magnus\n\ndef put() -> None:\n    magnus.put_object(1, 'a\\u202eb')\n")
+    pipeline = write_pipeline(project, {"put": task("objects.put")}, "put")
+    result = run_magnus("execute", "-f", pipeline, "-c", "config.yaml", "--run-id", "o", cwd=project)
+    assert result.returncode == 1, result.stderr
+    message = read_run_log(project, "o")["steps"]["put"]["message"]
+    assert "object name 'a\\u202eb': must not contain U+202E (RIGHT-TO-LEFT OVERRIDE)" in message
+
+
+@pytest.mark.parametrize(
+    "tag, described",
+    [
+        ("a\nrun x SUCCESS", "U+000A"),
+        ("\x1b]0;owned\x07", "U+001B"),
+        ("gpu\u202e", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+        ("  ", "must not be blank (only spaces)"),
+    ],
+)
+def test_a_tag_is_one_line_of_visible_text(project: Path, tag: str, described: str) -> None:
+    result = run_magnus("execute", "-c", "config.yaml", "--tag", tag, cwd=project)
+    refused_in_one_line(result, f"--tag {tag!r}: must not", described)
+    assert not (project / ".run_log_store").exists()
+
+
+def test_a_tag_of_visible_text_is_kept(project: Path) -> None:
+    result = run_magnus("execute", "-c", "config.yaml", "--tag", "nightly run ü", "--run-id", "t", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert read_run_log(project, "t")["tag"] == "nightly run ü"
