@@ -24,6 +24,7 @@ from magnus.map_position import MapPosition, item_names, position_from_json, pos
 from magnus.names import check_path_name, encode_file_name
 from magnus.runtime.request import FanIn, FanOut, RunStep
 from magnus.runtime.services import RunOptions
+from magnus.terminal import for_terminal, json_for_terminal
 from magnus.testing.executor import COLLIDING, COLLIDING_NAMES
 from magnus.testing.pipelines import dag, map_of, read_run_log, run_magnus, task, write_pipeline
 
@@ -265,3 +266,97 @@ def test_a_tag_of_visible_text_is_kept(project: Path) -> None:
     result = run_magnus("execute", "-c", "config.yaml", "--tag", "nightly run ü", "--run-id", "t", cwd=project)
     assert result.returncode == 0, result.stderr
     assert read_run_log(project, "t")["tag"] == "nightly run ü"
+
+
+# ---- what a terminal shows of what users wrote --------------------------------------------------------
+# An OSC title, a screen clear, a forged summary line, a bidirectional override, a C1 CSI.
+HOSTILE = "\x1b]0;owned\x07\x1b[2J\rrun r SUCCESS in 0.01s, run log: x\n\u202e\x9b31m"
+ESCAPED = "\\x1b]0;owned\\x07\\x1b[2J\\rrun r SUCCESS in 0.01s, run log: x\\n\\u202e\\x9b31m"
+RAW = ("\x1b", "\x07", "\x9b", "\u202e", "\r")
+
+TERMINAL_STEPS = f"""
+def raises(item: str = "") -> None:
+    raise ValueError({HOSTILE!r} + item)
+"""
+
+
+def nothing_raw(text: str) -> None:
+    """No character of the hostile text reached the terminal as it is, no line was forged."""
+    for character in RAW:
+        assert character not in text, f"{character!r} reached the terminal: {text!r}"
+    assert not [line for line in text.splitlines() if line.startswith("run r SUCCESS")], text
+
+
+@pytest.fixture
+def hostile(project: Path) -> Path:
+    (project / "terminal_steps.py").write_text(textwrap.dedent(TERMINAL_STEPS))
+    return project
+
+
+def test_a_message_cannot_drive_the_terminal_or_forge_a_line(hostile: Path) -> None:
+    pipeline = write_pipeline(hostile, {"boom": task("terminal_steps.raises")}, "boom")
+    result = run_magnus("execute", "-f", pipeline, "-c", "config.yaml", "--run-id", "r", cwd=hostile)
+    assert result.returncode == 1, result.stderr
+    nothing_raw(result.stderr)
+    lines = result.stderr.splitlines()
+    assert f"Error: run 'r' ended FAIL at step 'boom': ValueError: {ESCAPED}" in lines
+    progress = [line for line in lines if line.startswith("  boom FAIL in ")]
+    assert len(progress) == 1 and progress[0].endswith(f": ValueError: {ESCAPED}"), lines
+    assert f"ValueError: {ESCAPED}" in lines, "the task's traceback ends with the message, escaped"
+    assert read_run_log(hostile, "r")["steps"]["boom"]["message"] == f"ValueError: {HOSTILE}", "recorded as it is"
+
+
+def test_a_map_value_cannot_drive_the_terminal_through_its_branch_name(hostile: Path) -> None:
+    pipeline = write_pipeline(hostile, {"each": map_of("terminal_steps.raises")}, "each")
+    (hostile / "params.yaml").write_text(json.dumps({"items": [HOSTILE]}))
+    result = run_magnus(
+        "execute", "-f", pipeline, "-c", "workers.yaml", "-p", "params.yaml", "--run-id", "r", cwd=hostile
+    )
+    assert result.returncode == 1, result.stderr
+    nothing_raw(result.stderr)
+    assert f"Error: run 'r' ended FAIL at step 'each': branches that did not succeed: each.{ESCAPED}" in result.stderr
+
+
+def test_magnus_runs_shows_what_users_wrote_escaped(hostile: Path) -> None:
+    steps = {"boom": task("terminal_steps.raises", on_failure="each"), "each": map_of("terminal_steps.raises")}
+    pipeline = write_pipeline(hostile, steps, "boom")
+    (hostile / "params.yaml").write_text(json.dumps({"items": [HOSTILE], "note": HOSTILE}))
+    for run_id in ("r", "s"):
+        run_magnus("execute", "-f", pipeline, "-c", "config.yaml", "-p", "params.yaml", "--run-id", run_id, cwd=hostile)
+    # a tag written by another tool (magnus refuses such a tag itself)
+    kept = hostile / ".run_log_store" / "r.json"
+    kept.write_text(json.dumps({**json.loads(kept.read_text()), "tag": HOSTILE}))
+    for command in (["show", "r"], ["list"], ["diff", "r", "s"], ["show", "r", "--json"]):
+        result = run_magnus("runs", *command, "-c", "config.yaml", cwd=hostile)
+        assert result.returncode == 0, result.stderr
+        nothing_raw(result.stdout)
+        assert ESCAPED in result.stdout or "\\u001b]0;owned" in result.stdout, (command, result.stdout)
+    shown = run_magnus("runs", "show", "r", "-c", "config.yaml", cwd=hostile).stdout
+    assert f"run r  FAIL  tag {ESCAPED}" in shown.splitlines()
+    assert f"[{ESCAPED}]" in shown, "a map item's branch, escaped"
+    as_json = run_magnus("runs", "show", "r", "--json", "-c", "config.yaml", cwd=hostile).stdout
+    assert json.loads(as_json) == json.loads(kept.read_text()), "the same JSON, shown safely"
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        ("plain text, ünï 日本 🎉", "plain text, ünï 日本 🎉"),
+        ("a\x00b\x7fc", "a\\x00b\\x7fc"),
+        ("tab\there\r\n", "tab\\there\\r\\n"),
+        ("\u200b\u2028\u2029\ufeff\u2066", "\\u200b\\u2028\\u2029\\ufeff\\u2066"),
+        ("tag \U000e0041", "tag \\U000e0041"),
+        ("lone \udc80", "lone \\udc80"),
+    ],
+)
+def test_for_terminal_escapes_only_what_would_drive_or_hide(text: str, shown: str) -> None:
+    assert for_terminal(text) == shown
+    assert for_terminal(shown) == shown, "shown text is printable: escaping it again changes nothing"
+
+
+def test_json_for_terminal_keeps_the_json() -> None:
+    document = json.dumps({"a": HOSTILE, "tag \U000e0041": ["\u2028"]}, ensure_ascii=False, indent=4)
+    shown = json_for_terminal(document)
+    assert json.loads(shown) == json.loads(document)
+    nothing_raw(shown)
+    assert "\U000e0041" not in shown and "\u2028" not in shown
