@@ -275,8 +275,15 @@ ESCAPED = "\\x1b]0;owned\\x07\\x1b[2J\\rrun r SUCCESS in 0.01s, run log: x\\n\\u
 RAW = ("\x1b", "\x07", "\x9b", "\u202e", "\r")
 
 TERMINAL_STEPS = f"""
+import os
+
+
 def raises(item: str = "") -> None:
     raise ValueError({HOSTILE!r} + item)
+
+
+def ends_the_interpreter(item: str) -> None:
+    os._exit(3)
 """
 
 
@@ -315,6 +322,17 @@ def test_a_map_value_cannot_drive_the_terminal_through_its_branch_name(hostile: 
     assert result.returncode == 1, result.stderr
     nothing_raw(result.stderr)
     assert f"Error: run 'r' ended FAIL at step 'each': branches that did not succeed: each.{ESCAPED}" in result.stderr
+
+
+def test_the_line_of_a_process_that_died_shows_a_map_value_escaped(hostile: Path) -> None:
+    pipeline = write_pipeline(hostile, {"each": map_of("terminal_steps.ends_the_interpreter")}, "each")
+    (hostile / "params.yaml").write_text(json.dumps({"items": [HOSTILE]}))
+    result = run_magnus(
+        "execute", "-f", pipeline, "-c", "config.yaml", "-p", "params.yaml", "--run-id", "r", cwd=hostile
+    )
+    assert result.returncode == 1, result.stderr
+    nothing_raw(result.stderr)
+    assert f"Error: step 'each.{ESCAPED}.work' of run 'r': its process exited with code 3" in result.stderr
 
 
 def test_magnus_runs_shows_what_users_wrote_escaped(hostile: Path) -> None:

@@ -399,7 +399,7 @@ def _child_ended(ended: "ChildEnded", walked_run: bool) -> int:
         line = record_lost_process(ended.report, ended.how(), ended.interrupted, walked_run)
     except Exception as exc:  # noqa: BLE001 - whatever broke the store too: the death is still said
         line = f"magnus's process {ended.how()}; it could not be recorded: {type(exc).__name__}: {exc}"
-    click.echo(f"Error: {line}", err=True)
+    click.echo(for_terminal(f"Error: {line}"), err=True)
     return INTERRUPTED_EXIT_CODE if ended.interrupted else 1
 
 
