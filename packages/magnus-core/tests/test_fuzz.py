@@ -35,6 +35,7 @@ import yaml
 from click.testing import CliRunner
 
 from magnus.cli import cli
+from magnus.terminal import for_terminal
 from magnus.yaml_file import parse_yaml
 
 pytestmark = pytest.mark.slow
@@ -115,6 +116,20 @@ NASTY: List[Any] = [
     "*",
     "**/*",
     "$(echo no)",
+    # names not seen as they are, and text that would drive a terminal
+    "\u202e",
+    "pay\u202etxt.exe",
+    "a\u200bb",
+    "a\u2028b",
+    "\ufeff",
+    "\u00a0",
+    "   ",
+    "\x1b]0;owned\x07",
+    "x\nrun r SUCCESS",
+    "\x9b31m",
+    # map items magnus 0.5.1 named alike
+    [1, "1", 0.5, "0.5", True, "True", None, "None"],
+    ["a", "a", "a~string"],
     [],
     {},
     [None],
@@ -129,6 +144,8 @@ NASTY: List[Any] = [
     {"type": "dag", "dag_definition": "params.yaml"},
     {"start_at": "nowhere", "steps": {}},
 ]
+# Characters that would drive a terminal or hide text: what magnus prints shows them escaped.
+TERMINAL_DRIVING = ("\x1b", "\x07", "\x9b", "\u202e", "\u200b", "\u2028", "\ufeff", "\x00")
 TYPE_NAMES = ["local", "mocked", "buffered", "file-system", "do-nothing", "nope", "", "stub", "task", "map"]
 
 
@@ -181,7 +198,22 @@ def delete_key(rng: random.Random, data: Any) -> Any:
 def add_key(rng: random.Random, data: Any) -> Any:
     mappings = [path for path in paths(data) if isinstance(_at(data, path), dict)]
     target = _at(data, rng.choice(mappings))
-    key = rng.choice(["unknown", "type", "next", "config", 1, "steps", "on_failure", "max_workers", "\x00"])
+    key = rng.choice(
+        [
+            "unknown",
+            "type",
+            "next",
+            "config",
+            1,
+            "steps",
+            "on_failure",
+            "max_workers",
+            "\x00",
+            "\u202e",
+            "a\u200bb",
+            " ",
+        ]
+    )
     target[key] = copy.deepcopy(rng.choice(NASTY))
     return data
 
@@ -311,6 +343,8 @@ def check_outcome(number: int, exit_code: Any, stderr: str) -> None:
     where = f"case {number} (FUZZ_CASE={number})"
     assert exit_code in (0, 1, 2), f"{where}: exit code {exit_code!r}: {stderr[-2000:]}"
     assert "internal error" not in stderr, f"{where}: {stderr[-2000:]}"
+    raw = [character for character in TERMINAL_DRIVING if character in stderr]
+    assert not raw, f"{where}: {raw} reached the terminal: {stderr[-2000:]!r}"
     if "Traceback" in stderr:
         # A task's own failure: the step prints its traceback into its execution log, and the run
         # ends FAIL naming the step and the task's error.
@@ -396,4 +430,125 @@ def test_a_sample_in_real_processes(tmp_path: Path) -> None:
             assert time.monotonic() - started < SECONDS_PER_CASE * 3, f"case {number} was slow"
         except AssertionError as exc:
             failures.append(str(exc).splitlines()[0][:600])
+    assert not failures, "\n".join(failures)
+
+
+# ---- names, tags and map items -------------------------------------------------------------------------
+# Text that is not seen as it is: control, invisible and bidirectional characters, separators, spaces only.
+HIDDEN_TEXT = [
+    "\u202e",
+    "pay\u202etxt",
+    "a\u200bb",
+    "\u200d",
+    "a\u2028b",
+    "a\u2029b",
+    "\ufeffx",
+    "x\u2066y\u2069",
+    "a\u00a0b",
+    "a\u3000b",
+    " ",
+    "   ",
+    "a\x1b[2Jb",
+    "a\x9bb",
+    "a\nb",
+    "a\rb",
+    "a\tb",
+    "tag\U000e0041",
+]
+
+
+def _hidden(rng: random.Random) -> str:
+    """One of :data:`HIDDEN_TEXT`, alone or inside ordinary text."""
+    text = rng.choice(HIDDEN_TEXT)
+    return text if text.strip(" ") == "" or rng.random() < 0.5 else f"{rng.choice(['run', 'x y', 'é'])}{text}z"
+
+
+@pytest.mark.parametrize("where", ["step", "branch", "run id", "tag"])
+def test_names_and_tags_not_seen_as_they_are_are_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    rng = random.Random(f"{SEED}-{where}")
+    monkeypatch.chdir(tmp_path)
+    for name, data in FILES.items():
+        (tmp_path / name).write_bytes(dumped(data))
+    failures: List[str] = []
+    for number in range(25):
+        text = _hidden(rng)
+        args = list(ARGS)
+        if where in ("step", "branch"):
+            pipeline = copy.deepcopy(PIPELINE)
+            steps = pipeline["dag"]["steps"]
+            if where == "step":
+                steps[text] = steps.pop("first")
+                pipeline["dag"]["start_at"] = text
+            else:
+                branches = steps["both"]["branches"]
+                branches[text] = branches.pop("left")
+            (tmp_path / "pipeline.yaml").write_bytes(dumped(pipeline))
+        else:
+            (tmp_path / "pipeline.yaml").write_bytes(dumped(PIPELINE))
+            args += ["--run-id" if where == "run id" else "--tag", text]
+        result = CliRunner().invoke(cli, args, catch_exceptions=True, env={"MAGNUS_DEBUG": ""})
+        lines = result.stderr.strip().splitlines()
+        described = f"{where} {number} {text!r}"
+        if result.exit_code != 2 or len(lines) != 1 or not lines[0].startswith("Error: "):
+            failures.append(f"{described}: exit {result.exit_code}: {result.stderr[-300:]!r}")
+        elif for_terminal(lines[0]) != lines[0] or "must not" not in lines[0]:
+            failures.append(f"{described}: {lines[0]!r}")
+    assert not failures, "\n".join(failures)
+
+
+# Values magnus 0.5.1 named alike (str(value)), and values that look like the names given to them.
+COLLIDING_POOL: List[Any] = [
+    *[0, 1, "0", "1", 0.5, "0.5", 1.0, "1.0", True, "True", False, "False", None, "None"],
+    *["1~number", "1~number~2", "a", "a~string", [1], "[1]", {"k": 1}, "{'k': 1}", "", " ", "../x", "\x1b"],
+]
+
+
+def test_map_items_of_colliding_types_get_distinct_stable_names() -> None:
+    from magnus.map_position import item_names
+    from magnus.names import encode_file_name
+
+    rng = random.Random(SEED)
+    for _ in range(2000):
+        values = [copy.deepcopy(rng.choice(COLLIDING_POOL)) for _ in range(rng.randint(0, 12))]
+        renamed = item_names(values)
+        names = [renamed.get(index, str(value)) for index, value in enumerate(values)]
+        where = f"{values!r} -> {names!r}"
+        assert len(set(names)) == len(names), where
+        assert len({encode_file_name(name) for name in names}) == len(names), where
+        assert item_names(copy.deepcopy(values)) == renamed, f"not stable: {where}"
+        plain = [str(value) for value in values]
+        for index, value in enumerate(values):
+            if plain.count(str(value)) == 1:
+                assert names[index] == str(value), f"an item named alike by nobody keeps its name: {where}"
+
+
+def test_maps_over_colliding_items_keep_every_item(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The number 1 fails (its JSON is ``1``; ``"1"``, ``true`` and ``1.0`` are not): the run fails exactly
+    when the list holds it, and the run log holds one branch per item."""
+    import json
+
+    rng = random.Random(f"{SEED}-maps")
+    monkeypatch.chdir(tmp_path)
+    fan = copy.deepcopy(PIPELINE["dag"]["steps"]["fan"])
+    fan["branch"]["steps"]["each"]["command"] = 'test "$MAGNUS_PRM_item" != 1'
+    pipeline = {"dag": {"start_at": "fan", "steps": {"fan": fan} | TERMINALS}}
+    (tmp_path / "pipeline.yaml").write_bytes(dumped(pipeline))
+    (tmp_path / "config.yaml").write_bytes(dumped(CONFIG))
+    failures: List[str] = []
+    for number in range(8):
+        values = [copy.deepcopy(rng.choice(COLLIDING_POOL)) for _ in range(rng.randint(1, 8))]
+        (tmp_path / "params.yaml").write_text(json.dumps({"items": values}))
+        run_id = f"maps-{number}"
+        result = CliRunner().invoke(cli, [*ARGS, "--run-id", run_id], catch_exceptions=True, env={"MAGNUS_DEBUG": ""})
+        fails = any(value == 1 and type(value) is int for value in values)
+        kept = tmp_path / ".run_log_store" / f"{run_id}.json"
+        if not kept.is_file():
+            failures.append(f"{values!r}: exit {result.exit_code}, no run log: {result.stderr[-300:]!r}")
+            continue
+        log = json.loads(kept.read_text())
+        branches = log["steps"]["fan"]["branches"]
+        if result.exit_code != (1 if fails else 0) or len(branches) != len(values):
+            failures.append(f"{values!r}: exit {result.exit_code}, branches {sorted(branches)}")
     assert not failures, "\n".join(failures)

@@ -16,13 +16,14 @@ import pytest
 import yaml
 from hera.workflows import models as m
 
-from magnus import entrypoints
+from magnus import defaults, entrypoints
 from magnus.datastore.file_system import FileSystemRunLogStore
 from magnus.entrypoints import execute
 from magnus.errors import ConfigurationError, UserInputError
 from magnus.reach import Reach
 from magnus.secrets import BaseSecrets
-from magnus.testing.executor import RecordedEvents, outcome
+from magnus.testing.executor import COLLIDING_NAMES, STEPS_MODULE, RecordedEvents, outcome
+from magnus.testing.executor import PIPELINES as CONTRACT_PIPELINES
 from magnus_executor_argo.emulator import TemplateTagError, WorkflowEmulator
 from magnus_executor_argo.names import dns_name
 
@@ -156,6 +157,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project folder; ``mnt/`` stands in for the persistent volume every pod mounts."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "argo_steps.py").write_text(textwrap.dedent(STEPS))
+    (tmp_path / "contract_steps.py").write_text(textwrap.dedent(STEPS_MODULE))
     (tmp_path / "params.yaml").write_text("x: 1\nitems: [1, 2, 3]\n")
     (tmp_path / "inner.yaml").write_text(yaml.safe_dump({"dag": dag("in", {"in": task("argo_steps.recover")})}))
     mount = tmp_path / "mnt"
@@ -187,7 +189,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def render(project: Path, name: str, config: str = "argo.yaml") -> Dict[str, Any]:
-    (project / f"{name}.yaml").write_text(yaml.safe_dump({"dag": PIPELINES[name]}))
+    pipeline = PIPELINES[name] if name in PIPELINES else CONTRACT_PIPELINES[name]
+    (project / f"{name}.yaml").write_text(yaml.safe_dump({"dag": pipeline}))
     assert execute(f"{name}.yaml", config, "params.yaml") is None, "argo hands the run over"
     return yaml.safe_load((project / "argo-pipeline.yaml").read_text())
 
@@ -254,6 +257,21 @@ def test_a_map_fan_out_pod_imports_no_hera_and_core_writes_the_iterations(projec
     assert not [name for name in imported if name.split(".")[0] == "hera"], imported
     written = [json.loads(value) for value in json.loads(iterations.read_text())]
     assert written == [{"item": 1}, {"item": 2}, {"item": 3}]
+
+
+def test_map_items_magnus_0_5_1_named_alike_keep_their_own_pods_and_branches(project: Path) -> None:
+    """``withParam`` over core's iterations: ``1`` and ``"1"`` are two pods, each logging under its own branch."""
+    emulator = emulate(project, render(project, "colliding_map"))
+    work = [step for step in emulator.steps if step.template == dns_name(f"each.{defaults.MAP_PLACEHOLDER}.work")]
+    positions = [json.loads(step.args[step.args.index("--map-variable") + 1]) for step in work]
+    assert len({json.dumps(position) for position in positions}) == len(COLLIDING_NAMES) == len(work)
+    run_log = argo_run_log(project, emulator.uid)
+    branches = run_log.steps["each"].branches
+    assert list(branches) == [f"each.{name}" for name in COLLIDING_NAMES]
+    assert [branch.status for branch in branches.values()] == ["FAIL"] + ["SUCCESS"] * 7
+    assert run_log.status == "FAIL"
+    local = execute("colliding_map.yaml", "local.yaml", "params.yaml", run_id="local-colliding")
+    assert local is not None and outcome(run_log) == outcome(local)
 
 
 def test_templates_have_dns_names_and_steps_keep_theirs(project: Path) -> None:

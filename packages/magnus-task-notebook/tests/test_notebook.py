@@ -165,6 +165,15 @@ def test_a_notebook_in_a_map_branch(project: Path) -> None:
     assert run_log.steps["each"].branches["each.2"].steps["each.2.nb"].status == "SUCCESS"
 
 
+def test_items_magnus_0_5_1_named_alike_write_notebooks_of_their_own(project: Path) -> None:
+    from magnus.map_position import MapPosition
+    from magnus_task_notebook.task import NotebookTaskType
+
+    task = NotebookTaskType(command="item.ipynb")
+    assert task.output_path(MapPosition({"item": "1"})) == "item_out_1.ipynb"
+    assert task.output_path(MapPosition({"item": 1}, {"item": "1~number"})) == "item_out_1~number.ipynb"
+
+
 def test_refuses_what_is_not_a_notebook(project: Path) -> None:
     from magnus.errors import PipelineDefinitionError
 

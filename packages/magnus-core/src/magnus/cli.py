@@ -1,10 +1,11 @@
 """The ``magnus`` command line, with magnus 0.5.1's commands and options.
 
 Heavy modules are imported inside the commands, so ``magnus --help`` stays fast. Every expected
-error is printed as one line on stderr with exit code 2 (input refused), 1 (the run failed) or 130
-(interrupted); 0 means the run's status is SUCCESS (or it was handed to an engine such as Argo),
-never the code a task passed to ``sys.exit``. ``--log-level DEBUG`` or ``MAGNUS_DEBUG=1`` shows
-tracebacks.
+error is printed as one line on stderr, with exit code 2 (input refused), 1 (the run failed) or
+130 (interrupted); 0 means the run's status is SUCCESS (or it was handed to an engine such as
+Argo), never the code a task passed to ``sys.exit``. What users wrote (a step's message, a
+name) is shown escaped in it (:mod:`magnus.terminal`): one line stays one line.
+``--log-level DEBUG`` or ``MAGNUS_DEBUG=1`` shows tracebacks.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import click
 
 from magnus import defaults
 from magnus.runs.commands import build_group as build_runs_group
+from magnus.terminal import for_terminal
 from magnus.version import __version__
 
 if TYPE_CHECKING:
@@ -61,7 +63,7 @@ def _reports_errors(command: F) -> F:
         except MagnusError as exc:
             if _debugging(log_level):
                 raise
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(for_terminal(f"Error: {exc}"), err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             if _debugging(log_level):
@@ -72,7 +74,9 @@ def _reports_errors(command: F) -> F:
             if _debugging(log_level):
                 raise
             click.echo(
-                f"Error: internal error: {type(exc).__name__}: {exc} (run with --log-level DEBUG for the traceback)",
+                for_terminal(
+                    f"Error: internal error: {type(exc).__name__}: {exc} (run with --log-level DEBUG for the traceback)"
+                ),
                 err=True,
             )
             sys.exit(1)
@@ -123,7 +127,7 @@ def _launch(parsed: "request.LaunchRequest") -> None:
 
     status = execute_request(parsed)
     if status not in (defaults.SUCCESS, defaults.PROCESSING):  # a fan-out that succeeded leaves it in progress
-        click.echo(f"Error: step '{parsed.step}' of run '{parsed.run.run_id}' ended {status}", err=True)
+        click.echo(for_terminal(f"Error: step '{parsed.step}' of run '{parsed.run.run_id}' ended {status}"), err=True)
         sys.exit(1)
 
 
@@ -182,7 +186,7 @@ def _finish(run_log: Any) -> None:
         return
     failed = [step for step in run_log.steps.values() if step.status == defaults.FAIL]
     where = f" at step '{failed[-1].name}': {failed[-1].message}" if failed else ""
-    click.echo(f"Error: run '{run_log.run_id}' ended {run_log.status}{where}", err=True)
+    click.echo(for_terminal(f"Error: run '{run_log.run_id}' ended {run_log.status}{where}"), err=True)
     sys.exit(1)
 
 
@@ -395,7 +399,7 @@ def _child_ended(ended: "ChildEnded", walked_run: bool) -> int:
         line = record_lost_process(ended.report, ended.how(), ended.interrupted, walked_run)
     except Exception as exc:  # noqa: BLE001 - whatever broke the store too: the death is still said
         line = f"magnus's process {ended.how()}; it could not be recorded: {type(exc).__name__}: {exc}"
-    click.echo(f"Error: {line}", err=True)
+    click.echo(for_terminal(f"Error: {line}"), err=True)
     return INTERRUPTED_EXIT_CODE if ended.interrupted else 1
 
 

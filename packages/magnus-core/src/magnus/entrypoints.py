@@ -80,7 +80,7 @@ def compose(
     assert isinstance(catalog, BaseCatalog)
     catalog.keep_out_of_puts(store.state_paths())  # a put of '**/*' never copies the run logs
 
-    from magnus.names import RUN_ID_MAX_BYTES, check_path_name, generate_run_id
+    from magnus.names import RUN_ID_MAX_BYTES, check_path_name, check_tag, generate_run_id
 
     # A run id becomes a file or folder name in every store and catalog: checked before any is touched.
     run_id = options.run_id or os.environ.get(defaults.ENV_RUN_ID, "")
@@ -88,6 +88,7 @@ def compose(
         check_path_name(run_id, "--run-id" if options.run_id else defaults.ENV_RUN_ID, max_bytes=RUN_ID_MAX_BYTES)
     if options.use_cached:
         check_path_name(options.use_cached, "--use-cached", max_bytes=RUN_ID_MAX_BYTES)
+    check_tag(options.tag)
     if not run_id:
         run_id = generate_run_id()
         while not configured.engine_names_runs and store.run_log_exists(run_id):

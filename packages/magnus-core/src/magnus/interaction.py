@@ -19,6 +19,7 @@ from magnus import defaults
 from magnus.atomic import write_atomically
 from magnus.datastore.models import RunLog
 from magnus.errors import CatalogError, NoRunContextError, UserInputError
+from magnus.map_position import position_names
 from magnus.names import check_path_name, encode_file_name
 from magnus.parameters import cast_value, encode_value, parameters_from_environment, private_copy, to_jsonable
 from magnus.runtime import current
@@ -184,13 +185,14 @@ def get_object(name: str) -> Any:
 def _object_keys(name: str, map_variable: defaults.TypeMapVariable) -> List[str]:
     """Where an object named ``name`` is kept (without the pickler's extension), most specific first.
 
-    One key per enclosing map position (``.map/<value>/.../<name>``, the values encoded as file
-    names), then the run's (``<name>``).
+    One key per enclosing map position (``.map/<item>/.../<name>``, the items' names encoded as
+    file names: items sharing ``str(value)`` get their own, see :mod:`magnus.map_position`), then
+    the run's (``<name>``).
     """
     check_path_name(name, "object name")
     if _GLOB_CHARACTERS.intersection(name):
         raise UserInputError(f"object name {name!r}: must not contain any of '*?[]' (it becomes a file name)")
-    values = [encode_file_name(str(value)) for value in (map_variable or {}).values()]
+    values = [encode_file_name(item) for item in position_names(map_variable)]
     keys = ["/".join([_AT_POSITION, *values[:depth], name]) for depth in range(len(values), 0, -1)]
     return [*keys, name]
 

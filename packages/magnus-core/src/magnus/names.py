@@ -51,9 +51,11 @@ _ENCODED_MAX = 160
 def check_path_name(value: str, what: str, *, max_bytes: int = NAME_MAX_BYTES) -> str:
     """``value`` unchanged when it is safe as one file or folder name, else a one-line refusal.
 
-    Refused: empty, ``.``, ``..``, a ``/`` or ``\\`` (so no absolute path either), NUL and other
-    control characters, a leading ``-`` (it would read as an option where the name is passed on a
-    command line), more than ``max_bytes`` bytes of UTF-8.
+    Refused: empty or only spaces, ``.``, ``..``, a ``/`` or ``\\`` (so no absolute path either),
+    characters that are not seen as themselves (:func:`hidden_character_problem`: control,
+    invisible and bidirectional formatting characters, line separators, spaces other than ``' '``),
+    a leading ``-`` (it would read as an option where the name is passed on a command line), more
+    than ``max_bytes`` bytes of UTF-8.
 
     Raises:
         UserInputError: naming ``what`` (``--run-id``, ``step name``...) and the value.
@@ -73,13 +75,62 @@ def path_name_problem(value: str, *, max_bytes: int = NAME_MAX_BYTES) -> str:
     for character in ("/", "\\"):
         if character in value:
             return f"must not contain {character!r} (it becomes a file name)"
-    if any(unicodedata.category(character) == "Cc" for character in value):
-        return "must not contain NUL or other control characters"
+    hidden = hidden_character_problem(value)
+    if hidden:
+        return hidden
+    if not value.strip(" "):
+        return "must not be blank (only spaces)"
     if value.startswith("-"):
         return "must not start with '-' (it would read as an option on a command line)"
     if len(value.encode("utf-8", "surrogatepass")) > max_bytes:
         return f"longer than {max_bytes} bytes"
     return ""
+
+
+# Characters a name must not hold, by Unicode category: what they are, said in the refusal.
+_HIDDEN = {
+    "Cc": "NUL and other control characters are refused",
+    "Cf": "invisible and bidirectional formatting characters are refused",
+    "Zl": "line separators are refused",
+    "Zp": "paragraph separators are refused",
+    "Zs": "spaces other than ' ' are refused",
+}
+
+
+def hidden_character_problem(value: str) -> str:
+    """Why ``value`` holds a character that is not seen as itself ('' when it holds none).
+
+    A name with a control character, an invisible or bidirectional formatting character (U+200B
+    ZERO WIDTH SPACE, U+202E RIGHT-TO-LEFT OVERRIDE), a line or paragraph separator or a space
+    other than ``' '`` (U+00A0, U+3000) reads as another name, or as none: the refusal names the
+    first such character, ``must not contain U+202E (RIGHT-TO-LEFT OVERRIDE): ...``.
+    """
+    if value.isprintable():  # every character refused here is one str.isprintable() refuses
+        return ""
+    for character in value:
+        category = unicodedata.category(character)
+        if category in _HIDDEN and character != " ":
+            name = unicodedata.name(character, "")
+            described = f"U+{ord(character):04X}" + (f" ({name})" if name else "")
+            return f"must not contain {described}: {_HIDDEN[category]}"
+    return ""
+
+
+def check_tag(value: str, what: str = "--tag") -> str:
+    """``value`` unchanged when it can be a run's tag ('' is no tag), else a one-line refusal.
+
+    A tag is one line of visible text: it is printed (``magnus runs``) and recorded in run logs and
+    trackers. Refused: the characters :func:`hidden_character_problem` refuses, spaces only.
+
+    Raises:
+        UserInputError: ``--tag 'a\\nb': must not contain U+000A: ...``.
+    """
+    problem = hidden_character_problem(value) or (
+        "must not be blank (only spaces)" if value and not value.strip(" ") else ""
+    )
+    if problem:
+        raise UserInputError(f"{what} {value!r}: {problem}")
+    return value
 
 
 def encode_file_name(value: str) -> str:

@@ -9,7 +9,9 @@ the very end, a summary: the run id, its status and duration, where its run log 
 failed run the command that resumes it.
 
 Steps inside map items are counted, not printed one by one. Colour is used only when the stream
-is a terminal and ``NO_COLOR`` is not set.
+is a terminal and ``NO_COLOR`` is not set. What users wrote (run ids, step names, a map's values,
+messages) is shown through :func:`~magnus.terminal.for_terminal`: it cannot drive the terminal or
+forge a line.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Dict, Optional, Sequence, TextIO
 from magnus import defaults
 from magnus.runtime.events import RunObserver, RunStarted, StepEnded
 from magnus.runtime.step import INTERRUPTED
+from magnus.terminal import for_terminal as shown
 from magnus.timing import format_seconds
 
 _COLOURS = {defaults.SUCCESS: "32", defaults.FAIL: "31", "note": "33", "dim": "2", "bold": "1"}
@@ -103,8 +106,8 @@ class ProgressRenderer(RunObserver):
     # ---- events -------------------------------------------------------------------------------
     def run_started(self, started: RunStarted) -> None:
         self._location, self._kept = started.location, started.kept
-        resuming = f" (resuming run {started.resumes})" if started.resumes else ""
-        self._print(f"run {self._paint(started.run_id, 'bold')} started{resuming}")
+        resuming = f" (resuming run {shown(started.resumes)})" if started.resumes else ""
+        self._print(f"run {self._paint(shown(started.run_id), 'bold')} started{resuming}")
         if not self._kept:
             self._print(
                 self._paint("note: the run log is kept in memory only and is lost when the run ends", "note")
@@ -115,7 +118,7 @@ class ProgressRenderer(RunObserver):
     def step_started(self, name: str, step_type: str, map_variable: defaults.TypeMapVariable) -> None:
         if map_variable is not None:
             return
-        self._print(f"{self._indent(name)}{name} {self._paint('started', 'dim')}")
+        self._print(f"{self._indent(name)}{shown(name)} {self._paint('started', 'dim')}")
 
     def step_ended(self, ended: StepEnded) -> None:
         name, status, message = ended.name, ended.status, ended.message
@@ -126,13 +129,13 @@ class ProgressRenderer(RunObserver):
             return
         indent = self._indent(name)
         if ended.reused:
-            self._print(f"{indent}{name} {self._paint('reused', 'dim')} (succeeded in the run resumed)")
+            self._print(f"{indent}{shown(name)} {self._paint('reused', 'dim')} (succeeded in the run resumed)")
             return
-        line = f"{indent}{name} {self._paint(status, status)} in {format_seconds(ended.seconds)}"
+        line = f"{indent}{shown(name)} {self._paint(status, status)} in {format_seconds(ended.seconds)}"
         if fan is not None:
             line += f" ({fan.counts()})"
         if message and status != defaults.SUCCESS and (fan is None or message == INTERRUPTED):
-            line += f": {message}"
+            line += f": {shown(message)}"
         self._print(line)
 
     def branches_started(
@@ -153,7 +156,7 @@ class ProgressRenderer(RunObserver):
             wait = min(self.longest_interval, max(self.interval, (moment - fan.started_at) / 5))
             if moment - fan.printed_at >= wait:
                 fan.printed_at = moment
-                self._print(f"{self._indent(fan.name)}{fan.name}: {fan.counts()}")
+                self._print(f"{self._indent(fan.name)}{shown(fan.name)}: {fan.counts()}")
 
     def composite_ended(self, name: str, total: int, failed: int) -> None:
         fan = self._fans.get(name)
@@ -173,12 +176,12 @@ class ProgressRenderer(RunObserver):
         if outcome is None:
             return
         if outcome.status == defaults.TRIGGERED:
-            self._print(f"run {outcome.run_id} handed off ({defaults.TRIGGERED}): its steps run elsewhere")
+            self._print(f"run {shown(outcome.run_id)} handed off ({defaults.TRIGGERED}): its steps run elsewhere")
             return
         how = f"{outcome.status} (interrupted)" if self._interrupted else outcome.status
         self._print(
-            f"run {self._paint(outcome.run_id, 'bold')} {self._paint(how, outcome.status)} "
-            f"in {format_seconds(outcome.seconds)}, run log: {self._location}"
+            f"run {self._paint(shown(outcome.run_id), 'bold')} {self._paint(how, outcome.status)} "
+            f"in {format_seconds(outcome.seconds)}, run log: {shown(self._location)}"
         )
         if outcome.status == defaults.SUCCESS or not self.resume:
             return
@@ -186,4 +189,4 @@ class ProgressRenderer(RunObserver):
             self._print("to resume a failed run, keep its run log: pass -c with 'run_log_store: {type: file-system}'")
             return
         command = shlex.join([*self.resume, "--use-cached", outcome.run_id])
-        self._print(f"resume with: {self._paint(command, 'bold')}")
+        self._print(f"resume with: {self._paint(shown(command), 'bold')}")

@@ -21,6 +21,7 @@ from typing import List, Optional, Set, Tuple
 from magnus import defaults
 from magnus.errors import MagnusError
 from magnus.plugins import plugin_packages
+from magnus.terminal import for_terminal
 
 # Frames of files here are magnus's own.
 _MAGNUS = str(Path(__file__).resolve().parent) + os.sep
@@ -40,13 +41,28 @@ def debugging() -> bool:
 
 
 def format_failure(exc: BaseException) -> str:
-    """The traceback of ``exc`` as the user should see it (ends with a newline)."""
-    if debugging():
-        return "".join(traceback.format_exception(exc))
+    """The traceback of ``exc`` as the user should see it (ends with a newline).
+
+    The messages of the exceptions are shown through :func:`~magnus.terminal.for_terminal`: a
+    message holding what a task was given (an escape sequence, a newline and a forged line)
+    stays the one line it ends the traceback with.
+    """
     shown = traceback.TracebackException.from_exception(exc)
-    if not _Frames(_magnus_folders()).keep_users(shown, set()) and isinstance(exc, MagnusError):
-        return f"{type(exc).__name__}: {exc}\n"
+    if not debugging() and not _Frames(_magnus_folders()).keep_users(shown, set()) and isinstance(exc, MagnusError):
+        return f"{type(exc).__name__}: {for_terminal(str(exc))}\n"
+    _escape_messages(shown, set())
     return "".join(shown.format())
+
+
+def _escape_messages(shown: Optional[traceback.TracebackException], seen: Set[int]) -> None:
+    """Escape the message of ``shown`` and of the exceptions chained to it (``_str``: what
+    ``format`` writes after the exception's type)."""
+    if shown is None or id(shown) in seen:
+        return
+    seen.add(id(shown))
+    setattr(shown, "_str", for_terminal(str(getattr(shown, "_str", ""))))  # noqa: B010 - the one field holding it
+    _escape_messages(shown.__cause__, seen)
+    _escape_messages(shown.__context__, seen)
 
 
 def _magnus_folders() -> Tuple[str, ...]:

@@ -7,18 +7,16 @@ from typing import Annotated, Any, Iterable, List
 from pydantic import AfterValidator, ValidationError
 
 from magnus.names import working_folder_problem
+from magnus.terminal import for_terminal
 
 
 def join_location(*parts: Any) -> str:
     """``steps``, ``train``, ``next`` -> ``steps.train.next``; empty parts are dropped.
 
-    Control characters in a part (a NUL in a step name) are escaped, so the message stays one line.
+    Control characters in a part (a NUL in a step name) are escaped (:func:`~magnus.terminal.for_terminal`),
+    so the message stays one line.
     """
-    return ".".join(_printable(str(part)) for part in parts if part not in ("", None))
-
-
-def _printable(text: str) -> str:
-    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+    return ".".join(for_terminal(str(part)) for part in parts if part not in ("", None))
 
 
 def describe_validation_error(

@@ -2,7 +2,7 @@
 
 The run's parameters (and a map's value) are injected after the cell tagged ``parameters`` (or at
 the top when there is none), as papermill does. The executed notebook is written to
-``notebook_output_path`` (``<name>_out.ipynb``, with the map values appended inside a map) and put
+``notebook_output_path`` (``<name>_out.ipynb``, with the map items' names appended inside a map) and put
 in the catalog, also when a cell fails. Variables the notebook defines whose names are listed in
 ``returns`` become parameters of the run, like the fields a python function returns.
 
@@ -22,6 +22,7 @@ from pydantic import Field, field_validator
 
 from magnus import defaults
 from magnus.errors import NoRunContextError, TaskFailedError
+from magnus.map_position import position_names
 from magnus.parameters import returned_parameters
 from magnus.tasks.base import BaseTaskType
 
@@ -57,7 +58,7 @@ class NotebookTaskType(BaseTaskType):
         path = self.notebook_output_path or self.command[: -len(".ipynb")] + "_out.ipynb"
         if map_variable:
             stem = path[: -len(".ipynb")] if path.endswith(".ipynb") else path
-            path = stem + "".join(f"_{value}" for value in map_variable.values()) + ".ipynb"
+            path = stem + "".join(f"_{item}" for item in position_names(map_variable)) + ".ipynb"
         return path
 
     def execute_command(

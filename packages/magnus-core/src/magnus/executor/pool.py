@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Dict, List, NoReturn, Optional, Sequence
 
 from magnus.runtime.handler import Ended, Handle
 from magnus.runtime.signals import raise_interrupt
+from magnus.terminal import for_terminal
 
 if TYPE_CHECKING:
     from magnus.runtime.units import ActiveRun, Unit
@@ -137,7 +138,7 @@ def _serve(orders: Connection, answers: Connection, run: "ActiveRun") -> NoRetur
     except KeyboardInterrupt:
         code = 130
     except MagnusError as exc:  # the exit status fails the step
-        print(f"Error: {exc}", file=sys.stderr)
+        print(for_terminal(f"Error: {exc}"), file=sys.stderr)
     except BaseException:  # noqa: BLE001 - a bug: shown, and the exit status fails the step
         traceback.print_exc()
     finally:

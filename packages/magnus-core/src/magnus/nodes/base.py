@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from magnus import defaults
 from magnus.errors import MagnusError
+from magnus.map_position import position_names
 from magnus.validation import WorkingFolder
 
 if TYPE_CHECKING:
@@ -150,9 +151,8 @@ class ExecutableNode(TraversalNode):
 
 
 def resolve_map_placeholders(name: str, map_variable: defaults.TypeMapVariable) -> str:
-    """Replace each placeholder, outermost map first, by the value of that map's iteration."""
-    if not map_variable:
-        return name
-    for value in map_variable.values():
-        name = name.replace(defaults.MAP_PLACEHOLDER, str(value), 1)
+    """Replace each placeholder, outermost map first, by the name of that map's item
+    (:func:`~magnus.map_position.position_names`)."""
+    for item in position_names(map_variable):
+        name = name.replace(defaults.MAP_PLACEHOLDER, item, 1)
     return name

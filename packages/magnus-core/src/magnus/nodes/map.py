@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union, overload
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, field_validator
 
 from magnus import defaults
 from magnus.errors import MagnusError
 from magnus.graph import Graph
+from magnus.map_position import NAMES_KEY, MapPosition, item_names
 from magnus.nodes.composite import BranchRun, CompositeNode
 from magnus.parse_context import ParseContext, ProblemsRecorded
 from magnus.parsing import create_graph
@@ -17,7 +18,9 @@ from magnus.parsing import create_graph
 class MapNode(CompositeNode):
     """For each value of parameter ``iterate_on``, runs ``branch`` with that value as ``iterate_as``.
 
-    The branch log of each iteration is named by its value: ``step.<value>``.
+    The branch log of each iteration is named by its value, ``step.<value>``, unless another
+    value of the list has that name too (``1`` and ``"1"``): then each gets a name of its own
+    (``step.1`` and ``step.1~number``, see :mod:`magnus.map_position`).
 
     What the iterations set is merged into the run's parameters in iteration order, whatever order
     they end in (with workers, the order of their ends changes from run to run): the last
@@ -35,6 +38,13 @@ class MapNode(CompositeNode):
     iterate_as: str
     branch: Graph
     reducer: Optional[Literal["collect"]] = None
+
+    @field_validator("iterate_as")
+    @classmethod
+    def _not_the_names_key(cls, value: str) -> str:
+        if value == NAMES_KEY:
+            raise ValueError(f"'{NAMES_KEY}' is magnus's own key of a map position")
+        return value
 
     @classmethod
     def parse_from_config(cls, config: Dict[str, Any], ctx: ParseContext, **identity: str) -> "MapNode":
@@ -82,11 +92,15 @@ class MapNode(CompositeNode):
 
 
 class _Iterations(Sequence[BranchRun]):
-    """The branch runs of a map at one map position, one per value, each made when read."""
+    """The branch runs of a map at one map position, one per value, each made when read.
+
+    The names of values sharing ``str(value)`` with another are worked out once, here.
+    """
 
     def __init__(self, node: MapNode, values: List[Any], map_variable: defaults.TypeMapVariable) -> None:
-        self.node, self.values, self.outer = node, values, map_variable or {}
+        self.node, self.values, self.outer = node, values, MapPosition.of(map_variable)
         self.prefix = node.step_log_name(map_variable)
+        self.names = item_names(values)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -99,8 +113,10 @@ class _Iterations(Sequence[BranchRun]):
 
     def __getitem__(self, index: Union[int, slice]) -> Union[BranchRun, List[BranchRun]]:
         if isinstance(index, slice):
-            return [self._run(value) for value in self.values[index]]
-        return self._run(self.values[index])
+            return [self._run(number) for number in range(len(self.values))[index]]
+        return self._run(range(len(self.values))[index])
 
-    def _run(self, value: Any) -> BranchRun:
-        return BranchRun(f"{self.prefix}.{value}", self.node.branch, {**self.outer, self.node.iterate_as: value})
+    def _run(self, index: int) -> BranchRun:
+        value, name = self.values[index], self.names.get(index)
+        position = self.outer.within(self.node.iterate_as, value, name)
+        return BranchRun(f"{self.prefix}.{str(value) if name is None else name}", self.node.branch, position)

@@ -57,7 +57,9 @@ def build_group(reports_errors: Decorator, log_level_option: Decorator) -> click
 
         run_log = read_run(open_store(config_file), run_id)
         if as_json:
-            click.echo(run_log.model_dump_json(indent=4))
+            from magnus.terminal import json_for_terminal
+
+            click.echo(json_for_terminal(run_log.model_dump_json(indent=4)))
             return
         from magnus.runs.tree import render_tree
 

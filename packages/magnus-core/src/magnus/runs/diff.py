@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from magnus.datastore.listing import walk_steps
 from magnus.datastore.models import CodeIdentity, RunLog
+from magnus.terminal import for_terminal as shown
 
 SECTIONS = ("run", "parameters", "code", "data catalog", "steps")
 
@@ -44,16 +45,18 @@ def diff_runs(first: RunLog, second: RunLog) -> Dict[str, List[Change]]:
 
 
 def render_diff(first: RunLog, second: RunLog) -> str:
+    """The differences as lines, what users wrote in them shown through ``for_terminal``."""
     changes = diff_runs(first, second)
-    lines = [f"--- {first.run_id}", f"+++ {second.run_id}"]
+    lines = [f"--- {shown(first.run_id)}", f"+++ {shown(second.run_id)}"]
     same = [section for section in SECTIONS if not changes[section]]
     for section in SECTIONS:
         if not changes[section]:
             continue
         lines.append(f"{section}:")
-        width = max(len(change.name) for change in changes[section])
-        for change in changes[section]:
-            lines.append(f"  {change.mark} {change.name.ljust(width)}  {_describe(change)}".rstrip())
+        names = [shown(change.name) for change in changes[section]]
+        width = max(len(name) for name in names)
+        for name, change in zip(names, changes[section], strict=True):
+            lines.append(f"  {change.mark} {name.ljust(width)}  {shown(_describe(change))}".rstrip())
     if same:
         lines.append(f"same: {', '.join(same)}")
     return "\n".join(lines) + "\n"

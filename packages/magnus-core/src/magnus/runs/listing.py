@@ -8,6 +8,7 @@ from typing import List, Optional, Sequence
 
 from magnus.datastore.listing import RunSummary
 from magnus.errors import UserInputError
+from magnus.terminal import for_terminal as shown
 from magnus.timing import format_seconds
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -51,13 +52,20 @@ def describe_duration(span: timedelta) -> str:
 
 
 def format_table(summaries: Sequence[RunSummary]) -> str:
-    """The runs as aligned columns with a header line; a line saying so when there are none."""
+    """The runs as aligned columns with a header line (each cell through ``for_terminal``); a line
+    saying so when there are none."""
     if not summaries:
         return "no runs found\n"
     rows: List[Sequence[str]] = [COLUMNS]
     for summary in summaries:
         rows.append(
-            (summary.run_id, summary.status, summary.tag or "-", format_time(summary.start), format_duration(summary))
+            (
+                shown(summary.run_id),
+                shown(summary.status),
+                shown(summary.tag or "-"),
+                format_time(summary.start),
+                format_duration(summary),
+            )
         )
     widths = [max(len(row[column]) for row in rows) for column in range(len(COLUMNS))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]

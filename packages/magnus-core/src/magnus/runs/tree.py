@@ -1,7 +1,8 @@
 """``magnus runs show``: one run as a tree of its steps and branches.
 
 Map iterations, parallel branches and nested dags appear under the step that holds them, each
-step with its type, status, duration, attempts and message (its first line).
+step with its type, status, duration, attempts and message (its first line). What users wrote
+(names, a map's values, messages, the tag) is shown through :func:`~magnus.terminal.for_terminal`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import List, Tuple, Union
 from magnus.datastore.listing import branch_label, span, summarize
 from magnus.datastore.models import BranchLog, RunLog, StepLog
 from magnus.runs.listing import describe_duration, format_duration, format_time
+from magnus.terminal import for_terminal as shown
 
 _Row = Tuple[str, str, str, str, str, str]
 
@@ -19,9 +21,9 @@ def render_tree(run_log: RunLog) -> str:
     """The run's header (status, tag, start, duration, parameters) then one aligned line per step and branch."""
     summary = summarize(run_log)
     header = [
-        f"run {run_log.run_id}  {run_log.status}" + (f"  tag {run_log.tag}" if run_log.tag else ""),
+        shown(f"run {run_log.run_id}  {run_log.status}" + (f"  tag {run_log.tag}" if run_log.tag else "")),
         f"started {format_time(summary.start)}, took {format_duration(summary)}"
-        + (f", resumed from {run_log.original_run_id}" if run_log.original_run_id else ""),
+        + (f", resumed from {shown(run_log.original_run_id)}" if run_log.original_run_id else ""),
     ]
     rows: List[_Row] = []
     _rows(run_log, "", rows)
@@ -47,10 +49,10 @@ def _rows(log: Union[RunLog, BranchLog], indent: str, rows: List[_Row]) -> None:
         branches = list(step.branches.values())
         for number, branch in enumerate(branches):
             final = number == len(branches) - 1
-            label = branch_label(step, branch)
+            label = shown(branch_label(step, branch))
             start, end = span(branch)
             took = describe_duration(end - start) if start and end else ""
-            rows.append((f"{below}{'└─ ' if final else '├─ '}[{label}]", "branch", branch.status, took, "", ""))
+            rows.append((f"{below}{'└─ ' if final else '├─ '}[{label}]", "branch", shown(branch.status), took, "", ""))
             _rows(branch, below + ("   " if final else "│  "), rows)
 
 
@@ -62,4 +64,4 @@ def _step_row(step: StepLog, prefix: str) -> _Row:
     message = step.message.strip().splitlines()[0] if step.message.strip() else ""
     if step.mock:
         message = message or "reused (--use-cached)"
-    return (f"{prefix}{step.name}", step.step_type, step.status, took, tried, message)
+    return (f"{prefix}{shown(step.name)}", shown(step.step_type), shown(step.status), took, tried, shown(message))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from magnus import defaults
 from magnus.errors import BranchLogNotFoundError, StepLogNotFoundError, UserInputError
+from magnus.map_position import position_json
 from magnus.nodes.base import ExecutableNode, resolve_map_placeholders
 from magnus.nodes.composite import CompositeNode
 from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunStep, WalkBranch, without_double_braces
@@ -57,7 +58,7 @@ def do_request(services: "RunServices", node: "BaseNode", request: LaunchRequest
                 return defaults.FAIL
             if request.iterations_file:
                 # Engines fill {{...}} in what they iterate over: no map value may read as a placeholder.
-                iterations = [without_double_braces(json.dumps(run.map_variable)) for run in runs]
+                iterations = [without_double_braces(position_json(run.map_variable)) for run in runs]
                 Path(request.iterations_file).write_text(json.dumps(iterations))
             return defaults.PROCESSING
         assert isinstance(request, RunStep)

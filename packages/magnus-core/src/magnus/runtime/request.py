@@ -33,6 +33,7 @@ from typing import Any, ClassVar, Dict, List, Sequence, Tuple, Type
 
 from magnus import defaults
 from magnus.errors import UserInputError
+from magnus.map_position import position_from_json
 from magnus.runtime.command_line import decode_name, encode_name, flags, run_flags
 from magnus.runtime.services import RunOptions
 
@@ -59,7 +60,7 @@ class LaunchRequest:
     """One unit of a run to do in the process the command line starts.
 
     ``step`` is the node's internal name (map parts as the placeholder); ``map_variable`` the JSON
-    of the map position ('' outside maps).
+    of the map position ('' outside maps, see :func:`~magnus.map_position.position_json`).
     """
 
     command: ClassVar[str] = ""
@@ -81,7 +82,10 @@ class LaunchRequest:
             raise UserInputError(f"--map-variable: not JSON: {exc}") from exc
         if not isinstance(decoded, dict):
             raise UserInputError("--map-variable: must be a JSON object of {iterate_as: value}")
-        return decoded
+        try:
+            return position_from_json(decoded)
+        except ValueError as exc:
+            raise UserInputError(f"--map-variable: {exc}") from None
 
     def to_argv(self, program: Sequence[str] = ("magnus",)) -> List[str]:
         """The command line doing this request; ``program`` is how ``magnus`` is started there."""

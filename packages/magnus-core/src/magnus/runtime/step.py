@@ -181,19 +181,20 @@ class StepRunner:
         return entries
 
     def _put_execution_log(self, node: ExecutableNode, current: CurrentStep, text: str) -> List[DataCatalog]:
-        """Put what the step printed in the catalog as ``<step>.execution.log[_<map value>...]``.
+        """Put what the step printed in the catalog as ``<step>.execution.log[_<map item>...]``.
 
         magnus 0.5.1's name, encoded (:func:`~magnus.names.encode_file_name`): whatever a map value
         holds (``../x``, ``/``, NUL), the log is one file in the run's folder of the catalog.
         """
+        from magnus.map_position import position_names
         from magnus.names import encode_file_name
 
         services = self.services
         if not services.catalog.keeps_data:
             return []
         file_name = node.name.replace(" ", "_") + ".execution.log"
-        for value in (current.map_variable or {}).values():
-            file_name += f"_{value}"
+        for item in position_names(current.map_variable):
+            file_name += f"_{item}"
         return services.catalog.put_data(encode_file_name(file_name), text.encode("utf-8"), services.run_id)
 
 

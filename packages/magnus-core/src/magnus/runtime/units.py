@@ -11,7 +11,6 @@ run being resumed, and recording a unit that died, or was interrupted, before re
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence,
 from magnus import defaults, supervision
 from magnus.datastore.models import BranchLog, StepAttempt, StepLog
 from magnus.errors import CatalogClaimedError, MagnusError, RunLogExistsError, StepLogNotFoundError
+from magnus.map_position import position_json
 from magnus.nodes.base import resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
 from magnus.runtime import plan as kinds
@@ -84,7 +84,7 @@ class Unit:
         from magnus.runtime.request import FanIn, FanOut, RunStep, WalkBranch  # only units run elsewhere
 
         run, step = self.run.reference, self.planned.node.internal_name
-        position = json.dumps(self.map_variable) if self.map_variable else ""
+        position = position_json(self.map_variable)
         kind = self.planned.kind
         if kind == kinds.FAN_OUT:
             return FanOut(run=run, step=step, map_variable=position)

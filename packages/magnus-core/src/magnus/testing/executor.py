@@ -28,7 +28,13 @@ ExecutorFactory = Callable[[], BaseExecutor]
 # Runs one of PIPELINES by name with a run id (and the id of a run to resume); returns its run log.
 PipelineRunner = Callable[..., RunLog]
 
-STEPS_MODULE = '''
+# Items of a map that magnus 0.5.1 named alike (str(value)): pairs sharing one branch.
+COLLIDING: List[Any] = [1, "1", 0.5, "0.5", True, "True", None, "None"]
+# Their branch names: each its own (see magnus.map_position).
+COLLIDING_NAMES = ["1~number", "1", "0.5~number", "0.5", "True~boolean", "True", "None~null", "None"]
+
+STEPS_MODULE = (
+    '''
 """Functions of the executor contract's pipelines."""
 from pathlib import Path
 
@@ -73,7 +79,18 @@ def breaks_while_flagged() -> None:
 
 def recover() -> dict:
     return {"recovered": True}
+
+
+def colliding() -> dict:
+    return {"colliding": COLLIDING}
+
+
+def fails_for_the_number_one(value) -> None:
+    if value == 1 and type(value) is int:
+        raise ValueError("the number 1 fails")
 '''
+    + f"\n\nCOLLIDING = {COLLIDING!r}\n"
+)
 
 TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
 
@@ -133,6 +150,19 @@ PIPELINES: Dict[str, Dict[str, Any]] = {
         },
     ),
     "failing": _dag("breaks", {"breaks": _task("contract_steps.breaks")}),
+    "colliding_map": _dag(
+        "values",
+        {
+            "values": _task("contract_steps.colliding", "each"),
+            "each": {
+                "type": "map",
+                "iterate_on": "colliding",
+                "iterate_as": "value",
+                "next": "success",
+                "branch": _dag("work", {"work": _task("contract_steps.fails_for_the_number_one")}),
+            },
+        },
+    ),
     "resumable": _dag(
         "first",
         {
@@ -358,6 +388,21 @@ class ExecutorContract:
         run_log = runner("failing", "failing-1")
         assert run_log.status == defaults.FAIL
         assert outcome(run_log) == {"breaks": "FAIL", "fail": "SUCCESS"}
+
+    def test_map_items_magnus_0_5_1_named_alike_keep_their_own_branches(self, runner: PipelineRunner) -> None:
+        """``1`` and ``"1"`` (``true`` and ``"True"``...) are distinct items: one's failure is not
+        overwritten by the other's success, whichever process names their logs."""
+        run_log = runner("colliding_map", "colliding-1")
+        assert run_log.status == defaults.FAIL
+        branches = run_log.steps["each"].branches
+        assert sorted(branches) == sorted(f"each.{name}" for name in COLLIDING_NAMES)
+        statuses = {name: branch.status for name, branch in branches.items()}
+        assert statuses == {
+            f"each.{name}": defaults.FAIL if name == "1~number" else defaults.SUCCESS for name in COLLIDING_NAMES
+        }
+        for name, branch in branches.items():
+            assert branch.steps[f"{name}.work"].status == statuses[name]
+        assert "the number 1 fails" in branches["each.1~number"].steps["each.1~number.work"].message
 
     def test_resume_with_use_cached(self, project: Path, runner: PipelineRunner) -> None:
         if not self.resumable:
