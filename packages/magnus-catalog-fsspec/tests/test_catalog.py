@@ -269,3 +269,50 @@ def test_a_run_passes_data_through_s3_and_resumes(project: Path, s3_server: S3Se
     assert "catalog/second/use.execution.log" in s3_server.keys(s3_bucket, "catalog/second/")
     assert run_log["run_config"]["catalog_handler"]["service_name"] == "fsspec"
     assert not (project / ".catalog").exists() and not (project / "thing.pickle").exists()
+
+
+# ---- credentials in storage_options and the location (issue 31) ----------------------------------------
+CREDENTIALS = {
+    "auth": ["user", "Auth-Pass-1"],
+    "headers": {"Authorization": "Bearer Header-Token-2", "Accept": "application/json"},
+    "passwd": "Passwd-Value-3",
+    "key": ["List-Key-4"],
+    "client_kwargs": {"aws_secret_access_key": {"nested": "Nested-Secret-5"}},
+}
+
+
+def test_credentials_in_storage_options_are_masked_whatever_their_shape(tmp_path: Path) -> None:
+    """Lists, nested mappings, ``passwd`` and ``auth`` pairs were recorded in clear in the run log."""
+    config = {
+        "run_log_store": {"type": "file-system"},
+        "catalog": {
+            "type": "fsspec",
+            "config": {"location": f"file://{tmp_path}/catalog", "storage_options": CREDENTIALS},
+        },
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    steps = {
+        "s": {"type": "task", "command_type": "shell", "command": "echo x > out.txt", "next": "success"},
+        "success": {"type": "success"},
+        "fail": {"type": "fail"},
+    }
+    steps["s"]["catalog"] = {"put": ["out.txt"]}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "s", "steps": steps}}))
+    result = run_magnus("execute", "-f", "p.yaml", "-c", "c.yaml", "--run-id", "masked", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    recorded = (tmp_path / ".run_log_store" / "masked.json").read_text()
+    for value in ("Auth-Pass-1", "Header-Token-2", "Passwd-Value-3", "List-Key-4", "Nested-Secret-5"):
+        assert value not in recorded + result.stdout + result.stderr
+    assert json.loads(recorded)["run_config"]["catalog_handler"]["storage_options"] == {
+        "auth": ["***", "***"],
+        "headers": {"Authorization": "***", "Accept": "application/json"},
+        "passwd": "***",
+        "key": ["***"],
+        "client_kwargs": {"aws_secret_access_key": {"nested": "***"}},
+    }
+
+
+def test_a_password_in_the_location_is_masked_where_it_is_recorded() -> None:
+    catalog = FsspecCatalog(location="sftp://backup:Sftp-Pass-6@files.example/catalog")
+    assert catalog.get_summary()["location"] == "sftp://backup:***@files.example/catalog"
+    assert catalog.handler_location() == "sftp://backup:***@files.example/catalog"  # each data catalog entry's

@@ -312,3 +312,19 @@ def test_the_escaped_forms_of_a_secret_are_masked() -> None:
         assert redactor.redact(f"<{form}>") == "<***>"
     assert redactor.redact("abc") == "abc"
     assert redactor.unfinished("text then pa") == 2 and redactor.unfinished("nothing") == 0
+
+
+def test_a_secret_written_in_pieces_with_a_flush_between_is_masked(capfd: pytest.CaptureFixture[str]) -> None:
+    """A flush between the pieces wrote out the first piece: neither the console nor the log masked it."""
+    redactor = Redactor()
+    redactor.add([SECRET])
+    with captured_output(redactor) as output:
+        print("token:", SECRET[:5], end="")
+        sys.stdout.flush()  # the first piece may be the start of the secret: it stays held
+        print(SECRET[5:], "and more")
+        print("progress", end="")
+        sys.stdout.flush()  # nothing here could begin the secret: written out at once
+        assert capfd.readouterr().out.endswith("progress")
+    printed = capfd.readouterr().out
+    assert output.getvalue() == "token: *** and more\nprogress"
+    assert SECRET[:5] not in printed and SECRET[5:] not in printed

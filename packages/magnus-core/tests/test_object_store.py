@@ -14,7 +14,6 @@ from magnus.object_store import (
     local_folder,
     placeholder_names,
     protocol,
-    redacted_options,
 )
 
 FILES = ["a.csv", "b.txt", "data/rows.csv", "data/deep/x.csv", "data/deep/y.txt", ".hidden", "data/.h.csv", "c[1].csv"]
@@ -64,25 +63,6 @@ def test_placeholders_are_filled_at_any_depth() -> None:
         "l": ["KEY"],
     }
     assert options["key"] == "${k}", "the configured options are left as they are"
-
-
-def test_credentials_are_hidden_from_summaries_and_placeholders_shown() -> None:
-    options = {
-        "key": "AKIA...",
-        "secret": "${s}",
-        "token": "t",
-        "profile": "dev",
-        "client_kwargs": {"aws_secret_access_key": "x", "region_name": "eu"},
-        "anon": False,
-    }
-    assert redacted_options(options) == {
-        "key": "***",
-        "secret": "${s}",
-        "token": "***",
-        "profile": "dev",
-        "client_kwargs": {"aws_secret_access_key": "***", "region_name": "eu"},
-        "anon": False,
-    }
 
 
 def test_urls_and_local_folders() -> None:

@@ -211,3 +211,37 @@ def test_a_run_on_s3_fails_then_resumes_with_use_cached(tmp_path: Path, s3_serve
     assert all(branch.steps[f"{name}.work"].status == "SUCCESS" for name, branch in branches.items())
     assert "runs/second/each.branches/0.5+work.step.json" in s3_server.keys(s3_bucket, "runs/second/")
     assert not (tmp_path / ".run_log_store").exists(), "nothing was written to a local folder"
+
+
+def test_credentials_in_storage_options_are_masked_whatever_their_shape(tmp_path: Path) -> None:
+    """Lists, nested mappings, ``passwd`` and ``auth`` pairs were recorded in clear in the run's config."""
+    options = {
+        "auth": ["user", "Auth-Pass-1"],
+        "headers": {"Authorization": "Bearer Header-Token-2"},
+        "passwd": "Passwd-Value-3",
+        "token": ["List-Token-4"],
+        "profile": "dev",
+    }
+    folder = f"file://{tmp_path}/logs"
+    config = {"run_log_store": {"type": "chunked-fs", "config": {"log_folder": folder, "storage_options": options}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    write_pipeline(tmp_path, {"s": task("echo done", command_type="shell")}, "s")
+    result = subprocess.run(
+        [sys.executable, "-m", "magnus", "execute", "-f", "pipeline.yaml", "-c", "config.yaml", "--run-id", "masked"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    written = "".join(path.read_text() for path in (tmp_path / "logs").rglob("*") if path.is_file())
+    for value in ("Auth-Pass-1", "Header-Token-2", "Passwd-Value-3", "List-Token-4"):
+        assert value not in written + result.stdout + result.stderr
+    recorded = ChunkedFileSystemRunLogStore(log_folder=folder).get_run_config("masked")["run_log_store"]
+    assert recorded["storage_options"] == {
+        "auth": ["***", "***"],
+        "headers": {"Authorization": "***"},
+        "passwd": "***",
+        "token": ["***"],
+        "profile": "dev",
+    }

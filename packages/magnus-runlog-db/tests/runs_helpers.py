@@ -91,13 +91,18 @@ def magnus(folder: Path, *args: str, env: Optional[Dict[str, str]] = None, **pop
     return [sys.executable, "-m", "magnus", "execute", "-c", "config.yaml", *args]
 
 
+def python_path(folder: Path) -> str:
+    """``folder`` (the project's steps) first, then the ``PYTHONPATH`` the tests run with (the code under test)."""
+    return os.pathsep.join(part for part in (str(folder), os.environ.get("PYTHONPATH", "")) if part)
+
+
 def run(
     folder: Path, *args: str, env: Optional[Dict[str, str]] = None, timeout: float = 300
 ) -> "subprocess.CompletedProcess[str]":
     return subprocess.run(
         magnus(folder, *args),
         cwd=folder,
-        env={**os.environ, "PYTHONPATH": str(folder), **(env or {})},
+        env={**os.environ, "PYTHONPATH": python_path(folder), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -178,3 +178,61 @@ def test_the_cli_reads_the_password_from_the_secrets_backend(
 def test_a_catalog_put_skips_the_database_files_not_their_folder(url: str, state: List[str]) -> None:
     """An SQLite database in the project folder: puts from that folder skip the database only."""
     assert DatabaseRunLogStore(connection_string=url).state_paths() == state
+
+
+# ---- credentials in the URL (issue 31) -----------------------------------------------------------------
+QUERY_URL = (
+    "postgresql+psycopg://app@db.example:5432/magnus?password=Query-Pass-1&sslpassword=Key-Pass-2&sslmode=prefer"
+)
+
+
+def test_a_password_given_as_a_query_parameter_is_masked_in_the_summary_and_location() -> None:
+    store = DatabaseRunLogStore(connection_string=QUERY_URL)
+    shown = json.dumps(store.get_summary()) + store.location("run-7")
+    assert "Query-Pass-1" not in shown and "Key-Pass-2" not in shown
+    assert store.get_summary()["connection_string"] == (
+        "postgresql+psycopg://app@db.example:5432/magnus?password=***&sslpassword=***&sslmode=prefer"
+    )
+
+
+def test_an_at_sign_in_a_password_is_refused_when_the_config_is_read_without_showing_it(tmp_path: Path) -> None:
+    """SQLAlchemy takes 'ss-Tail-42@127.0.0.1' for the host: the error line showed the password's tail."""
+    written = f"postgresql+psycopg://app:p@ss-Tail-42@127.0.0.1:{free_port()}/db"
+    import sqlalchemy as sa
+
+    assert sa.make_url(written).host.startswith("ss-Tail-42")  # what a parser that is not told reads
+    folder = project(tmp_path, written)
+    done = run(folder, "-f", "line.yaml")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "Error: config.yaml: run_log_store.config.connection_string: unparseable URL (more than one '@' before "
+        "the host: write an '@' in the user or password as %40), not shown: it may hold a password"
+    ]
+    with pytest.raises(ValueError) as refused:  # in code too, pydantic does not quote the value
+        DatabaseRunLogStore(connection_string=written)
+    assert "Tail" not in str(refused.value)
+
+
+def test_an_at_sign_in_the_password_of_a_url_held_by_a_secret_is_refused_without_showing_it() -> None:
+    store = DatabaseRunLogStore(connection_string="${DATABASE_URL}")
+    secret = {"DATABASE_URL": f"postgresql://app:p@ss-Tail-42@127.0.0.1:{free_port()}/db"}
+    with pytest.raises(ConfigurationError) as refused:
+        store.resolve_secrets(secret.__getitem__)
+    message = str(refused.value)
+    assert message.startswith("run_log_store.config.connection_string: the URL in secret 'DATABASE_URL': unparseable")
+    assert "Tail" not in message
+
+
+@pytest.mark.postgres
+def test_a_query_password_reaches_the_server_and_neither_the_run_log_nor_the_console(
+    postgres: PostgresServer, pg_database: str, tmp_path: Path
+) -> None:
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{postgres.port}/{pg_database}?password={PASSWORD}"
+    folder = project(tmp_path, url)
+    done = run(folder, "-f", "line.yaml", "--run-id", "query-password")
+    assert done.returncode == 0, done.stderr
+    assert PASSWORD not in done.stdout + done.stderr
+    assert f"{pg_database}?password=***, table" in done.stdout + done.stderr  # the run's summary line
+    run_log = store_factory(url)().get_run_log_by_id("query-password")
+    assert PASSWORD not in run_log.model_dump_json()
+    assert run_log.run_config["run_log_store"]["connection_string"].endswith("?password=***")

@@ -160,3 +160,41 @@ def _catalog_installed() -> bool:
     from magnus.plugins import is_installed
 
     return is_installed("catalog", "file-system")
+
+
+PIECES = """
+import sys
+import magnus
+
+
+def pieces() -> None:
+    secret = magnus.get_secret("TOKEN")
+    print("python:", secret[:5], end="")
+    sys.stdout.flush()
+    print(secret[5:])
+"""
+
+
+def test_a_secret_printed_in_pieces_is_masked_in_the_console_and_the_execution_logs(
+    project: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Two writes with a flush between: the first piece was written out before the second came."""
+    (project / "piece_steps.py").write_text(textwrap.dedent(PIECES))
+    shell = '. ./.env; printf "shell: %s" "$(echo "$TOKEN" | cut -c1-5)"; sleep 0.2; echo "$TOKEN" | cut -c6-'
+    steps = {"python": task("piece_steps.pieces", "shell"), "shell": task(shell, command_type="shell")}
+    write_pipeline(project, steps, "python")
+    config = {
+        "run_log_store": {"type": "file-system"},
+        "secrets": {"type": "dotenv", "config": {"location": ".env"}},
+        "catalog": {"type": "file-system"} if _catalog_installed() else {"type": "do-nothing"},
+    }
+    (project / "config.yaml").write_text(yaml.safe_dump(config))
+    run_log = execute("pipeline.yaml", "config.yaml", run_id="pieces")
+    assert run_log is not None and run_log.status == "SUCCESS"
+
+    console = capfd.readouterr()
+    assert "python: ***\n" in console.out and "shell: ***\n" in console.out
+    logs = list(project.glob(".catalog/pieces/*.execution.log"))
+    assert len(logs) == (2 if _catalog_installed() else 0)
+    for text in [console.out + console.err, *(path.read_text() for path in logs)]:
+        assert SECRET[:5] not in text and SECRET[5:] not in text

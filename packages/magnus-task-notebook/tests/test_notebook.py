@@ -7,13 +7,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, List
+from typing import Any, ClassVar, List
 
 import nbformat
 import pytest
 import yaml
 
+from magnus import entrypoints
 from magnus.entrypoints import execute
+from magnus.plugins import is_installed
+from magnus.secrets import BaseSecrets
 
 TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
 
@@ -229,3 +232,51 @@ def test_a_cell_ending_the_interpreter_fails_the_step(project: Path) -> None:
     run_log = json.loads((project / ".run_log_store" / "nb-exit.json").read_text())
     assert run_log["status"] == "FAIL"
     assert run_log["steps"]["exits"]["message"] == "its process exited with code 0, before recording the step"
+
+
+# ---- secrets printed by a cell (issue 31) --------------------------------------------------------------
+SECRET = "tr0ub4dor-and-3-horses"
+PIECES_CELL = """
+import sys
+print("notebook:", SECRET_TEXT[:5], end="")
+sys.stdout.flush()
+print(SECRET_TEXT[5:])
+"""
+
+
+class KnownSecrets(BaseSecrets):
+    """A backend that declares its value up front, as a dotenv file does."""
+
+    service_name: ClassVar[str] = "known"
+
+    def values_to_mask(self) -> List[str]:
+        return [SECRET]
+
+    def get(self, name: str) -> str:
+        return SECRET
+
+
+def test_a_secret_printed_in_pieces_is_masked_in_the_console_the_execution_log_and_the_notebook(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """ploomber's display wrote each piece on a line of its own: "\\ntr0ub\\n" then "\\n4dor-...\\n"."""
+    notebook(project / "pieces.ipynb", [PIECES_CELL.replace("SECRET_TEXT", repr(SECRET))])
+    catalog = {"type": "file-system"} if is_installed("catalog", "file-system") else {"type": "do-nothing"}
+    (project / "config.yaml").write_text(yaml.safe_dump({"run_log_store": {"type": "file-system"}, "catalog": catalog}))
+    real = entrypoints.create_service
+    monkeypatch.setattr(
+        entrypoints,
+        "create_service",
+        lambda name, block, source="configuration": KnownSecrets() if name == "secrets" else real(name, block, source),
+    )
+    step = {"type": "task", "command_type": "notebook", "command": "pieces.ipynb", "next": "success"}
+    run_log = run(project, {"nb": step}, "nb", "nb-pieces")
+    assert run_log.status == "SUCCESS", run_log.steps["nb"].message
+
+    console = capfd.readouterr()
+    assert "notebook: ***\n" in console.out
+    logs = list(project.glob(".catalog/nb-pieces/*.execution.log"))
+    assert [path.read_text() for path in logs] == (["notebook: ***\n"] if catalog["type"] == "file-system" else [])
+    executed = (project / "pieces_out.ipynb").read_text()
+    for text in (console.out + console.err, executed):
+        assert SECRET[:5] not in text and SECRET[5:] not in text

@@ -6,16 +6,20 @@ port took about four minutes of MLflow's retries before failing.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Callable, Tuple
 
 import pytest
 import yaml
 
+from magnus.entrypoints import execute
 from magnus.errors import ConfigurationError
 from magnus_tracker_mlflow.tracker import (
     MLflowExperimentTracker,
@@ -144,3 +148,79 @@ def test_a_tracker_failing_at_start_leaves_a_summary_naming_the_run_log(tmp_path
     assert "run untracked FAIL in" in result.stderr
     assert "run log: .run_log_store/untracked.json" in result.stderr
     assert "resume with: magnus execute -f pipeline.yaml -c config.yaml --use-cached untracked" in result.stderr
+
+
+# ---- credentials in the tracking URI (issue 31) --------------------------------------------------------
+PASSWORD = "Tracker-Pass-1"
+
+
+@pytest.mark.service
+def test_a_password_in_the_tracking_uri_stays_out_of_the_run_log_and_the_console(
+    tmp_path: Path, mlflow_server: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = mlflow_server.replace("http://", f"http://user:{PASSWORD}@")
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(PIPELINE))
+    tracker = {"type": "mlflow", "config": {"server_url": url}}
+    (tmp_path / "config.yaml").write_text(
+        yaml.safe_dump({"run_log_store": {"type": "file-system"}, "experiment_tracker": tracker})
+    )
+    run_log = execute("pipeline.yaml", "config.yaml", run_id="with-password")
+    assert run_log is not None and run_log.status == "SUCCESS"
+    printed = capfd.readouterr()
+    recorded = (tmp_path / ".run_log_store" / "with-password.json").read_text()
+    assert PASSWORD not in recorded + printed.out + printed.err
+    shown = json.loads(recorded)["run_config"]["experiment_tracker"]["server_url"]
+    assert shown == mlflow_server.replace("http://", "http://user:***@")
+
+
+def _closing_server() -> Tuple[int, Callable[[], None]]:
+    """A loopback server that accepts each connection and closes it unanswered: its port and its stop."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    stopped = threading.Event()
+
+    def serve() -> None:
+        while not stopped.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                continue
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopped.set()
+        thread.join(5)
+        listener.close()
+
+    return int(listener.getsockname()[1]), stop
+
+
+def test_a_failing_server_is_named_without_the_credentials_of_its_uri(tmp_path: Path) -> None:
+    """MLflow's own message quotes the whole URL (``API request to http://user:pw@...``)."""
+    port, stop = _closing_server()
+    try:
+        url = f"http://user:{PASSWORD}@127.0.0.1:{port}/mlflow?token=Query-Token-2"
+        result = run_magnus(tmp_path, {"server_url": url, "timeout": 3})
+    finally:
+        stop()
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"Error: experiment_tracker: MLflow at http://user:***@127.0.0.1:{port}/mlflow?token=***: "
+    ), lines
+    assert PASSWORD not in result.stderr and "Query-Token-2" not in result.stderr
+
+
+def test_an_at_sign_in_the_password_is_refused_when_the_config_is_read_without_showing_it(tmp_path: Path) -> None:
+    result = run_magnus(tmp_path, {"server_url": "http://user:p@ss-Tail-42@mlflow.example:5000"})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "Error: config.yaml: experiment_tracker.config.server_url: unparseable URL (more than one '@' before the "
+        "host: write an '@' in the user or password as %40), not shown: it may hold a password"
+    ]

@@ -14,9 +14,12 @@ machines that share no volume (Argo pods, SLURM jobs on another site) pass data 
   renames it into place. Gets and puts of several files go through fsspec's batch calls (s3fs
   runs them concurrently).
 - ``storage_options`` go to fsspec; ``${name}`` in them is the secret ``name`` of the run's
-  secrets backend, resolved in memory only: the run log shows the configured text, with literal
-  values of credential-like options as ``***``. By default credentials come from the
-  environment (``AWS_*``, ``GOOGLE_APPLICATION_CREDENTIALS``, ``AZURE_STORAGE_*``), as on a cluster.
+  secrets backend, resolved in memory only: the run log shows the configured options with every
+  literal value under a credential-like key (``key``, ``passwd``, ``headers.Authorization``,
+  ``auth: [user, password]``, at any depth) as ``***`` (core's
+  :func:`magnus.credentials.redacted_options`), and a password in ``location`` as ``***``.
+  By default credentials come from the environment (``AWS_*``, ``GOOGLE_APPLICATION_CREDENTIALS``,
+  ``AZURE_STORAGE_*``), as on a cluster.
 - fsspec and the backend are imported when the catalog is first used, not when magnus starts.
 """
 
@@ -32,10 +35,11 @@ from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence
 from pydantic import Field, PrivateAttr, field_validator
 
 from magnus.catalog import BaseCatalog, FileToPut, catalog_entry, checked_pattern, confined, matches, sha256_of
+from magnus.credentials import redacted_options, redacted_url
 from magnus.datastore.models import DataCatalog
 from magnus.errors import CatalogClaimedError, CatalogError
 from magnus.names import path_name_problem
-from magnus.object_store import StoreFolder, is_url, local_folder, redacted_options, url_reach
+from magnus.object_store import StoreFolder, is_url, local_folder, url_reach
 from magnus.reach import Reach
 
 _PACKAGE = "magnus-catalog-fsspec"
@@ -90,6 +94,7 @@ class FsspecCatalog(BaseCatalog):
 
     def get_summary(self) -> Dict[str, Any]:
         summary = super().get_summary()
+        summary["location"] = redacted_url(self.location)
         summary["storage_options"] = redacted_options(self.storage_options)
         return summary
 
@@ -115,7 +120,7 @@ class FsspecCatalog(BaseCatalog):
         target = Path(compute_data_folder or self.compute_data_folder)
         relatives = [relative for relative in self._listing(source) if matches(pattern, relative)]
         if not relatives:
-            raise CatalogError(f"nothing matches '{name}' in run {run_id} of the catalog at {self.location}")
+            raise CatalogError(f"nothing matches '{name}' in run {run_id} of the catalog at {self.handler_location()}")
         targets = [confined(target, Path(checked_pattern(relative)), "compute folder") for relative in relatives]
         self._download([f"{source}/{relative}" for relative in relatives], targets)
         return [
@@ -130,7 +135,8 @@ class FsspecCatalog(BaseCatalog):
             self._folder.fs.put([str(item.path) for item in files], [f"{target}/{item.relative}" for item in files])
 
     def handler_location(self) -> str:
-        return self.location
+        """The location as run logs record it and messages show it (a password in the URL as ``***``)."""
+        return redacted_url(self.location)
 
     def put_data(self, name: str, data: bytes, run_id: str) -> List[DataCatalog]:
         """Write magnus's own data (an execution log) as one object of the run's folder."""
@@ -187,7 +193,7 @@ class FsspecCatalog(BaseCatalog):
                 Path(temporary).unlink(missing_ok=True)
 
     def _entry(self, relative: str, run_id: str, data_hash: str, stage: str) -> DataCatalog:
-        return catalog_entry(relative, run_id, data_hash, stage, self.location)
+        return catalog_entry(relative, run_id, data_hash, stage, self.handler_location())
 
 
 def _bare(path: str) -> str:

@@ -10,8 +10,10 @@ Within :func:`captured_output`:
   given back their own streams afterwards;
 - with a redactor, every log record made (by any logger, for any handler: files and services
   too) carries its message, exception text and stack already masked, and both streams mask what
-  is written. A stream holds back the end of a write that could begin a secret until the next
-  write, a ``flush`` or the end of the block, so a secret written in pieces is masked whole.
+  is written. A stream holds back the end of a write that could begin a secret (only the longest
+  such end, never more) until the next write or the end of the block, so a secret written in
+  pieces is masked whole; a ``flush`` between the pieces writes out all but that end (a task that
+  flushes to show progress sees it at once, unless it ends with the start of a secret).
 """
 
 from __future__ import annotations
@@ -51,12 +53,12 @@ class _Tee(io.TextIOBase):
             self._console.write(text)
 
     def release(self) -> None:
-        """Write what was held back (it could not be completed into a secret any more)."""
+        """Write what was held back (at the end of the block: no write can complete it into a secret now)."""
         held, self._held = self._held, ""
         self._emit(held)
 
     def flush(self) -> None:
-        self.release()
+        """Flush the console; what is held back stays held (the next write may complete a secret)."""
         self._console.flush()
 
     def isatty(self) -> bool:

@@ -2,26 +2,24 @@
 
 The services that keep state in an object store (the ``fsspec`` catalog, ``chunked-fs`` on a URL)
 share what is here: telling a URL from a local path, filling ``${name}`` placeholders of their
-``storage_options`` from the secrets backend, keeping credentials out of summaries, and opening the
-store through `fsspec <https://filesystem-spec.readthedocs.io>`_. fsspec is imported only when a
-store is opened, so core does not depend on it; a missing backend (s3fs, gcsfs, adlfs) is one line
-naming the extra to install.
+``storage_options`` from the secrets backend, and opening the store through
+`fsspec <https://filesystem-spec.readthedocs.io>`_. fsspec is imported only when a store is opened,
+so core does not depend on it; a missing backend (s3fs, gcsfs, adlfs) is one line naming the extra
+to install. Summaries show ``storage_options`` through :func:`magnus.credentials.redacted_options`,
+and messages the URL through :func:`magnus.credentials.redacted_url`.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Tuple
 
+from magnus.credentials import PLACEHOLDER, hidden_in, redacted_url, url_credentials
 from magnus.errors import ConfigurationError
 from magnus.reach import Reach
 
-PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 # The extra of a first-party package that installs each protocol's fsspec backend.
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure", "abfss": "azure"}
-# Names of storage options whose literal values are credentials (shown as *** in summaries).
-_CREDENTIAL_WORDS = ("key", "secret", "token", "password", "credential", "sas", "connection_string")
 
 
 def is_url(location: str) -> bool:
@@ -76,27 +74,6 @@ def fill_placeholders(value: Any, secret: Callable[[str], str]) -> Any:
     return value
 
 
-def redacted_options(options: Mapping[str, Any]) -> Dict[str, Any]:
-    """``options`` as a summary may show them: literal values of credential-like keys become ``***``.
-
-    Placeholders (``${aws_secret}``) are kept: they name a secret, they are not one.
-    """
-    shown: Dict[str, Any] = {}
-    for key, value in options.items():
-        if isinstance(value, Mapping):
-            shown[key] = redacted_options(value)
-        elif isinstance(value, str) and _is_credential(key) and not PLACEHOLDER.fullmatch(value.strip()):
-            shown[key] = "***"
-        else:
-            shown[key] = value
-    return shown
-
-
-def _is_credential(key: str) -> bool:
-    lowered = str(key).lower()
-    return any(word in lowered for word in _CREDENTIAL_WORDS)
-
-
 def install_hint(location: str, package: str) -> str:
     """``pip install 'PACKAGE[EXTRA]'`` for the backend of ``location``'s protocol."""
     extra = _EXTRAS.get(protocol(location))
@@ -112,6 +89,7 @@ class StoreFolder:
 
     def __init__(self, location: str, options: Mapping[str, Any], field: str, package: str) -> None:
         self.location = location
+        self.shown = redacted_url(location)  # what messages say: a password in the URL as ***
         # Listings are never cached: other processes (map iterations, pods) write the same folders.
         self.options = {"use_listings_cache": False, **options}
         if protocol(location) == "file":
@@ -169,17 +147,18 @@ class StoreFolder:
             import fsspec
         except ImportError:
             raise ConfigurationError(
-                f"{self.field}: '{self.location}' needs fsspec: {install_hint(self.location, self.package)}"
+                f"{self.field}: '{self.shown}' needs fsspec: {install_hint(self.location, self.package)}"
             ) from None
         try:
             fs, root = fsspec.core.url_to_fs(self.location, **self.options)
         except ImportError:
             raise ConfigurationError(
-                f"{self.field}: the backend of '{self.location}' is not installed: "
+                f"{self.field}: the backend of '{self.shown}' is not installed: "
                 f"{install_hint(self.location, self.package)}"
             ) from None
         except (ValueError, TypeError) as exc:
-            raise ConfigurationError(f"{self.field}: '{self.location}' cannot be opened: {exc}") from None
+            reason = hidden_in(str(exc), url_credentials(self.location))
+            raise ConfigurationError(f"{self.field}: '{self.shown}' cannot be opened: {reason}") from None
         root = str(root).rstrip("/")
         self._opened = (os.getpid(), fs, root)
         return fs, root

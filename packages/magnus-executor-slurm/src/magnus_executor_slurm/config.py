@@ -8,6 +8,8 @@ from typing import Dict, List, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _TIME = re.compile(r"^(\d+-)?\d{1,3}:\d{2}:\d{2}$")
+# POSIX names of environment variables: the job script exports each one (``export NAME=...``).
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _valid_time(value: Optional[str]) -> Optional[str]:
@@ -40,6 +42,20 @@ class JobResources(BaseModel):
     @classmethod
     def _check_time(cls, value: Optional[str]) -> Optional[str]:
         return _valid_time(value)
+
+    @field_validator("environment")
+    @classmethod
+    def _check_environment(cls, environment: Dict[str, str]) -> Dict[str, str]:
+        """Names are pasted into every job script (``export NAME=...``): a name must be a variable
+        name, not shell code. Values are quoted there; a NUL byte cannot be in a variable at all."""
+        for name, value in environment.items():
+            if not _VARIABLE.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not an environment variable name (letters, digits and '_', not starting with a digit)"
+                )
+            if "\0" in value:
+                raise ValueError(f"the value of {name} holds a NUL character")
+        return environment
 
     def merged(self, override: Optional["JobResources"]) -> "JobResources":
         """These resources with ``override``'s set fields instead; environment and lists extended."""

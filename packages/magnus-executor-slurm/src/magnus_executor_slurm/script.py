@@ -5,6 +5,10 @@ was submitted from (where the pipeline, the configuration and the code are), run
 and writes the command's exit status to ``<exit folder>/<job id>.exit``. That file outlives the
 scheduler's memory of the job (``MinJobAge``), so a finished job can be told from a vanished one
 on clusters without accounting.
+
+The configured environment's names are checked when the configuration is read (POSIX variable
+names, :class:`~magnus_executor_slurm.config.JobResources`), so ``export NAME=...`` never runs a
+name as shell code; every value is quoted (``shlex.quote``), so it is only ever a value.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from typing import Any, Callable, ClassVar, Dict, Generic, List, NamedTuple, Opt
 from pydantic import Field, PrivateAttr
 
 from magnus import defaults
+from magnus.credentials import redacted_options, redacted_url
 from magnus.datastore.base import BaseRunLogStore
 from magnus.datastore.models import BranchLog, RunLog, StepLog
 from magnus.errors import (
@@ -49,7 +50,7 @@ from magnus.errors import (
     UserInputError,
 )
 from magnus.names import path_name_problem
-from magnus.object_store import StoreFolder, local_folder, protocol, redacted_options, url_reach
+from magnus.object_store import StoreFolder, local_folder, protocol, url_reach
 from magnus.reach import Reach
 from magnus_runlog_chunked import layout
 from magnus_runlog_chunked.storage import LocalFiles, ObjectFiles, Storage
@@ -104,12 +105,13 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
 
     def get_summary(self) -> Dict[str, Any]:
         summary = super().get_summary()
+        summary["log_folder"] = redacted_url(self.log_folder)
         summary["storage_options"] = redacted_options(self.storage_options)
         return summary
 
     def location(self, run_id: str) -> str:
-        """The run's folder (``<log_folder>/<run_id>``), a local path or the store's URL."""
-        return f"{self.log_folder.rstrip('/')}/{run_id}"
+        """The run's folder (``<log_folder>/<run_id>``), a local path or the store's URL (a password as ``***``)."""
+        return f"{redacted_url(self.log_folder).rstrip('/')}/{run_id}"
 
     @functools.cached_property
     def _root(self) -> str:

@@ -3,7 +3,11 @@
 The connection string is an SQLAlchemy URL whose parts may name secrets (``${db_password}``):
 each is replaced by the secret's value from the run's secrets backend, in the parsed URL (so a
 value holding ``@`` or ``/`` needs no quoting). The resolved URL lives in memory only; every
-message and summary shows the configured text, with a literal password replaced by ``***``.
+message and summary shows the configured text as core's :func:`magnus.credentials.redacted_url`
+shows it: a literal password and credential-like query values (``?password=``, ``sslpassword``)
+as ``***``. A URL that parsers would read differently (an unencoded ``@`` in a password, which
+SQLAlchemy would take for part of the host) is refused without being shown, also when it is the
+value of a secret.
 
 Engines are shared by the stores of one process with the same URL and pool settings, and never
 cross a ``fork``: a child process gets new connections (SQLAlchemy's pool is not fork-safe).
@@ -12,16 +16,16 @@ cross a ``fork``: a child process gets new connections (SQLAlchemy's pool is not
 from __future__ import annotations
 
 import os
-import re
 import threading
 from typing import Any, Callable, Dict, Iterator, NoReturn, Optional, Tuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
+from magnus.credentials import PLACEHOLDER, hidden_in, unparseable, url_credentials, url_problem
 from magnus.errors import ConfigurationError, RunLogError
 
-PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
+FIELD = "run_log_store.config.connection_string"
 POSTGRES_HINT = "pip install 'magnus-runlog-db[postgres]'"
 _DEFAULT_PORTS: Dict[str, int] = {"postgresql": 5432}
 
@@ -49,8 +53,8 @@ def resolve_url(connection_string: str, secret: Callable[[str], str]) -> URL:
     """
     whole = PLACEHOLDER.fullmatch(connection_string.strip())
     if whole:
-        return _parse(secret(whole.group(1)), shown="the URL in secret '" + whole.group(1) + "'")
-    url = _parse(connection_string, shown=redacted(connection_string))
+        return _parse(secret(whole.group(1)), shown=f"the URL in secret '{whole.group(1)}'")
+    url = _parse(connection_string, shown="")
 
     def fill(text: Optional[str]) -> Optional[str]:
         return None if text is None else PLACEHOLDER.sub(lambda match: secret(match.group(1)), text)
@@ -66,36 +70,27 @@ def resolve_url(connection_string: str, secret: Callable[[str], str]) -> URL:
 
 
 def _parse(text: str, shown: str) -> URL:
+    """The SQLAlchemy URL of ``text``; ``shown`` names where it came from ('' for the configured text).
+
+    No message shows ``text``: it may hold a password.
+    """
+    field = f"{FIELD}: {shown}" if shown else FIELD
+    problem = url_problem(text)
+    if problem:
+        raise ConfigurationError(f"{field}: {unparseable(problem)}")
     try:
         url = sa.make_url(text)
     except (sa.exc.ArgumentError, ValueError):
         raise ConfigurationError(
-            f"run_log_store db: connection_string {shown} is not a database URL "
+            f"{field}: not a database URL, not shown: it may hold a password "
             "(e.g. postgresql+psycopg://user:${db_password}@host:5432/magnus or sqlite:///runs.db)"
         ) from None
     # Plain postgresql:// means psycopg 3 here (SQLAlchemy's own default is psycopg2).
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() not in ("postgresql", "sqlite"):
-        raise ConfigurationError(
-            f"run_log_store db: connection_string {shown}: '{url.get_backend_name()}' is not supported "
-            "(postgresql or sqlite)"
-        )
+        raise ConfigurationError(f"{field}: '{url.get_backend_name()}' is not supported (postgresql or sqlite)")
     return url
-
-
-def redacted(connection_string: str) -> str:
-    """The configured text with a literal password replaced by ``***`` (``${name}`` is kept)."""
-    if PLACEHOLDER.fullmatch(connection_string.strip()):
-        return connection_string
-    try:
-        url = sa.make_url(connection_string)
-    except (sa.exc.ArgumentError, ValueError):
-        # Not a URL: hide whatever sits between "://user:" and "@".
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", connection_string)
-    if url.password is None or PLACEHOLDER.fullmatch(str(url.password)):
-        return connection_string
-    return url.render_as_string(hide_password=True)
 
 
 def where(url: URL) -> str:
@@ -216,8 +211,7 @@ def flush_on_commit(connection: sa.Connection) -> None:
 def raise_database_error(error: sa.exc.DBAPIError, url: URL, connect_timeout: int) -> NoReturn:
     """Raise what ``error`` means for the person running the pipeline; never shows the password."""
     detail = _first_line(str(error.orig) if error.orig is not None else str(error))
-    if url.password:
-        detail = detail.replace(str(url.password), "***")
+    detail = hidden_in(detail, url_credentials(url.render_as_string(hide_password=False)))
     lowered = detail.lower()
     place = where(url)
     if "password authentication failed" in lowered or "authentication failed" in lowered or "no password" in lowered:

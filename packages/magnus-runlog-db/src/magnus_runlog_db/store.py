@@ -15,7 +15,9 @@ of a run log (the run's own fields, each parameter, each step, each branch) is o
 
 The connection string's ``${name}`` parts are secrets of the run's secrets backend, handed over
 by :meth:`resolve_secrets`; they are kept in memory only and never reach a run log (the summary
-records the configured text, a literal password as ``***``), a manifest or a message.
+records the configured text, a literal password and credential-like query values as ``***``), a
+manifest or a message. A connection string that cannot be parsed without doubt is refused when the
+configuration is read, without being shown.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ import json
 from typing import Any, Callable, ClassVar, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 import sqlalchemy as sa
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 from sqlalchemy.engine import URL, Connection, Engine
 
+from magnus.credentials import redacted_url, unparseable, url_problem
 from magnus.datastore.base import BaseRunLogStore
 from magnus.datastore.listing import RunQuery, RunSummary, select_runs, summarize
 from magnus.datastore.models import BranchLog, RunLog, StepLog
@@ -54,6 +57,8 @@ class DatabaseRunLogStore(BaseRunLogStore):
     """Run logs as rows of a PostgreSQL or SQLite database; reading a run reassembles magnus 0.5.1's JSON."""
 
     service_name: ClassVar[str] = "db"
+    # A refused connection string is never quoted back (it may hold a password).
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     connection_string: str = Field(
         default=_DEFAULT_URL,
@@ -74,6 +79,14 @@ class DatabaseRunLogStore(BaseRunLogStore):
     )
 
     _secret: Optional[Callable[[str], str]] = PrivateAttr(default=None)
+
+    @field_validator("connection_string")
+    @classmethod
+    def _parseable(cls, value: str) -> str:
+        problem = url_problem(value)
+        if problem:
+            raise ValueError(unparseable(problem))
+        return value
 
     @field_validator("db_name")
     @classmethod
@@ -112,12 +125,12 @@ class DatabaseRunLogStore(BaseRunLogStore):
 
     def get_summary(self) -> Dict[str, Any]:
         summary = super().get_summary()
-        summary["connection_string"] = connection.redacted(self.connection_string)
+        summary["connection_string"] = redacted_url(self.connection_string)
         return summary
 
     def location(self, run_id: str) -> str:
         """The database (password hidden) and the run's table, as a person would query it."""
-        return f"{connection.redacted(self.connection_string)}, table {self.db_name}_runs, run_id '{run_id}'"
+        return f"{redacted_url(self.connection_string)}, table {self.db_name}_runs, run_id '{run_id}'"
 
     # ---- connections ----------------------------------------------------------------------------------
     @functools.cached_property

@@ -10,13 +10,20 @@ As for every task type, the step runner puts the run's parameters in the environ
 ``MAGNUS_PRM_<name>`` (JSON) while the notebook runs, and what the notebook sets there becomes a
 parameter of the run (magnus 0.5.1's way); the engine runs the notebook in this process, so the
 notebook's ``os.environ`` is the step's.
+
+What a cell prints goes to the step's output as it is written, unchanged, so the step masks a
+secret in it even when printed in pieces (ploomber-engine's own display writes each piece on a
+line of its own, which cut a secret apart past masking). The executed notebook is written with
+the run's secrets masked, in its outputs and its cells.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from pathlib import Path
-from typing import Any, ClassVar, Dict, List
+from typing import Any, ClassVar, Dict, List, Optional, TextIO
 
 from pydantic import Field, field_validator
 
@@ -24,6 +31,7 @@ from magnus import defaults
 from magnus.errors import NoRunContextError, TaskFailedError
 from magnus.map_position import position_names
 from magnus.parameters import returned_parameters
+from magnus.runtime.current import current_step
 from magnus.tasks.base import BaseTaskType
 
 PARAMETERS_TAG = "parameters"
@@ -65,7 +73,6 @@ class NotebookTaskType(BaseTaskType):
         self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None
     ) -> Dict[str, Any]:
         import nbformat
-        from ploomber_engine.ipython import PloomberClient
 
         source = Path(self.command)
         if not source.is_file():
@@ -73,7 +80,8 @@ class NotebookTaskType(BaseTaskType):
         notebook = nbformat.read(source, as_version=4)
         inject_parameters(notebook, {**parameters, **(map_variable or {})})
         options = {"display_stdout": True, "progress_bar": False, **self.optional_ploomber_args}
-        client = PloomberClient(notebook, **options)
+        shown = sys.stdout if options.pop("display_stdout") else None
+        client = _client(notebook, shown, options)
         output = self.output_path(map_variable)
         try:
             namespace = client.get_namespace()
@@ -81,7 +89,7 @@ class NotebookTaskType(BaseTaskType):
             raise TaskFailedError(_failure(notebook, exc)) from None
         finally:
             Path(output).parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(notebook, output)
+            nbformat.write(_masked(notebook), output)
             _put_in_catalog(output)
         missing = [name for name in self.returns if name not in namespace]
         if missing:
@@ -89,6 +97,45 @@ class NotebookTaskType(BaseTaskType):
         returned = tagged_outputs(notebook, self.output_cell_tag)
         returned.update({name: namespace[name] for name in self.returns})
         return returned_parameters(returned, self.command)
+
+
+class _Both(io.TextIOBase):
+    """Writes to ploomber's capture of a cell's output (kept in the notebook) and to the step's stdout."""
+
+    def __init__(self, captured: TextIO, shown: TextIO) -> None:
+        self._captured, self._shown = captured, shown
+
+    def write(self, text: str) -> int:
+        self._captured.write(text)
+        self._shown.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._shown.flush()
+
+
+def _client(notebook: Any, shown: Optional[TextIO], options: Dict[str, Any]) -> Any:
+    """ploomber-engine's client; with ``shown``, what each cell prints is also written there as it comes."""
+    from ploomber_engine.ipython import PloomberClient
+
+    class StreamingClient(PloomberClient):  # type: ignore[misc]
+        def hook_cell_pre(self, cell: Any) -> None:
+            # Called once ploomber captures the cell's stdout (sys.stdout is its capture now).
+            super().hook_cell_pre(cell)
+            if shown is not None:
+                sys.stdout = _Both(sys.stdout, shown)
+
+    return StreamingClient(notebook, display_stdout=False, **options)
+
+
+def _masked(notebook: Any) -> Any:
+    """The executed notebook with the run's secrets masked (outputs and cells); as it is outside a run."""
+    import nbformat
+
+    step = current_step()
+    if step is None or not step.services.redactor:
+        return notebook
+    return nbformat.from_dict(step.services.redactor.redact_data(dict(notebook)))
 
 
 def inject_parameters(notebook: Any, parameters: Dict[str, Any]) -> None:

@@ -16,6 +16,11 @@ first use only.
 such as ``sqlite:///mlflow.db``, ``databricks``). Every call to MLflow made by this tracker, and by
 tasks inside :attr:`~MLflowExperimentTracker.client_context`, gives up within about ``timeout``
 seconds (MLflow's own retries last four minutes), and a failure is one line naming the URL.
+
+A password in ``server_url`` (``https://user:pw@host``, ``postgresql://u:pw@h/db``, ``?password=``)
+is shown as ``***`` by the summary the run log records and by every message (core's
+:func:`magnus.credentials.redacted_url`); a URI parsers would read differently (an unencoded ``@``
+in the password) is refused when the config is read, without being shown.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ import os
 from typing import TYPE_CHECKING, Any, ClassVar, ContextManager, Dict, Iterator, Optional
 from urllib.parse import urlsplit
 
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from magnus import defaults
+from magnus.credentials import hidden_in, redacted_url, unparseable, url_credentials, url_problem
 from magnus.errors import MagnusError, NoRunContextError
 from magnus.tracker import BaseExperimentTracker
 
@@ -90,9 +96,13 @@ def bounded_calls(server_url: str, timeout: float) -> Iterator[None]:
     """Within the block, MLflow gives up within about ``timeout`` s; its failures name ``server_url``.
 
     MLflow reads its HTTP settings from the environment on every call: they are set for the block
-    only (a variable the user set already wins) and restored after it.
+    only (a variable the user set already wins) and restored after it. When ``server_url`` holds a
+    password, MLflow's "View run at <url>" lines are not printed (they would show it).
     """
-    settings = {key: value for key, value in bounded_environment(timeout).items() if key not in os.environ}
+    wanted = bounded_environment(timeout)
+    if url_credentials(server_url):  # MLflow prints run links made of the URL, password included
+        wanted["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    settings = {key: value for key, value in wanted.items() if key not in os.environ}
     os.environ.update(settings)
     # urllib3 logs each retry as a warning: the error raised says what happened, in one line.
     retries_log = logging.getLogger("urllib3.connectionpool")
@@ -103,7 +113,8 @@ def bounded_calls(server_url: str, timeout: float) -> Iterator[None]:
     except MagnusError:
         raise
     except Exception as exc:
-        raise TrackerUnavailableError(f"experiment_tracker: MLflow at {server_url}: {_reason(exc, timeout)}") from exc
+        reason = hidden_in(_reason(exc, timeout), url_credentials(server_url))
+        raise TrackerUnavailableError(f"experiment_tracker: MLflow at {redacted_url(server_url)}: {reason}") from exc
     finally:
         retries_log.setLevel(level)
         for key in settings:
@@ -150,6 +161,8 @@ class MLflowExperimentTracker(BaseExperimentTracker):
     """Tracks to an MLflow tracking server (or any MLflow tracking URI)."""
 
     service_name: ClassVar[str] = "mlflow"
+    # A refused server_url is never quoted back (it may hold a password).
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     server_url: str = Field(description="MLflow tracking URI: http(s)://server, sqlite:///file.db, databricks, ...")
     autolog: bool = Field(default=False, description="Call mlflow.autolog() when the run starts.")
@@ -171,10 +184,19 @@ class MLflowExperimentTracker(BaseExperimentTracker):
     @field_validator("server_url")
     @classmethod
     def _is_a_tracking_uri(cls, server_url: str) -> str:
+        unreadable = url_problem(server_url)
+        if unreadable:
+            raise ValueError(unparseable(unreadable))
         problem = tracking_uri_problem(server_url)
         if problem:
-            raise ValueError(f"{server_url!r} {problem}")
+            raise ValueError(f"{redacted_url(server_url)!r} {problem}")
         return server_url
+
+    def get_summary(self) -> Dict[str, Any]:
+        """The configuration, ``server_url`` with its password and credential-like query values as ``***``."""
+        summary = super().get_summary()
+        summary["server_url"] = redacted_url(self.server_url)
+        return summary
 
     @property
     def client(self) -> "MlflowClient":
