@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union, overload
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, field_validator
 
 from magnus import defaults
 from magnus.errors import MagnusError
 from magnus.graph import Graph
 from magnus.nodes.composite import BranchRun, CompositeNode
+from magnus.parameters import parameter_name_problem
 from magnus.parse_context import ParseContext, ProblemsRecorded
 from magnus.parsing import create_graph
 
@@ -35,6 +36,15 @@ class MapNode(CompositeNode):
     iterate_as: str
     branch: Graph
     reducer: Optional[Literal["collect"]] = None
+
+    @field_validator("iterate_as")
+    @classmethod
+    def _names_a_parameter(cls, name: str) -> str:
+        """Each value is the parameter ``iterate_as`` of its branch's steps (``MAGNUS_PRM_<iterate_as>``)."""
+        problem = parameter_name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
 
     @classmethod
     def parse_from_config(cls, config: Dict[str, Any], ctx: ParseContext, **identity: str) -> "MapNode":

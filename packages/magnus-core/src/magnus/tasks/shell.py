@@ -5,7 +5,7 @@ The command inherits the step's environment, where the step runner put the run's
 exports with the ``MAGNUS_PRM_`` or ``MAGNUS_TRACK_`` prefix is copied back into the step's
 environment when it ends, where the step runner reads it as parameters and metrics, as in
 magnus 0.5.1. A parameter too large for the environment of a process is in the file named by
-``MAGNUS_PRM_<name>_FILE`` instead (see :mod:`magnus.runtime.environment`).
+``MAGNUS_FILE_PRM_<name>`` instead (see :mod:`magnus.runtime.environment`).
 """
 
 from __future__ import annotations
