@@ -20,9 +20,9 @@ import yaml
 
 from magnus import yaml_file
 from magnus.errors import ParameterError
-from magnus.parameters import load_parameters_file
+from magnus.parameters import file_variable, load_parameters_file
 from magnus.runtime import environment
-from magnus.runtime.environment import LONGEST_VARIABLE, ParameterVariables, file_variable, parameters_in_environment
+from magnus.runtime.environment import LONGEST_VARIABLE, ParameterVariables, parameters_in_environment
 from magnus.testing.pipelines import TERMINALS, run_magnus
 
 STUB_PIPELINE = {"dag": {"start_at": "a", "steps": {"a": {"type": "stub", "next": "success"}, **TERMINALS}}}

@@ -1,4 +1,5 @@
-"""Parameters that JSON, the environment or python's recursion limit cannot hold (issue 31, classes 3, 4 and 20).
+"""Parameters that JSON, the environment or python's recursion limit cannot hold (issue 31, classes 3, 4 and 20),
+and a large parameter copied into every attempt of every shell step (class 18).
 
 Every way a value enters a run is covered: the parameters file, ``MAGNUS_PRM_`` variables, what a
 python function returns (a dict or a pydantic model), ``magnus.set_parameter`` and what a shell
@@ -20,8 +21,8 @@ import yaml
 from magnus import interaction, yaml_file
 from magnus.errors import ParameterError
 from magnus.json_data import DEPTH_LIMIT, json_data_problem
-from magnus.parameters import parameters_from_environment, returned_parameters
-from magnus.runtime.environment import file_variable
+from magnus.parameters import file_variable, parameters_from_environment, returned_parameters
+from magnus.tasks.shell import ShellTaskType
 from magnus.testing.pipelines import map_of, run_magnus, task, write_pipeline
 
 STEPS = """
@@ -272,3 +273,46 @@ def test_returned_values_keep_their_other_checks() -> None:
     with pytest.raises(ParameterError, match=r"returned parameter 'when': a value of type object is not JSON data"):
         returned_parameters({"when": object()}, "f")
     assert returned_parameters({"fine": [1.5, {"k": None}]}, "f") == {"fine": [1.5, {"k": None}]}
+
+
+# ---- class 18: a run log growing with parameters times steps ------------------------------------------
+def test_a_large_parameter_is_recorded_only_by_the_shell_steps_naming_it(project: Path) -> None:
+    """A 6 MB parameter and four shell attempts: the run log holds it twice, not once per attempt."""
+    big = "x" * (6 * 1024 * 1024)
+    (project / "params.yaml").write_text(json.dumps({"big": big, "small": 1}))
+    retried = 'test -e tried || { touch tried; exit 1; }; echo "$MAGNUS_PRM_small"'
+    steps = {
+        "names": task('test -s "$MAGNUS_FILE_PRM_big" && echo "${MAGNUS_PRM_small}"', "quiet", command_type="shell"),
+        "quiet": task("echo one", "retried", command_type="shell"),
+        "retried": task(retried, command_type="shell", max_attempts=2),
+    }
+    pipeline = write_pipeline(project, steps, "names")
+    result = magnus(project, "execute", "-f", pipeline, "-c", "config.yaml", "--run-id", "r", "-p", "params.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    log_file = project / ".run_log_store" / "r.json"
+    recorded = json.loads(log_file.read_text())
+    attempts = {name: [attempt["parameters"] for attempt in recorded["steps"][name]["attempts"]] for name in steps}
+    assert attempts == {"names": [{"big": big, "small": 1}], "quiet": [{}], "retried": [{"small": 1}, {"small": 1}]}
+    assert recorded["parameters"]["big"] == big
+    assert log_file.stat().st_size < 2 * len(big) + 64 * 1024, "the parameter once for the run, once for 'names'"
+
+
+@pytest.mark.parametrize(
+    ("command", "used"),
+    [
+        ("echo $MAGNUS_PRM_a ${MAGNUS_PRM_b}", {"a", "b"}),
+        ('cat "$MAGNUS_FILE_PRM_a"', {"a"}),
+        ("echo $MAGNUS_PRM_ab", {"ab"}),  # names ab, not a
+        ("echo $MAGNUS_PRM_abc", set()),  # a variable that holds no parameter
+        ("printenv MAGNUS_PRM_my-name", {"my-name"}),
+        ("echo $XMAGNUS_PRM_a", set()),
+        ("python script.py", set()),  # what a script reads is not known
+        ('echo "$MAGNUS_MAP_VARIABLE"', {"item"}),
+        ("echo $MAGNUS_PRM_item", {"item"}),
+    ],
+)
+def test_a_shell_attempt_records_the_parameters_its_command_names(command: str, used: set) -> None:
+    parameters = {"a": 1, "ab": 2, "b": [3], "my-name": 4}
+    recorded = ShellTaskType(command=command).parameters_used(parameters, {"item": "i"})
+    assert set(recorded) == used
+    assert recorded.items() <= {**parameters, "item": "i"}.items()

@@ -81,7 +81,9 @@ def write(project: Path, steps: Dict[str, Any], start_at: str) -> str:
 def test_file_system_run_log_layout(project: Path) -> None:
     pipeline = write(project, {"a": {"type": "stub", "next": "success"}}, "a")
     execute(pipeline, "config.yaml", run_id="layout-run", tag="nightly")
-    stored = json.loads((project / ".run_log_store" / "layout-run.json").read_text())
+    text = (project / ".run_log_store" / "layout-run.json").read_text()
+    assert text.startswith('{\n    "run_id": "layout-run",\n'), "magnus 0.5.1's file: JSON indented by 4"
+    stored = json.loads(text)
     assert list(stored) == RUN_LOG_KEYS
     assert (stored["run_id"], stored["tag"], stored["status"]) == ("layout-run", "nightly", "SUCCESS")
     assert list(stored["steps"]) == ["a", "success"]

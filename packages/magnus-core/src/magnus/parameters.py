@@ -30,6 +30,20 @@ from magnus.yaml_file import load_yaml_mapping
 
 # The longest parameter name, in UTF-8 bytes: a name is in every task's environment.
 NAME_MAX_BYTES = 255
+# ``MAGNUS_<rest>`` too large for the environment is in the file named by ``MAGNUS_FILE_<rest>``
+# (see magnus.runtime.environment): outside the ``MAGNUS_PRM_`` prefix, no parameter's variable.
+FILE_PREFIX = "MAGNUS_FILE_"
+_MAGNUS = "MAGNUS_"
+
+
+def file_variable(variable: str) -> str:
+    """The variable naming the file that holds ``variable``'s value: ``MAGNUS_PRM_x`` -> ``MAGNUS_FILE_PRM_x``."""
+    return FILE_PREFIX + variable[len(_MAGNUS) :]
+
+
+def valued_variable(variable: str) -> str:
+    """The variable whose value the file named by ``variable`` holds (:func:`file_variable` undone)."""
+    return _MAGNUS + variable[len(FILE_PREFIX) :]
 
 
 def parameter_name_problem(name: str) -> str:

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple
 
 from magnus import defaults
-from magnus.parameters import decode_parameter, decode_value, encode_value
+from magnus.parameters import FILE_PREFIX, decode_parameter, decode_value, encode_value, file_variable, valued_variable
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
 
@@ -50,19 +50,6 @@ logger = logging.getLogger(defaults.LOGGER_NAME)
 # stack) in all: the variables of magnus stay well under both, with room for the others.
 LONGEST_VARIABLE = 128 * 1024 - 1024
 ENVIRONMENT_BUDGET = 1024 * 1024
-# ``MAGNUS_<rest>`` is in the file named by ``MAGNUS_FILE_<rest>`` when it is too large.
-FILE_PREFIX = "MAGNUS_FILE_"
-_MAGNUS = "MAGNUS_"
-
-
-def file_variable(variable: str) -> str:
-    """The variable naming the file that holds ``variable``'s value: ``MAGNUS_PRM_x`` -> ``MAGNUS_FILE_PRM_x``."""
-    return FILE_PREFIX + variable[len(_MAGNUS) :]
-
-
-def _valued_variable(variable: str) -> str:
-    """The variable whose value the file named by ``variable`` holds (:func:`file_variable` undone)."""
-    return _MAGNUS + variable[len(FILE_PREFIX) :]
 
 
 @dataclass
@@ -191,8 +178,8 @@ def _exported(exported: Dict[str, str]) -> Iterator[EnvironmentChanges]:
     before.update((key, value) for key, value in _returned_variables())
     # A value in a file is not also in the environment, even an older one from before the step.
     for key in exported:
-        if key.startswith(FILE_PREFIX) and _valued_variable(key) not in exported:
-            valued = _valued_variable(key)
+        if key.startswith(FILE_PREFIX) and valued_variable(key) not in exported:
+            valued = valued_variable(key)
             before.setdefault(valued, os.environ.get(valued))
             os.environ.pop(valued, None)
     os.environ.update(exported)
