@@ -238,8 +238,9 @@ def test_mocked_executor_runs_only_patches(project: Path) -> None:
 
 def test_run_ids_are_generated(project: Path) -> None:
     run_log = execute(write(project, {"a": {"type": "stub", "next": "success"}}, "a"), "config.yaml")
-    adjective, name, clock = run_log.run_id.split("-")
-    assert adjective.isalpha() and name.isalpha() and len(clock) == 4
+    adjective, name, clock, suffix = run_log.run_id.split("-")
+    assert adjective.isalpha() and name.isalpha() and len(clock) == 4 and clock.isdigit()
+    assert len(suffix) == 6 and set(suffix) <= set("0123456789abcdef"), "24 random bits, in hex"
 
 
 def test_existing_run_id_is_refused(project: Path) -> None:
