@@ -20,9 +20,9 @@ import yaml
 
 from magnus import yaml_file
 from magnus.errors import ParameterError
-from magnus.parameters import load_parameters_file
+from magnus.parameters import file_variable, load_parameters_file
 from magnus.runtime import environment
-from magnus.runtime.environment import FILE_SUFFIX, LONGEST_VARIABLE, ParameterVariables, parameters_in_environment
+from magnus.runtime.environment import LONGEST_VARIABLE, ParameterVariables, parameters_in_environment
 from magnus.testing.pipelines import TERMINALS, run_magnus
 
 STUB_PIPELINE = {"dag": {"start_at": "a", "steps": {"a": {"type": "stub", "next": "success"}, **TERMINALS}}}
@@ -168,8 +168,8 @@ def test_a_200_kib_parameter_reaches_a_shell_step_through_a_file(project: Path) 
         project / "pipeline.yaml",
         shell_pipeline(
             # the value is in the file (as JSON), processes still start, the small one is where it was
-            f'test -z "$MAGNUS_PRM_big" && test "$(wc -c < "$MAGNUS_PRM_big{FILE_SUFFIX}")" -eq {len(big) + 2} '
-            f'&& test "$(tr -d x < "$MAGNUS_PRM_big{FILE_SUFFIX}")" = \'""\' '
+            f'test -z "$MAGNUS_PRM_big" && test "$(wc -c < "$MAGNUS_FILE_PRM_big")" -eq {len(big) + 2} '
+            f'&& test "$(tr -d x < "$MAGNUS_FILE_PRM_big")" = \'""\' '
             '&& test "$MAGNUS_PRM_small" = \'"s"\' && export MAGNUS_PRM_seen=yes',
             'test "$MAGNUS_PRM_seen" = \'"yes"\'',
         ),
@@ -193,7 +193,8 @@ def test_the_variables_of_magnus_stay_within_the_budget_of_the_environment() -> 
     variables = ParameterVariables().exported({**many, "tiny": 1}, {"i": "z" * LONGEST_VARIABLE})
     assert sum(len(key) + len(value) + 2 for key, value in variables.items()) <= 1024 * 1024
     assert variables["MAGNUS_PRM_tiny"] == "1"
-    spilled = {key[: -len(FILE_SUFFIX)]: Path(path) for key, path in variables.items() if key.endswith(FILE_SUFFIX)}
+    candidates = [f"MAGNUS_PRM_{name}" for name in [*many, "tiny", "i"]] + ["MAGNUS_MAP_VARIABLE"]
+    spilled = {key: Path(variables[file_variable(key)]) for key in candidates if file_variable(key) in variables}
     assert json.loads(spilled["MAGNUS_PRM_i"].read_text()) == "z" * LONGEST_VARIABLE
     for key in spilled:
         assert key not in variables
@@ -207,13 +208,13 @@ def test_each_value_is_encoded_and_written_once_while_it_is_unchanged(monkeypatc
     first = variables.exported({"items": items, "big": big}, {"item": 0})
     second = variables.exported({"items": items, "big": big}, {"item": 1})
     assert [value for value in encoded if value is items or value is big] == [items, big]
-    path = first[f"MAGNUS_PRM_big{FILE_SUFFIX}"]
-    assert second[f"MAGNUS_PRM_big{FILE_SUFFIX}"] == path  # the same file, written once
+    path = first["MAGNUS_FILE_PRM_big"]
+    assert second["MAGNUS_FILE_PRM_big"] == path  # the same file, written once
     assert Path(path).stat().st_mode & 0o222 == 0, "read-only: a step is not to write there"
     Path(path).chmod(0o644)
     Path(path).write_text('"changed by a step"')  # a step that wrote to the file gets the value again
     third = variables.exported({"items": items, "big": big}, {"item": 2})
-    assert json.loads(Path(third[f"MAGNUS_PRM_big{FILE_SUFFIX}"]).read_text()) == big
+    assert json.loads(Path(third["MAGNUS_FILE_PRM_big"]).read_text()) == big
     changed = variables.exported({"items": [*items, 1000], "big": big}, None)  # a new value: encoded anew
     assert json.loads(changed["MAGNUS_PRM_items"])[-1] == 1000
 
@@ -221,20 +222,20 @@ def test_each_value_is_encoded_and_written_once_while_it_is_unchanged(monkeypatc
 def test_the_files_of_large_values_are_removed_when_the_block_ends(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAGNUS_PRM_big", "stale")
     with parameters_in_environment({"big": "b" * 200_000}) as _:
-        path = os.environ[f"MAGNUS_PRM_big{FILE_SUFFIX}"]
+        path = os.environ["MAGNUS_FILE_PRM_big"]
         assert "MAGNUS_PRM_big" not in os.environ
         assert json.loads(Path(path).read_text()) == "b" * 200_000
         subprocess.run(["true"], check=True)  # processes still start
     assert not Path(path).exists()
     assert os.environ["MAGNUS_PRM_big"] == "stale"
-    assert f"MAGNUS_PRM_big{FILE_SUFFIX}" not in os.environ
+    assert "MAGNUS_FILE_PRM_big" not in os.environ
 
 
 def test_a_runs_files_of_large_values_are_removed_when_its_process_ends(tmp_path: Path) -> None:
     script = (
         "from magnus.runtime.environment import ParameterVariables\n"
         "variables = ParameterVariables()\n"
-        "print(variables.exported({'big': 'b' * 200_000}, None)['MAGNUS_PRM_big_FILE'])\n"
+        "print(variables.exported({'big': 'b' * 200_000}, None)['MAGNUS_FILE_PRM_big'])\n"
     )
     printed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert printed.strip() and not Path(printed.strip()).exists()

@@ -112,5 +112,5 @@ def test_returned_models_and_dicts_become_parameters() -> None:
 def test_other_returns_are_refused_with_advice() -> None:
     with pytest.raises(ParameterError, match="returned int: return a pydantic model or a dict"):
         returned_parameters(3, "module.f")
-    with pytest.raises(ParameterError, match="not JSON-serialisable"):
+    with pytest.raises(ParameterError, match=r"returned parameter 'obj': a value of type object is not JSON data"):
         returned_parameters({"obj": object()}, "module.f")

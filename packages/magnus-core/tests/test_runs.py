@@ -81,7 +81,9 @@ def write(project: Path, steps: Dict[str, Any], start_at: str) -> str:
 def test_file_system_run_log_layout(project: Path) -> None:
     pipeline = write(project, {"a": {"type": "stub", "next": "success"}}, "a")
     execute(pipeline, "config.yaml", run_id="layout-run", tag="nightly")
-    stored = json.loads((project / ".run_log_store" / "layout-run.json").read_text())
+    text = (project / ".run_log_store" / "layout-run.json").read_text()
+    assert text.startswith('{\n    "run_id": "layout-run",\n'), "magnus 0.5.1's file: JSON indented by 4"
+    stored = json.loads(text)
     assert list(stored) == RUN_LOG_KEYS
     assert (stored["run_id"], stored["tag"], stored["status"]) == ("layout-run", "nightly", "SUCCESS")
     assert list(stored["steps"]) == ["a", "success"]
@@ -236,9 +238,9 @@ def test_mocked_executor_runs_only_patches(project: Path) -> None:
 
 def test_run_ids_are_generated(project: Path) -> None:
     run_log = execute(write(project, {"a": {"type": "stub", "next": "success"}}, "a"), "config.yaml")
-    adjective, name, clock, random = run_log.run_id.split("-")
-    assert adjective.isalpha() and name.isalpha() and len(clock) == 4
-    assert len(random) == 6 and int(random, 16) >= 0
+    adjective, name, clock, suffix = run_log.run_id.split("-")
+    assert adjective.isalpha() and name.isalpha() and len(clock) == 4 and clock.isdigit()
+    assert len(suffix) == 6 and set(suffix) <= set("0123456789abcdef"), "24 random bits, in hex"
 
 
 def test_existing_run_id_is_refused(project: Path) -> None:

@@ -21,7 +21,14 @@ from magnus.datastore.models import RunLog
 from magnus.errors import CatalogError, NoRunContextError, UserInputError
 from magnus.map_position import position_names
 from magnus.names import check_path_name, encode_file_name
-from magnus.parameters import cast_value, encode_value, parameters_from_environment, private_copy, to_jsonable
+from magnus.parameters import (
+    cast_value,
+    check_parameters,
+    encode_value,
+    parameters_from_environment,
+    private_copy,
+    to_jsonable,
+)
 from magnus.runtime import current
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
@@ -49,8 +56,14 @@ def get_parameter(key: Optional[str] = None, cast_as: Any = None) -> Any:
 
 
 def set_parameter(**kwargs: Any) -> None:
-    """Set (or replace) parameters of the run; pydantic models are stored as their dicts."""
+    """Set (or replace) parameters of the run; pydantic models are stored as their dicts.
+
+    Raises:
+        ParameterError: a name cannot be a parameter's, or a value is not JSON data (``NaN``,
+            an infinity, nested too deep, an object): nothing is set.
+    """
     values = {key: to_jsonable(value) for key, value in kwargs.items()}
+    check_parameters(values, "set_parameter")
     step = current.current_step()
     if step is None:
         for key, value in values.items():

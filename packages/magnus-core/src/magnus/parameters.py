@@ -4,6 +4,12 @@ The initial parameters come from a YAML file (``-p``), overridden by ``MAGNUS_PR
 environment variables (JSON-decoded when they parse). Python functions receive parameters by
 argument name, cast to the annotated type (pydantic models included), and return a pydantic model
 or a dict whose fields merge into the run's parameters.
+
+Every parameter is also the environment variable ``MAGNUS_PRM_<name>`` of every task, and is
+recorded as JSON: wherever a parameter enters a run (the file, the environment, what a step
+returns, exports or sets) its name must be able to name a variable (:func:`parameter_name_problem`)
+and its value must be JSON data (:func:`magnus.json_data.json_data_problem`), or it is refused in
+one line naming where it came from and the parameter.
 """
 
 from __future__ import annotations
@@ -19,21 +25,90 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from magnus import defaults
 from magnus.errors import ParameterError
+from magnus.json_data import json_data_problem, non_finite_problem, too_deep
 from magnus.yaml_file import load_yaml_mapping
+
+# The longest parameter name, in UTF-8 bytes: a name is in every task's environment.
+NAME_MAX_BYTES = 255
+# ``MAGNUS_<rest>`` too large for the environment is in the file named by ``MAGNUS_FILE_<rest>``
+# (see magnus.runtime.environment): outside the ``MAGNUS_PRM_`` prefix, no parameter's variable.
+FILE_PREFIX = "MAGNUS_FILE_"
+_MAGNUS = "MAGNUS_"
+
+
+def file_variable(variable: str) -> str:
+    """The variable naming the file that holds ``variable``'s value: ``MAGNUS_PRM_x`` -> ``MAGNUS_FILE_PRM_x``."""
+    return FILE_PREFIX + variable[len(_MAGNUS) :]
+
+
+def valued_variable(variable: str) -> str:
+    """The variable whose value the file named by ``variable`` holds (:func:`file_variable` undone)."""
+    return _MAGNUS + variable[len(FILE_PREFIX) :]
+
+
+def parameter_name_problem(name: str) -> str:
+    """``''`` when ``name`` can be a parameter's name, else why not.
+
+    A name becomes the environment variable ``MAGNUS_PRM_<name>``: it cannot be empty (the
+    variable would name nothing) or hold ``=`` or NUL (no environment can hold them), and it is
+    at most :data:`NAME_MAX_BYTES` bytes.
+    """
+    if not name:
+        return "a name cannot be empty"
+    variable = f"{defaults.PARAMETER_PREFIX}<name>"
+    for character, called in (("=", "'='"), ("\0", "NUL")):
+        if character in name:
+            return f"a name cannot contain {called} (it is in the environment variable {variable})"
+    if len(name.encode("utf-8", "surrogateescape")) > NAME_MAX_BYTES:
+        return f"a name is at most {NAME_MAX_BYTES} bytes"
+    return ""
+
+
+def parameter_problem(name: str, value: Any) -> str:
+    """``''`` when ``name`` and ``value`` can be a parameter, else ``parameter 'name': what is wrong``."""
+    problem = parameter_name_problem(name) or json_data_problem(value)
+    return f"parameter {name!r}: {problem}" if problem else ""
+
+
+def check_parameters(parameters: Mapping[str, Any], source: str) -> None:
+    """Refuse the first parameter whose name or value cannot be a parameter.
+
+    Raises:
+        ParameterError: ``<source>: parameter '<name>': <what is wrong>``.
+    """
+    for name, value in parameters.items():
+        problem = parameter_problem(name, value)
+        if problem:
+            raise ParameterError(f"{source}: {problem}")
 
 
 def load_parameters_file(path: str) -> Dict[str, Any]:
-    """The mapping in a YAML parameters file; anything else is refused with the file named."""
+    """The mapping in a YAML parameters file; anything else is refused with the file named.
+
+    The YAML reader refuses values that are not JSON data (naming the line); the names are
+    checked here.
+    """
     content = load_yaml_mapping(path, "parameters file", ParameterError, "a mapping of names to values")
-    return {str(key): value for key, value in content.items()}
+    parameters = {str(key): value for key, value in content.items()}
+    for name in parameters:
+        problem = parameter_name_problem(name)
+        if problem:
+            raise ParameterError(f"{path}: parameter {name!r}: {problem}")
+    return parameters
 
 
 def parameters_from_environment(environ: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
-    """``MAGNUS_PRM_<name>`` variables as ``{name: value}``, names lower-cased as in magnus 0.5.1."""
+    """``MAGNUS_PRM_<name>`` variables as ``{name: value}``, names lower-cased as in magnus 0.5.1.
+
+    Raises:
+        ParameterError: a value is JSON that is not JSON data (``NaN``, nested too deep), or a
+            name is too long; the message names the variable and the parameter.
+    """
     found: Dict[str, Any] = {}
     for key, raw in (os.environ if environ is None else environ).items():
         if key.startswith(defaults.PARAMETER_PREFIX) and len(key) > len(defaults.PARAMETER_PREFIX):
-            found[key[len(defaults.PARAMETER_PREFIX) :].lower()] = decode_value(raw)
+            name = key[len(defaults.PARAMETER_PREFIX) :].lower()
+            found[name] = decode_parameter(name, raw, key)
     return found
 
 
@@ -52,14 +127,43 @@ def decode_value(raw: str) -> Any:
         return raw
 
 
+def decode_parameter(name: str, raw: str, variable: str) -> Any:
+    """The value of parameter ``name`` from the text of its environment variable ``variable``.
+
+    JSON when it parses, the literal string otherwise (:func:`decode_value`), as magnus 0.5.1.
+
+    Raises:
+        ParameterError: ``<variable>: parameter '<name>': <what is wrong>``, for JSON that is not
+            JSON data magnus keeps (``NaN``, ``Infinity``, nested deeper than the limit), or a
+            name that cannot be a parameter's.
+    """
+    try:
+        value = decode_value(raw)
+    except RecursionError:  # deeper than python's parser goes: far deeper than the limit
+        problem = f"parameter {name!r}: {too_deep()}"
+    else:
+        problem = parameter_problem(name, value)
+    if problem:
+        raise ParameterError(f"{variable}: {problem}")
+    return value
+
+
 def encode_value(value: Any) -> str:
     """How a parameter is put in an environment variable (JSON, as magnus 0.5.1 does)."""
     return json.dumps(to_jsonable(value))
 
 
 def to_jsonable(value: Any) -> Any:
-    """Pydantic models become their (aliased) JSON-compatible dicts; the rest is left as is."""
+    """Pydantic models become their (aliased) JSON-compatible dicts; the rest is left as is.
+
+    A model holding ``NaN`` or an infinity is given as its python dump, which
+    :func:`~magnus.json_data.json_data_problem` refuses: its JSON dump would write ``null`` for
+    some of them, silently.
+    """
     if isinstance(value, BaseModel):
+        python = value.model_dump(by_alias=True)
+        if non_finite_problem(python):
+            return python
         return value.model_dump(mode="json", by_alias=True)
     return value
 
@@ -68,12 +172,13 @@ def returned_parameters(value: Any, command: str) -> Dict[str, Any]:
     """What a function returned, as parameters to merge into the run's.
 
     Raises:
-        ParameterError: the function returned something that is not a model, a dict or None.
+        ParameterError: the function returned something that is not a model, a dict or None, or
+            a parameter that cannot be one (:func:`parameter_problem`), named.
     """
     if value is None:
         return {}
     if isinstance(value, BaseModel):
-        returned = value.model_dump(mode="json", by_alias=True)
+        returned: Dict[str, Any] = to_jsonable(value)
     elif isinstance(value, dict):
         returned = {str(key): to_jsonable(item) for key, item in value.items()}
     else:
@@ -81,13 +186,10 @@ def returned_parameters(value: Any, command: str) -> Dict[str, Any]:
             f"{command} returned {type(value).__name__}: return a pydantic model or a dict to set parameters "
             "(or use magnus.put_object for other objects)"
         )
-    try:
-        json.dumps(returned)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(
-            f"{command} returned a value that is not JSON-serialisable ({exc}); "
-            "parameters must be JSON data: use magnus.put_object for other objects"
-        ) from exc
+    for name, item in returned.items():
+        problem = parameter_problem(name, item)
+        if problem:
+            raise ParameterError(f"{command} returned {problem}")
     return returned
 
 

@@ -9,11 +9,12 @@ and checked before anything uses it, so a small file cannot cost a large machine
 - aliases: an anchor used inside itself is refused, and all the aliases of a file may repeat at
   most :data:`ALIASED_VALUES_LIMIT` values in all (an "alias bomb" of 1 KB would otherwise grow
   to gigabytes when the data is copied or written as JSON);
-- nesting: at most :data:`DEPTH_LIMIT` levels of lists and mappings;
+- nesting: at most :data:`DEPTH_LIMIT` levels of lists and mappings (the limit of
+  :mod:`magnus.json_data`, which every parameter's value meets);
 - JSON data only: what a file holds is recorded in run logs, environment variables and trackers
   as JSON. Dates and timestamps are kept as the text written (``2024-01-01``); ``!!binary`` and
-  ``!!set`` values are refused, naming the line and the top-level key they are under; keys are
-  text (``1:`` is the key ``"1"``).
+  ``!!set`` values, ``.nan`` and ``.inf`` are refused, naming the line and the top-level key they
+  are under; keys are text (``1:`` is the key ``"1"``).
 
 Each problem is one line naming the file, raised as the ``error`` the caller chooses.
 """
@@ -23,17 +24,20 @@ from __future__ import annotations
 import functools
 import gc
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
+from magnus.json_data import DEPTH_LIMIT as DEPTH_LIMIT  # the YAML reader's limit too, known by this name
+from magnus.json_data import too_deep
+
 if TYPE_CHECKING:
-    from yaml.nodes import Node
+    from yaml.nodes import Node, ScalarNode
 
 MiB = 1024 * 1024
 DOCUMENT_LIMIT = 4 * MiB
 PARAMETERS_LIMIT = 64 * MiB
 ALIASED_VALUES_LIMIT = 1_000_000
-DEPTH_LIMIT = 100
 
 # The size limit of each kind of file, by the name callers give it; any other is a document.
 _SIZE_LIMITS = {"parameters file": PARAMETERS_LIMIT}
@@ -106,9 +110,7 @@ def parse_yaml(text: str, source: str, error: Callable[[str], Exception]) -> Any
     except _NotJSON as exc:
         where = _top_key(node, exc.node)
         line = exc.node.start_mark.line + 1
-        raise error(
-            f"{source}: line {line}: {where}{exc.what} is not JSON data: write it as a string or a list"
-        ) from exc
+        raise error(f"{source}: line {line}: {where}{exc.problem}") from exc
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: python refuses an integer of 5,000 digits
         raise error(f"{source}: not valid YAML: {_described(exc)}") from exc
     finally:
@@ -118,9 +120,9 @@ def parse_yaml(text: str, source: str, error: Callable[[str], Exception]) -> Any
 
 
 class _NotJSON(Exception):
-    def __init__(self, node: "Node", what: str) -> None:
-        super().__init__(what)
-        self.node, self.what = node, what
+    def __init__(self, node: "Node", problem: str) -> None:
+        super().__init__(problem)
+        self.node, self.problem = node, problem
 
 
 @functools.lru_cache(maxsize=1)
@@ -132,9 +134,15 @@ def _loader_class() -> Any:
 
     def refuse(what: str) -> Callable[[Any, "Node"], Any]:
         def construct(loader: Any, node: "Node") -> Any:
-            raise _NotJSON(node, what)
+            raise _NotJSON(node, f"{what} is not JSON data: write it as a string or a list")
 
         return construct
+
+    def finite_float(loader: Any, node: "ScalarNode") -> float:
+        value: float = yaml.SafeLoader.construct_yaml_float(loader, node)
+        if not math.isfinite(value):
+            raise _NotJSON(node, f"{node.value} is not JSON data (JSON has no NaN or infinity): use null or a string")
+        return value
 
     class JSONDataLoader(base):  # type: ignore[misc, valid-type]
         def construct_mapping(self, node: "Node", deep: bool = False) -> Dict[str, Any]:
@@ -156,6 +164,7 @@ def _loader_class() -> Any:
     JSONDataLoader.add_constructor(_YAML + "timestamp", yaml.SafeLoader.construct_yaml_str)
     JSONDataLoader.add_constructor(_YAML + "binary", refuse("a !!binary value"))
     JSONDataLoader.add_constructor(_YAML + "set", refuse("a !!set"))
+    JSONDataLoader.add_constructor(_YAML + "float", finite_float)
     return JSONDataLoader
 
 
@@ -175,7 +184,7 @@ def check_depth(root: "Node") -> str:
     level, depth = [root], 1
     while level:
         if depth > DEPTH_LIMIT:
-            return f"line {level[0].start_mark.line + 1}: nested deeper than {DEPTH_LIMIT} levels"
+            return f"line {level[0].start_mark.line + 1}: {too_deep()}"
         below: List["Node"] = []
         for node in level:
             value = node.value
@@ -214,10 +223,10 @@ def check_aliases(root: "Node") -> str:
             return f"line {line}: an alias refers to the value it is in (a recursive alias)"
         if id(child) in done:  # an alias: the same node again, maybe deeper than where it was written
             if depth + done[id(child)][1] > DEPTH_LIMIT:
-                return f"line {line}: nested deeper than {DEPTH_LIMIT} levels (through an alias)"
+                return f"line {line}: {too_deep()} (through an alias)"
             continue
         if depth + 1 > DEPTH_LIMIT:
-            return f"line {line}: nested deeper than {DEPTH_LIMIT} levels"
+            return f"line {line}: {too_deep()}"
         on_path.add(id(child))
         stack.append((child, depth + 1, _children(child)))
     total = done[id(root)][0]

@@ -11,6 +11,7 @@ from magnus.errors import MagnusError
 from magnus.graph import Graph
 from magnus.map_position import NAMES_KEY, MapPosition, item_names
 from magnus.nodes.composite import BranchRun, CompositeNode
+from magnus.parameters import parameter_name_problem
 from magnus.parse_context import ParseContext, ProblemsRecorded
 from magnus.parsing import create_graph
 
@@ -41,10 +42,15 @@ class MapNode(CompositeNode):
 
     @field_validator("iterate_as")
     @classmethod
-    def _not_the_names_key(cls, value: str) -> str:
-        if value == NAMES_KEY:
+    def _names_a_parameter(cls, name: str) -> str:
+        """Each value is the parameter ``iterate_as`` of its branch's steps (``MAGNUS_PRM_<iterate_as>``),
+        in a map position beside magnus's own key of item names."""
+        if name == NAMES_KEY:
             raise ValueError(f"'{NAMES_KEY}' is magnus's own key of a map position")
-        return value
+        problem = parameter_name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
 
     @classmethod
     def parse_from_config(cls, config: Dict[str, Any], ctx: ParseContext, **identity: str) -> "MapNode":

@@ -7,14 +7,18 @@ become parameters of the run (names lower-cased, values JSON-decoded), ``MAGNUS_
 [_STEP_<n>]`` variables become metrics. The environment is restored when the task ends.
 
 A value too large for the environment of a process is written to a file instead, named by
-``MAGNUS_PRM_<name>_FILE`` (``MAGNUS_MAP_VARIABLE_FILE`` for the map position), and
-``MAGNUS_PRM_<name>`` is not set: the kernel refuses to start any process whose environment
+``MAGNUS_FILE_PRM_<name>`` (``MAGNUS_FILE_MAP_VARIABLE`` for the map position: the variable's
+name with ``FILE_`` after ``MAGNUS_``), and ``MAGNUS_PRM_<name>`` is not set. Those variables are
+outside the ``MAGNUS_PRM_`` prefix, so no parameter's name can be taken for one of them (a
+parameter ``x_FILE`` is ``MAGNUS_PRM_x_FILE``, whatever ``x`` holds), and they are never read back
+as parameters. The kernel refuses to start any process whose environment
 holds one string over 128 KiB (or more than a few MiB in all), so such a variable would break
 every command of the step. A value is too large when its variable is over
 :data:`LONGEST_VARIABLE` bytes, or when the variables of magnus together exceed
 :data:`ENVIRONMENT_BUDGET` (the largest go to files first). The files hold the JSON text and are
 read-only; what a task writes to them is not read back (export ``MAGNUS_PRM_<name>`` to set a
-parameter).
+parameter). What a task exports is checked as any parameter entering a run is
+(:func:`magnus.parameters.decode_parameter`): a step exporting ``MAGNUS_PRM_x=NaN`` fails.
 
 A run's :class:`ParameterVariables` encodes each value once while it stays the same object (a
 store hands out its own values and never changes them in place), and writes each file once while
@@ -37,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple
 
 from magnus import defaults
-from magnus.parameters import decode_value, encode_value
+from magnus.parameters import FILE_PREFIX, decode_parameter, decode_value, encode_value, file_variable, valued_variable
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
 
@@ -46,7 +50,6 @@ logger = logging.getLogger(defaults.LOGGER_NAME)
 # stack) in all: the variables of magnus stay well under both, with room for the others.
 LONGEST_VARIABLE = 128 * 1024 - 1024
 ENVIRONMENT_BUDGET = 1024 * 1024
-FILE_SUFFIX = "_FILE"
 
 
 @dataclass
@@ -85,8 +88,8 @@ class ParameterVariables:
     def exported(self, parameters: Mapping[str, Any], map_variable: defaults.TypeMapVariable) -> Dict[str, str]:
         """The variables a task sees: every parameter, then the map position.
 
-        A variable too large for the environment (see the module) is replaced by ``<variable>_FILE``,
-        naming the file holding its value.
+        A variable too large for the environment (see the module) is replaced by
+        :func:`file_variable` of it, naming the file holding its value.
         """
         named = [(defaults.PARAMETER_PREFIX + key, value) for key, value in parameters.items()]
         if map_variable:
@@ -102,9 +105,9 @@ class ParameterVariables:
             if item.size <= LONGEST_VARIABLE and total <= ENVIRONMENT_BUDGET:
                 break
             del variables[key]
-            variables[key + FILE_SUFFIX] = self._spill(key, item)
+            variables[file_variable(key)] = self._spill(key, item)
             total -= item.size
-            logger.debug("%s (%d bytes) is too large for the environment: in %s%s", key, item.size, key, FILE_SUFFIX)
+            logger.debug("%s (%d bytes) is too large for the environment: in %s", key, item.size, file_variable(key))
         return variables
 
     def _encode(self, variable: str, value: Any) -> _Encoded:
@@ -166,20 +169,26 @@ def parameters_in_environment(
 
 @contextlib.contextmanager
 def _exported(exported: Dict[str, str]) -> Iterator[EnvironmentChanges]:
+    """Export, then restore; what the task changed is read back once it ended without raising.
+
+    The environment is restored before what was read back is checked: a value refused there
+    (``ParameterError``) leaves the environment as it was, like any other failure of the task.
+    """
     before = {key: os.environ.get(key) for key in exported}
     before.update((key, value) for key, value in _returned_variables())
     # A value in a file is not also in the environment, even an older one from before the step.
     for key in exported:
-        if key.endswith(FILE_SUFFIX) and key[: -len(FILE_SUFFIX)] not in exported:
-            os.environ.pop(key[: -len(FILE_SUFFIX)], None)
+        if key.startswith(FILE_PREFIX) and valued_variable(key) not in exported:
+            valued = valued_variable(key)
+            before.setdefault(valued, os.environ.get(valued))
+            os.environ.pop(valued, None)
     os.environ.update(exported)
     changes = EnvironmentChanges()
+    after: Dict[str, str] = {}
     try:
         yield changes
     finally:
-        seen = {**before, **exported}
         after = dict(_returned_variables())
-        _read_back(after, seen, changes)
         for key, value in before.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -187,6 +196,7 @@ def _exported(exported: Dict[str, str]) -> Iterator[EnvironmentChanges]:
                 os.environ[key] = value
         for key in after.keys() - before.keys():
             del os.environ[key]
+    _read_back(after, {**before, **exported}, changes)
 
 
 def _returned_variables() -> Iterator[Tuple[str, str]]:
@@ -201,7 +211,8 @@ def _read_back(after: Mapping[str, str], seen: Mapping[str, Optional[str]], chan
         if seen.get(key) == raw:
             continue
         if key.startswith(defaults.PARAMETER_PREFIX) and len(key) > len(defaults.PARAMETER_PREFIX):
-            changes.parameters[key[len(defaults.PARAMETER_PREFIX) :].lower()] = decode_value(raw)
+            name = key[len(defaults.PARAMETER_PREFIX) :].lower()
+            changes.parameters[name] = decode_parameter(name, raw, f"exported {key}")
         elif key.startswith(defaults.TRACK_PREFIX) and len(key) > len(defaults.TRACK_PREFIX):
             changes.metrics.append(tracked_metric(key[len(defaults.TRACK_PREFIX) :], raw))
 

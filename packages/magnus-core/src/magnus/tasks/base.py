@@ -40,9 +40,10 @@ class BaseTaskType(BaseModel):
     ) -> Dict[str, Any]:
         """The parameters this command receives, as the attempt records them.
 
-        The default is all of them (a shell command sees every parameter); task types that
-        receive only some (a python function, by its arguments) say which, so that a step's log
-        does not grow with parameters it never read.
+        The default is all of them; task types that can tell which they read (a python
+        function, by its arguments; a shell command, by the variables it names) say which, so
+        that a step's log does not grow with parameters it never read: each attempt recording
+        every parameter made a run log grow with the parameters times the steps.
         """
         return {**parameters, **(map_variable or {})}
 
