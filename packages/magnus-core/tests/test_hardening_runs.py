@@ -6,6 +6,7 @@ tested on ``python -m magnus`` processes started in a project folder.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import signal
@@ -284,7 +285,8 @@ def test_the_execution_log_holds_masked_prints_and_logging(capfd: pytest.Capture
     logger.addHandler(console)
     logger.propagate = False
     try:
-        with captured_output(redactor) as output:
+        output = io.StringIO()
+        with captured_output(redactor, output):
             print("abc", end="")
             print("def and ab", end="")  # "ab" may begin the secret: held back
             print("c.")  # ...it did not: written out
@@ -318,7 +320,8 @@ def test_a_secret_written_in_pieces_with_a_flush_between_is_masked(capfd: pytest
     """A flush between the pieces wrote out the first piece: neither the console nor the log masked it."""
     redactor = Redactor()
     redactor.add([SECRET])
-    with captured_output(redactor) as output:
+    output = io.StringIO()
+    with captured_output(redactor, output):
         print("token:", SECRET[:5], end="")
         sys.stdout.flush()  # the first piece may be the start of the secret: it stays held
         print(SECRET[5:], "and more")

@@ -101,6 +101,20 @@ def test_an_unreachable_server_fails_within_the_timeout_naming_the_url(tmp_path:
     assert elapsed < 60  # MLflow's own retries took ~4 minutes; the start-up of mlflow is most of this
 
 
+def test_a_file_store_this_mlflow_keeps_read_only_is_said_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow 3 refuses ``file:`` stores unless told: one line saying so and how, no internal error."""
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    result = run_magnus(tmp_path, {"server_url": "file:./mlruns"})
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "Error: experiment_tracker: MLflow at file:./mlruns: this MLflow keeps its file store read-only: use a "
+        "database (server_url: sqlite:///mlflow.db; `mlflow migrate-filestore` moves existing runs), or set "
+        "MLFLOW_ALLOW_FILE_STORE=true"
+    ]
+
+
 def test_the_http_settings_hold_only_for_the_calls_of_the_tracker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT", raising=False)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # set by the user: wins

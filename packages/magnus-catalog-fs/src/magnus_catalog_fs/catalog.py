@@ -107,6 +107,12 @@ class FileSystemCatalog(BaseCatalog):
         write_atomically(target, data, durable=False)
         return [self._entry(relative, run_id, hashlib.sha256(data).hexdigest(), "put")]
 
+    def put_file(self, name: str, source: Path, run_id: str) -> List[DataCatalog]:
+        """Copy magnus's own file (an execution log) straight into the run's folder, in blocks."""
+        relative = Path(checked_pattern(name))
+        _copy(source, confined(self.run_folder(run_id), relative, "catalog"))
+        return [self._entry(relative, run_id, sha256_of(source), "put")]
+
     def claim(self, run_id: str) -> None:
         """Create the run's folder: one creator wins (``mkdir`` is atomic); it exists, it is an earlier run's."""
         folder = self.run_folder(run_id)

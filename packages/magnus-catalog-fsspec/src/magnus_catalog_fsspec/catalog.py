@@ -144,6 +144,12 @@ class FsspecCatalog(BaseCatalog):
         self._folder.fs.pipe_file(f"{self.run_path(run_id)}/{relative}", data)
         return [self._entry(relative, run_id, hashlib.sha256(data).hexdigest(), "put")]
 
+    def put_file(self, name: str, source: Path, run_id: str) -> List[DataCatalog]:
+        """Upload magnus's own file (an execution log) as one object of the run's folder, in blocks."""
+        relative = checked_pattern(name)
+        self._folder.fs.put_file(str(source), f"{self.run_path(run_id)}/{relative}")
+        return [self._entry(relative, run_id, sha256_of(source), "put")]
+
     def claim(self, run_id: str) -> None:
         """A conditional put of the run folder's claim object (S3 refuses a second one, atomically); a
         run folder holding objects already (an earlier run's, from before claims) is refused too.

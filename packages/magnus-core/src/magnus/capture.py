@@ -2,8 +2,9 @@
 
 Within :func:`captured_output`:
 
-- ``sys.stdout`` and ``sys.stderr`` write to the console and into one buffer (the step's
-  execution log);
+- ``sys.stdout`` and ``sys.stderr`` write to the console and into one sink (the step's
+  execution log: a file, written as the step prints, so memory stays bounded whatever it prints;
+  none when the log is not kept);
 - :mod:`logging` handlers that write to the console (a ``StreamHandler`` on ``sys.stdout`` or
   ``sys.stderr``, such as the one ``logging.basicConfig`` or the CLI set up before the step)
   write through the same streams, so what a task logs lands in its execution log too; they are
@@ -28,11 +29,11 @@ from magnus.redaction import Redactor
 
 
 class _Tee(io.TextIOBase):
-    """Writes to the console stream and to a buffer, secrets masked in both."""
+    """Writes to the console stream and to a sink, secrets masked in both."""
 
-    def __init__(self, console: TextIO, buffer: io.StringIO, redactor: Optional[Redactor]) -> None:
+    def __init__(self, console: TextIO, sink: Optional[TextIO], redactor: Optional[Redactor]) -> None:
         self._console = console
-        self._buffer = buffer
+        self._sink = sink
         self._redactor = redactor
         self._held = ""  # the end of the last write, which could begin a secret
 
@@ -49,7 +50,8 @@ class _Tee(io.TextIOBase):
 
     def _emit(self, text: str) -> None:
         if text:
-            self._buffer.write(text)
+            if self._sink is not None:
+                self._sink.write(text)
             self._console.write(text)
 
     def release(self) -> None:
@@ -73,17 +75,18 @@ class _Tee(io.TextIOBase):
 
 
 @contextlib.contextmanager
-def captured_output(redactor: Optional[Redactor] = None) -> Iterator[io.StringIO]:
-    """Within the block, stdout, stderr and console logging go to the console and into the yielded buffer.
+def captured_output(redactor: Optional[Redactor] = None, sink: Optional[TextIO] = None) -> Iterator[None]:
+    """Within the block, stdout, stderr and console logging go to the console and into ``sink``.
 
-    With ``redactor``, its secrets are masked in everything written and in every log record.
+    ``sink`` (an open file, a :class:`io.StringIO`; None: the console only) receives each write
+    as it is made: nothing is kept here. With ``redactor``, its secrets are masked in everything
+    written and in every log record.
     """
-    buffer = io.StringIO()
-    out, err = _Tee(sys.stdout, buffer, redactor), _Tee(sys.stderr, buffer, redactor)
+    out, err = _Tee(sys.stdout, sink, redactor), _Tee(sys.stderr, sink, redactor)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             with _console_logging_into(out, err), _masked_log_records(redactor):
-                yield buffer
+                yield
     finally:
         out.release()
         err.release()

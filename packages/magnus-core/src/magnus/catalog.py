@@ -154,11 +154,25 @@ class BaseCatalog(BaseService):
         The default writes it to a scratch folder and puts it from there; catalogs that can write
         into their store directly override this.
         """
-        import tempfile
-        from pathlib import Path
-
         with tempfile.TemporaryDirectory(prefix="magnus-put-") as scratch:
             (Path(scratch) / name).write_bytes(data)
+            return self.put(name, run_id, scratch)
+
+    def put_file(self, name: str, source: Path, run_id: str) -> List[DataCatalog]:
+        """Put the file ``source`` (made by magnus, such as a step's execution log, of any size) as
+        file ``name``: copied as it is read, never whole in memory.
+
+        The default links (or copies) it into a scratch folder as ``name`` and puts it from there;
+        catalogs that can copy into their store directly override this.
+        """
+        import shutil
+
+        with tempfile.TemporaryDirectory(prefix="magnus-put-") as scratch:
+            target = Path(scratch) / name
+            try:
+                os.link(source, target)
+            except OSError:  # another file system, or links not allowed
+                shutil.copyfile(source, target)
             return self.put(name, run_id, scratch)
 
     def claim(self, run_id: str) -> None:

@@ -30,6 +30,7 @@ from magnus.redaction import Redactor
 from magnus.runtime.events import NO_OBSERVER, RunObserver
 from magnus.runtime.services import Pipeline, RunOptions, RunServices
 from magnus.service import BaseService
+from magnus.service_failures import using
 from magnus.yaml_file import load_yaml
 
 if TYPE_CHECKING:
@@ -137,7 +138,8 @@ def _resolve_secrets(services: Iterable[BaseService], secrets: Any) -> Redactor:
         return value
 
     for service in services:
-        service.resolve_secrets(secret)
+        with using(service):  # some open their connection here
+            service.resolve_secrets(secret)
     return redactor
 
 

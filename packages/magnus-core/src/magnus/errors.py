@@ -110,6 +110,14 @@ class CatalogClaimedError(CatalogError):
         self.run_id = run_id
 
 
+class ServiceError(MagnusError):
+    """A catalog, run log store or tracker could not be used: unreachable, no credentials, no bucket.
+
+    Not a bug of magnus and not malformed input: the run fails (exit 1), saying which service,
+    what failed and the fix (see ``magnus.service_failures``).
+    """
+
+
 class NoRunContextError(MagnusError):
     """The interaction API was used where no magnus run is active."""
 

@@ -124,6 +124,11 @@ def bounded_calls(server_url: str, timeout: float) -> Iterator[None]:
 def _reason(exc: Exception, timeout: float) -> str:
     """What went wrong in a few words (MLflow's messages hold whole URLs and exception reprs)."""
     text = " ".join(str(exc).split())
+    if "filesystem tracking backend" in text:  # MLflow 3 refuses file: stores unless told
+        return (
+            "this MLflow keeps its file store read-only: use a database (server_url: sqlite:///mlflow.db; "
+            "`mlflow migrate-filestore` moves existing runs), or set MLFLOW_ALLOW_FILE_STORE=true"
+        )
     if "Connection refused" in text:
         return "connection refused"
     if "timed out" in text.lower() or "Timeout" in text:
@@ -204,7 +209,9 @@ class MLflowExperimentTracker(BaseExperimentTracker):
         if self._client is None:
             from mlflow.tracking import MlflowClient
 
-            client = _BoundedClient(MlflowClient(tracking_uri=self.server_url), self.server_url, self.timeout)
+            with bounded_calls(self.server_url, self.timeout):  # MLflow may refuse the URI itself
+                made = MlflowClient(tracking_uri=self.server_url)
+            client = _BoundedClient(made, self.server_url, self.timeout)
             self._client = client  # type: ignore[assignment]
         return self._client  # type: ignore[return-value]
 

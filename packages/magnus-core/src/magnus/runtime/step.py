@@ -8,17 +8,21 @@ writes its step log once, with everything the step produced.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from typing import TYPE_CHECKING, List, Optional
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, List, Optional, TextIO
 
 from magnus import defaults, supervision
 from magnus.capture import captured_output
 from magnus.datastore.models import DataCatalog, StepAttempt, StepLog
-from magnus.errors import CatalogError, StepLogNotFoundError
+from magnus.errors import CatalogError, ServiceError, StepLogNotFoundError
 from magnus.nodes.base import BaseNode, ExecutableNode
 from magnus.runtime.current import CurrentStep, running, track
 from magnus.runtime.environment import parameters_in_environment
+from magnus.service_failures import using
 from magnus.timing import duration, now
 from magnus.tracebacks import format_failure
 
@@ -110,19 +114,20 @@ class StepRunner:
         try:
             if settings and settings.get:
                 step_log.add_data_catalogs(self._sync_catalog("get", settings, step_log))
-        except CatalogError as exc:
+        except (CatalogError, ServiceError) as exc:
             attempt.start_time = attempt.end_time = now()
             attempt.message = f"catalog get failed: {exc}"
             step_log.attempts.append(attempt)
             return attempt
 
+        log_name = self._execution_log_name(node, current) if node.keeps_execution_log and not mock else ""
         for number in range(before + 1, before + node.max_attempts + 1):
-            with captured_output(self.services.redactor) as output:
+            put: List[DataCatalog] = []
+            with self._execution_log(log_name, put) as sink, captured_output(self.services.redactor, sink):
                 attempt = self._attempt(node, current, mock)
             attempt.attempt_number = number
             step_log.attempts.append(attempt)
-            if node.keeps_execution_log and not mock:
-                step_log.add_data_catalogs(self._put_execution_log(node, current, output.getvalue()))
+            step_log.add_data_catalogs(put)
             if attempt.message == INTERRUPTED:
                 raise KeyboardInterrupt  # recorded, and now the run ends (no retry)
             if attempt.status == defaults.SUCCESS:
@@ -131,7 +136,7 @@ class StepRunner:
         if attempt.status == defaults.SUCCESS and settings and settings.put:
             try:
                 step_log.add_data_catalogs(self._sync_catalog("put", settings, step_log))
-            except CatalogError as exc:
+            except (CatalogError, ServiceError) as exc:
                 attempt.status = defaults.FAIL
                 attempt.message = f"catalog put failed: {exc}"
         return attempt
@@ -173,29 +178,41 @@ class StepRunner:
         catalog = services.catalog
         folder = settings.compute_data_folder or catalog.compute_data_folder
         entries: List[DataCatalog] = []
-        for name in settings.get if stage == "get" else settings.put:
-            if stage == "get":
-                entries.extend(catalog.get(name, services.run_id, folder))
-            else:
-                entries.extend(catalog.put(name, services.run_id, folder, synced_catalogs=step_log.data_catalog))
+        with using(catalog):
+            for name in settings.get if stage == "get" else settings.put:
+                if stage == "get":
+                    entries.extend(catalog.get(name, services.run_id, folder))
+                else:
+                    entries.extend(catalog.put(name, services.run_id, folder, synced_catalogs=step_log.data_catalog))
         return entries
 
-    def _put_execution_log(self, node: ExecutableNode, current: CurrentStep, text: str) -> List[DataCatalog]:
-        """Put what the step printed in the catalog as ``<step>.execution.log[_<map item>...]``.
-
-        magnus 0.5.1's name, encoded (:func:`~magnus.names.encode_file_name`): whatever a map value
-        holds (``../x``, ``/``, NUL), the log is one file in the run's folder of the catalog.
-        """
+    def _execution_log_name(self, node: ExecutableNode, current: CurrentStep) -> str:
+        """``<step>.execution.log[_<map item>...]``, magnus 0.5.1's name of what a step printed, encoded
+        (:func:`~magnus.names.encode_file_name`): whatever a map value holds (``../x``, ``/``, NUL),
+        the log is one file in the run's folder of the catalog."""
         from magnus.map_position import position_names
         from magnus.names import encode_file_name
 
-        services = self.services
-        if not services.catalog.keeps_data:
-            return []
         file_name = node.name.replace(" ", "_") + ".execution.log"
         for item in position_names(current.map_variable):
             file_name += f"_{item}"
-        return services.catalog.put_data(encode_file_name(file_name), text.encode("utf-8"), services.run_id)
+        return encode_file_name(file_name)
+
+    @contextlib.contextmanager
+    def _execution_log(self, name: str, put: List[DataCatalog]) -> Iterator[Optional[TextIO]]:
+        """A file what an attempt prints is written into as it prints (memory stays bounded whatever
+        it prints), put in the catalog as ``name`` after the attempt (its entries added to ``put``).
+        None when no log is kept (``name`` empty, a catalog keeping no data): the console only."""
+        catalog = self.services.catalog
+        if not name or not catalog.keeps_data:
+            yield None
+            return
+        with tempfile.TemporaryDirectory(prefix="magnus-log-") as scratch:
+            path = Path(scratch) / "execution.log"
+            with open(path, "w", encoding="utf-8", errors="backslashreplace") as sink:
+                yield sink
+            with using(catalog):
+                put.extend(catalog.put_file(name, path, self.services.run_id))
 
 
 def new_step_log(node: BaseNode, internal_name: str, services: "RunServices") -> StepLog:

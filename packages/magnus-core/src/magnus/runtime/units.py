@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence,
 
 from magnus import defaults, supervision
 from magnus.datastore.models import BranchLog, StepAttempt, StepLog
-from magnus.errors import CatalogClaimedError, MagnusError, RunLogExistsError, StepLogNotFoundError
+from magnus.errors import CatalogClaimedError, MagnusError, RunLogExistsError, ServiceError, StepLogNotFoundError
 from magnus.map_position import position_json
 from magnus.nodes.base import resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
 from magnus.runtime import plan as kinds
 from magnus.runtime.step import INTERRUPTED, new_step_log
+from magnus.service_failures import using
 from magnus.timing import duration, now
 
 if TYPE_CHECKING:
@@ -229,6 +230,8 @@ class UnitRecords(RunLogRecords):
             RunLogExistsError: the run id is taken; nothing was written.
             CatalogClaimedError: the catalog holds an earlier run's files under this id; the run is
                 recorded FAIL before any step ran.
+            ServiceError: the store or the catalog cannot be used (no bucket, unreachable, no
+                credentials); recorded FAIL when the run log was made.
         """
         services = self.services
         parameters = dict(services.initial_parameters)
@@ -237,29 +240,33 @@ class UnitRecords(RunLogRecords):
             parameters.update(original.parameters)
             if original.dag_hash and original.dag_hash != services.pipeline.dag_hash:
                 logger.warning("the pipeline changed since run %s: reusing its steps by name", original.run_id)
-        self.store.create_run_log(
-            run_id=self.run_id,
-            dag_hash=services.pipeline.dag_hash,
-            use_cached=bool(services.original_run_id),
-            tag=services.tag,
-            original_run_id=services.original_run_id,
-            status=defaults.PROCESSING,
-        )
+        with using(self.store):
+            self.store.create_run_log(
+                run_id=self.run_id,
+                dag_hash=services.pipeline.dag_hash,
+                use_cached=bool(services.original_run_id),
+                tag=services.tag,
+                original_run_id=services.original_run_id,
+                status=defaults.PROCESSING,
+            )
         try:
-            services.catalog.claim(self.run_id)  # the run id is ours in the store: now in the catalog too
-        except CatalogClaimedError:
+            with using(services.catalog):
+                services.catalog.claim(self.run_id)  # the run id is ours in the store: now in the catalog too
+                if services.original_run_id:
+                    services.catalog.sync_between_runs(services.original_run_id, self.run_id)
+        except (CatalogClaimedError, ServiceError):
             self.store.update_run_log_status(self.run_id, defaults.FAIL)  # refused before any step ran
             raise
         self.created = True
-        if services.original_run_id:
-            services.catalog.sync_between_runs(services.original_run_id, self.run_id)
         self.recorded_parameters = services.redactor.redact_data(parameters)  # a secret's value is never recorded
         self.store.set_parameters(self.run_id, self.recorded_parameters)
         self.store.set_run_config(self.run_id, services.redactor.redact_data(dict(services.run_config)))
 
     def start_tracking(self) -> None:
         """Start the tracker's run, with the parameters the run began with (after [`begin_run`][])."""
-        self.services.experiment_tracker.start_run(self.run_id, self.services.tag, self.recorded_parameters)
+        tracker = self.services.experiment_tracker
+        with using(tracker):
+            tracker.start_run(self.run_id, self.services.tag, self.recorded_parameters)
         self.tracking = True
 
     def ensure_run_log(self) -> None:

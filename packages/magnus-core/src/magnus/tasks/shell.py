@@ -10,6 +10,7 @@ magnus 0.5.1. A parameter too large for the environment of a process is in the f
 
 from __future__ import annotations
 
+import codecs
 import os
 import signal
 import string
@@ -29,6 +30,7 @@ _DUMP_FAILED = ".failed"
 # Runs on any exit of the shell, explicit `exit` included: the environment as the command left it.
 # `env` is a process: it cannot start when the command exported a variable over 128 KiB.
 _PRELUDE = f'trap \'env -0 > "${_DUMP_VARIABLE}" 2>/dev/null || : > "${_DUMP_VARIABLE}{_DUMP_FAILED}"\' EXIT\n'
+_BLOCK = 1 << 16  # the most of a command's output read at once
 _RETURNED_PREFIXES = (defaults.PARAMETER_PREFIX, defaults.TRACK_PREFIX)
 _MAGNUS = "MAGNUS_"
 # What a shell takes as part of a variable's name after ``$``: a name ends at anything else.
@@ -91,10 +93,12 @@ class ShellTaskType(BaseTaskType):
 
 
 def _run_streaming(script: str, environment: Dict[str, str]) -> int:
-    """Run ``script`` with its output (stdout and stderr, in order) copied to our stdout.
+    """Run ``script`` with its output (stdout and stderr, in order) copied to our stdout as it comes.
 
-    The shell leads a process group of its own: when the step is interrupted (Ctrl-C, a worker
-    stopped) the shell and everything it started are killed with it, never left running.
+    Read in blocks of at most 64 KiB, whatever it prints (a line of a gigabyte with no newline):
+    what is in flight stays that small. The shell leads a process group of its own: when the step
+    is interrupted (Ctrl-C, a worker stopped) the shell and everything it started are killed with
+    it, never left running.
     """
     with subprocess.Popen(
         script,
@@ -103,13 +107,14 @@ def _run_streaming(script: str, environment: Dict[str, str]) -> int:
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
     ) as process:
         assert process.stdout is not None
+        pipe = process.stdout.fileno()
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character split across blocks
         try:
-            for line in process.stdout:
-                sys.stdout.write(line)
+            while block := os.read(pipe, _BLOCK):
+                sys.stdout.write(decoder.decode(block))
+            sys.stdout.write(decoder.decode(b"", final=True))
             return process.wait()
         except BaseException:
             os.killpg(process.pid, signal.SIGKILL)

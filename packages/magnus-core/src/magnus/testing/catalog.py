@@ -40,6 +40,20 @@ class CatalogContract:
         assert [entry.stage for entry in got] == ["get"]
         assert (elsewhere / "data" / "rows.csv").read_text() == "a,b\n1,2\n"
 
+    def test_a_file_made_by_magnus_is_put_under_its_name(
+        self, catalog: BaseCatalog, compute: Path, tmp_path: Path
+    ) -> None:
+        """``put_file``: an execution log, written elsewhere, lands in the run's files as ``name``."""
+        made = tmp_path / "scratch" / "execution.log"
+        made.parent.mkdir()
+        made.write_bytes(b"printed\n" * 1000)
+        entries = catalog.put_file("step.execution.log_a%2Fb", made, "run-1")
+        assert [(entry.name, entry.stage) for entry in entries] == [("step.execution.log_a%2Fb", "put")]
+        assert entries[0].data_hash == hashlib.sha256(b"printed\n" * 1000).hexdigest()
+        assert made.read_bytes() == b"printed\n" * 1000, "the source is left as it was"
+        catalog.get("step.execution.log_a%2Fb", "run-1", str(compute))
+        assert (compute / "step.execution.log_a%2Fb").read_bytes() == b"printed\n" * 1000
+
     def test_globs(self, catalog: BaseCatalog, compute: Path, tmp_path: Path) -> None:
         for name in ("a.csv", "b.csv", "c.txt"):
             (compute / name).write_text(name)

@@ -9,6 +9,7 @@ passes them back).
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, Dict, NamedTuple
 
@@ -35,7 +36,8 @@ def run_task(task: BaseTaskType, parameters: Dict[str, Any], map_variable: defau
     Raises:
         Exception: whatever the command raised (the step runner records it as a failed attempt).
     """
-    with captured_output() as output:
+    output = io.StringIO()
+    with captured_output(sink=output):
         with parameters_in_environment(parameters, map_variable) as changed:
             returned = task.execute_command(dict(parameters), map_variable)
     assert isinstance(returned, dict), f"execute_command returned {type(returned).__name__}, not a dict"
