@@ -209,6 +209,33 @@ def test_the_report_without_a_recorded_pipeline_says_so(project: Path) -> None:
     assert 'class="bar status-SUCCESS"' in page and "<h2>Metrics</h2>" in page
 
 
+@pytest.mark.parametrize("where", ["absolute", "climbing"])
+def test_the_report_reads_no_dag_definition_outside_the_working_folder(
+    project: Path, tmp_path: Path, where: str
+) -> None:
+    """A run log names the files of its nested dags: only those in the project folder are read."""
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("dag:\n  start_at: leaked_name\n  steps:\n    leaked_name: {type: success}\n")
+    definition = str(outside) if where == "absolute" else os.path.relpath(outside, project)
+    log = json.loads((project / "logs" / "ok-1.json").read_text())
+    log["run_id"] = f"outside-{where}"
+    log["run_config"]["dag"] = {
+        "start_at": "nested",
+        "steps": {
+            "nested": {"type": "dag", "dag_definition": definition, "next": "success"},
+            "success": {"type": "success"},
+            "fail": {"type": "fail"},
+        },
+    }
+    (project / "logs" / f"outside-{where}.json").write_text(json.dumps(log))
+    try:
+        page = report(project, f"outside-{where}")
+    finally:
+        (project / "logs" / f"outside-{where}.json").unlink()
+    assert "leaked_name" not in page
+    assert f"&#x27;{definition}&#x27; is outside" in page or f"'{definition}' is outside" in page
+
+
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
+from magnus.names import is_inside
 from magnus.validation import join_location
 
 
@@ -29,11 +30,14 @@ class ParseContext:
     # The dag definitions being parsed around this part, outermost first (resolved paths; the
     # pipeline file itself is found from ``source``): a file found here again would include itself.
     including: Tuple[Path, ...] = ()
+    # The folder every included file must be in (None: anywhere): a pipeline read back from a run
+    # log, which anyone may have written, reads no file outside the folder it was given.
+    confined_to: Optional[Path] = None
 
     def at(self, *parts: Any) -> "ParseContext":
         """The same file and problem list, one level deeper."""
         location = join_location(self.location, *parts)
-        return ParseContext(self.source, location, self.base_dir, self.problems, self.including)
+        return ParseContext(self.source, location, self.base_dir, self.problems, self.including, self.confined_to)
 
     def files(self) -> Tuple[Path, ...]:
         """The files being parsed, outermost first: the pipeline file (when ``source`` is one) and the
@@ -56,7 +60,10 @@ class ParseContext:
             cycle = [_shown(file) for file in files[files.index(resolved) :]] + [_shown(resolved)]
             self.problem(f"'{definition}' includes itself: {' -> '.join(cycle)}", "dag_definition")
             raise ProblemsRecorded
-        return ParseContext(definition, "dag", path.parent, self.problems, (*files, resolved))
+        if self.confined_to is not None and not is_inside(resolved, self.confined_to):
+            self.problem(f"'{definition}' is outside {_shown(self.confined_to)}: not read", "dag_definition")
+            raise ProblemsRecorded
+        return ParseContext(definition, "dag", path.parent, self.problems, (*files, resolved), self.confined_to)
 
     def problem(self, message: str, *parts: Any) -> None:
         self.problems.append(f"{self.source}: {join_location(self.location, *parts)}: {message}")

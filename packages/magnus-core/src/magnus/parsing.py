@@ -141,9 +141,13 @@ def _find_cycle(graph: Graph) -> Optional[List[str]]:
     return None
 
 
-def parse_pipeline(pipeline: Any, *, source: str, base_dir: Path) -> Graph:
-    """Parse a whole pipeline document (``{dag: {...}}``) and raise every problem found at once."""
-    ctx = ParseContext(source=source, location="dag", base_dir=base_dir)
+def parse_pipeline(pipeline: Any, *, source: str, base_dir: Path, confined_to: Optional[Path] = None) -> Graph:
+    """Parse a whole pipeline document (``{dag: {...}}``) and raise every problem found at once.
+
+    ``confined_to``: the folder the ``dag_definition`` files it includes must be in (a pipeline
+    read back from a run log); anywhere when None (a pipeline the user gave).
+    """
+    ctx = ParseContext(source=source, location="dag", base_dir=base_dir, confined_to=confined_to)
     if not isinstance(pipeline, dict) or "dag" not in pipeline:
         raise PipelineDefinitionError([f"{source}: no 'dag' block: a pipeline file holds 'dag: {{start_at, steps}}'"])
     graph = create_graph(pipeline["dag"], ctx)

@@ -28,14 +28,17 @@ def recorded_graph(run_log: RunLog) -> Graph:
 
     Raises:
         MagnusError: the run log holds no pipeline (a run of magnus 0.5.1 may not), or it no longer
-            parses (a nested dag file moved).
+            parses (a nested dag file moved, or is outside the working folder: not read).
     """
     dag = run_log.run_config.get("dag")
     if not isinstance(dag, dict) or not dag:
         raise MagnusError("the run log does not record its pipeline (run_config.dag)")
     pipeline_file = str(run_log.run_config.get("pipeline_file") or "")
     base_dir = Path(pipeline_file).parent if pipeline_file else Path.cwd()
-    return parse_pipeline({"dag": dag}, source=pipeline_file or "run_config.dag", base_dir=base_dir)
+    # the run log says where the files are: only those in the working folder are read
+    return parse_pipeline(
+        {"dag": dag}, source=pipeline_file or "run_config.dag", base_dir=base_dir, confined_to=Path.cwd().resolve()
+    )
 
 
 def node_statuses(graph: Graph, run_log: RunLog) -> Dict[str, str]:
