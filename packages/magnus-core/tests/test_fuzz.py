@@ -552,3 +552,69 @@ def test_maps_over_colliding_items_keep_every_item(tmp_path: Path, monkeypatch: 
         if result.exit_code != (1 if fails else 0) or len(branches) != len(values):
             failures.append(f"{values!r}: exit {result.exit_code}, branches {sorted(branches)}")
     assert not failures, "\n".join(failures)
+
+
+# ---- parameter files, MAGNUS_PRM_ variables and the values they hold ------------------------------------
+# Names a variable cannot have, or that only look odd; values JSON has no word for or nesting deep.
+# Each with whether magnus must refuse it.
+PARAMETER_NAMES: List[Tuple[str, bool]] = [
+    *[("a", False), ("é", False), ("a b", False), ("-x", False), ("1", False), ("MAGNUS_PRM_x", False)],
+    *[("a=b", True), ("=", True), ("x" * 300, True)],
+]
+PARAMETER_VALUES: List[Tuple[str, bool]] = [  # YAML text of one value
+    *[("1", False), ("'x'", False), ("null", False), ("'\\x1b[2J'", False), ("[" * 90 + "]" * 90, False)],
+    *[(".nan", True), (".inf", True), ("-.inf", True), ("[.nan]", True), ("{k: -.inf}", True), ("1e400", True)],
+    *[("[" * 150 + "]" * 150, True), ("{a: {b: {c: [1, {d: .NaN}]}}}", True), ("!!python/object:object {}", True)],
+]
+VARIABLE_VALUES: List[Tuple[str, bool]] = [  # the JSON text of a MAGNUS_PRM_ variable
+    *[("1", False), ('"x"', False), ("[1", False), ("[" * 90 + "]" * 90, False)],
+    *[("NaN", True), ("Infinity", True), ("[NaN]", True), ('{"k": -Infinity}', True), ("[" * 5000 + "]" * 5000, True)],
+]
+
+
+def _parameter_case(rng: random.Random) -> Tuple[str, Dict[str, str], bool]:
+    """A parameters file's text, ``MAGNUS_PRM_`` variables, and whether one of them must be refused."""
+    lines, variables, refused = ["items: [a, b]"], {}, False
+    for _ in range(rng.randint(0, 3)):
+        (name, bad_name), (value, bad_value) = rng.choice(PARAMETER_NAMES), rng.choice(PARAMETER_VALUES)
+        lines.append(f"{json_key(name)}: {value}")
+        refused = refused or bad_name or bad_value
+    for _ in range(rng.randint(0, 2)):
+        (name, bad_name), (value, bad_value) = rng.choice(PARAMETER_NAMES), rng.choice(VARIABLE_VALUES)
+        name = name.replace("=", "_")  # an environment cannot hold it
+        variables[f"MAGNUS_PRM_{name}"] = value
+        refused = refused or len(name.encode()) > 255 or bad_value
+    return "\n".join(lines) + "\n", variables, refused
+
+
+def json_key(name: str) -> str:
+    """``name`` as a YAML key (quoted: any text is a key)."""
+    import json
+
+    return json.dumps(name)
+
+
+@pytest.mark.parametrize("number", range(60))
+def test_hostile_parameters_are_refused_in_one_line_or_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, number: int
+) -> None:
+    """Before any step runs, a parameter no variable can name, NaN, infinity or a value nested too deep
+    is refused in one line naming the file or the variable (exit 2); the rest run (and may fail)."""
+    text, variables, refused = _parameter_case(random.Random(f"{SEED}-parameters-{number}"))
+    monkeypatch.chdir(tmp_path)
+    write_project(tmp_path, {name: dumped(data) for name, data in FILES.items()})
+    (tmp_path / "params.yaml").write_text(text)
+    monkeypatch.delenv("MAGNUS_DEBUG", raising=False)
+    result = CliRunner().invoke(cli, [*ARGS, "--run-id", "p"], catch_exceptions=True, env=variables)
+    where = f"case {number}: {text!r} {sorted(variables)}"
+    exception = result.exception
+    assert exception is None or isinstance(exception, SystemExit), f"{where}: {exception!r}"
+    check_outcome(number, result.exit_code, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert (result.exit_code == 2) == refused, f"{where}: exit {result.exit_code}: {result.stderr[-2000:]}"
+    if refused:
+        assert len(errors) == 1, f"{where}: {result.stderr[-2000:]}"
+        assert "params.yaml" in errors[0] or "MAGNUS_PRM_" in errors[0], f"{where}: {errors[0]}"
+        assert not (tmp_path / ".run_log_store" / "p.json").exists(), f"{where}: a step ran"
+    else:  # a run: it succeeds, or a step fails on a value it cannot use (a map over null)
+        assert result.exit_code in (0, 1), f"{where}: {result.stderr[-2000:]}"
