@@ -4,6 +4,9 @@ A step row holds the step without its branches; its ``status`` and ``message`` a
 status update is one ``UPDATE``) and the rest is JSON in ``body``. A branch row holds the branch
 without its steps. Rows name their parent part, so reassembly follows keys: rows come ordered by
 ``id`` (the order parts were first written), and each is attached to the part it names.
+
+A row that does not decode (edited by hand, written by a broken client) raises
+:class:`~magnus.datastore.decoding.Unreadable` naming the part, never showing its content.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from magnus.datastore.decoding import load_json, load_mapping, validated
 from magnus.datastore.models import BranchLog, RunLog, StepLog
 from magnus_runlog_db.schema import BRANCH, STEP
 
@@ -34,10 +38,16 @@ def _part_row(kind: str, name: str, parent: str, status: str, message: str, body
     return {"kind": kind, "internal_name": name, "parent": parent, "status": status, "message": message, "body": body}
 
 
-def step_from(row: Row) -> StepLog:
-    data = json.loads(row["body"])
+def step_from(row: Row, name: str = "") -> StepLog:
+    """The step of a row (``name``: its internal name, when the row has only the step's columns)."""
+    what = f"the row of step '{name}'" if name else _part_name(row)
+    data = load_mapping(row["body"], what)
     data["status"], data["message"] = row["status"], row["message"]
-    return StepLog.model_validate(data)
+    return validated(StepLog, data, what)
+
+
+def _part_name(row: Row) -> str:
+    return f"the row of {row['kind']} '{row['internal_name']}'"
 
 
 def branch_from(row: Row) -> BranchLog:
@@ -48,11 +58,20 @@ def header_values(run_log: RunLog) -> Dict[str, Any]:
     return {name: getattr(run_log, name) for name in _HEADER_FIELDS}
 
 
+def run_fields_from(row: Row) -> RunLog:
+    """The run's own fields from its row (no parameters, config or steps)."""
+    return validated(RunLog, {"run_id": row["run_id"], **{name: row[name] for name in _HEADER_FIELDS}}, "the run's row")
+
+
 def run_log_from(row: Row, parameters: Iterable[Tuple[str, str]]) -> RunLog:
-    run_log = RunLog(run_id=row["run_id"], **{name: row[name] for name in _HEADER_FIELDS})
-    run_log.parameters = {name: json.loads(value) for name, value in parameters}
-    run_log.run_config = json.loads(row["run_config"])
+    run_log = run_fields_from(row)
+    run_log.parameters = parameters_from(parameters)
+    run_log.run_config = load_mapping(row["run_config"], "the run's row: run_config")
     return run_log
+
+
+def parameters_from(rows: Iterable[Tuple[str, str]]) -> Dict[str, Any]:
+    return {name: load_json(value, f"the row of parameter '{name}'") for name, value in rows}
 
 
 def assemble(rows: Sequence[Row], top: Optional[RunLog] = None) -> Dict[Tuple[str, str], Any]:

@@ -11,7 +11,8 @@ of a run log (the run's own fields, each parameter, each step, each branch) is o
 - recording a step writes that step's row only: its cost does not grow with the size of the run;
 - every write is committed before the method returns: a process killed mid-run leaves a log that
   reads back (the step it was running shows its last recorded status) and ``--use-cached`` resumes;
-- read-modify-writes of one row (the run's config) lock that row while they change it.
+- read-modify-writes of one row (the run's config) lock that row while they change it;
+- a row that does not decode refuses its run in one line naming it (``RunLogUnreadableError``).
 
 The connection string's ``${name}`` parts are secrets of the run's secrets backend, handed over
 by :meth:`resolve_secrets`; they are kept in memory only and never reach a run log (the summary
@@ -33,7 +34,8 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from magnus.credentials import redacted_url, unparseable, url_problem
 from magnus.datastore.base import BaseRunLogStore
-from magnus.datastore.listing import RunQuery, RunSummary, select_runs, summarize
+from magnus.datastore.decoding import load_mapping
+from magnus.datastore.listing import RunListing, RunQuery
 from magnus.datastore.models import BranchLog, RunLog, StepLog
 from magnus.errors import (
     BranchLogNotFoundError,
@@ -222,7 +224,7 @@ class DatabaseRunLogStore(BaseRunLogStore):
         with self._connect() as conn:
             return [row[0] for row in conn.execute(sa.select(self._tables.runs.c.run_id))]
 
-    def list_runs(self, query: Optional[RunQuery] = None) -> List[RunSummary]:
+    def list_runs(self, query: Optional[RunQuery] = None) -> RunListing:
         """The runs ``query`` selects: status and tag are matched by the database (indexed columns)."""
         query = query or RunQuery()
         runs = self._tables.runs
@@ -233,18 +235,12 @@ class DatabaseRunLogStore(BaseRunLogStore):
             selected = selected.where(runs.c.tag == query.tag)
         with self._connect() as conn:
             run_ids = [row[0] for row in conn.execute(selected)]
-        summaries = []
-        for run_id in run_ids:
-            try:
-                summaries.append(summarize(self.get_run_log_by_id(run_id)))
-            except RunLogNotFoundError:  # removed since the query
-                continue
-        return select_runs(summaries, query)
+        return self.summarize_runs(run_ids, query)
 
     def get_run_log_by_id(self, run_id: str, full: bool = True) -> RunLog:
         """The run log; with ``full=False`` its own fields, parameters and config, not its steps."""
         runs, parts = self._tables.runs, self._tables.parts
-        with self._connect() as conn:
+        with self.reading(run_id), self._connect() as conn:
             header = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().first()
             if header is None:
                 raise RunLogNotFoundError(run_id)
@@ -293,7 +289,8 @@ class DatabaseRunLogStore(BaseRunLogStore):
             found = self._statements.parameters.all(conn, {"run_id": run_id})
         if not found:
             raise RunLogNotFoundError(run_id)
-        return {name: json.loads(value) for _, name, value in found if name is not None}
+        with self.reading(run_id):
+            return rows.parameters_from((name, value) for _, name, value in found if name is not None)
 
     def set_parameters(self, run_id: str, parameters: Dict[str, Any]) -> None:
         """One row per name: writers setting different parameters never collide."""
@@ -325,8 +322,8 @@ class DatabaseRunLogStore(BaseRunLogStore):
             found = conn.execute(sa.select(runs.c.run_config).where(runs.c.run_id == run_id)).scalar()
         if found is None:
             raise RunLogNotFoundError(run_id)
-        config: Dict[str, Any] = json.loads(found)
-        return config
+        with self.reading(run_id):
+            return load_mapping(found, "the run's row: run_config")
 
     def set_run_config(self, run_id: str, run_config: Dict[str, Any]) -> None:
         """Merge into the run's config with the run's row locked (no concurrent merge is lost)."""
@@ -336,7 +333,8 @@ class DatabaseRunLogStore(BaseRunLogStore):
             found = conn.execute(locked).scalar()
             if found is None:
                 raise RunLogNotFoundError(run_id)
-            merged = json.dumps({**json.loads(found), **run_config})
+            with self.reading(run_id):
+                merged = json.dumps({**load_mapping(found, "the run's row: run_config"), **run_config})
             conn.execute(
                 runs.update().where(runs.c.run_id == run_id).values(run_config=merged, updated_at=sa.func.now())
             )
@@ -371,7 +369,8 @@ class DatabaseRunLogStore(BaseRunLogStore):
             found = changed.mappings().first()
         if found is None:
             raise StepLogNotFoundError(run_id, internal_name)
-        return rows.step_from(found)
+        with self.reading(run_id):
+            return rows.step_from(found, internal_name)
 
     def get_branch_statuses(self, run_id: str, internal_name: str) -> Dict[str, str]:
         """The step's row and its branches' rows, in one query: no step of any branch is read."""
@@ -494,7 +493,8 @@ class DatabaseRunLogStore(BaseRunLogStore):
             if not self.run_log_exists(run_id):
                 raise RunLogNotFoundError(run_id)
             return None
-        assembled: Dict[Tuple[str, str], Any] = rows.assemble(found)
+        with self.reading(run_id):
+            assembled: Dict[Tuple[str, str], Any] = rows.assemble(found)
         part: Union[StepLog, BranchLog] = assembled[(kind, name)]
         return part
 

@@ -4,7 +4,8 @@ Rewriting a whole JSON file for every step makes each step cost more than the on
 store instead appends each change (a step log, a branch log, parameters, status) as one line to
 ``<run_id>.journal`` and folds the journal into ``<run_id>.json`` (atomically) when the run ends.
 Readers merge the two, so a run that crashed mid-way is still complete up to its last step and
-``--use-cached`` can resume from it; a partial last line left by a crash is ignored.
+``--use-cached`` can resume from it; a partial last line left by a crash is ignored. A file or a
+complete line that does not read back is refused, naming the run (``RunLogUnreadableError``).
 
 Every file it reads or writes lies in ``log_folder`` (run ids are checked, symlinks resolved), and
 creating a run log claims its id atomically: of two processes started with the same run id, one
@@ -19,13 +20,14 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Dict, List, Set, Tuple
+from typing import Any, ClassVar, Dict, List, Optional, Set, Tuple
 
 from pydantic import Field, PrivateAttr
 
 from magnus import defaults
 from magnus.atomic import append_record, create_atomically, write_atomically
 from magnus.datastore.base import BaseRunLogStore, _branch_holder, _place_branch, _place_step, _step_holder
+from magnus.datastore.decoding import Unreadable, load_mapping, load_run_log, mapping, validated
 from magnus.datastore.models import BranchLog, RunLog, StepLog
 from magnus.errors import (
     BranchLogNotFoundError,
@@ -43,11 +45,12 @@ logger = logging.getLogger(defaults.LOGGER_NAME)
 
 @dataclass
 class _Loaded:
-    """A run log as read so far, and how far into its journal we have read."""
+    """A run log as read so far, and how far (bytes, lines) into its journal we have read."""
 
     run_log: RunLog
     journal_offset: int
     snapshot_stamp: tuple[int, int]
+    journal_lines: int = 0
 
 
 class FileSystemRunLogStore(BaseRunLogStore):
@@ -181,53 +184,83 @@ class FileSystemRunLogStore(BaseRunLogStore):
             loaded.journal_offset += len(line)
 
     def _refresh(self, run_id: str) -> _Loaded:
-        """Our copy of the run log, brought up to date with what any writer appended since."""
+        """Our copy of the run log, brought up to date with what any writer appended since.
+
+        Raises:
+            RunLogNotFoundError: the run has no JSON file.
+            RunLogUnreadableError: its JSON file or a complete line of its journal does not read back.
+        """
+        with self.reading(run_id):
+            try:
+                return self._read_into(run_id, self._loaded.get(run_id))
+            except Unreadable:
+                self._loaded.pop(run_id, None)  # a half-applied journal is not ours to keep
+                raise
+
+    def _read_into(self, run_id: str, loaded: Optional[_Loaded]) -> _Loaded:
         snapshot = self.snapshot_path(run_id)
-        loaded = self._loaded.get(run_id)
         try:
             stamp = _stamp(snapshot)
         except (FileNotFoundError, NotADirectoryError):  # no such file, or log_folder is a file
             raise RunLogNotFoundError(run_id) from None
         if loaded is None or loaded.snapshot_stamp != stamp:
-            loaded = _Loaded(self._read_snapshot(snapshot, run_id), 0, stamp)
+            loaded = _Loaded(_read_snapshot(snapshot, run_id), 0, stamp)
             self._loaded[run_id] = loaded
         journal = self.journal_path(run_id)
         if _size(journal) > loaded.journal_offset:
-            with open(journal, "rb") as handle:
-                handle.seek(loaded.journal_offset)
-                chunk = handle.read()
+            try:
+                with open(journal, "rb") as handle:
+                    handle.seek(loaded.journal_offset)
+                    chunk = handle.read()
+            except OSError as exc:
+                raise Unreadable(f"{journal.name}: cannot be read: {exc.strerror}") from None
             complete = chunk[: chunk.rfind(b"\n") + 1]  # a torn last line is not ours to read yet
             for raw in complete.splitlines():
-                record = json.loads(raw)
+                loaded.journal_lines += 1
+                what = f"{journal.name} line {loaded.journal_lines}"
+                record = load_mapping(raw, what)
                 try:
-                    _apply(loaded.run_log, record["op"], record["value"])
+                    _apply(loaded.run_log, record.get("op"), record.get("value"), what)
                 except (BranchLogNotFoundError, StepLogNotFoundError) as exc:  # written by an older magnus
-                    logger.warning("run %s: a journal record of %s left out: %s", run_id, journal, exc)
+                    logger.warning("run %s: %s left out: %s", run_id, what, exc)
             loaded.journal_offset += len(complete)
         return loaded
 
-    @staticmethod
-    def _read_snapshot(path: Path, run_id: str) -> RunLog:
-        try:
-            return RunLog.model_validate_json(path.read_bytes())
-        except FileNotFoundError:
-            raise RunLogNotFoundError(run_id) from None
-        except ValueError as exc:
-            raise RunLogError(f"{path}: not a readable run log: {exc}") from exc
+
+def _read_snapshot(path: Path, run_id: str) -> RunLog:
+    """The run's JSON file as a run log.
+
+    Raises:
+        RunLogNotFoundError: it is not there.
+        Unreadable: it cannot be read, or is not a run log.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise RunLogNotFoundError(run_id) from None
+    except OSError as exc:
+        raise Unreadable(f"cannot be read: {exc.strerror}") from None
+    return load_run_log(raw)
 
 
-def _apply(run_log: RunLog, op: str, value: Any) -> None:
-    """Apply one journal record to a run log."""
+def _apply(run_log: RunLog, op: Any, value: Any, what: str = "") -> None:
+    """Apply one journal record to a run log (``value`` as this process wrote it, or as read back).
+
+    Raises:
+        Unreadable: a record read back is not a change this store writes.
+    """
     if op == "step":
-        _place_step(run_log, value if isinstance(value, StepLog) else StepLog.model_validate(value))
+        _place_step(run_log, value if isinstance(value, StepLog) else validated(StepLog, value, what))
     elif op == "branch":
-        _place_branch(run_log, value if isinstance(value, BranchLog) else BranchLog.model_validate(value))
+        _place_branch(run_log, value if isinstance(value, BranchLog) else validated(BranchLog, value, what))
     elif op == "parameters":
-        run_log.parameters.update(value)
+        run_log.parameters.update(mapping(value, what))
     elif op == "run_config":
-        run_log.run_config.update(value)
-    elif op == "status":
+        run_log.run_config.update(mapping(value, what))
+    elif op == "status" and isinstance(value, str):
         run_log.status = value
+    else:
+        raise Unreadable(f"{what}: not a change of a run log")
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Iterable, Iterator, List, Optional, Tuple, Union
 
 from magnus import defaults
 from magnus.datastore.models import BranchLog, RunLog, StepLog
+
+if TYPE_CHECKING:
+    from magnus.errors import RunLogUnreadableError
 
 FINISHED = (defaults.SUCCESS, defaults.FAIL)
 
@@ -36,6 +39,14 @@ class RunSummary:
         if self.start is None or self.end is None:
             return None
         return self.end - self.start
+
+
+@dataclass(frozen=True)
+class RunListing:
+    """What ``list_runs`` found: the runs selected, and the runs left out because their logs do not read back."""
+
+    runs: List[RunSummary]
+    unreadable: List["RunLogUnreadableError"]
 
 
 @dataclass(frozen=True)

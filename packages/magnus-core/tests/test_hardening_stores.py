@@ -1,0 +1,129 @@
+"""Run logs that do not read back (issue 31, class 8), on the file-system store.
+
+The CLI cases run ``python -m magnus`` in a temporary project folder, as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any, List
+
+import pytest
+import yaml
+
+from magnus.datastore import decoding
+from magnus.datastore.file_system import FileSystemRunLogStore
+from magnus.testing.pipelines import run_magnus, write_pipeline
+
+CONFIG = {"run_log_store": {"type": "file-system"}, "catalog": {"type": "do-nothing"}}
+# What a damaged run log holds: never to be shown in a message.
+PRIVATE = "s3cr3t-payload"
+
+
+def magnus(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_magnus(*args, cwd=project, isolated=True)
+
+
+def refused(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """The one ``Error:`` line of a command refused with exit 2, checked to hold each fragment."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(CONFIG))
+    return tmp_path
+
+
+# ---- class 8: run logs that do not read back ----------------------------------------------------------
+def two_runs(project: Path) -> None:
+    """Runs ``fine`` and ``damaged`` of a two-step shell pipeline, ``damaged`` tagged with PRIVATE text."""
+    steps = {
+        "one": {"type": "task", "command_type": "shell", "command": "true", "next": "two"},
+        "two": {"type": "task", "command_type": "shell", "command": "true", "next": "success"},
+    }
+    write_pipeline(project, steps, "one")
+    for run_id in ("fine", "damaged"):
+        result = magnus(
+            project, "execute", "-f", "pipeline.yaml", "-c", "config.yaml", "--run-id", run_id, "--tag", PRIVATE
+        )
+        assert result.returncode == 0, result.stderr
+
+
+def truncate_json(logs: Path) -> str:
+    path = logs / "damaged.json"
+    path.write_bytes(path.read_bytes()[:300])
+    return "not JSON: EOF while parsing"
+
+
+def garble_journal_line(logs: Path) -> str:
+    """A complete line that is no JSON, then a good one: a crash leaves a torn *last* line only."""
+    (logs / "damaged.journal").write_text(f'{{"op": "status", "value": "{PRIVATE}"\n{{"op":"status","value":"FAIL"}}\n')
+    return "damaged.journal line 1: not JSON"
+
+
+def wrong_shape(logs: Path) -> str:
+    document = json.loads((logs / "damaged.json").read_text())
+    document["steps"]["one"]["attempts"] = [{"start_time": {"private": PRIVATE}}]
+    (logs / "damaged.json").write_text(json.dumps(document))
+    return "steps.*.attempts.0.start_time: Input should be a valid string"
+
+
+def journal_of_another_kind(logs: Path) -> str:
+    (logs / "damaged.journal").write_text(f'["{PRIVATE}"]\n')
+    return "damaged.journal line 1: a JSON list, not an object"
+
+
+@pytest.mark.parametrize("damage", [truncate_json, garble_journal_line, wrong_shape, journal_of_another_kind])
+def test_a_damaged_run_log_is_refused_in_one_line_and_left_out_of_the_listing(project: Path, damage: Any) -> None:
+    two_runs(project)
+    reason = damage(project / ".run_log_store")
+    expected = f"run 'damaged': its run log in .run_log_store/damaged.json is not readable: {reason}"
+
+    listed = magnus(project, "runs", "list", "-c", "config.yaml")
+    assert listed.returncode == 0, listed.stderr
+    assert [row.split()[0] for row in listed.stdout.splitlines()[1:]] == ["fine"]
+    (skipped,) = listed.stderr.splitlines()
+    assert skipped.startswith(f"skipped {expected}"), skipped
+
+    commands: List[List[str]] = [
+        ["runs", "show", "damaged", "-c", "config.yaml"],
+        ["runs", "diff", "fine", "damaged", "-c", "config.yaml"],
+        ["runs", "report", "damaged", "-o", "r.html", "-c", "config.yaml"],
+        ["execute", "-f", "pipeline.yaml", "-c", "config.yaml", "--run-id", "resumed", "--use-cached", "damaged"],
+    ]
+    for command in commands:
+        line = refused(magnus(project, *command), expected)
+        assert PRIVATE not in line
+    assert not (project / ".run_log_store" / "resumed.json").exists()
+
+
+def test_a_torn_last_journal_line_is_still_ignored(tmp_path: Path) -> None:
+    """What a crash mid-append leaves is not damage: the run reads up to its last whole line."""
+    store = FileSystemRunLogStore(log_folder=str(tmp_path))
+    store.create_run_log("run", status="PROCESSING")
+    store.set_parameters("run", {"x": 1})
+    with open(store.journal_path("run"), "ab") as journal:
+        journal.write(b'{"op":"parameters","value":{"x":')
+    assert FileSystemRunLogStore(log_folder=str(tmp_path)).get_parameters("run") == {"x": 1}
+
+
+def test_reasons_never_repeat_the_stored_data() -> None:
+    cases = [
+        lambda: decoding.load_json(f'{{"a": "{PRIVATE}"'.encode()),
+        lambda: decoding.load_run_log(json.dumps({"run_id": PRIVATE, "steps": {PRIVATE: PRIVATE}}).encode()),
+        lambda: decoding.load_run_log(b"\xff" + PRIVATE.encode()),
+        lambda: decoding.load_mapping(json.dumps(PRIVATE)),
+    ]
+    for case in cases:
+        with pytest.raises(decoding.Unreadable) as raised:
+            case()
+        assert PRIVATE[:6] not in raised.value.reason and "\n" not in raised.value.reason

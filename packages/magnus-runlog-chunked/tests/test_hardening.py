@@ -1,0 +1,121 @@
+"""Runs whose parts do not read back (issue 31, class 8), through ``python -m magnus`` as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Callable, List
+
+import pytest
+import yaml
+
+from magnus.testing.pipelines import map_of, run_magnus, task, write_pipeline
+from magnus_runlog_chunked import layout
+
+# What a damaged file holds: never to be shown in a message.
+PRIVATE = "s3cr3t-payload"
+LOCATION = "chunks/damaged"
+
+
+def magnus(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_magnus(*args, cwd=project, isolated=True)
+
+
+def refused(result: subprocess.CompletedProcess[str], expected: str) -> None:
+    """Exit 2 and one ``Error:`` line holding ``expected``, nothing private shown."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert expected in line, line
+    assert PRIVATE not in result.stderr + result.stdout
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project whose store holds two finished runs, ``fine`` and ``damaged``: a task, then a map of two items."""
+    project = tmp_path_factory.mktemp("chunked")
+    config = {
+        "run_log_store": {"type": "chunked-fs", "config": {"log_folder": "chunks"}},
+        "catalog": {"type": "do-nothing"},
+    }
+    (project / "config.yaml").write_text(yaml.safe_dump(config))
+    (project / "items.yaml").write_text(yaml.safe_dump({"items": [1, 2]}))
+    steps = {"first": task("true", "fan", command_type="shell"), "fan": map_of("true", command_type="shell")}
+    write_pipeline(project, steps, "first")
+    for run_id in ("fine", "damaged"):
+        result = magnus(
+            project, "execute", "-f", "pipeline.yaml", "-c", "config.yaml", "-p", "items.yaml", "--run-id", run_id
+        )
+        assert result.returncode == 0, result.stderr
+    return project
+
+
+@pytest.fixture
+def project(finished: Path, tmp_path: Path) -> Path:
+    """A copy of the finished project, to damage."""
+    copy = tmp_path / "project"
+    subprocess.run(["cp", "-a", str(finished), str(copy)], check=True)
+    return copy
+
+
+def cut_in_half(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
+
+def run_file_cut(run: Path) -> str:
+    cut_in_half(run / layout.RUN_FILE)
+    return "RunLog.json: not JSON"
+
+
+def step_file_cut(run: Path) -> str:
+    cut_in_half(run / "first.step.json")
+    return "first.step.json: not JSON"
+
+
+def step_of_another_shape(run: Path) -> str:
+    (run / "first.step.json").write_text(json.dumps({"name": PRIVATE, "status": [PRIVATE]}))
+    return "first.step.json: internal_name: Field required (and 1 more)"
+
+
+def branch_of_another_kind(run: Path) -> str:
+    (run / "fan.branches" / "1.branch.json").write_text(json.dumps([PRIVATE]))
+    return "1.branch.json: a JSON list, not an object"
+
+
+def parameter_garbled(run: Path) -> str:
+    (run / "parameters" / "items.json").write_text(f'{{"name": "items", "value": [{PRIVATE}')
+    return "items.json: not JSON"
+
+
+DAMAGES = [run_file_cut, step_file_cut, step_of_another_shape, branch_of_another_kind, parameter_garbled]
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_part_refuses_its_run_in_one_line(project: Path, damage: Callable[[Path], str]) -> None:
+    reason = damage(project / LOCATION)
+    expected = f"run 'damaged': its run log in {LOCATION} is not readable: {reason}"
+    commands: List[List[str]] = [
+        ["runs", "show", "damaged", "-c", "config.yaml"],
+        ["runs", "diff", "fine", "damaged", "-c", "config.yaml"],
+        ["runs", "report", "damaged", "-o", "r.html", "-c", "config.yaml"],
+        ["execute", "-f", "pipeline.yaml", "-c", "config.yaml", "--run-id", "again", "--use-cached", "damaged"],
+    ]
+    for command in commands:
+        refused(magnus(project, *command), expected)
+    assert not (project / "chunks" / "again").exists()
+
+    listed = magnus(project, "runs", "list", "-c", "config.yaml")
+    assert listed.returncode == 0, listed.stderr
+    assert [row.split()[0] for row in listed.stdout.splitlines()[1:]] == ["fine"]
+    (skipped,) = listed.stderr.splitlines()
+    assert skipped.startswith(f"skipped {expected}"), skipped
+
+
+@pytest.mark.parametrize("left", [b"", b"\x00" * 512], ids=["empty", "zeros"])
+def test_an_empty_step_part_still_reads_as_not_recorded(project: Path, left: bytes) -> None:
+    """What a power loss leaves of a step written without durable_steps (no bytes, or zeros) is no damage."""
+    (project / LOCATION / "first.step.json").write_bytes(left)
+    shown = magnus(project, "runs", "show", "damaged", "-c", "config.yaml")
+    assert shown.returncode == 0, shown.stderr
+    assert "first" not in shown.stdout.split("\n", 3)[3]
