@@ -1,4 +1,5 @@
-"""Run logs that do not read back (issue 31, class 8), on the file-system store.
+"""Run logs that do not read back and links planted among a run's files (issue 31, classes 8
+and 9), on the file-system store.
 
 The CLI cases run ``python -m magnus`` in a temporary project folder, as a user would.
 """
@@ -127,3 +128,37 @@ def test_reasons_never_repeat_the_stored_data() -> None:
         with pytest.raises(decoding.Unreadable) as raised:
             case()
         assert PRIVATE[:6] not in raised.value.reason and "\n" not in raised.value.reason
+
+
+# ---- class 9: links planted among a run's files ------------------------------------------------------
+@pytest.mark.parametrize("ending", [".journal"])
+def test_a_planted_link_refuses_its_run_and_the_others_still_list(project: Path, ending: str) -> None:
+    """A link out of the store's folder is never followed, nor does it hide the runs beside it."""
+    two_runs(project)
+    logs = project / ".run_log_store"
+    outside = project / "elsewhere"
+    outside.write_text('{"op":"status","value":"planted-payload"}\n')
+    planted = logs / f"damaged{ending}"
+    planted.unlink(missing_ok=True)
+    planted.symlink_to(outside)
+    expected = (
+        "run 'damaged': its run log in .run_log_store/damaged.json is not readable: "
+        f"'.run_log_store/damaged{ending}' leads outside .run_log_store (a symlink); refused"
+    )
+
+    listed = magnus(project, "runs", "list", "-c", "config.yaml")
+    assert listed.returncode == 0, listed.stderr
+    assert [row.split()[0] for row in listed.stdout.splitlines()[1:]] == ["fine"]
+    assert listed.stderr.splitlines() == [f"skipped {expected}"]
+    line = refused(magnus(project, "runs", "show", "damaged", "-c", "config.yaml"), "leads outside")
+    assert "planted-payload" not in line + listed.stdout + listed.stderr
+
+
+def test_a_run_file_linked_from_outside_the_folder_is_no_run(project: Path) -> None:
+    two_runs(project)
+    logs = project / ".run_log_store"
+    (project / "stranger.json").write_bytes((logs / "fine.json").read_bytes())
+    (logs / "stranger.json").symlink_to(project / "stranger.json")
+    listed = magnus(project, "runs", "list", "-c", "config.yaml")
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(row.split()[0] for row in listed.stdout.splitlines()[1:]) == ["damaged", "fine"]

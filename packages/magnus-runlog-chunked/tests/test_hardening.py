@@ -1,19 +1,26 @@
-"""Runs whose parts do not read back (issue 31, class 8), through ``python -m magnus`` as a user runs it."""
+"""Runs whose parts do not read back, and parts that are planted links (issue 31, classes 8 and 9),
+through ``python -m magnus`` as a user runs it.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
-from typing import Callable, List
+from typing import Any, Callable, List
 
 import pytest
 import yaml
 
+from magnus.datastore.models import BranchLog, StepLog
+from magnus.errors import RunLogError
 from magnus.testing.pipelines import map_of, run_magnus, task, write_pipeline
 from magnus_runlog_chunked import layout
+from magnus_runlog_chunked.storage import LocalFiles
+from magnus_runlog_chunked.store import ChunkedFileSystemRunLogStore
 
-# What a damaged file holds: never to be shown in a message.
+# What a damaged or planted file holds: never to be shown in a message.
 PRIVATE = "s3cr3t-payload"
 LOCATION = "chunks/damaged"
 
@@ -119,3 +126,70 @@ def test_an_empty_step_part_still_reads_as_not_recorded(project: Path, left: byt
     shown = magnus(project, "runs", "show", "damaged", "-c", "config.yaml")
     assert shown.returncode == 0, shown.stderr
     assert "first" not in shown.stdout.split("\n", 3)[3]
+
+
+# ---- class 9: planted links ---------------------------------------------------------------------------
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A file outside the store that reads as a step log, holding PRIVATE text."""
+    path = tmp_path / "elsewhere.json"
+    path.write_text(json.dumps({"name": "first", "internal_name": "first", "message": PRIVATE, "status": 5}))
+    return path
+
+
+@pytest.mark.parametrize("part", ["first.step.json", "RunLog.json", "fan.branches/1+work.step.json"])
+def test_a_part_that_is_a_symlink_is_refused_without_showing_what_it_leads_to(
+    project: Path, outside: Path, part: str
+) -> None:
+    planted = project / LOCATION / part
+    planted.unlink()
+    planted.symlink_to(outside)
+    expected = f"run 'damaged': its run log in {LOCATION} is not readable: {planted.name} is a symlink: refused"
+    refused(magnus(project, "runs", "show", "damaged", "-c", "config.yaml"), expected)
+    refused(magnus(project, "runs", "show", "damaged", "-c", "config.yaml", "--json"), expected)
+    resumed = magnus(
+        project, "execute", "-f", "pipeline.yaml", "-c", "config.yaml", "--run-id", "x", "--use-cached", "damaged"
+    )
+    refused(resumed, expected)
+    listed = magnus(project, "runs", "list", "-c", "config.yaml")
+    assert listed.returncode == 0 and PRIVATE not in listed.stdout + listed.stderr
+
+
+def test_a_symlinked_branches_folder_is_refused_for_reading_and_writing(tmp_path: Path, outside: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "1.branch.json").write_text(json.dumps({"internal_name": "fan.1", "status": PRIVATE}))
+    logs = tmp_path / "logs"
+    store = ChunkedFileSystemRunLogStore(log_folder=str(logs))
+    store.create_run_log("run")
+    store.add_step_log("run", StepLog(name="fan", internal_name="fan", step_type="map", status="PROCESSING"))
+    (logs / "run" / "fan.branches").symlink_to(elsewhere, target_is_directory=True)
+    step_file = logs / "run" / "fan.step.json"  # says it holds branches, as after a fan-out
+    step_file.write_text(json.dumps({**json.loads(step_file.read_text()), layout.BRANCHED: True}))
+
+    reader = ChunkedFileSystemRunLogStore(log_folder=str(logs))
+    with pytest.raises(RunLogError, match=r"leads outside .* \(a symlink\): refused") as raised:
+        reader.get_run_log_by_id("run")
+    assert PRIVATE not in str(raised.value)
+    with pytest.raises(RunLogError, match="leads outside"):
+        reader.get_branch_statuses("run", "fan")
+    writer = ChunkedFileSystemRunLogStore(log_folder=str(logs))
+    with pytest.raises(RunLogError, match="leads outside"):
+        writer.add_branch_log("run", BranchLog(internal_name="fan.2", status="PROCESSING"))
+    assert sorted(path.name for path in elsewhere.iterdir()) == ["1.branch.json"]
+
+
+def test_reading_a_part_checks_each_folder_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Confinement costs nothing per read: a folder is resolved once per process, a file opened without following."""
+    store = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
+    store.create_run_log("run")
+    store.add_step_log("run", StepLog(name="m", internal_name="m", step_type="map", status="SUCCESS"))
+    for item in range(20):
+        store.add_branch_log("run", BranchLog(internal_name=f"m.{item}", status="SUCCESS"))
+        store.add_step_log("run", StepLog(name="w", internal_name=f"m.{item}.w", status="SUCCESS"))
+    resolved: List[Any] = []
+    real = os.path.realpath
+    monkeypatch.setattr(os.path, "realpath", lambda path, **kw: resolved.append(path) or real(path, **kw))
+    reader = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
+    assert len(reader.get_run_log_by_id("run").steps["m"].branches) == 20
+    assert isinstance(reader._storage, LocalFiles) and len(resolved) <= 8, resolved

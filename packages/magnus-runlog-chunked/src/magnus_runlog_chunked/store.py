@@ -130,7 +130,7 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
     @functools.cached_property
     def _storage(self) -> Storage:
         if local_folder(self.log_folder) is not None:
-            return LocalFiles()
+            return LocalFiles(self._root)
         options = {**ObjectFiles.default_options(protocol(self.log_folder)), **self.storage_options}
         folder = StoreFolder.configured(self.log_folder, options, self._secret, _FIELD, "magnus-runlog-chunked")
         return ObjectFiles(folder)

@@ -20,7 +20,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional, Set, Tuple
 
 from pydantic import Field, PrivateAttr
 
@@ -34,10 +34,14 @@ from magnus.errors import (
     RunLogError,
     RunLogExistsError,
     RunLogNotFoundError,
+    RunLogUnreadableError,
     StepLogNotFoundError,
     UserInputError,
 )
 from magnus.names import is_inside, path_name_problem, usable_folder
+
+if TYPE_CHECKING:
+    from magnus.datastore.listing import RunQuery, RunSummary
 
 FINAL_STATUSES = (defaults.SUCCESS, defaults.FAIL)
 logger = logging.getLogger(defaults.LOGGER_NAME)
@@ -126,13 +130,21 @@ class FileSystemRunLogStore(BaseRunLogStore):
         return self._refresh(run_id).run_log
 
     def run_ids(self) -> List[str]:
-        """The ``<run_id>.json`` files of ``log_folder`` (none when it does not exist yet)."""
+        """The ``<run_id>.json`` files of ``log_folder`` (none when it does not exist yet).
+
+        A file whose name is no run id, or a symlink leading outside ``log_folder``, is not a run.
+        """
         try:
             entries = os.scandir(self.log_folder)
         except (FileNotFoundError, NotADirectoryError):
             return []
         with entries:
-            names = [entry.name[: -len(".json")] for entry in entries if entry.name.endswith(".json")]
+            found = [entry for entry in entries if entry.name.endswith(".json")]
+        names = [
+            entry.name[: -len(".json")]
+            for entry in found
+            if not entry.is_symlink() or is_inside(entry.path, self.log_folder)
+        ]
         return [name for name in names if not path_name_problem(name)]
 
     def put_run_log(self, run_log: RunLog) -> None:
@@ -141,6 +153,15 @@ class FileSystemRunLogStore(BaseRunLogStore):
         write_atomically(path, run_log.model_dump_json(indent=4).encode())
         self.journal_path(run_log.run_id).unlink(missing_ok=True)
         self._loaded[run_log.run_id] = _Loaded(run_log, 0, _stamp(path))
+
+    def run_summary(self, run_id: str, query: "RunQuery") -> Optional["RunSummary"]:
+        """The run's summary, read from its log. A file of the run planted as a link out of
+        ``log_folder`` refuses this run only, as unreadable."""
+        try:
+            self.snapshot_path(run_id)  # checks every file of the run (once per process)
+        except RunLogError as exc:
+            raise RunLogUnreadableError(run_id, self.location(run_id), str(exc)) from None
+        return super().run_summary(run_id, query)
 
     # ---- fine-grained writes: one journal line each ------------------------------------------
     def update_run_log_status(self, run_id: str, status: str) -> None:
