@@ -1,5 +1,5 @@
-"""Run logs that do not read back and links planted among a run's files (issue 31, classes 8
-and 9), on the file-system store.
+"""Run logs that nest deep, run logs that do not read back and links planted among a run's files
+(issue 31, classes 6, 8 and 9), on the file-system store.
 
 The CLI cases run ``python -m magnus`` in a temporary project folder, as a user would.
 """
@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import Any, List
+from typing import Any, Dict, List
 
 import pytest
 import yaml
 
 from magnus.datastore import decoding
 from magnus.datastore.file_system import FileSystemRunLogStore
-from magnus.testing.pipelines import run_magnus, write_pipeline
+from magnus.parsing import NESTING_LIMIT
+from magnus.testing.pipelines import TERMINALS, run_magnus, write_pipeline
 
 CONFIG = {"run_log_store": {"type": "file-system"}, "catalog": {"type": "do-nothing"}}
 # What a damaged run log holds: never to be shown in a message.
@@ -42,6 +43,111 @@ def refused(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
 def project(tmp_path: Path) -> Path:
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(CONFIG))
     return tmp_path
+
+
+# ---- class 6: dag_definition chains ------------------------------------------------------------------
+def dag_chain(folder: Path, levels: int) -> str:
+    """``pipeline.yaml`` holding a ``type: dag`` step whose file holds another, ``levels`` deep, ending in a task.
+
+    The task names the parameter ``deep`` (when there is one): its attempt records it, at the bottom of the log.
+    """
+    for level in range(levels + 1):
+        if level < levels:
+            inner: Dict[str, Any] = {"type": "dag", "dag_definition": f"level{level + 1}.yaml", "next": "success"}
+        else:
+            command = "echo deepest ${#MAGNUS_PRM_deep}"
+            inner = {"type": "task", "command_type": "shell", "command": command, "next": "success"}
+        name = "pipeline.yaml" if level == 0 else f"level{level}.yaml"
+        (folder / name).write_text(
+            yaml.safe_dump({"dag": {"start_at": "inner", "steps": {"inner": inner, **TERMINALS}}})
+        )
+    return "pipeline.yaml"
+
+
+def deepest_step(levels: int) -> str:
+    return ".".join(["inner", "dag"] * levels + ["inner"])
+
+
+def test_a_dag_definition_chain_deeper_than_the_limit_is_refused_naming_the_file_and_step(project: Path) -> None:
+    pipeline = dag_chain(project, NESTING_LIMIT + 1)
+    result = magnus(project, "execute", "-f", pipeline, "-c", "config.yaml", "--run-id", "r")
+    line = refused(result, f"level{NESTING_LIMIT}.yaml: dag.steps.inner: nested too deep", f"at most {NESTING_LIMIT}")
+    assert line.endswith(f"step 'inner' would be level {NESTING_LIMIT + 1}")
+    assert not (project / ".run_log_store").exists()
+
+
+def test_a_chain_far_deeper_than_the_limit_stops_reading_files_at_the_limit(project: Path) -> None:
+    """Used to end in an internal error at 200 levels."""
+    dag_chain(project, 200)
+    (project / f"level{NESTING_LIMIT + 1}.yaml").write_text("not: [valid")  # never read
+    refused(magnus(project, "execute", "-f", "pipeline.yaml", "-c", "config.yaml"), "nested too deep")
+
+
+def test_composite_steps_of_every_kind_count_towards_the_limit(project: Path) -> None:
+    """Inline maps and parallels inside included files nest the run log as deep as includes."""
+    branch: Dict[str, Any] = {"start_at": "leaf", "steps": {"leaf": {"type": "stub", "next": "success"}, **TERMINALS}}
+    for level in range(NESTING_LIMIT):
+        kind = ("map", "parallel", "dag")[level % 3]
+        if kind == "map":
+            step = {
+                "type": "map",
+                "iterate_on": "items",
+                "iterate_as": f"item{level}",
+                "branch": branch,
+                "next": "success",
+            }
+        elif kind == "parallel":
+            step = {"type": "parallel", "branches": {"only": branch}, "next": "success"}
+        else:
+            (project / f"inc{level}.yaml").write_text(yaml.safe_dump({"dag": branch}))
+            step = {"type": "dag", "dag_definition": f"inc{level}.yaml", "next": "success"}
+        branch = {"start_at": f"s{level}", "steps": {f"s{level}": step, **TERMINALS}}
+    (project / "pipeline.yaml").write_text(yaml.safe_dump({"dag": branch}))
+    (project / "items.yaml").write_text(yaml.safe_dump({"items": [1]}))
+    allowed = magnus(project, "execute", "-f", "pipeline.yaml", "-c", "config.yaml", "-p", "items.yaml")
+    assert allowed.returncode == 0, allowed.stderr
+    (project / "inc_top.yaml").write_text(yaml.safe_dump({"dag": branch}))
+    over = {"start_at": "top", "steps": {"top": {"type": "dag", "dag_definition": "inc_top.yaml", "next": "success"}}}
+    over["steps"].update(TERMINALS)
+    (project / "over.yaml").write_text(yaml.safe_dump({"dag": over}))
+    refused(magnus(project, "execute", "-f", "over.yaml", "-c", "config.yaml", "-p", "items.yaml"), "nested too deep")
+
+
+def test_the_deepest_chain_allowed_runs_shows_and_resumes(project: Path) -> None:
+    """At the limit, with a parameter as deep as a YAML file allows, the run log nests deeper than
+    pydantic's JSON parser goes (200 levels): it is written, shown, listed and resumed all the same."""
+    pipeline = dag_chain(project, NESTING_LIMIT)
+    deep: Any = "leaf"
+    for _ in range(98):
+        deep = {"a": deep}
+    (project / "params.yaml").write_text(yaml.safe_dump({"deep": deep}))
+    run = magnus(project, "execute", "-f", pipeline, "-c", "config.yaml", "-p", "params.yaml", "--run-id", "deep")
+    assert run.returncode == 0, run.stderr
+    assert _json_depth(json.loads((project / ".run_log_store" / "deep.json").read_text())) > 200
+
+    shown = magnus(project, "runs", "show", "deep", "-c", "config.yaml")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.count("inner") == NESTING_LIMIT + 1
+    as_json = magnus(project, "runs", "show", "deep", "-c", "config.yaml", "--json")
+    step = json.loads(as_json.stdout)["steps"]["inner"]
+    for _ in range(NESTING_LIMIT):
+        (branch,) = step["branches"].values()
+        step = next(inner for inner in branch["steps"].values() if inner["name"] == "inner")
+    assert step["internal_name"] == deepest_step(NESTING_LIMIT) and step["status"] == "SUCCESS"
+    listed = magnus(project, "runs", "list", "-c", "config.yaml")
+    assert listed.returncode == 0 and "deep" in listed.stdout, listed.stderr
+
+    resumed = magnus(
+        project, "execute", "-f", pipeline, "-c", "config.yaml", "--run-id", "again", "--use-cached", "deep"
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    again = FileSystemRunLogStore(log_folder=str(project / ".run_log_store")).get_run_log_by_id("again")
+    assert again.steps["inner"].mock and again.parameters["deep"] == deep
+
+
+def _json_depth(value: Any) -> int:
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return 1 + max((_json_depth(child) for child in children), default=0) if isinstance(value, (dict, list)) else 0
 
 
 # ---- class 8: run logs that do not read back ----------------------------------------------------------

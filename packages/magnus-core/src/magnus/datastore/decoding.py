@@ -6,6 +6,10 @@ by hand, a link planted in its folder) the store raises :class:`Unreadable` with
 and :meth:`~magnus.datastore.base.BaseRunLogStore.reading` turns it into
 :class:`~magnus.errors.RunLogUnreadableError`, naming the run and where its log is kept. A reason
 never repeats the data: a run log holds parameters.
+
+Depth: the log of a pipeline nested as deep as parsing allows, with parameters as deep as a YAML
+file allows, nests deeper than pydantic's JSON parser goes (200 levels). Such a log is parsed by
+python's ``json`` instead (about 1,000 levels) and validated from there: only deep logs pay for it.
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ def validated(model: Type[Model], data: Any, what: str = "") -> Model:
 
 
 def load_run_log(raw: bytes, what: str = "") -> RunLog:
-    """A whole run log from its JSON text (magnus 0.5.1's layout).
+    """A whole run log from its JSON text (magnus 0.5.1's layout), however deep it nests.
 
     Raises:
         Unreadable: ``raw`` is not a run log's JSON.
@@ -97,7 +101,9 @@ def load_run_log(raw: bytes, what: str = "") -> RunLog:
     try:
         return RunLog.model_validate_json(raw)
     except ValidationError as exc:
-        raise Unreadable(_named(what, describe(exc))) from None
+        if not _too_deep_for_pydantic(exc):
+            raise Unreadable(_named(what, describe(exc))) from None
+    return validated(RunLog, load_json(raw, what), what)
 
 
 def describe(exc: ValidationError) -> str:
@@ -117,6 +123,10 @@ def describe(exc: ValidationError) -> str:
 
 def _named(what: str, problem: str) -> str:
     return f"{what}: {problem}" if what else problem
+
+
+def _too_deep_for_pydantic(exc: ValidationError) -> bool:
+    return any(error["type"] == "json_invalid" and "recursion limit" in error["msg"] for error in exc.errors())
 
 
 def _shown(part: Any) -> str:
