@@ -1,5 +1,5 @@
-"""Run logs that nest deep, run logs that do not read back and links planted among a run's files
-(issue 31, classes 6, 8 and 9), on the file-system store.
+"""Run logs that nest deep, run logs that do not read back, and listing runs without reading logs
+(issue 31, classes 6, 8 and 19), on the file-system store.
 
 The CLI cases run ``python -m magnus`` in a temporary project folder, as a user would.
 """
@@ -16,6 +16,7 @@ import yaml
 
 from magnus.datastore import decoding
 from magnus.datastore.file_system import FileSystemRunLogStore
+from magnus.datastore.listing import summarize
 from magnus.parsing import NESTING_LIMIT
 from magnus.testing.pipelines import TERMINALS, run_magnus, write_pipeline
 
@@ -237,7 +238,7 @@ def test_reasons_never_repeat_the_stored_data() -> None:
 
 
 # ---- class 9: links planted among a run's files ------------------------------------------------------
-@pytest.mark.parametrize("ending", [".journal"])
+@pytest.mark.parametrize("ending", [".journal", ".summary"])
 def test_a_planted_link_refuses_its_run_and_the_others_still_list(project: Path, ending: str) -> None:
     """A link out of the store's folder is never followed, nor does it hide the runs beside it."""
     two_runs(project)
@@ -268,3 +269,34 @@ def test_a_run_file_linked_from_outside_the_folder_is_no_run(project: Path) -> N
     listed = magnus(project, "runs", "list", "-c", "config.yaml")
     assert listed.returncode == 0, listed.stderr
     assert sorted(row.split()[0] for row in listed.stdout.splitlines()[1:]) == ["damaged", "fine"]
+
+
+# ---- class 19: listing from summaries --------------------------------------------------------------------
+def test_listing_finished_runs_reads_their_summaries_not_their_logs(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two_runs(project)
+    store = FileSystemRunLogStore(log_folder=str(project / ".run_log_store"))
+    expected = [summarize(store.get_run_log_by_id(run_id)) for run_id in ("damaged", "fine")]
+
+    def no_log_is_read(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a run log was read to list a finished run")
+
+    monkeypatch.setattr(FileSystemRunLogStore, "get_run_log_by_id", no_log_is_read)
+    listing = FileSystemRunLogStore(log_folder=str(project / ".run_log_store")).list_runs()
+    assert sorted(listing.runs, key=lambda summary: summary.run_id) == expected and listing.unreadable == []
+
+
+def test_a_summary_that_does_not_match_its_log_is_not_used(project: Path) -> None:
+    """A run written by magnus 0.5.1 has none; a log rewritten by another tool no longer matches its summary."""
+    two_runs(project)
+    logs = project / ".run_log_store"
+    (logs / "fine.summary").unlink(missing_ok=True)
+    document = json.loads((logs / "damaged.json").read_text())
+    document["status"] = "FAIL"
+    (logs / "damaged.json").write_text(json.dumps(document, indent=4))
+    store = FileSystemRunLogStore(log_folder=str(logs))
+    listed = {summary.run_id: summary for summary in store.list_runs().runs}
+    assert listed["damaged"].status == "FAIL"
+    for run_id, summary in listed.items():
+        assert summary == summarize(store.get_run_log_by_id(run_id))

@@ -1,5 +1,5 @@
-"""Runs whose parts do not read back, and parts that are planted links (issue 31, classes 8 and 9),
-through ``python -m magnus`` as a user runs it.
+"""Runs whose parts do not read back, parts that are planted links, and listing without reading
+every part (issue 31, classes 8, 9 and 19), through ``python -m magnus`` as a user runs it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any, Callable, List
 import pytest
 import yaml
 
+from magnus.datastore.listing import summarize
 from magnus.datastore.models import BranchLog, StepLog
 from magnus.errors import RunLogError
 from magnus.testing.pipelines import map_of, run_magnus, task, write_pipeline
@@ -114,9 +115,30 @@ def test_a_damaged_part_refuses_its_run_in_one_line(project: Path, damage: Calla
 
     listed = magnus(project, "runs", "list", "-c", "config.yaml")
     assert listed.returncode == 0, listed.stderr
+    rows = [row.split()[0] for row in listed.stdout.splitlines()[1:]]
+    if damage is run_file_cut:  # what listing reads of a finished run: its own file
+        assert rows == ["fine"]
+        (skipped,) = listed.stderr.splitlines()
+        assert skipped.startswith(f"skipped {expected}"), skipped
+    else:
+        assert sorted(rows) == ["damaged", "fine"] and listed.stderr == ""
+
+
+@pytest.mark.parametrize("damage", [step_file_cut, branch_of_another_kind])
+def test_listing_a_run_without_a_summary_names_it_when_a_step_is_damaged(
+    project: Path, damage: Callable[[Path], str]
+) -> None:
+    """A run still running (or written by an older version) is listed from its steps: a damaged one is named."""
+    header = json.loads((project / LOCATION / layout.RUN_FILE).read_text())
+    header.pop(layout.SUMMARY, None)
+    (project / LOCATION / layout.RUN_FILE).write_text(json.dumps(header))
+    reason = damage(project / LOCATION)
+    listed = magnus(project, "runs", "list", "-c", "config.yaml")
+    assert listed.returncode == 0, listed.stderr
     assert [row.split()[0] for row in listed.stdout.splitlines()[1:]] == ["fine"]
     (skipped,) = listed.stderr.splitlines()
-    assert skipped.startswith(f"skipped {expected}"), skipped
+    assert skipped.startswith(f"skipped run 'damaged': its run log in {LOCATION} is not readable: {reason}"), skipped
+    assert PRIVATE not in listed.stderr
 
 
 @pytest.mark.parametrize("left", [b"", b"\x00" * 512], ids=["empty", "zeros"])
@@ -193,3 +215,28 @@ def test_reading_a_part_checks_each_folder_once(tmp_path: Path, monkeypatch: pyt
     reader = ChunkedFileSystemRunLogStore(log_folder=str(tmp_path))
     assert len(reader.get_run_log_by_id("run").steps["m"].branches) == 20
     assert isinstance(reader._storage, LocalFiles) and len(resolved) <= 8, resolved
+
+
+# ---- class 19: listing from the run's own file ------------------------------------------------------------
+def test_listing_finished_runs_reads_their_own_files_only(finished: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ChunkedFileSystemRunLogStore(log_folder=str(finished / "chunks"))
+    expected = sorted((summarize(store.get_run_log_by_id(run_id)) for run_id in ("damaged", "fine")), key=str)
+    read: List[str] = []
+    real = LocalFiles.read
+    monkeypatch.setattr(LocalFiles, "read", lambda self, path: read.append(path) or real(self, path))
+    listing = ChunkedFileSystemRunLogStore(log_folder=str(finished / "chunks")).list_runs()
+    assert sorted(listing.runs, key=str) == expected and listing.unreadable == []
+    assert sorted(os.path.relpath(path, finished / "chunks") for path in read) == [
+        "damaged/RunLog.json",
+        "fine/RunLog.json",
+    ]
+
+
+def test_a_summary_kept_for_another_status_is_not_used(project: Path) -> None:
+    """A run ended, then set running again by an older version (which keeps unknown keys): read from its steps."""
+    header = json.loads((project / LOCATION / layout.RUN_FILE).read_text())
+    header["status"] = "PROCESSING"
+    (project / LOCATION / layout.RUN_FILE).write_text(json.dumps(header))
+    store = ChunkedFileSystemRunLogStore(log_folder=str(project / "chunks"))
+    (summary,) = [summary for summary in store.list_runs().runs if summary.run_id == "damaged"]
+    assert summary == summarize(store.get_run_log_by_id("damaged")) and summary.end is None

@@ -1,5 +1,5 @@
-"""Rows that do not read back (issue 31, class 8), on SQLite and a real PostgreSQL server, through
-``python -m magnus`` as a user runs it."""
+"""Rows that do not read back, and listing runs in one query (issue 31, classes 8 and 19), on
+SQLite and a real PostgreSQL server, through ``python -m magnus`` as a user runs it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from conftest import store_factory
 from runs_helpers import environment, project, run
 
+from magnus.datastore.listing import summarize
 from magnus_runlog_db.store import DatabaseRunLogStore
 
 # What a damaged row holds: never to be shown in a message.
@@ -98,16 +99,57 @@ def test_a_damaged_row_refuses_its_run_in_one_line(
 
 
 @pytest.mark.parametrize("damage", [step_body_cut, parameter_garbled])
-def test_listing_names_a_damaged_run_and_lists_the_others(
+def test_listing_names_a_damaged_run_it_has_to_read(
     finished: Path, backend_url: str, damage: Callable[[DatabaseRunLogStore], str]
 ) -> None:
+    """A finished run is listed from its row; one without a summary (running, recorded before
+    revision 0003) from its parts' rows, and a damaged one is named on stderr."""
     store = store_factory(backend_url)()
+    runs = store._tables.runs
+    execute(store, runs.update().values(summary=None))
     reason = damage(store)
     listed = magnus(finished, "runs", "list", "-c", "config.yaml")
     assert listed.returncode == 0, listed.stderr
-    assert [row.split()[0] for row in listed.stdout.splitlines()[1:]] == ["fine"]
+    rows = [row.split()[0] for row in listed.stdout.splitlines()[1:]]
+    if damage is parameter_garbled:  # listing does not read parameters
+        assert sorted(rows) == ["damaged", "fine"] and listed.stderr == ""
+        return
+    assert rows == ["fine"]
     (skipped,) = listed.stderr.splitlines()
     assert skipped.startswith(
         f"skipped run 'damaged': its run log in {store.location('damaged')} is not readable: {reason}"
     )
-    assert PRIVATE not in listed.stderr
+
+
+def test_listing_finished_runs_is_one_query(finished: Path, backend_url: str) -> None:
+    store = store_factory(backend_url)()
+    expected = sorted((summarize(store.get_run_log_by_id(run_id)) for run_id in ("damaged", "fine")), key=str)
+    lister = store_factory(backend_url)()
+    lister.run_log_exists("warm-up")  # the schema check and the connection, done once per process
+    statements: List[str] = []
+    sa.event.listen(lister._engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    listing = lister.list_runs()
+    assert sorted(listing.runs, key=str) == expected and listing.unreadable == []
+    queries = [statement for statement in statements if not statement.startswith("BEGIN")]  # SQLite's write lock
+    assert len(queries) == 1 and "_parts" not in queries[0], statements
+
+
+def test_runs_recorded_before_summaries_are_listed_from_their_parts(finished: Path, backend_url: str) -> None:
+    store = store_factory(backend_url)()
+    runs = store._tables.runs
+    execute(store, runs.update().values(summary=None))
+    listed = {summary.run_id: summary for summary in store.list_runs().runs}
+    assert sorted(listed) == ["damaged", "fine"]
+    for run_id, summary in listed.items():
+        assert summary == summarize(store.get_run_log_by_id(run_id)) and summary.end is not None
+
+
+def test_no_summary_is_kept_from_parts_that_do_not_read_back(finished: Path, backend_url: str) -> None:
+    """The run's final status is written all the same; listing then reads the parts and names the run."""
+    store = store_factory(backend_url)()
+    step_body_cut(store)
+    store.update_run_log_status("damaged", "FAIL")
+    assert store.get_run_log_by_id("damaged", full=False).status == "FAIL"
+    listing = store.list_runs()
+    assert [summary.run_id for summary in listing.runs] == ["fine"]
+    assert [error.run_id for error in listing.unreadable] == ["damaged"]

@@ -22,6 +22,11 @@ run's folder) refuses the run in one line naming it and its folder
 (:class:`~magnus.errors.RunLogUnreadableError`), never showing the part's content. Only an empty
 part reads as not recorded: what a power loss leaves of a step written without ``durable_steps``.
 
+Listing: the run's own file keeps a summary of the run (status, tag, first start, last end),
+written with its final status; ``magnus runs list`` reads that file alone. A run without one
+(running, or written by an older version) is summarised from its step files, without building
+its steps.
+
 Durability (local folders): a process crash loses nothing (every write is a rename). The run's own file, its
 config and its parameters are fsynced before the rename, so they also survive a power loss; step
 and branch files are fsynced only with ``durable_steps`` (a disk flush per step costs more than the
@@ -38,7 +43,21 @@ import json
 import logging
 import os
 import time
-from typing import Any, Callable, ClassVar, Dict, Generic, List, NamedTuple, Optional, Set, Tuple, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    ClassVar,
+    Dict,
+    Generic,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Set,
+    Tuple,
+    TypeVar,
+)
 
 from pydantic import Field, PrivateAttr
 
@@ -60,6 +79,9 @@ from magnus.object_store import StoreFolder, local_folder, protocol, url_reach
 from magnus.reach import Reach
 from magnus_runlog_chunked import layout
 from magnus_runlog_chunked.storage import LocalFiles, ObjectFiles, Storage
+
+if TYPE_CHECKING:
+    from magnus.datastore.listing import RunQuery, RunSummary
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
 
@@ -230,7 +252,7 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         return run_log
 
     def _header(self, run_id: str) -> Dict[str, Any]:
-        """The run's own file (its fields).
+        """The run's own file (its fields, and the summary kept with its final status).
 
         Raises:
             RunLogNotFoundError: the run has no such file.
@@ -240,6 +262,29 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         if header is None:
             raise RunLogNotFoundError(run_id)
         return mapping(header, layout.RUN_FILE)
+
+    # ---- listing -------------------------------------------------------------------------------
+    def run_summary(self, run_id: str, query: "RunQuery") -> Optional["RunSummary"]:
+        """The summary kept in the run's own file with its final status; else one made from its step files."""
+        from magnus.datastore.listing import summary_from_record, summary_of
+
+        with self.reading(run_id):
+            header = self._header(run_id)
+            kept = summary_from_record(header.get(layout.SUMMARY))
+            if kept is not None and (kept.run_id, kept.status) == (run_id, header.get("status")):
+                return kept
+            fields = validated(RunLog, header, layout.RUN_FILE)
+            if not query.admits_header(fields):
+                return None
+            return summary_of(fields, self._span(run_id, fields))
+
+    def _span(self, run_id: str, fields: RunLog) -> Tuple[Any, Any]:
+        """The first start and last end of the run's attempts, read from its step files (steps reused
+        by a resumed run left out, as ``summarize`` does)."""
+        from magnus.datastore.listing import times_span
+
+        top = layout.Container(self.run_folder(run_id), "")
+        return times_span(_attempt_times(self._storage, top, None, prune_mock=bool(fields.original_run_id)))
 
     def put_run_log(self, run_log: RunLog) -> None:
         folder = self.run_folder(run_log.run_id)
@@ -252,11 +297,29 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
 
     # ---- run-level fields ----------------------------------------------------------------------
     def update_run_log_status(self, run_id: str, status: str) -> None:
+        """Rewrite the run's own file; a final status keeps the run's summary with it (for listing).
+
+        The summary costs one read of the run's step files, once per run; when they do not read
+        back, the status is written without it (listing then reads them, and names the run).
+        """
         path = os.path.join(self.run_folder(run_id), layout.RUN_FILE)
         with self.reading(run_id):
             header = self._header(run_id)
         header["status"] = status
+        header.pop(layout.SUMMARY, None)
+        if status in _FINAL:
+            header[layout.SUMMARY] = self._final_summary(run_id, header)
         _write_json(self._storage, path, header, durable=status in _FINAL)
+
+    def _final_summary(self, run_id: str, header: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        from magnus.datastore.listing import summary_of, summary_record
+
+        try:
+            fields = validated(RunLog, header, layout.RUN_FILE)
+            return summary_record(summary_of(fields, self._span(run_id, fields)))
+        except Unreadable as exc:
+            logger.warning("run %s: no summary kept for listing: %s", run_id, exc.reason)
+            return None
 
     def get_parameters(self, run_id: str) -> Dict[str, Any]:
         """The parameters; a file unchanged since this process last read it is not parsed again.
@@ -537,23 +600,27 @@ def _read_steps(
     ``entries`` is the listing of the container's folder when the caller has it already (the
     branches of one step share a folder: it is listed once for all of them).
     """
+    steps = {}
+    for path, data in _in_order(storage, _step_entries(storage, container, entries)):
+        step = _step_from(storage, path, data)
+        steps[step.internal_name] = step
+    return steps
+
+
+def _step_entries(storage: Storage, container: layout.Container, entries: Optional[List[Any]]) -> List[Any]:
+    """The entries of the container's own steps (not those of a branch below), listing its folder if needed."""
     if entries is None:
         try:
             entries = list(storage.list(container.folder))
         except FileNotFoundError:
-            return {}
-    mine = [
+            return []
+    return [
         entry
         for entry in entries
         if entry.name.startswith(container.prefix)
         and entry.name.endswith(layout.STEP_SUFFIX)
         and layout.SEPARATOR not in entry.name[len(container.prefix) :]  # not a step of a branch below
     ]
-    steps = {}
-    for path, data in _in_order(storage, mine):
-        step = _step_from(storage, path, data)
-        steps[step.internal_name] = step
-    return steps
 
 
 def _in_order(storage: Storage, entries: List[Any]) -> List[Tuple[str, Dict[str, Any]]]:
@@ -596,22 +663,26 @@ def _read_step(storage: Storage, path: str) -> Optional[StepLog]:
     return None if data is None else _step_from(storage, path, data)
 
 
+def _branch_entries(storage: Storage, step_path: str, data: Dict[str, Any]) -> Tuple[List[Any], Dict[str, List[Any]]]:
+    """The branch files of the step whose file is ``step_path``, and the other entries of its branches
+    folder grouped by the branch they belong to (one listing; none for a step that says it holds none)."""
+    if data.get(layout.BRANCHED) is False:  # parts written before the flag existed say nothing: look
+        return [], {}
+    try:
+        listing = list(storage.list(layout.step_branches(step_path)))
+    except FileNotFoundError:
+        return [], {}
+    by_branch: Dict[str, List[Any]] = {}
+    for entry in listing:  # grouped by the name before the first "+"
+        if layout.SEPARATOR in entry.name:
+            by_branch.setdefault(entry.name.split(layout.SEPARATOR, 1)[0], []).append(entry)
+    return [entry for entry in listing if entry.name.endswith(layout.BRANCH_SUFFIX)], by_branch
+
+
 def _step_from(storage: Storage, path: str, data: Dict[str, Any]) -> StepLog:
     """A step with its branches, each branch with its steps: one listing of the branches folder."""
     step = validated(StepLog, data, os.path.basename(path))
-    if data.get(layout.BRANCHED) is False:  # parts written before the flag existed say nothing: look
-        return step
-    folder = layout.step_branches(path)
-    try:
-        listing = list(storage.list(folder))
-    except FileNotFoundError:
-        return step
-    # Group the folder's files by the branch they belong to (the name before the first "+").
-    by_branch: Dict[str, List[Any]] = {}
-    for entry in listing:
-        if layout.SEPARATOR in entry.name:
-            by_branch.setdefault(entry.name.split(layout.SEPARATOR, 1)[0], []).append(entry)
-    branches = [entry for entry in listing if entry.name.endswith(layout.BRANCH_SUFFIX)]
+    branches, by_branch = _branch_entries(storage, path, data)
     for branch_path, branch_data in _in_order(storage, branches):
         branch = validated(BranchLog, branch_data, os.path.basename(branch_path))
         container = layout.branch_container(branch_path)
@@ -627,6 +698,36 @@ def _read_branch(storage: Storage, path: str) -> Optional[BranchLog]:
     branch = validated(BranchLog, data, os.path.basename(path))
     branch.steps = _read_steps(storage, layout.branch_container(path))
     return branch
+
+
+def _attempt_times(
+    storage: Storage, container: layout.Container, entries: Optional[List[Any]], prune_mock: bool
+) -> Iterator[Tuple[str, str]]:
+    """``(start_time, end_time)`` of every attempt of the steps below ``container``, read as JSON only.
+
+    Visits the parts :func:`_read_steps` reads, without building them: what listing a run needs of
+    a map of thousands of items. ``prune_mock``: without the steps marked ``mock`` and what they hold.
+    """
+    for path, data in _in_order(storage, _step_entries(storage, container, entries)):
+        if prune_mock and data.get("mock") is True:
+            continue
+        attempts = data.get("attempts", [])
+        if not isinstance(attempts, list):
+            raise Unreadable(f"{os.path.basename(path)}: attempts: not a list")
+        for attempt in attempts:
+            yield _times_of(mapping(attempt, os.path.basename(path)), os.path.basename(path))
+        branches, by_branch = _branch_entries(storage, path, data)
+        for branch_path, _ in _in_order(storage, branches):
+            inner = layout.branch_container(branch_path)
+            mine = by_branch.get(inner.prefix[: -len(layout.SEPARATOR)], [])
+            yield from _attempt_times(storage, inner, mine, prune_mock)
+
+
+def _times_of(attempt: Dict[str, Any], what: str) -> Tuple[str, str]:
+    start, end = attempt.get("start_time", ""), attempt.get("end_time", "")
+    if not isinstance(start, str) or not isinstance(end, str):
+        raise Unreadable(f"{what}: attempts: a time is not text")
+    return start, end
 
 
 def _parameter(record: Any, what: str) -> Tuple[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional
 
 from magnus import defaults
 from magnus.datastore.decoding import Unreadable
@@ -151,20 +151,23 @@ class BaseRunLogStore(BaseService):
         query = query or RunQuery()
         return self.summarize_runs(self.run_ids(), query)
 
-    def summarize_runs(self, run_ids: Iterable[str], query: RunQuery) -> RunListing:
+    def summarize_runs(
+        self, run_ids: Iterable[str], query: RunQuery, known: Optional[Mapping[str, RunSummary]] = None
+    ) -> RunListing:
         """The listing of ``run_ids``: the runs ``query`` selects, newest first, and the unreadable ones.
 
-        Each run is summarised by :meth:`run_summary`. A run removed meanwhile is left out; a run
-        whose log is unreadable is left out and named in ``unreadable``: one bad run never hides
-        the others.
+        A run's summary is taken from ``known`` (what a store found at once, one query for all
+        runs) or from :meth:`run_summary`. A run removed meanwhile is left out; a run whose log is
+        unreadable is left out and named in ``unreadable``: one bad run never hides the others.
         """
         from magnus.datastore.listing import RunListing, select_runs
 
+        known = known or {}
         summaries = []
         unreadable = []
         for run_id in run_ids:
             try:
-                summary = self.run_summary(run_id, query)
+                summary = known[run_id] if run_id in known else self.run_summary(run_id, query)
             except RunLogNotFoundError:
                 continue
             except RunLogUnreadableError as exc:
@@ -179,7 +182,7 @@ class BaseRunLogStore(BaseService):
         None when its own fields (status, tag) show that ``query`` leaves it out.
 
         This default reads the run's own fields first (``full=False``) and its steps only when they
-        pass.
+        pass. Stores that keep a summary of each run override it to read that instead of the log.
 
         Raises:
             RunLogNotFoundError: the run is not there (any more).

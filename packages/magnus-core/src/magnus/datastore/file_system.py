@@ -7,6 +7,11 @@ Readers merge the two, so a run that crashed mid-way is still complete up to its
 ``--use-cached`` can resume from it; a partial last line left by a crash is ignored. A file or a
 complete line that does not read back is refused, naming the run (``RunLogUnreadableError``).
 
+Listing runs reads ``<run_id>.summary``, a few lines written with each whole log (the run's
+status, tag, start and end, and which version of ``<run_id>.json`` they summarise), instead of
+the log: a run's JSON may be hundreds of MB. A summary that does not match the JSON beside it
+(steps journalled since, a run written by magnus 0.5.1) is not used: the log is read instead.
+
 Every file it reads or writes lies in ``log_folder`` (run ids are checked, symlinks resolved), and
 creating a run log claims its id atomically: of two processes started with the same run id, one
 runs and the other gets :class:`~magnus.errors.RunLogExistsError`.
@@ -44,6 +49,7 @@ if TYPE_CHECKING:
     from magnus.datastore.listing import RunQuery, RunSummary
 
 FINAL_STATUSES = (defaults.SUCCESS, defaults.FAIL)
+_ENDINGS = (".json", ".journal", ".summary")
 logger = logging.getLogger(defaults.LOGGER_NAME)
 
 
@@ -80,6 +86,9 @@ class FileSystemRunLogStore(BaseRunLogStore):
     def journal_path(self, run_id: str) -> Path:
         return self._path(run_id, ".journal")
 
+    def summary_path(self, run_id: str) -> Path:
+        return self._path(run_id, ".summary")
+
     def _path(self, run_id: str, suffix: str) -> Path:
         """A file of the run in ``log_folder``; the run id and symlinks are checked once per process.
 
@@ -95,7 +104,7 @@ class FileSystemRunLogStore(BaseRunLogStore):
             problem = path_name_problem(run_id)
             if problem:
                 raise UserInputError(f"run id {run_id!r} {problem}")
-            for ending in (".json", ".journal"):
+            for ending in _ENDINGS:
                 if not is_inside(folder / f"{run_id}{ending}", folder):
                     raise RunLogError(f"'{folder / run_id}{ending}' leads outside {folder} (a symlink); refused")
             self._confined.add(run_id)
@@ -148,20 +157,56 @@ class FileSystemRunLogStore(BaseRunLogStore):
         return [name for name in names if not path_name_problem(name)]
 
     def put_run_log(self, run_log: RunLog) -> None:
-        """Write the whole log as the run's JSON file and fold the journal away."""
+        """Write the whole log as the run's JSON file, fold the journal away, then write its summary."""
         path = self.snapshot_path(run_log.run_id)
         write_atomically(path, run_log.model_dump_json(indent=4).encode())
         self.journal_path(run_log.run_id).unlink(missing_ok=True)
         self._loaded[run_log.run_id] = _Loaded(run_log, 0, _stamp(path))
+        self._write_summary(run_log, path)
 
+    # ---- listing: a summary per run -----------------------------------------------------------
     def run_summary(self, run_id: str, query: "RunQuery") -> Optional["RunSummary"]:
-        """The run's summary, read from its log. A file of the run planted as a link out of
-        ``log_folder`` refuses this run only, as unreadable."""
+        """The run's summary file when it matches the JSON beside it and nothing was journalled since;
+        else the log, read without keeping it (a listing holds one log at a time). A file of the run
+        planted as a link out of ``log_folder`` refuses this run only, as unreadable."""
+        from magnus.datastore.listing import summarize
+
         try:
             self.snapshot_path(run_id)  # checks every file of the run (once per process)
         except RunLogError as exc:
             raise RunLogUnreadableError(run_id, self.location(run_id), str(exc)) from None
-        return super().run_summary(run_id, query)
+        kept = self._kept_summary(run_id)
+        if kept is not None:
+            return kept
+        held = run_id in self._loaded
+        try:
+            return summarize(self.get_run_log_by_id(run_id))
+        finally:
+            if not held:
+                self._loaded.pop(run_id, None)
+
+    def _write_summary(self, run_log: RunLog, snapshot: Path) -> None:
+        from magnus.datastore.listing import summarize, summary_record
+
+        record = {"summary": summary_record(summarize(run_log)), "snapshot": _version(snapshot)}
+        write_atomically(self.summary_path(run_log.run_id), json.dumps(record).encode(), durable=False)
+
+    def _kept_summary(self, run_id: str) -> Optional["RunSummary"]:
+        """The kept summary of ``run_id``, or None when there is none for its log as it is now."""
+        from magnus.datastore.listing import summary_from_record
+
+        try:
+            version = _version(self.snapshot_path(run_id))
+        except (FileNotFoundError, NotADirectoryError):
+            raise RunLogNotFoundError(run_id) from None
+        try:
+            record = json.loads(self.summary_path(run_id).read_bytes())
+        except (OSError, ValueError):  # none yet (a run written by magnus 0.5.1), or cut short
+            return None
+        if not isinstance(record, dict) or record.get("snapshot") != version or _size(self.journal_path(run_id)):
+            return None
+        summary = summary_from_record(record.get("summary"))
+        return summary if summary is not None and summary.run_id == run_id else None
 
     # ---- fine-grained writes: one journal line each ------------------------------------------
     def update_run_log_status(self, run_id: str, status: str) -> None:
@@ -287,6 +332,12 @@ def _apply(run_log: RunLog, op: Any, value: Any, what: str = "") -> None:
 def _stamp(path: Path) -> tuple[int, int]:
     stat = os.stat(path)
     return stat.st_ino, stat.st_mtime_ns
+
+
+def _version(path: Path) -> List[int]:
+    """What tells one write of a file from another without reading it (as JSON keeps it)."""
+    stat = os.stat(path)
+    return [stat.st_ino, stat.st_mtime_ns, stat.st_size]
 
 
 def _size(path: Path) -> int:

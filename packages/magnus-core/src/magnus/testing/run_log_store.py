@@ -11,7 +11,7 @@ import pytest
 
 from magnus import defaults
 from magnus.datastore.base import BaseRunLogStore
-from magnus.datastore.listing import RunQuery, summarize
+from magnus.datastore.listing import RunQuery, RunSummary, summarize
 from magnus.datastore.models import BranchLog, DataCatalog, StepAttempt, StepLog
 from magnus.errors import (
     BranchLogNotFoundError,
@@ -359,6 +359,32 @@ class RunLogStoreContract:
         assert listed(since=datetime(2026, 3, 2, 10, 0, 1)) == ["day3"]
         assert listed(limit=2) == ["day3", "day2"]
         assert listed(tag="nobody") == []
+
+    def test_a_summary_agrees_with_the_log_while_it_runs_and_once_it_ended(self, make_store: StoreFactory) -> None:
+        """Stores may keep a summary of each run rather than read its log to list it: it must not go stale."""
+        writer = make_store()
+        reader = make_store() if self.persistent else writer
+
+        def listed() -> RunSummary:
+            (summary,) = reader.list_runs().runs
+            assert summary == summarize(reader.get_run_log_by_id("run-1"))
+            return summary
+
+        writer.create_run_log("run-1", tag="t", status=defaults.PROCESSING)
+        assert (listed().start, listed().end) == (None, None)
+        first = _step("first", defaults.PROCESSING)
+        first.attempts = [StepAttempt(start_time="2026-03-01 10:00:00", end_time="2026-03-01 10:00:05")]
+        writer.add_step_log("run-1", first)
+        assert (listed().start, listed().end) == (datetime(2026, 3, 1, 10), None)
+        writer.update_run_log_status("run-1", defaults.SUCCESS)
+        assert listed().end == datetime(2026, 3, 1, 10, 0, 5)
+        writer.update_run_log_status("run-1", defaults.PROCESSING)  # run again (an engine's retry)
+        later = _step("later")
+        later.attempts = [StepAttempt(start_time="2026-03-01 11:00:00", end_time="2026-03-01 11:00:09")]
+        writer.add_step_log("run-1", later)
+        assert (listed().status, listed().end) == (defaults.PROCESSING, None)
+        writer.update_run_log_status("run-1", defaults.FAIL)
+        assert (listed().status, listed().end) == (defaults.FAIL, datetime(2026, 3, 1, 11, 0, 9))
 
     def test_an_unreadable_run_is_refused_in_one_line_and_left_out_of_listings(self, make_store: StoreFactory) -> None:
         """One spoilt run never hides the others, nor shows its content in the refusal."""
