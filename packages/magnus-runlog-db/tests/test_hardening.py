@@ -121,6 +121,21 @@ def test_listing_names_a_damaged_run_it_has_to_read(
     )
 
 
+def test_the_line_naming_an_unreadable_run_is_shown_escaped(finished: Path, backend_url: str) -> None:
+    """A row edited by hand may name its part with characters that drive a terminal: they are escaped."""
+    store = store_factory(backend_url)()
+    parts = store._tables.parts
+    execute(store, parts.update().where(parts.c.run_id == "damaged").values(body="{"))
+    execute(
+        store, parts.update().where(parts.c.run_id == "damaged").values(internal_name=parts.c.internal_name + "\x1b[2J")
+    )
+    execute(store, store._tables.runs.update().values(summary=None))
+    listed = magnus(finished, "runs", "list", "-c", "config.yaml")
+    assert listed.returncode == 0, listed.stderr
+    (skipped,) = listed.stderr.splitlines()
+    assert "\x1b" not in skipped and "\\x1b[2J': not JSON" in skipped, skipped
+
+
 def test_listing_finished_runs_is_one_query(finished: Path, backend_url: str) -> None:
     store = store_factory(backend_url)()
     expected = sorted((summarize(store.get_run_log_by_id(run_id)) for run_id in ("damaged", "fine")), key=str)

@@ -44,12 +44,13 @@ def build_group(reports_errors: Decorator, log_level_option: Decorator) -> click
         from magnus.datastore.listing import RunQuery
         from magnus.runs.listing import format_table, parse_since
         from magnus.runs.store import open_store
+        from magnus.terminal import for_terminal
 
         query = RunQuery(status=status.upper(), tag=tag, since=parse_since(since) if since else None, limit=limit)
         listing = open_store(config_file).list_runs(query)
         click.echo(format_table(listing.runs), nl=False)
         for unreadable in listing.unreadable:
-            click.echo(f"skipped {unreadable}", err=True)
+            click.echo(for_terminal(f"skipped {unreadable}"), err=True)
 
     @runs.command("show")
     @click.argument("run_id")
