@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from magnus import defaults
+from magnus.datastore.base import BaseRunLogStore
 from magnus.datastore.buffered import BufferedRunLogStore
 from magnus.datastore.file_system import FileSystemRunLogStore
 from magnus.entrypoints import load_pipeline
@@ -42,6 +43,14 @@ class TestFileSystemRunLogStore(RunLogStoreContract):
     @pytest.fixture
     def make_store(self, tmp_path: Path) -> StoreFactory:
         return lambda: FileSystemRunLogStore(log_folder=str(tmp_path / "logs"))
+
+    def spoil_step(self, store: BaseRunLogStore, run_id: str, internal_name: str) -> None:
+        """Cut the journal line recording the step in half (the lines after it stay whole)."""
+        assert isinstance(store, FileSystemRunLogStore)
+        journal = store.journal_path(run_id)
+        marker = f'"internal_name":"{internal_name}"'.encode()
+        lines = journal.read_bytes().splitlines(keepends=True)
+        journal.write_bytes(b"".join(line[: len(line) // 2] + b"\n" if marker in line else line for line in lines))
 
 
 class TestDoNothingTracker(ExperimentTrackerContract):

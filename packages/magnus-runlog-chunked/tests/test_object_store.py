@@ -12,6 +12,7 @@ from typing import Any, Dict
 
 import pytest
 import yaml
+from conftest import SpoilsParts
 
 from magnus.datastore.models import BranchLog, StepLog
 from magnus.errors import ConfigurationError, RunLogExistsError, UserInputError
@@ -24,7 +25,7 @@ from magnus_runlog_chunked.store import ChunkedFileSystemRunLogStore
 _memory_numbers = itertools.count()
 
 
-class TestChunkedStoreOnS3(RunLogStoreContract):
+class TestChunkedStoreOnS3(SpoilsParts, RunLogStoreContract):
     """Real HTTP to moto; writer and claimant processes are forked and reach it through the environment."""
 
     persistent = True
@@ -35,7 +36,7 @@ class TestChunkedStoreOnS3(RunLogStoreContract):
         return lambda: ChunkedFileSystemRunLogStore(log_folder=f"s3://{s3_bucket}/logs")
 
 
-class TestChunkedStoreOnFileUrl(RunLogStoreContract):
+class TestChunkedStoreOnFileUrl(SpoilsParts, RunLogStoreContract):
     persistent = True
     concurrent_writers = True
 
@@ -44,7 +45,7 @@ class TestChunkedStoreOnFileUrl(RunLogStoreContract):
         return lambda: ChunkedFileSystemRunLogStore(log_folder=f"file://{tmp_path}/logs")
 
 
-class TestChunkedStoreInMemory(RunLogStoreContract):
+class TestChunkedStoreInMemory(SpoilsParts, RunLogStoreContract):
     """fsspec's memory:// lives in one process: persistent across store objects, not across processes."""
 
     persistent = True

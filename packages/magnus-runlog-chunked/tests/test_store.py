@@ -13,6 +13,7 @@ from typing import Any, Dict
 
 import pytest
 import yaml
+from conftest import SpoilsParts
 
 from magnus.datastore.models import StepLog
 from magnus.entrypoints import execute
@@ -25,7 +26,7 @@ from magnus_runlog_chunked.layout import BRANCHES_SUFFIX, file_name
 from magnus_runlog_chunked.store import ChunkedFileSystemRunLogStore, _UnchangedFiles
 
 
-class TestChunkedStore(RunLogStoreContract):
+class TestChunkedStore(SpoilsParts, RunLogStoreContract):
     persistent = True
     concurrent_writers = True
 

@@ -96,13 +96,18 @@ def python_path(folder: Path) -> str:
     return os.pathsep.join(part for part in (str(folder), os.environ.get("PYTHONPATH", "")) if part)
 
 
+def environment(folder: Path) -> Dict[str, str]:
+    """This process's environment, with :func:`python_path` (for processes started by hand)."""
+    return {**os.environ, "PYTHONPATH": python_path(folder)}
+
+
 def run(
     folder: Path, *args: str, env: Optional[Dict[str, str]] = None, timeout: float = 300
 ) -> "subprocess.CompletedProcess[str]":
     return subprocess.run(
         magnus(folder, *args),
         cwd=folder,
-        env={**os.environ, "PYTHONPATH": python_path(folder), **(env or {})},
+        env={**environment(folder), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -5,12 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from conftest import PostgresServer, StoreFactory, store_factory
 
+from magnus.datastore.base import BaseRunLogStore
 from magnus.testing import RunLogStoreContract
+from magnus_runlog_db.store import DatabaseRunLogStore
 
 
-class TestSQLiteContract(RunLogStoreContract):
+class SpoilsRows:
+    """``spoil_step`` of the run log store contract: the step's row with its JSON cut in half."""
+
+    def spoil_step(self, store: BaseRunLogStore, run_id: str, internal_name: str) -> None:
+        assert isinstance(store, DatabaseRunLogStore)
+        parts = store._tables.parts
+        row = sa.and_(parts.c.run_id == run_id, parts.c.kind == "step", parts.c.internal_name == internal_name)
+        with store._engine.begin() as connection:
+            body = connection.execute(sa.select(parts.c.body).where(row)).scalar_one()
+            connection.execute(parts.update().where(row).values(body=body[: len(body) // 2]))
+
+
+class TestSQLiteContract(SpoilsRows, RunLogStoreContract):
     persistent = True
     concurrent_writers = True
 
@@ -20,7 +35,7 @@ class TestSQLiteContract(RunLogStoreContract):
 
 
 @pytest.mark.postgres
-class TestPostgresContract(RunLogStoreContract):
+class TestPostgresContract(SpoilsRows, RunLogStoreContract):
     persistent = True
     concurrent_writers = True
 

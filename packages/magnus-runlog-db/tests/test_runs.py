@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PASSWORD, PostgresServer, remove_server, start_server, store_factory, wait_for
-from runs_helpers import magnus, project, run
+from runs_helpers import environment, magnus, project, run
 
 from magnus import defaults
 
@@ -37,7 +37,7 @@ def test_a_map_written_by_many_processes_loses_nothing(backend_url: str, tmp_pat
 
 def test_a_killed_run_reads_back_and_resumes_with_use_cached(backend_url: str, tmp_path: Path) -> None:
     folder = project(tmp_path, backend_url)
-    env = {**os.environ, "PYTHONPATH": str(folder), "SLOW_WAITS": "1"}
+    env = {**environment(folder), "SLOW_WAITS": "1"}
     command = magnus(folder, "-f", "line.yaml", "--run-id", "killed")
     process = subprocess.Popen(command, cwd=folder, env=env, start_new_session=True)
     try:
@@ -67,7 +67,7 @@ def test_a_server_stopped_mid_run_is_a_clean_failure(postgres: PostgresServer, t
     try:
         own.createdb("magnus")
         folder = project(tmp_path, own.url("magnus"))
-        env = {**os.environ, "PYTHONPATH": str(folder), "SLOW_WAITS": "1"}
+        env = {**environment(folder), "SLOW_WAITS": "1"}
         command = magnus(folder, "-f", "line.yaml", "--run-id", "orphan", "--quiet")  # errors only
         process = subprocess.Popen(command, cwd=folder, env=env, stderr=subprocess.PIPE, text=True)
         wait_for(lambda: (folder / "slow.started").exists())

@@ -72,6 +72,19 @@ class RunLogExistsError(RunLogError):
         self.run_id = run_id
 
 
+class RunLogUnreadableError(RunLogError):
+    """A run log is there but does not read back: a file cut short, a garbled journal line, a bad row.
+
+    One line naming the run, where its log is kept (:meth:`BaseRunLogStore.location`) and why, in a
+    few words that never repeat the stored content (it may hold parameters). ``magnus runs list``
+    leaves such a run out and says so; ``magnus runs show`` and ``--use-cached`` refuse it.
+    """
+
+    def __init__(self, run_id: str, location: str, reason: str) -> None:
+        super().__init__(f"run '{run_id}': its run log in {location} is not readable: {reason}")
+        self.run_id, self.location, self.reason = run_id, location, reason
+
+
 class StepLogNotFoundError(RunLogError):
     def __init__(self, run_id: str, name: str) -> None:
         super().__init__(f"step log '{name}' not found in run '{run_id}'")

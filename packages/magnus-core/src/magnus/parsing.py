@@ -4,6 +4,11 @@ Parsing collects every problem it finds (unknown ``next``, unreachable steps, cy
 fields, unknown node or task types, ...) and raises them together as one
 :class:`~magnus.errors.PipelineDefinitionError`, each naming the file and the location
 (``pipeline.yaml: dag.steps.train.next: ...``).
+
+Composite steps (``dag`` files including each other, ``parallel``, ``map``) nest at most
+:data:`NESTING_LIMIT` levels: a YAML file's own nesting is bounded, but a chain of
+``dag_definition`` files is not, and each level nests the run log four JSON levels deeper (a run
+log of 50 levels no longer read back through pydantic's JSON parser).
 """
 
 from __future__ import annotations
@@ -23,6 +28,18 @@ from magnus.validation import describe_validation_error
 
 if TYPE_CHECKING:
     from magnus.nodes.base import BaseNode
+
+# How many composite steps may hold one another, whatever their kind and file.
+NESTING_LIMIT = 25
+
+
+def nesting_depth(internal_branch_name: str) -> int:
+    """How many composite steps hold a step of the branch ``internal_branch_name`` (0 at the top).
+
+    At parse time a branch's name is ``step.branch`` per level: step and branch names hold no dots,
+    and a map's branch is named by its placeholder.
+    """
+    return (internal_branch_name.count(".") + 1) // 2 if internal_branch_name else 0
 
 
 def create_graph(dag: Any, ctx: ParseContext, internal_branch_name: str = "") -> Graph:
@@ -176,6 +193,12 @@ def parse_node(name: str, config: Any, ctx: ParseContext, internal_branch_name: 
         node_class = load_plugin("nodes", str(node_type))
     except MagnusError as exc:
         ctx.problem(str(exc), "type")
+        return None
+    if node_class.is_composite and nesting_depth(internal_branch_name) >= NESTING_LIMIT:
+        ctx.problem(
+            f"nested too deep: composite steps (dag, parallel, map) hold one another at most {NESTING_LIMIT} "
+            f"levels deep, and step '{name}' would be level {nesting_depth(internal_branch_name) + 1}"
+        )
         return None
 
     body = {key: value for key, value in config.items() if key != "type"}

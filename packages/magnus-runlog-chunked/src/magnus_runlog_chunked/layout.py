@@ -3,7 +3,7 @@
 ::
 
     <log_folder>/<run_id>/
-        RunLog.json                                 the run's own fields (status, tag, ...)
+        RunLog.json                                 the run's own fields (status, tag, ...), its summary
         RunConfig.json
         parameters/<name>.json                      one file per parameter
         <step>.step.json                            a step, without its branches
@@ -38,6 +38,8 @@ SEPARATOR = "+"
 CREATED = "_created"
 # Key under which a step's file records whether the step holds branches (where readers look for them).
 BRANCHED = "_branched"
+# Key under which the run's own file keeps the run's summary, written with its final status.
+SUMMARY = "_summary"
 
 
 class Container(NamedTuple):

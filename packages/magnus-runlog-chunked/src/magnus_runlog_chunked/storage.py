@@ -10,20 +10,26 @@ The store needs seven operations of its storage, each with one promise:
   (what identifies a file's content without reading it, to reuse a parse).
 
 :class:`LocalFiles` keeps them with the operating system: temp file and rename, a hard link for
-the claim, fsync when durable. :class:`ObjectFiles` keeps them on an object store, which has no
-rename: every part is one object put whole (a PUT is atomic: readers see the old object or the
-new), and the claim is a conditional put (``If-None-Match: *``: S3 refuses it with 412 when the
-key exists, atomically on the server). A store whose backend cannot put conditionally falls back
-to fsspec's check-then-put, which two creators racing within one round trip could both pass
-(see the package README).
+the claim, fsync when durable. It never follows a link out of ``log_folder``: a folder on the way
+to a part must resolve inside it, and a part that is a symlink is refused (the store makes none),
+so a link planted in a run's folder neither reads nor shows a file elsewhere.
+
+:class:`ObjectFiles` keeps them on an object store, which has no rename: every part is one
+object put whole (a PUT is atomic: readers see the old object or the new), and the claim is a
+conditional put (``If-None-Match: *``: S3 refuses it with 412 when the key exists, atomically on
+the server). A store whose backend cannot put conditionally falls back to fsspec's
+check-then-put, which two creators racing within one round trip could both pass (see the package
+README).
 """
 
 from __future__ import annotations
 
+import errno
 import os
-from typing import Any, Dict, Hashable, List, NamedTuple, Optional, Protocol, Tuple
+from typing import Any, Dict, Hashable, List, NamedTuple, Optional, Protocol, Set, Tuple
 
 from magnus.atomic import create_atomically, write_atomically
+from magnus.datastore.decoding import Unreadable
 from magnus.errors import RunLogError
 from magnus.names import is_inside, usable_folder
 from magnus.object_store import StoreFolder
@@ -65,7 +71,16 @@ class Storage(Protocol):
 
 
 class LocalFiles:
-    """A folder of this machine: writes are renames, the claim a hard link, fsync when durable."""
+    """A folder of this machine: writes are renames, the claim a hard link, fsync when durable.
+
+    Every path it is given lies under ``root`` (``log_folder``) by construction; what it checks is
+    that no symlink leads it elsewhere. A folder is checked (symlinks resolved) once per process,
+    a part file on every read by opening it without following a link: no cost per read.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._inside: Set[str] = set()  # folders seen to resolve inside root
 
     def run_folder(self, log_folder: str, run_id: str) -> str:
         folder = os.path.join(log_folder, run_id)
@@ -77,26 +92,64 @@ class LocalFiles:
         usable_folder(log_folder, field)
 
     def is_file(self, path: str) -> bool:
+        self._confine_reading(os.path.dirname(path))
         return os.path.isfile(path)
 
     def read(self, path: str) -> Optional[bytes]:
+        """The part's bytes; None when not written.
+
+        Raises:
+            Unreadable: the part is a symlink, lies in a folder leading out of ``log_folder``, or
+                cannot be read.
+        """
+        self._confine_reading(os.path.dirname(path))
         try:
-            with open(path, "rb") as handle:
-                return handle.read()
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except (FileNotFoundError, NotADirectoryError):  # not written, or log_folder is a file
             return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise Unreadable(f"{os.path.basename(path)} is a symlink: refused") from None
+            raise Unreadable(f"{os.path.basename(path)} cannot be read: {exc.strerror}") from None
+        with open(fd, "rb") as handle:
+            try:
+                return handle.read()
+            except OSError as exc:  # a folder named like a part
+                raise Unreadable(f"{os.path.basename(path)} cannot be read: {exc.strerror}") from None
 
     def read_many(self, paths: List[str]) -> Dict[str, Optional[bytes]]:
         return {path: self.read(path) for path in paths}
 
     def write(self, path: str, data: bytes, durable: bool) -> None:
+        self._confine_writing(os.path.dirname(path))
         write_atomically(path, data, durable=durable)
 
     def create(self, path: str, data: bytes) -> None:
+        self._confine_writing(os.path.dirname(path))
         create_atomically(path, data)
 
     def list(self, folder: str) -> List[Any]:
+        self._confine_reading(folder)
         return list(os.scandir(folder))
+
+    def _confine_reading(self, folder: str) -> None:
+        problem = self._outside(folder)
+        if problem:
+            raise Unreadable(problem)
+
+    def _confine_writing(self, folder: str) -> None:
+        problem = self._outside(folder)
+        if problem:
+            raise RunLogError(problem)
+
+    def _outside(self, folder: str) -> str:
+        """Why ``folder`` is refused ('' when it resolves inside ``root``; checked once per folder)."""
+        if folder in self._inside:
+            return ""
+        if not is_inside(folder, self.root):
+            return f"'{folder}' leads outside {self.root} (a symlink): refused"
+        self._inside.add(folder)
+        return ""
 
     def version(self, entry: Any) -> Optional[Version]:
         """Inode, size and times: a write is a rename, so a new version is a new inode with new times."""

@@ -17,6 +17,16 @@ folder resolved, symlinks included, inside ``log_folder``; part names are encode
 value or step name names another folder). Creating a run log claims the run id atomically: of two
 processes started with the same run id, one runs and the other gets ``RunLogExistsError``.
 
+Reading back: a part that does not decode (a file cut short or edited, a symlink planted in the
+run's folder) refuses the run in one line naming it and its folder
+(:class:`~magnus.errors.RunLogUnreadableError`), never showing the part's content. Only an empty
+part reads as not recorded: what a power loss leaves of a step written without ``durable_steps``.
+
+Listing: the run's own file keeps a summary of the run (status, tag, first start, last end),
+written with its final status; ``magnus runs list`` reads that file alone. A run without one
+(running, or written by an older version) is summarised from its step files, without building
+its steps.
+
 Durability (local folders): a process crash loses nothing (every write is a rename). The run's own file, its
 config and its parameters are fsynced before the rename, so they also survive a power loss; step
 and branch files are fsynced only with ``durable_steps`` (a disk flush per step costs more than the
@@ -33,13 +43,28 @@ import json
 import logging
 import os
 import time
-from typing import Any, Callable, ClassVar, Dict, Generic, List, NamedTuple, Optional, Set, Tuple, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    ClassVar,
+    Dict,
+    Generic,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Set,
+    Tuple,
+    TypeVar,
+)
 
 from pydantic import Field, PrivateAttr
 
 from magnus import defaults
 from magnus.credentials import redacted_options, redacted_url
 from magnus.datastore.base import BaseRunLogStore
+from magnus.datastore.decoding import Unreadable, load_json, mapping, validated
 from magnus.datastore.models import BranchLog, RunLog, StepLog
 from magnus.errors import (
     BranchLogNotFoundError,
@@ -55,11 +80,16 @@ from magnus.reach import Reach
 from magnus_runlog_chunked import layout
 from magnus_runlog_chunked.storage import LocalFiles, ObjectFiles, Storage
 
+if TYPE_CHECKING:
+    from magnus.datastore.listing import RunQuery, RunSummary
+
 logger = logging.getLogger(defaults.LOGGER_NAME)
 
 _HEADER_EXCLUDES = {"steps", "parameters", "run_config"}
 _FINAL = (defaults.SUCCESS, defaults.FAIL)
 _FIELD = "run_log_store.config.log_folder"
+# What a part left by a power loss holds: nothing, or zeros (whitespace is what JSON allows around a value).
+_NOTHING_WRITTEN = b"\x00 \t\r\n"
 # How many parts (steps, branches) a store remembers where and how they were written.
 PART_MEMORY = 10_000
 
@@ -122,7 +152,7 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
     @functools.cached_property
     def _storage(self) -> Storage:
         if local_folder(self.log_folder) is not None:
-            return LocalFiles()
+            return LocalFiles(self._root)
         options = {**ObjectFiles.default_options(protocol(self.log_folder)), **self.storage_options}
         folder = StoreFolder.configured(self.log_folder, options, self._secret, _FIELD, "magnus-runlog-chunked")
         return ObjectFiles(folder)
@@ -213,15 +243,48 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
     def get_run_log_by_id(self, run_id: str, full: bool = True) -> RunLog:
         """The run log; with ``full=False`` only its own fields and parameters, not its steps."""
         folder = self.run_folder(run_id)
-        header = _read_json(self._storage, os.path.join(folder, layout.RUN_FILE))
+        with self.reading(run_id):
+            run_log = validated(RunLog, self._header(run_id), layout.RUN_FILE)
+            run_log.parameters = self.get_parameters(run_id)
+            run_log.run_config = self.get_run_config(run_id)
+            if full:
+                run_log.steps = _read_steps(self._storage, layout.Container(folder, ""))
+        return run_log
+
+    def _header(self, run_id: str) -> Dict[str, Any]:
+        """The run's own file (its fields, and the summary kept with its final status).
+
+        Raises:
+            RunLogNotFoundError: the run has no such file.
+            Unreadable: it does not decode as a JSON object.
+        """
+        header = _read_json(self._storage, os.path.join(self.run_folder(run_id), layout.RUN_FILE))
         if header is None:
             raise RunLogNotFoundError(run_id)
-        run_log = RunLog.model_validate(header)
-        run_log.parameters = self.get_parameters(run_id)
-        run_log.run_config = _read_json(self._storage, os.path.join(folder, layout.CONFIG_FILE)) or {}
-        if full:
-            run_log.steps = _read_steps(self._storage, layout.Container(folder, ""))
-        return run_log
+        return mapping(header, layout.RUN_FILE)
+
+    # ---- listing -------------------------------------------------------------------------------
+    def run_summary(self, run_id: str, query: "RunQuery") -> Optional["RunSummary"]:
+        """The summary kept in the run's own file with its final status; else one made from its step files."""
+        from magnus.datastore.listing import summary_from_record, summary_of
+
+        with self.reading(run_id):
+            header = self._header(run_id)
+            kept = summary_from_record(header.get(layout.SUMMARY))
+            if kept is not None and (kept.run_id, kept.status) == (run_id, header.get("status")):
+                return kept
+            fields = validated(RunLog, header, layout.RUN_FILE)
+            if not query.admits_header(fields):
+                return None
+            return summary_of(fields, self._span(run_id, fields))
+
+    def _span(self, run_id: str, fields: RunLog) -> Tuple[Any, Any]:
+        """The first start and last end of the run's attempts, read from its step files (steps reused
+        by a resumed run left out, as ``summarize`` does)."""
+        from magnus.datastore.listing import times_span
+
+        top = layout.Container(self.run_folder(run_id), "")
+        return times_span(_attempt_times(self._storage, top, None, prune_mock=bool(fields.original_run_id)))
 
     def put_run_log(self, run_log: RunLog) -> None:
         folder = self.run_folder(run_log.run_id)
@@ -234,12 +297,29 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
 
     # ---- run-level fields ----------------------------------------------------------------------
     def update_run_log_status(self, run_id: str, status: str) -> None:
+        """Rewrite the run's own file; a final status keeps the run's summary with it (for listing).
+
+        The summary costs one read of the run's step files, once per run; when they do not read
+        back, the status is written without it (listing then reads them, and names the run).
+        """
         path = os.path.join(self.run_folder(run_id), layout.RUN_FILE)
-        header = _read_json(self._storage, path)
-        if header is None:
-            raise RunLogNotFoundError(run_id)
+        with self.reading(run_id):
+            header = self._header(run_id)
         header["status"] = status
+        header.pop(layout.SUMMARY, None)
+        if status in _FINAL:
+            header[layout.SUMMARY] = self._final_summary(run_id, header)
         _write_json(self._storage, path, header, durable=status in _FINAL)
+
+    def _final_summary(self, run_id: str, header: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        from magnus.datastore.listing import summary_of, summary_record
+
+        try:
+            fields = validated(RunLog, header, layout.RUN_FILE)
+            return summary_record(summary_of(fields, self._span(run_id, fields)))
+        except Unreadable as exc:
+            logger.warning("run %s: no summary kept for listing: %s", run_id, exc.reason)
+            return None
 
     def get_parameters(self, run_id: str) -> Dict[str, Any]:
         """The parameters; a file unchanged since this process last read it is not parsed again.
@@ -254,11 +334,13 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
                 raise RunLogNotFoundError(run_id) from None
             return {}
         parameters = {}
-        for entry in entries:
-            if entry.name.endswith(".json"):
-                record = self._parameter_files.read(self._storage, entry)
-                if record is not None:
-                    parameters[record["name"]] = record["value"]
+        with self.reading(run_id):
+            for entry in entries:
+                if entry.name.endswith(".json"):
+                    record = self._parameter_files.read(self._storage, entry)
+                    if record is not None:
+                        name, value = _parameter(record, entry.name)
+                        parameters[name] = value
         return parameters
 
     def set_parameters(self, run_id: str, parameters: Dict[str, Any]) -> None:
@@ -269,70 +351,77 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
             _write_json(self._storage, path, {"name": name, "value": value}, durable=True)
 
     def get_run_config(self, run_id: str) -> Dict[str, Any]:
-        return _read_json(self._storage, os.path.join(self.run_folder(run_id), layout.CONFIG_FILE)) or {}
+        with self.reading(run_id):
+            config = _read_json(self._storage, os.path.join(self.run_folder(run_id), layout.CONFIG_FILE))
+            return {} if config is None else mapping(config, layout.CONFIG_FILE)
 
     def set_run_config(self, run_id: str, run_config: Dict[str, Any]) -> None:
         path = os.path.join(self.run_folder(run_id), layout.CONFIG_FILE)
-        _write_json(self._storage, path, {**(_read_json(self._storage, path) or {}), **run_config}, durable=True)
+        _write_json(self._storage, path, {**self.get_run_config(run_id), **run_config}, durable=True)
 
     # ---- steps and branches --------------------------------------------------------------------
     def get_step_log(self, run_id: str, internal_name: str) -> StepLog:
-        path, exists = self._locate(run_id, internal_name, "step")
-        step_log = _read_step(self._storage, path) if exists else None
+        with self.reading(run_id):
+            path, exists = self._locate(run_id, internal_name, "step")
+            step_log = _read_step(self._storage, path) if exists else None
         if step_log is None:
             raise StepLogNotFoundError(run_id, internal_name)
         return step_log
 
     def add_step_log(self, run_id: str, step_log: StepLog) -> None:
         """Write the step's file; branches it carries are written when not recorded yet."""
-        path, exists = self._locate(run_id, step_log.internal_name, "step", writing=True)
-        payload = step_log.model_dump(mode="json", exclude={"branches"})
-        payload[layout.BRANCHED] = bool(step_log.branches)
-        durable = self.durable_steps and step_log.status in _FINAL
-        self._write_part(path, payload, durable, exists)
-        branches = layout.step_branches(path)
-        for branch in step_log.branches.values():
-            part = branch.internal_name[len(step_log.internal_name) + 1 :]
-            branch_path = layout.branch_file(branches, part)
-            self._folders[(run_id, branch.internal_name)] = branch_path
-            if not self._storage.is_file(branch_path):
-                self._write_branch(run_id, branch_path, branch, exists=False)
+        with self.reading(run_id):
+            path, exists = self._locate(run_id, step_log.internal_name, "step", writing=True)
+            payload = step_log.model_dump(mode="json", exclude={"branches"})
+            payload[layout.BRANCHED] = bool(step_log.branches)
+            durable = self.durable_steps and step_log.status in _FINAL
+            self._write_part(path, payload, durable, exists)
+            branches = layout.step_branches(path)
+            for branch in step_log.branches.values():
+                part = branch.internal_name[len(step_log.internal_name) + 1 :]
+                branch_path = layout.branch_file(branches, part)
+                self._folders[(run_id, branch.internal_name)] = branch_path
+                if not self._storage.is_file(branch_path):
+                    self._write_branch(run_id, branch_path, branch, exists=False)
 
     def update_step_log_status(self, run_id: str, internal_name: str, status: str, message: str = "") -> StepLog:
         """Rewrite the step's own file; its branches are untouched (and not in what is returned)."""
-        path, exists = self._locate(run_id, internal_name, "step")
-        data = _read_json(self._storage, path) if exists else None
-        if data is None:
-            raise StepLogNotFoundError(run_id, internal_name)
-        data["status"], data["message"] = status, message
-        self._write_part(path, data, self.durable_steps and status in _FINAL, exists=True)
-        data.pop(layout.CREATED, None)
-        data.pop(layout.BRANCHED, None)
-        return StepLog.model_validate(data)
+        with self.reading(run_id):
+            path, exists = self._locate(run_id, internal_name, "step")
+            data = _read_part(self._storage, path) if exists else None
+            if data is None:
+                raise StepLogNotFoundError(run_id, internal_name)
+            step_log = validated(StepLog, {**data, "status": status, "message": message}, os.path.basename(path))
+            data["status"], data["message"] = status, message
+            self._write_part(path, data, self.durable_steps and status in _FINAL, exists=True)
+        return step_log
 
     def get_branch_statuses(self, run_id: str, internal_name: str) -> Dict[str, str]:
         """One listing of the step's branches folder and a read of each branch's own file."""
-        path, exists = self._locate(run_id, internal_name, "step")
-        if not exists:
-            raise StepLogNotFoundError(run_id, internal_name)
-        try:
-            entries = list(self._storage.list(layout.step_branches(path)))
-        except FileNotFoundError:
-            return {}
-        statuses = {}
-        for entry in entries:
-            if entry.name.endswith(layout.BRANCH_SUFFIX):
-                data = _read_json(self._storage, entry.path)
-                if data is not None:
-                    statuses[data["internal_name"]] = data["status"]
+        with self.reading(run_id):
+            path, exists = self._locate(run_id, internal_name, "step")
+            if not exists:
+                raise StepLogNotFoundError(run_id, internal_name)
+            try:
+                entries = list(self._storage.list(layout.step_branches(path)))
+            except FileNotFoundError:
+                return {}
+            statuses = {}
+            for entry in entries:
+                if entry.name.endswith(layout.BRANCH_SUFFIX):
+                    data = _read_part(self._storage, entry.path)
+                    if data is not None:
+                        branch = validated(BranchLog, data, entry.name)
+                        statuses[branch.internal_name] = branch.status
         return statuses
 
     def get_branch_log(self, run_id: str, internal_branch_name: str) -> BranchLog:
         """A branch with its steps."""
         if not internal_branch_name:
             raise BranchLogNotFoundError(run_id, internal_branch_name)
-        path, exists = self._locate(run_id, internal_branch_name, "branch")
-        branch_log = _read_branch(self._storage, path) if exists else None
+        with self.reading(run_id):
+            path, exists = self._locate(run_id, internal_branch_name, "branch")
+            branch_log = _read_branch(self._storage, path) if exists else None
         if branch_log is None:
             raise BranchLogNotFoundError(run_id, internal_branch_name)
         return branch_log
@@ -341,18 +430,21 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         """Rewrite the branch's own file only; its steps are untouched."""
         if not internal_branch_name:
             raise BranchLogNotFoundError(run_id, internal_branch_name)
-        path, exists = self._locate(run_id, internal_branch_name, "branch")
-        header = _read_json(self._storage, path) if exists else None
-        if header is None:
-            raise BranchLogNotFoundError(run_id, internal_branch_name)
+        with self.reading(run_id):
+            path, exists = self._locate(run_id, internal_branch_name, "branch")
+            header = _read_json(self._storage, path) if exists else None
+            if header is None:
+                raise BranchLogNotFoundError(run_id, internal_branch_name)
+            header = mapping(header, os.path.basename(path))
         header["status"] = status
         _write_json(self._storage, path, header, durable=False)
 
     def add_branch_log(self, run_id: str, branch_log: BranchLog) -> None:
         """Write the branch's file, keeping its recorded steps; steps it carries are written when new."""
-        path, exists = self._locate(run_id, branch_log.internal_name, "branch", writing=True)
-        self._write_branch(run_id, path, branch_log, exists)
-        self._mark_branched(layout.holding_step(path))
+        with self.reading(run_id):
+            path, exists = self._locate(run_id, branch_log.internal_name, "branch", writing=True)
+            self._write_branch(run_id, path, branch_log, exists)
+            self._mark_branched(layout.holding_step(path))
 
     # ---- mechanics -------------------------------------------------------------------------------
     def _write_branch(self, run_id: str, path: str, branch_log: BranchLog, exists: bool) -> None:
@@ -372,6 +464,7 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         data = _read_json(self._storage, step_path)
         if data is None:
             return
+        data = mapping(data, os.path.basename(step_path))
         if not data.get(layout.BRANCHED):
             data[layout.BRANCHED] = True
             _write_json(self._storage, step_path, data, durable=False)
@@ -383,6 +476,8 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         known = self._parts.get(path)
         if known is None:
             existing = _read_json(self._storage, path) if exists else None
+            if existing is not None:
+                existing = mapping(existing, os.path.basename(path))
             if existing:
                 known = _Part(existing.get(layout.CREATED, 0), bool(existing.get(layout.BRANCHED)))
             else:
@@ -505,23 +600,27 @@ def _read_steps(
     ``entries`` is the listing of the container's folder when the caller has it already (the
     branches of one step share a folder: it is listed once for all of them).
     """
+    steps = {}
+    for path, data in _in_order(storage, _step_entries(storage, container, entries)):
+        step = _step_from(storage, path, data)
+        steps[step.internal_name] = step
+    return steps
+
+
+def _step_entries(storage: Storage, container: layout.Container, entries: Optional[List[Any]]) -> List[Any]:
+    """The entries of the container's own steps (not those of a branch below), listing its folder if needed."""
     if entries is None:
         try:
             entries = list(storage.list(container.folder))
         except FileNotFoundError:
-            return {}
-    mine = [
+            return []
+    return [
         entry
         for entry in entries
         if entry.name.startswith(container.prefix)
         and entry.name.endswith(layout.STEP_SUFFIX)
         and layout.SEPARATOR not in entry.name[len(container.prefix) :]  # not a step of a branch below
     ]
-    steps = {}
-    for path, data in _in_order(storage, mine):
-        step = _step_from(storage, path, data)
-        steps[step.internal_name] = step
-    return steps
 
 
 def _in_order(storage: Storage, entries: List[Any]) -> List[Tuple[str, Dict[str, Any]]]:
@@ -529,18 +628,33 @@ def _in_order(storage: Storage, entries: List[Any]) -> List[Tuple[str, Dict[str,
     contents = storage.read_many([entry.path for entry in entries])
     found = []
     for entry in entries:
-        data = _parsed(entry.path, contents[entry.path])
+        data = _read_part_of(entry.path, contents[entry.path])
         if data is not None:
-            found.append((data.pop(layout.CREATED, 0), entry.name, (entry.path, data)))
+            found.append((data.pop(layout.CREATED), entry.name, (entry.path, data)))
     found.sort(key=lambda item: (item[0], item[1]))
     return [item[2] for item in found]
 
 
 def _read_part(storage: Storage, path: str) -> Optional[Dict[str, Any]]:
     """One part's data (None when it is not there)."""
-    data: Optional[Dict[str, Any]] = _read_json(storage, path)
+    data = _read_part_of(path, storage.read(path))
     if data is not None:
-        data.pop(layout.CREATED, None)
+        data.pop(layout.CREATED)
+    return data
+
+
+def _read_part_of(path: str, raw: Optional[bytes]) -> Optional[Dict[str, Any]]:
+    """A part's data as read (``raw``), with the time it was first written (0 when it does not say).
+
+    Raises:
+        Unreadable: the part is not a JSON object.
+    """
+    data = _parsed(path, raw)
+    if data is None:
+        return None
+    data = mapping(data, os.path.basename(path))
+    created = data.get(layout.CREATED, 0)
+    data[layout.CREATED] = created if isinstance(created, int) and not isinstance(created, bool) else 0
     return data
 
 
@@ -549,24 +663,28 @@ def _read_step(storage: Storage, path: str) -> Optional[StepLog]:
     return None if data is None else _step_from(storage, path, data)
 
 
-def _step_from(storage: Storage, path: str, data: Dict[str, Any]) -> StepLog:
-    """A step with its branches, each branch with its steps: one listing of the branches folder."""
-    step = StepLog.model_validate(data)
+def _branch_entries(storage: Storage, step_path: str, data: Dict[str, Any]) -> Tuple[List[Any], Dict[str, List[Any]]]:
+    """The branch files of the step whose file is ``step_path``, and the other entries of its branches
+    folder grouped by the branch they belong to (one listing; none for a step that says it holds none)."""
     if data.get(layout.BRANCHED) is False:  # parts written before the flag existed say nothing: look
-        return step
-    folder = layout.step_branches(path)
+        return [], {}
     try:
-        listing = list(storage.list(folder))
+        listing = list(storage.list(layout.step_branches(step_path)))
     except FileNotFoundError:
-        return step
-    # Group the folder's files by the branch they belong to (the name before the first "+").
+        return [], {}
     by_branch: Dict[str, List[Any]] = {}
-    for entry in listing:
+    for entry in listing:  # grouped by the name before the first "+"
         if layout.SEPARATOR in entry.name:
             by_branch.setdefault(entry.name.split(layout.SEPARATOR, 1)[0], []).append(entry)
-    branches = [entry for entry in listing if entry.name.endswith(layout.BRANCH_SUFFIX)]
+    return [entry for entry in listing if entry.name.endswith(layout.BRANCH_SUFFIX)], by_branch
+
+
+def _step_from(storage: Storage, path: str, data: Dict[str, Any]) -> StepLog:
+    """A step with its branches, each branch with its steps: one listing of the branches folder."""
+    step = validated(StepLog, data, os.path.basename(path))
+    branches, by_branch = _branch_entries(storage, path, data)
     for branch_path, branch_data in _in_order(storage, branches):
-        branch = BranchLog.model_validate(branch_data)
+        branch = validated(BranchLog, branch_data, os.path.basename(branch_path))
         container = layout.branch_container(branch_path)
         branch.steps = _read_steps(storage, container, by_branch.get(container.prefix[: -len(layout.SEPARATOR)], []))
         step.branches[branch.internal_name] = branch
@@ -577,30 +695,72 @@ def _read_branch(storage: Storage, path: str) -> Optional[BranchLog]:
     data = _read_part(storage, path)
     if data is None:
         return None
-    branch = BranchLog.model_validate(data)
+    branch = validated(BranchLog, data, os.path.basename(path))
     branch.steps = _read_steps(storage, layout.branch_container(path))
     return branch
 
 
+def _attempt_times(
+    storage: Storage, container: layout.Container, entries: Optional[List[Any]], prune_mock: bool
+) -> Iterator[Tuple[str, str]]:
+    """``(start_time, end_time)`` of every attempt of the steps below ``container``, read as JSON only.
+
+    Visits the parts :func:`_read_steps` reads, without building them: what listing a run needs of
+    a map of thousands of items. ``prune_mock``: without the steps marked ``mock`` and what they hold.
+    """
+    for path, data in _in_order(storage, _step_entries(storage, container, entries)):
+        if prune_mock and data.get("mock") is True:
+            continue
+        attempts = data.get("attempts", [])
+        if not isinstance(attempts, list):
+            raise Unreadable(f"{os.path.basename(path)}: attempts: not a list")
+        for attempt in attempts:
+            yield _times_of(mapping(attempt, os.path.basename(path)), os.path.basename(path))
+        branches, by_branch = _branch_entries(storage, path, data)
+        for branch_path, _ in _in_order(storage, branches):
+            inner = layout.branch_container(branch_path)
+            mine = by_branch.get(inner.prefix[: -len(layout.SEPARATOR)], [])
+            yield from _attempt_times(storage, inner, mine, prune_mock)
+
+
+def _times_of(attempt: Dict[str, Any], what: str) -> Tuple[str, str]:
+    start, end = attempt.get("start_time", ""), attempt.get("end_time", "")
+    if not isinstance(start, str) or not isinstance(end, str):
+        raise Unreadable(f"{what}: attempts: a time is not text")
+    return start, end
+
+
+def _parameter(record: Any, what: str) -> Tuple[str, Any]:
+    """The name and value of a parameter's file."""
+    record = mapping(record, what)
+    name = record.get("name")
+    if not isinstance(name, str) or "value" not in record:
+        raise Unreadable(f"{what}: not a parameter's name and value")
+    return name, record["value"]
+
+
 def _read_json(storage: Storage, path: str) -> Any:
-    """A part's content; None when it is missing or unreadable."""
+    """A part's content; None when it is missing or left empty (see :func:`_parsed`)."""
     return _parsed(path, storage.read(path))
 
 
 def _parsed(path: str, raw: Optional[bytes]) -> Any:
-    """The JSON of a part read as ``raw`` (None: not there); None when it is unreadable.
+    """The JSON of a part read as ``raw`` (None: not there); None when it is empty.
 
     Every write is a rename (one whole object on a store), so only a power loss before the data of
-    a local write that was not fsynced reached the disk leaves a part unreadable (empty): that part
-    was not durably recorded.
+    a local write that was not fsynced reached the disk leaves a part empty (no bytes, or zeros on
+    file systems that allocate before they write): that part was not durably recorded. Any other
+    content that is not JSON was not written by the store.
+
+    Raises:
+        Unreadable: ``raw`` is not JSON (its content is never shown).
     """
     if raw is None:
         return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        logger.warning("%s: unreadable (left by a power loss?), read as not recorded", path)
+    if not raw.strip(_NOTHING_WRITTEN):
+        logger.warning("%s: empty (left by a power loss?), read as not recorded", path)
         return None
+    return load_json(raw, os.path.basename(path))
 
 
 def _write_json(storage: Storage, path: str, data: Any, durable: bool) -> None:

@@ -4,13 +4,18 @@ A step row holds the step without its branches; its ``status`` and ``message`` a
 status update is one ``UPDATE``) and the rest is JSON in ``body``. A branch row holds the branch
 without its steps. Rows name their parent part, so reassembly follows keys: rows come ordered by
 ``id`` (the order parts were first written), and each is attached to the part it names.
+
+A row that does not decode (edited by hand, written by a broken client) raises
+:class:`~magnus.datastore.decoding.Unreadable` naming the part, never showing its content.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+from magnus.datastore.decoding import Unreadable, load_json, load_mapping, validated
+from magnus.datastore.listing import RunSummary, summary_from_record
 from magnus.datastore.models import BranchLog, RunLog, StepLog
 from magnus_runlog_db.schema import BRANCH, STEP
 
@@ -34,10 +39,16 @@ def _part_row(kind: str, name: str, parent: str, status: str, message: str, body
     return {"kind": kind, "internal_name": name, "parent": parent, "status": status, "message": message, "body": body}
 
 
-def step_from(row: Row) -> StepLog:
-    data = json.loads(row["body"])
+def step_from(row: Row, name: str = "") -> StepLog:
+    """The step of a row (``name``: its internal name, when the row has only the step's columns)."""
+    what = f"the row of step '{name}'" if name else _part_name(row)
+    data = load_mapping(row["body"], what)
     data["status"], data["message"] = row["status"], row["message"]
-    return StepLog.model_validate(data)
+    return validated(StepLog, data, what)
+
+
+def _part_name(row: Row) -> str:
+    return f"the row of {row['kind']} '{row['internal_name']}'"
 
 
 def branch_from(row: Row) -> BranchLog:
@@ -48,11 +59,66 @@ def header_values(run_log: RunLog) -> Dict[str, Any]:
     return {name: getattr(run_log, name) for name in _HEADER_FIELDS}
 
 
+def run_fields_from(row: Row) -> RunLog:
+    """The run's own fields from its row (no parameters, config or steps)."""
+    return validated(RunLog, {"run_id": row["run_id"], **{name: row[name] for name in _HEADER_FIELDS}}, "the run's row")
+
+
 def run_log_from(row: Row, parameters: Iterable[Tuple[str, str]]) -> RunLog:
-    run_log = RunLog(run_id=row["run_id"], **{name: row[name] for name in _HEADER_FIELDS})
-    run_log.parameters = {name: json.loads(value) for name, value in parameters}
-    run_log.run_config = json.loads(row["run_config"])
+    run_log = run_fields_from(row)
+    run_log.parameters = parameters_from(parameters)
+    run_log.run_config = load_mapping(row["run_config"], "the run's row: run_config")
     return run_log
+
+
+def parameters_from(rows: Iterable[Tuple[str, str]]) -> Dict[str, Any]:
+    return {name: load_json(value, f"the row of parameter '{name}'") for name, value in rows}
+
+
+def kept_summary(run_id: str, status: str, summary: Optional[str]) -> Optional[RunSummary]:
+    """The summary kept in the run's row with its final status; None when there is none for its status."""
+    if summary is None:
+        return None
+    try:
+        kept = summary_from_record(json.loads(summary))
+    except ValueError:
+        return None
+    return kept if kept is not None and (kept.run_id, kept.status) == (run_id, status) else None
+
+
+def attempt_times(rows: Iterable[Row], prune_mock: bool) -> Iterator[Tuple[str, str]]:
+    """``(start_time, end_time)`` of every attempt in the parts of one run, without building them.
+
+    Follows parent keys as :func:`assemble` does (a part whose parent is not recorded is not in
+    the run). ``prune_mock``: without the steps marked ``mock`` and what they hold.
+    """
+    steps_in: Dict[str, List[Row]] = {}  # by the branch holding them ('' for the run)
+    branches_of: Dict[str, List[str]] = {}  # branch names by the step holding them
+    for row in rows:
+        if row["kind"] == STEP:
+            steps_in.setdefault(row["parent"], []).append(row)
+        else:
+            branches_of.setdefault(row["parent"], []).append(row["internal_name"])
+    pending = list(steps_in.get("", []))
+    while pending:
+        row = pending.pop()
+        data = load_mapping(row["body"], _part_name(row))
+        if prune_mock and data.get("mock") is True:
+            continue
+        yield from _attempts(data, _part_name(row))
+        for branch in branches_of.get(row["internal_name"], []):
+            pending.extend(steps_in.get(branch, []))
+
+
+def _attempts(data: Dict[str, Any], what: str) -> List[Tuple[str, str]]:
+    attempts = data.get("attempts", [])
+    times = [
+        (attempt.get("start_time", ""), attempt.get("end_time", "")) if isinstance(attempt, dict) else None
+        for attempt in (attempts if isinstance(attempts, list) else [None])
+    ]
+    if not all(pair is not None and isinstance(pair[0], str) and isinstance(pair[1], str) for pair in times):
+        raise Unreadable(f"{what}: attempts: not a list of attempts with their times")
+    return [pair for pair in times if pair is not None]
 
 
 def assemble(rows: Sequence[Row], top: Optional[RunLog] = None) -> Dict[Tuple[str, str], Any]:

@@ -2,7 +2,7 @@
 
 Three tables per ``db_name`` prefix, one row per part of a run log::
 
-    <prefix>_runs            the run's own fields (run_id, status, tag, ...), its run_config
+    <prefix>_runs            the run's own fields (run_id, status, tag, ...), its run_config, its summary
     <prefix>_parameters      one row per (run, parameter name)
     <prefix>_parts           one row per step or branch log, without its children
     <prefix>_schema_version  Alembic's version table (its revision of this schema)
@@ -27,9 +27,9 @@ from typing import NamedTuple
 import sqlalchemy as sa
 
 # The Alembic revision these tables are at; ``migrations/versions`` ends with it.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 # Every revision the package knows, oldest first: a database at any other one is newer than us.
-KNOWN_REVISIONS = ("0001", "0002")
+KNOWN_REVISIONS = ("0001", "0002", "0003")
 
 STEP = "step"
 BRANCH = "branch"
@@ -70,6 +70,8 @@ def tables(prefix: str) -> Tables:
         # Revision 0002: when the run was created and last changed (set by the store, in the database's clock).
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+        # Revision 0003: the run's summary (JSON), written with its final status; NULL while it runs.
+        sa.Column("summary", sa.Text(), nullable=True),
         sa.Index(f"ix_{prefix}_runs_status", "status"),
         sa.Index(f"ix_{prefix}_runs_tag", "tag"),
         sa.Index(f"ix_{prefix}_runs_created_at", "created_at"),

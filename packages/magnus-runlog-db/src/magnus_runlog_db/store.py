@@ -11,7 +11,11 @@ of a run log (the run's own fields, each parameter, each step, each branch) is o
 - recording a step writes that step's row only: its cost does not grow with the size of the run;
 - every write is committed before the method returns: a process killed mid-run leaves a log that
   reads back (the step it was running shows its last recorded status) and ``--use-cached`` resumes;
-- read-modify-writes of one row (the run's config) lock that row while they change it.
+- read-modify-writes of one row (the run's config) lock that row while they change it;
+- the run's row keeps its summary (status, tag, first start, last end) from its final status on,
+  so listing runs is one query, not a read of every part of every run; a running run, or one
+  recorded before revision 0003, is summarised from its parts' rows;
+- a row that does not decode refuses its run in one line naming it (``RunLogUnreadableError``).
 
 The connection string's ``${name}`` parts are secrets of the run's secrets backend, handed over
 by :meth:`resolve_secrets`; they are kept in memory only and never reach a run log (the summary
@@ -31,9 +35,19 @@ import sqlalchemy as sa
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 from sqlalchemy.engine import URL, Connection, Engine
 
+from magnus import defaults
 from magnus.credentials import redacted_url, unparseable, url_problem
 from magnus.datastore.base import BaseRunLogStore
-from magnus.datastore.listing import RunQuery, RunSummary, select_runs, summarize
+from magnus.datastore.decoding import Unreadable, load_mapping
+from magnus.datastore.listing import (
+    RunListing,
+    RunQuery,
+    RunSummary,
+    summarize,
+    summary_of,
+    summary_record,
+    times_span,
+)
 from magnus.datastore.models import BranchLog, RunLog, StepLog
 from magnus.errors import (
     BranchLogNotFoundError,
@@ -50,6 +64,7 @@ from magnus_runlog_db.schema import BRANCH, DEFAULT_PREFIX, PREFIX_PATTERN, STEP
 from magnus_runlog_db.statements import PART_KEY, PART_UPDATE, Statements
 
 _DEFAULT_URL = "sqlite:///.run_log_store/runs.db"
+_FINAL = (defaults.SUCCESS, defaults.FAIL)
 _Key = Tuple[str, str, str]  # (run_id, kind, internal_name)
 
 
@@ -222,29 +237,62 @@ class DatabaseRunLogStore(BaseRunLogStore):
         with self._connect() as conn:
             return [row[0] for row in conn.execute(sa.select(self._tables.runs.c.run_id))]
 
-    def list_runs(self, query: Optional[RunQuery] = None) -> List[RunSummary]:
-        """The runs ``query`` selects: status and tag are matched by the database (indexed columns)."""
+    def list_runs(self, query: Optional[RunQuery] = None) -> RunListing:
+        """The runs ``query`` selects, in one query of the runs' rows: status and tag are matched by
+        the database (indexed columns), and a finished run's summary is read from its row."""
         query = query or RunQuery()
         runs = self._tables.runs
-        selected = sa.select(runs.c.run_id)
+        selected = sa.select(runs.c.run_id, runs.c.status, runs.c.summary)
         if query.status:
             selected = selected.where(runs.c.status == query.status)
         if query.tag:
             selected = selected.where(runs.c.tag == query.tag)
         with self._connect() as conn:
-            run_ids = [row[0] for row in conn.execute(selected)]
-        summaries = []
-        for run_id in run_ids:
-            try:
-                summaries.append(summarize(self.get_run_log_by_id(run_id)))
-            except RunLogNotFoundError:  # removed since the query
-                continue
-        return select_runs(summaries, query)
+            found = list(conn.execute(selected))
+        kept = {run_id: rows.kept_summary(run_id, status, summary) for run_id, status, summary in found}
+        known = {run_id: summary for run_id, summary in kept.items() if summary is not None}
+        return self.summarize_runs(list(kept), query, known)
+
+    def run_summary(self, run_id: str, query: RunQuery) -> Optional[RunSummary]:
+        """The summary kept in the run's row; else one made from its parts' rows, without building them."""
+        runs = self._tables.runs
+        with self.reading(run_id), self._connect() as conn:
+            header = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().first()
+            if header is None:
+                raise RunLogNotFoundError(run_id)
+            kept = rows.kept_summary(run_id, header["status"], header["summary"])
+            if kept is not None:
+                return kept
+            fields = rows.run_fields_from(header)
+            if not query.admits_header(fields):
+                return None
+            return summary_of(fields, self._span(conn, fields))
+
+    def _span(self, conn: Connection, fields: RunLog) -> Tuple[Any, Any]:
+        """The first start and last end of the run's attempts (steps reused by a resumed run left out)."""
+        parts = self._tables.parts
+        columns = (parts.c.kind, parts.c.internal_name, parts.c.parent, parts.c.body)
+        found = conn.execute(sa.select(*columns).where(parts.c.run_id == fields.run_id)).mappings()
+        return times_span(rows.attempt_times(found, prune_mock=bool(fields.original_run_id)))
+
+    def _final_summary(self, conn: Connection, run_id: str, status: str) -> Optional[str]:
+        """The summary of a run ending with ``status``, as kept in its row (None: the run is not there,
+        or its parts do not read back: listing then reads them, and names the run)."""
+        runs = self._tables.runs
+        header = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().first()
+        if header is None:
+            return None
+        try:
+            fields = rows.run_fields_from(header)
+            fields.status = status
+            return json.dumps(summary_record(summary_of(fields, self._span(conn, fields))))
+        except Unreadable:
+            return None
 
     def get_run_log_by_id(self, run_id: str, full: bool = True) -> RunLog:
         """The run log; with ``full=False`` its own fields, parameters and config, not its steps."""
         runs, parts = self._tables.runs, self._tables.parts
-        with self._connect() as conn:
+        with self.reading(run_id), self._connect() as conn:
             header = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().first()
             if header is None:
                 raise RunLogNotFoundError(run_id)
@@ -257,11 +305,13 @@ class DatabaseRunLogStore(BaseRunLogStore):
     def put_run_log(self, run_log: RunLog) -> None:
         """Replace everything stored for the run by ``run_log``, in one transaction."""
         runs, parts = self._tables.runs, self._tables.parts
+        final = run_log.status in _FINAL
         header = {
             "run_id": run_log.run_id,
             "run_config": json.dumps(run_log.run_config),
             "created_at": sa.func.now(),
             "updated_at": sa.func.now(),
+            "summary": json.dumps(summary_record(summarize(run_log))) if final else None,
             **rows.header_values(run_log),
         }
         part_rows = [row for step in run_log.steps.values() for row in rows.parts_of_step(step, "")]
@@ -279,10 +329,15 @@ class DatabaseRunLogStore(BaseRunLogStore):
 
     # ---- run-level fields -------------------------------------------------------------------------
     def update_run_log_status(self, run_id: str, status: str) -> None:
+        """Set the run's status; a final one keeps the run's summary with it (one read of its parts'
+        rows, once per run), any other clears it."""
         runs = self._tables.runs
         with self._connect(durable=True) as conn:
+            summary = self._final_summary(conn, run_id, status) if status in _FINAL else None
             changed = conn.execute(
-                runs.update().where(runs.c.run_id == run_id).values(status=status, updated_at=sa.func.now())
+                runs.update()
+                .where(runs.c.run_id == run_id)
+                .values(status=status, summary=summary, updated_at=sa.func.now())
             )
         if changed.rowcount == 0:
             raise RunLogNotFoundError(run_id)
@@ -293,7 +348,8 @@ class DatabaseRunLogStore(BaseRunLogStore):
             found = self._statements.parameters.all(conn, {"run_id": run_id})
         if not found:
             raise RunLogNotFoundError(run_id)
-        return {name: json.loads(value) for _, name, value in found if name is not None}
+        with self.reading(run_id):
+            return rows.parameters_from((name, value) for _, name, value in found if name is not None)
 
     def set_parameters(self, run_id: str, parameters: Dict[str, Any]) -> None:
         """One row per name: writers setting different parameters never collide."""
@@ -325,8 +381,8 @@ class DatabaseRunLogStore(BaseRunLogStore):
             found = conn.execute(sa.select(runs.c.run_config).where(runs.c.run_id == run_id)).scalar()
         if found is None:
             raise RunLogNotFoundError(run_id)
-        config: Dict[str, Any] = json.loads(found)
-        return config
+        with self.reading(run_id):
+            return load_mapping(found, "the run's row: run_config")
 
     def set_run_config(self, run_id: str, run_config: Dict[str, Any]) -> None:
         """Merge into the run's config with the run's row locked (no concurrent merge is lost)."""
@@ -336,7 +392,8 @@ class DatabaseRunLogStore(BaseRunLogStore):
             found = conn.execute(locked).scalar()
             if found is None:
                 raise RunLogNotFoundError(run_id)
-            merged = json.dumps({**json.loads(found), **run_config})
+            with self.reading(run_id):
+                merged = json.dumps({**load_mapping(found, "the run's row: run_config"), **run_config})
             conn.execute(
                 runs.update().where(runs.c.run_id == run_id).values(run_config=merged, updated_at=sa.func.now())
             )
@@ -371,7 +428,8 @@ class DatabaseRunLogStore(BaseRunLogStore):
             found = changed.mappings().first()
         if found is None:
             raise StepLogNotFoundError(run_id, internal_name)
-        return rows.step_from(found)
+        with self.reading(run_id):
+            return rows.step_from(found, internal_name)
 
     def get_branch_statuses(self, run_id: str, internal_name: str) -> Dict[str, str]:
         """The step's row and its branches' rows, in one query: no step of any branch is read."""
@@ -494,7 +552,8 @@ class DatabaseRunLogStore(BaseRunLogStore):
             if not self.run_log_exists(run_id):
                 raise RunLogNotFoundError(run_id)
             return None
-        assembled: Dict[Tuple[str, str], Any] = rows.assemble(found)
+        with self.reading(run_id):
+            assembled: Dict[Tuple[str, str], Any] = rows.assemble(found)
         part: Union[StepLog, BranchLog] = assembled[(kind, name)]
         return part
 

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional
 
 from magnus import defaults
+from magnus.datastore.decoding import Unreadable
 from magnus.datastore.models import BranchLog, RunLog, StepLog
 from magnus.errors import (
     BranchLogNotFoundError,
     ConfigurationError,
     RunLogExistsError,
     RunLogNotFoundError,
+    RunLogUnreadableError,
     StepLogNotFoundError,
 )
 from magnus.reach import Reach
 from magnus.service import BaseService
 
 if TYPE_CHECKING:  # listing runs is `magnus runs`'s, not a run's: imported when asked
-    from magnus.datastore.listing import RunQuery, RunSummary
+    from magnus.datastore.listing import RunListing, RunQuery, RunSummary
 
 
 class BaseRunLogStore(BaseService):
@@ -29,7 +32,10 @@ class BaseRunLogStore(BaseService):
     part of a log (a step, a branch) override the finer methods so that the cost of recording a
     step does not grow with the size of the run.
 
-    Every write is atomic: a reader sees the state before or after it, never half of it.
+    Every write is atomic: a reader sees the state before or after it, never half of it. A log
+    that does not read back (a file cut short, a garbled row) raises
+    :class:`~magnus.errors.RunLogUnreadableError` naming the run and where it is kept, never an
+    exception of the parser, and never with the stored content (see :meth:`reading`).
     """
 
     service_type: ClassVar[str] = "run_log_store"
@@ -48,6 +54,19 @@ class BaseRunLogStore(BaseService):
         Never reads or writes the store, and never holds a secret.
         """
         return f"the {self.service_name} run log store"
+
+    @contextlib.contextmanager
+    def reading(self, run_id: str) -> Iterator[None]:
+        """Around a read of ``run_id``'s data: data that does not decode becomes one refusal naming the run.
+
+        Stores decode with :mod:`magnus.datastore.decoding`, whose :class:`Unreadable` says why in
+        a few words; here it becomes :class:`~magnus.errors.RunLogUnreadableError` with the run id
+        and :meth:`location`.
+        """
+        try:
+            yield
+        except Unreadable as exc:
+            raise RunLogUnreadableError(run_id, self.location(run_id), exc.reason) from None
 
     # ---- whole-log methods -------------------------------------------------------------------
     def create_run_log(
@@ -119,28 +138,61 @@ class BaseRunLogStore(BaseService):
         """
         raise ConfigurationError(f"run_log_store '{self.service_name}' cannot list the runs it holds")
 
-    def list_runs(self, query: Optional[RunQuery] = None) -> List[RunSummary]:
-        """The runs ``query`` selects, newest first, each summarised from its run log.
+    def list_runs(self, query: Optional[RunQuery] = None) -> RunListing:
+        """The runs ``query`` selects, newest first, and the runs whose logs do not read back.
 
-        A run's own fields are read first (``full=False``) and its steps only when its status and tag
-        pass the query; a run removed between the listing and the read is left out. A summary agrees
-        with ``magnus.datastore.listing.summarize`` of the run's full log.
+        Each run is summarised by :meth:`run_summary`; see :meth:`summarize_runs`.
 
         Raises:
             ConfigurationError: this store cannot enumerate its runs.
         """
-        from magnus.datastore.listing import RunQuery, select_runs, summarize
+        from magnus.datastore.listing import RunQuery
 
         query = query or RunQuery()
+        return self.summarize_runs(self.run_ids(), query)
+
+    def summarize_runs(
+        self, run_ids: Iterable[str], query: RunQuery, known: Optional[Mapping[str, RunSummary]] = None
+    ) -> RunListing:
+        """The listing of ``run_ids``: the runs ``query`` selects, newest first, and the unreadable ones.
+
+        A run's summary is taken from ``known`` (what a store found at once, one query for all
+        runs) or from :meth:`run_summary`. A run removed meanwhile is left out; a run whose log is
+        unreadable is left out and named in ``unreadable``: one bad run never hides the others.
+        """
+        from magnus.datastore.listing import RunListing, select_runs
+
+        known = known or {}
         summaries = []
-        for run_id in self.run_ids():
+        unreadable = []
+        for run_id in run_ids:
             try:
-                if not query.admits_header(self.get_run_log_by_id(run_id, full=False)):
-                    continue
-                summaries.append(summarize(self.get_run_log_by_id(run_id)))
+                summary = known[run_id] if run_id in known else self.run_summary(run_id, query)
             except RunLogNotFoundError:
                 continue
-        return select_runs(summaries, query)
+            except RunLogUnreadableError as exc:
+                unreadable.append(exc)
+                continue
+            if summary is not None:
+                summaries.append(summary)
+        return RunListing(select_runs(summaries, query), sorted(unreadable, key=lambda exc: exc.run_id))
+
+    def run_summary(self, run_id: str, query: RunQuery) -> Optional[RunSummary]:
+        """The summary of ``run_id``, equal to ``magnus.datastore.listing.summarize`` of its full log;
+        None when its own fields (status, tag) show that ``query`` leaves it out.
+
+        This default reads the run's own fields first (``full=False``) and its steps only when they
+        pass. Stores that keep a summary of each run override it to read that instead of the log.
+
+        Raises:
+            RunLogNotFoundError: the run is not there (any more).
+            RunLogUnreadableError: its log does not read back.
+        """
+        from magnus.datastore.listing import summarize
+
+        if not query.admits_header(self.get_run_log_by_id(run_id, full=False)):
+            return None
+        return summarize(self.get_run_log_by_id(run_id))
 
     # ---- run-level fields -------------------------------------------------------------------
     def update_run_log_status(self, run_id: str, status: str) -> None:

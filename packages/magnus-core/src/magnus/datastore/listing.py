@@ -3,16 +3,24 @@
 A summary's times are read from the run log itself (the start and end of its step attempts, in
 the clock of the processes that ran it), not from the store's files or rows, so every store lists
 a run with the same times, runs written by magnus 0.5.1 included.
+
+Reading a whole log to list one line costs as much as the log (hundreds of MB for a map of 50,000
+items), so stores keep a small record of each run's summary, written with its final status
+(:func:`summary_record`), and read the log only for runs without one: running, or written by an
+older magnus.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from magnus import defaults
 from magnus.datastore.models import BranchLog, RunLog, StepLog
+
+if TYPE_CHECKING:
+    from magnus.errors import RunLogUnreadableError
 
 FINISHED = (defaults.SUCCESS, defaults.FAIL)
 
@@ -36,6 +44,14 @@ class RunSummary:
         if self.start is None or self.end is None:
             return None
         return self.end - self.start
+
+
+@dataclass(frozen=True)
+class RunListing:
+    """What ``list_runs`` found: the runs selected, and the runs left out because their logs do not read back."""
+
+    runs: List[RunSummary]
+    unreadable: List["RunLogUnreadableError"]
 
 
 @dataclass(frozen=True)
@@ -71,19 +87,56 @@ def summarize(run_log: RunLog) -> RunSummary:
     A resumed run's reused steps (``--use-cached``) are copies that keep the first run's times:
     they are left out of its start and end.
     """
-    start, end = span(run_log, leave_out_reused=bool(run_log.original_run_id))
+    return summary_of(run_log, span(run_log, leave_out_reused=bool(run_log.original_run_id)))
+
+
+def summary_of(header: RunLog, times: Tuple[Optional[datetime], Optional[datetime]]) -> RunSummary:
+    """The summary of the run whose own fields are ``header`` and whose steps span ``times``.
+
+    For stores that find the span of a run's attempts without building its steps (:func:`times_span`).
+    """
+    start, end = times
     return RunSummary(
-        run_id=run_log.run_id,
-        status=run_log.status,
-        tag=run_log.tag or "",
+        run_id=header.run_id,
+        status=header.status,
+        tag=header.tag or "",
         start=start,
-        end=end if run_log.status in FINISHED else None,
+        end=end if header.status in FINISHED else None,
     )
 
 
 def branch_label(step: StepLog, branch: BranchLog) -> str:
     """A branch's own part of its name, under the step holding it: ``a`` of ``par.a``, ``0.01`` of ``map.0.01``."""
     return branch.internal_name[len(step.internal_name) + 1 :]
+
+
+def summary_record(summary: RunSummary) -> Dict[str, Any]:
+    """The summary as JSON data, for a store to keep beside (or in) the run's log."""
+    return {
+        "run_id": summary.run_id,
+        "status": summary.status,
+        "tag": summary.tag,
+        "start": None if summary.start is None else summary.start.isoformat(),
+        "end": None if summary.end is None else summary.end.isoformat(),
+    }
+
+
+def summary_from_record(record: Any) -> Optional[RunSummary]:
+    """The summary a store kept (:func:`summary_record`); None when ``record`` is not one (then read the log)."""
+    if not isinstance(record, dict):
+        return None
+    run_id, status, tag, start, end = (record.get(name) for name in ("run_id", "status", "tag", "start", "end"))
+    if not (isinstance(run_id, str) and isinstance(status, str) and isinstance(tag, str)):
+        return None
+    try:
+        return RunSummary(run_id=run_id, status=status, tag=tag, start=_moment(start), end=_moment(end))
+    except (TypeError, ValueError):
+        return None
+
+
+def _moment(text: Any) -> Optional[datetime]:
+    """A time a summary record keeps (ISO text, or None)."""
+    return None if text is None else datetime.fromisoformat(text)
 
 
 def span(
@@ -98,15 +151,19 @@ def span(
         steps = [] if leave_out_reused and log.mock else [log, *walk_steps(log, leave_out_reused)]
     else:
         steps = list(walk_steps(log, leave_out_reused))
+    return times_span((attempt.start_time, attempt.end_time) for step in steps for attempt in step.attempts)
+
+
+def times_span(attempts: Iterable[Tuple[str, str]]) -> Tuple[Optional[datetime], Optional[datetime]]:
+    """The earliest start and the latest end of attempts given as their ``(start_time, end_time)`` text."""
     starts: List[datetime] = []
     ends: List[datetime] = []
-    for step in steps:
-        for attempt in step.attempts:
-            start, end = parse_time(attempt.start_time), parse_time(attempt.end_time)
-            if start is not None:
-                starts.append(start)
-            if end is not None:
-                ends.append(end)
+    for start_text, end_text in attempts:
+        start, end = parse_time(start_text), parse_time(end_text)
+        if start is not None:
+            starts.append(start)
+        if end is not None:
+            ends.append(end)
     return (min(starts) if starts else None, max(ends) if ends else None)
 
 

@@ -37,13 +37,20 @@ def build_group(reports_errors: Decorator, log_level_option: Decorator) -> click
     @log_level_option
     @reports_errors
     def list_runs(config_file: str, status: str, tag: str, since: str, limit: Optional[int], log_level: str) -> None:
-        """List runs, newest first: id, status, tag, start, duration."""
+        """List runs, newest first: id, status, tag, start, duration.
+
+        A run whose log does not read back is left out, with one line on stderr saying so.
+        """
         from magnus.datastore.listing import RunQuery
         from magnus.runs.listing import format_table, parse_since
         from magnus.runs.store import open_store
+        from magnus.terminal import for_terminal
 
         query = RunQuery(status=status.upper(), tag=tag, since=parse_since(since) if since else None, limit=limit)
-        click.echo(format_table(open_store(config_file).list_runs(query)), nl=False)
+        listing = open_store(config_file).list_runs(query)
+        click.echo(format_table(listing.runs), nl=False)
+        for unreadable in listing.unreadable:
+            click.echo(for_terminal(f"skipped {unreadable}"), err=True)
 
     @runs.command("show")
     @click.argument("run_id")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from magnus.config import configuration_path, create_service, load_configuration
 from magnus.datastore.base import BaseRunLogStore
 from magnus.datastore.models import RunLog
-from magnus.errors import ConfigurationError, RunLogNotFoundError, UserInputError
+from magnus.errors import ConfigurationError, RunLogError, RunLogNotFoundError, UserInputError
 from magnus.names import RUN_ID_MAX_BYTES, check_path_name
 from magnus.reach import Reach
 from magnus.secrets import BaseSecrets
@@ -39,10 +39,13 @@ def read_run(store: BaseRunLogStore, run_id: str) -> RunLog:
     """The full run log of ``run_id``.
 
     Raises:
-        UserInputError: the run id is malformed, or the store holds no run with that id.
+        UserInputError: the run id is malformed, the store holds no run with that id, or its log
+            does not read back (a file cut short, a link leading out of the store's folder).
     """
     check_path_name(run_id, "RUN_ID", max_bytes=RUN_ID_MAX_BYTES)
     try:
         return store.get_run_log_by_id(run_id)
     except RunLogNotFoundError:
         raise UserInputError(f"run '{run_id}' not found in run_log_store '{store.service_name}'") from None
+    except RunLogError as exc:
+        raise UserInputError(str(exc)) from None

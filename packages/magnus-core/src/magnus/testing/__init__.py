@@ -15,9 +15,11 @@ implementation::
 
 Core runs the same suites against its built-ins. The suites, and what each promises:
 
-- :class:`RunLogStoreContract` (``make_store``): run logs, steps and branches round-trip in the
-  magnus 0.5.1 layout, parameters and run config merge; persistent stores are seen by other store
-  objects, and concurrent writers (when promised) lose nothing.
+- :class:`RunLogStoreContract` (``make_store``, ``spoil_step()``): run logs, steps and branches
+  round-trip in the magnus 0.5.1 layout, parameters and run config merge; runs are listed with
+  summaries that agree with their logs; a spoilt run is refused in one line and left out of
+  listings; persistent stores are seen by other store objects, and concurrent writers (when
+  promised) lose nothing.
 - :class:`CatalogContract` (``catalog``): data put in a run is got back elsewhere, by name or
   glob, kept apart per run, synced between runs; paths leaving the folder are refused.
 - :class:`SecretsContract` (``make_secrets``): known secrets are returned, a missing one is an

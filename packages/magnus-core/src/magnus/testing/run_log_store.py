@@ -11,12 +11,13 @@ import pytest
 
 from magnus import defaults
 from magnus.datastore.base import BaseRunLogStore
-from magnus.datastore.listing import RunQuery, summarize
+from magnus.datastore.listing import RunQuery, RunSummary, summarize
 from magnus.datastore.models import BranchLog, DataCatalog, StepAttempt, StepLog
 from magnus.errors import (
     BranchLogNotFoundError,
     RunLogExistsError,
     RunLogNotFoundError,
+    RunLogUnreadableError,
     StepLogNotFoundError,
 )
 
@@ -111,6 +112,11 @@ class RunLogStoreContract:
     @pytest.fixture
     def store(self, make_store: StoreFactory) -> BaseRunLogStore:
         return make_store()
+
+    def spoil_step(self, store: BaseRunLogStore, run_id: str, internal_name: str) -> None:
+        """Spoil what the store keeps of one recorded step, as a crash or a hand edit would: a file
+        cut short, a garbled line or row. Stores that keep no bytes of their own skip."""
+        pytest.skip("this store keeps nothing that can be spoilt")
 
     # ---- whole logs --------------------------------------------------------------------------
     def test_create_then_get(self, store: BaseRunLogStore) -> None:
@@ -290,7 +296,7 @@ class RunLogStoreContract:
         run_log = store.get_run_log_by_id("run-1")
         assert list(run_log.steps["m"].branches) == ["m.1"]
         assert list(run_log.steps["m"].branches["m.1"].steps) == ["m.1.work"]
-        assert [summary.run_id for summary in store.list_runs()] == ["run-1"]
+        assert [summary.run_id for summary in store.list_runs().runs] == ["run-1"]
 
     # ---- finding runs ------------------------------------------------------------------------------
     def test_run_ids_are_every_run(self, store: BaseRunLogStore) -> None:
@@ -303,7 +309,7 @@ class RunLogStoreContract:
         _timed_run(store, "older", defaults.SUCCESS, "exp", day=1)
         _timed_run(store, "newer", defaults.FAIL, "", day=3)
         store.create_run_log("starting", status=defaults.PROCESSING)  # no step began yet
-        listed = store.list_runs()
+        listed = store.list_runs().runs
         assert [summary.run_id for summary in listed] == ["starting", "newer", "older"]
         starting, newer, older = listed
         assert (older.status, older.tag) == (defaults.SUCCESS, "exp")
@@ -335,7 +341,7 @@ class RunLogStoreContract:
         rerun.attempts = [StepAttempt(start_time="2026-03-02 12:00:00", end_time="2026-03-02 12:00:30")]
         store.add_step_log("again", rerun)
         store.update_run_log_status("again", defaults.SUCCESS)
-        (summary,) = store.list_runs()
+        (summary,) = store.list_runs().runs
         assert (summary.start, summary.end) == (datetime(2026, 3, 2, 12), datetime(2026, 3, 2, 12, 0, 30))
 
     def test_listing_filters(self, store: BaseRunLogStore) -> None:
@@ -344,7 +350,7 @@ class RunLogStoreContract:
         _timed_run(store, "day3", defaults.SUCCESS, "other", day=3)
 
         def listed(**query: Any) -> list[str]:
-            return [summary.run_id for summary in store.list_runs(RunQuery(**query))]
+            return [summary.run_id for summary in store.list_runs(RunQuery(**query)).runs]
 
         assert listed(status=defaults.SUCCESS) == ["day3", "day1"]
         assert listed(tag="exp") == ["day2", "day1"]
@@ -353,6 +359,51 @@ class RunLogStoreContract:
         assert listed(since=datetime(2026, 3, 2, 10, 0, 1)) == ["day3"]
         assert listed(limit=2) == ["day3", "day2"]
         assert listed(tag="nobody") == []
+
+    def test_a_summary_agrees_with_the_log_while_it_runs_and_once_it_ended(self, make_store: StoreFactory) -> None:
+        """Stores may keep a summary of each run rather than read its log to list it: it must not go stale."""
+        writer = make_store()
+        reader = make_store() if self.persistent else writer
+
+        def listed() -> RunSummary:
+            (summary,) = reader.list_runs().runs
+            assert summary == summarize(reader.get_run_log_by_id("run-1"))
+            return summary
+
+        writer.create_run_log("run-1", tag="t", status=defaults.PROCESSING)
+        assert (listed().start, listed().end) == (None, None)
+        first = _step("first", defaults.PROCESSING)
+        first.attempts = [StepAttempt(start_time="2026-03-01 10:00:00", end_time="2026-03-01 10:00:05")]
+        writer.add_step_log("run-1", first)
+        assert (listed().start, listed().end) == (datetime(2026, 3, 1, 10), None)
+        writer.update_run_log_status("run-1", defaults.SUCCESS)
+        assert listed().end == datetime(2026, 3, 1, 10, 0, 5)
+        writer.update_run_log_status("run-1", defaults.PROCESSING)  # run again (an engine's retry)
+        later = _step("later")
+        later.attempts = [StepAttempt(start_time="2026-03-01 11:00:00", end_time="2026-03-01 11:00:09")]
+        writer.add_step_log("run-1", later)
+        assert (listed().status, listed().end) == (defaults.PROCESSING, None)
+        writer.update_run_log_status("run-1", defaults.FAIL)
+        assert (listed().status, listed().end) == (defaults.FAIL, datetime(2026, 3, 1, 11, 0, 9))
+
+    def test_an_unreadable_run_is_refused_in_one_line_and_left_out_of_listings(self, make_store: StoreFactory) -> None:
+        """One spoilt run never hides the others, nor shows its content in the refusal."""
+        store = make_store()
+        _timed_run(store, "fine", defaults.SUCCESS, "", day=1)
+        store.create_run_log("spoilt", status=defaults.PROCESSING)
+        store.add_step_log("spoilt", _step("first"))
+        store.add_step_log("spoilt", _step("second"))
+        self.spoil_step(store, "spoilt", "first")
+        reader = make_store()
+        with pytest.raises(RunLogUnreadableError) as raised:
+            reader.get_run_log_by_id("spoilt")
+        message = str(raised.value)
+        assert message.startswith(f"run 'spoilt': its run log in {reader.location('spoilt')} is not readable: ")
+        assert "\n" not in message and len(message) < 400
+        listing = reader.list_runs()
+        assert [summary.run_id for summary in listing.runs] == ["fine"]
+        assert [str(error) for error in listing.unreadable] == [message]
+        assert reader.get_run_log_by_id("fine").status == defaults.SUCCESS
 
     # ---- persistence and concurrency -----------------------------------------------------------
     def test_another_store_object_sees_everything(self, make_store: StoreFactory) -> None:
