@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, NamedTuple, Optional
 
 import yaml
 
@@ -71,6 +71,53 @@ def run_magnus(
         timeout=timeout,
         env={**inherited, **(env or {})},
     )
+
+
+def printing_pipeline(project: Path, command_type: str, printed: int) -> str:
+    """A pipeline of one step, ``prints``, printing ``printed`` bytes (a whole number of MiB) on one line,
+    as a shell command or a python function (in ``steps.py``); its file name."""
+    if command_type == "shell":
+        command = f"head -c {printed} /dev/zero | tr '\\0' x"
+    else:
+        (project / "steps.py").write_text(
+            "import sys\n\n\ndef prints() -> None:\n"
+            f"    for _ in range({printed >> 20}):\n"
+            "        sys.stdout.write('x' * (1 << 20))\n"
+        )
+        command = "steps.prints"
+    return write_pipeline(project, {"prints": task(command, command_type=command_type)}, "prints")
+
+
+# Run in a python process of its own, whose only children are the command's: RUSAGE_CHILDREN then
+# measures the command's processes alone (the largest of them).
+_PEAK = """
+import json, resource, subprocess, sys
+ended = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+print(json.dumps({"code": ended.returncode, "peak": peak, "stderr": ended.stderr[-2000:]}))
+"""
+
+
+class Measured(NamedTuple):
+    """How a ``magnus`` process ended and the most memory one of its processes held."""
+
+    returncode: int
+    peak_bytes: int
+    stderr: str
+
+
+def magnus_peak_memory(*args: str, cwd: Path, timeout: float = 300) -> Measured:
+    """``magnus ARGS`` run as :func:`run_magnus` does, its output discarded; its peak resident size."""
+    measured = subprocess.run(
+        [sys.executable, "-c", _PEAK, *magnus_command(), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=timeout,
+    )
+    result = json.loads(measured.stdout)
+    return Measured(int(result["code"]), int(result["peak"]), str(result["stderr"]))
 
 
 def start_magnus(*args: str, cwd: Path, env: Optional[Dict[str, str]] = None) -> "subprocess.Popen[str]":
