@@ -63,6 +63,18 @@ def returns_deep(depth: int) -> dict:
 
 def returns_a_name_with_equals() -> dict:
     return {"a=b": 1}
+
+
+def reads(big: list) -> None:
+    print(len(big))
+
+
+def returns_huge() -> dict:
+    return {"huge": "y" * (20 * 1024 * 1024)}
+
+
+def reads_huge(huge: str) -> None:
+    print(len(huge))
 """
 
 
@@ -292,9 +304,37 @@ def test_a_large_parameter_is_recorded_only_by_the_shell_steps_naming_it(project
     log_file = project / ".run_log_store" / "r.json"
     recorded = json.loads(log_file.read_text())
     attempts = {name: [attempt["parameters"] for attempt in recorded["steps"][name]["attempts"]] for name in steps}
-    assert attempts == {"names": [{"big": big, "small": 1}], "quiet": [{}], "retried": [{"small": 1}, {"small": 1}]}
+    reference = attempts["names"][0]["big"]
+    assert reference.startswith(f"<parameter of {len(big) + 2:,} bytes of JSON, sha256 "), reference
+    expected = {"names": [{"big": reference, "small": 1}], "quiet": [{}], "retried": [{"small": 1}, {"small": 1}]}
+    assert attempts == expected
     assert recorded["parameters"]["big"] == big
-    assert log_file.stat().st_size < 2 * len(big) + 64 * 1024, "the parameter once for the run, once for 'names'"
+    assert log_file.stat().st_size < len(big) + 64 * 1024, "the parameter once, for the run"
+
+
+@pytest.mark.slow
+def test_a_run_log_and_memory_stay_proportional_to_the_parameters(project: Path) -> None:
+    """A 6 MB parameter read by five steps and a 20 MB value returned and read: the run log holds at
+    most 3 times their JSON, and no process of the run holds more than 10 times it and a constant."""
+    from magnus.testing.pipelines import magnus_peak_memory
+
+    big = ["x" * 100] * 60_000  # about 6 MB of JSON
+    (project / "params.yaml").write_text(json.dumps({"big": big}))
+    readers = [f"read{number}" for number in range(5)]
+    steps = {
+        name: task("parameter_steps.reads", after)
+        for name, after in zip(readers, [*readers[1:], "returns"], strict=True)
+    }
+    steps["returns"] = task("parameter_steps.returns_huge", "reads_huge")
+    steps["reads_huge"] = task("parameter_steps.reads_huge")
+    pipeline = write_pipeline(project, steps, "read0")
+    arguments = ["execute", "-f", pipeline, "-c", "config.yaml", "--run-id", "r", "-p", "params.yaml"]
+    measured = magnus_peak_memory(*arguments, cwd=project)
+    assert measured.returncode == 0, measured.stderr
+    parameters_json = len(json.dumps(big)) + 20 * 1024 * 1024 + 2
+    run_log = (project / ".run_log_store" / "r.json").stat().st_size
+    assert run_log <= 3 * parameters_json, f"run log {run_log >> 20} MiB for {parameters_json >> 20} MiB of parameters"
+    assert measured.peak_bytes <= 10 * parameters_json + 64 * 1024 * 1024, f"peak {measured.peak_bytes >> 20} MiB"
 
 
 @pytest.mark.parametrize(

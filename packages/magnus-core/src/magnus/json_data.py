@@ -11,8 +11,10 @@ builds a document.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from typing import Any, List, Tuple
+from typing import Any, Dict, List, Mapping, Tuple
 
 # Levels of lists and mappings a value may nest (a scalar alone is one level).
 DEPTH_LIMIT = 100
@@ -81,3 +83,30 @@ def _json_text(value: float) -> str:
     if math.isnan(value):
         return "NaN"
     return "Infinity" if value > 0 else "-Infinity"
+
+
+# An attempt records a parameter it received in full up to this size of JSON, else by reference.
+RECORDED_IN_FULL_BYTES = 64 * 1024
+
+
+def by_reference(values: Mapping[str, Any], limit: int = RECORDED_IN_FULL_BYTES) -> Dict[str, Any]:
+    """``values`` with each value whose JSON is over ``limit`` bytes replaced by a reference to it.
+
+    Every attempt of a step records the parameters it received: a large parameter copied into each
+    of them made a run log grow with its size times the steps (a 6 MB parameter read by five steps,
+    six copies). The run's ``parameters`` hold each value once; an attempt names a large one by its
+    size and digest (``<parameter of 6,240,009 bytes of JSON, sha256 3f2a9c...>``), which says
+    whether two steps saw the same value without keeping it again.
+    """
+    kept: Dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, str) and len(value) <= limit // 4:  # at most 4 bytes a character: small
+            kept[name] = value
+            continue
+        text = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        if len(text) <= limit:
+            kept[name] = value
+        else:
+            digest = hashlib.sha256(text).hexdigest()[:16]
+            kept[name] = f"<parameter of {len(text):,} bytes of JSON, sha256 {digest}...>"
+    return kept

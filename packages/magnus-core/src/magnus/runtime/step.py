@@ -19,6 +19,7 @@ from magnus import defaults, supervision
 from magnus.capture import captured_output
 from magnus.datastore.models import DataCatalog, StepAttempt, StepLog
 from magnus.errors import CatalogError, ServiceError, StepLogNotFoundError
+from magnus.json_data import by_reference
 from magnus.nodes.base import BaseNode, ExecutableNode
 from magnus.runtime.current import CurrentStep, running, track
 from magnus.runtime.environment import parameters_in_environment
@@ -151,7 +152,8 @@ class StepRunner:
         store, redactor = services.run_log_store, services.redactor
         try:
             parameters = store.get_parameters(services.run_id)
-            attempt.parameters = redactor.redact_data(task.parameters_used(parameters, current.map_variable))
+            used = task.parameters_used(parameters, current.map_variable)
+            attempt.parameters = by_reference(redactor.redact_data(used))  # a large value is in the run's once
             with parameters_in_environment(parameters, current.map_variable, services.parameter_variables) as changed:
                 returned = task.execute_command(parameters, current.map_variable)
             for name, value, number in changed.metrics:
