@@ -34,8 +34,8 @@ class BaseRunLogStore(BaseService):
 
     Every write is atomic: a reader sees the state before or after it, never half of it. A log
     that does not read back (a file cut short, a garbled row) raises
-    :class:`~magnus.errors.RunLogUnreadableError` naming the run and where it is kept, never an
-    exception of the parser, and never with the stored content (see :meth:`reading`).
+    ``magnus.errors.RunLogUnreadableError`` naming the run and where it is kept, never an
+    exception of the parser, and never with the stored content (see ``reading()``).
     """
 
     service_type: ClassVar[str] = "run_log_store"
@@ -59,9 +59,9 @@ class BaseRunLogStore(BaseService):
     def reading(self, run_id: str) -> Iterator[None]:
         """Around a read of ``run_id``'s data: data that does not decode becomes one refusal naming the run.
 
-        Stores decode with :mod:`magnus.datastore.decoding`, whose :class:`Unreadable` says why in
-        a few words; here it becomes :class:`~magnus.errors.RunLogUnreadableError` with the run id
-        and :meth:`location`.
+        Stores decode with ``magnus.datastore.decoding``, whose ``Unreadable`` says why in
+        a few words; here it becomes ``magnus.errors.RunLogUnreadableError`` with the run id
+        and ``location()``.
         """
         try:
             yield
@@ -141,7 +141,7 @@ class BaseRunLogStore(BaseService):
     def list_runs(self, query: Optional[RunQuery] = None) -> RunListing:
         """The runs ``query`` selects, newest first, and the runs whose logs do not read back.
 
-        Each run is summarised by :meth:`run_summary`; see :meth:`summarize_runs`.
+        Each run is summarised by ``run_summary()``; see ``summarize_runs()``.
 
         Raises:
             ConfigurationError: this store cannot enumerate its runs.
@@ -157,7 +157,7 @@ class BaseRunLogStore(BaseService):
         """The listing of ``run_ids``: the runs ``query`` selects, newest first, and the unreadable ones.
 
         A run's summary is taken from ``known`` (what a store found at once, one query for all
-        runs) or from :meth:`run_summary`. A run removed meanwhile is left out; a run whose log is
+        runs) or from ``run_summary()``. A run removed meanwhile is left out; a run whose log is
         unreadable is left out and named in ``unreadable``: one bad run never hides the others.
         """
         from magnus.datastore.listing import RunListing, select_runs

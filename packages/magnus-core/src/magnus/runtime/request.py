@@ -60,7 +60,7 @@ class LaunchRequest:
     """One unit of a run to do in the process the command line starts.
 
     ``step`` is the node's internal name (map parts as the placeholder); ``map_variable`` the JSON
-    of the map position ('' outside maps, see :func:`~magnus.map_position.position_json`).
+    of the map position ('' outside maps, written by ``magnus.map_position.position_json``).
     """
 
     command: ClassVar[str] = ""
