@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from magnus.service_failures import unusable
+from magnus.testing.pipelines import error_line
 from magnus.testing.s3 import S3Server
 
 PIPELINE = {
@@ -55,17 +56,15 @@ def _run(tmp_path: Path, location: str, environment: Dict[str, str]) -> "subproc
     )
 
 
-def _the_error(result: "subprocess.CompletedProcess[str]") -> str:
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert result.returncode == 1, result.stderr
-    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert "internal error" not in errors[0]
-    return errors[0]
+def failed(result: "subprocess.CompletedProcess[str]") -> str:
+    """The one line of a run that failed (exit 1) on its catalog: no traceback, no internal error."""
+    assert "Traceback" not in result.stderr, result.stderr
+    return error_line(result, 1)
 
 
 def test_a_missing_bucket(tmp_path: Path, s3_server: S3Server) -> None:
     result = _run(tmp_path, "s3://no-such-bucket/catalog", s3_server.environment())
-    assert _the_error(result) == (
+    assert failed(result) == (
         "Error: catalog 'fsspec' at s3://no-such-bucket/catalog: the bucket does not exist: "
         "create it, or change the location"
     )
@@ -75,7 +74,7 @@ def test_a_missing_bucket(tmp_path: Path, s3_server: S3Server) -> None:
 def test_an_endpoint_nobody_answers_on(tmp_path: Path, s3_server: S3Server) -> None:
     nobody = f"http://127.0.0.1:{_closed_port()}"
     environment = {**s3_server.environment(), "AWS_ENDPOINT_URL": nobody, "AWS_ENDPOINT_URL_S3": nobody}
-    line = _the_error(_run(tmp_path, "s3://bucket/catalog", environment))
+    line = failed(_run(tmp_path, "s3://bucket/catalog", environment))
     assert line.startswith("Error: catalog 'fsspec' at s3://bucket/catalog: it cannot be reached (Could not connect")
     assert line.endswith("check the address, and that the service is running")
 
@@ -83,14 +82,14 @@ def test_an_endpoint_nobody_answers_on(tmp_path: Path, s3_server: S3Server) -> N
 def test_no_credentials(tmp_path: Path, s3_server: S3Server, s3_bucket: str) -> None:
     environment = {"AWS_ENDPOINT_URL": s3_server.endpoint_url, "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
     environment["AWS_CONFIG_FILE"] = str(tmp_path / "none")
-    line = _the_error(_run(tmp_path, f"s3://{s3_bucket}/catalog", environment))
+    line = failed(_run(tmp_path, f"s3://{s3_bucket}/catalog", environment))
     assert line.startswith(f"Error: catalog 'fsspec' at s3://{s3_bucket}/catalog: no credentials were found")
     assert "AWS_ACCESS_KEY_ID" in line
 
 
 def test_an_ftp_server_refusing_the_connection(tmp_path: Path) -> None:
     location = f"ftp://127.0.0.1:{_closed_port()}/catalog"
-    line = _the_error(_run(tmp_path, location, {}))
+    line = failed(_run(tmp_path, location, {}))
     assert line == (
         f"Error: catalog 'fsspec' at {location}: it cannot be reached ([Errno 111] Connection refused): "
         "check the address, and that the service is running"

@@ -23,7 +23,7 @@ from magnus.errors import ParameterError
 from magnus.parameters import file_variable, load_parameters_file
 from magnus.runtime import environment
 from magnus.runtime.environment import LONGEST_VARIABLE, ParameterVariables, parameters_in_environment
-from magnus.testing.pipelines import TERMINALS, run_magnus
+from magnus.testing.pipelines import TERMINALS, error_line, run_magnus
 
 STUB_PIPELINE = {"dag": {"start_at": "a", "steps": {"a": {"type": "stub", "next": "success"}, **TERMINALS}}}
 
@@ -33,14 +33,8 @@ def magnus(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def refused(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
-    """The one ``Error:`` line of a run refused with exit 2, checked to hold each fragment."""
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
+    """The one ``Error:`` line of a command refused with exit 2, checked to hold each fragment."""
+    return error_line(result, 2, *fragments)
 
 
 def write_yaml(path: Path, content: Any) -> Path:

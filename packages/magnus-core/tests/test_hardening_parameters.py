@@ -23,7 +23,7 @@ from magnus.errors import ParameterError
 from magnus.json_data import DEPTH_LIMIT, json_data_problem
 from magnus.parameters import file_variable, parameters_from_environment, returned_parameters
 from magnus.tasks.shell import ShellTaskType
-from magnus.testing.pipelines import map_of, run_magnus, task, write_pipeline
+from magnus.testing.pipelines import error_line, map_of, run_magnus, task, write_pipeline
 
 STEPS = """
 from pathlib import Path
@@ -87,15 +87,6 @@ def project(tmp_path: Path) -> Path:
 
 def magnus(project: Path, *args: str, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess[str]:
     return run_magnus(*args, cwd=project, env={"MAGNUS_DEBUG": "", **(env or {})}, isolated=True)
-
-
-def error_line(result: subprocess.CompletedProcess[str], code: int) -> str:
-    """The one ``Error:`` line of a run that exited with ``code``, with no internal error."""
-    assert result.returncode == code, (result.returncode, result.stderr)
-    assert "internal error" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def refused_before_any_step(project: Path, result: subprocess.CompletedProcess[str]) -> str:

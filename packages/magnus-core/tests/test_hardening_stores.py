@@ -18,7 +18,7 @@ from magnus.datastore import decoding
 from magnus.datastore.file_system import FileSystemRunLogStore
 from magnus.datastore.listing import summarize
 from magnus.parsing import NESTING_LIMIT
-from magnus.testing.pipelines import TERMINALS, run_magnus, write_pipeline
+from magnus.testing.pipelines import TERMINALS, error_line, run_magnus, write_pipeline
 
 CONFIG = {"run_log_store": {"type": "file-system"}, "catalog": {"type": "do-nothing"}}
 # What a damaged run log holds: never to be shown in a message.
@@ -31,13 +31,7 @@ def magnus(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def refused(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
     """The one ``Error:`` line of a command refused with exit 2, checked to hold each fragment."""
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
+    return error_line(result, 2, *fragments)
 
 
 @pytest.fixture

@@ -120,6 +120,20 @@ def magnus_peak_memory(*args: str, cwd: Path, timeout: float = 300) -> Measured:
     return Measured(int(result["code"]), int(result["peak"]), str(result["stderr"]))
 
 
+def error_line(result: "subprocess.CompletedProcess[str]", exit_code: int, *fragments: str) -> str:
+    """The one ``Error:`` line of a command that exited with ``exit_code``, checked to hold each of
+    ``fragments``, with no internal error; a refusal (exit 2) shows no traceback either (a failed
+    run may: a failing task's traceback is part of what its step printed)."""
+    assert result.returncode == exit_code, (result.returncode, result.stderr)
+    assert "internal error" not in result.stderr, result.stderr
+    assert exit_code != 2 or "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
 def start_magnus(*args: str, cwd: Path, env: Optional[Dict[str, str]] = None) -> "subprocess.Popen[str]":
     """``magnus ARGS`` started in a process of its own, not waited for (to signal it, say)."""
     return subprocess.Popen(
