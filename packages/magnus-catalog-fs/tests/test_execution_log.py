@@ -22,3 +22,37 @@ def test_128_mib_printed_on_one_line_is_kept_whole_within_100_mib(tmp_path: Path
     log = tmp_path / ".catalog" / "loud" / "prints.execution.log"
     assert log.stat().st_size == PRINTED, "the whole output is in the execution log"
     assert measured.peak_bytes < BOUND, f"peak {measured.peak_bytes >> 20} MiB for {PRINTED >> 20} MiB printed"
+
+
+def test_a_log_that_cannot_be_put_leaves_the_step_as_it_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Keeping the execution log is best effort: the step's record and its retries do not depend on it."""
+    from magnus.entrypoints import execute
+    from magnus.testing.pipelines import task, write_pipeline
+    from magnus_catalog_fs.catalog import FileSystemCatalog
+
+    def put_file(self: FileSystemCatalog, name: str, source: Path, run_id: str) -> None:
+        raise ConnectionResetError("the disk went away")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(FileSystemCatalog, "put_file", put_file)
+    (tmp_path / "config.yaml").write_text("run_log_store:\n  type: file-system\ncatalog:\n  type: file-system\n")
+    pipeline = write_pipeline(tmp_path, {"says": task("echo hi", command_type="shell")}, "says")
+    run_log = execute(pipeline, "config.yaml", run_id="unkept")
+    assert run_log is not None and run_log.status == "SUCCESS"
+    assert [attempt.status for attempt in run_log.steps["says"].attempts] == ["SUCCESS"]
+    assert "says.execution.log: the execution log was not kept: " in caplog.text
+    assert "the disk went away" in caplog.text
+
+
+def test_carriage_returns_read_as_newlines_as_in_magnus_0_5_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from magnus.entrypoints import execute
+    from magnus.testing.pipelines import task, write_pipeline
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.yaml").write_text("run_log_store:\n  type: file-system\ncatalog:\n  type: file-system\n")
+    command = "printf 'a\\r\\nb\\rc\\n'"
+    pipeline = write_pipeline(tmp_path, {"says": task(command, command_type="shell")}, "says")
+    execute(pipeline, "config.yaml", run_id="crlf")
+    assert (tmp_path / ".catalog" / "crlf" / "says.execution.log").read_text() == "a\nb\nc\n"

@@ -216,8 +216,9 @@ def test_the_report_reads_no_dag_definition_outside_the_working_folder(
     """A run log names the files of its nested dags: only those in the project folder are read."""
     outside = tmp_path / "outside.yaml"
     outside.write_text("dag:\n  start_at: leaked_name\n  steps:\n    leaked_name: {type: success}\n")
-    definition = str(outside) if where == "absolute" else os.path.relpath(outside, project)
     log = json.loads((project / "logs" / "ok-1.json").read_text())
+    pipeline_folder = (project / log["run_config"]["pipeline_file"]).parent  # where the run found it
+    definition = str(outside) if where == "absolute" else os.path.relpath(outside, pipeline_folder)
     log["run_id"] = f"outside-{where}"
     log["run_config"]["dag"] = {
         "start_at": "nested",

@@ -31,7 +31,9 @@ class TestSQLiteContract(SpoilsRows, RunLogStoreContract):
 
     @pytest.fixture
     def make_store(self, tmp_path: Any) -> StoreFactory:
-        return store_factory(f"sqlite:///{tmp_path}/runs.db")
+        # Eight processes race to create the schema and queue for SQLite's one write lock: on a
+        # loaded two-core machine the last can wait longer than the default 10 s.
+        return store_factory(f"sqlite:///{tmp_path}/runs.db", connect_timeout=60)
 
 
 @pytest.mark.postgres

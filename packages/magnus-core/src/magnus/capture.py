@@ -51,7 +51,10 @@ class _Tee(io.TextIOBase):
     def _emit(self, text: str) -> None:
         if text:
             if self._sink is not None:
-                self._sink.write(text)
+                try:
+                    self._sink.write(text)
+                except OSError:  # a full disk: the log ends here, the task goes on
+                    self._sink = None
             self._console.write(text)
 
     def release(self) -> None:

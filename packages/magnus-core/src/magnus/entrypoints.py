@@ -138,7 +138,7 @@ def _resolve_secrets(services: Iterable[BaseService], secrets: Any) -> Redactor:
         return value
 
     for service in services:
-        with using(service):  # some open their connection here
+        with using(service, redactor):  # some open their connection here
             service.resolve_secrets(secret)
     return redactor
 
@@ -248,7 +248,7 @@ def record_lost_process(report: Mapping[str, Any], how: str, interrupted: bool, 
     kept nothing to record in.
     """
     from magnus.reach import Reach
-    from magnus.runtime.step import DIED_UNRECORDED, INTERRUPTED
+    from magnus.runtime.step import INTERRUPTED, process_died
     from magnus.runtime.units import RunLogRecords
 
     run_id, step = str(report.get("run_id", "")), str(report.get("step", ""))
@@ -262,7 +262,7 @@ def record_lost_process(report: Mapping[str, Any], how: str, interrupted: bool, 
     if store.reach() == Reach.PROCESS:
         return f"{line} (its run log was kept in that process)"
     records = RunLogRecords(store, run_id, redactor)
-    message = INTERRUPTED if interrupted else f"its process {how}, {DIED_UNRECORDED}"
+    message = INTERRUPTED if interrupted else process_died(how)
     if step:
         records.died(step, message)
     if walked_run:

@@ -100,7 +100,7 @@ def by_reference(values: Mapping[str, Any], limit: int = RECORDED_IN_FULL_BYTES)
     """
     kept: Dict[str, Any] = {}
     for name, value in values.items():
-        if isinstance(value, str) and len(value) <= limit // 4:  # at most 4 bytes a character: small
+        if isinstance(value, str) and len(value) <= limit // 6:  # at most 6 bytes a character (\u001b): small
             kept[name] = value
             continue
         text = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")

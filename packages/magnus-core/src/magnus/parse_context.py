@@ -60,10 +60,15 @@ class ParseContext:
             cycle = [_shown(file) for file in files[files.index(resolved) :]] + [_shown(resolved)]
             self.problem(f"'{definition}' includes itself: {' -> '.join(cycle)}", "dag_definition")
             raise ProblemsRecorded
-        if self.confined_to is not None and not is_inside(resolved, self.confined_to):
-            self.problem(f"'{definition}' is outside {_shown(self.confined_to)}: not read", "dag_definition")
-            raise ProblemsRecorded
         return ParseContext(definition, "dag", path.parent, self.problems, (*files, resolved), self.confined_to)
+
+    def may_read(self, path: Path) -> bool:
+        """Whether a file included from here may be read at ``path`` (inside the confinement, if any)."""
+        return self.confined_to is None or is_inside(path, self.confined_to)
+
+    def shown_confinement(self) -> str:
+        """The folder included files must be in, as a message shows it."""
+        return _shown(self.confined_to) if self.confined_to is not None else "/"
 
     def problem(self, message: str, *parts: Any) -> None:
         self.problems.append(f"{self.source}: {join_location(self.location, *parts)}: {message}")

@@ -11,11 +11,14 @@ recognises (by the exception's class names, so that no library is imported here)
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Iterator, Optional, Set
+import re
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Set
 
+from magnus.credentials import hidden_in, url_credentials
 from magnus.errors import MagnusError, ServiceError
 
 if TYPE_CHECKING:
+    from magnus.redaction import Redactor
     from magnus.service import BaseService
 
 _NO_CREDENTIALS = {"NoCredentialsError", "PartialCredentialsError", "NoAuthTokenError", "CredentialRetrievalError"}
@@ -32,13 +35,18 @@ _UNREACHABLE = {
     "TimeoutError",
 }
 _REFUSED_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "ExpiredToken", "Forbidden"}
+# ``scheme://user:password@``: the password of a URL a library quotes in its message.
+_PASSWORD_IN_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@")
 # Where a service's summary says it keeps or sends its data, in order of preference.
 _LOCATION_FIELDS = ("location", "catalog_location", "log_folder", "server_url", "connection_string")
 
 
 @contextlib.contextmanager
-def using(service: "BaseService") -> Iterator[None]:
+def using(service: "BaseService", redactor: Optional["Redactor"] = None) -> Iterator[None]:
     """Within the block, a recognised failure of ``service`` is a ServiceError naming it by its kind.
+
+    What the library said is quoted with the credentials of the service's configuration, any
+    ``user:password@`` of a URL and the run's secrets (``redactor``) masked, then shortened.
 
     Raises:
         ServiceError: ``catalog 'fsspec' at s3://b/c: the bucket does not exist: create it, or
@@ -49,17 +57,20 @@ def using(service: "BaseService") -> Iterator[None]:
     except MagnusError:
         raise
     except Exception as exc:
-        why = unusable(exc)
+        why = unusable(exc, lambda text: _masked(text, service, redactor))
         if why is None:
             raise
         kind = service.service_type or "service"
         raise ServiceError(f"{kind} '{service.service_name}'{_at(service)}: {why}") from exc
 
 
-def unusable(exc: BaseException) -> Optional[str]:
-    """What ``exc`` says of a service that could not be used, with the fix; None: not such a failure."""
+def unusable(exc: BaseException, masked: Callable[[str], str] = lambda text: text) -> Optional[str]:
+    """What ``exc`` says of a service that could not be used, with the fix; None: not such a failure.
+
+    ``masked`` hides what must not be shown in the library's message (before it is shortened).
+    """
     names = _class_names(exc)
-    said = _said(exc)
+    said = _said(exc, masked)
     code = _error_code(exc)
     if names & _NO_CREDENTIALS:
         return (
@@ -68,7 +79,7 @@ def unusable(exc: BaseException) -> Optional[str]:
         )
     if code == "NoSuchBucket" or "bucket does not exist" in said.lower():
         return "the bucket does not exist: create it, or change the location"
-    if code in _REFUSED_CREDENTIALS or "PermissionError" in names:
+    if code in _REFUSED_CREDENTIALS:
         return f"access was refused ({said}): check the credentials and what they may do"
     if names & _UNREACHABLE or "ConnectionRefusedError" in names:
         return f"it cannot be reached ({said}): check the address, and that the service is running"
@@ -76,13 +87,15 @@ def unusable(exc: BaseException) -> Optional[str]:
 
 
 def _class_names(exc: BaseException) -> Set[str]:
-    """The names of ``exc``'s classes, and of the exceptions that caused it (a library's wrapper)."""
+    """The names of ``exc``'s classes, and of the exceptions that caused it (a library's wrapper); a
+    context the raiser hid (``raise ... from None``) is not followed."""
     names: Set[str] = set()
     seen = 0
     current: Optional[BaseException] = exc
     while current is not None and seen < 8:
         names.update(cls.__name__ for cls in type(current).__mro__)
-        current, seen = current.__cause__ or current.__context__, seen + 1
+        hidden = current.__suppress_context__
+        current, seen = current.__cause__ or (None if hidden else current.__context__), seen + 1
     return names
 
 
@@ -94,10 +107,29 @@ def _error_code(exc: BaseException) -> str:
     return ""
 
 
-def _said(exc: BaseException) -> str:
-    """The exception's message on one line, short (libraries put whole URLs and reprs in theirs)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+def _said(exc: BaseException, masked: Callable[[str], str]) -> str:
+    """The exception's message on one line, masked, then short (libraries put whole URLs in theirs)."""
+    text = masked(" ".join(str(exc).split()) or type(exc).__name__)
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _masked(text: str, service: "BaseService", redactor: Optional["Redactor"]) -> str:
+    """``text`` without the credentials of ``service``'s configuration, a URL's password or a secret."""
+    configured = [found for value in _texts(service.model_dump()) for found in url_credentials(value)]
+    text = _PASSWORD_IN_URL.sub(r"\1***@", hidden_in(text, configured))
+    return redactor.redact(text) if redactor else text
+
+
+def _texts(data: Any) -> Iterator[str]:
+    """Every text in ``data`` (a configuration: mappings and lists of texts and numbers)."""
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, dict):
+        for value in data.values():
+            yield from _texts(value)
+    elif isinstance(data, (list, tuple)):
+        for value in data:
+            yield from _texts(value)
 
 
 def _at(service: "BaseService") -> str:

@@ -37,10 +37,12 @@ class DagNode(CompositeNode):
         if not definition or not isinstance(definition, str):
             ctx.problem("required field is missing", "dag_definition")
             raise ProblemsRecorded
-        path = Path(definition)
-        if not path.is_file() and (ctx.base_dir / path).is_file():
-            path = ctx.base_dir / path
-        if not path.is_file():
+        candidates = [path for path in (Path(definition), ctx.base_dir / definition) if ctx.may_read(path)]
+        if not candidates:  # checked before any probe: whether a file exists out there is not said either
+            ctx.problem(f"'{definition}' is outside {ctx.shown_confinement()}: not read", "dag_definition")
+            raise ProblemsRecorded
+        path = next((candidate for candidate in candidates if candidate.is_file()), None)
+        if path is None:
             ctx.problem(f"file '{definition}' not found", "dag_definition")
             raise ProblemsRecorded
         nested = ctx.entering(definition, path)  # refuses a file that includes itself, before reading it

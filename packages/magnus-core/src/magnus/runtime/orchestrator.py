@@ -37,7 +37,7 @@ from magnus.runtime import plan as kinds
 from magnus.runtime.events import RunStarted, StepEnded
 from magnus.runtime.handler import Ended, Handle
 from magnus.runtime.signals import sigterm_interrupts
-from magnus.runtime.step import DIED_UNRECORDED, INTERRUPTED
+from magnus.runtime.step import DIED_UNRECORDED, INTERRUPTED, died_before_recording
 from magnus.runtime.units import ActiveRun, Unit, UnitRecords
 
 if TYPE_CHECKING:
@@ -368,7 +368,7 @@ class Orchestrator:
             recorded = self.services.run_log_store.get_step_log(self.services.run_id, unit.name)
             status, message = recorded.status, recorded.message
         # the process watching the step's own recorded its death (FAIL): a death all the same
-        death_recorded = status == defaults.FAIL and message.endswith(DIED_UNRECORDED)
+        death_recorded = not end.status and status == defaults.FAIL and died_before_recording(message)
         if status in (defaults.CREATED, defaults.PROCESSING) or death_recorded:  # it died before recording its end
             death = _death(end, DIED_UNRECORDED)
             relaunch = end.retry and flight.launches < _attempts(unit)

@@ -38,6 +38,18 @@ INTERRUPTED = "interrupted"
 # How the message of a step whose process died before recording its end ends: whoever saw the
 # death (the process watching it, the executor that launched it) says how it died before this.
 DIED_UNRECORDED = "before recording the step"
+_PROCESS = "its process "
+
+
+def process_died(how: str) -> str:
+    """The message of a step whose own process ended ``how`` (``exited with code 0``) before recording it."""
+    return f"{_PROCESS}{how}, {DIED_UNRECORDED}"
+
+
+def died_before_recording(message: str) -> bool:
+    """Whether ``message`` is one :func:`process_died` made (a task's own failure starts with its
+    exception's class name, which holds no space)."""
+    return message.startswith(_PROCESS) and message.endswith(DIED_UNRECORDED)
 
 
 class StepRunner:
@@ -180,7 +192,7 @@ class StepRunner:
         catalog = services.catalog
         folder = settings.compute_data_folder or catalog.compute_data_folder
         entries: List[DataCatalog] = []
-        with using(catalog):
+        with using(catalog, services.redactor):
             for name in settings.get if stage == "get" else settings.put:
                 if stage == "get":
                     entries.extend(catalog.get(name, services.run_id, folder))
@@ -204,17 +216,29 @@ class StepRunner:
     def _execution_log(self, name: str, put: List[DataCatalog]) -> Iterator[Optional[TextIO]]:
         """A file what an attempt prints is written into as it prints (memory stays bounded whatever
         it prints), put in the catalog as ``name`` after the attempt (its entries added to ``put``).
-        None when no log is kept (``name`` empty, a catalog keeping no data): the console only."""
-        catalog = self.services.catalog
+        None when no log is kept (``name`` empty, a catalog keeping no data): the console only.
+
+        Keeping the log is best effort: a log that cannot be written or put (a full disk, the
+        catalog's service failing) is said in a warning and never changes how the step ended.
+        """
+        services = self.services
+        catalog = services.catalog
         if not name or not catalog.keeps_data:
             yield None
             return
         with tempfile.TemporaryDirectory(prefix="magnus-log-") as scratch:
             path = Path(scratch) / "execution.log"
-            with open(path, "w", encoding="utf-8", errors="backslashreplace") as sink:
+            sink = open(path, "w", encoding="utf-8", errors="backslashreplace")
+            try:
                 yield sink
-            with using(catalog):
-                put.extend(catalog.put_file(name, path, self.services.run_id))
+            finally:
+                with contextlib.suppress(OSError):  # what could not be flushed is not in the log
+                    sink.close()
+            try:
+                with using(catalog, services.redactor):
+                    put.extend(catalog.put_file(name, path, services.run_id))
+            except (CatalogError, ServiceError, OSError) as exc:
+                logger.warning("%s: the execution log was not kept: %s", name, services.redactor.redact(str(exc)))
 
 
 def new_step_log(node: BaseNode, internal_name: str, services: "RunServices") -> StepLog:

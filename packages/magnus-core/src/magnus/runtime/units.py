@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence,
 
 from magnus import defaults, supervision
 from magnus.datastore.models import BranchLog, StepAttempt, StepLog
-from magnus.errors import CatalogClaimedError, MagnusError, RunLogExistsError, ServiceError, StepLogNotFoundError
+from magnus.errors import MagnusError, RunLogExistsError, StepLogNotFoundError
 from magnus.map_position import position_json
 from magnus.nodes.base import resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
@@ -131,12 +131,14 @@ class RunLogRecords:
         (``seen``: its job, its output) added to that attempt's message; it stays the step's end when
         ``final``. The message."""
         step_log = self.store.get_step_log(self.run_id, name)
-        if not step_log.attempts or not seen:
+        if not step_log.attempts:
             return step_log.message
         last = step_log.attempts[-1]
-        last.message = f"{last.message} {self.redactor.redact(seen)}".replace(" ;", ";")
-        if final:
-            step_log.message = last.message
+        if seen:
+            last.message = f"{last.message} {self.redactor.redact(seen)}".replace(" ;", ";")
+        # FAIL stays when final; else it is launched again, in progress (a later death is its own)
+        step_log.status = defaults.FAIL if final else defaults.PROCESSING
+        step_log.message = last.message
         self.store.add_step_log(self.run_id, step_log)
         return last.message
 
@@ -240,7 +242,7 @@ class UnitRecords(RunLogRecords):
             parameters.update(original.parameters)
             if original.dag_hash and original.dag_hash != services.pipeline.dag_hash:
                 logger.warning("the pipeline changed since run %s: reusing its steps by name", original.run_id)
-        with using(self.store):
+        with using(self.store, services.redactor):
             self.store.create_run_log(
                 run_id=self.run_id,
                 dag_hash=services.pipeline.dag_hash,
@@ -250,12 +252,12 @@ class UnitRecords(RunLogRecords):
                 status=defaults.PROCESSING,
             )
         try:
-            with using(services.catalog):
+            with using(services.catalog, services.redactor):
                 services.catalog.claim(self.run_id)  # the run id is ours in the store: now in the catalog too
                 if services.original_run_id:
                     services.catalog.sync_between_runs(services.original_run_id, self.run_id)
-        except (CatalogClaimedError, ServiceError):
-            self.store.update_run_log_status(self.run_id, defaults.FAIL)  # refused before any step ran
+        except BaseException:  # refused, failed or interrupted before any step ran: the run ended
+            self.store.update_run_log_status(self.run_id, defaults.FAIL)
             raise
         self.created = True
         self.recorded_parameters = services.redactor.redact_data(parameters)  # a secret's value is never recorded
@@ -265,7 +267,7 @@ class UnitRecords(RunLogRecords):
     def start_tracking(self) -> None:
         """Start the tracker's run, with the parameters the run began with (after [`begin_run`][])."""
         tracker = self.services.experiment_tracker
-        with using(tracker):
+        with using(tracker, self.services.redactor):
             tracker.start_run(self.run_id, self.services.tag, self.recorded_parameters)
         self.tracking = True
 

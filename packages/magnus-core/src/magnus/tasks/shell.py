@@ -11,6 +11,7 @@ magnus 0.5.1. A parameter too large for the environment of a process is in the f
 from __future__ import annotations
 
 import codecs
+import io
 import os
 import signal
 import string
@@ -110,7 +111,8 @@ def _run_streaming(script: str, environment: Dict[str, str]) -> int:
     ) as process:
         assert process.stdout is not None
         pipe = process.stdout.fileno()
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character split across blocks
+        # a character split across blocks; \r\n and \r become \n, as magnus 0.5.1 read the output
+        decoder = io.IncrementalNewlineDecoder(codecs.getincrementaldecoder("utf-8")(errors="replace"), translate=True)
         try:
             while block := os.read(pipe, _BLOCK):
                 sys.stdout.write(decoder.decode(block))
