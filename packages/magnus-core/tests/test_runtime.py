@@ -307,7 +307,26 @@ def flaky() -> None:
 def counted() -> None:
     ran = Path("counted")
     ran.write_text(ran.read_text() + "x" if ran.exists() else "x")
+
+
+def counted_failure() -> None:
+    counted()
+    raise RuntimeError("always")
 """
+
+
+def test_a_relaunched_step_makes_only_the_attempts_left(project: Path) -> None:
+    """A step of ``max_attempts: 3`` launched again after one attempt died: two more, not three."""
+    from magnus.entrypoints import execute_request
+
+    (project / "flaky_steps.py").write_text(textwrap.dedent(FLAKY))
+    step = {"type": "task", "command": "flaky_steps.counted_failure", "next": "success", "max_attempts": 3}
+    pipeline = write(project, {"fails": step}, "fails")
+    run = RunOptions(run_id="left", pipeline_file=pipeline, configuration_file="config.yaml")
+    assert execute_request(RunStep(run=run, step="fails", retry="1")) == defaults.FAIL
+    attempts = FileSystemRunLogStore().get_run_log_by_id("left").steps["fails"].attempts
+    assert [attempt.attempt_number for attempt in attempts] == [2, 3]
+    assert (project / "counted").read_text() == "xx"
 
 
 def test_an_engine_retrying_a_step_numbers_its_attempts_across_launches(project: Path) -> None:

@@ -134,7 +134,8 @@ class StepRunner:
             return attempt
 
         log_name = self._execution_log_name(node, current) if node.keeps_execution_log and not mock else ""
-        for number in range(before + 1, before + node.max_attempts + 1):
+        # up to max_attempts in all, counting earlier launches' (one at least: the engine launched it)
+        for number in range(before + 1, max(node.max_attempts, before + 1) + 1):
             put: List[DataCatalog] = []
             with self._execution_log(log_name, put) as sink, captured_output(self.services.redactor, sink):
                 attempt = self._attempt(node, current, mock)
