@@ -470,5 +470,7 @@ class RunLogStoreContract:
             for process in processes:
                 process.join(60)
             exit_codes = sorted(-1 if process.exitcode is None else process.exitcode for process in processes)
-            assert exit_codes == [0] + [3] * (claimants - 1)
+            assert exit_codes == [0] + [3] * (claimants - 1), (
+                f"round {round_number}: exit codes {exit_codes} (0 won, 3 refused, 1 failed, -1 still running)"
+            )
             assert make_store().get_run_log_by_id(run_id).status == defaults.PROCESSING

@@ -4,7 +4,7 @@ Use it from a ``conftest.py``::
 
     from magnus.testing.s3 import s3_bucket, s3_server  # noqa: F401 (fixtures)
 
-- ``s3_server`` (session): moto's ``ThreadedMotoServer`` on ``127.0.0.1`` and a free port; yields
+- ``s3_server`` (session): moto's server on ``127.0.0.1`` and a free port, one request at a time; yields
   an :class:`S3Server` (endpoint, credentials, ``environment()``, ``storage_options()``,
   ``create_bucket()``, a boto3 ``client()``). Stopped at the end of the session.
 - ``s3_bucket`` (per test): a new empty bucket, and the standard AWS environment
@@ -89,17 +89,35 @@ class S3Server:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
-    """moto's S3 server on 127.0.0.1 and a free port, for the whole test session."""
-    from moto.server import ThreadedMotoServer
+    """moto's S3 server on 127.0.0.1 and a free port, for the whole test session.
+
+    Requests are answered one at a time (each holds a lock while moto handles it): moto checks a
+    conditional put (``If-None-Match: *``) and then stores, two steps another thread could come
+    between, where S3 does both at once. With the lock, two processes claiming one key at once see
+    S3's answer, one 200 and one 412, however loaded the machine.
+    """
+    import threading
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request in every captured log
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    one_at_a_time = threading.Lock()
+
+    def app(environ: Any, start_response: Any) -> Any:
+        with one_at_a_time:
+            return list(moto_app(environ, start_response))
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host, port = str(server.server_address[0]), int(server.server_address[1])
     try:
         yield S3Server(endpoint_url=f"http://{host}:{port}")
     finally:
-        server.stop()
+        server.shutdown()
+        thread.join()
 
 
 @pytest.fixture
