@@ -32,11 +32,12 @@ def test_a_log_that_cannot_be_put_leaves_the_step_as_it_ended(
     from magnus.testing.pipelines import task, write_pipeline
     from magnus_catalog_fs.catalog import FileSystemCatalog
 
-    def put_file(self: FileSystemCatalog, name: str, source: Path, run_id: str) -> None:
+    def put(self: FileSystemCatalog, name: str, source: object, run_id: str) -> None:
         raise ConnectionResetError("the disk went away")
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(FileSystemCatalog, "put_file", put_file)
+    monkeypatch.setattr(FileSystemCatalog, "put_file", put)  # a large log
+    monkeypatch.setattr(FileSystemCatalog, "put_data", put)  # a small one
     (tmp_path / "config.yaml").write_text("run_log_store:\n  type: file-system\ncatalog:\n  type: file-system\n")
     pipeline = write_pipeline(tmp_path, {"says": task("echo hi", command_type="shell")}, "says")
     run_log = execute(pipeline, "config.yaml", run_id="unkept")
@@ -56,3 +57,22 @@ def test_carriage_returns_read_as_newlines_as_in_magnus_0_5_1(tmp_path: Path, mo
     pipeline = write_pipeline(tmp_path, {"says": task(command, command_type="shell")}, "says")
     execute(pipeline, "config.yaml", run_id="crlf")
     assert (tmp_path / ".catalog" / "crlf" / "says.execution.log").read_text() == "a\nb\nc\n"
+
+
+@pytest.mark.parametrize("written", ["short", "past the limit of ten characters"])
+def test_a_log_is_put_whole_from_memory_or_from_its_file(tmp_path: Path, written: str) -> None:
+    """Small logs stay in memory; past the limit the rest goes to a file, removed once the log closes."""
+    from magnus.runtime.execution_log import ExecutionLog
+    from magnus_catalog_fs.catalog import FileSystemCatalog
+
+    catalog = FileSystemCatalog(catalog_location=str(tmp_path / "catalog"))
+    log = ExecutionLog(in_memory=10)
+    for piece in (written[:3], written[3:]):
+        log.write(piece)
+    spilled = log.path
+    entries = log.put(catalog, "step.execution.log", "run")
+    log.close()
+    assert (tmp_path / "catalog" / "run" / "step.execution.log").read_text() == written
+    assert [entry.name for entry in entries] == ["step.execution.log"]
+    assert (spilled is not None) == (len(written) > 10)
+    assert spilled is None or not spilled.parent.exists(), "the file and its folder are removed with the log"

@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, List, Optional, TextIO
 
 from magnus import defaults, supervision
@@ -23,6 +21,7 @@ from magnus.json_data import by_reference
 from magnus.nodes.base import BaseNode, ExecutableNode
 from magnus.runtime.current import CurrentStep, running, track
 from magnus.runtime.environment import parameters_in_environment
+from magnus.runtime.execution_log import ExecutionLog
 from magnus.service_failures import using
 from magnus.timing import duration, now
 from magnus.tracebacks import format_failure
@@ -215,9 +214,9 @@ class StepRunner:
 
     @contextlib.contextmanager
     def _execution_log(self, name: str, put: List[DataCatalog]) -> Iterator[Optional[TextIO]]:
-        """A file what an attempt prints is written into as it prints (memory stays bounded whatever
-        it prints), put in the catalog as ``name`` after the attempt (its entries added to ``put``).
-        None when no log is kept (``name`` empty, a catalog keeping no data): the console only.
+        """Where what an attempt prints is kept as it prints ([`ExecutionLog`][]: memory stays bounded
+        whatever it prints), put in the catalog as ``name`` after the attempt (its entries added to
+        ``put``). None when no log is kept (``name`` empty, a catalog keeping no data).
 
         Keeping the log is best effort: a log that cannot be written or put (a full disk, the
         catalog's service failing) is said in a warning and never changes how the step ended.
@@ -227,19 +226,16 @@ class StepRunner:
         if not name or not catalog.keeps_data:
             yield None
             return
-        with tempfile.TemporaryDirectory(prefix="magnus-log-") as scratch:
-            path = Path(scratch) / "execution.log"
-            sink = open(path, "w", encoding="utf-8", errors="backslashreplace")
-            try:
-                yield sink
-            finally:
-                with contextlib.suppress(OSError):  # what could not be flushed is not in the log
-                    sink.close()
+        log = ExecutionLog()
+        try:
+            yield log  # type: ignore[misc]
             try:
                 with using(catalog, services.redactor):
-                    put.extend(catalog.put_file(name, path, services.run_id))
+                    put.extend(log.put(catalog, name, services.run_id))
             except (CatalogError, ServiceError, OSError) as exc:
                 logger.warning("%s: the execution log was not kept: %s", name, services.redactor.redact(str(exc)))
+        finally:
+            log.close()
 
 
 def new_step_log(node: BaseNode, internal_name: str, services: "RunServices") -> StepLog:
