@@ -9,7 +9,6 @@ Run as a user runs magnus, against the real S3 API of moto's server.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,30 +18,12 @@ import pytest
 import yaml
 
 from magnus.service_failures import unusable
-from magnus.testing.pipelines import error_line
+from magnus.testing.pipelines import closed_port, error_line, task, write_pipeline
 from magnus.testing.s3 import S3Server
-
-PIPELINE = {
-    "dag": {
-        "start_at": "a",
-        "steps": {
-            "a": {"type": "task", "command_type": "shell", "command": "echo x > out.txt", "next": "success"},
-            "success": {"type": "success"},
-            "fail": {"type": "fail"},
-        },
-    }
-}
-
-
-def _closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _run(tmp_path: Path, location: str, environment: Dict[str, str]) -> "subprocess.CompletedProcess[str]":
-    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(PIPELINE))
+    write_pipeline(tmp_path, {"a": task("echo x > out.txt", command_type="shell")}, "a")
     config = {"run_log_store": {"type": "file-system"}, "catalog": {"type": "fsspec", "config": {"location": location}}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     inherited = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MAGNUS_"))}
@@ -72,7 +53,7 @@ def test_a_missing_bucket(tmp_path: Path, s3_server: S3Server) -> None:
 
 
 def test_an_endpoint_nobody_answers_on(tmp_path: Path, s3_server: S3Server) -> None:
-    nobody = f"http://127.0.0.1:{_closed_port()}"
+    nobody = f"http://127.0.0.1:{closed_port()}"
     environment = {**s3_server.environment(), "AWS_ENDPOINT_URL": nobody, "AWS_ENDPOINT_URL_S3": nobody}
     line = failed(_run(tmp_path, "s3://bucket/catalog", environment))
     assert line.startswith("Error: catalog 'fsspec' at s3://bucket/catalog: it cannot be reached (Could not connect")
@@ -88,7 +69,7 @@ def test_no_credentials(tmp_path: Path, s3_server: S3Server, s3_bucket: str) -> 
 
 
 def test_an_ftp_server_refusing_the_connection(tmp_path: Path) -> None:
-    location = f"ftp://127.0.0.1:{_closed_port()}/catalog"
+    location = f"ftp://127.0.0.1:{closed_port()}/catalog"
     line = failed(_run(tmp_path, location, {}))
     assert line == (
         f"Error: catalog 'fsspec' at {location}: it cannot be reached ([Errno 111] Connection refused): "

@@ -16,18 +16,9 @@ import yaml
 
 from magnus.config import create_service
 from magnus.errors import ConfigurationError
+from magnus.testing.pipelines import task, write_pipeline
 from magnus_executor_slurm.script import job_script
 
-PIPELINE = {
-    "dag": {
-        "start_at": "s",
-        "steps": {
-            "s": {"type": "task", "command_type": "shell", "command": "touch ran", "next": "success"},
-            "success": {"type": "success"},
-            "fail": {"type": "fail"},
-        },
-    }
-}
 NAME_RULE = "is not an environment variable name (letters, digits and '_', not starting with a digit)"
 
 
@@ -38,7 +29,7 @@ def test_a_name_holding_shell_code_is_refused_in_one_line_before_any_job(tmp_pat
         "run_log_store": {"type": "file-system"},
     }
     (tmp_path / "slurm.yaml").write_text(yaml.safe_dump(config))
-    (tmp_path / "p.yaml").write_text(yaml.safe_dump(PIPELINE))
+    write_pipeline(tmp_path, {"s": task("touch ran", command_type="shell")}, "s", name="p.yaml")
     result = subprocess.run(
         [sys.executable, "-m", "magnus", "execute", "-f", "p.yaml", "-c", "slurm.yaml"],
         cwd=tmp_path,

@@ -21,6 +21,7 @@ import yaml
 
 from magnus.entrypoints import execute
 from magnus.errors import ConfigurationError
+from magnus.testing.pipelines import closed_port, write_pipeline
 from magnus_tracker_mlflow.tracker import (
     MLflowExperimentTracker,
     TrackerUnavailableError,
@@ -28,23 +29,11 @@ from magnus_tracker_mlflow.tracker import (
     bounded_environment,
 )
 
-PIPELINE = {
-    "dag": {
-        "start_at": "a",
-        "steps": {"a": {"type": "stub", "next": "success"}, "success": {"type": "success"}, "fail": {"type": "fail"}},
-    }
-}
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+STUB = {"a": {"type": "stub", "next": "success"}}
 
 
 def run_magnus(project: Path, tracker_config: dict) -> subprocess.CompletedProcess[str]:
-    (project / "pipeline.yaml").write_text(yaml.safe_dump(PIPELINE))
+    write_pipeline(project, STUB, "a")
     config = {"experiment_tracker": {"type": "mlflow", "config": tracker_config}}
     (project / "config.yaml").write_text(yaml.safe_dump(config))
     environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_HTTP_REQUEST")}
@@ -143,7 +132,7 @@ def test_a_call_of_the_client_fails_within_the_timeout(monkeypatch: pytest.Monke
 def test_a_tracker_failing_at_start_leaves_a_summary_naming_the_run_log(tmp_path: Path) -> None:
     """The run log exists when the tracker fails: the summary says where (it said ``run log:`` and nothing)."""
     url = f"http://127.0.0.1:{closed_port()}"
-    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(PIPELINE))
+    write_pipeline(tmp_path, STUB, "a")
     config = {
         "run_log_store": {"type": "file-system"},
         "experiment_tracker": {"type": "mlflow", "config": {"server_url": url, "timeout": 3}},
@@ -174,7 +163,7 @@ def test_a_password_in_the_tracking_uri_stays_out_of_the_run_log_and_the_console
 ) -> None:
     monkeypatch.chdir(tmp_path)
     url = mlflow_server.replace("http://", f"http://user:{PASSWORD}@")
-    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(PIPELINE))
+    write_pipeline(tmp_path, STUB, "a")
     tracker = {"type": "mlflow", "config": {"server_url": url}}
     (tmp_path / "config.yaml").write_text(
         yaml.safe_dump({"run_log_store": {"type": "file-system"}, "experiment_tracker": tracker})

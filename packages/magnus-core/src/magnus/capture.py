@@ -23,15 +23,22 @@ import contextlib
 import io
 import logging
 import sys
-from typing import Any, Iterator, List, Optional, TextIO, Tuple
+from typing import Any, Iterator, List, Optional, Protocol, TextIO, Tuple
 
 from magnus.redaction import Redactor
+
+
+class Sink(Protocol):
+    """Where captured text goes besides the console: anything with ``write`` (a file, a StringIO,
+    an execution log)."""
+
+    def write(self, text: str, /) -> int: ...
 
 
 class _Tee(io.TextIOBase):
     """Writes to the console stream and to a sink, secrets masked in both."""
 
-    def __init__(self, console: TextIO, sink: Optional[TextIO], redactor: Optional[Redactor]) -> None:
+    def __init__(self, console: TextIO, sink: Optional[Sink], redactor: Optional[Redactor]) -> None:
         self._console = console
         self._sink = sink
         self._redactor = redactor
@@ -78,7 +85,7 @@ class _Tee(io.TextIOBase):
 
 
 @contextlib.contextmanager
-def captured_output(redactor: Optional[Redactor] = None, sink: Optional[TextIO] = None) -> Iterator[None]:
+def captured_output(redactor: Optional[Redactor] = None, sink: Optional[Sink] = None) -> Iterator[None]:
     """Within the block, stdout, stderr and console logging go to the console and into ``sink``.
 
     ``sink`` (an open file, a :class:`io.StringIO`; None: the console only) receives each write

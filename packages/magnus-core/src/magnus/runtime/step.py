@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from typing import TYPE_CHECKING, Iterator, List, Optional, TextIO
+from typing import TYPE_CHECKING, Iterator, List, Optional
 
 from magnus import defaults, supervision
 from magnus.capture import captured_output
@@ -213,7 +213,7 @@ class StepRunner:
         return encode_file_name(file_name)
 
     @contextlib.contextmanager
-    def _execution_log(self, name: str, put: List[DataCatalog]) -> Iterator[Optional[TextIO]]:
+    def _execution_log(self, name: str, put: List[DataCatalog]) -> Iterator[Optional[ExecutionLog]]:
         """Where what an attempt prints is kept as it prints ([`ExecutionLog`][]: memory stays bounded
         whatever it prints), put in the catalog as ``name`` after the attempt (its entries added to
         ``put``). None when no log is kept (``name`` empty, a catalog keeping no data).
@@ -228,7 +228,7 @@ class StepRunner:
             return
         log = ExecutionLog()
         try:
-            yield log  # type: ignore[misc]
+            yield log
             try:
                 with using(catalog, services.redactor):
                     put.extend(log.put(catalog, name, services.run_id))

@@ -49,6 +49,15 @@ def write_pipeline(folder: Path, steps: Dict[str, Any], start_at: str, name: str
     return name
 
 
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released): a service that does not answer."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def magnus_command() -> List[str]:
     """``magnus`` as this interpreter runs it."""
     return [sys.executable, "-m", "magnus"]
