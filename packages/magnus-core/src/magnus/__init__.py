@@ -15,6 +15,8 @@ _EXPORTS = {
     "Stub": "magnus.sdk",
     "Parallel": "magnus.sdk",
     "Map": "magnus.sdk",
+    "Conditional": "magnus.sdk",
+    "Loop": "magnus.sdk",
     "Success": "magnus.sdk",
     "Fail": "magnus.sdk",
     "Catalog": "magnus.sdk",
@@ -53,7 +55,18 @@ if TYPE_CHECKING:
         start_interactive_session,
         track_this,
     )
-    from magnus.sdk import Catalog, Fail, Map, Parallel, Pipeline, Stub, Success, Task  # noqa: F401
+    from magnus.sdk import (  # noqa: F401
+        Catalog,
+        Conditional,
+        Fail,
+        Loop,
+        Map,
+        Parallel,
+        Pipeline,
+        Stub,
+        Success,
+        Task,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -46,6 +46,17 @@ def valued_variable(variable: str) -> str:
     return _MAGNUS + variable[len(FILE_PREFIX) :]
 
 
+def plain_name_problem(name: Any) -> str:
+    """``''`` when ``name`` is a plain name (a Python identifier, as in ``x``, ``good_enough``), else why not.
+
+    Names a step reads a run parameter by (a conditional's ``parameter``, a loop's ``break_on``)
+    or gives one (``index_as``) must be plain: they are function arguments and variables too.
+    """
+    if isinstance(name, str) and name.isidentifier() and name.isascii():
+        return ""
+    return f"must be a plain name (letters, digits and '_', not starting with a digit), got {name!r}"
+
+
 def parameter_name_problem(name: str) -> str:
     """``''`` when ``name`` can be a parameter's name, else why not.
 

@@ -21,7 +21,7 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Sequence, TextIO
+from typing import Dict, Optional, Sequence, Set, TextIO
 
 from magnus import defaults
 from magnus.runtime.events import RunObserver, RunStarted, StepEnded
@@ -45,7 +45,7 @@ class _Fan:
     """A composite step this process fanned out: its branches, counted as they end."""
 
     name: str
-    kind: str  # "items" (a map) or "branches"
+    kind: str  # "items" (a map), "iterations" (a loop) or "branches"
     total: int
     shown: bool  # printed (not inside a map item)
     ended: int = 0
@@ -84,6 +84,7 @@ class ProgressRenderer(RunObserver):
         self.colour = wants_colour(self.stream) if colour is None else colour
         self.resume = list(resume)
         self._fans: Dict[str, _Fan] = {}  # composite steps fanned out and not ended, by name
+        self._loops: Set[str] = set()  # loop steps started, by name: their iterations are counted as such
         self._location = ""
         self._kept = True
         self._interrupted = False
@@ -116,6 +117,8 @@ class ProgressRenderer(RunObserver):
             )
 
     def step_started(self, name: str, step_type: str, map_variable: defaults.TypeMapVariable) -> None:
+        if step_type == "loop":
+            self._loops.add(name)
         if map_variable is not None:
             return
         self._print(f"{self._indent(name)}{shown(name)} {self._paint('started', 'dim')}")
@@ -136,12 +139,17 @@ class ProgressRenderer(RunObserver):
             line += f" ({fan.counts()})"
         if message and status != defaults.SUCCESS and (fan is None or message == INTERRUPTED):
             line += f": {shown(message)}"
+        elif message and status == defaults.SUCCESS and fan is not None:  # what a conditional or loop decided
+            line += f": {shown(message)}"
         self._print(line)
 
     def branches_started(
         self, name: str, total: int, map_variable: defaults.TypeMapVariable, dynamic: bool = False
     ) -> None:
-        noun = "items" if dynamic else "branches"
+        if name in self._fans:  # a loop's next iteration
+            self._fans[name].total = total
+            return
+        noun = "iterations" if name in self._loops else "items" if dynamic else "branches"
         self._fans[name] = _Fan(name, noun, total, shown=map_variable is None)
 
     def branch_ended(self, step: str, branch: str, status: str) -> None:
@@ -151,6 +159,9 @@ class ProgressRenderer(RunObserver):
         fan.ended += 1
         if status != defaults.SUCCESS:
             fan.failed += 1
+        if fan.shown and fan.kind == "iterations":  # a loop's iterations are few: each is told
+            self._print(f"{self._indent(branch)}{shown(branch)} {self._paint(status, status)}")
+            return
         if fan.shown and fan.ended < fan.total:
             moment = time.monotonic()
             wait = min(self.longest_interval, max(self.interval, (moment - fan.started_at) / 5))

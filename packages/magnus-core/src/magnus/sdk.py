@@ -109,10 +109,38 @@ class Map(BaseTraversal):
     iteration order, whatever order they end in: the last iteration that sets a parameter gives
     its value (magnus 0.5.1's behaviour, now the same on every run even with workers). With
     ``reducer="collect"`` each parameter set by any iteration becomes the list of every
-    iteration's value instead, in iteration order (``None`` where an iteration did not set it).
+    iteration's value instead, in iteration order (``None`` where an iteration did not set it);
+    with ``reducer="mypackage.reduce.best"`` it becomes what that function returns given that list.
     """
 
     node_type: ClassVar[str] = "map"
+
+
+class Conditional(BaseTraversal):
+    """Run the one branch (``branches={name: Pipeline}``) named by the value of the run parameter
+    ``parameter`` (its string form: ``"small"``, ``"True"``, ``"3"``), else ``default`` (a
+    `Pipeline`) when given; a value no branch matches, without a default, fails the step.
+
+    ::
+
+        route = Conditional(name="route", parameter="dataset_size",
+                            branches={"small": quick, "large": distributed}, default=skip)
+    """
+
+    node_type: ClassVar[str] = "conditional"
+
+
+class Loop(BaseTraversal):
+    """Run ``branch`` (a `Pipeline`) again and again, ``index_as`` = 0, 1, ..., until the boolean
+    parameter ``break_on`` is true, at most ``max_iterations`` times (reaching the limit succeeds).
+
+    What an iteration sets is in the parameters of the next and after the loop::
+
+        train = Loop(name="train_until_good", branch=training, max_iterations=10,
+                     break_on="good_enough", index_as="iteration")
+    """
+
+    node_type: ClassVar[str] = "loop"
 
 
 def _as_yaml(value: Any) -> Any:
@@ -146,7 +174,7 @@ class Fail(BaseModel):
         return {"type": "fail"}
 
 
-StepType = Union[Task, Stub, Parallel, Map, Success, Fail]
+StepType = Union[Task, Stub, Parallel, Map, Conditional, Loop, Success, Fail]
 
 
 class Pipeline(BaseModel):

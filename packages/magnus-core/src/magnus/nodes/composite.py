@@ -24,11 +24,27 @@ class CompositeNode(TraversalNode):
 
     ``dynamic_branches``: which branches run is known only at run time, from the parameters
     (a map); an executor that renders the pipeline ahead (Argo) fans such a step out over the
-    values its fan-out step reports.
+    values its fan-out step reports. ``reads_parameters``: its fan-out reads the run's parameters
+    to work out its branches (a map, a conditional, a loop). ``chooses_branch``: it runs one of its
+    branches, chosen at fan-out (a conditional). ``iterates``: it runs its branch again and again,
+    each run decided after the one before ended (a loop; see [`LoopNode`][magnus.nodes.loop.LoopNode]).
+    A step that chooses or iterates says what it decided in its step log's message.
     """
 
     is_composite: ClassVar[bool] = True
     dynamic_branches: ClassVar[bool] = False
+    reads_parameters: ClassVar[bool] = False
+    chooses_branch: ClassVar[bool] = False
+    iterates: ClassVar[bool] = False
+
+    @property
+    def decides(self) -> bool:
+        """Whether what the step did depends on a decision it records (a branch chosen, a loop's end)."""
+        return self.chooses_branch or self.iterates
+
+    def decision(self, runs: Sequence[BranchRun], parameters: Mapping[str, Any]) -> str:
+        """What the fan-out decided, said in the step log ('' for a step that decides nothing)."""
+        return ""
 
     def merges_at_fan_in(self, in_order: bool) -> bool:
         """Whether fan-in sets the run's parameters from what the branches set (:meth:`combine_outputs`).

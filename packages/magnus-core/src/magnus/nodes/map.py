@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union, overload
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union, overload
 
 from pydantic import ConfigDict, field_validator
 
 from magnus import defaults
-from magnus.errors import MagnusError
+from magnus.errors import MagnusError, TaskFailedError
 from magnus.graph import Graph
 from magnus.map_position import NAMES_KEY, MapPosition, item_names
 from magnus.nodes.composite import BranchRun, CompositeNode
 from magnus.parameters import parameter_name_problem
 from magnus.parse_context import ParseContext, ProblemsRecorded
 from magnus.parsing import create_graph
+from magnus.tasks.python import import_function
+
+# The reducer that lists every iteration's value (built in; any other is a function path).
+COLLECT = "collect"
 
 
 class MapNode(CompositeNode):
@@ -27,18 +31,33 @@ class MapNode(CompositeNode):
     they end in (with workers, the order of their ends changes from run to run): the last
     iteration that sets a parameter gives its value, as when they run one after another (magnus
     0.5.1). With ``reducer: collect`` each parameter any iteration set becomes the list of every
-    iteration's value, in iteration order (``None`` for an iteration that did not set it).
+    iteration's value, in iteration order (``None`` for an iteration that did not set it). With
+    ``reducer: module.function`` (a function of the project, imported from the working folder as a
+    task's is), each such parameter becomes what the function returns given that list.
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
 
     node_type: ClassVar[str] = "map"
     dynamic_branches: ClassVar[bool] = True
+    reads_parameters: ClassVar[bool] = True
 
     iterate_on: str
     iterate_as: str
     branch: Graph
-    reducer: Optional[Literal["collect"]] = None
+    reducer: Optional[str] = None
+
+    @field_validator("reducer")
+    @classmethod
+    def _importable(cls, reducer: Optional[str]) -> Optional[str]:
+        """``collect``, or the dotted path of a function that can be imported (checked before the run)."""
+        if reducer is None or reducer == COLLECT:
+            return reducer
+        try:
+            import_function(reducer)
+        except TaskFailedError as exc:
+            raise ValueError(f"'collect' or a function path (module.function): {exc}") from None
+        return reducer
 
     @field_validator("iterate_as")
     @classmethod
@@ -91,7 +110,20 @@ class MapNode(CompositeNode):
         if self.reducer is None:
             return super().combine_outputs(outputs)
         names = dict.fromkeys(name for output in outputs for name in output)
-        return {name: [output.get(name) for output in outputs] for name in names}
+        collected = {name: [output.get(name) for output in outputs] for name in names}
+        if self.reducer == COLLECT:
+            return collected
+        reduce = import_function(self.reducer)
+        reduced: Dict[str, Any] = {}
+        for name, values in collected.items():
+            try:
+                reduced[name] = reduce(values)
+            except Exception as exc:  # the user's function: its failure fails the step, saying so
+                raise MagnusError(
+                    f"map '{self.name}': reducer {self.reducer} raised {type(exc).__name__}: {exc} "
+                    f"(reducing parameter '{name}')"
+                ) from exc
+        return reduced
 
     def labelled_branches(self) -> List[Tuple[str, Graph]]:
         return [("map", self.branch)]

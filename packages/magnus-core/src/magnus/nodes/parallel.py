@@ -15,6 +15,32 @@ from magnus.parse_context import ParseContext, ProblemsRecorded
 from magnus.parsing import create_graph
 
 
+def parse_named_branches(raw: Any, ctx: ParseContext, internal_name: str, field: str = "branches") -> Dict[str, Graph]:
+    """``{name: dag}`` of a parallel or a conditional step, each dag parsed as branch ``<step>.<name>``.
+
+    Names become parts of internal names and file names: no ``.``, ``%`` or unsafe characters.
+
+    Raises:
+        ProblemsRecorded: ``raw`` is not a non-empty mapping (what is wrong with a branch is recorded
+            in ``ctx`` and the branch left out).
+    """
+    if not isinstance(raw, dict) or not raw:
+        ctx.problem("required: a mapping of branch names to dags", field)
+        raise ProblemsRecorded
+    branches: Dict[str, Graph] = {}
+    for branch_name, branch in raw.items():
+        if "." in str(branch_name) or defaults.COMMAND_FRIENDLY_CHARACTER in str(branch_name):
+            ctx.problem("branch names cannot contain '.' or '%'", field, branch_name)
+            continue
+        unsafe = path_name_problem(str(branch_name))
+        if unsafe:
+            ctx.problem(f"branch name {str(branch_name)!r} {unsafe}", field, branch_name)
+            continue
+        internal = f"{internal_name}.{branch_name}"
+        branches[internal] = create_graph(branch, ctx.at(field, branch_name), internal)
+    return branches
+
+
 class ParallelNode(CompositeNode):
     """Runs every branch (``branches: {name: {start_at, steps}}``); branch logs are ``step.name``."""
 
@@ -26,21 +52,7 @@ class ParallelNode(CompositeNode):
 
     @classmethod
     def parse_from_config(cls, config: Dict[str, Any], ctx: ParseContext, **identity: str) -> "ParallelNode":
-        raw = config.get("branches")
-        if not isinstance(raw, dict) or not raw:
-            ctx.problem("required: a mapping of branch names to dags", "branches")
-            raise ProblemsRecorded
-        branches: Dict[str, Graph] = {}
-        for branch_name, branch in raw.items():
-            if "." in str(branch_name) or defaults.COMMAND_FRIENDLY_CHARACTER in str(branch_name):
-                ctx.problem("branch names cannot contain '.' or '%'", "branches", branch_name)
-                continue
-            unsafe = path_name_problem(str(branch_name))
-            if unsafe:
-                ctx.problem(f"branch name {str(branch_name)!r} {unsafe}", "branches", branch_name)
-                continue
-            internal = f"{identity['internal_name']}.{branch_name}"
-            branches[internal] = create_graph(branch, ctx.at("branches", branch_name), internal)
+        branches = parse_named_branches(config.get("branches"), ctx, identity["internal_name"])
         return cls(**{**config, "branches": branches}, **identity)
 
     def branch_runs(self, parameters: Mapping[str, Any], map_variable: defaults.TypeMapVariable) -> List[BranchRun]:

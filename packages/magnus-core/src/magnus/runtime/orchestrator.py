@@ -253,7 +253,10 @@ class Orchestrator:
         """With ``--use-cached``: record a step that succeeded in the run resumed as reused, route on."""
         if not self.services.original_run_id:
             return False
-        reused = self.records.reused(unit.node, unit.name)
+        node = unit.node
+        if isinstance(node, CompositeNode) and node.chooses_branch:  # it chooses again, its steps reused by name
+            return False
+        reused = self.records.reused(node, unit.name)
         if reused is None:
             self.decisions.append(Decision(unit.name, False, "it did not succeed in the run resumed"))
             return False
@@ -278,8 +281,10 @@ class Orchestrator:
             self._route(unit, walk, defaults.FAIL)
             return
         self.events.branches_started(name, len(runs), map_variable, dynamic=node.dynamic_branches)
-        whole = len(runs) > 0 and self.handler.launches_branches(unit, len(runs))
-        join = _Join(unit, walk, runs, started, ordered=not whole and self.handler.capacity() == 1)
+        # a loop's iterations are decided here, one after another: never handed to the engine whole
+        whole = len(runs) > 0 and not node.iterates and self.handler.launches_branches(unit, len(runs))
+        ordered = node.iterates or (not whole and self.handler.capacity() == 1)
+        join = _Join(unit, walk, list(runs) if node.iterates else runs, started, ordered=ordered)
         join.pending = len(runs)
         self._joins[name] = join
         if whole:
@@ -321,8 +326,24 @@ class Orchestrator:
         if status != defaults.SUCCESS:
             join.failed.append((walk.index, walk.name))
         join.pending -= 1
-        if join.pending == 0:
+        if join.pending == 0 and not self._next_iteration(join):
             self._ready_fan_in(join)
+
+    def _next_iteration(self, join: _Join) -> bool:
+        """A loop's iteration ended: start the next one when the loop goes on; whether it does."""
+        node = join.unit.node
+        assert isinstance(node, CompositeNode)
+        if not node.iterates:
+            return False
+        following = self.records.next_iteration(node, join.unit.map_variable)
+        if following is None:
+            return False
+        assert isinstance(join.runs, list), "a loop's iterations are a list, grown one at a time"
+        join.runs.append(following)
+        join.pending += 1
+        self.events.branches_started(join.unit.name, len(join.runs), join.unit.map_variable, dynamic=True)
+        heapq.heappush(self._launch, ((*join.walk.key, join.next_branch), next(self._order), join, join.walk))
+        return True
 
     def _ready_fan_in(self, join: _Join) -> None:
         self._ready(self.active.plan.unit(kinds.fan_in_id(join.unit.node)), join.walk)

@@ -47,3 +47,18 @@ def step_outputs(step_log: "StepLog", node: "BaseNode") -> Dict[str, Any]:
     if step_log.status != defaults.SUCCESS or not step_log.attempts:
         return {}
     return dict(step_log.attempts[-1].output_parameters)
+
+
+def set_in_branch(branch: "BranchLog") -> Dict[str, Any]:
+    """What the steps of ``branch`` set so far, in the order they were recorded, nested branches included.
+
+    What a step deciding inside a branch (a conditional in a map item) reads first: with workers,
+    the run's parameters may meanwhile hold what another item set.
+    """
+    combined: Dict[str, Any] = {}
+    for step_log in branch.steps.values():
+        for nested in step_log.branches.values():
+            combined.update(set_in_branch(nested))
+        if step_log.status == defaults.SUCCESS and step_log.attempts:
+            combined.update(step_log.attempts[-1].output_parameters)
+    return combined

@@ -76,6 +76,8 @@ class PlannedUnit:
         if self.kind == BRANCH:
             described["branch"] = self.label
             described["per_item"] = self.dynamic
+            if isinstance(self.node, CompositeNode) and self.node.decides:
+                described["walked"] = "per iteration" if self.node.iterates else "when chosen"
             described["joins"] = _shown(self.fan_in)
         else:
             described["on_success"] = [_shown(unit) for unit in self.on_success]
@@ -138,8 +140,7 @@ class Plan:
         lines = []
         for unit, depth in ordered:
             if unit.kind == BRANCH:
-                each = " once per item" if unit.dynamic else ""
-                leads = f"walks branch '{unit.label}'{each}, then {_shown(unit.fan_in)}"
+                leads = f"walks branch '{unit.label}'{_how_often(unit)}, then {_shown(unit.fan_in)}"
             elif unit.kind == END:
                 leads = f"ends its {'branch' if unit.graph.internal_branch_name else 'run'} {unit.node.ends_with}"
             else:
@@ -170,6 +171,17 @@ class Plan:
                     yield from self._walk_order(self.graphs[branch], depth + 2)
                 following = [unit.id.replace(FAN_OUT, FAN_IN), *unit.on_failure]
             queue[:0] = [target for target in following if target in ids and target not in seen]
+
+
+def _how_often(branch: PlannedUnit) -> str:
+    """How often a branch is walked, as ``magnus plan`` says it."""
+    node = branch.node
+    assert isinstance(node, CompositeNode)
+    if node.iterates:
+        return " once per iteration"
+    if node.chooses_branch:
+        return " when chosen"
+    return " once per item" if branch.dynamic else ""
 
 
 def _shown(unit_id: str) -> str:

@@ -339,13 +339,21 @@ class UnitRecords(RunLogRecords):
         name = node.step_log_name(map_variable)
         step_log = new_step_log(node, name, self.services)
         try:
-            parameters = self.store.get_parameters(self.run_id) if node.dynamic_branches else {}
+            parameters = self.store.get_parameters(self.run_id) if node.reads_parameters else {}
+            enclosing = node.branch_log_name(map_variable)
+            if node.chooses_branch and enclosing:  # what its own branch set, over what others set meanwhile
+                from magnus.runtime.outputs import set_in_branch
+
+                parameters.update(set_in_branch(self.store.get_branch_log(self.run_id, enclosing)))
             runs = node.branch_runs(parameters, map_variable)
+            decision = node.decision(runs, parameters)
         except MagnusError as exc:
-            step_log.status, step_log.message = defaults.FAIL, str(exc)
+            step_log.status, step_log.message = defaults.FAIL, self.redactor.redact(str(exc))
             self.store.add_step_log(self.run_id, step_log)
             return step_log, []
-        step_log.status = defaults.PROCESSING
+        if node.chooses_branch:
+            decision = self._branch_changed(name, runs, decision)
+        step_log.status, step_log.message = defaults.PROCESSING, self.redactor.redact(decision)
         for start in range(0, max(len(runs), 1), FAN_OUT_BATCH):  # a map of 100,000 items: a batch at a time
             batch = runs[start : start + FAN_OUT_BATCH]
             branches = {run.name: BranchLog(internal_name=run.name, status=defaults.PROCESSING) for run in batch}
@@ -370,6 +378,12 @@ class UnitRecords(RunLogRecords):
         those that did not succeed.
         """
         name = node.step_log_name(map_variable)
+        decided = ""
+        if node.decides:  # what it decided is its message; a decision that failed has settled it
+            recorded = self.store.get_step_log(self.run_id, name)
+            if recorded.status == defaults.FAIL:
+                return recorded, len(recorded.branches), 0
+            decided = recorded.message
         if seen is not None and not node.merges_at_fan_in(in_order):
             total, failed = seen
         elif node.merges_at_fan_in(in_order):
@@ -377,7 +391,11 @@ class UnitRecords(RunLogRecords):
 
             step_log = self.store.get_step_log(self.run_id, name)
             statuses = {branch: log.status for branch, log in step_log.branches.items()}
-            combined = node.combine_outputs(branches_outputs(step_log, node))
+            try:
+                combined = node.combine_outputs(branches_outputs(step_log, node))
+            except MagnusError as exc:  # a reducer of the user's that raised
+                message = self.redactor.redact(str(exc))
+                return self.store.update_step_log_status(self.run_id, name, defaults.FAIL, message), len(statuses), 0
             if combined:
                 self.store.set_parameters(self.run_id, combined)
         else:
@@ -386,11 +404,61 @@ class UnitRecords(RunLogRecords):
             total, failed = len(statuses), [branch for branch, status in statuses.items() if status != defaults.SUCCESS]
         if failed:
             message = f"branches that did not succeed: {', '.join(failed)}"
+            message = f"{decided}; {message}" if decided else message
             settled = self.store.update_step_log_status(self.run_id, name, defaults.FAIL, message)
         else:
             # Walked again by an engine although it succeeded in the run resumed: it says so, as when reused whole.
-            reused = self.reused(node, name)
+            reused = None if node.decides else self.reused(node, name)
             settled = self.store.update_step_log_status(
-                self.run_id, name, defaults.SUCCESS, reused.message if reused else ""
+                self.run_id, name, defaults.SUCCESS, reused.message if reused else decided
             )
         return settled, total, len(failed)
+
+    def _branch_changed(self, name: str, runs: Sequence[BranchRun], decision: str) -> str:
+        """A conditional of a resumed run chose again: the decision, saying so when the branch changed."""
+        if not self.services.original_run_id:
+            return decision
+        try:
+            old, _ = self.services.original_run_log.search_step_by_internal_name(name)
+        except StepLogNotFoundError:
+            return decision
+        taken = [run.name for run in runs]
+        if not old.branches or list(old.branches) == taken:
+            return decision
+        before = ", ".join(old.branches)
+        logger.warning(
+            "step %s: the branch taken changed since run %s (%s)", name, self.services.original_run_id, before
+        )
+        return f"{decision} (run {self.services.original_run_id} took {before})"
+
+    # ---- loops -------------------------------------------------------------------------------------
+    def next_iteration(self, node: CompositeNode, map_variable: defaults.TypeMapVariable) -> Optional[BranchRun]:
+        """A loop's latest iteration ended: the next one, recorded, or None when the loop ends.
+
+        The loop ends when the iteration did not succeed (its fan-in fails it), when its node says
+        stop (the reason becomes the step's message), or when ``break_on`` is not a boolean (the
+        step FAIL, saying so). Stateless: the latest iteration is the last branch recorded, so any
+        process (the walking one, an Argo pod) decides the same.
+        """
+        from magnus.nodes.loop import LoopNode
+        from magnus.runtime.outputs import branch_outputs
+
+        assert isinstance(node, LoopNode)
+        name = node.step_log_name(map_variable)
+        statuses = self.store.get_branch_statuses(self.run_id, name)
+        index = len(statuses) - 1
+        latest = node.iteration(index, map_variable)
+        if statuses.get(latest.name) != defaults.SUCCESS:
+            return None
+        set_by_it = branch_outputs(self.store.get_branch_log(self.run_id, latest.name), node.branch)
+        try:
+            stop, why = node.after_iteration(index, set_by_it, self.store.get_parameters(self.run_id))
+        except MagnusError as exc:
+            self.store.update_step_log_status(self.run_id, name, defaults.FAIL, self.redactor.redact(str(exc)))
+            return None
+        if stop:
+            self.store.update_step_log_status(self.run_id, name, defaults.PROCESSING, why)
+            return None
+        following = node.iteration(index + 1, map_variable)
+        self.store.add_branch_log(self.run_id, BranchLog(internal_name=following.name, status=defaults.PROCESSING))
+        return following

@@ -88,6 +88,33 @@ def colliding() -> dict:
 def fails_for_the_number_one(value) -> None:
     if value == 1 and type(value) is int:
         raise ValueError("the number 1 fails")
+
+
+def count_up(i: int, counter: int = 0) -> dict:
+    """One iteration of a loop: counts, and is done at the third."""
+    return {"counter": counter + 1, "done": counter + 1 >= 3, "last_index": i}
+
+
+def never_done(i: int) -> dict:
+    return {"last_index": i, "done": False}
+
+
+def not_a_boolean() -> dict:
+    return {"done": "yes"}
+
+
+def per_item_value(item: int) -> dict:
+    return {"value": item * 10}
+
+
+def total(values: list) -> int:
+    return sum(values)
+
+
+def breaks_at_one_while_flagged(i: int) -> dict:
+    if i == 1 and Path("broken.flag").exists():
+        raise ValueError("iteration 1 flagged as broken")
+    return {"reached": i, "done": i >= 2}
 '''
     + f"\n\nCOLLIDING = {COLLIDING!r}\n"
 )
@@ -101,6 +128,18 @@ def _task(command: str, next_step: str = "success", **extra: Any) -> Dict[str, A
 
 def _dag(start_at: str, steps: Dict[str, Any]) -> Dict[str, Any]:
     return {"start_at": start_at, "steps": {**steps, **TERMINALS}}
+
+
+def _loop(command: str, max_iterations: int) -> Dict[str, Any]:
+    """A loop running ``command`` in each iteration (index as ``i``), until ``done``."""
+    return {
+        "type": "loop",
+        "max_iterations": max_iterations,
+        "break_on": "done",
+        "index_as": "i",
+        "next": "success",
+        "branch": _dag("work", {"work": _task(command)}),
+    }
 
 
 PIPELINES: Dict[str, Dict[str, Any]] = {
@@ -161,6 +200,49 @@ PIPELINES: Dict[str, Dict[str, Any]] = {
                 "next": "success",
                 "branch": _dag("work", {"work": _task("contract_steps.fails_for_the_number_one")}),
             },
+        },
+    ),
+    "conditional": _dag(
+        "choose",
+        {
+            "choose": {
+                "type": "conditional",
+                "parameter": "x",
+                "next": "success",
+                "branches": {
+                    "1": _dag("work", {"work": _task("contract_steps.branch_a")}),
+                    "2": _dag("work", {"work": _task("contract_steps.branch_b")}),
+                },
+                "default": _dag("work", {"work": _task("contract_steps.branch_b")}),
+            }
+        },
+    ),
+    "conditional_unmatched": _dag(
+        "choose",
+        {
+            "choose": {
+                "type": "conditional",
+                "parameter": "x",
+                "next": "success",
+                "branches": {"2": _dag("work", {"work": _task("contract_steps.branch_b")})},
+            }
+        },
+    ),
+    "loop": _dag("repeat", {"repeat": _loop("contract_steps.count_up", 5)}),
+    "loop_limit": _dag("repeat", {"repeat": _loop("contract_steps.never_done", 2)}),
+    "loop_not_boolean": _dag("repeat", {"repeat": _loop("contract_steps.not_a_boolean", 3)}),
+    "loop_resumable": _dag("repeat", {"repeat": _loop("contract_steps.breaks_at_one_while_flagged", 4)}),
+    "reducer": _dag(
+        "each",
+        {
+            "each": {
+                "type": "map",
+                "iterate_on": "items",
+                "iterate_as": "item",
+                "reducer": "contract_steps.total",
+                "next": "success",
+                "branch": _dag("work", {"work": _task("contract_steps.per_item_value")}),
+            }
         },
     ),
     "resumable": _dag(
@@ -418,3 +500,69 @@ class ExecutorContract:
         assert resumed.steps["flaky"].mock is False
         assert resumed.steps["second"].status == defaults.SUCCESS
         assert resumed.parameters["doubled"] == 4
+
+    # ---- conditional, loop, reducers of your own ------------------------------------------------
+    def test_conditional_takes_the_branch_its_parameter_names(self, runner: PipelineRunner) -> None:
+        run_log = runner("conditional", "conditional-1")
+        assert run_log.status == defaults.SUCCESS
+        assert outcome(run_log) == {
+            "choose": "SUCCESS",
+            "choose.1": "SUCCESS",
+            "choose.1.work": "SUCCESS",
+            "choose.1.success": "SUCCESS",
+            "success": "SUCCESS",
+        }
+        assert run_log.steps["choose"].message == "took branch '1': x = 1"
+        assert run_log.parameters["from_a"] == "a" and "from_b" not in run_log.parameters
+
+    def test_conditional_without_a_match_or_default_fails_naming_the_value(self, runner: PipelineRunner) -> None:
+        run_log = runner("conditional_unmatched", "conditional-2")
+        assert run_log.status == defaults.FAIL
+        assert run_log.steps["choose"].status == defaults.FAIL
+        assert run_log.steps["choose"].message == "conditional 'choose': no branch for x = 1 (branches: 2; no default)"
+        assert not run_log.steps["choose"].branches
+
+    def test_loop_runs_until_break_on_is_true(self, runner: PipelineRunner) -> None:
+        run_log = runner("loop", "loop-1")
+        assert run_log.status == defaults.SUCCESS
+        step = run_log.steps["repeat"]
+        assert list(step.branches) == ["repeat.0", "repeat.1", "repeat.2"]
+        assert all(branch.status == defaults.SUCCESS for branch in step.branches.values())
+        assert step.message == "stopped after iteration 2: done is true"
+        assert (run_log.parameters["counter"], run_log.parameters["last_index"]) == (3, 2)
+        attempt = step.branches["repeat.1"].steps["repeat.1.work"].attempts[-1]
+        assert attempt.parameters["i"] == 1 and attempt.parameters["counter"] == 1
+
+    def test_loop_reaching_max_iterations_succeeds_saying_so(self, runner: PipelineRunner) -> None:
+        run_log = runner("loop_limit", "loop-2")
+        assert run_log.status == defaults.SUCCESS
+        assert list(run_log.steps["repeat"].branches) == ["repeat.0", "repeat.1"]
+        assert run_log.steps["repeat"].message == "stopped after iteration 1: reached max_iterations (2)"
+
+    def test_loop_whose_break_on_is_not_a_boolean_fails(self, runner: PipelineRunner) -> None:
+        run_log = runner("loop_not_boolean", "loop-3")
+        assert run_log.status == defaults.FAIL
+        assert run_log.steps["repeat"].status == defaults.FAIL
+        assert "parameter 'done' to break on must be a boolean, got str 'yes'" in run_log.steps["repeat"].message
+        assert list(run_log.steps["repeat"].branches) == ["repeat.0"]
+
+    def test_map_reducer_of_your_own(self, runner: PipelineRunner) -> None:
+        run_log = runner("reducer", "reducer-1")
+        assert run_log.status == defaults.SUCCESS
+        assert run_log.parameters["value"] == 60
+
+    def test_a_resumed_loop_starts_at_the_iteration_that_failed(self, project: Path, runner: PipelineRunner) -> None:
+        if not self.resumable:
+            pytest.skip("the configured run log store does not outlive the run")
+        (project / "broken.flag").write_text("")
+        failed = runner("loop_resumable", "loop-resume-1")
+        assert failed.status == defaults.FAIL
+        assert outcome(failed)["repeat.1"] == defaults.FAIL
+        (project / "broken.flag").unlink()
+        resumed = runner("loop_resumable", "loop-resume-2", use_cached="loop-resume-1")
+        assert resumed.status == defaults.SUCCESS
+        iterations = resumed.steps["repeat"].branches
+        assert list(iterations) == ["repeat.0", "repeat.1", "repeat.2"]
+        assert iterations["repeat.0"].steps["repeat.0.work"].mock is True  # reused
+        assert iterations["repeat.1"].steps["repeat.1.work"].mock is False  # ran again
+        assert resumed.parameters["reached"] == 2

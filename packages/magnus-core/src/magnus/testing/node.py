@@ -53,7 +53,7 @@ class NodeContract:
     ``config`` is the step's mapping in a pipeline without ``type``, routing included
     (``{"command": "module.function", "next": "success"}``); files it names go in ``tmp_path``
     (relative names are looked up there). For a composite whose branches come from the run's
-    parameters (``dynamic_branches``, like map), provide ``parameters`` too.
+    parameters (``reads_parameters``, like map), provide ``parameters`` too.
 
     What is promised:
 
@@ -82,7 +82,7 @@ class NodeContract:
 
     @pytest.fixture
     def parameters(self) -> Dict[str, Any]:
-        """The run's parameters, from which a composite with ``dynamic_branches`` works out its branches."""
+        """The run's parameters, from which a composite that ``reads_parameters`` works out its branches."""
         return {}
 
     @pytest.fixture
@@ -174,7 +174,7 @@ class NodeContract:
         assert all(labels) and len(set(labels)) == len(labels), f"labels must be distinct: {labels}"
 
         # The orchestrator reads the parameters for dynamic branches only.
-        runs = nested.branch_runs(parameters if nested.dynamic_branches else {}, MAP_POSITION)
+        runs = nested.branch_runs(parameters if nested.reads_parameters else {}, MAP_POSITION)
         assert runs and all(isinstance(run, BranchRun) for run in runs)
         assert len({run.name for run in runs}) == len(runs), "each branch run has its own log"
         prefix = nested.step_log_name(MAP_POSITION) + "."
