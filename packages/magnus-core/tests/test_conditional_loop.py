@@ -355,3 +355,40 @@ def test_magnus_plan_and_graph_show_both_node_types(project: Path) -> None:
     graph = magnus("graph", "-f", "pipeline.yaml", cwd=project)
     assert graph.returncode == 0, graph.stderr
     assert "route" in graph.stdout and "repeat" in graph.stdout
+
+
+def test_runs_show_diff_and_the_report_diagram_say_what_each_decided(project: Path) -> None:
+    from magnus.diagram import to_dot
+    from magnus.runs.pipeline import node_notes, node_statuses, recorded_graph
+    from magnus.datastore.models import RunLog
+
+    steps = {"size": task("cl_steps.sized", "route"), "route": conditional(next="repeat"), "repeat": loop()}
+    write_pipeline(project, steps, "size")
+    for run_id, size in (("small-run", "small"), ("large-run", "large")):
+        (project / "parameters.yaml").write_text(f"size: {size}\n")
+        ran = magnus(
+            "execute",
+            "-f",
+            "pipeline.yaml",
+            "-c",
+            "config.yaml",
+            "-p",
+            "parameters.yaml",
+            "--run-id",
+            run_id,
+            cwd=project,
+        )
+        assert ran.returncode == 0, ran.stderr
+    show = magnus("runs", "show", "large-run", "-c", "config.yaml", cwd=project)
+    assert "took branch 'large': dataset_size = \"large\"" in show.stdout
+    assert "stopped after iteration 2: good_enough is true" in show.stdout
+    diff = magnus("runs", "diff", "small-run", "large-run", "-c", "config.yaml", cwd=project)
+    assert "SUCCESS: took branch 'small': dataset_size = \"small\" -> SUCCESS: took branch 'large'" in diff.stdout
+    run_log = RunLog.model_validate(read_log(project, "large-run"))
+    graph = recorded_graph(run_log)
+    assert node_notes(graph, run_log) == {"route": "took large", "repeat": "3 iterations"}
+    statuses = node_statuses(graph, run_log)
+    assert statuses["route.large.distributed"] == "SUCCESS" and "route.small.quick" not in statuses
+    dot = to_dot(graph, statuses, node_notes(graph, run_log))
+    assert "route (conditional on dataset_size): took large" in dot
+    assert "repeat (loop until good_enough, at most 10): 3 iterations" in dot

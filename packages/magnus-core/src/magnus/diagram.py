@@ -20,6 +20,8 @@ from magnus import defaults
 from magnus.graph import Graph
 from magnus.nodes.base import BaseNode, ExecutableNode
 from magnus.nodes.composite import CompositeNode
+from magnus.nodes.conditional import ConditionalNode
+from magnus.nodes.loop import LoopNode
 from magnus.nodes.map import MapNode
 from magnus.nodes.parallel import ParallelNode
 
@@ -44,16 +46,23 @@ def _label(text: str) -> str:
     return text.replace('"', "'")
 
 
-def _caption(node: BaseNode) -> str:
+def _caption(node: BaseNode, note: str = "") -> str:
+    """What a composite's box says: its name and what it does (``note``: what a run made of it)."""
     if isinstance(node, MapNode):
-        return f"{node.name} (map over {node.iterate_on} as {node.iterate_as})"
-    return f"{node.name} ({node.node_type})"
+        caption = f"{node.name} (map over {node.iterate_on} as {node.iterate_as})"
+    elif isinstance(node, ConditionalNode):
+        caption = f"{node.name} (conditional on {node.parameter})"
+    elif isinstance(node, LoopNode):
+        caption = f"{node.name} (loop until {node.break_on}, at most {node.max_iterations})"
+    else:
+        caption = f"{node.name} ({node.node_type})"
+    return f"{caption}: {note}" if note else caption
 
 
 def _branch_graphs(node: CompositeNode) -> List[tuple[str, Graph]]:
     """Branches with the label drawn around them: named branches are labelled, a lone body is not."""
     branches = node.labelled_branches()
-    if len(branches) > 1 or isinstance(node, ParallelNode):
+    if len(branches) > 1 or isinstance(node, ParallelNode) or node.chooses_branch:
         return branches
     return [("", graph) for _, graph in branches]
 
@@ -109,15 +118,18 @@ def _mermaid_graph(graph: Graph, indent: str) -> Iterator[str]:
 
 
 # ---- Graphviz dot --------------------------------------------------------------------------------
-def to_dot(graph: Graph, statuses: Optional[Mapping[str, str]] = None) -> str:
-    """The graph in dot; with ``statuses`` (a run's, by internal name) coloured by them."""
+def to_dot(
+    graph: Graph, statuses: Optional[Mapping[str, str]] = None, notes: Optional[Mapping[str, str]] = None
+) -> str:
+    """The graph in dot; with ``statuses`` (a run's, by internal name) coloured by them, and with
+    ``notes`` (by internal name) added to the captions of composites (a loop's iterations)."""
     lines = [
         "digraph pipeline {",
         "    compound=true;",
         '    node [shape=box, style="rounded", fontname="Helvetica"];',
         '    edge [fontname="Helvetica"];',
     ]
-    lines.extend(_dot_graph(graph, "    ", statuses))
+    lines.extend(_dot_graph(graph, "    ", statuses, notes or {}))
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -135,12 +147,14 @@ def _status_attributes(node: BaseNode, statuses: Mapping[str, str], colour_attri
     return [identity, f'class="step status-{status}"', f'{colour_attribute}="{colour}"']
 
 
-def _dot_graph(graph: Graph, indent: str, statuses: Optional[Mapping[str, str]] = None) -> Iterator[str]:
+def _dot_graph(
+    graph: Graph, indent: str, statuses: Optional[Mapping[str, str]] = None, notes: Mapping[str, str] = {}
+) -> Iterator[str]:
     for node in graph.steps.values():
         node_id = _id(node.internal_name)
         if isinstance(node, CompositeNode):
             yield f"{indent}subgraph cluster_{node_id} {{"
-            yield f'{indent}    label="{_label(_caption(node))}"; style="rounded";'
+            yield f'{indent}    label="{_label(_caption(node, notes.get(node.internal_name, "")))}"; style="rounded";'
             if statuses is not None:
                 yield f"{indent}    {'; '.join(_status_attributes(node, statuses, 'color'))}; penwidth=3;"
             yield f"{indent}    {node_id}_anchor [shape=point, style=invis];"
@@ -151,10 +165,10 @@ def _dot_graph(graph: Graph, indent: str, statuses: Optional[Mapping[str, str]] 
                     if statuses is not None:  # a cluster inherits its parent's attributes: reset them
                         branch_id = _label(branch.internal_branch_name)
                         yield f'{indent}        id="branch:{branch_id}"; class="branch"; color="black"; penwidth=1;'
-                    yield from _dot_graph(branch, indent + "        ", statuses)
+                    yield from _dot_graph(branch, indent + "        ", statuses, notes)
                     yield f"{indent}    }}"
                 else:
-                    yield from _dot_graph(branch, indent + "    ", statuses)
+                    yield from _dot_graph(branch, indent + "    ", statuses, notes)
             yield f"{indent}}}"
         elif statuses is not None:
             shape = "oval" if _kind(node) in ("success", "fail") else "box"

@@ -127,4 +127,8 @@ def _catalog(run_log: RunLog) -> Dict[str, str]:
 
 
 def _statuses(run_log: RunLog) -> Dict[str, str]:
-    return {step.internal_name: step.status for step in walk_steps(run_log)}
+    """Each step's status; a composite's with its message (the branch a conditional took, why a loop ended)."""
+    return {
+        step.internal_name: f"{step.status}: {_short(step.message)}" if step.branches and step.message else step.status
+        for step in walk_steps(run_log)
+    }

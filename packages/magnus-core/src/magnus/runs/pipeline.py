@@ -12,13 +12,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence
+from typing import Dict, List, Mapping, Sequence, Tuple
 
 from magnus import defaults
 from magnus.datastore.models import RunLog, StepLog
 from magnus.diagram import to_dot
 from magnus.errors import MagnusError
 from magnus.graph import Graph
+from magnus.nodes.base import BaseNode
 from magnus.nodes.composite import CompositeNode
 from magnus.parsing import parse_pipeline
 
@@ -43,21 +44,45 @@ def recorded_graph(run_log: RunLog) -> Graph:
 
 def node_statuses(graph: Graph, run_log: RunLog) -> Dict[str, str]:
     """The status of every node the run reached, by the node's internal name (map items merged)."""
-    statuses: Dict[str, List[str]] = {}
-    _collect(graph, [run_log.steps], statuses)
-    return {name: _merged(found) for name, found in statuses.items()}
+    statuses: Dict[str, str] = {}
+    for name, (node, logs) in _matched(graph, run_log).items():
+        if node.is_terminal and node.ends_with == defaults.FAIL:  # reached: its branch failed there
+            statuses[name] = defaults.FAIL
+        else:
+            statuses[name] = _merged([step.status for step in logs])
+    return statuses
 
 
-def _collect(graph: Graph, containers: Sequence[Mapping[str, StepLog]], statuses: Dict[str, List[str]]) -> None:
+def node_notes(graph: Graph, run_log: RunLog) -> Dict[str, str]:
+    """What the run made of each conditional (the branches taken) and loop (its iterations), by internal name."""
+    notes: Dict[str, str] = {}
+    for name, (node, logs) in _matched(graph, run_log).items():
+        if isinstance(node, CompositeNode) and node.iterates:
+            counts = sorted({len(step.branches) for step in logs})
+            shown = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+            notes[name] = f"{shown} iteration{'' if counts == [1] else 's'}"
+        elif isinstance(node, CompositeNode) and node.chooses_branch:
+            taken = sorted({branch.rsplit(".", 1)[-1] for step in logs for branch in step.branches})
+            notes[name] = f"took {', '.join(taken)}" if taken else "took no branch"
+    return notes
+
+
+def _matched(graph: Graph, run_log: RunLog) -> Dict[str, Tuple[BaseNode, List[StepLog]]]:
+    """Every node the run reached with its step logs (one per map item, loop iteration...), by internal name."""
+    found: Dict[str, Tuple[BaseNode, List[StepLog]]] = {}
+    _collect(graph, [run_log.steps], found)
+    return found
+
+
+def _collect(
+    graph: Graph, containers: Sequence[Mapping[str, StepLog]], found: Dict[str, Tuple[BaseNode, List[StepLog]]]
+) -> None:
     """Match the nodes of ``graph`` with the steps of each branch log that ran it (``containers``)."""
     for node in graph.steps.values():
         logs = [step for steps in containers for step in steps.values() if step.name == node.name]
         if not logs:
             continue
-        if node.is_terminal and node.ends_with == defaults.FAIL:  # reached: its branch failed there
-            statuses.setdefault(node.internal_name, []).extend(defaults.FAIL for _ in logs)
-        else:
-            statuses.setdefault(node.internal_name, []).extend(step.status for step in logs)
+        found.setdefault(node.internal_name, (node, []))[1].extend(logs)
         if not isinstance(node, CompositeNode):
             continue
         for branch in node.get_branches():
@@ -68,7 +93,7 @@ def _collect(graph: Graph, containers: Sequence[Mapping[str, StepLog]], statuses
                 for name, branch_log in step.branches.items()
                 if node.dynamic_branches or name[len(step.internal_name) + 1 :] == label
             ]
-            _collect(branch, inner, statuses)
+            _collect(branch, inner, found)
 
 
 def _merged(found: List[str]) -> str:
@@ -90,7 +115,11 @@ def status_svg(run_log: RunLog) -> str:
     if dot is None:
         raise MagnusError("Graphviz's 'dot' is not installed (apt-get install graphviz)")
     rendered = subprocess.run(
-        [dot, "-Tsvg"], input=to_dot(graph, node_statuses(graph, run_log)), capture_output=True, text=True, check=False
+        [dot, "-Tsvg"],
+        input=to_dot(graph, node_statuses(graph, run_log), node_notes(graph, run_log)),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if rendered.returncode != 0:
         raise MagnusError(f"dot failed: {rendered.stderr.strip()}")
