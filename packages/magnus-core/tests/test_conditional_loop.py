@@ -358,9 +358,9 @@ def test_magnus_plan_and_graph_show_both_node_types(project: Path) -> None:
 
 
 def test_runs_show_diff_and_the_report_diagram_say_what_each_decided(project: Path) -> None:
+    from magnus.datastore.models import RunLog
     from magnus.diagram import to_dot
     from magnus.runs.pipeline import node_notes, node_statuses, recorded_graph
-    from magnus.datastore.models import RunLog
 
     steps = {"size": task("cl_steps.sized", "route"), "route": conditional(next="repeat"), "repeat": loop()}
     write_pipeline(project, steps, "size")

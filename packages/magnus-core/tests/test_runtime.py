@@ -289,7 +289,7 @@ def test_a_branch_is_walked_in_one_process_from_its_request(project: Path) -> No
     assert stored.parameters["seen_b"] is True and "seen_a" not in stored.parameters
     with pytest.raises(UserInputError, match=r"no branch 'each\.z'"):
         execute_request(dataclasses.replace(walked, branch="each.z", map_variable=""))
-    with pytest.raises(UserInputError, match="not a parallel, map or dag step"):
+    with pytest.raises(UserInputError, match="not a composite step"):
         execute_request(dataclasses.replace(walked, step="success"))
 
 

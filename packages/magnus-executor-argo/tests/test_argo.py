@@ -91,6 +91,9 @@ MAP = {
     "branch": dag("work", {"work": task("argo_steps.per_item")}),
 }
 
+LOOP = CONTRACT_PIPELINES["loop"]["steps"]["repeat"]
+CONDITIONAL = CONTRACT_PIPELINES["conditional"]["steps"]["choose"]
+
 PIPELINES: Dict[str, Dict[str, Any]] = {
     "linear": dag(
         "first step",
@@ -141,6 +144,19 @@ PIPELINES: Dict[str, Dict[str, Any]] = {
     ),
     "map_of_failures": dag("each", {"each": {**MAP, "branch": dag("work", {"work": task("argo_steps.breaks")})}}),
     "flaky": dag("flaky", {"flaky": task("argo_steps.flaky")}),
+    # conditional and loop steps, and a reducer of your own, as the executor contract runs them
+    **{
+        name: CONTRACT_PIPELINES[name]
+        for name in ("conditional", "conditional_unmatched", "loop", "loop_limit", "loop_not_boolean", "reducer")
+    },
+    "loop_in_map": dag("each", {"each": {**MAP, "branch": dag("repeat", {"repeat": LOOP})}}),
+    "conditional_in_map": dag(
+        "first",
+        {
+            "first": task("argo_steps.first", "each"),
+            "each": {**MAP, "branch": dag("choose", {"choose": {**CONDITIONAL, "parameter": "item"}})},
+        },
+    ),
     "resumable": dag(
         "counted",
         {
@@ -901,3 +917,56 @@ def test_quiet_prints_nothing_and_otherwise_progress_tells_where_the_manifest_we
     shown = subprocess.run(command, cwd=project, capture_output=True, text=True)
     assert (shown.returncode, shown.stdout) == (0, "")
     assert shown.stderr.splitlines()[0] == "Argo Workflow manifest written to argo-pipeline.yaml"
+
+
+def _template(manifest: Dict[str, Any], prefix: str) -> Dict[str, Any]:
+    return next(t for t in manifest["spec"]["templates"] if t["name"].startswith(prefix))
+
+
+def test_a_conditional_runs_the_chosen_branch_by_when_and_its_fan_in_accepts_those_skipped(project: Path) -> None:
+    manifest = render(project, "conditional")
+    tasks = {task["name"]: task for task in _template(manifest, "magnus-dag")["dag"]["tasks"]}
+    chosen = "{{tasks.choose-fan-out.outputs.parameters.branch}}"
+    branches = [task for name, task in tasks.items() if name.startswith("choose-") and "when" in task]
+    assert sorted(task["when"] for task in branches) == sorted(
+        f"'{chosen}' == '{label}'" for label in ("1", "2", "default")
+    )
+    assert all(f"{task['name']}.Skipped" in tasks["choose-fan-in"]["depends"] for task in branches)
+    fan_out = _template(manifest, "choose-fan-out")
+    assert fan_out["outputs"]["parameters"][0]["name"] == "branch"
+    emulator = emulate(project, manifest)
+    ran = {step.template for step in emulator.steps}
+    assert any(name.startswith("choose-1") for name in ran) and not any(name.startswith("choose-2") for name in ran)
+
+
+def test_a_loop_is_a_recursive_template_whose_decision_core_makes(project: Path) -> None:
+    manifest = render(project, "loop")
+    iteration = next(t for t in manifest["spec"]["templates"] if t["name"].startswith("repeat-iteration"))
+    body, decide, again = iteration["dag"]["tasks"]
+    assert (body["name"], decide["depends"], again["depends"]) == ("body", "body.Succeeded", "next.Succeeded")
+    assert again["template"] == iteration["name"], "the next iteration is the same template"
+    assert again["withParam"] == "{{tasks.next.outputs.parameters.iterations}}"
+    args = _template(manifest, "repeat-fan-next")["container"]["args"]
+    assert args[:6] == ["fan", "{{workflow.parameters.run_id}}", "repeat", "-f", "loop.yaml", "-m"] and "next" in args
+    emulator = emulate(project, manifest)
+    decisions = [step for step in emulator.steps if step.template.startswith("repeat-fan-next")]
+    assert [step.phase for step in decisions] == ["Succeeded"] * 3  # after iterations 0, 1 and 2
+    run_log = argo_run_log(project, emulator.uid)
+    assert list(run_log.steps["repeat"].branches) == ["repeat.0", "repeat.1", "repeat.2"]
+    assert run_log.steps["repeat"].message == "stopped after iteration 2: done is true"
+
+
+def test_a_conditional_branch_name_argo_cannot_compare_is_refused(project: Path) -> None:
+    pipeline = {"dag": dag("choose", {"choose": {**CONDITIONAL, "branches": {"it's": dag("w", {"w": task("x.y")})}}})}
+    (project / "quoted.yaml").write_text(yaml.safe_dump(pipeline))
+    result = subprocess.run(
+        [sys.executable, "-m", "magnus", "execute", "-f", "quoted.yaml", "-c", "argo.yaml", "-p", "params.yaml"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "Error: branch 'it's': Argo cannot compare a branch name holding a quote; rename it"
+    ]

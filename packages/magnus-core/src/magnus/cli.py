@@ -305,14 +305,16 @@ def execute_notebook(filename: str, notebook_output_path: str, **options: Any) -
 @click.argument("run_id")
 @click.argument("step_name")
 @click.option("-f", "--file", "pipeline_file", default="pipeline.yaml", show_default=True, help="The pipeline YAML.")
-@click.option("-m", "--mode", type=click.Choice(["in", "out"]), required=True, help="Fan out or fan in.")
+@click.option(
+    "-m", "--mode", type=click.Choice(["in", "out", "next"]), required=True, help="Fan out, fan in, or a loop's next."
+)
 @click.option("--map-variable", default="", help="JSON of the map values this step runs at.")
-@click.option("--iterations-file", default="", help="Fan out only: write the branches' map values here (a JSON list).")
+@click.option("--iterations-file", default="", help="Out, next: write the branches' map values here (a JSON list).")
 @click.option("--use-cached", default="", help="The run being resumed: the step keeps saying so if it succeeded there.")
 @_common
 @_reports_errors
 def fan(**options: Any) -> None:
-    """Fan a parallel, map or dag step out to its branches, or in from them."""
+    """Fan a composite step out to its branches, or in from them; start a loop's next iteration."""
     _launch(_fan_request(**options))
 
 

@@ -19,3 +19,8 @@ ITERATIONS = "iterations"
 ITERATIONS_PATH = "/tmp/magnus-iterations.json"
 # Argo's count of earlier launches of a step with a retryStrategy (0 on the first), for --retry.
 RETRIES = "{{retries}}"
+# The output parameter of a conditional's fan-out: the label of the branch it chose (``when`` compares it).
+CHOSEN = "branch"
+# The input parameter carrying a loop's own map position into its iteration template, inside a map.
+LOOP_INPUT = "loop_map_variable"
+LOOP_VARIABLE = "{{inputs.parameters." + LOOP_INPUT + "}}"

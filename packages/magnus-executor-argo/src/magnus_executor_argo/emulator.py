@@ -2,7 +2,9 @@
 
 A small interpreter of the parts of Argo that magnus manifests use: DAG templates walked in
 dependency order (``depends`` expressions over ``Succeeded``/``Failed``/``Skipped``/``Omitted``),
-``withParam`` fan-out over an output parameter, input and workflow parameters, ``continueOn``,
+``withParam`` fan-out over an output parameter, ``when`` comparisons of two quoted strings (``==``,
+``!=``; a task whose ``when`` is false is Skipped), templates that run themselves (recursion),
+input and workflow parameters, ``continueOn``,
 retries (a failed container relaunched up to ``retryStrategy.limit`` times, ``{{retries}}`` its
 count of earlier launches) and step deadlines. A ``CronWorkflow`` is emulated as one of the
 runs its schedule starts (its ``workflowSpec``). Each container's ``command``/``args`` runs as a real subprocess with
@@ -258,6 +260,8 @@ class WorkflowEmulator:
             for key, value in produced.items()
         }
         task = fill_json(task, {**self.globals, **scope}, strict=("tasks.", "steps."))
+        if "when" in task and not _when(task["when"]):
+            return Result(SKIPPED)
         if "withParam" not in task:
             return self._template(task["template"], _arguments(task), task["name"])
         items = json.loads(task.pop("withParam"))
@@ -328,6 +332,18 @@ def _parameters(template: Mapping[str, Any]) -> List[Dict[str, Any]]:
 
 def _dependencies(depends: str) -> List[str]:
     return [match.group(1) for match in _CONDITION.finditer(depends)]
+
+
+_COMPARISON = re.compile(r"\s*'([^']*)'\s*(==|!=)\s*'([^']*)'\s*")
+
+
+def _when(expression: str) -> bool:
+    """A filled ``when`` expression comparing two quoted strings (what magnus manifests use)."""
+    match = _COMPARISON.fullmatch(expression)
+    if match is None:
+        raise ValueError(f"unsupported when expression: {expression}")
+    left, operator, right = match.groups()
+    return (left == right) if operator == "==" else (left != right)
 
 
 def _evaluate(depends: str, phases: Dict[str, str]) -> bool:

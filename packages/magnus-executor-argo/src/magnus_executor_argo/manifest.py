@@ -10,7 +10,13 @@ position (``{{inputs.parameters.map_variable}}``) as placeholders Argo fills in:
 - ``branch``: a DAG task running the branch's own DAG template; a branch run once per map item
   (``dynamic``) has core write the items' map variables to ``--iterations-file`` on fan-out, read
   as an output parameter, and runs once per value (``withParam``), receiving it as
-  ``--map-variable``.
+  ``--map-variable``;
+- a conditional's branch: its fan-out writes the label of the branch it chose, and each branch's
+  task runs ``when`` that label is its own (the others are Skipped, which its fan-in accepts);
+- a loop's branch: a recursive template, ``<loop>-iteration``: the branch's DAG, then ``magnus fan
+  ... -m next`` deciding the next iteration (core records it and writes its map variable, or
+  nothing when the loop ends), then the same template again over what it wrote. Core decides each
+  end after at most ``max_iterations``, so the recursion is bounded by it.
 
 Each dag of the pipeline is one DAG template, and each task's ``depends`` is the plan's routing
 into its unit: ``X.Succeeded`` where X leads here on success, ``X.Failed`` on failure (a step's
@@ -28,18 +34,22 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Union
 from hera.workflows import models as m
 
 from magnus import defaults
+from magnus.errors import UserInputError
 from magnus.graph import Graph
 from magnus.nodes.base import BaseNode, ExecutableNode
 from magnus.nodes.composite import CompositeNode
 from magnus.parameters import encode_value
 from magnus.runtime import plan as kinds
 from magnus.runtime.plan import Plan, PlannedUnit
-from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunStep, without_double_braces
+from magnus.runtime.request import FanIn, FanOut, LaunchRequest, NextIteration, RunStep, without_double_braces
 from magnus.runtime.services import RunOptions
 from magnus_executor_argo.constants import (
+    CHOSEN,
     ENTRYPOINT,
     ITERATIONS,
     ITERATIONS_PATH,
+    LOOP_INPUT,
+    LOOP_VARIABLE,
     MAP_INPUT,
     MAP_VARIABLE,
     RETRIES,
@@ -155,14 +165,23 @@ class ManifestBuilder:
         """The DAG task of one unit."""
         passthrough = _map_arguments(in_map)
         if unit.kind == kinds.BRANCH:
-            assert unit.branch_graph is not None
+            assert unit.branch_graph is not None and isinstance(unit.node, CompositeNode)
             fan_out = task_name(self.plan.unit(kinds.fan_out_id(unit.node)))
+            if unit.node.iterates:
+                return m.DAGTask(
+                    name=task_name(unit),
+                    template=self._iteration_template(unit, in_map),
+                    continue_on=m.ContinueOn(failed=True),
+                    arguments=_iteration_arguments(in_map, MAP_VARIABLE),
+                    with_param=f"{{{{tasks.{fan_out}.outputs.parameters.{ITERATIONS}}}}}",
+                )
             return m.DAGTask(
                 name=task_name(unit),
                 template=self._dag_template(unit.branch_graph, in_map=in_map or unit.dynamic),
                 continue_on=m.ContinueOn(failed=True),
                 arguments=_map_arguments(True, "{{item}}") if unit.dynamic else passthrough,
                 with_param=f"{{{{tasks.{fan_out}.outputs.parameters.{ITERATIONS}}}}}" if unit.dynamic else None,
+                when=_when_chosen(fan_out, unit.label) if unit.node.chooses_branch else None,
             )
         fan = {kinds.FAN_OUT: "out", kinds.FAN_IN: "in"}.get(unit.kind, "")
         fails_its_dag = unit.kind == kinds.END and unit.node.ends_with == defaults.FAIL
@@ -172,6 +191,43 @@ class ManifestBuilder:
             arguments=passthrough,
             continue_on=None if fails_its_dag else m.ContinueOn(failed=True),
         )
+
+    def _iteration_template(self, unit: PlannedUnit, in_map: bool) -> str:
+        """The template of one iteration of a loop: its branch, the decision, the next iteration (itself).
+
+        Its inputs are the iteration's map position and, inside a map, the loop's own (what the
+        decision is made at).
+        """
+        assert unit.branch_graph is not None
+        name = dns_name(f"{unit.node.internal_name}-iteration")
+        if name in self.templates:
+            return name
+        self.templates[name] = m.Template(name=name)  # reserve the name: the template runs itself
+        body = m.DAGTask(
+            name="body",
+            template=self._dag_template(unit.branch_graph, in_map=True),
+            arguments=_map_arguments(True),
+            continue_on=m.ContinueOn(failed=True),
+        )
+        decide = m.DAGTask(
+            name="next",
+            template=self._container_template(unit.node, in_map, "next"),
+            arguments=_map_arguments(in_map, LOOP_VARIABLE),
+            depends="body.Succeeded",
+        )
+        again = m.DAGTask(
+            name="again",
+            template=name,
+            arguments=_iteration_arguments(in_map, LOOP_VARIABLE),
+            with_param=f"{{{{tasks.next.outputs.parameters.{ITERATIONS}}}}}",
+            depends="next.Succeeded",
+            continue_on=m.ContinueOn(failed=True),
+        )
+        inputs = [m.Parameter(name=MAP_INPUT)] + ([m.Parameter(name=LOOP_INPUT)] if in_map else [])
+        self.templates[name] = m.Template(
+            name=name, inputs=m.Inputs(parameters=inputs), dag=m.DAGTemplate(tasks=[body, decide, again])
+        )
+        return name
 
     # ---- container templates -----------------------------------------------------------------------
     def _request(self, node: BaseNode, in_map: bool, fan: str, retried: bool) -> LaunchRequest:
@@ -186,9 +242,12 @@ class ManifestBuilder:
         position = MAP_VARIABLE if in_map else ""
         if fan == "in":
             return FanIn(run=run, step=step, map_variable=position)
+        if fan == "next":
+            return NextIteration(run=run, step=step, map_variable=position, iterations_file=ITERATIONS_PATH)
         if fan == "out":
-            dynamic = isinstance(node, CompositeNode) and node.dynamic_branches
-            return FanOut(run=run, step=step, map_variable=position, iterations_file=ITERATIONS_PATH if dynamic else "")
+            assert isinstance(node, CompositeNode)
+            written = node.dynamic_branches or node.chooses_branch
+            return FanOut(run=run, step=step, map_variable=position, iterations_file=ITERATIONS_PATH if written else "")
         return RunStep(run=run, step=step, map_variable=position, retry=RETRIES if retried else "")
 
     def _container_template(self, node: BaseNode, in_map: bool, fan: str = "") -> str:
@@ -219,9 +278,10 @@ class ManifestBuilder:
             or None,
         )
         outputs = None
-        if isinstance(request, FanOut) and request.iterations_file:
+        if isinstance(request, (FanOut, NextIteration)) and request.iterations_file:
+            written = CHOSEN if isinstance(node, CompositeNode) and node.chooses_branch else ITERATIONS
             outputs = m.Outputs(
-                parameters=[m.Parameter(name=ITERATIONS, value_from=m.ValueFrom(path=request.iterations_file))]
+                parameters=[m.Parameter(name=written, value_from=m.ValueFrom(path=request.iterations_file))]
             )
         self.templates[name] = m.Template(
             name=name,
@@ -276,6 +336,25 @@ def _map_arguments(in_map: bool, value: str = MAP_VARIABLE) -> Optional[m.Argume
     return m.Arguments(parameters=[m.Parameter(name=MAP_INPUT, value=value)]) if in_map else None
 
 
+def _iteration_arguments(in_map: bool, loop_position: str) -> m.Arguments:
+    """What an iteration template is given: the iteration (``{{item}}``) and, inside a map, the loop's position."""
+    parameters = [m.Parameter(name=MAP_INPUT, value="{{item}}")]
+    if in_map:
+        parameters.append(m.Parameter(name=LOOP_INPUT, value=loop_position))
+    return m.Arguments(parameters=parameters)
+
+
+def _when_chosen(fan_out: str, label: str) -> str:
+    """Argo's ``when`` running a conditional's branch ``label`` only when its fan-out chose it.
+
+    Raises:
+        UserInputError: the label holds a quote, which Argo's expression could not compare.
+    """
+    if "'" in label or '"' in label:
+        raise UserInputError(f"branch '{label}': Argo cannot compare a branch name holding a quote; rename it")
+    return f"'{{{{tasks.{fan_out}.outputs.parameters.{CHOSEN}}}}}' == '{label}'"
+
+
 def task_name(unit: PlannedUnit) -> str:
     """The name of a unit's task in its DAG template (unique there; a DNS label)."""
     name = dns_name(unit.node.name)
@@ -291,6 +370,7 @@ _ARGO_CONDITION = {
     kinds.SUCCEEDED: "{0}.Succeeded",
     kinds.FAILED: "{0}.Failed",
     "ended": "({0}.Succeeded || {0}.Failed)",
+    CHOSEN: "({0}.Succeeded || {0}.Failed || {0}.Skipped)",  # a conditional's branch not chosen is Skipped
 }
 
 
@@ -305,7 +385,9 @@ def _incoming(plan: Plan, units: List[PlannedUnit]) -> Dict[str, str]:
     joins: Dict[str, List[str]] = {}
     for source, condition, target in plan.routes():
         if source in ids and target in ids:
-            written = _ARGO_CONDITION[condition].format(task_name(plan.unit(source)))
+            node = plan.unit(source).node
+            skipped = condition == "ended" and isinstance(node, CompositeNode) and node.chooses_branch
+            written = _ARGO_CONDITION[CHOSEN if skipped else condition].format(task_name(plan.unit(source)))
             (joins if condition == "ended" else routes).setdefault(target, []).append(written)
     return {
         **{target: " || ".join(conditions) for target, conditions in routes.items()},

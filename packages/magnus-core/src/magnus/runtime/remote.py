@@ -17,7 +17,15 @@ from magnus.errors import BranchLogNotFoundError, StepLogNotFoundError, UserInpu
 from magnus.map_position import position_json
 from magnus.nodes.base import ExecutableNode, resolve_map_placeholders
 from magnus.nodes.composite import CompositeNode
-from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunStep, WalkBranch, without_double_braces
+from magnus.runtime.request import (
+    FanIn,
+    FanOut,
+    LaunchRequest,
+    NextIteration,
+    RunStep,
+    WalkBranch,
+    without_double_braces,
+)
 from magnus.runtime.signals import sigterm_interrupts
 from magnus.runtime.step import StepRunner
 from magnus.runtime.units import UnitRecords
@@ -45,8 +53,14 @@ def do_request(services: "RunServices", node: "BaseNode", request: LaunchRequest
     with sigterm_interrupts():
         records.ensure_run_log()
         _check_belongs_to_run(services, node, request, map_variable)
-        if isinstance(request, (WalkBranch, FanOut, FanIn)):
+        if isinstance(request, (WalkBranch, FanOut, FanIn, NextIteration)):
             assert isinstance(node, CompositeNode)
+            if isinstance(request, NextIteration):
+                following = records.next_iteration(node, map_variable)
+                if request.iterations_file:
+                    iterations = [] if following is None else [_for_engine(following.map_variable)]
+                    Path(request.iterations_file).write_text(json.dumps(iterations))
+                return defaults.PROCESSING
             if isinstance(request, WalkBranch):
                 from magnus.runtime.orchestrator import Orchestrator
 
@@ -56,13 +70,20 @@ def do_request(services: "RunServices", node: "BaseNode", request: LaunchRequest
             step_log, runs = records.fan_out(node, map_variable)
             if step_log.status == defaults.FAIL:
                 return defaults.FAIL
-            if request.iterations_file:
-                # Engines fill {{...}} in what they iterate over: no map value may read as a placeholder.
-                iterations = [without_double_braces(position_json(run.map_variable)) for run in runs]
+            if request.iterations_file and node.chooses_branch:  # the label of the branch chosen
+                Path(request.iterations_file).write_text(runs[0].name.rsplit(".", 1)[-1])
+            elif request.iterations_file:
+                iterations = [_for_engine(run.map_variable) for run in runs]
                 Path(request.iterations_file).write_text(json.dumps(iterations))
             return defaults.PROCESSING
         assert isinstance(request, RunStep)
         return _run_step(services, records, node, map_variable, request)
+
+
+def _for_engine(map_variable: "defaults.TypeMapVariable") -> str:
+    """A map position as an engine iterates over it: engines fill {{...}} in what they iterate over,
+    so no map value may read as a placeholder."""
+    return without_double_braces(position_json(map_variable))
 
 
 def _check_fits(node: "BaseNode", request: LaunchRequest) -> None:
@@ -71,9 +92,11 @@ def _check_fits(node: "BaseNode", request: LaunchRequest) -> None:
     Raises:
         UserInputError: the request does not fit the node.
     """
-    if isinstance(request, (WalkBranch, FanOut, FanIn)):
+    if isinstance(request, (WalkBranch, FanOut, FanIn, NextIteration)):
         if not isinstance(node, CompositeNode):
-            raise UserInputError(f"step '{request.step}' is a {node.node_type}, not a parallel, map or dag step")
+            raise UserInputError(f"step '{request.step}' is a {node.node_type}, not a composite step")
+        if isinstance(request, NextIteration) and not node.iterates:
+            raise UserInputError(f"step '{request.step}' is a {node.node_type}, not a loop: it has no next iteration")
         return
     assert isinstance(request, RunStep)
     if node.is_composite:
@@ -105,7 +128,7 @@ def _check_belongs_to_run(
             f"--map-variable: step '{request.step}' is inside {placeholders} map(s), "
             f"got {len(map_variable or {})} map value(s)"
         )
-    branch = node.branch_log_name(map_variable) if isinstance(request, (RunStep, FanOut)) else ""
+    branch = node.branch_log_name(map_variable) if isinstance(request, (RunStep, FanOut, NextIteration)) else ""
     if isinstance(request, WalkBranch):
         branch = resolve_map_placeholders(request.branch, map_variable)
     if branch:

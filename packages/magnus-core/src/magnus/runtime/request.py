@@ -10,6 +10,7 @@ resumes: :class:`~magnus.runtime.services.RunOptions`); executors hand
         -c CONFIG [-p PARAMS] [--tag TAG]
     magnus fan RUN_ID STEP -f PIPELINE -m out [--map-variable JSON] [--iterations-file PATH] [--use-cached OLD] ...
     magnus fan RUN_ID STEP -f PIPELINE -m in [--map-variable JSON] [--use-cached OLD] ...
+    magnus fan RUN_ID STEP -f PIPELINE -m next [--map-variable JSON] [--iterations-file PATH] ...
     magnus execute_branch RUN_ID PIPELINE STEP BRANCH [--map-variable JSON] [--use-cached OLD] -c CONFIG ...
 
 The click commands of :mod:`magnus.cli` are thin shells over :meth:`LaunchRequest.from_options`,
@@ -151,7 +152,8 @@ class RunStep(LaunchRequest):
 class FanOut(LaunchRequest):
     """Record a composite step and its branches. With ``iterations_file``, also write there the JSON
     list of the branches' map variables (each a JSON text), which engines that fan out themselves
-    (Argo's ``withParam``, a SLURM job array) iterate over."""
+    (Argo's ``withParam``, a SLURM job array) iterate over; for a step that chooses its branch (a
+    conditional), the label of the branch chosen, as plain text (what Argo's ``when`` compares)."""
 
     command: ClassVar[str] = FAN
     iterations_file: str = ""
@@ -180,6 +182,28 @@ class FanIn(LaunchRequest):
 
 
 @dataclass(frozen=True)
+class NextIteration(LaunchRequest):
+    """A loop's latest iteration ended: decide and record the next one (or the loop's end). With
+    ``iterations_file``, write there the JSON list of the next iteration's map variable (``[]``
+    when the loop ends), which an engine looping by recursion (Argo) iterates over."""
+
+    command: ClassVar[str] = FAN
+    iterations_file: str = ""
+
+    def _head(self) -> List[str]:
+        return [FAN, self.run.run_id, encode_name(self.step), "-f", self.run.pipeline_file, "-m", "next"]
+
+    def _options(self) -> Tuple[Tuple[str, str], ...]:
+        return (("--iterations-file", self.iterations_file),)
+
+    @classmethod
+    def from_options(cls, **options: Any) -> "NextIteration":
+        base = LaunchRequest.from_options(**options)
+        iterations = options.get("iterations_file", "")
+        return cls(run=base.run, step=base.step, map_variable=base.map_variable, iterations_file=iterations)
+
+
+@dataclass(frozen=True)
 class WalkBranch(LaunchRequest):
     """Walk one branch of the composite ``step`` (all its steps, in this process) at ``map_variable``,
     the position its steps see (for a map's branch, the item). ``branch`` is the branch's internal
@@ -199,14 +223,14 @@ class WalkBranch(LaunchRequest):
 
 
 def fan_request(mode: str, **options: Any) -> LaunchRequest:
-    """``magnus fan -m out|in``: the request of either mode.
+    """``magnus fan -m out|in|next``: the request of the mode.
 
     Raises:
         UserInputError: an option the mode does not take.
     """
-    kinds: Dict[str, Type[LaunchRequest]] = {"out": FanOut, "in": FanIn}
+    kinds: Dict[str, Type[LaunchRequest]] = {"out": FanOut, "in": FanIn, "next": NextIteration}
     if mode not in kinds:
-        raise UserInputError(f"--mode must be 'in' or 'out', got '{mode}'")
+        raise UserInputError(f"--mode must be 'in', 'out' or 'next', got '{mode}'")
     if mode == "in" and options.get("iterations_file"):
-        raise UserInputError("--iterations-file is written by a fan-out only (-m out)")
+        raise UserInputError("--iterations-file is written by a fan-out (-m out) or a loop's next iteration (-m next)")
     return kinds[mode].from_options(**options)
