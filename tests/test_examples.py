@@ -182,6 +182,25 @@ GALLERY = {
     "retries.yaml": {"download": SUCCESS, "success": SUCCESS},
     "parameters.yaml": {"read initial": SUCCESS, "use returned": SUCCESS, "in the shell": SUCCESS, "success": SUCCESS},
     "interaction.yaml": {"train": SUCCESS, "evaluate": SUCCESS, "success": SUCCESS},
+    "conditional.yaml": {
+        "measure": SUCCESS,
+        "route": SUCCESS,
+        "route.small.quick": SUCCESS,
+        "route.small.success": SUCCESS,
+        "success": SUCCESS,
+    },
+    "loop.yaml": {
+        "train until good": SUCCESS,
+        **{f"train until good.{i}.{step}": SUCCESS for i in range(3) for step in ("train", "success")},
+        "publish": SUCCESS,
+        "success": SUCCESS,
+    },
+    "custom_reducer.yaml": {
+        "each seed": SUCCESS,
+        **{f"each seed.{seed}.{step}": SUCCESS for seed in (3, 5, 11) for step in ("evaluate", "success")},
+        "report": SUCCESS,
+        "success": SUCCESS,
+    },
 }
 
 
@@ -248,6 +267,17 @@ def test_map_reducer_collects_every_iteration_in_order(gallery: Callable[..., An
     assert run_log.parameters["processed"] == ["A.CSV", "B.CSV", "C.CSV"]
     assert run_log.parameters["count"] == 3
     assert gallery("map.yaml", run_id="no-reducer").parameters["processed"] == "C.CSV"  # the last one
+
+
+def test_conditional_loop_and_custom_reducer_examples_decide_as_documented(gallery: Callable[..., Any]) -> None:
+    routed = gallery("conditional.yaml", run_id="conditional")
+    assert routed.steps["route"].message == "took branch 'small': dataset_size = \"small\""
+    assert routed.parameters["trained_with"] == "one process"
+    looped = gallery("loop.yaml", run_id="loop")
+    assert looped.steps["train until good"].message == "stopped after iteration 2: good_enough is true"
+    assert looped.parameters["accuracy"] == 0.8
+    reduced = gallery("custom_reducer.yaml", run_id="reducer")
+    assert reduced.parameters["score"] == max(round(0.6 + (seed % 7) / 20, 2) for seed in (3, 5, 11)) == 0.85
 
 
 def test_retries_record_every_attempt(gallery: Callable[..., Any]) -> None:

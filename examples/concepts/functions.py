@@ -140,3 +140,57 @@ def collect(files: List[str], processed: List[str]) -> dict:
 
 
 # --8<-- [end:reduce]
+
+
+# --8<-- [start:conditional]
+def measure(rows: int = 1200) -> dict:
+    """Sets the parameter the conditional routes by."""
+    return {"dataset_size": "small" if rows < 10_000 else "large"}
+
+
+def train_quick() -> dict:
+    return {"trained_with": "one process"}
+
+
+def train_distributed() -> dict:
+    return {"trained_with": "a cluster"}
+
+
+def skip_training() -> dict:
+    return {"trained_with": "nothing"}
+
+
+# --8<-- [end:conditional]
+
+
+# --8<-- [start:loop]
+def train_once(iteration: int, accuracy: float = 0.5) -> dict:
+    """One round of training: ``iteration`` is the loop's ``index_as``; ``accuracy`` the last round's."""
+    accuracy = round(accuracy + 0.1, 2)
+    print(f"iteration {iteration}: accuracy {accuracy}")
+    return {"accuracy": accuracy, "good_enough": accuracy >= 0.8}
+
+
+def publish(accuracy: float) -> None:
+    print(f"publishing a model of accuracy {accuracy}")
+
+
+# --8<-- [end:loop]
+
+
+# --8<-- [start:custom_reducer]
+def evaluate_seed(seed: int) -> dict:
+    """Runs once per seed; every item sets ``score``."""
+    return {"score": round(0.6 + (seed % 7) / 20, 2)}
+
+
+def best(scores: List[float]) -> float:
+    """The reducer: called with every item's ``score``, in the order of ``seeds``; its result is ``score``."""
+    return max(scores)
+
+
+def report(score: float) -> None:
+    print(f"the best seed scored {score}")
+
+
+# --8<-- [end:custom_reducer]
