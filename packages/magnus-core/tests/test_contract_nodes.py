@@ -9,7 +9,9 @@ import pytest
 import yaml
 
 from magnus.nodes.base import BaseNode
+from magnus.nodes.conditional import ConditionalNode
 from magnus.nodes.dag import DagNode
+from magnus.nodes.loop import LoopNode
 from magnus.nodes.map import MapNode
 from magnus.nodes.parallel import ParallelNode
 from magnus.nodes.stub import StubNode
@@ -106,3 +108,27 @@ class TestDagNode(NodeContract):
     def config(self, tmp_path: Path) -> Dict[str, Any]:
         (tmp_path / "inner.yaml").write_text(yaml.safe_dump({"dag": branch()}))
         return {"dag_definition": "inner.yaml", "next": "success"}
+
+
+class TestConditionalNode(NodeContract):
+    @pytest.fixture
+    def node_class(self) -> Type[BaseNode]:
+        return ConditionalNode
+
+    @pytest.fixture
+    def config(self, tmp_path: Path) -> Dict[str, Any]:
+        return {"parameter": "size", "branches": {"small": branch(), "large": branch()}, "next": "success"}
+
+    @pytest.fixture
+    def parameters(self) -> Dict[str, Any]:
+        return {"size": "large"}
+
+
+class TestLoopNode(NodeContract):
+    @pytest.fixture
+    def node_class(self) -> Type[BaseNode]:
+        return LoopNode
+
+    @pytest.fixture
+    def config(self, tmp_path: Path) -> Dict[str, Any]:
+        return {"branch": branch(), "max_iterations": 3, "break_on": "done", "index_as": "i", "next": "success"}
