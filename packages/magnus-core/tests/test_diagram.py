@@ -53,10 +53,10 @@ def test_every_example_is_valid_dot(pipeline: Path, tmp_path: Path) -> None:
 
 def test_malformed_pipelines_are_refused_cleanly(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("dag:\n  start_at: nowhere\n  steps:\n    a: {type: stub, next: success}\n")
+    bad.write_text("dag:\n  start_at: nowhere\n  steps:\n    a: {type: stub, next: finish}\n")
     result = magnus("graph", "-f", str(bad))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"Error: {bad}: dag.start_at: 'nowhere' is not a step (known: a) (and 1 more: "
-        f"{bad}: dag.steps.a.next: 'success' is not a step (known: a))"
+        f"Error: {bad}: dag.start_at: 'nowhere' is not a step (known: a, success, fail) (and 1 more: "
+        f"{bad}: dag.steps.a.next: 'finish' is not a step (known: a, success, fail))"
     ]

@@ -61,7 +61,11 @@ PIPELINE_CASES = {
         dag(steps={"first": {"type": "task", "command": "steps.first", "next": "evaluate"}}),
         ["dag.steps.first.next", "'evaluate' is not a step", "known: fail, first, success"],
     ),
-    "missing next": (dag(steps={"first": {"type": "task", "command": "steps.first"}}), ["dag.steps.first.next"]),
+    # only the last step that routes may leave out next (it goes to success)
+    "missing next": (
+        dag(steps={"first": {"type": "task", "command": "steps.first"}, "then": {"type": "stub", "next": "success"}}),
+        ["dag.steps.first.next"],
+    ),
     "on_failure to nowhere": (
         dag(steps={"first": {"type": "task", "command": "steps.first", "next": "success", "on_failure": "gone"}}),
         ["dag.steps.first.on_failure", "'gone'"],
@@ -141,7 +145,7 @@ PIPELINE_CASES = {
         dag(steps={"first": {"type": "dag", "dag_definition": "missing.yaml", "next": "success"}}),
         ["dag.steps.first.dag_definition", "'missing.yaml' not found"],
     ),
-    "no success node": (dag(steps={"success": None}), ["exactly one step of type success"]),
+    "two success nodes": (dag(steps={"done": {"type": "success"}}), ["exactly one step of type success, found 2"]),
     "dot in a step name": (
         dag(start_at="a.b", steps={"first": None, "a.b": {"type": "stub", "next": "success"}}),
         ["dag.steps.a.b", "cannot contain '.'"],

@@ -180,14 +180,12 @@ def parse_request(argv: Sequence[str]) -> "request.LaunchRequest":
 
 def _finish(run_log: Any) -> None:
     """Exit non-zero with the failed step named when the run failed."""
-    from magnus import defaults
+    from magnus.progress import failure_line
 
-    if run_log is None or run_log.status == defaults.SUCCESS:  # None: handed to an orchestrator
-        return
-    failed = [step for step in run_log.steps.values() if step.status == defaults.FAIL]
-    where = f" at step '{failed[-1].name}': {failed[-1].message}" if failed else ""
-    click.echo(for_terminal(f"Error: run '{run_log.run_id}' ended {run_log.status}{where}"), err=True)
-    sys.exit(1)
+    failure = failure_line(run_log)  # none for a run handed to an orchestrator
+    if failure:
+        click.echo(failure, err=True)
+        sys.exit(1)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -65,7 +65,7 @@ def create_graph(dag: Any, ctx: ParseContext, internal_branch_name: str = "") ->
     for name in steps_config:
         if not isinstance(name, str) and str(name) in steps_config:
             ctx.problem(f"step '{name}' is named twice (as text and as a number)", "steps")
-    steps_config = named
+    steps_config = with_default_wiring(named)
 
     for name, config in steps_config.items():
         node = parse_node(str(name), config, ctx.at("steps", name), internal_branch_name)
@@ -88,6 +88,32 @@ def create_graph(dag: Any, ctx: ParseContext, internal_branch_name: str = "") ->
     complete = start_known and len(steps) == len(steps_config)
     _check_routing(graph, ctx, [str(name) for name in steps_config], complete=complete)
     return graph
+
+
+_TERMINAL_TYPES = ("success", "fail")
+
+
+def with_default_wiring(steps: Dict[str, Any]) -> Dict[str, Any]:
+    """``steps`` with the wiring a dag may leave out: a ``success`` and a ``fail`` step when it has
+    none (and no other step has that name), and ``next`` to the success step for the last step
+    that routes (not a success or fail step) when it has no ``next``.
+
+    A dag that wires itself (every magnus 0.5.1 pipeline) is returned as it is; ``steps`` itself
+    is never changed.
+    """
+    types = {name: config.get("type") if isinstance(config, dict) else None for name, config in steps.items()}
+    completed = dict(steps)
+    for terminal in _TERMINAL_TYPES:
+        if terminal not in types.values() and terminal not in completed:
+            completed[terminal] = {"type": terminal}
+    success = next(
+        (name for name, config in completed.items() if isinstance(config, dict) and config.get("type") == "success"),
+        None,
+    )
+    routing = [name for name, kind in types.items() if kind is not None and kind not in _TERMINAL_TYPES]
+    if success is not None and routing and "next" not in steps[routing[-1]]:
+        completed[routing[-1]] = {**steps[routing[-1]], "next": success}
+    return completed
 
 
 def _check_routing(graph: Graph, ctx: ParseContext, names: List[str], complete: bool) -> None:

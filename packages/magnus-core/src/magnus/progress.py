@@ -21,7 +21,7 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Sequence, Set, TextIO
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, TextIO, Union
 
 from magnus import defaults
 from magnus.runtime.events import RunObserver, RunStarted, StepEnded
@@ -78,11 +78,15 @@ class ProgressRenderer(RunObserver):
     longest_interval: float = 30.0
 
     def __init__(
-        self, stream: Optional[TextIO] = None, resume: Sequence[str] = (), colour: Optional[bool] = None
+        self,
+        stream: Optional[TextIO] = None,
+        resume: Union[Sequence[str], Callable[[str], str]] = (),
+        colour: Optional[bool] = None,
     ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.colour = wants_colour(self.stream) if colour is None else colour
-        self.resume = list(resume)
+        # the command line resuming a run, or (the SDK) what says how, given the run id
+        self.resume: Union[List[str], Callable[[str], str]] = resume if callable(resume) else list(resume)
         self._fans: Dict[str, _Fan] = {}  # composite steps fanned out and not ended, by name
         self._loops: Set[str] = set()  # loop steps started, by name: their iterations are counted as such
         self._location = ""
@@ -199,5 +203,16 @@ class ProgressRenderer(RunObserver):
         if not self._kept:
             self._print("to resume a failed run, keep its run log: pass -c with 'run_log_store: {type: file-system}'")
             return
-        command = shlex.join([*self.resume, "--use-cached", outcome.run_id])
+        resume = self.resume
+        command = resume(outcome.run_id) if callable(resume) else shlex.join([*resume, "--use-cached", outcome.run_id])
         self._print(f"resume with: {self._paint(shown(command), 'bold')}")
+
+
+def failure_line(run_log: Any) -> str:
+    """``Error: run R ended FAIL at step S: why`` for a run that failed ('' for one that did not, or
+    was handed to an engine): what ``magnus execute`` and the SDK print last."""
+    if run_log is None or run_log.status == defaults.SUCCESS:
+        return ""
+    failed = [step for step in run_log.steps.values() if step.status == defaults.FAIL]
+    where = f" at step '{failed[-1].name}': {failed[-1].message}" if failed else ""
+    return shown(f"Error: run '{run_log.run_id}' ended {run_log.status}{where}")

@@ -16,6 +16,8 @@ fields are its node type's (the same models parse YAML steps), the SDK adds only
 from __future__ import annotations
 
 import inspect
+import itertools
+import sys
 from typing import Any, ClassVar, Dict, List, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -42,6 +44,22 @@ class BaseTraversal(BaseModel):
     on_failure: str = ""
     terminate_with_success: bool = False
     terminate_with_failure: bool = False
+
+    _defined_at: str = PrivateAttr(default="")
+
+    def model_post_init(self, __context: Any) -> None:
+        """Remember the line of the user's code that made this step: errors point there."""
+        self._defined_at = _user_line()
+
+    @property
+    def defined_at(self) -> str:
+        """``file:line`` of the code that made this step ('' when it is not known)."""
+        return self._defined_at
+
+    @property
+    def is_wired(self) -> bool:
+        """Whether the step says where it leads (``>>``, ``next``, or ending the pipeline)."""
+        return bool(self.next_node or self.terminate_with_success or self.terminate_with_failure)
 
     def depends_on(self, node: "BaseTraversal") -> "BaseTraversal":
         """Run this step after ``node`` (sets ``node``'s next step to this one)."""
@@ -192,14 +210,46 @@ class Pipeline(BaseModel):
     _parsed: Any = PrivateAttr(default=None)
 
     def model_post_init(self, __context: Any) -> None:
-        """Check the pipeline as soon as it is built (as magnus 0.5.1 did), not only when run."""
+        """Check the pipeline as soon as it is built (as magnus 0.5.1 did), not only when run.
+
+        Raises:
+            UserInputError: two steps share a name, or a step other than the last leads nowhere
+                (said in the SDK's terms, with the line that made the step).
+        """
         from magnus.entrypoints import load_dag
 
+        seen: Dict[str, BaseModel] = {}
+        for step in self.steps:
+            if step.name in seen:
+                where = " and ".join(filter(None, [_where(seen[step.name]), _where(step)]))
+                raise UserInputError(
+                    f"two steps are named '{step.name}'{f' (made at {where})' if where else ''}: "
+                    "the steps of a pipeline need names of their own"
+                )
+            seen[step.name] = step
+        routing = [step for step in self.steps if isinstance(step, BaseTraversal)]
+        if any(step.is_wired for step in routing):  # wired by hand: only the last may be left out
+            for step in routing[:-1]:
+                if not step.is_wired:
+                    raise UserInputError(
+                        f"step '{step.name}'{_at(step)} leads nowhere: chain it (step >> next_step), "
+                        "or end the pipeline there (terminate_with_success=True)"
+                    )
         self._parsed = load_dag(self.dag(), source=self.name or "pipeline")
 
     def dag(self) -> Dict[str, Any]:
-        """The pipeline's ``dag`` mapping, as it would be written in YAML."""
+        """The pipeline's ``dag`` mapping, as it would be written in YAML.
+
+        Steps none of which says where it leads run in the order they are listed; the last step
+        leads to success when it says nothing.
+        """
         steps = {step.name: step.to_step() for step in self.steps}
+        routing = [step for step in self.steps if isinstance(step, BaseTraversal)]
+        if routing and not any(step.is_wired for step in routing):  # Pipeline(steps=[a, b, c]): a >> b >> c
+            for step, following in itertools.pairwise(routing):
+                steps[step.name]["next"] = following.name
+            if self.add_terminal_nodes:
+                steps[routing[-1].name]["next"] = Success().name
         if self.add_terminal_nodes:
             steps.setdefault("success", Success().to_step())
             steps.setdefault("fail", Fail().to_step())
@@ -219,14 +269,20 @@ class Pipeline(BaseModel):
         parameters_file: str = "",
         use_cached: str = "",
         log_level: str = "WARNING",
+        quiet: bool = False,
     ) -> Optional[RunLog]:
         """Check and run the pipeline with the configured executor; return its run log.
 
-        None when the executor hands the run to an orchestrator (Argo), where its run log is written.
+        Prints what ``magnus execute`` prints, on stderr: a line per step, how the run ended, and
+        for a failed run the step it failed at and how to resume it (``quiet``: nothing but that
+        failure). None when the executor hands the run to an orchestrator (Argo), where its run
+        log is written.
         """
         import logging
 
         from magnus.entrypoints import RunOptions, run_pipeline
+        from magnus.progress import ProgressRenderer, failure_line
+        from magnus.runtime.events import NO_OBSERVER
 
         logging.getLogger("magnus").setLevel(log_level)
         caller = _caller_file()
@@ -238,7 +294,17 @@ class Pipeline(BaseModel):
             tag=tag,
             use_cached=use_cached,
         )
-        return run_pipeline(self._parsed, options)
+        script = caller.rsplit("/", 1)[-1]
+        renderer = None if quiet else ProgressRenderer(resume=lambda run: f"execute(use_cached={run!r}) in {script}")
+        try:
+            run_log = run_pipeline(self._parsed, options, events=renderer or NO_OBSERVER)
+            failure = failure_line(run_log)
+            if failure:
+                sys.stderr.write(failure + "\n")
+        finally:
+            if renderer is not None:
+                renderer.summary()
+        return run_log
 
 
 def _caller_file() -> str:
@@ -249,4 +315,36 @@ def _caller_file() -> str:
     return frame.f_code.co_filename if frame else ""
 
 
-__all__ = ["BaseTraversal", "Catalog", "Fail", "Map", "Parallel", "Pipeline", "Stub", "Success", "Task"]
+def _user_line() -> str:
+    """``file:line`` of the first caller outside magnus and pydantic: the user's code making a step."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not (module == "magnus" or module.startswith(("magnus.", "pydantic"))):
+            return f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno}"
+        frame = frame.f_back
+    return ""
+
+
+def _where(step: BaseModel) -> str:
+    return step.defined_at if isinstance(step, BaseTraversal) else ""
+
+
+def _at(step: BaseModel) -> str:
+    where = _where(step)
+    return f" (made at {where})" if where else ""
+
+
+__all__ = [
+    "BaseTraversal",
+    "Catalog",
+    "Conditional",
+    "Fail",
+    "Loop",
+    "Map",
+    "Parallel",
+    "Pipeline",
+    "Stub",
+    "Success",
+    "Task",
+]
