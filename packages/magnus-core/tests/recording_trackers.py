@@ -4,10 +4,13 @@ what it receives in a JSON-lines file, one posts it to an HTTP server (which may
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 from typing import Any, ClassVar, Dict, Optional
 
 from magnus.tracker import BaseExperimentTracker
+
+LAUNCHED_FOR = "RECORDING_TRACKER_UNIT"
 
 
 class JsonLinesTracker(BaseExperimentTracker):
@@ -27,7 +30,11 @@ class JsonLinesTracker(BaseExperimentTracker):
         self._write(call="end_run", status=status)
 
     def start_step(self, run_id: str, tag: str, step: str) -> None:
-        self._write(call="start_step", run=run_id, step=step)
+        self._write(call="start_step", run=run_id, step=step, launched_for=os.environ.get(LAUNCHED_FOR, ""))
+
+    def launch_environment(self, unit: str) -> Dict[str, str]:
+        """What a process doing ``unit`` elsewhere receives: the unit's name, recorded by ``start_step``."""
+        return {LAUNCHED_FOR: unit}
 
     def end_step(self, step: str, status: str) -> None:
         self._write(call="end_step", step=step, status=status)

@@ -5,6 +5,7 @@ folder on ``sys.path`` as pip would install a distribution."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
@@ -148,6 +149,34 @@ def test_every_tracker_of_a_list_receives_the_run(project: Path) -> None:
     summary = run_log.run_config["experiment_tracker"]
     assert summary["service_name"] == "several"
     assert [each["path"] for each in summary["trackers"]] == [str(first), str(second)]
+
+
+def test_a_step_in_a_worker_process_has_the_variables_of_its_launch(project: Path) -> None:
+    """What a launch request's environment would carry reaches the step in a forked worker too."""
+    path = project / "workers.jsonl"
+    config = configure(project, [jsonl(path)], executor={"type": "local", "config": {"max_workers": 2}})
+    (project / "config.yaml").write_text(
+        yaml.safe_dump(
+            {**yaml.safe_load((project / "config.yaml").read_text()), "run_log_store": {"type": "file-system"}}
+        )
+    )
+    assert execute("pipeline.yaml", config, "params.yaml", run_id="workers-run").status == defaults.SUCCESS
+    started = {record["step"]: record["launched_for"] for record in records(path) if record["call"] == "start_step"}
+    assert started == {"train": "train", "fan.1.work": "fan.1.work", "fan.2.work": "fan.2.work"}
+    assert "RECORDING_TRACKER_UNIT" not in os.environ
+
+
+def test_a_launch_request_carries_the_trackers_environment(tmp_path: Path, installed: None) -> None:
+    from recording_trackers import JsonLinesTracker
+
+    from magnus.runtime.request import RunStep
+    from magnus.runtime.services import RunOptions
+
+    tracker = SeveralTrackers([JsonLinesTracker(path=str(tmp_path / "t.jsonl"))])
+    environment = tuple(tracker.launch_environment("fan.1.work").items())
+    request = RunStep(run=RunOptions(run_id="r", pipeline_file="p.yaml"), step="fan.1.work", environment=environment)
+    assert request.environment_variables() == {"RECORDING_TRACKER_UNIT": "fan.1.work"}
+    assert "RECORDING_TRACKER_UNIT" not in " ".join(request.to_argv())
 
 
 def test_a_single_mapping_is_one_tracker_as_in_magnus_0_5_1(project: Path) -> None:

@@ -7,10 +7,13 @@ from typing import Any, Callable, ClassVar, ContextManager, Dict, Iterator, List
 
 from pydantic import PrivateAttr
 
+from magnus import defaults
 from magnus.errors import MagnusError, ServiceError
 from magnus.reach import Reach
 from magnus.service import BaseService
 from magnus.service_failures import unusable
+
+MapVariable = defaults.TypeMapVariable
 
 
 class BaseExperimentTracker(BaseService):
@@ -50,6 +53,34 @@ class BaseExperimentTracker(BaseService):
 
     def log_parameter(self, key: str, value: Any) -> None:
         """Record a non-numeric observation or a run parameter."""
+
+    # ---- the shape of the run, for trackers that follow it (traces); nothing by default -------------
+    def describe_run(self, executor: str) -> None:
+        """Called once in every process that composes the run (before any other hook): the name of
+        the executor the run is configured with."""
+
+    def start_attempt(self, step: str, attempt: int, map_variable: MapVariable = None) -> None:
+        """Called in the process running ``step`` before each attempt of its command (1, 2, ...),
+        after [`start_step`][]; ``map_variable`` is the step's map position (None outside maps)."""
+
+    def end_attempt(self, step: str, attempt: int, status: str, message: str = "") -> None:
+        """Called after each attempt of ``step``: its status and, for a failure, why (secrets masked)."""
+
+    def start_composite(self, step: str, branches: Sequence[Tuple[str, MapVariable]]) -> None:
+        """Called in the process fanning out composite ``step`` (a parallel, map or dag step): the
+        internal names of the branches it is about to run, each with its map position."""
+
+    def end_branch(self, branch: str, status: str) -> None:
+        """Called in the process where branch ``branch`` reached its terminal node, with its status."""
+
+    def end_composite(self, step: str, status: str, message: str = "") -> None:
+        """Called in the process settling composite ``step`` from its branches, with its status."""
+
+    def launch_environment(self, unit: str) -> Dict[str, str]:
+        """Variables for the process an executor starts to do ``unit`` (a step or a branch, by its
+        internal name) elsewhere: what this tracker's counterpart there needs (a trace context).
+        Executors launching containers or jobs add them to the launched process's environment."""
+        return {}
 
 
 class DoNothingTracker(BaseExperimentTracker):
@@ -143,6 +174,30 @@ class SeveralTrackers(BaseExperimentTracker):
 
     def log_parameter(self, key: str, value: Any) -> None:
         self._each(lambda tracker: tracker.log_parameter(key, value))
+
+    def describe_run(self, executor: str) -> None:
+        self._each(lambda tracker: tracker.describe_run(executor))
+
+    def start_attempt(self, step: str, attempt: int, map_variable: MapVariable = None) -> None:
+        self._each(lambda tracker: tracker.start_attempt(step, attempt, map_variable))
+
+    def end_attempt(self, step: str, attempt: int, status: str, message: str = "") -> None:
+        self._each(lambda tracker: tracker.end_attempt(step, attempt, status, message))
+
+    def start_composite(self, step: str, branches: Sequence[Tuple[str, MapVariable]]) -> None:
+        self._each(lambda tracker: tracker.start_composite(step, branches))
+
+    def end_branch(self, branch: str, status: str) -> None:
+        self._each(lambda tracker: tracker.end_branch(branch, status))
+
+    def end_composite(self, step: str, status: str, message: str = "") -> None:
+        self._each(lambda tracker: tracker.end_composite(step, status, message))
+
+    def launch_environment(self, unit: str) -> Dict[str, str]:
+        """Every tracker's variables (a later tracker's value wins for a name both set)."""
+        merged: Dict[str, str] = {}
+        self._each(lambda tracker: merged.update(tracker.launch_environment(unit)))
+        return merged
 
 
 def _what_failed(exc: Exception) -> str:
