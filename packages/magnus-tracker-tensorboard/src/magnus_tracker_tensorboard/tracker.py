@@ -1,8 +1,8 @@
 """``experiment_tracker: {type: tensorboard, config: {log_dir}}``: TensorBoard event files, no TensorFlow.
 
 Written with tensorboardX (numpy and protobuf; neither TensorFlow nor torch), read by any
-TensorBoard. One folder per magnus run, ``<log_dir>/<run id>``, and inside it one folder per step
-that tracked something, ``<log_dir>/<run id>/<step>`` (a map item's step is its own, ``fan.2.work``,
+TensorBoard. One folder per magnus run, ``<log_dir>/<run id>``, and inside it one folder per step,
+``<log_dir>/<run id>/<step>`` (a map item's step is its own, ``fan.2.work``,
 so TensorBoard shows each item as a separate series):
 
 - ``track_this`` numbers: scalars (double precision), tagged by name, at their ``step``; other values: text;
