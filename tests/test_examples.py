@@ -319,3 +319,20 @@ def test_mocked_executor_runs_only_the_patches(gallery: Callable[..., Any]) -> N
     assert statuses(run_log) == GALLERY["parameters.yaml"]  # read_initial needs parameters: it did not run
     mocked = {name: step.mock for name, step in run_log.steps.items() if name != "success"}
     assert mocked == {"read initial": True, "use returned": False, "in the shell": True}
+
+
+def test_the_example_with_several_trackers_reaches_each(workdir: Path, tmp_path: Path) -> None:
+    """examples/configs/trackers.yaml: TensorBoard, W&B (offline) and a trace file, from one run."""
+    wandb_home = tmp_path / "wandb-home"
+    wandb_home.mkdir()
+    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_CONFIG_DIR": str(wandb_home)}
+    env.update({"WANDB_CACHE_DIR": str(wandb_home), "WANDB_DATA_DIR": str(wandb_home)})
+    config = ("-c", "examples/configs/trackers.yaml", "--run-id", "tracked-run", "--tag", "docs")
+    result = magnus(workdir, "execute", *EXAMPLE, *config, env=env)
+    assert result.returncode == 0, result.stderr
+    assert len(run_log(workdir, "tracked-run")["run_config"]["experiment_tracker"]["trackers"]) == 3
+    assert list((workdir / ".tensorboard" / "tracked-run" / "train").glob("events.out.tfevents.*"))
+    assert len(list((workdir / ".wandb" / "wandb").glob("offline-run-*/run-*.wandb"))) == 6  # the run, train, 4 items
+    spans = [json.loads(line) for line in (workdir / ".traces" / "spans.jsonl").read_text().splitlines()]
+    assert len({span["context"]["trace_id"] for span in spans}) == 1
+    assert {span["attributes"]["magnus.status"] for span in spans} == {"SUCCESS"}

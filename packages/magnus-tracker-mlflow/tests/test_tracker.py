@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from magnus.entrypoints import execute
 from magnus.testing import ExperimentTrackerContract
 from magnus.testing.pipelines import map_of, task, write_pipeline
-from magnus.testing.tracker import TAG, Tracked
+from magnus.testing.tracker import TAG, Tracked, TrackedParameters
 from magnus.tracker import BaseExperimentTracker
 from magnus_tracker_mlflow.tracker import PARENT_TAG, RUN_TAG, STEP_TAG, MLflowExperimentTracker
 
@@ -54,6 +54,16 @@ class TestAgainstTheServer(ExperimentTrackerContract):
         for name in run.data.metrics:
             history = sorted(client.get_metric_history(run.info.run_id, name), key=lambda m: (m.timestamp, m.step))
             seen[name] = [(metric.step, metric.value) for metric in history]
+        return seen
+
+    def parameters(self, tracker: BaseExperimentTracker, run_id: str) -> TrackedParameters:
+        """The params of the run's MLflow run and of its steps' nested runs (MLflow keeps them as text)."""
+        assert isinstance(tracker, MLflowExperimentTracker)
+        client = MlflowClient(tracking_uri=tracker.server_url)
+        run = mlflow_run(client, run_id, experiment=tracker.experiment_name or TAG)
+        seen: TrackedParameters = dict(run.data.params)
+        for child in step_runs(client, run).values():
+            seen.update(child.data.params)
         return seen
 
 

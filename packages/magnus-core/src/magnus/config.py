@@ -9,6 +9,9 @@ Same shape as magnus 0.5.1::
       config:
         log_folder: .run_log_store
 
+``experiment_tracker:`` may also be a list of ``{type, config}`` blocks: every one of those
+trackers receives what the run tracks ([`SeveralTrackers`][magnus.tracker.SeveralTrackers]).
+
 Given by ``-c`` (or the SDK's ``configuration_file``), else the ``MAGNUS_CONFIG_FILE`` environment
 variable, else magnus 0.5.1's SDK variable ``MAGNUS_CONFIGURATION_FILE``: one rule, resolved once
 per run (:func:`configuration_path`), for the command line and the SDK alike. Unknown keys are refused at
@@ -33,6 +36,9 @@ from magnus.yaml_file import load_yaml_mapping
 _SDK_CONFIG_VARIABLE = "MAGNUS_CONFIGURATION_FILE"
 
 SERVICES = ("executor", "run_log_store", "catalog", "secrets", "experiment_tracker", "pickler")
+# The service that may be configured as a list of blocks, and the type such a list is read as.
+SEVERAL_ALLOWED = "experiment_tracker"
+SEVERAL = "several"
 
 
 def default_service_types() -> Dict[str, str]:
@@ -66,17 +72,32 @@ def load_configuration(path: str = "") -> Dict[str, Dict[str, Any]]:
         if block is None:
             resolved[service] = {"type": default_type, "config": {}}
             continue
-        if not isinstance(block, dict):
-            raise ConfigurationError(f"{source}: {service}: must be a mapping with 'type' and 'config'")
-        unknown = set(block) - {"type", "config"}
-        if unknown:
-            raise ConfigurationError(f"{source}: {service}.{sorted(unknown)[0]}: unknown field (allowed: type, config)")
-        service_type = block.get("type") or default_type
-        config = block.get("config") or {}
-        if not isinstance(config, dict):
-            raise ConfigurationError(f"{source}: {service}.config: must be a mapping")
-        resolved[service] = {"type": str(service_type), "config": config}
+        if service == SEVERAL_ALLOWED and isinstance(block, list):
+            blocks = [_block(source, f"{service}[{index}]", item, None) for index, item in enumerate(block, start=1)]
+            resolved[service] = {"type": SEVERAL, "config": {"blocks": blocks}}
+            continue
+        resolved[service] = _block(source, service, block, default_type)
     return resolved
+
+
+def _block(source: str, where: str, block: Any, default_type: Optional[str]) -> Dict[str, Any]:
+    """One ``{type, config}`` block, checked; ``where`` names it in messages (``experiment_tracker[2]``).
+
+    Without a ``default_type`` (a block of a list), ``type`` is required.
+    """
+    if not isinstance(block, dict):
+        also = " (or a list of such mappings)" if where == SEVERAL_ALLOWED else ""
+        raise ConfigurationError(f"{source}: {where}: must be a mapping with 'type' and 'config'{also}")
+    unknown = set(block) - {"type", "config"}
+    if unknown:
+        raise ConfigurationError(f"{source}: {where}.{sorted(unknown)[0]}: unknown field (allowed: type, config)")
+    service_type = block.get("type") or default_type
+    if not service_type:
+        raise ConfigurationError(f"{source}: {where}.type: missing (each tracker of the list names its type)")
+    config = block.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigurationError(f"{source}: {where}.config: must be a mapping")
+    return {"type": str(service_type), "config": config}
 
 
 def _read(path: str) -> Dict[str, Any]:
@@ -87,21 +108,32 @@ def _read(path: str) -> Dict[str, Any]:
     return content
 
 
-def create_service(service: str, block: Dict[str, Any], source: str = "configuration") -> BaseService:
+def create_service(service: str, block: Dict[str, Any], source: str = "configuration", where: str = "") -> BaseService:
     """Instantiate the plugin a ``{type, config}`` block names, validating its config.
+
+    ``experiment_tracker`` read from a list is one [`SeveralTrackers`][magnus.tracker.SeveralTrackers] of
+    them all, each checked in turn (named ``experiment_tracker[N]`` in messages).
 
     Raises:
         ConfigurationError: unknown type (with the installed choices) or a bad config key.
     """
+    if service == SEVERAL_ALLOWED and block["type"] == SEVERAL:
+        from magnus.tracker import BaseExperimentTracker, SeveralTrackers
+
+        members = [
+            create_service(service, item, source, where=f"{service}[{index}]")
+            for index, item in enumerate(block["config"]["blocks"], start=1)
+        ]
+        return SeveralTrackers([member for member in members if isinstance(member, BaseExperimentTracker)])
     try:
         service_class = load_plugin(service, block["type"])
     except ConfigurationError as exc:
-        raise ConfigurationError(f"{source}: {service}.type: {exc}") from exc
+        raise ConfigurationError(f"{source}: {where or service}.type: {exc}") from exc
     try:
         instance: BaseService = service_class(**block.get("config", {}))
     except ValidationError as exc:
         problems = describe_validation_error(
-            exc, source=source, location=f"{service}.config", known_fields=service_class.model_fields
+            exc, source=source, location=f"{where or service}.config", known_fields=service_class.model_fields
         )
         raise ConfigurationError(problems[0] if len(problems) == 1 else "; ".join(problems)) from exc
     return instance

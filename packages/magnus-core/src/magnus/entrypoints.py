@@ -111,6 +111,7 @@ def compose(
         where = options.configuration_file or "defaults: no configuration file"
         logger.info("run %s: executor %s, %s (%s)", run_id, configured.service_name, chosen, where)
     services.redactor.add(services.secrets.values_to_mask())
+    services.experiment_tracker.describe_run(configured.service_name)
     return configured, services
 
 

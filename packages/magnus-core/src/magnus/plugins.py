@@ -39,6 +39,8 @@ FIRST_PARTY_PACKAGES: dict[tuple[str, str], str] = {
     ("secrets", "dotenv"): "magnus-secrets",
     ("secrets", "env-secrets-manager"): "magnus-secrets",
     ("experiment_tracker", "mlflow"): "magnus-tracker-mlflow",
+    ("experiment_tracker", "tensorboard"): "magnus-tracker-tensorboard",
+    ("experiment_tracker", "wandb"): "magnus-tracker-wandb",
     ("tasks", "notebook"): "magnus-task-notebook",
 }
 

@@ -114,7 +114,9 @@ class LocalContainerExecutor(LocalExecutor):
         override = self.override_of(unit.node, self.overrides)
         image = (override.docker_image if override else None) or self.docker_image
         services = unit.run.services
+        request = unit.request()
         environment = {
+            **request.environment_variables(),  # the tracker's (a trace context)
             **self.environment,
             **(override.environment if override else {}),
             defaults.ENV_RUN_ID: services.run_id,
@@ -124,7 +126,7 @@ class LocalContainerExecutor(LocalExecutor):
         try:
             container = self.client().containers.run(
                 image,
-                unit.request().to_argv(),
+                request.to_argv(),
                 detach=True,
                 working_dir=os.getcwd(),
                 volumes=self._volumes(services),

@@ -1,7 +1,8 @@
 """Forked worker processes running steps for the local executor (``max_workers``), one step each at a time.
 
 The walk stays in the forking process; a worker inherits the run (plan, services), receives a step as
-three fields (unit id, map position, launch count), runs it and answers its status. Workers are forked
+four fields (unit id, map position, launch count, the variables a launch request's environment would
+carry: the tracker's trace context), runs it and answers its status. Workers are forked
 when none is idle, up to the pool's size; one that dies is reported by its exit status.
 """
 
@@ -16,7 +17,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, Pipe, wait
-from typing import TYPE_CHECKING, Dict, List, NoReturn, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, Iterator, List, NoReturn, Optional, Sequence
 
 from magnus.runtime.handler import Ended, Handle
 from magnus.runtime.signals import raise_interrupt
@@ -47,7 +48,9 @@ class WorkerPool:
     def launch(self, unit: "Unit") -> Handle:
         worker = next((worker for worker in self.workers if worker.step is None), None) or self._fork(unit.run)
         worker.step = next(self.numbers)
-        worker.orders.send((unit.planned.id, unit.map_variable, unit.retry))
+        # what a launch request's environment would carry (the tracker's trace context), set for the step
+        environment = unit.run.services.experiment_tracker.launch_environment(unit.name)
+        worker.orders.send((unit.planned.id, unit.map_variable, unit.retry, environment))
         return worker.step
 
     def poll(self, handles: Sequence[Handle], timeout: float) -> Dict[Handle, Ended]:
@@ -130,9 +133,10 @@ def _serve(orders: Connection, answers: Connection, run: "ActiveRun") -> NoRetur
         runner = StepRunner(run.services)
         with contextlib.suppress(EOFError):  # the walking process closed the pipe: no more steps
             while True:
-                unit_id, map_variable, retry = orders.recv()
+                unit_id, map_variable, retry, environment = orders.recv()
                 # the step's log as the walk recorded it is read back (with the attempts of earlier launches)
-                ran = runner.run(run.plan.unit(unit_id).node, map_variable, retry=retry)  # type: ignore[arg-type]
+                with _environment(environment):
+                    ran = runner.run(run.plan.unit(unit_id).node, map_variable, retry=retry)  # type: ignore[arg-type]
                 answers.send((ran.status, ran.message))
         code = 0
     except KeyboardInterrupt:
@@ -146,3 +150,21 @@ def _serve(orders: Connection, answers: Connection, run: "ActiveRun") -> NoRetur
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+@contextlib.contextmanager
+def _environment(variables: Dict[str, str]) -> Iterator[None]:
+    """``variables`` in ``os.environ`` for the block (as a launched process would have them), then restored."""
+    if not variables:
+        yield
+        return
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -62,12 +62,21 @@ class LaunchRequest:
 
     ``step`` is the node's internal name (map parts as the placeholder); ``map_variable`` the JSON
     of the map position ('' outside maps, written by ``magnus.map_position.position_json``).
+    ``environment`` holds variables the launched process needs besides its command line (the
+    experiment tracker's, e.g. a trace context: ``launch_environment``), as ``(name, value)`` pairs;
+    an executor starting a container or a job adds them to its environment
+    ([`environment_variables`][]). They are not part of the command line.
     """
 
     command: ClassVar[str] = ""
     run: RunOptions
     step: str
     map_variable: str = ""
+    environment: Tuple[Tuple[str, str], ...] = ()
+
+    def environment_variables(self) -> Dict[str, str]:
+        """The variables to add to the launched process's environment."""
+        return dict(self.environment)
 
     def map_values(self) -> defaults.TypeMapVariable:
         """The map position as a mapping (None outside maps).

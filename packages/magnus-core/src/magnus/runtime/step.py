@@ -136,9 +136,14 @@ class StepRunner:
         # up to max_attempts in all, counting earlier launches' (one at least: the engine launched it)
         for number in range(before + 1, max(node.max_attempts, before + 1) + 1):
             put: List[DataCatalog] = []
+            tracker = self.services.experiment_tracker
+            tracker.start_attempt(current.step_log.internal_name, number, current.map_variable)
             with self._execution_log(log_name, put) as sink, captured_output(self.services.redactor, sink):
                 attempt = self._attempt(node, current, mock)
             attempt.attempt_number = number
+            tracker.end_attempt(
+                current.step_log.internal_name, number, attempt.status, self.services.redactor.redact(attempt.message)
+            )
             step_log.attempts.append(attempt)
             step_log.add_data_catalogs(put)
             if attempt.message == INTERRUPTED:

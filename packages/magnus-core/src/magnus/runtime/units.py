@@ -86,14 +86,19 @@ class Unit:
 
         run, step = self.run.reference, self.planned.node.internal_name
         position = position_json(self.map_variable)
+        # what the tracker's counterpart in the launched process needs (a trace context)
+        environment = tuple(sorted(self.run.services.experiment_tracker.launch_environment(self.name).items()))
         kind = self.planned.kind
         if kind == kinds.FAN_OUT:
-            return FanOut(run=run, step=step, map_variable=position)
+            return FanOut(run=run, step=step, map_variable=position, environment=environment)
         if kind == kinds.FAN_IN:
-            return FanIn(run=run, step=step, map_variable=position)
+            return FanIn(run=run, step=step, map_variable=position, environment=environment)
         if kind == kinds.BRANCH:
-            return WalkBranch(run=run, step=step, map_variable=position, branch=self.planned.id)
-        return RunStep(run=run, step=step, map_variable=position, retry=str(self.retry) if self.retry else "")
+            return WalkBranch(
+                run=run, step=step, map_variable=position, environment=environment, branch=self.planned.id
+            )
+        retry = str(self.retry) if self.retry else ""
+        return RunStep(run=run, step=step, map_variable=position, environment=environment, retry=retry)
 
 
 class RunLogRecords:
@@ -319,6 +324,7 @@ class UnitRecords(RunLogRecords):
         branch = node.branch_log_name(map_variable)
         if branch:
             self.store.update_branch_log_status(self.run_id, branch, node.ends_with)
+            self.services.experiment_tracker.end_branch(branch, node.ends_with)
         attempt.end_time = now()
         attempt.duration = duration(attempt.start_time, attempt.end_time)
         step_log.attempts = [attempt]
@@ -354,6 +360,7 @@ class UnitRecords(RunLogRecords):
         if node.chooses_branch:
             decision = self._branch_changed(name, runs, decision)
         step_log.status, step_log.message = defaults.PROCESSING, self.redactor.redact(decision)
+        self.services.experiment_tracker.start_composite(name, [(run.name, run.map_variable) for run in runs])
         for start in range(0, max(len(runs), 1), FAN_OUT_BATCH):  # a map of 100,000 items: a batch at a time
             batch = runs[start : start + FAN_OUT_BATCH]
             branches = {run.name: BranchLog(internal_name=run.name, status=defaults.PROCESSING) for run in batch}
@@ -377,6 +384,17 @@ class UnitRecords(RunLogRecords):
         succeed): then nothing is read. Returns the settled log, the number of branches and of
         those that did not succeed.
         """
+        settled = self._settle(node, map_variable, in_order, seen)
+        self.services.experiment_tracker.end_composite(settled[0].internal_name, settled[0].status, settled[0].message)
+        return settled
+
+    def _settle(
+        self,
+        node: CompositeNode,
+        map_variable: defaults.TypeMapVariable,
+        in_order: bool,
+        seen: Optional[Tuple[int, List[str]]],
+    ) -> Tuple[StepLog, int, int]:
         name = node.step_log_name(map_variable)
         decided = ""
         if node.decides:  # what it decided is its message; a decision that failed has settled it

@@ -25,8 +25,8 @@ Core runs the same suites against its built-ins. The suites, and what each promi
 - :class:`SecretsContract` (``make_secrets``): known secrets are returned, a missing one is an
   error naming it and no value; summaries hold no value.
 - :class:`ExperimentTrackerContract` (``tracker``, ``tracked()``): metrics of a run and of its
-  steps, from any process of the run, reach the tool and are read back; do-nothing trackers opt
-  out with ``keeps_nothing = True``.
+  steps, from any process of the run, reach the tool and are read back (parameters too, with
+  ``parameters()``); do-nothing trackers opt out with ``keeps_nothing = True``.
 - :class:`PicklerContract` (``pickler``): objects round-trip through ``<path><extension>``;
   loading what was never written raises.
 - :class:`TaskTypeContract` (``make_task()``, ``make_failing_task()``): a command receives the
@@ -38,6 +38,10 @@ Core runs the same suites against its built-ins. The suites, and what each promi
 - :class:`ExecutorContract` (``configuration``, or ``make_executor``): reference pipelines
   (parameters, shell, parallel, map, failure routes, resume) end as they do locally.
   :func:`run_with_executor` runs any pipeline with an executor instance, installed or not.
+
+Plugins for tests: :func:`magnus.testing.plugins.installed_plugins` registers entry points for
+the length of a block, as an installed distribution would (a tracker next to another;
+``magnus.testing.secrets:KnownSecrets``, a secrets backend holding given values, to check masking).
 
 Services for tests: :mod:`magnus.testing.s3` starts moto's S3 server over HTTP once per session
 (fixtures ``s3_server`` and ``s3_bucket``; import them in a ``conftest.py``), for services on

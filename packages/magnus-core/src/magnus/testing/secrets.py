@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Any, Callable, ClassVar, Dict, List
 
 import pytest
 
@@ -40,3 +40,27 @@ class SecretsContract:
         summary = repr(backend.get_summary()) + repr(backend)
         for value in KNOWN.values():
             assert value not in summary
+
+
+class KnownSecrets(BaseSecrets):
+    """A secrets backend holding the values of its configuration, for tests that need a secret in a run.
+
+    Register it with :func:`magnus.testing.plugins.installed_plugins` (``{"secrets": {"known":
+    "magnus.testing.secrets:KnownSecrets"}}``) and configure ``secrets: {type: known, config:
+    {values: {name: value}}}``. Every value is masked from the start of the run.
+    """
+
+    service_name: ClassVar[str] = "known"
+    values: Dict[str, str] = {}
+
+    def get(self, name: str) -> str:
+        if name not in self.values:
+            raise SecretNotFoundError(name, self.service_name)
+        return self.values[name]
+
+    def values_to_mask(self) -> List[str]:
+        return list(self.values.values())
+
+    def get_summary(self) -> Dict[str, Any]:
+        """The names of the secrets, never their values."""
+        return {"service_name": self.service_name, "service_type": self.service_type, "names": sorted(self.values)}

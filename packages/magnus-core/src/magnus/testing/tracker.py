@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import ClassVar, Dict, List, Tuple
+from typing import Any, ClassVar, Dict, List, Tuple
 
 import pytest
 
@@ -14,6 +14,8 @@ from magnus.tracker import BaseExperimentTracker
 TAG = "contract"
 # What reached the tracking tool for a run: metrics by name, each a list of (step, value).
 Tracked = Dict[str, List[Tuple[int, float]]]
+# The parameters that reached the tracking tool for a run: name -> value as text.
+TrackedParameters = Dict[str, str]
 
 
 def new_run_id() -> str:
@@ -36,6 +38,9 @@ class ExperimentTrackerContract:
     - so are those logged between :meth:`~BaseExperimentTracker.start_step` and
       :meth:`~BaseExperimentTracker.end_step`, also from a tracker of another process of the
       run (one that never saw :meth:`~BaseExperimentTracker.start_run`);
+    - the run's parameters, and what is tracked that is not a number, are read back as parameters
+      (as text: ``str()`` of the value) when the suite knows how (``parameters()``; skipped when
+      not implemented);
     - the tool's own client can be used in ``client_context``; the summary is JSON.
     """
 
@@ -51,6 +56,13 @@ class ExperimentTrackerContract:
             "implement tracked() to read back what reached the tracking tool, "
             "or set keeps_nothing = True for a tracker that sends nothing anywhere"
         )
+
+    def parameters(self, tracker: BaseExperimentTracker, run_id: str) -> TrackedParameters:
+        """What reached the tracking tool for run ``run_id`` as parameters: ``{name: str(value)}``.
+
+        Optional: a suite that does not implement it skips the read-back of parameters.
+        """
+        raise NotImplementedError
 
     def another_process(self, tracker: BaseExperimentTracker) -> BaseExperimentTracker:
         """The tracker as another process of the run builds it: anew, from the same configuration."""
@@ -97,6 +109,21 @@ class ExperimentTrackerContract:
             elsewhere.end_step(step, defaults.SUCCESS)
         tracker.end_run(defaults.SUCCESS)
         assert sorted(self.read_back(tracker, run_id)["item_score"]) == [(0, 10.0), (0, 20.0)]
+
+    def test_parameters_of_a_run_are_tracked(self, tracker: BaseExperimentTracker) -> None:
+        run_id = new_run_id()
+        tracker.start_run(run_id, tag=TAG, parameters={"lr": 0.1, "name": "x"})
+        tracker.start_step(run_id, TAG, "train")
+        tracker.log_parameter("model", "tree")
+        tracker.end_step("train", defaults.SUCCESS)
+        tracker.end_run(defaults.SUCCESS)
+        if self.keeps_nothing:
+            pytest.skip(f"{type(tracker).__name__} keeps nothing to read back (keeps_nothing = True)")
+        try:
+            seen: Dict[str, Any] = self.parameters(tracker, run_id)
+        except NotImplementedError:
+            pytest.skip(f"{type(self).__name__} does not read parameters back (parameters() not implemented)")
+        assert {name: seen.get(name) for name in ("lr", "name", "model")} == {"lr": "0.1", "name": "x", "model": "tree"}
 
     def test_client_context_is_usable(self, tracker: BaseExperimentTracker) -> None:
         with tracker.client_context:
