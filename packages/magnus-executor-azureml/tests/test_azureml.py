@@ -124,7 +124,7 @@ def test_every_example_loads_as_an_azure_pipeline_job_and_round_trips(project: P
     )
     assert kinds == expected
     # Dependencies: each node waits for the nodes leading to it on success.
-    for name, node in rendered["jobs"].items():
+    for node in rendered["jobs"].values():
         for key, binding in node.get("inputs", {}).items():
             if key.startswith("after_"):
                 assert binding == "${{parent.jobs." + key[len("after_") :] + ".outputs.done}}"

@@ -1,6 +1,6 @@
 """Names shared by the job, the executor and the compute's processes; imports nothing heavy (no azure).
 
-A map's fan-out on the compute imports :mod:`magnus_executor_azureml.items` and the executor class
+A map's fan-out on the compute imports `magnus_executor_azureml.items` and the executor class
 only, so what they need lives here or in core.
 """
 

@@ -1,7 +1,7 @@
 """``executor: {type: azureml, config: {...}}``: render the pipeline as an Azure ML pipeline job.
 
 ``magnus execute -f pipeline.yaml -c azureml.yaml`` renders the pipeline's execution plan as a
-pipeline job (:mod:`magnus_executor_azureml.job`) and runs no user code: with ``output_file`` it
+pipeline job (`magnus_executor_azureml.job`) and runs no user code: with ``output_file`` it
 writes the job's YAML, else it submits the job to the configured workspace and says where to see
 it. On the compute the same configuration runs each node's unit (``magnus execute_single_node``,
 ``magnus fan``, ``magnus execute_branch``), against a run log store and catalog every node reaches
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 class AzureMLExecutor(PlanRenderer, AzureMLSettings):
     """Renders a pipeline's plan as an Azure ML pipeline job; its nodes run units with the same config.
 
-    Its configuration is [`AzureMLSettings`][magnus_executor_azureml.settings.AzureMLSettings]; this
+    Its configuration is `magnus_executor_azureml.settings.AzureMLSettings`; this
     class adds what an executor does with it.
     """
 
@@ -59,7 +59,7 @@ class AzureMLExecutor(PlanRenderer, AzureMLSettings):
         ML uploads, so they must be inside it; overrides must name a block of this config; routes
         Azure ML cannot take (a top-level ``on_failure`` to a step, a top-level conditional or loop)
         and overrides of steps walked inside a branch's node are refused
-        ([`problems`][magnus_executor_azureml.job.problems]). (Every service must reach the compute:
+        (`magnus_executor_azureml.job.problems`). (Every service must reach the compute:
         checked by core, with `folders_problem` for folders.)
 
         Raises:

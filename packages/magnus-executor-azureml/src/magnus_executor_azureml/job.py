@@ -2,7 +2,7 @@
 ``azure.ai.ml.load_job`` read).
 
 Azure ML runs a node of a pipeline job once every node whose output it reads has *succeeded*; it
-has no route taken on failure. The plan (:mod:`magnus.runtime.plan`) is rendered within that:
+has no route taken on failure. The plan (`magnus.runtime.plan`) is rendered within that:
 
 - each unit of the pipeline's top dag is a ``command`` node running magnus with the unit's launch
   request: ``magnus execute_single_node ...`` for a step or a terminal node, ``magnus fan ... -m
@@ -17,11 +17,11 @@ has no route taken on failure. The plan (:mod:`magnus.runtime.plan`) is rendered
   map, conditional or loop as a local run does. A branch that ended FAIL exits 1, which the node
   accepts (``|| test $? -eq 1``) so that its fan-in runs and settles the composite;
 - a map's branch is a ``parallel_for`` node over the items its fan-out wrote (core's
-  ``--iterations-file``, shaped by :mod:`magnus_executor_azureml.items`); its body walks the
+  ``--iterations-file``, shaped by `magnus_executor_azureml.items`); its body walks the
   branch at one item's map position (``--map-variable ${{inputs.map_variable}}``).
 
 What Azure ML cannot express here is refused by the executor before rendering
-(:meth:`~magnus_executor_azureml.executor.AzureMLExecutor.check`). No secret value is written: the
+(`magnus_executor_azureml.executor.AzureMLExecutor.check`). No secret value is written: the
 job carries names of files and the run id only.
 """
 
@@ -207,11 +207,11 @@ class JobBuilder:
         # type the SDK does not look up), need the node's own component, declaring them.
         component = {**job, "outputs": outputs}
         component["inputs"] = {**(inputs or {}), **{name: {"type": "uri_folder"} for name in after}}
-        placed = {key: component.pop(key) for key in ("compute", "resources") if key in component}
-        node: Dict[str, Any] = {"type": "command", "component": component, **placed}
+        placed: Dict[str, Any] = {key: component.pop(key) for key in ("compute", "resources") if key in component}
+        typed: Dict[str, Any] = {"type": "command", "component": component, **placed}
         if after:
-            node["inputs"] = after
-        return node
+            typed["inputs"] = after
+        return typed
 
     # ---- commands ----------------------------------------------------------------------------------
     def _request(self, unit: PlannedUnit) -> LaunchRequest:

@@ -60,7 +60,8 @@ class AzureMLSettings(_Strict):
             raise ValueError("subscription_id, resource_group and workspace_name go together: set all three to submit")
         if not self.output_file and not all(workspace):
             raise ValueError(
-                "set output_file (write the pipeline job) or subscription_id, resource_group and workspace_name (submit)"
+                "set output_file (write the pipeline job), or subscription_id, resource_group and workspace_name "
+                "(submit it)"
             )
         return self
 

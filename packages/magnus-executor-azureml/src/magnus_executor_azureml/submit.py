@@ -24,12 +24,16 @@ def load_pipeline_job(path: str) -> "PipelineJob":
     Raises:
         ConfigurationError: the SDK refuses the job (one line, its first problem).
     """
+    import os
+
+    # The SDK reads control-flow nodes (parallel_for) in a job's YAML only with its preview flag on.
+    os.environ.setdefault("AZURE_ML_CLI_PRIVATE_FEATURES_ENABLED", "true")
     from azure.ai.ml import load_job
     from azure.ai.ml.entities import PipelineJob
 
     try:
         job = load_job(source=path)
-    except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds; each is a job it refuses
+    except Exception as exc:  # the SDK raises many kinds; each is a job it refuses
         raise ConfigurationError(f"{path}: Azure ML refuses the pipeline job: {_first_line(exc)}") from exc
     if not isinstance(job, PipelineJob):
         raise ConfigurationError(f"{path}: not a pipeline job")
