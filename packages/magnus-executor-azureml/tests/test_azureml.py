@@ -280,3 +280,11 @@ def test_map_items_are_parallel_for_items_quoted_for_the_shell() -> None:
     items = as_items('["{\\"chunk\\": 1}", "{\\"chunk\\": \\"it\'s\\"}"]')
     values = [item["map_variable"] for item in yaml.safe_load(items)]
     assert [shlex.split(value) for value in values] == [['{"chunk": 1}'], ['{"chunk": "it\'s"}']]
+
+
+def test_a_value_azure_ml_would_read_as_an_expression_is_refused(project: Path) -> None:
+    from magnus.errors import UserInputError
+
+    with pytest.raises(UserInputError, match=re.escape("Azure ML would read '${{' in a command")):
+        execute("examples/pipeline.yaml", "azureml.yaml", "examples/parameters.yaml", tag="v${{inputs.x}}")
+    assert not Path(JOB).exists()
