@@ -298,3 +298,45 @@ def test_a_step_past_its_time_limit_fails_with_timeout(cluster: LocalCluster, pr
     assert run_log.status == defaults.FAIL
     message = run_log.steps["long"].message
     assert "ran past its time limit: TIMEOUT" in message and "DUE TO TIME LIMIT" in message
+
+
+MARKING_TRACKER = """
+from typing import ClassVar, Dict
+
+from magnus.tracker import BaseExperimentTracker
+
+
+class MarkingTracker(BaseExperimentTracker):
+    service_name: ClassVar[str] = "marking"
+
+    def launch_environment(self, unit: str) -> Dict[str, str]:
+        return {"MAGNUS_TEST_CONTEXT": f"context of {unit}"}
+"""
+
+SEES_CONTEXT = """
+import os
+from pathlib import Path
+
+
+def sees(item: int = -1) -> None:
+    Path(f"seen-{item}.txt").write_text(os.environ.get("MAGNUS_TEST_CONTEXT", "none"))
+"""
+
+
+def test_what_the_tracker_gives_a_launch_reaches_each_job_and_array_task(cluster: LocalCluster, project: Path) -> None:
+    """A tracker's launch environment (a trace context) is exported in the job, per array task too."""
+    from magnus.testing.plugins import installed_plugins
+
+    setup(project, {"one": task("context_steps.sees", "each"), "each": a_map(task("context_steps.sees"))}, "one")
+    (project / "context_steps.py").write_text(textwrap.dedent(SEES_CONTEXT))
+    (project / "marking_tracker.py").write_text(textwrap.dedent(MARKING_TRACKER))
+    config = yaml.safe_load((project / "config.yaml").read_text())
+    (project / "config.yaml").write_text(yaml.safe_dump({**config, "experiment_tracker": {"type": "marking"}}))
+    with installed_plugins(project, {"experiment_tracker": {"marking": "marking_tracker:MarkingTracker"}}):
+        run_log = run("context-1")
+    assert run_log.status == defaults.SUCCESS, outcome(run_log)
+    assert (project / "seen--1.txt").read_text() == "context of one"
+    # the array tasks walk the branches: each got its own branch's
+    assert [(project / f"seen-{item}.txt").read_text() for item in range(3)] == [
+        f"context of each.{item}" for item in range(3)
+    ]

@@ -22,7 +22,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, ClassVar, Dict, List, Mapping, Optional, Sequence
 
 from pydantic import Field, PrivateAttr
 
@@ -146,8 +146,15 @@ class SlurmExecutor(StepHandlerExecutor, JobResources):
     def launch(self, unit: "Unit") -> Handle:
         """Submit the step as a job."""
         resources = self.merged(self.override_of(unit.node, self.overrides))
-        command = unit.request().to_argv(self.program())
-        return self._submit(self._running(), resources, [command], _label(unit.name), title=f"step {unit.name}")
+        request = unit.request()
+        return self._submit(
+            self._running(),
+            resources,
+            [request.to_argv(self.program())],
+            _label(unit.name),
+            title=f"step {unit.name}",
+            task_environments=[request.environment_variables()],
+        )
 
     def launches_branches(self, composite: "Unit", count: int) -> bool:
         """The branches of a map or parallel step: one job array; a lone branch (a dag step) is walked here."""
@@ -158,13 +165,15 @@ class SlurmExecutor(StepHandlerExecutor, JobResources):
         node = units[0].node
         resources = self.merged(self.override_of(node, self.overrides))
         throttle = f"%{self.array_parallelism}" if self.array_parallelism else ""
+        requests = [unit.request() for unit in units]
         array_id = self._submit(
             self._running(),
             resources,
-            [unit.request().to_argv(self.program()) for unit in units],
+            [request.to_argv(self.program()) for request in requests],
             _label(node.step_log_name(units[0].map_variable)),
             title=f"branches of {node.internal_name}",
             array=f"--array=0-{len(units) - 1}{throttle}",
+            task_environments=[request.environment_variables() for request in requests],
         )
         return [f"{array_id}_{index}" for index in range(len(units))]
 
@@ -216,6 +225,7 @@ class SlurmExecutor(StepHandlerExecutor, JobResources):
         *,
         title: str,
         array: str = "",
+        task_environments: Sequence[Mapping[str, str]] = (),
     ) -> str:
         folder = scheduler.exit_folder.parent
         script = folder / f"{label}-{len(scheduler.submitted)}.sh"
@@ -227,6 +237,7 @@ class SlurmExecutor(StepHandlerExecutor, JobResources):
                 prologue=resources.prologue,
                 environment=resources.environment,
                 title=f"magnus: {title}",
+                task_environments=task_environments,
             )
         )
         pattern = "%A_%a" if array else "%j"
