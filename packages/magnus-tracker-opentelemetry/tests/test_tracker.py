@@ -23,7 +23,7 @@ from magnus.testing.pipelines import map_of, task, write_pipeline
 from magnus.testing.plugins import installed_plugins
 from magnus.testing.tracker import Tracked, TrackedParameters
 from magnus.tracker import BaseExperimentTracker
-from magnus_tracker_opentelemetry.tracker import TRACEPARENT_VARIABLE, OpenTelemetryTracker
+from magnus_tracker_opentelemetry.tracker import TRACEPARENT_VARIABLE, OpenTelemetryTracker, run_span_context
 
 SECRET = "otel-Secret-Value-64"
 
@@ -141,6 +141,38 @@ def test_a_unit_launched_elsewhere_joins_the_trace_through_its_environment(tmp_p
     assert spans["step fan.1.work"].parent_id == spans["branch fan.1"].span_id
     assert spans["step fan.1.work"].attributes["magnus.executor"] == "local-container"
     assert spans["attempt 1"].parent_id == spans["step fan.1.work"].span_id
+
+
+def test_processes_handed_no_context_join_the_run_span_derived_from_the_run_id(tmp_path: Path) -> None:
+    """As the pods of a workflow rendered before the run: the first creates the run, others run steps,
+    the last ends it; none is handed a traceparent, and all of it is one trace under one run span."""
+    path = tmp_path / "spans.jsonl"
+    first = textwrap.dedent(
+        f"""
+        from magnus_tracker_opentelemetry.tracker import OpenTelemetryTracker
+        pod = OpenTelemetryTracker(exporter="file", path={str(path)!r})
+        pod.start_step("rendered-run", "", "prepare")
+        pod.end_step("prepare", "SUCCESS")
+        """
+    )
+    last = textwrap.dedent(
+        f"""
+        from magnus_tracker_opentelemetry.tracker import OpenTelemetryTracker
+        pod = OpenTelemetryTracker(exporter="file", path={str(path)!r})
+        pod.start_run("rendered-run")
+        pod.end_run("SUCCESS")
+        """
+    )
+    environment = {name: value for name, value in os.environ.items() if "TRACEPARENT" not in name}
+    for code in (first, first.replace("prepare", "train"), last):
+        subprocess.run([sys.executable, "-c", code], check=True, env=environment)
+    spans = {span.name: span for span in from_file(path)}
+    assert set(spans) == {"step prepare", "step train", "magnus run"}
+    assert len({span.trace_id for span in spans.values()}) == 1
+    run_span = spans["magnus run"]
+    assert run_span.parent_id in (None, "")
+    assert spans["step prepare"].parent_id == spans["step train"].parent_id == run_span.span_id
+    assert run_span.trace_id == format(run_span_context("rendered-run").trace_id, "032x")
 
 
 # ---- pipelines ---------------------------------------------------------------------------------------------

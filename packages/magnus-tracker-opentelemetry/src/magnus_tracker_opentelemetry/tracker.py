@@ -15,7 +15,10 @@ written to a file of JSON lines:
 One run is one trace across processes: a unit launched elsewhere (a worker process, a container, a
 SLURM job) receives the context of the span it belongs under in its environment, ``MAGNUS_TRACEPARENT``
 (W3C ``traceparent``), through the launch request ([`launch_environment`][]); a run started with
-``TRACEPARENT`` in its environment joins that trace.
+``TRACEPARENT`` in its environment joins that trace. Where no context can be handed over (engines
+that render the whole pipeline before it runs: Argo's pods, an Azure ML job's nodes), every process
+derives the run's trace from its run id: the trace id and the run span's id are digests of it
+(:func:`run_span_context`), so the spans of every pod fall under the one run span.
 
 Why the tracker namespace: the entry-point namespaces of magnus are exactly magnus 0.5.1's; the
 tracker's hooks are called in every process of a run, at the run, each step and attempt, and each
@@ -29,9 +32,11 @@ messages pass through the run's masking first.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Literal, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterator, List, Literal, Optional, Sequence, Tuple, cast
 
 from pydantic import Field, PrivateAttr, model_validator
 
@@ -42,7 +47,8 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
-    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
+    from opentelemetry.trace import Span, SpanContext, Tracer
 
 # The context of the span a launched unit belongs under, as a W3C traceparent.
 TRACEPARENT_VARIABLE = "MAGNUS_TRACEPARENT"
@@ -79,6 +85,7 @@ class OpenTelemetryTracker(BaseExperimentTracker):
     _attempts: Dict[str, "Span"] = PrivateAttr(default_factory=dict)
     _step: str = PrivateAttr(default="")
     _extra: List["SpanExporter"] = PrivateAttr(default_factory=list)
+    _ids: Optional["_RunIds"] = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _file_has_a_path(self) -> "OpenTelemetryTracker":
@@ -116,7 +123,13 @@ class OpenTelemetryTracker(BaseExperimentTracker):
         attributes = {f"magnus.parameter.{key}": _json(value) for key, value in (parameters or {}).items()}
         attributes.update({"magnus.run_id": run_id, "magnus.tag": tag, "magnus.executor": self._executor})
         parent = _context_from(os.environ.get(OUTER_TRACEPARENT_VARIABLE, ""))
-        self._run_span = self._tracer().start_span(RUN_SPAN, context=parent, attributes=attributes)
+        tracer = self._tracer()
+        if parent is None:  # the run's own trace: its ids derived from the run id, as every process derives them
+            assert self._ids is not None
+            with self._ids.deriving(run_id):
+                self._run_span = tracer.start_span(RUN_SPAN, attributes=attributes)
+            return
+        self._run_span = tracer.start_span(RUN_SPAN, context=parent, attributes=attributes)
 
     def end_run(self, status: str) -> None:
         """End every span still open here, the run's last, with the run's status; export them."""
@@ -247,7 +260,11 @@ class OpenTelemetryTracker(BaseExperimentTracker):
         launched = _context_from(os.environ.get(TRACEPARENT_VARIABLE, ""))
         if launched is not None:
             return launched
-        return trace.set_span_in_context(self._run_span) if self._run_span is not None else None
+        if self._run_span is not None:
+            return trace.set_span_in_context(self._run_span)
+        if self._run_id and not os.environ.get(OUTER_TRACEPARENT_VARIABLE):  # a pod of an engine rendering ahead
+            return trace.set_span_in_context(trace.NonRecordingSpan(run_span_context(self._run_id)))
+        return None
 
     def _end(self, span: "Span", status: str, message: str = "") -> None:
         from opentelemetry.trace import Status, StatusCode
@@ -272,7 +289,9 @@ class OpenTelemetryTracker(BaseExperimentTracker):
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
-        provider = TracerProvider(resource=Resource.create({"service.name": self.service}))
+        self._ids = _RunIds()
+        resource = Resource.create({"service.name": self.service})
+        provider = TracerProvider(resource=resource, id_generator=cast("IdGenerator", self._ids))  # duck-typed: lazy
         if self.exporter == "file":
             from magnus_tracker_opentelemetry.files import JsonLinesSpanExporter
 
@@ -300,3 +319,51 @@ def _context_from(traceparent: str) -> Optional["Context"]:
 
     context = TraceContextTextMapPropagator().extract({"traceparent": traceparent})
     return context if trace.get_current_span(context).get_span_context().is_valid else None
+
+
+def _digest(text: str, bits: int) -> int:
+    """A non-zero number of ``bits`` bits from ``text``: the same in every process."""
+    value = int.from_bytes(hashlib.sha256(text.encode()).digest()[: bits // 8], "big")
+    return value or 1
+
+
+def run_span_context(run_id: str) -> "SpanContext":
+    """The span context of run ``run_id``'s span: its trace id and span id are digests of the run id,
+    so a process that was handed no context (a pod of a rendered workflow) finds it."""
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    return SpanContext(
+        trace_id=_digest(f"magnus-trace:{run_id}", 128),
+        span_id=_digest(f"magnus-run-span:{run_id}", 64),
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+
+
+class _RunIds:
+    """The SDK's id generator, except for a run's span: its ids are the run's ([`run_span_context`][])."""
+
+    def __init__(self) -> None:
+        from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+
+        self._random = RandomIdGenerator()
+        self._run: Optional["SpanContext"] = None
+
+    @contextlib.contextmanager
+    def deriving(self, run_id: str) -> Iterator[None]:
+        """Within the block, the next span started without a parent gets the ids of ``run_id``'s span."""
+        self._run = run_span_context(run_id)
+        try:
+            yield
+        finally:
+            self._run = None
+
+    def generate_trace_id(self) -> int:
+        return self._run.trace_id if self._run is not None else self._random.generate_trace_id()
+
+    def generate_span_id(self) -> int:
+        return self._run.span_id if self._run is not None else self._random.generate_span_id()
+
+    def is_trace_id_random(self) -> bool:
+        """W3C's random flag: a run's trace id is a digest, not drawn at random."""
+        return False
