@@ -55,3 +55,18 @@ class HttpTracker(BaseExperimentTracker):
     def log_metric(self, key: str, value: float, step: int = 0) -> None:
         body = json.dumps({"key": key, "value": value, "step": step}).encode()
         urllib.request.urlopen(urllib.request.Request(self.url, data=body), timeout=5).close()
+
+
+class FailingTracker(BaseExperimentTracker):
+    """Fails at one hook, ``fails_at`` (``start_step`` or ``end_step``), as a tracker whose server refuses."""
+
+    service_name: ClassVar[str] = "failing"
+    fails_at: str
+
+    def start_step(self, run_id: str, tag: str, step: str) -> None:
+        if self.fails_at == "start_step":
+            raise RuntimeError("the tracking server said no")
+
+    def end_step(self, step: str, status: str) -> None:
+        if self.fails_at == "end_step":
+            raise RuntimeError("the tracking server said no")

@@ -33,6 +33,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         "experiment_tracker": {
             "jsonl": "recording_trackers:JsonLinesTracker",
             "http": "recording_trackers:HttpTracker",
+            "failing": "recording_trackers:FailingTracker",
         },
         "secrets": {"known": "magnus.testing.secrets:KnownSecrets"},
     }
@@ -198,6 +199,22 @@ def test_a_tracker_that_fails_fails_the_step_naming_it_and_the_others_still_rece
     assert "\n" not in message
     assert metrics_in(kept)["loss"] == [(0, 1.0)]  # the first tracker had it; the step stopped there
     assert [r["status"] for r in records(kept) if r["call"] == "end_step"] == [defaults.FAIL]
+
+
+@pytest.mark.parametrize("hook", ["start_step", "end_step"])
+def test_a_tracker_failing_at_a_steps_start_or_end_fails_that_step_not_the_walk(project: Path, hook: str) -> None:
+    config = configure(
+        project, {"type": "failing", "config": {"fails_at": hook}}, run_log_store={"type": "file-system"}
+    )
+    run_log = execute("pipeline.yaml", config, "params.yaml", run_id=f"failing-{hook}")
+    assert run_log.status == defaults.FAIL
+    train = run_log.steps["train"]
+    assert train.status == defaults.FAIL
+    assert train.message == "experiment_tracker 'failing': RuntimeError: the tracking server said no"
+    assert train.attempts[-1].message == train.message
+    assert "fan" not in run_log.steps  # the walk went to the fail node
+    if hook == "start_step":  # the command did not run: nothing it tracked
+        assert train.user_defined_metrics == {}
 
 
 def test_one_failure_is_raised_after_every_tracker_had_the_call(tmp_path: Path, installed: None) -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from typing import TYPE_CHECKING, Iterator, List, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, List, Optional
 
 from magnus import defaults, supervision
 from magnus.capture import captured_output
 from magnus.datastore.models import DataCatalog, StepAttempt, StepLog
-from magnus.errors import CatalogError, ServiceError, StepLogNotFoundError
+from magnus.errors import CatalogError, MagnusError, ServiceError, StepLogNotFoundError
 from magnus.json_data import by_reference
 from magnus.nodes.base import BaseNode, ExecutableNode
 from magnus.runtime.current import CurrentStep, running, track
@@ -82,7 +82,12 @@ class StepRunner:
             step_log = self._recorded_or_new(node, name)
         step_log.mock = step_log.mock or mock
         current = CurrentStep(services, step_log, map_variable)
-        services.experiment_tracker.start_step(services.run_id, services.tag, name)
+        refused = self._tracking(lambda: services.experiment_tracker.start_step(services.run_id, services.tag, name))
+        if refused:  # the tracker cannot follow the step: it fails, its command not run
+            attempt = _finished(StepAttempt(start_time=now(), attempt_number=len(step_log.attempts) + 1), defaults.FAIL)
+            attempt.message = refused
+            step_log.attempts.append(attempt)
+            return self._record(current, attempt)
         supervision.step_started(name)
         with running(current):
             try:
@@ -101,8 +106,29 @@ class StepRunner:
         step_log.message = attempt.message = services.redactor.redact(attempt.message)
         step_log.user_defined_metrics = current.metrics.as_run_log()
         services.run_log_store.add_step_log(services.run_id, step_log)
-        services.experiment_tracker.end_step(step_log.internal_name, step_log.status)
+        refused = self._tracking(lambda: services.experiment_tracker.end_step(step_log.internal_name, step_log.status))
+        if refused and step_log.status == defaults.SUCCESS:  # what it tracked is lost: the step did not succeed
+            attempt.status, attempt.message = defaults.FAIL, refused
+            step_log.status, step_log.message = defaults.FAIL, refused
+            services.run_log_store.add_step_log(services.run_id, step_log)
         return step_log
+
+    def _tracking(self, call: Callable[[], None]) -> str:
+        """Call a hook of the experiment tracker; '' when it went well, else why it failed, on one
+        line naming the tracker (a tracker failing at a step's start or end fails the step, never the walk)."""
+        services = self.services
+        tracker = services.experiment_tracker
+        try:
+            with using(tracker, services.redactor):
+                call()
+        except MagnusError as exc:
+            return services.redactor.redact(str(exc))
+        except Exception as exc:  # noqa: BLE001 - a tracker's own failure: said, and the step fails
+            said = " ".join(str(exc).split())
+            return services.redactor.redact(
+                f"experiment_tracker '{tracker.service_name}': {type(exc).__name__}: {said}"
+            )
+        return ""
 
     def _recorded_or_new(self, node: ExecutableNode, name: str) -> StepLog:
         """The step's log as recorded, or a new one recorded in progress (a mark of a crash mid-step)."""
