@@ -1,14 +1,15 @@
-"""The pipeline of pipeline.yaml, written with the python SDK.
+"""The pipeline of pipeline.yaml, written with the python SDK: the same steps, the same graph.
 
 Run from the repository root:  python -m examples.sdk_pipeline
+(or, as a YAML pipeline is run:  magnus execute -f examples/sdk_pipeline.py -p examples/parameters.yaml)
 """
 
 from __future__ import annotations
 
-from magnus import Map, Parallel, Pipeline, Stub, Task
+from magnus import Dag, Map, Parallel, Pipeline, Stub, Task
 
 
-def build() -> Pipeline:
+def pipeline() -> Pipeline:
     process_chunk = Task(name="process chunk", command="examples.functions.process_chunk", terminate_with_success=True)
     each_chunk = Map(
         name="each chunk",
@@ -34,8 +35,9 @@ def build() -> Pipeline:
         },
     )
     train = Task(name="train", command="examples.functions.train")
-    evaluate = Task(name="evaluate", command="examples.functions.evaluate")
-    report = Task(name="report", command="examples.functions.report", terminate_with_success=True)
+    # a nested pipeline: the dag of another file, run as one step
+    evaluate = Dag(name="evaluate", dag_definition="examples/evaluation.yaml")
+    report = Task(name="report", command="examples.functions.report", on_failure="fail", terminate_with_success=True)
 
     process.depends_on(prepare)  # process runs after prepare
     process >> train >> evaluate >> report
@@ -43,7 +45,7 @@ def build() -> Pipeline:
 
 
 if __name__ == "__main__":
-    run_log = build().execute(
+    run_log = pipeline().execute(
         configuration_file="examples/configs/file-system.yaml", parameters_file="examples/parameters.yaml"
     )
     print(f"run {run_log.run_id} ended {run_log.status}")

@@ -56,6 +56,26 @@ def test_sdk_pipeline(workdir: Path) -> None:
     assert "ended SUCCESS" in result.stdout
 
 
+def test_the_sdk_pipeline_is_the_yaml_pipeline(workdir: Path) -> None:
+    """What docs/index.md says: examples/sdk_pipeline.py and examples/pipeline.yaml are one pipeline,
+    and the python file runs as the YAML does (magnus execute -f file.py)."""
+    drawn = [magnus(workdir, "graph", "-f", source).stdout for source in ("examples/sdk_pipeline.py", EXAMPLE[1])]
+    assert drawn[0] == drawn[1] and "evaluate" in drawn[0]
+    result = magnus(
+        workdir,
+        "execute",
+        "-f",
+        "examples/sdk_pipeline.py",
+        *EXAMPLE[2:],
+        "--run-id",
+        "py-run",
+        "-c",
+        "examples/configs/file-system.yaml",
+    )
+    assert result.returncode == 0, result.stderr
+    assert run_log(workdir, "py-run")["steps"]["evaluate"]["step_type"] == "dag"
+
+
 def test_default_configuration(workdir: Path) -> None:
     result = magnus(workdir, "execute", *EXAMPLE)
     assert result.returncode == 0, result.stderr

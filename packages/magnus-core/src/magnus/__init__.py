@@ -16,6 +16,7 @@ _EXPORTS = {
     "Parallel": "magnus.sdk",
     "Map": "magnus.sdk",
     "Conditional": "magnus.sdk",
+    "Dag": "magnus.sdk",
     "Loop": "magnus.sdk",
     "Success": "magnus.sdk",
     "Fail": "magnus.sdk",
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from magnus.sdk import (  # noqa: F401
         Catalog,
         Conditional,
+        Dag,
         Fail,
         Loop,
         Map,

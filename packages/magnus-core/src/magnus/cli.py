@@ -212,7 +212,14 @@ def _run_options(options: Dict[str, Any], pipeline_file: str = "") -> "RunOption
 
 
 @cli.command("execute")
-@click.option("-f", "--file", "pipeline_file", default="pipeline.yaml", show_default=True, help="The pipeline YAML.")
+@click.option(
+    "-f",
+    "--file",
+    "pipeline_file",
+    default="pipeline.yaml",
+    show_default=True,
+    help="The pipeline: a YAML file, a python file (x.py, x.py:name) or module:name.",
+)
 @_common
 @_run_id
 @click.option("--use-cached", default="", help="Resume run USE_CACHED: steps that succeeded there are not run again.")
@@ -302,7 +309,14 @@ def execute_notebook(filename: str, notebook_output_path: str, **options: Any) -
 @cli.command(defaults.FAN_COMMAND)
 @click.argument("run_id")
 @click.argument("step_name")
-@click.option("-f", "--file", "pipeline_file", default="pipeline.yaml", show_default=True, help="The pipeline YAML.")
+@click.option(
+    "-f",
+    "--file",
+    "pipeline_file",
+    default="pipeline.yaml",
+    show_default=True,
+    help="The pipeline: a YAML file, a python file (x.py, x.py:name) or module:name.",
+)
 @click.option(
     "-m", "--mode", type=click.Choice(["in", "out", "next"]), required=True, help="Fan out, fan in, or a loop's next."
 )
@@ -335,7 +349,14 @@ def execute_branch(**options: Any) -> None:
 
 
 @cli.command("graph")
-@click.option("-f", "--file", "pipeline_file", default="pipeline.yaml", show_default=True, help="The pipeline YAML.")
+@click.option(
+    "-f",
+    "--file",
+    "pipeline_file",
+    default="pipeline.yaml",
+    show_default=True,
+    help="The pipeline: a YAML file, a python file (x.py, x.py:name) or module:name.",
+)
 @click.option("--format", "output_format", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
 @_log_level
 @_reports_errors
@@ -348,7 +369,14 @@ def graph(pipeline_file: str, output_format: str, log_level: str) -> None:
 
 
 @cli.command("plan")
-@click.option("-f", "--file", "pipeline_file", default="pipeline.yaml", show_default=True, help="The pipeline YAML.")
+@click.option(
+    "-f",
+    "--file",
+    "pipeline_file",
+    default="pipeline.yaml",
+    show_default=True,
+    help="The pipeline: a YAML file, a python file (x.py, x.py:name) or module:name.",
+)
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_log_level
 @_reports_errors

@@ -18,13 +18,16 @@ from __future__ import annotations
 import inspect
 import itertools
 import sys
-from typing import Any, ClassVar, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from magnus.datastore.models import RunLog
 from magnus.errors import UserInputError
 from magnus.nodes.base import CatalogSettings as Catalog
+
+if TYPE_CHECKING:
+    from magnus.runtime.services import Pipeline as ParsedPipeline
 
 
 class BaseTraversal(BaseModel):
@@ -134,6 +137,14 @@ class Map(BaseTraversal):
     node_type: ClassVar[str] = "map"
 
 
+class Dag(BaseTraversal):
+    """A nested pipeline run as one step (``type: dag``): ``dag=Pipeline(...)``, or
+    ``dag_definition="file.yaml"`` (a YAML file's dag, as in magnus 0.5.1). Its steps are logged
+    under ``<name>.dag``; parameters flow in and out of it as between any steps."""
+
+    node_type: ClassVar[str] = "dag"
+
+
 class Conditional(BaseTraversal):
     """Run the one branch (``branches={name: Pipeline}``) named by the value of the run parameter
     ``parameter`` (its string form: ``"small"``, ``"True"``, ``"3"``), else ``default`` (a
@@ -192,7 +203,7 @@ class Fail(BaseModel):
         return {"type": "fail"}
 
 
-StepType = Union[Task, Stub, Parallel, Map, Conditional, Loop, Success, Fail]
+StepType = Union[Task, Stub, Parallel, Map, Dag, Conditional, Loop, Success, Fail]
 
 
 class Pipeline(BaseModel):
@@ -237,6 +248,12 @@ class Pipeline(BaseModel):
                     )
         self._parsed = load_dag(self.dag(), source=self.name or "pipeline")
 
+    @property
+    def parsed(self) -> "ParsedPipeline":
+        """The pipeline as magnus runs it (parsed and checked when it was built)."""
+        parsed: ParsedPipeline = self._parsed
+        return parsed
+
     def dag(self) -> Dict[str, Any]:
         """The pipeline's ``dag`` mapping, as it would be written in YAML.
 
@@ -270,8 +287,14 @@ class Pipeline(BaseModel):
         use_cached: str = "",
         log_level: str = "WARNING",
         quiet: bool = False,
+        parameters: Optional[Dict[str, Any]] = None,
     ) -> Optional[RunLog]:
         """Check and run the pipeline with the configured executor; return its run log.
+
+        ``parameters`` start the run on top of ``parameters_file`` (``MAGNUS_PRM_`` variables on top
+        of both, as for a file): they are written, with the file's, to a parameters file under
+        ``.magnus/parameters/`` that every process of the run reads, so they reach steps run in
+        containers, jobs and pods too.
 
         Prints what ``magnus execute`` prints, on stderr: a line per step, how the run ended, and
         for a failed run the step it failed at and how to resume it (``quiet``: nothing but that
@@ -286,6 +309,8 @@ class Pipeline(BaseModel):
 
         logging.getLogger("magnus").setLevel(log_level)
         caller = _caller_file()
+        if parameters:
+            parameters_file = _parameters_written(parameters_file, parameters)
         options = RunOptions(
             pipeline_file=caller,
             configuration_file=configuration_file,
@@ -315,6 +340,39 @@ def _caller_file() -> str:
     return frame.f_code.co_filename if frame else ""
 
 
+def _parameters_written(parameters_file: str, given: Dict[str, Any]) -> str:
+    """A parameters file holding ``parameters_file``'s parameters with ``given`` on top; its path.
+
+    Named by its content (``.magnus/parameters/<digest>.yaml``): a run started again with the same
+    parameters reads the same file.
+
+    Raises:
+        ParameterError: a name or value ``given`` cannot be a parameter's (named), or the file's.
+    """
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from magnus.atomic import write_atomically
+    from magnus.errors import ParameterError
+    from magnus.parameters import load_parameters_file, parameter_problem
+
+    merged = load_parameters_file(parameters_file) if parameters_file else {}
+    for name, value in given.items():
+        problem = parameter_problem(str(name), value)
+        if problem:
+            raise ParameterError(f"execute(parameters=...): {problem}")
+    merged.update({str(name): value for name, value in given.items()})
+    try:
+        text = json.dumps(merged, sort_keys=True, allow_nan=False)  # JSON is YAML: read back as any file
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"execute(parameters=...): parameters must be JSON data: {exc}") from None
+    path = Path(".magnus") / "parameters" / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, text.encode(), durable=False)
+    return str(path)
+
+
 def _user_line() -> str:
     """``file:line`` of the first caller outside magnus and pydantic: the user's code making a step."""
     frame = inspect.currentframe()
@@ -339,6 +397,7 @@ __all__ = [
     "BaseTraversal",
     "Catalog",
     "Conditional",
+    "Dag",
     "Fail",
     "Loop",
     "Map",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Dict, List, Mapping, Tuple
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Tuple
 
 from pydantic import ConfigDict
 
@@ -18,7 +18,8 @@ from magnus.yaml_file import load_yaml
 
 
 class DagNode(CompositeNode):
-    """Runs the ``dag`` of ``dag_definition`` as the branch ``step.dag``.
+    """Runs the ``dag`` of ``dag_definition`` as the branch ``step.dag``, or the ``dag`` written in
+    the step itself (what the SDK's `Dag` step with a `Pipeline` gives).
 
     The file is looked up from the working folder (as in magnus 0.5.1), then next to the
     pipeline file that names it.
@@ -28,14 +29,21 @@ class DagNode(CompositeNode):
 
     node_type: ClassVar[str] = "dag"
 
-    dag_definition: str
+    dag_definition: str = ""
+    dag: Optional[Dict[str, Any]] = None
     branch: Graph
 
     @classmethod
     def parse_from_config(cls, config: Dict[str, Any], ctx: ParseContext, **identity: str) -> "DagNode":
         definition = config.get("dag_definition")
+        internal = f"{identity['internal_name']}.{defaults.DAG_BRANCH_NAME}"
+        if "dag" in config:
+            if definition:
+                ctx.problem("give either dag_definition (a file) or dag (the dag itself), not both", "dag")
+                raise ProblemsRecorded
+            return cls(**{**config, "branch": create_graph(config["dag"], ctx.at("dag"), internal)}, **identity)
         if not definition or not isinstance(definition, str):
-            ctx.problem("required field is missing", "dag_definition")
+            ctx.problem("required field is missing (or give the dag itself as dag)", "dag_definition")
             raise ProblemsRecorded
         candidates = [path for path in (Path(definition), ctx.base_dir / definition) if ctx.may_read(path)]
         if not candidates:  # checked before any probe: whether a file exists out there is not said either
@@ -54,7 +62,6 @@ class DagNode(CompositeNode):
         if not isinstance(document, dict) or "dag" not in document:
             ctx.problem(f"'{definition}' has no 'dag' block", "dag_definition")
             raise ProblemsRecorded
-        internal = f"{identity['internal_name']}.{defaults.DAG_BRANCH_NAME}"
         branch = create_graph(document["dag"], nested, internal)
         return cls(**{**config, "branch": branch}, **identity)
 
