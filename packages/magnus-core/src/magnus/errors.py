@@ -44,6 +44,11 @@ class ParameterError(UserInputError):
     """Parameters are malformed or a step asked for one that is not set."""
 
 
+class ArgumentError(ParameterError):
+    """A parameter does not fit the argument of a step's function (its annotation), or one it needs
+    is not set: found before the function runs, so its message alone says all there is."""
+
+
 class PluginNotFoundError(ConfigurationError):
     """A ``type`` names no installed plugin of its namespace."""
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from magnus import defaults
-from magnus.errors import ParameterError
+from magnus.errors import ArgumentError, ParameterError
 from magnus.json_data import json_data_problem, non_finite_problem, too_deep
 from magnus.yaml_file import load_yaml_mapping
 
@@ -271,12 +271,15 @@ def bind_arguments(
                 continue
             else:
                 known = ", ".join(sorted(available)) or "none"
-                raise ParameterError(f"{name_of} needs parameter '{name}', which is not set (set: {known})")
+                raise ArgumentError(f"{name_of} needs parameter '{name}', which is not set (set: {known})")
         except ValidationError as exc:
-            raise ParameterError(
-                f"{name_of}: parameter '{name}' does not fit its annotation {_type_name(annotation)}: "
-                f"{_first_line(exc)}"
-            ) from exc
+            given = available.get(name)
+            shown = json.dumps(given, default=str)
+            shown = shown if len(shown) <= 60 else f"{shown[:57]}..."
+            raise ArgumentError(
+                f"{name_of}: parameter '{name}' expects {_type_name(annotation)}, got {shown} "
+                f"({type(given).__name__}): {_first_error(exc)}"
+            ) from None
     if takes_rest:
         bound.update({key: private_copy(value) for key, value in available.items() if key not in bound})
     return bound
@@ -304,6 +307,12 @@ def _lenient(model: type[BaseModel]) -> type[BaseModel]:
 
 def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", repr(annotation))
+
+
+def _first_error(exc: ValidationError) -> str:
+    """What pydantic found first, in its words (``Input should be a valid integer``)."""
+    errors = exc.errors()
+    return str(errors[0]["msg"]) if errors else _first_line(exc)
 
 
 def _first_line(exc: Exception) -> str:

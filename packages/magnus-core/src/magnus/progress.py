@@ -17,6 +17,7 @@ forge a line.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 import time
@@ -29,6 +30,9 @@ from magnus.runtime.step import INTERRUPTED
 from magnus.terminal import for_terminal as shown
 from magnus.timing import format_seconds
 
+# A failure's message that is an exception's last traceback line (``ValueError: ...``): the task's
+# traceback was printed as it failed, so the step's line does not say it a second time.
+_EXCEPTION_LINE = re.compile(r"[A-Z][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*: ")
 _COLOURS = {defaults.SUCCESS: "32", defaults.FAIL: "31", "note": "33", "dim": "2", "bold": "1"}
 
 
@@ -142,7 +146,8 @@ class ProgressRenderer(RunObserver):
         if fan is not None:
             line += f" ({fan.counts()})"
         if message and status != defaults.SUCCESS and (fan is None or message == INTERRUPTED):
-            line += f": {shown(message)}"
+            if not _EXCEPTION_LINE.match(message):  # else its traceback, printed above, ends with it
+                line += f": {shown(message)}"
         elif message and status == defaults.SUCCESS and fan is not None:  # what a conditional or loop decided
             line += f": {shown(message)}"
         self._print(line)
@@ -210,9 +215,43 @@ class ProgressRenderer(RunObserver):
 
 def failure_line(run_log: Any) -> str:
     """``Error: run R ended FAIL at step S: why`` for a run that failed ('' for one that did not, or
-    was handed to an engine): what ``magnus execute`` and the SDK print last."""
+    was handed to an engine): what ``magnus execute`` and the SDK print last.
+
+    The step named is the deepest that failed (in a composite, its first branch that failed, down
+    to the step inside it: a map item's), with its own message; how many more steps failed with the
+    same message is said, not repeated.
+    """
     if run_log is None or run_log.status == defaults.SUCCESS:
         return ""
     failed = [step for step in run_log.steps.values() if step.status == defaults.FAIL]
-    where = f" at step '{failed[-1].name}': {failed[-1].message}" if failed else ""
+    if not failed:
+        return shown(f"Error: run '{run_log.run_id}' ended {run_log.status}")
+    deepest = _deepest_failure(failed[-1])
+    alike = sum(1 for leaf in _failed_leaves(failed[-1]) if leaf.message == deepest.message) - 1
+    more = f" (and {alike} more step{'s' if alike > 1 else ''} failed the same way)" if alike > 0 else ""
+    where = f" at step '{deepest.internal_name}': {deepest.message}{more}"
     return shown(f"Error: run '{run_log.run_id}' ended {run_log.status}{where}")
+
+
+def _deepest_failure(step: Any) -> Any:
+    """The step that failed first inside ``step``'s first failed branch, recursively; ``step`` itself
+    when no branch of it failed (a task, or a composite that failed before its branches ran)."""
+    for branch in step.branches.values():
+        if branch.status == defaults.FAIL:
+            inner = [child for child in branch.steps.values() if child.status == defaults.FAIL]
+            if inner:
+                return _deepest_failure(inner[0])
+    return step
+
+
+def _failed_leaves(step: Any) -> List[Any]:
+    """Every failed step inside ``step`` that holds no failed branch (``step`` when it has none)."""
+    leaves = [
+        leaf
+        for branch in step.branches.values()
+        if branch.status == defaults.FAIL
+        for child in branch.steps.values()
+        if child.status == defaults.FAIL
+        for leaf in _failed_leaves(child)
+    ]
+    return leaves or [step]

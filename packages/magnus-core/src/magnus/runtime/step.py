@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, List, Optional
 from magnus import defaults, supervision
 from magnus.capture import captured_output
 from magnus.datastore.models import DataCatalog, StepAttempt, StepLog
-from magnus.errors import CatalogError, MagnusError, ServiceError, StepLogNotFoundError
+from magnus.errors import ArgumentError, CatalogError, MagnusError, ServiceError, StepLogNotFoundError
 from magnus.json_data import by_reference
 from magnus.nodes.base import BaseNode, ExecutableNode
 from magnus.runtime.current import CurrentStep, running, track
@@ -205,6 +205,8 @@ class StepRunner:
             if updates:
                 attempt.output_parameters = redactor.redact_data(updates)
                 store.set_parameters(services.run_id, attempt.output_parameters)
+        except ArgumentError as exc:  # found before the function ran: its one line is the whole story
+            return _finished(attempt, defaults.FAIL, str(exc))
         except Exception as exc:  # noqa: BLE001 - the task failed: shown, and recorded as the step's failure
             sys.stderr.write(format_failure(exc))  # into the captured execution log and the console
             return _finished(attempt, defaults.FAIL, f"{type(exc).__name__}: {exc}")
