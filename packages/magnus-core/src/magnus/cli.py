@@ -191,7 +191,7 @@ def _finish(run_log: Any) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="magnus")
 def cli() -> None:
-    """Define a pipeline once; run it locally, in containers or on Argo by switching the config."""
+    """Define a pipeline once; run it locally, in containers, on Argo or on SLURM by switching the config."""
 
 
 _run_id = click.option("--run-id", default="", help="Id of the run (generated when not given).")
