@@ -55,7 +55,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield tmp_path
 
 
-_CONDITION = re.compile(r"\(([\w-]+)\.Succeeded \|\| \1\.Failed\)|([\w-]+)\.(Succeeded|Failed)")
+# A branch joining its fan-in: it ended (Skipped too, for a conditional's branch not chosen).
+_CONDITION = re.compile(
+    r"\(([\w-]+)\.Succeeded \|\| \1\.Failed(?: \|\| \1\.Skipped)?\)|([\w-]+)\.(Succeeded|Failed)"
+)
 
 
 def rendered_edges(manifest: Dict[str, Any], plan: Plan) -> Set[Edge]:
@@ -66,8 +69,8 @@ def rendered_edges(manifest: Dict[str, Any], plan: Plan) -> Set[Edge]:
         units_of_template[template] = {task_name(unit): unit.id for unit in plan.of_graph(graph)}
     edges = set()
     for template in manifest["spec"]["templates"]:
-        if "dag" not in template:
-            continue
+        if "dag" not in template or template["name"] not in units_of_template:
+            continue  # a loop's iteration template: how Argo repeats a branch, no route of the plan
         units = units_of_template[template["name"]]
         for task in template["dag"]["tasks"]:
             for match in _CONDITION.finditer(task.get("depends", "")):

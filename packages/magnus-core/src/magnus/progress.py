@@ -22,7 +22,7 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, TextIO, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Union
 
 from magnus import defaults
 from magnus.runtime.events import RunObserver, RunStarted, StepEnded
@@ -92,7 +92,6 @@ class ProgressRenderer(RunObserver):
         # the command line resuming a run, or (the SDK) what says how, given the run id
         self.resume: Union[List[str], Callable[[str], str]] = resume if callable(resume) else list(resume)
         self._fans: Dict[str, _Fan] = {}  # composite steps fanned out and not ended, by name
-        self._loops: Set[str] = set()  # loop steps started, by name: their iterations are counted as such
         self._location = ""
         self._kept = True
         self._interrupted = False
@@ -125,8 +124,6 @@ class ProgressRenderer(RunObserver):
             )
 
     def step_started(self, name: str, step_type: str, map_variable: defaults.TypeMapVariable) -> None:
-        if step_type == "loop":
-            self._loops.add(name)
         if map_variable is not None:
             return
         self._print(f"{self._indent(name)}{shown(name)} {self._paint('started', 'dim')}")
@@ -153,12 +150,17 @@ class ProgressRenderer(RunObserver):
         self._print(line)
 
     def branches_started(
-        self, name: str, total: int, map_variable: defaults.TypeMapVariable, dynamic: bool = False
+        self,
+        name: str,
+        total: int,
+        map_variable: defaults.TypeMapVariable,
+        dynamic: bool = False,
+        iterates: bool = False,
     ) -> None:
         if name in self._fans:  # a loop's next iteration
             self._fans[name].total = total
             return
-        noun = "iterations" if name in self._loops else "items" if dynamic else "branches"
+        noun = "iterations" if iterates else "items" if dynamic else "branches"
         self._fans[name] = _Fan(name, noun, total, shown=map_variable is None)
 
     def branch_ended(self, step: str, branch: str, status: str) -> None:

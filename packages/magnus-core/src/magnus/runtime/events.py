@@ -65,10 +65,16 @@ class RunObserver:
         """A non-terminal step ended."""
 
     def branches_started(
-        self, name: str, total: int, map_variable: defaults.TypeMapVariable, dynamic: bool = False
+        self,
+        name: str,
+        total: int,
+        map_variable: defaults.TypeMapVariable,
+        dynamic: bool = False,
+        iterates: bool = False,
     ) -> None:
         """Composite step ``name`` fanned out to ``total`` branches; ``dynamic``: its node's
-        ``dynamic_branches`` (map items rather than the fixed branches of a parallel)."""
+        ``dynamic_branches`` (map items rather than the fixed branches of a parallel); ``iterates``:
+        its node's (a loop's iterations, told again with each new one, ``total`` counting it)."""
 
     def branch_ended(self, step: str, branch: str, status: str) -> None:
         """Branch ``branch`` of the composite step ``step`` ended with ``status``."""

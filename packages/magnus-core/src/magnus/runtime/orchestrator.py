@@ -280,7 +280,9 @@ class Orchestrator:
             self._step_ended(unit, defaults.FAIL, 0.0, step_log.message)
             self._route(unit, walk, defaults.FAIL)
             return
-        self.events.branches_started(name, len(runs), map_variable, dynamic=node.dynamic_branches)
+        self.events.branches_started(
+            name, len(runs), map_variable, dynamic=node.dynamic_branches, iterates=node.iterates
+        )
         # a loop's iterations are decided here, one after another: never handed to the engine whole
         whole = len(runs) > 0 and not node.iterates and self.handler.launches_branches(unit, len(runs))
         ordered = node.iterates or (not whole and self.handler.capacity() == 1)
@@ -341,7 +343,9 @@ class Orchestrator:
         assert isinstance(join.runs, list), "a loop's iterations are a list, grown one at a time"
         join.runs.append(following)
         join.pending += 1
-        self.events.branches_started(join.unit.name, len(join.runs), join.unit.map_variable, dynamic=True)
+        self.events.branches_started(
+            join.unit.name, len(join.runs), join.unit.map_variable, dynamic=True, iterates=True
+        )
         heapq.heappush(self._launch, ((*join.walk.key, join.next_branch), next(self._order), join, join.walk))
         return True
 

@@ -304,7 +304,12 @@ class RecordedEvents(RunObserver):
             self.seen.append(("step_ended", ended.name, ended.status))
 
     def branches_started(
-        self, name: str, total: int, map_variable: defaults.TypeMapVariable, dynamic: bool = False
+        self,
+        name: str,
+        total: int,
+        map_variable: defaults.TypeMapVariable,
+        dynamic: bool = False,
+        iterates: bool = False,
     ) -> None:
         self.seen.append(("branches_started", name, total))
 
