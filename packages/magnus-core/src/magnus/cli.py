@@ -227,12 +227,13 @@ def _run_options(options: Dict[str, Any], pipeline_file: str = "") -> "RunOption
 @_reports_errors
 def execute(pipeline_file: str, quiet: bool, **options: Any) -> None:
     """Run a pipeline, showing its progress and how it ended on stderr."""
-    from magnus.entrypoints import load_pipeline, run_pipeline
+    from magnus.entrypoints import run_pipeline
+    from magnus.python_pipeline import load_any
     from magnus.runtime.command_line import execute_argv
 
     run = _run_options(options, pipeline_file)
     events = _progress(quiet, execute_argv(run, resume=True))
-    _finish(run_pipeline(load_pipeline(pipeline_file), run, full=False, events=events))
+    _finish(run_pipeline(load_any(pipeline_file), run, full=False, events=events))
 
 
 @cli.command(defaults.EXECUTE_COMMAND)
@@ -363,9 +364,9 @@ def execute_branch(**options: Any) -> None:
 def graph(pipeline_file: str, output_format: str, log_level: str) -> None:
     """Print the pipeline as a Mermaid flowchart or a Graphviz dot graph."""
     from magnus.diagram import FORMATS
-    from magnus.entrypoints import load_pipeline
+    from magnus.python_pipeline import load_any
 
-    click.echo(FORMATS[output_format](load_pipeline(pipeline_file).graph), nl=False)
+    click.echo(FORMATS[output_format](load_any(pipeline_file).graph), nl=False)
 
 
 @cli.command("plan")
@@ -382,9 +383,9 @@ def graph(pipeline_file: str, output_format: str, log_level: str) -> None:
 @_reports_errors
 def plan(pipeline_file: str, output_format: str, log_level: str) -> None:
     """Print the pipeline's execution plan: its units (steps, fan-outs, branches, fan-ins, ends), where each leads."""
-    from magnus.entrypoints import load_pipeline
+    from magnus.python_pipeline import load_any
 
-    compiled = load_pipeline(pipeline_file).plan
+    compiled = load_any(pipeline_file).plan
     click.echo(compiled.to_json() if output_format == "json" else compiled.to_text(), nl=output_format == "json")
 
 

@@ -41,15 +41,7 @@ logger = logging.getLogger(defaults.LOGGER_NAME)
 
 # ---- reading the inputs ------------------------------------------------------------------------------
 def load_pipeline(pipeline_file: str) -> Pipeline:
-    """Parse and check a pipeline YAML file, or the python pipeline ``pipeline_file`` names
-    (``pipeline.py``, ``pipeline.py:name``, ``module:name``: see `magnus.python_pipeline`)."""
-    from magnus.python_pipeline import is_python_source
-
-    if is_python_source(pipeline_file):
-        from magnus.python_pipeline import load_python_pipeline
-
-        built, _ = load_python_pipeline(pipeline_file)
-        return built.parsed
+    """Parse and check a pipeline YAML file (a python one: `magnus.python_pipeline.load_any`)."""
     document = load_yaml(pipeline_file, "pipeline file", lambda message: PipelineDefinitionError([message]))
     graph = parse_pipeline(document, source=pipeline_file, base_dir=Path(pipeline_file).parent)
     return Pipeline(graph, document["dag"], dag_hash(document["dag"]))

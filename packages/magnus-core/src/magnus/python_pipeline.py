@@ -19,6 +19,7 @@ from magnus.errors import UserInputError
 
 if TYPE_CHECKING:
     from magnus import sdk
+    from magnus.runtime.services import Pipeline as ParsedPipeline
 
 # The function a file may define instead of a top-level Pipeline.
 BUILDER = "pipeline"
@@ -28,6 +29,21 @@ def is_python_source(spec: str) -> bool:
     """Whether ``spec`` names a python pipeline (``x.py``, ``x.py:name``, ``package.module:name``)."""
     path = spec.split(":", 1)[0]
     return path.endswith(".py") or (":" in spec and not path.endswith((".yaml", ".yml")))
+
+
+def load_any(spec: str) -> "ParsedPipeline":
+    """The pipeline ``spec`` names, parsed and checked: a YAML file, or a python one (see the module).
+
+    Raises:
+        PipelineDefinitionError: the pipeline is malformed.
+        UserInputError: a python source holds no pipeline (see [`load_python_pipeline`][]).
+    """
+    if is_python_source(spec):
+        built, _ = load_python_pipeline(spec)
+        return built.parsed
+    from magnus.entrypoints import load_pipeline
+
+    return load_pipeline(spec)
 
 
 def load_python_pipeline(spec: str) -> Tuple["sdk.Pipeline", str]:
@@ -105,4 +121,4 @@ def _pipeline_of(value: Any, named: str) -> "sdk.Pipeline":
     return value
 
 
-__all__: List[str] = ["BUILDER", "is_python_source", "load_python_pipeline"]
+__all__: List[str] = ["BUILDER", "is_python_source", "load_any", "load_python_pipeline"]
