@@ -85,7 +85,9 @@ def test_a_file_is_refused(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.skipif(not os.environ.get("MAGNUS_TEST_FRESH_VENV"), reason="needs a package index: MAGNUS_TEST_FRESH_VENV=1")
+@pytest.mark.skipif(
+    not os.environ.get("MAGNUS_TEST_FRESH_VENV"), reason="installs from a package index: MAGNUS_TEST_FRESH_VENV=1"
+)
 def test_init_runs_in_a_fresh_venv_with_core_alone(tmp_path: Path) -> None:
     """Installs magnus-core alone (from this checkout) in a new virtualenv: no plugin, no catalog."""
     core = Path(__file__).resolve().parents[1]

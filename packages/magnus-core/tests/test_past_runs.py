@@ -15,12 +15,14 @@ from typing import Iterator
 import pytest
 
 import magnus
+from magnus.datastore.models import DataCatalog
 from magnus.errors import CatalogError, ConfigurationError, MagnusError, UserInputError
+from magnus.runs.client import CatalogFile
 from magnus.testing.pipelines import error_line, run_magnus
 
 pytestmark = pytest.mark.slow
 
-STEPS = '''
+STEPS = """
 from pathlib import Path
 
 import magnus
@@ -37,7 +39,7 @@ def prepare(seed: int) -> dict:
 def work(chunk: int) -> None:
     if chunk == 3:
         raise ValueError("chunk 3 is bad")
-'''
+"""
 
 PIPELINE = """
 dag:
@@ -144,6 +146,15 @@ def test_catalog_files_are_read_or_copied_on_demand(inside: Path, tmp_path: Path
     assert copied == tmp_path / "out" / "data" / "report.txt" and copied.read_text() == "seed 3\n"
 
 
+def test_a_file_named_out_of_the_folder_is_not_copied_there(inside: Path, tmp_path: Path) -> None:
+    """A run log edited by hand cannot make ``copy_to`` write outside the folder it is given."""
+    run = magnus.Run("ok-run", config="config.yaml")
+    for name in ("../escape.txt", str(tmp_path / "absolute.txt")):
+        with pytest.raises(CatalogError, match="would be copied outside"):
+            CatalogFile(DataCatalog(name=name), run).copy_to(tmp_path / "out")
+    assert sorted(path.name for path in tmp_path.rglob("*")) == []
+
+
 def test_runs_lists_newest_first_and_filters(inside: Path) -> None:
     assert [run.run_id for run in magnus.runs(config="config.yaml")] == ["bad-run", "ok-run"]
     assert [run.run_id for run in magnus.runs(status="fail")] == ["bad-run"]
@@ -204,7 +215,7 @@ def test_unknown_step_says_the_close_one_in_cli_and_sdk(inside: Path) -> None:
         run.steps["fna"]
     assert isinstance(raised.value, MagnusError) and str(raised.value) == expected
     assert "fna" not in run.steps and run.steps.get("fan") is run.steps["fan"]
-    with pytest.raises(KeyError, match="branch 'fan.1': no step 'wrk' .*did you mean 'work'"):
+    with pytest.raises(KeyError, match=r"branch 'fan\.1': no step 'wrk' .*did you mean 'work'"):
         run.steps["fan"].branches["1"].steps["wrk"]
 
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 
+from magnus.catalog import confined
 from magnus.datastore.listing import RunQuery, branch_label, span, summarize, walk_steps
 from magnus.datastore.models import BranchLog, DataCatalog, RunLog, StepAttempt, StepLog
 from magnus.errors import CatalogError
@@ -121,8 +122,17 @@ class CatalogFile:
             return self._fetch(Path(scratch)).read_bytes()
 
     def copy_to(self, folder: Union[str, Path]) -> Path:
-        """Copy the file into ``folder`` (at its name in the catalog, folders made); the path written."""
-        target = Path(folder) / self.name
+        """Copy the file into ``folder`` (at its name in the catalog, folders made); the path written.
+
+        Raises:
+            CatalogError: the name the run log records would lead out of ``folder`` (an absolute
+                path, a ``..``: a run log edited by hand), or the catalog no longer holds the file.
+        """
+        relative = Path(self.name)
+        if relative.is_absolute() or ".." in relative.parts:
+            where = f"run '{self._run.run_id}': file '{self.name}'"
+            raise CatalogError(f"{where} would be copied outside {folder}; refused")
+        target = confined(Path(folder), relative, "folder")
         with tempfile.TemporaryDirectory(prefix="magnus-run-file-") as scratch:
             fetched = self._fetch(Path(scratch))
             target.parent.mkdir(parents=True, exist_ok=True)
