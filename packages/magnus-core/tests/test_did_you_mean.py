@@ -1,4 +1,5 @@
-"""A misspelt name is refused with the name meant: plugin types, services, config keys, pipeline fields.
+"""A misspelt name is refused with the name meant: plugin types, services, config keys, pipeline
+fields, the steps a pipeline routes to and a mocked run patches.
 
 The same one line from ``magnus execute`` (exit 2, nothing run) and from the SDK's ``execute``
 (the error raised). Unknown run ids and step names of past runs: see ``test_past_runs.py``.
@@ -82,6 +83,30 @@ def test_a_misspelt_pipeline_field_names_the_field_meant(project: Path) -> None:
     (project / "pipeline.yaml").write_text(PIPELINE.replace("next: success", "nxt: success"))
     line = error_line(run_magnus("execute", cwd=project, isolated=True), 2)
     assert "dag.steps.first.nxt: unknown field (allowed: " in line and line.endswith("; did you mean 'next'?")
+
+
+def test_a_misspelt_next_step_names_the_step_meant(project: Path) -> None:
+    (project / "pipeline.yaml").write_text(PIPELINE.replace("next: success", "next: sucess"))
+    line = error_line(run_magnus("execute", cwd=project, isolated=True), 2)
+    assert line == (
+        "Error: pipeline.yaml: dag.steps.first.next: 'sucess' is not a step (known: first, success, fail); "
+        "did you mean 'success'?"
+    )
+    (project / "pipeline.yaml").write_text(PIPELINE.replace("start_at: first", "start_at: frist"))
+    line = error_line(run_magnus("execute", cwd=project, isolated=True), 2)
+    assert "dag.start_at: 'frist' is not a step (known: first, success, fail); did you mean 'first'?" in line
+
+
+def test_a_misspelt_patched_step_names_the_task_meant_in_cli_and_sdk(project: Path) -> None:
+    (project / "config.yaml").write_text("executor:\n  type: mocked\n  config:\n    patches:\n      frist: {}\n")
+    expected = "executor.config.patches.frist: not a task of the pipeline (tasks: first); did you mean 'first'?"
+    line = error_line(run_magnus("execute", "-c", "config.yaml", cwd=project, isolated=True), 2)
+    assert line.endswith(expected), line
+    with pytest.raises(UserInputError) as raised:
+        Pipeline(steps=[Task(name="first", command="typo_steps.first", terminate_with_success=True)]).execute(
+            configuration_file="config.yaml", quiet=True
+        )
+    assert str(raised.value).endswith(expected)
 
 
 def test_nothing_close_suggests_nothing() -> None:
