@@ -1,6 +1,8 @@
 """magnus: define a pipeline once, run it anywhere.
 
-``import magnus`` stays light: the SDK and the interaction API are imported on first use.
+``import magnus`` stays light: the SDK, the interaction API and the client of past runs are
+imported on first use. ``magnus.runs`` is the package of ``magnus runs``, callable as the function
+listing past runs (see `magnus.runs`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ _EXPORTS = {
     "get_experiment_tracker_context": "magnus.interaction",
     "start_interactive_session": "magnus.interaction",
     "end_interactive_session": "magnus.interaction",
+    "Run": "magnus.runs.client",
+    "runs": "magnus.runs",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -56,6 +60,7 @@ if TYPE_CHECKING:
         start_interactive_session,
         track_this,
     )
+    from magnus.runs.client import Run  # noqa: F401
     from magnus.sdk import (  # noqa: F401
         Catalog,
         Conditional,
@@ -77,6 +82,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'magnus' has no attribute '{name}'")
     import importlib
 
-    value = getattr(importlib.import_module(module_name), name)
+    module = importlib.import_module(module_name)
+    value = module if module_name == f"magnus.{name}" else getattr(module, name)
     globals()[name] = value
     return value

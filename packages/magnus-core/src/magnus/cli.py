@@ -389,6 +389,27 @@ def plan(pipeline_file: str, output_format: str, log_level: str) -> None:
     click.echo(compiled.to_json() if output_format == "json" else compiled.to_text(), nl=output_format == "json")
 
 
+@cli.command("init")
+@click.argument("folder", default=".")
+@click.option("--force", is_flag=True, help="Write into a folder that is not empty, replacing files of the same names.")
+@_log_level
+@_reports_errors
+def init(folder: str, force: bool, log_level: str) -> None:
+    """Create a project of your own in FOLDER (default: here): a pipeline, its steps, parameters, a config.
+
+    A folder that holds anything is refused unless --force is given.
+    """
+    from pathlib import Path
+
+    from magnus.scaffold import NEXT_COMMANDS, create_project
+
+    written = create_project(Path(folder), force)
+    click.echo(for_terminal(f"created in {folder}: {', '.join(written)}"))
+    click.echo("next:")
+    for command in ([f"cd {folder}"] if folder != "." else []) + list(NEXT_COMMANDS):
+        click.echo(for_terminal(f"  {command}"))
+
+
 # `magnus runs list|show|diff|report`: the group's module imports click only; its work, when run.
 cli.add_command(build_runs_group(_reports_errors, _log_level_option))
 

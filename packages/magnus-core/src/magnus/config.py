@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from magnus import defaults
 from magnus.errors import ConfigurationError
+from magnus.names import did_you_mean
 from magnus.plugins import installed_names, load_plugin
 from magnus.service import BaseService
 from magnus.validation import describe_validation_error
@@ -90,7 +91,10 @@ def _block(source: str, where: str, block: Any, default_type: Optional[str]) -> 
         raise ConfigurationError(f"{source}: {where}: must be a mapping with 'type' and 'config'{also}")
     unknown = set(block) - {"type", "config"}
     if unknown:
-        raise ConfigurationError(f"{source}: {where}.{sorted(unknown)[0]}: unknown field (allowed: type, config)")
+        first = sorted(unknown)[0]
+        raise ConfigurationError(
+            f"{source}: {where}.{first}: unknown field (allowed: type, config){did_you_mean(first, ('type', 'config'))}"
+        )
     service_type = block.get("type") or default_type
     if not service_type:
         raise ConfigurationError(f"{source}: {where}.type: missing (each tracker of the list names its type)")
@@ -104,7 +108,10 @@ def _read(path: str) -> Dict[str, Any]:
     content = load_yaml_mapping(path, "configuration file", ConfigurationError, "a mapping of services")
     unknown = [key for key in content if key not in SERVICES]
     if unknown:
-        raise ConfigurationError(f"{path}: {unknown[0]}: unknown service (allowed: {', '.join(SERVICES)})")
+        allowed = ", ".join(SERVICES)
+        raise ConfigurationError(
+            f"{path}: {unknown[0]}: unknown service (allowed: {allowed}){did_you_mean(unknown[0], SERVICES)}"
+        )
     return content
 
 

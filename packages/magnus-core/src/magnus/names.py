@@ -2,21 +2,24 @@
 
 Run ids people can say out loud (``<adjective>-<name>-<HHMM>``, the shape magnus 0.5.1 used); one
 check for every name a user gives that becomes a file or folder name (:func:`check_path_name`);
-one encoding for text that must be kept in a file name whatever it holds (:func:`encode_file_name`).
+one encoding for text that must be kept in a file name whatever it holds (:func:`encode_file_name`);
+one way to suggest the name a user meant (:func:`did_you_mean`).
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import random
 import unicodedata
 from datetime import datetime
 from pathlib import Path
-from typing import Optional, Union
+from typing import Iterable, Optional, Union
 from urllib.parse import quote
 
 from magnus.errors import ConfigurationError, UserInputError
+from magnus.terminal import for_terminal
 
 _ADJECTIVES = (
     "agile amber ancient bold brave bright calm candid clever cosmic crisp curious daring deft eager "
@@ -46,6 +49,17 @@ RUN_ID_MAX_BYTES = 128
 NAME_MAX_BYTES = 255
 # Longest encoded file name; longer ones keep a prefix and a digest of the whole (see encode_file_name).
 _ENCODED_MAX = 160
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``; did you mean 'file-system'?`` when ``known`` holds a close spelling of ``name``, else ''.
+
+    What every "unknown name" message ends with (a plugin type, a config key, a step of a run),
+    so a typo is fixed from the message alone. The suggestion is shown through
+    [`for_terminal`][magnus.terminal.for_terminal]: the message stays one line.
+    """
+    close = difflib.get_close_matches(name, sorted(set(known) - {name}), n=1, cutoff=0.6)
+    return f"; did you mean '{for_terminal(close[0])}'?" if close else ""
 
 
 def check_path_name(value: str, what: str, *, max_bytes: int = NAME_MAX_BYTES) -> str:

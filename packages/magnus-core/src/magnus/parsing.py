@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from magnus import defaults
 from magnus.errors import MagnusError, PipelineDefinitionError
 from magnus.graph import Graph
-from magnus.names import path_name_problem
+from magnus.names import did_you_mean, path_name_problem
 from magnus.parse_context import ParseContext, ProblemsRecorded
 from magnus.plugins import load_plugin
 from magnus.validation import describe_validation_error
@@ -84,7 +84,9 @@ def create_graph(dag: Any, ctx: ParseContext, internal_branch_name: str = "") ->
     if start_at in (None, ""):
         ctx.problem("required field is missing", "start_at")
     elif not start_known:
-        ctx.problem(f"'{start_at}' is not a step (known: {', '.join(map(str, steps_config))})", "start_at")
+        names = [str(name) for name in steps_config]
+        meant = did_you_mean(str(start_at), names)
+        ctx.problem(f"'{start_at}' is not a step (known: {', '.join(names)}){meant}", "start_at")
     complete = start_known and len(steps) == len(steps_config)
     _check_routing(graph, ctx, [str(name) for name in steps_config], complete=complete)
     return graph
@@ -130,7 +132,8 @@ def _check_routing(graph: Graph, ctx: ParseContext, names: List[str], complete: 
                 ctx.problem("required field is missing", "steps", name, field_name)
                 healthy = False
             elif target not in names:
-                ctx.problem(f"'{target}' is not a step (known: {known})", "steps", name, field_name)
+                meant = did_you_mean(str(target), names)
+                ctx.problem(f"'{target}' is not a step (known: {known}){meant}", "steps", name, field_name)
                 healthy = False
     if not complete:
         return

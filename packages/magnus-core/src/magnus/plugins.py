@@ -14,6 +14,7 @@ from importlib import metadata
 from typing import Any
 
 from magnus.errors import PluginLoadError, PluginNotFoundError
+from magnus.names import did_you_mean
 
 NAMESPACES = (
     "executor",
@@ -87,13 +88,15 @@ def is_installed(namespace: str, name: str) -> bool:
 
 
 def missing_plugin_message(namespace: str, name: str) -> str:
-    """Say what is missing, what is installed, and which package provides it when we know."""
+    """Say what is missing, what is installed, which package provides it when we know, and the
+    name meant when it is a typo of one installed or provided by a first-party package."""
     choices = ", ".join(installed_names(namespace)) or "none"
     message = f"unknown {namespace} type '{name}' (installed: {choices})"
     package = FIRST_PARTY_PACKAGES.get((namespace, name))
     if package:
-        message += f"; it is provided by {package}: pip install {package}"
-    return message
+        return message + f"; it is provided by {package}: pip install {package}"
+    provided = [known for space, known in FIRST_PARTY_PACKAGES if space == namespace]
+    return message + did_you_mean(name, [*installed_names(namespace), *provided])
 
 
 @functools.cache

@@ -6,7 +6,9 @@ what happens and it prints, on its stream (stderr), a line when a step starts an
 every :attr:`ProgressRenderer.interval` seconds at first, less often as the step runs on, so a
 map of 10,000 items prints a few dozen lines, not 10,000), and, when the command line asks at
 the very end, a summary: the run id, its status and duration, where its run log is, and for a
-failed run the command that resumes it.
+failed run the command that resumes it. A step that passed without running its command (a
+mocked run, ``executor: {type: mocked}``) says ``(mocked)`` after its status, and so does the
+summary of a run in which steps were mocked: a dry run never reads as a real one.
 
 Steps inside map items are counted, not printed one by one. Colour is used only when the stream
 is a terminal and ``NO_COLOR`` is not set. What users wrote (run ids, step names, a map's values,
@@ -96,6 +98,8 @@ class ProgressRenderer(RunObserver):
         self._kept = True
         self._interrupted = False
         self._outcome: Optional[_Outcome] = None
+        self._mocked = 0  # steps passed without running their command
+        self._ran = 0  # tasks that ran their command (in a mocked run, the patched ones)
 
     # ---- output -------------------------------------------------------------------------------
     def _paint(self, text: str, style: str) -> str:
@@ -133,13 +137,18 @@ class ProgressRenderer(RunObserver):
         if message == INTERRUPTED:
             self._interrupted = True
         fan = self._fans.pop(name, None)  # a composite step: what its branches counted
+        if ended.mocked:
+            self._mocked += 1
+        elif ended.step_type == "task" and not ended.reused:
+            self._ran += 1
         if ended.map_variable is not None:
             return
         indent = self._indent(name)
         if ended.reused:
             self._print(f"{indent}{shown(name)} {self._paint('reused', 'dim')} (succeeded in the run resumed)")
             return
-        line = f"{indent}{shown(name)} {self._paint(status, status)} in {format_seconds(ended.seconds)}"
+        mocked = f" {self._paint('(mocked)', 'note')}" if ended.mocked else ""
+        line = f"{indent}{shown(name)} {self._paint(status, status)}{mocked} in {format_seconds(ended.seconds)}"
         if fan is not None:
             line += f" ({fan.counts()})"
         if message and status != defaults.SUCCESS and (fan is None or message == INTERRUPTED):
@@ -192,6 +201,13 @@ class ProgressRenderer(RunObserver):
         self._print(note)
 
     # ---- the end ------------------------------------------------------------------------------
+    def _mocked_run(self) -> str:
+        """`` (mocked run: no command ran)`` for a run whose steps were mocked ('' for a real run)."""
+        if not self._mocked:
+            return ""
+        what = "no command ran" if not self._ran else "only patched steps ran"
+        return " " + self._paint(f"(mocked run: {what})", "note")
+
     def summary(self) -> None:
         """Print how the run ended (nothing when it never started): id, status, time, run log, resume."""
         outcome = self._outcome
@@ -202,7 +218,7 @@ class ProgressRenderer(RunObserver):
             return
         how = f"{outcome.status} (interrupted)" if self._interrupted else outcome.status
         self._print(
-            f"run {self._paint(shown(outcome.run_id), 'bold')} {self._paint(how, outcome.status)} "
+            f"run {self._paint(shown(outcome.run_id), 'bold')} {self._paint(how, outcome.status)}{self._mocked_run()} "
             f"in {format_seconds(outcome.seconds)}, run log: {shown(self._location)}"
         )
         if outcome.status == defaults.SUCCESS or not self.resume:

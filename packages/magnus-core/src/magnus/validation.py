@@ -6,7 +6,7 @@ from typing import Annotated, Any, Iterable, List
 
 from pydantic import AfterValidator, ValidationError
 
-from magnus.names import working_folder_problem
+from magnus.names import did_you_mean, working_folder_problem
 from magnus.terminal import for_terminal
 
 
@@ -22,14 +22,17 @@ def join_location(*parts: Any) -> str:
 def describe_validation_error(
     exc: ValidationError, *, source: str, location: str, known_fields: Iterable[str] = ()
 ) -> List[str]:
-    """One ``source: location.field: what is wrong`` line per pydantic error."""
-    allowed = ", ".join(sorted(known_fields))
+    """One ``source: location.field: what is wrong`` line per pydantic error; an unknown field says
+    the allowed ones, and the one meant when it is a typo of one."""
+    known = sorted(known_fields)
+    allowed = ", ".join(known)
     lines = []
     for error in exc.errors(include_url=False):
         where = join_location(location, *error["loc"])
         kind = error["type"]
         if kind == "extra_forbidden":
             what = "unknown field" + (f" (allowed: {allowed})" if allowed else "")
+            what += did_you_mean(str(error["loc"][-1]), known) if error["loc"] else ""
         elif kind == "missing":
             what = "required field is missing"
         elif kind == "value_error" and "error" in error.get("ctx", {}):

@@ -243,7 +243,7 @@ class StepHandlerExecutor(BaseExecutor):
         node = node or unit.node  # type: ignore[assignment]
         assert isinstance(node, ExecutableNode), f"unit {unit.planned.id} is not a step"
         step_log = StepRunner(unit.run.services).run(node, unit.map_variable, unit.step_log, mock, unit.retry)
-        return Ended(step_log.status, step_log.message)
+        return Ended(step_log.status, step_log.message, mocked=mock)
 
 
 class PlanRenderer(BaseExecutor):

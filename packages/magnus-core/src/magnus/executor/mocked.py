@@ -21,6 +21,7 @@ from pydantic import Field
 
 from magnus.errors import ConfigurationError
 from magnus.executor.base import StepHandlerExecutor
+from magnus.names import did_you_mean
 from magnus.nodes.base import ExecutableNode
 from magnus.nodes.task import TaskNode
 from magnus.runtime.handler import Ended
@@ -53,7 +54,10 @@ class MockedExecutor(StepHandlerExecutor):
         for name, patch in self.patches.items():
             if name not in tasks:
                 known = ", ".join(sorted(tasks))
-                raise ConfigurationError(f"executor.config.patches.{name}: not a task of the pipeline (tasks: {known})")
+                meant = did_you_mean(name, tasks)
+                raise ConfigurationError(
+                    f"executor.config.patches.{name}: not a task of the pipeline (tasks: {known}){meant}"
+                )
             self._patched(tasks[name], patch)
         self.check_commands(services.pipeline.graph, self._task_to_run)
 

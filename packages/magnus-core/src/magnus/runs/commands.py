@@ -1,8 +1,9 @@
 """The ``magnus runs`` command group: list, show, diff, report.
 
 Each command reads the run log store the configuration file names (``-c``, or
-``MAGNUS_CONFIG_FILE``); only this module knows about click, and the modules doing the work are
-imported when a command runs, so ``magnus --help`` does not load them.
+``MAGNUS_CONFIG_FILE``; with neither, ``.run_log_store/`` in the working folder); only this
+module knows about click, and the modules doing the work are imported when a command runs, so
+``magnus --help`` does not load them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ Decorator = Callable[[Command], Command]
 
 def _config_option(command: Command) -> Command:
     return click.option(
-        "-c", "--config-file", default="", help="Configuration file naming the run log store (or MAGNUS_CONFIG_FILE)."
+        "-c",
+        "--config-file",
+        default="",
+        help="Configuration file naming the run log store (or MAGNUS_CONFIG_FILE; default: .run_log_store/ here).",
     )(command)
 
 
@@ -56,13 +60,17 @@ def build_group(reports_errors: Decorator, log_level_option: Decorator) -> click
     @click.argument("run_id")
     @_config_option
     @click.option("--json", "as_json", is_flag=True, help="Print the whole run log (magnus 0.5.1's JSON layout).")
+    @click.option("--step", default="", help="Only this step (a name, or a branch step's name as the tree shows it).")
     @log_level_option
     @reports_errors
-    def show(run_id: str, config_file: str, as_json: bool, log_level: str) -> None:
+    def show(run_id: str, config_file: str, as_json: bool, step: str, log_level: str) -> None:
         """Show one run as a tree of steps and branches: status, duration, attempts, message."""
-        from magnus.runs.store import open_store, read_run
+        from magnus.runs.store import find_step, open_store, read_run
 
         run_log = read_run(open_store(config_file), run_id)
+        if step:
+            found = find_step(run_log, step)
+            run_log = run_log.model_copy(update={"steps": {found.internal_name: found}})
         if as_json:
             from magnus.terminal import json_for_terminal
 

@@ -36,7 +36,8 @@ class RunStarted(NamedTuple):
 class StepEnded(NamedTuple):
     """A non-terminal step that ended: its status, how long it took as the walk saw it, why it failed.
 
-    ``reused``: ``--use-cached`` skipped it (it succeeded in the run resumed).
+    ``reused``: ``--use-cached`` skipped it (it succeeded in the run resumed). ``mocked``: it passed
+    without running its command (``executor: {type: mocked}``).
     """
 
     name: str
@@ -46,6 +47,7 @@ class StepEnded(NamedTuple):
     seconds: float
     message: str = ""
     reused: bool = False
+    mocked: bool = False
 
 
 class RunObserver:

@@ -32,6 +32,7 @@ class Ended(NamedTuple):
     ``SLURM job 12 ran past its time limit: TIMEOUT``), ``detail`` what may explain it (the last
     lines of its output). ``retry``: such a death may be relaunched (False: cancelled on purpose).
     ``note`` is added to the message of a step that recorded a failure (where its output is).
+    ``mocked``: the step passed without running its command (a mocked run).
     """
 
     status: str = ""
@@ -40,6 +41,7 @@ class Ended(NamedTuple):
     detail: str = ""
     retry: bool = True
     note: str = ""
+    mocked: bool = False
 
 
 Handle = Hashable

@@ -226,10 +226,12 @@ class Orchestrator:
         else:
             heapq.heappush(self._core, (walk.key, next(self._order), unit, walk))
 
-    def _step_ended(self, unit: Unit, status: str, seconds: float, message: str, reused: bool = False) -> None:
+    def _step_ended(
+        self, unit: Unit, status: str, seconds: float, message: str, reused: bool = False, mocked: bool = False
+    ) -> None:
         node = unit.node
         self.events.step_ended(
-            StepEnded(unit.name, node.node_type, unit.map_variable, status, seconds, message, reused)
+            StepEnded(unit.name, node.node_type, unit.map_variable, status, seconds, message, reused, mocked)
         )
 
     def _route(self, unit: Unit, walk: _Walk, status: str) -> None:
@@ -413,7 +415,7 @@ class Orchestrator:
         elif status == defaults.FAIL and end.note:
             message = self._settle_message(unit, f"{message} ({end.note})")
         seconds = time.monotonic() - flight.started
-        self._step_ended(unit, status, seconds, message)
+        self._step_ended(unit, status, seconds, message, mocked=end.mocked)
         self._route(unit, flight.walk, status)
 
     def _settle_message(self, unit: Unit, message: str) -> str:
