@@ -56,9 +56,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 # A branch joining its fan-in: it ended (Skipped too, for a conditional's branch not chosen).
-_CONDITION = re.compile(
-    r"\(([\w-]+)\.Succeeded \|\| \1\.Failed(?: \|\| \1\.Skipped)?\)|([\w-]+)\.(Succeeded|Failed)"
-)
+_CONDITION = re.compile(r"\(([\w-]+)\.Succeeded \|\| \1\.Failed(?: \|\| \1\.Skipped)?\)|([\w-]+)\.(Succeeded|Failed)")
 
 
 def rendered_edges(manifest: Dict[str, Any], plan: Plan) -> Set[Edge]:
