@@ -68,6 +68,8 @@ class StepLog(BaseModel):
     user_defined_metrics: Dict[str, Any] = Field(default_factory=dict)
     branches: Dict[str, "BranchLog"] = Field(default_factory=dict)
     data_catalog: List[DataCatalog] = Field(default_factory=list)
+    # The objects the step put (``returns`` of kind object, ``put_object``): name -> pickled bytes.
+    objects: Dict[str, int] = Field(default_factory=dict)
 
     def get_data_catalogs_by_stage(self, stage: str = "put") -> List[DataCatalog]:
         """Catalog entries of this step and of every step in its branches recorded at ``stage``."""
