@@ -177,3 +177,16 @@ def test_returns_on_a_shell_task_is_refused_before_the_run(project: Path) -> Non
     result = run_magnus("execute", "-f", pipeline, cwd=project)
     assert result.returncode == 2
     assert result.stderr.startswith(f"Error: {pipeline}: dag.steps.echo.returns: unknown field")
+
+
+def test_an_object_named_as_a_parameter_fails_the_step_before_its_function_runs(project: Path) -> None:
+    """An argument of that name would receive the parameter: the object would be silently out of reach."""
+    returns = [{"name": "rate", "kind": "object"}]
+    pipeline = write_pipeline(project, {"one": task("returning_steps.one_value", returns=returns)}, "one")
+    run_log = execute(pipeline, configure(project, catalog=True), "params.yaml")
+    assert run_log.status == defaults.FAIL
+    assert run_log.steps["one"].message == (
+        "ParameterError: returns the object 'rate', but the run has a parameter 'rate', which an argument 'rate' "
+        "receives first: name the object otherwise"
+    )
+    assert run_log.steps["one"].objects == {}

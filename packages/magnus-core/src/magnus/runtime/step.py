@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional,
 from magnus import defaults, supervision
 from magnus.capture import captured_output
 from magnus.datastore.models import DataCatalog, StepAttempt, StepLog
-from magnus.errors import CatalogError, MagnusError, ServiceError, StepLogNotFoundError
+from magnus.errors import CatalogError, MagnusError, ParameterError, ServiceError, StepLogNotFoundError
 from magnus.json_data import by_reference
 from magnus.nodes.base import BaseNode, ExecutableNode
 from magnus.returns import METRIC, OBJECT
@@ -201,6 +201,7 @@ class StepRunner:
             parameters = store.get_parameters(services.run_id)
             used = task.parameters_used(parameters, current.map_variable)
             attempt.parameters = by_reference(redactor.redact_data(used))  # a large value is in the run's once
+            _refuse_objects_named_as_parameters(task.returned(), {**parameters, **(current.map_variable or {})})
             given = {**parameters, **objects.held(current, task.objects_wanted(parameters, current.map_variable))}
             with parameters_in_environment(parameters, current.map_variable, services.parameter_variables) as changed:
                 returned = task.execute_command(given, current.map_variable)
@@ -273,6 +274,22 @@ class StepRunner:
                 logger.warning("%s: the execution log was not kept: %s", name, services.redactor.redact(str(exc)))
         finally:
             log.close()
+
+
+def _refuse_objects_named_as_parameters(returns: Sequence["Returned"], parameters: Dict[str, Any]) -> None:
+    """Before the command runs: an object of ``returns`` may not have a parameter's name.
+
+    A later step's argument of that name would receive the parameter, silently not the object.
+
+    Raises:
+        ParameterError: naming the object.
+    """
+    for declared in returns:
+        if declared.kind == OBJECT and declared.name in parameters:
+            raise ParameterError(
+                f"returns the object '{declared.name}', but the run has a parameter '{declared.name}', which an "
+                f"argument '{declared.name}' receives first: name the object otherwise"
+            )
 
 
 def _kept_as_declared(current: CurrentStep, returns: Sequence["Returned"], returned: Dict[str, Any]) -> Dict[str, Any]:
