@@ -41,6 +41,14 @@ def not_json():
     return float("nan")
 
 
+def evaluate_unless_flagged(model: Model) -> dict:
+    import os
+
+    if os.path.exists("broken.flag"):
+        raise ValueError("flagged as broken")
+    return {"weight": model.weight}
+
+
 def returns_a_float_without_returns() -> float:
     return 1.5
 """
@@ -190,3 +198,19 @@ def test_an_object_named_as_a_parameter_fails_the_step_before_its_function_runs(
         "receives first: name the object otherwise"
     )
     assert run_log.steps["one"].objects == {}
+
+
+@pytest.mark.parametrize("catalog", [True, False], ids=["file-system catalog", "no catalog keeping data"])
+def test_a_resumed_run_gives_the_object_of_a_reused_step_to_the_step_that_failed(project: Path, catalog: bool) -> None:
+    steps = {
+        "train": task("returning_steps.train", "evaluate", returns=RETURNS),
+        "evaluate": task("returning_steps.evaluate_unless_flagged"),
+    }
+    pipeline = write_pipeline(project, steps, "train")
+    config = configure(project, catalog)
+    (project / "broken.flag").write_text("")
+    assert execute(pipeline, config, "params.yaml", run_id="first").status == defaults.FAIL
+    (project / "broken.flag").unlink()
+    resumed = execute(pipeline, config, "params.yaml", run_id="second", use_cached="first")
+    assert resumed.status == defaults.SUCCESS
+    assert resumed.steps["train"].mock is True and resumed.parameters["weight"] == 5.0
