@@ -202,6 +202,7 @@ GALLERY = {
     "retries.yaml": {"download": SUCCESS, "success": SUCCESS},
     "parameters.yaml": {"read initial": SUCCESS, "use returned": SUCCESS, "in the shell": SUCCESS, "success": SUCCESS},
     "interaction.yaml": {"train": SUCCESS, "evaluate": SUCCESS, "success": SUCCESS},
+    "returns.yaml": {"fit": SUCCESS, "predict": SUCCESS, "success": SUCCESS},
     "conditional.yaml": {
         "measure": SUCCESS,
         "route": SUCCESS,

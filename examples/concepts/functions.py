@@ -194,3 +194,34 @@ def report(score: float) -> None:
 
 
 # --8<-- [end:custom_reducer]
+
+
+# --8<-- [start:returns]
+class Line:
+    """A fitted model: any python object can be returned as an object (it is pickled)."""
+
+    def __init__(self, slope: float, intercept: float) -> None:
+        self.slope, self.intercept = slope, intercept
+
+    def __call__(self, x: float) -> float:
+        return self.slope * x + self.intercept
+
+
+def fit_line() -> tuple:
+    """``returns: [points, {name: line, kind: object}, {name: error, kind: metric}]``: one value per name."""
+    xs, ys = [0.0, 1.0, 2.0, 3.0], [1.0, 3.1, 4.9, 7.0]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sum((x - mean_x) ** 2 for x in xs)
+    line = Line(slope, mean_y - slope * mean_x)
+    error = max(abs(line(x) - y) for x, y in zip(xs, ys, strict=True))
+    return len(xs), line, round(error, 3)
+
+
+def predict(line: Line, points: int) -> float:
+    """``line`` is the object ``fit`` returned (found by the argument's name); ``points`` a parameter."""
+    prediction = round(line(10.0), 2)
+    print(f"fitted on {points} points, y(10) = {prediction}")
+    return prediction
+
+
+# --8<-- [end:returns]

@@ -106,6 +106,10 @@ def each(item: int) -> None:
 
 def leaky() -> None:
     magnus.track_this(token=magnus.get_secret("token"), score=1.0)
+
+
+def returns_metrics():
+    return f"key {magnus.get_secret('token')}", 0.9
 """
 
 
@@ -280,3 +284,21 @@ def test_a_bad_tracker_of_a_list_is_named_by_its_place(project: Path, block: Dic
     with pytest.raises(ConfigurationError) as raised:
         create_service("experiment_tracker", configuration["experiment_tracker"], "config.yaml")
     assert message in str(raised.value)
+
+
+def test_metrics_a_step_returns_reach_every_tracker_through_the_redactor(project: Path) -> None:
+    """``returns: [{name, kind: metric}]`` tracks as ``track_this`` does: numbers are metrics,
+    anything else a tracker parameter, secrets masked in the trackers and the step log alike."""
+    metrics = [{"name": "token", "kind": "metric"}, {"name": "score", "kind": "metric"}]
+    write_pipeline(project, {"ret": task("tracked_steps.returns_metrics", returns=metrics)}, "ret", name="ret.yaml")
+    first, second = project / "first.jsonl", project / "second.jsonl"
+    config = configure(
+        project, [jsonl(first), jsonl(second)], secrets={"type": "known", "config": {"values": {"token": SECRET}}}
+    )
+    run_log = execute("ret.yaml", config, "params.yaml", run_id="returned-metrics")
+    assert run_log.status == defaults.SUCCESS
+    assert run_log.steps["ret"].user_defined_metrics == {"token": "key ***", "score": 0.9}
+    for path in (first, second):
+        assert SECRET not in path.read_text()
+        assert metrics_in(path) == {"score": [(0, 0.9)]}
+        assert {"call": "parameter", "key": "token", "value": "key ***"} in records(path)

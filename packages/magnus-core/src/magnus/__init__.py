@@ -23,6 +23,8 @@ _EXPORTS = {
     "Success": "magnus.sdk",
     "Fail": "magnus.sdk",
     "Catalog": "magnus.sdk",
+    "pickled": "magnus.returns",
+    "metric": "magnus.returns",
     "get_parameter": "magnus.interaction",
     "set_parameter": "magnus.interaction",
     "get_secret": "magnus.interaction",
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
         start_interactive_session,
         track_this,
     )
+    from magnus.returns import metric, pickled  # noqa: F401
     from magnus.runs.client import Run  # noqa: F401
     from magnus.sdk import (  # noqa: F401
         Catalog,

@@ -11,16 +11,11 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
-from pathlib import Path
-from typing import Any, ContextManager, List, Optional
+from typing import Any, ContextManager, Optional
 
 from magnus import defaults
-from magnus.atomic import write_atomically
 from magnus.datastore.models import RunLog
-from magnus.errors import CatalogError, NoRunContextError, UserInputError
-from magnus.map_position import position_names
-from magnus.names import check_path_name, encode_file_name
+from magnus.errors import NoRunContextError
 from magnus.parameters import (
     cast_value,
     check_parameters,
@@ -29,7 +24,7 @@ from magnus.parameters import (
     private_copy,
     to_jsonable,
 )
-from magnus.runtime import current
+from magnus.runtime import current, objects
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
 
@@ -121,14 +116,6 @@ def get_from_catalog(name: str, destination_folder: Optional[str] = None) -> Non
     step.step_log.add_data_catalogs(catalog.get(name, step.services.run_id, folder))
 
 
-# Where put_object keeps objects when no catalog keeps data: a folder of each run under the
-# working folder (which containers of the run mount too), never the working folder itself.
-OBJECTS_FOLDER = Path(".magnus") / "objects"
-# Objects put at a map position live under this folder of the run's objects (names never start with it).
-_AT_POSITION = ".map"
-_GLOB_CHARACTERS = frozenset("*?[]")
-
-
 def put_object(data: Any, name: str) -> None:
     """Store a python object for later steps of this run (``get_object(name)``).
 
@@ -137,33 +124,18 @@ def put_object(data: Any, name: str) -> None:
     is kept in ``.magnus/objects/<run_id>/`` under the working folder. Inside a map iteration the
     object is also kept for that iteration alone, so iterations putting the same name do not
     overwrite what each reads back; the run-wide copy is the last one put, as in magnus 0.5.1.
+    A python function taking an argument of that name (without a default, named by no
+    parameter) receives the object too.
 
     Raises:
         UserInputError: ``name`` cannot be a file name (empty, ``/``, ``..``, a glob character).
     """
-    step = _require_step()
-    services = step.services
-    extension = services.pickler.extension
-    keys = _object_keys(name, step.map_variable)
-    with tempfile.TemporaryDirectory(prefix="magnus-object-") as scratch:
-        made = Path(scratch) / "object"
-        services.pickler.dump(data, str(made))
-        pickled = Path(str(made) + extension).read_bytes()
-        if not services.catalog.keeps_data:
-            for key in keys:
-                file = _objects_folder(services.run_id) / (key + extension)
-                file.parent.mkdir(parents=True, exist_ok=True)
-                write_atomically(file, pickled, durable=False)
-            return
-        for key in keys:
-            file = Path(scratch, key + extension)
-            file.parent.mkdir(parents=True, exist_ok=True)
-            file.write_bytes(pickled)
-            step.step_log.add_data_catalogs(services.catalog.put(key + extension, services.run_id, scratch))
+    objects.put(_require_step(), data, name)
 
 
 def get_object(name: str) -> Any:
-    """The object stored by ``put_object(data, name)`` in this run (or a run it resumes).
+    """The object stored by ``put_object(data, name)`` (or returned as ``pickled(name)``) in this run
+    (or a run it resumes).
 
     Inside a map iteration, what this iteration put comes first, then what was put for the
     enclosing iterations, then for the whole run.
@@ -172,46 +144,7 @@ def get_object(name: str) -> Any:
         CatalogError: no object of that name was put.
         UserInputError: ``name`` cannot be a file name.
     """
-    step = _require_step()
-    services = step.services
-    extension = services.pickler.extension
-    keys = _object_keys(name, step.map_variable)
-    if not services.catalog.keeps_data:
-        runs = [services.run_id] + ([services.original_run_id] if services.original_run_id else [])
-        for run_id in runs:
-            for key in keys:
-                stem = _objects_folder(run_id) / key
-                if Path(str(stem) + extension).is_file():
-                    return services.pickler.load(str(stem))
-    else:
-        with tempfile.TemporaryDirectory(prefix="magnus-object-") as scratch:
-            for key in keys:
-                try:
-                    entries = services.catalog.get(key + extension, services.run_id, scratch)
-                except CatalogError:
-                    continue
-                step.step_log.add_data_catalogs(entries)
-                return services.pickler.load(str(Path(scratch, key)))
-    raise CatalogError(f"get_object: no object '{name}' was put in run '{services.run_id}'")
-
-
-def _object_keys(name: str, map_variable: defaults.TypeMapVariable) -> List[str]:
-    """Where an object named ``name`` is kept (without the pickler's extension), most specific first.
-
-    One key per enclosing map position (``.map/<item>/.../<name>``, the items' names encoded as
-    file names: items sharing ``str(value)`` get their own, see :mod:`magnus.map_position`), then
-    the run's (``<name>``).
-    """
-    check_path_name(name, "object name")
-    if _GLOB_CHARACTERS.intersection(name):
-        raise UserInputError(f"object name {name!r}: must not contain any of '*?[]' (it becomes a file name)")
-    values = [encode_file_name(item) for item in position_names(map_variable)]
-    keys = ["/".join([_AT_POSITION, *values[:depth], name]) for depth in range(len(values), 0, -1)]
-    return [*keys, name]
-
-
-def _objects_folder(run_id: str) -> Path:
-    return OBJECTS_FOLDER / check_path_name(run_id, "run id")
+    return objects.get(_require_step(), name)
 
 
 def get_run_id() -> str:

@@ -106,6 +106,14 @@ class Task(BaseTraversal):
 
     The fields are a YAML task's: ``command``, ``command_type``, ``catalog`` (a `Catalog`),
     ``overrides``, ``max_attempts`` and the task type's own (``notebook_output_path``...).
+
+    A python task's ``returns`` names what its function returns (one value, or a tuple of one
+    per name): a name is a parameter, ``pickled(name)`` an object (pickled into the catalog,
+    given to later steps whose function has an argument ``name``), ``metric(name)`` a metric::
+
+        from magnus import metric, pickled
+
+        train = Task(name="train", command="steps.train", returns=["rows", pickled("model"), metric("score")])
     """
 
     node_type: ClassVar[str] = "task"

@@ -1,6 +1,7 @@
 """The run log: what ran, with which parameters, code and data, and how it ended.
 
-The JSON layout is magnus 0.5.1's, field for field, so tools that read old run logs read ours.
+The JSON layout is magnus 0.5.1's, field for field, so tools that read old run logs read ours;
+a step that put python objects also has ``objects`` (their names and sizes), which 0.5.1 had not.
 Internal names are dot paths: ``step``, ``step.branch``, ``step.branch.step`` and so on; a map
 branch is named by its iteration value (``map_step.3``).
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from magnus import defaults
 from magnus.errors import BranchLogNotFoundError, StepLogNotFoundError
@@ -68,6 +69,16 @@ class StepLog(BaseModel):
     user_defined_metrics: Dict[str, Any] = Field(default_factory=dict)
     branches: Dict[str, "BranchLog"] = Field(default_factory=dict)
     data_catalog: List[DataCatalog] = Field(default_factory=list)
+    # The objects the step put (``returns`` of kind object, ``put_object``): name -> pickled bytes.
+    objects: Dict[str, int] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_objects(self, handler: SerializerFunctionWrapHandler) -> Dict[str, Any]:
+        """A step that put no object is written in magnus 0.5.1's layout, without ``objects``."""
+        dumped: Dict[str, Any] = handler(self)
+        if not self.objects:
+            dumped.pop("objects", None)
+        return dumped
 
     def get_data_catalogs_by_stage(self, stage: str = "put") -> List[DataCatalog]:
         """Catalog entries of this step and of every step in its branches recorded at ``stage``."""

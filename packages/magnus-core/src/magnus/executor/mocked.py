@@ -82,7 +82,8 @@ class MockedExecutor(StepHandlerExecutor):
         from magnus.plugins import load_plugin
 
         task = node.executable
-        config = {"command_type": task.task_type, **task.model_dump(), **patch}
+        # defaults left out: a patch may change the task type, whose defaults then apply
+        config = {"command_type": task.task_type, **task.model_dump(exclude_defaults=True), **patch}
         command_type = config.pop("command_type")
         try:
             executable = load_plugin("tasks", command_type)(**config)

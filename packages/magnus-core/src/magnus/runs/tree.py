@@ -1,7 +1,8 @@
 """``magnus runs show``: one run as a tree of its steps and branches.
 
 Map iterations, parallel branches and nested dags appear under the step that holds them, each
-step with its type, status, duration, attempts and message (its first line). What users wrote
+step with its type, status, duration, attempts and message (its first line), then the objects
+it put (``returns`` of kind object, ``put_object``) with their pickled size. What users wrote
 (names, a map's values, messages, the tag) is shown through :func:`~magnus.terminal.for_terminal`.
 """
 
@@ -46,6 +47,8 @@ def _rows(log: Union[RunLog, BranchLog], indent: str, rows: List[_Row]) -> None:
         branch_mark = "" if top else ("└─ " if last else "├─ ")
         rows.append(_step_row(step, indent + branch_mark))
         below = indent + ("" if top else ("   " if last else "│  "))
+        for name, size in step.objects.items():
+            rows.append((f"{below}  {shown(name)}", "object", "", describe_size(size), "", ""))
         branches = list(step.branches.values())
         for number, branch in enumerate(branches):
             final = number == len(branches) - 1
@@ -54,6 +57,18 @@ def _rows(log: Union[RunLog, BranchLog], indent: str, rows: List[_Row]) -> None:
             took = describe_duration(end - start) if start and end else ""
             rows.append((f"{below}{'└─ ' if final else '├─ '}[{label}]", "branch", shown(branch.status), took, "", ""))
             _rows(branch, below + ("   " if final else "│  "), rows)
+
+
+def describe_size(size: int) -> str:
+    """``512 B``, ``1.5 KiB``, ``3.2 MiB``...: a size as people read it."""
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
 
 
 def _step_row(step: StepLog, prefix: str) -> _Row:

@@ -45,6 +45,8 @@ class CurrentStep:
     step_log: "StepLog"
     map_variable: defaults.TypeMapVariable = None
     metrics: StepMetrics = field(default_factory=StepMetrics)
+    # The objects it put, by name: their pickled size in bytes (shown by ``magnus runs show``).
+    objects: Dict[str, int] = field(default_factory=dict)
 
 
 _current: ContextVar[Optional[CurrentStep]] = ContextVar("magnus_current_step", default=None)

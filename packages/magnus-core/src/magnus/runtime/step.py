@@ -11,14 +11,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from typing import TYPE_CHECKING, Callable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from magnus import defaults, supervision
 from magnus.capture import captured_output
 from magnus.datastore.models import DataCatalog, StepAttempt, StepLog
-from magnus.errors import ArgumentError, CatalogError, MagnusError, ServiceError, StepLogNotFoundError
+from magnus.errors import ArgumentError, CatalogError, MagnusError, ParameterError, ServiceError, StepLogNotFoundError
 from magnus.json_data import by_reference
 from magnus.nodes.base import BaseNode, ExecutableNode
+from magnus.returns import METRIC, OBJECT
+from magnus.runtime import objects
 from magnus.runtime.current import CurrentStep, running, track
 from magnus.runtime.environment import parameters_in_environment
 from magnus.runtime.execution_log import ExecutionLog
@@ -28,6 +30,7 @@ from magnus.tracebacks import format_failure
 
 if TYPE_CHECKING:
     from magnus.nodes.base import CatalogSettings
+    from magnus.returns import Returned
     from magnus.runtime.services import RunServices
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
@@ -105,6 +108,7 @@ class StepRunner:
         step_log.status = attempt.status
         step_log.message = attempt.message = services.redactor.redact(attempt.message)
         step_log.user_defined_metrics = current.metrics.as_run_log()
+        step_log.objects.update(current.objects)
         services.run_log_store.add_step_log(services.run_id, step_log)
         refused = self._tracking(lambda: services.experiment_tracker.end_step(step_log.internal_name, step_log.status))
         if refused and step_log.status == defaults.SUCCESS:  # what it tracked is lost: the step did not succeed
@@ -197,10 +201,13 @@ class StepRunner:
             parameters = store.get_parameters(services.run_id)
             used = task.parameters_used(parameters, current.map_variable)
             attempt.parameters = by_reference(redactor.redact_data(used))  # a large value is in the run's once
+            _refuse_objects_named_as_parameters(task.returned(), {**parameters, **(current.map_variable or {})})
+            given = {**parameters, **objects.held(current, task.objects_wanted(parameters, current.map_variable))}
             with parameters_in_environment(parameters, current.map_variable, services.parameter_variables) as changed:
-                returned = task.execute_command(parameters, current.map_variable)
+                returned = task.execute_command(given, current.map_variable)
             for name, value, number in changed.metrics:
                 track(current, name, value, number)
+            returned = _kept_as_declared(current, task.returned(), returned)
             updates = {**changed.parameters, **returned}
             if updates:
                 attempt.output_parameters = redactor.redact_data(updates)
@@ -269,6 +276,41 @@ class StepRunner:
                 logger.warning("%s: the execution log was not kept: %s", name, services.redactor.redact(str(exc)))
         finally:
             log.close()
+
+
+def _refuse_objects_named_as_parameters(returns: Sequence["Returned"], parameters: Dict[str, Any]) -> None:
+    """Before the command runs: an object of ``returns`` may not have a parameter's name.
+
+    A later step's argument of that name would receive the parameter, silently not the object.
+
+    Raises:
+        ParameterError: naming the object.
+    """
+    for declared in returns:
+        if declared.kind == OBJECT and declared.name in parameters:
+            raise ParameterError(
+                f"returns the object '{declared.name}', but the run has a parameter '{declared.name}', which an "
+                f"argument '{declared.name}' receives first: name the object otherwise"
+            )
+
+
+def _kept_as_declared(current: CurrentStep, returns: Sequence["Returned"], returned: Dict[str, Any]) -> Dict[str, Any]:
+    """Keep what a task returned as its ``returns`` says: objects put, metrics tracked; the parameters.
+
+    Without ``returns`` everything returned is a parameter (magnus 0.5.1).
+    """
+    if not returns:
+        return returned
+    parameters: Dict[str, Any] = {}
+    for declared in returns:
+        value = returned[declared.name]
+        if declared.kind == OBJECT:
+            objects.put(current, value, declared.name)
+        elif declared.kind == METRIC:
+            track(current, declared.name, value)
+        else:
+            parameters[declared.name] = value
+    return parameters
 
 
 def new_step_log(node: BaseNode, internal_name: str, services: "RunServices") -> StepLog:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, ClassVar, Dict
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Sequence
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from magnus import defaults
+
+if TYPE_CHECKING:
+    from magnus.returns import Returned
 
 
 class BaseTaskType(BaseModel):
@@ -47,6 +50,23 @@ class BaseTaskType(BaseModel):
         """
         return {**parameters, **(map_variable or {})}
 
+    def returned(self) -> Sequence["Returned"]:
+        """What the command's return value is, by name (its ``returns``); empty: parameters, as in 0.5.1.
+
+        The step runner keeps each named value as its kind says (a parameter, an object, a
+        metric). Only task types with a ``returns`` field say anything here.
+        """
+        return ()
+
+    def objects_wanted(self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None) -> List[str]:
+        """The names of objects (``returns`` of kind ``object``, ``put_object``) the command takes.
+
+        The step runner gets those the run holds and passes them to :meth:`execute_command` with
+        the parameters. The default is none: only a python function says which it takes, by its
+        arguments.
+        """
+        return []
+
     def check(self) -> None:
         """Refuse, before any step of the run has run, a command that cannot run in this process.
 
@@ -65,6 +85,10 @@ class BaseTaskType(BaseModel):
         self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None
     ) -> Dict[str, Any]:
         """Run the command and return the parameters it sets (new or changed), or ``{}``.
+
+        ``parameters`` also holds the objects of :meth:`objects_wanted` that the run holds. With
+        :meth:`returned` declared, what is returned is every value it names, by name, whatever
+        its kind (the step runner keeps objects and metrics as such).
 
         What the command prints goes to ``sys.stdout``/``sys.stderr`` (the caller captures it).
         A command running in another process passes back what it exported by copying the

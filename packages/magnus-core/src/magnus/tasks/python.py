@@ -6,22 +6,35 @@ import functools
 import importlib
 import os
 import sys
-from typing import Any, Callable, ClassVar, Dict
+from typing import Any, Callable, ClassVar, Dict, List, Sequence
+
+from pydantic import Field, field_validator
 
 from magnus import defaults
 from magnus.errors import TaskFailedError
-from magnus.parameters import accepted_names, bind_arguments, returned_parameters
+from magnus.parameters import accepted_names, bind_arguments, objects_taken, returned_parameters
+from magnus.returns import Returned, name_values, parse_returns
 from magnus.tasks.base import BaseTaskType
 
 
 class PythonTaskType(BaseTaskType):
     """Calls a python function, giving it parameters by argument name.
 
-    The function returns ``None``, a pydantic model or a dict; the fields of what it returns
-    become (or replace) parameters of the run.
+    Without ``returns`` the function returns ``None``, a pydantic model or a dict; the fields of
+    what it returns become (or replace) parameters of the run (magnus 0.5.1). With ``returns``
+    (see :mod:`magnus.returns`) what it returns is named: a value, or a tuple of one value per name.
+    An argument without a default that no parameter names takes the object of that name, when the
+    run holds one.
     """
 
     task_type: ClassVar[str] = "python"
+
+    returns: List[Returned] = Field(default_factory=list)
+
+    @field_validator("returns", mode="before")
+    @classmethod
+    def _returns_are_names(cls, declared: Any) -> List[Returned]:
+        return parse_returns(declared)
 
     @functools.cached_property
     def function(self) -> Callable[..., Any]:
@@ -40,7 +53,20 @@ class PythonTaskType(BaseTaskType):
         self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None
     ) -> Dict[str, Any]:
         arguments = bind_arguments(self.function, parameters, map_variable)
-        return returned_parameters(self.function(**arguments), self.command)
+        value = self.function(**arguments)
+        if self.returns:
+            return name_values(value, self.returns, self.command)
+        return returned_parameters(value, self.command)
+
+    def returned(self) -> Sequence[Returned]:
+        return self.returns
+
+    def objects_wanted(self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None) -> List[str]:
+        """Arguments without a default that no parameter names (nor a pydantic model annotates)."""
+        try:
+            return objects_taken(self.function, {**parameters, **(map_variable or {})})
+        except TaskFailedError:
+            return []
 
     def parameters_used(
         self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None

@@ -111,6 +111,29 @@ def total(values: list) -> int:
     return sum(values)
 
 
+class Box:
+    """An object no parameter can hold: it crosses processes pickled, through the catalog."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
+def make_box(x: int):
+    return x + 10, Box(x * 7), 0.5
+
+
+def open_box(box: Box, total: int) -> dict:
+    return {"unboxed": box.value, "total_seen": total}
+
+
+def box_item(item: int) -> Box:
+    return Box(item * 100)
+
+
+def open_item(boxed: Box, item: int) -> dict:
+    return {f"opened_{item}": boxed.value}
+
+
 def breaks_at_one_while_flagged(i: int) -> dict:
     if i == 1 and Path("broken.flag").exists():
         raise ValueError("iteration 1 flagged as broken")
@@ -243,6 +266,32 @@ PIPELINES: Dict[str, Dict[str, Any]] = {
                 "next": "success",
                 "branch": _dag("work", {"work": _task("contract_steps.per_item_value")}),
             }
+        },
+    ),
+    # Returned objects: a python object crosses to the next step (and to each map item's next
+    # step, each its own) through the catalog, wherever the steps run.
+    "objects": _dag(
+        "make",
+        {
+            "make": _task(
+                "contract_steps.make_box",
+                "open",
+                returns=["total", {"name": "box", "kind": "object"}, {"name": "score", "kind": "metric"}],
+            ),
+            "open": _task("contract_steps.open_box", "each"),
+            "each": {
+                "type": "map",
+                "iterate_on": "items",
+                "iterate_as": "item",
+                "next": "success",
+                "branch": _dag(
+                    "box",
+                    {
+                        "box": _task("contract_steps.box_item", "open", returns=[{"name": "boxed", "kind": "object"}]),
+                        "open": _task("contract_steps.open_item"),
+                    },
+                ),
+            },
         },
     ),
     "resumable": _dag(
@@ -555,6 +604,17 @@ class ExecutorContract:
         run_log = runner("reducer", "reducer-1")
         assert run_log.status == defaults.SUCCESS
         assert run_log.parameters["value"] == 60
+
+    def test_returned_objects_reach_later_steps_by_argument_name(self, runner: PipelineRunner) -> None:
+        run_log = runner("objects", "objects-1")
+        assert run_log.status == defaults.SUCCESS, outcome(run_log)
+        assert run_log.parameters["total"] == 11 and run_log.parameters["unboxed"] == 7
+        assert run_log.parameters["total_seen"] == 11
+        assert [run_log.parameters[f"opened_{item}"] for item in (1, 2, 3)] == [100, 200, 300]
+        assert run_log.steps["make"].user_defined_metrics == {"score": 0.5}
+        assert "box" not in run_log.parameters and run_log.steps["make"].objects["box"] > 0
+        boxed = run_log.steps["each"].branches["each.2"].steps["each.2.box"]
+        assert boxed.objects["boxed"] > 0
 
     def test_a_resumed_loop_starts_at_the_iteration_that_failed(self, project: Path, runner: PipelineRunner) -> None:
         if not self.resumable:
