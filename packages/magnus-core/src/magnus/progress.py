@@ -139,7 +139,7 @@ class ProgressRenderer(RunObserver):
         fan = self._fans.pop(name, None)  # a composite step: what its branches counted
         if ended.mocked:
             self._mocked += 1
-        elif ended.step_type == "task" and not ended.reused:
+        elif ended.ran_command:
             self._ran += 1
         if ended.map_variable is not None:
             return

@@ -37,7 +37,8 @@ class StepEnded(NamedTuple):
     """A non-terminal step that ended: its status, how long it took as the walk saw it, why it failed.
 
     ``reused``: ``--use-cached`` skipped it (it succeeded in the run resumed). ``mocked``: it passed
-    without running its command (``executor: {type: mocked}``).
+    without running its command (``executor: {type: mocked}``). ``ran_command``: it ran a command
+    of the user's (a task, not a stub, a composite or a mock).
     """
 
     name: str
@@ -48,6 +49,7 @@ class StepEnded(NamedTuple):
     message: str = ""
     reused: bool = False
     mocked: bool = False
+    ran_command: bool = False
 
 
 class RunObserver:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Dict, List, Mapping, NamedTuple, Optional, Seq
 
 from magnus import defaults
 from magnus.errors import UserInputError
-from magnus.nodes.base import resolve_map_placeholders
+from magnus.nodes.base import ExecutableNode, resolve_map_placeholders
 from magnus.nodes.composite import BranchRun, CompositeNode
 from magnus.reach import Reach
 from magnus.runtime import plan as kinds
@@ -230,8 +230,9 @@ class Orchestrator:
         self, unit: Unit, status: str, seconds: float, message: str, reused: bool = False, mocked: bool = False
     ) -> None:
         node = unit.node
+        ran = not (reused or mocked) and isinstance(node, ExecutableNode) and node.task() is not None
         self.events.step_ended(
-            StepEnded(unit.name, node.node_type, unit.map_variable, status, seconds, message, reused, mocked)
+            StepEnded(unit.name, node.node_type, unit.map_variable, status, seconds, message, reused, mocked, ran)
         )
 
     def _route(self, unit: Unit, walk: _Walk, status: str) -> None:
