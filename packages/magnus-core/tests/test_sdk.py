@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import traceback
 from pathlib import Path
 
 import pytest
@@ -100,8 +101,17 @@ def test_explicit_terminal_nodes() -> None:
 
 def test_sdk_pipelines_are_validated_like_yaml_when_built(project: Path) -> None:
     a = Task(name="a", command="sdk_steps.one", next="nowhere")
-    with pytest.raises(PipelineDefinitionError, match=r"dag\.steps\.a\.next: 'nowhere' is not a step"):
+    with pytest.raises(PipelineDefinitionError) as refused:
         Pipeline(steps=[a])
+    # said of the step as the code made it, at the line that made it
+    assert str(refused.value) == (
+        f"step 'a' (made at {a.defined_at}): next: 'nowhere' is not a step (known: a, success, fail)"
+    )
+    assert a.defined_at.startswith("test_sdk.py:")
+    # raised from the line that built the pipeline: no frame of pydantic or of magnus's checks
+    frames = [frame.name for frame in traceback.extract_tb(refused.value.__traceback__)]
+    assert frames[-1] == "__init__" and "model_post_init" not in frames and "parse_pipeline" not in frames
+    assert refused.value.__cause__ is None and refused.value.__suppress_context__
 
 
 def test_configuration_from_magnus_configuration_file(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:

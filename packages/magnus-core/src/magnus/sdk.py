@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import re
 import sys
 from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from magnus.datastore.models import RunLog
-from magnus.errors import UserInputError
+from magnus.errors import MagnusError, PipelineDefinitionError, UserInputError
 from magnus.nodes.base import CatalogSettings as Catalog
 
 if TYPE_CHECKING:
@@ -228,6 +229,14 @@ class Pipeline(BaseModel):
 
     _parsed: Any = PrivateAttr(default=None)
 
+    def __init__(self, **fields: Any) -> None:
+        """Build and check the pipeline; a mistake is raised from here, not from deep in the checks
+        (its traceback ends at the line of the user's code that built the pipeline)."""
+        try:
+            super().__init__(**fields)
+        except MagnusError as exc:
+            raise exc.with_traceback(None) from None
+
     def model_post_init(self, __context: Any) -> None:
         """Check the pipeline as soon as it is built (as magnus 0.5.1 did), not only when run.
 
@@ -254,7 +263,10 @@ class Pipeline(BaseModel):
                         f"step '{step.name}'{_at(step)} leads nowhere: chain it (step >> next_step), "
                         "or end the pipeline there (terminate_with_success=True)"
                     )
-        self._parsed = load_dag(self.dag(), source=self.name or "pipeline")
+        try:
+            self._parsed = load_dag(self.dag(), source=self.name or "pipeline")
+        except PipelineDefinitionError as exc:  # said of the steps as the code made them
+            raise PipelineDefinitionError([_in_sdk_terms(problem, seen) for problem in exc.problems]) from None
 
     @property
     def parsed(self) -> "ParsedPipeline":
@@ -379,6 +391,23 @@ def _parameters_written(parameters_file: str, given: Dict[str, Any]) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, text.encode(), durable=False)
     return str(path)
+
+
+def _in_sdk_terms(problem: str, steps: Dict[str, BaseModel]) -> str:
+    """A problem the checks found (``pipeline: dag.steps.clean.command: ...``) said of the step as the
+    code made it: ``step 'clean' (made at flow.py:12): command: ...``. Problems of nested dags keep
+    their path inside the step."""
+    matched = _YAML_LOCATION.match(problem)
+    if matched is None or matched.group("step") not in steps:
+        return problem
+    step = steps[matched.group("step")]
+    where = _at(step)
+    inside = matched.group("inside")
+    return f"step '{matched.group('step')}'{where}: {inside + ': ' if inside else ''}{matched.group('what')}"
+
+
+# Where the checks locate a problem of a top-level step: ``<source>: dag.steps.<name>[.<field...>]: <what>``.
+_YAML_LOCATION = re.compile(r"^[^:]*: dag\.steps\.(?P<step>[^.:]+)(?:\.(?P<inside>[^:]+))?: (?P<what>.*)$", re.S)
 
 
 def _user_line() -> str:
