@@ -67,7 +67,9 @@ def _test_session(package: Path) -> None:
     def run_tests(session: nox.Session) -> None:
         session.install(_requirement(CORE), _requirement(package))
         session.chdir(package)
-        session.run("pytest", "-q", "-p", "no:cacheprovider", *_parallel(package), *session.posargs)
+        # tests that install a package into a fresh virtualenv (magnus init with core alone) run here too
+        env = {"MAGNUS_TEST_FRESH_VENV": "1"}
+        session.run("pytest", "-q", "-p", "no:cacheprovider", *_parallel(package), *session.posargs, env=env)
 
     run_tests.__doc__ = f"Tests of {_distribution(package)} with only core and it installed."
     nox.session(name=f"tests-{package.name}", python="3.11")(run_tests)
