@@ -61,7 +61,7 @@ class BaseTaskType(BaseModel):
     def objects_wanted(self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None) -> List[str]:
         """The names of objects (``returns`` of kind ``object``, ``put_object``) the command takes.
 
-        The step runner gets those the run holds and passes them to :meth:`execute_command` with
+        The step runner gets those the run holds and passes them to [`execute_command`][] with
         the parameters. The default is none: only a python function says which it takes, by its
         arguments.
         """
@@ -86,8 +86,8 @@ class BaseTaskType(BaseModel):
     ) -> Dict[str, Any]:
         """Run the command and return the parameters it sets (new or changed), or ``{}``.
 
-        ``parameters`` also holds the objects of :meth:`objects_wanted` that the run holds. With
-        :meth:`returned` declared, what is returned is every value it names, by name, whatever
+        ``parameters`` also holds the objects of [`objects_wanted`][] that the run holds. With
+        [`returned`][] declared, what is returned is every value it names, by name, whatever
         its kind (the step runner keeps objects and metrics as such).
 
         What the command prints goes to ``sys.stdout``/``sys.stderr`` (the caller captures it).
