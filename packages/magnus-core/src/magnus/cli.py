@@ -195,6 +195,15 @@ def cli() -> None:
 
 
 _run_id = click.option("--run-id", default="", help="Id of the run (generated when not given).")
+# The pipeline a command reads, as a user names it (execute, graph, plan).
+_pipeline_file = click.option(
+    "-f",
+    "--file",
+    "pipeline_file",
+    default="pipeline.yaml",
+    show_default=True,
+    help="The pipeline: a YAML file, a python file (x.py, x.py:name) or module:name.",
+)
 
 
 def _run_options(options: Dict[str, Any], pipeline_file: str = "") -> "RunOptions":
@@ -212,14 +221,7 @@ def _run_options(options: Dict[str, Any], pipeline_file: str = "") -> "RunOption
 
 
 @cli.command("execute")
-@click.option(
-    "-f",
-    "--file",
-    "pipeline_file",
-    default="pipeline.yaml",
-    show_default=True,
-    help="The pipeline: a YAML file, a python file (x.py, x.py:name) or module:name.",
-)
+@_pipeline_file
 @_common
 @_run_id
 @click.option("--use-cached", default="", help="Resume run USE_CACHED: steps that succeeded there are not run again.")
@@ -310,14 +312,7 @@ def execute_notebook(filename: str, notebook_output_path: str, **options: Any) -
 @cli.command(defaults.FAN_COMMAND)
 @click.argument("run_id")
 @click.argument("step_name")
-@click.option(
-    "-f",
-    "--file",
-    "pipeline_file",
-    default="pipeline.yaml",
-    show_default=True,
-    help="The pipeline: a YAML file, a python file (x.py, x.py:name) or module:name.",
-)
+@click.option("-f", "--file", "pipeline_file", default="pipeline.yaml", show_default=True, help="The pipeline YAML.")
 @click.option(
     "-m", "--mode", type=click.Choice(["in", "out", "next"]), required=True, help="Fan out, fan in, or a loop's next."
 )
@@ -350,14 +345,7 @@ def execute_branch(**options: Any) -> None:
 
 
 @cli.command("graph")
-@click.option(
-    "-f",
-    "--file",
-    "pipeline_file",
-    default="pipeline.yaml",
-    show_default=True,
-    help="The pipeline: a YAML file, a python file (x.py, x.py:name) or module:name.",
-)
+@_pipeline_file
 @click.option("--format", "output_format", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
 @_log_level
 @_reports_errors
@@ -370,14 +358,7 @@ def graph(pipeline_file: str, output_format: str, log_level: str) -> None:
 
 
 @cli.command("plan")
-@click.option(
-    "-f",
-    "--file",
-    "pipeline_file",
-    default="pipeline.yaml",
-    show_default=True,
-    help="The pipeline: a YAML file, a python file (x.py, x.py:name) or module:name.",
-)
+@_pipeline_file
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_log_level
 @_reports_errors

@@ -11,9 +11,9 @@ from magnus.errors import MagnusError
 from magnus.graph import Graph
 from magnus.map_position import NAMES_KEY, MapPosition
 from magnus.nodes.composite import BranchRun, CompositeNode
+from magnus.nodes.map import parse_repeated_branch
 from magnus.parameters import plain_name_problem
-from magnus.parse_context import ParseContext, ProblemsRecorded
-from magnus.parsing import create_graph
+from magnus.parse_context import ParseContext
 
 _UNSET = object()
 
@@ -55,12 +55,7 @@ class LoopNode(CompositeNode):
 
     @classmethod
     def parse_from_config(cls, config: Dict[str, Any], ctx: ParseContext, **identity: str) -> "LoopNode":
-        raw = config.get("branch")
-        if not isinstance(raw, dict):
-            ctx.problem("required: the dag to run in each iteration", "branch")
-            raise ProblemsRecorded
-        internal = f"{identity['internal_name']}.{defaults.MAP_PLACEHOLDER}"
-        branch = create_graph(raw, ctx.at("branch"), internal)
+        branch = parse_repeated_branch(config, ctx, identity["internal_name"], "the dag to run in each iteration")
         return cls.model_validate({**config, "branch": branch, **identity})
 
     def iteration(self, index: int, map_variable: defaults.TypeMapVariable) -> BranchRun:

@@ -20,6 +20,20 @@ from magnus.tasks.python import import_function
 COLLECT = "collect"
 
 
+def parse_repeated_branch(config: Dict[str, Any], ctx: ParseContext, internal_name: str, what: str) -> Graph:
+    """The ``branch`` of a step that runs it again and again (a map's items, a loop's iterations),
+    parsed as ``<step>.<placeholder>``: each run of it is named by its value or index.
+
+    Raises:
+        ProblemsRecorded: ``branch`` is not a mapping (``what`` it should be is recorded).
+    """
+    raw = config.get("branch")
+    if not isinstance(raw, dict):
+        ctx.problem(f"required: {what}", "branch")
+        raise ProblemsRecorded
+    return create_graph(raw, ctx.at("branch"), f"{internal_name}.{defaults.MAP_PLACEHOLDER}")
+
+
 class MapNode(CompositeNode):
     """For each value of parameter ``iterate_on``, runs ``branch`` with that value as ``iterate_as``.
 
@@ -73,12 +87,7 @@ class MapNode(CompositeNode):
 
     @classmethod
     def parse_from_config(cls, config: Dict[str, Any], ctx: ParseContext, **identity: str) -> "MapNode":
-        raw = config.get("branch")
-        if not isinstance(raw, dict):
-            ctx.problem("required: the dag to run for each value", "branch")
-            raise ProblemsRecorded
-        internal = f"{identity['internal_name']}.{defaults.MAP_PLACEHOLDER}"
-        branch = create_graph(raw, ctx.at("branch"), internal)
+        branch = parse_repeated_branch(config, ctx, identity["internal_name"], "the dag to run for each value")
         return cls(**{**config, "branch": branch}, **identity)
 
     def iteration_values(self, parameters: Mapping[str, Any]) -> List[Any]:
