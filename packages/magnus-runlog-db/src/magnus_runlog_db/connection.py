@@ -16,7 +16,9 @@ cross a ``fork``: a child process gets new connections (SQLAlchemy's pool is not
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
+import time
 from typing import Any, Callable, Dict, Iterator, NoReturn, Optional, Tuple
 
 import sqlalchemy as sa
@@ -189,7 +191,7 @@ def _sqlite_engine(url: URL, connect_timeout: int) -> Engine:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(connect_timeout * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cursor, connect_timeout)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
@@ -199,6 +201,24 @@ def _sqlite_engine(url: URL, connect_timeout: int) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _switch_to_wal(cursor: Any, connect_timeout: int) -> None:
+    """``PRAGMA journal_mode = WAL``, tried again while another process holds the database.
+
+    Switching a new database to WAL needs it to itself, and SQLite answers "database is locked" at
+    once rather than waiting the busy timeout: processes opening one database together (workers
+    claiming a run) wait their turn here, up to ``connect_timeout`` seconds, as any write does.
+    """
+    deadline = time.monotonic() + connect_timeout
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
 
 
 def flush_on_commit(connection: sa.Connection) -> None:
