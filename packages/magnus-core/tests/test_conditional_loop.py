@@ -4,6 +4,7 @@ resumes, the SDK, and what ``magnus plan`` and ``magnus graph`` show."""
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
 from pathlib import Path
 from typing import Any, Dict
@@ -97,6 +98,13 @@ def loop(**fields: Any) -> Dict[str, Any]:
     }
 
 
+def execute(project: Path, run_id: str, config: str = "config.yaml") -> "subprocess.CompletedProcess[str]":
+    """``magnus execute`` of the project's pipeline and parameters, as a user runs it."""
+    return magnus(
+        "execute", "-f", "pipeline.yaml", "-c", config, "-p", "parameters.yaml", "--run-id", run_id, cwd=project
+    )
+
+
 # ---- refused before the run, one line, exit 2 ------------------------------------------------------------
 @pytest.mark.parametrize(
     ("change", "fragments"),
@@ -154,9 +162,7 @@ def test_a_reducer_that_cannot_be_imported_is_refused_before_any_step_runs(
 # ---- at run time: the step FAIL, saying why ------------------------------------------------------------
 def test_a_conditional_whose_parameter_is_not_set_fails_naming_it(project: Path) -> None:
     write_pipeline(project, {"route": conditional(parameter="unset_size")}, "route")
-    result = magnus(
-        "execute", "-f", "pipeline.yaml", "-c", "config.yaml", "-p", "parameters.yaml", "--run-id", "r1", cwd=project
-    )
+    result = execute(project, "r1")
     error_line(result, 1, "step 'route'", "parameter 'unset_size' is not set (set: seeds, size)")
     assert read_log(project, "r1")["steps"]["route"]["status"] == "FAIL"
 
@@ -166,9 +172,7 @@ def test_a_reducer_that_raises_fails_its_map_step_naming_it(project: Path) -> No
     branch = dag("train", {"train": task("cl_steps.seeded")})
     step = {"type": "map", "iterate_on": "seeds", "iterate_as": "seed", "reducer": "cl_steps.refuses"}
     write_pipeline(project, {"each": {**step, "branch": branch, "next": "success"}}, "each")
-    result = magnus(
-        "execute", "-f", "pipeline.yaml", "-c", "config.yaml", "-p", "parameters.yaml", "--run-id", "r2", cwd=project
-    )
+    result = execute(project, "r2")
     error_line(result, 1, "step 'each'", "reducer cl_steps.refuses raised ValueError: nothing to reduce")
     assert read_log(project, "r2")["steps"]["each"]["status"] == "FAIL"
 
@@ -176,9 +180,7 @@ def test_a_reducer_that_raises_fails_its_map_step_naming_it(project: Path) -> No
 def test_the_default_branch_is_taken_when_no_branch_matches(project: Path) -> None:
     (project / "parameters.yaml").write_text("size: medium\n")
     write_pipeline(project, {"size": task("cl_steps.sized", "route"), "route": conditional()}, "size")
-    result = magnus(
-        "execute", "-f", "pipeline.yaml", "-c", "config.yaml", "-p", "parameters.yaml", "--run-id", "d", cwd=project
-    )
+    result = execute(project, "d")
     assert result.returncode == 0, result.stderr
     log = read_log(project, "d")
     assert list(log["steps"]["route"]["branches"]) == ["route.default"]
@@ -338,9 +340,7 @@ def test_the_sdk_builds_the_same_nodes_as_yaml_and_runs_them(project: Path) -> N
     # left (magnus 0.5.1's flow of parameters): 0.75, 10.75, 30.75; the reducer keeps the best
     assert run_log.parameters["score"] == 30.75
     (project / "pipeline.yaml").write_text(yaml.safe_dump({"dag": pipeline.dag()}))
-    from_yaml = magnus(
-        "execute", "-f", "pipeline.yaml", "-c", "config.yaml", "-p", "parameters.yaml", "--run-id", "yaml", cwd=project
-    )
+    from_yaml = execute(project, "yaml")
     assert from_yaml.returncode == 0, from_yaml.stderr
     assert read_log(project, "yaml")["parameters"] == run_log.parameters
 
