@@ -96,7 +96,10 @@ class JobWalker:
     def _command(self, name: str, values: Mapping[str, str]) -> bool:
         node = self.jobs[name]
         spec = node.get("component", node)
-        command: str = spec["command"]
+        # Each Azure ML node runs in its own container, with its own /tmp: walks side by side must not share one.
+        private = self.scratch / "tmp"
+        private.mkdir(parents=True, exist_ok=True)
+        command: str = spec["command"].replace("/tmp/", f"{private}/")
         for output in spec.get("outputs", {}):
             command = command.replace("${{outputs." + output + "}}", str(self._output(name, output)))
         bound = {key: self._bound(value) for key, value in node.get("inputs", {}).items()}
