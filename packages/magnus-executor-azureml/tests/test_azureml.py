@@ -389,3 +389,17 @@ def test_the_control_output_goes_to_the_run_history_of_the_node_on_azure_ml_only
     )
     assert iteration.run_history_url({**on_azure, "MLFLOW_TRACKING_URI": "http://127.0.0.1:5000"}) is None
     assert iteration.run_history_url({}) is None
+
+
+def test_retries_are_made_inside_the_step_node_and_numbered_in_the_run_log(project: Path) -> None:
+    rendered = render("concepts/retries.yaml")  # command nodes have no retry settings in Azure ML
+    assert "retry_settings" not in rendered["jobs"]["download"]
+    walked = walk(rendered, project)
+    log = FileSystemRunLogStore(log_folder=str(project / "shared")).get_run_log_by_id(rendered["tags"]["magnus_run_id"])
+    attempts = log.steps["download"].attempts
+    assert [(attempt.attempt_number, attempt.status) for attempt in attempts] == [
+        (1, "FAIL"),
+        (2, "FAIL"),
+        (3, "SUCCESS"),
+    ]
+    assert walked.status == "Completed" and log.status == "SUCCESS"
