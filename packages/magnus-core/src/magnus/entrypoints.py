@@ -219,21 +219,33 @@ def execute(
 
 
 # ---- one unit of a run walked elsewhere ---------------------------------------------------------------
-def execute_request(request: LaunchRequest) -> str:
+def execute_request(request: LaunchRequest, services: Optional[RunServices] = None) -> str:
     """``magnus execute_single_node``, ``fan`` and ``execute_branch``: do what ``request`` asks here; the status.
 
     The run log is created when no process of the run has created it yet (the first pod of a run).
+    ``services`` are the run's as :func:`request_services` read them for an earlier request of the
+    same run in this process (a Ray worker doing several units); by default they are read now.
     """
     from magnus.runtime.remote import do_request
 
-    pipeline = load_pipeline(request.run.pipeline_file)
-    node = pipeline.graph.find_node(request.step)
-    options = request.run
-    executor, services = compose(pipeline, options)
-    for service in services.services().values():
-        integration.configure_for_execution(executor, service)
+    if services is None:
+        pipeline = load_pipeline(request.run.pipeline_file)
+        node = pipeline.graph.find_node(request.step)  # an unknown step is refused before anything is composed
+        services = request_services(request.run, pipeline)
+    else:
+        node = services.pipeline.graph.find_node(request.step)
     # A branch walked here runs its steps here, in turn, whatever executor walks the run.
     return do_request(services, node, request, LocalExecutor())
+
+
+def request_services(run: RunOptions, pipeline: Optional[Pipeline] = None) -> RunServices:
+    """The pipeline and services a process doing units of ``run`` (walked elsewhere) works with: the
+    per-run work (pipeline, configuration, plugins, parameters file), done once for any number of
+    its units in this process."""
+    executor, services = compose(pipeline or load_pipeline(run.pipeline_file), run)
+    for service in services.services().values():
+        integration.configure_for_execution(executor, service)
+    return services
 
 
 # ---- a process that died doing a run ------------------------------------------------------------------
@@ -308,5 +320,6 @@ __all__ = [
     "execute_task",
     "load_dag",
     "load_pipeline",
+    "request_services",
     "run_pipeline",
 ]
