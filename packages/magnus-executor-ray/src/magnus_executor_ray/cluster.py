@@ -91,7 +91,9 @@ class LocalCluster:
         """A node joining the head with ``cpus`` CPUs and custom ``resources``."""
         return self._start(name, [f"--address={self.address}"], cpus, resources or {})
 
-    def _start(self, name: str, where: List[str], cpus: float, resources: Dict[str, float], timeout: float = 120) -> Node:
+    def _start(
+        self, name: str, where: List[str], cpus: float, resources: Dict[str, float], timeout: float = 120
+    ) -> Node:
         arguments = [
             *_ray_command(),
             "start",
@@ -103,7 +105,7 @@ class LocalCluster:
             "--node-ip-address=127.0.0.1",
             "--disable-usage-stats",
         ]
-        log = open(self.folder / f"{name}.log", "w")  # noqa: SIM115 - kept open by the node's process
+        log = open(self.folder / f"{name}.log", "w")
         process = subprocess.Popen(
             arguments,
             stdout=log,

@@ -17,6 +17,7 @@ from magnus.errors import ConfigurationError
 REACH_SECONDS = 3.0
 _RAY_CLIENT_PORT = 10001
 _GCS_PORT = 6379
+_HEALTH_CHECK = "/grpc.health.v1.Health/Check"  # what every Ray GCS answers
 
 
 def host_and_port(address: str) -> Optional[Tuple[str, int]]:
@@ -40,7 +41,11 @@ def host_and_port(address: str) -> Optional[Tuple[str, int]]:
 
 
 def check_reachable(address: str) -> None:
-    """Refuse an address where nothing listens, within :data:`REACH_SECONDS`.
+    """Refuse an address where no Ray cluster answers, within :data:`REACH_SECONDS`.
+
+    A ``host:port`` address is asked what a Ray GCS answers (gRPC's health check): something else
+    listening there (a proxy, another server) is refused as surely as nothing; a ``ray://`` address
+    (Ray's client server) is only connected to.
 
     Raises:
         ConfigurationError: one line naming the address and the fix.
@@ -48,15 +53,38 @@ def check_reachable(address: str) -> None:
     named = host_and_port(address)
     if named is None:
         return
+    problem = _tcp_problem(named) if address.startswith("ray://") else _gcs_problem(named)
+    if problem:
+        raise ConfigurationError(
+            f"executor.config.address: no Ray cluster answers at '{address}' ({problem}): "
+            "start one there (ray start --head) or fix the address"
+        )
+
+
+def _tcp_problem(named: Tuple[str, int]) -> str:
     try:
         with socket.create_connection(named, timeout=REACH_SECONDS):
-            return
+            return ""
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__.replace("Error", "").lower() or "no answer"
-        raise ConfigurationError(
-            f"executor.config.address: no Ray cluster answers at '{address}' ({reason}): "
-            "start one there (ray start --head) or fix the address"
-        ) from None
+        return exc.strerror or type(exc).__name__
+
+
+def _gcs_problem(named: Tuple[str, int]) -> str:
+    """'' when a Ray GCS answers at ``named``, else what did (gRPC comes with ``ray[default]``)."""
+    try:
+        import grpc  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        return _tcp_problem(named)
+    channel = grpc.insecure_channel(f"{named[0]}:{named[1]}")
+    try:
+        check = channel.unary_unary(_HEALTH_CHECK, request_serializer=bytes, response_deserializer=bytes)
+        check(b"", timeout=REACH_SECONDS)
+        return ""
+    except grpc.RpcError as exc:
+        details = " ".join(str(exc.details() or "").split())  # a failed call is also its grpc.Call
+        return f"{exc.code().name}: {details}"[:200]
+    finally:
+        channel.close()
 
 
 def connect(address: str, runtime_env: Dict[str, Any]) -> bool:

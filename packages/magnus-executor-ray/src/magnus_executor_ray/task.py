@@ -12,6 +12,7 @@ Ray's worker runs the task in its main thread: the step's Ctrl-C handling works 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import TYPE_CHECKING, Dict, NamedTuple, Tuple
 
@@ -58,12 +59,12 @@ def do_unit(request: "LaunchRequest", folder: str) -> Done:
 def _services(run: "RunOptions", node_id: str) -> "RunServices":
     """The run's services in this worker, read by the first of its units here.
 
-    The steps this worker runs name its Ray node in their code identity (``ray_node_id``).
+    The steps this worker runs name its Ray node in their code identity (``ray_node_id``): their logs
+    were recorded by the walk, in the driver.
     """
     key = (run, os.getcwd())
     services = _kept.get(key)
     if services is None:
         _kept.clear()  # a worker serves one job: an earlier run's services are not needed again
-        services = _kept[key] = request_services(run)
-        setattr(services.code_identity, "ray_node_id", node_id)  # noqa: B010 - an extra field of the identity
+        services = _kept[key] = dataclasses.replace(request_services(run), runs_on={"ray_node_id": node_id})
     return services
