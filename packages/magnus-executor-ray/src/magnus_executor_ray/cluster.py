@@ -31,6 +31,8 @@ _STARTED = "Ray runtime started"
 # The GCS declares a node dead after this many missed health checks, one per period.
 HEALTH_CHECK = {"RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3"}
 OBJECT_STORE_BYTES = 100_000_000
+# Tries to start a node: Ray gives up on a raylet that has not registered within 30 s.
+STARTS = 3
 
 
 def _free_port() -> int:
@@ -80,20 +82,31 @@ class LocalCluster:
     def start(self) -> None:
         """Start the head; the nodes are added with :meth:`add_node`."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._start(
-            "head",
-            ["--head", f"--port={self.port}", f"--temp-dir={self.folder}", "--include-dashboard=false"],
-            self.head_cpus,
-            {},
-        )
+        for attempt in range(1, STARTS + 1):
+            try:
+                head = ["--head", f"--port={self.port}", f"--temp-dir={self.folder}", "--include-dashboard=false"]
+                self._start("head", head, self.head_cpus, {})
+                return
+            except RuntimeError:
+                if attempt == STARTS:
+                    raise
+                self.port = _free_port()  # the port may be held until the failed head's processes are gone
 
     def add_node(self, name: str, cpus: float = 1, resources: Optional[Dict[str, float]] = None) -> Node:
         """A node joining the head with ``cpus`` CPUs and custom ``resources``."""
-        return self._start(name, [f"--address={self.address}"], cpus, resources or {})
+        for attempt in range(1, STARTS + 1):
+            try:
+                return self._start(name, [f"--address={self.address}"], cpus, resources or {})
+            except RuntimeError:
+                if attempt == STARTS:
+                    raise
+        raise AssertionError("unreachable")
 
     def _start(
         self, name: str, where: List[str], cpus: float, resources: Dict[str, float], timeout: float = 120
     ) -> Node:
+        """Start one node; a node that did not start is stopped (Ray gives a raylet 30 s to register,
+        which a busy machine can miss), and RuntimeError says why."""
         arguments = [
             *_ray_command(),
             "start",
@@ -105,23 +118,24 @@ class LocalCluster:
             "--node-ip-address=127.0.0.1",
             "--disable-usage-stats",
         ]
-        log = open(self.folder / f"{name}.log", "w")
-        process = subprocess.Popen(
-            arguments,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-            env={**os.environ, **HEALTH_CHECK},
-        )
-        log.close()
+        output = self.folder / f"{name}.log"
+        with open(output, "w") as log:
+            process = subprocess.Popen(
+                arguments,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+                env={**os.environ, **HEALTH_CHECK},
+            )
         node = Node(name, process, resources)
         self.nodes.append(node)
         deadline = time.monotonic() + timeout
-        while _STARTED not in (self.folder / f"{name}.log").read_text():
+        while _STARTED not in output.read_text():
             if process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"ray node {name} did not start:\n{(self.folder / f'{name}.log').read_text()}")
+                said = output.read_text()
+                self.stop_node(node)
+                raise RuntimeError(f"ray node {name} did not start:\n{said[-3000:]}")
             time.sleep(0.2)
         return node
 
