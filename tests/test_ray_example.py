@@ -1,8 +1,10 @@
-"""examples/pipeline.yaml on a real two-node Ray cluster leaves the run log the local run leaves.
+"""The ray executor with the stores of other packages, on a real two-node Ray cluster.
 
-Steps, statuses, parameters, metrics, objects and the catalog (each step's execution log, put in
-a ``file-system`` catalog every node of this machine sees) are compared; only what differs by
-nature (times, the run id, where a step ran) is left out.
+examples/pipeline.yaml leaves the run log the local run leaves: steps, statuses, parameters,
+metrics, objects and the catalog (each step's execution log, put in a ``file-system`` catalog
+every node of this machine sees) are compared; only what differs by nature (times, the run id,
+where a step ran) is left out. A run keeping everything in an object store needs no shared file
+system.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 import yaml
+
+from magnus.testing.s3 import S3Server
 
 pytestmark = pytest.mark.service
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,3 +104,59 @@ def _executed(steps: Dict[str, Any]) -> Iterator[Dict[str, Any]]:
             yield step
         for branch in step["branches"].values():
             yield from _executed(branch["steps"])
+
+
+BUCKET_STEPS = """
+from pathlib import Path
+
+
+def make() -> None:
+    Path("data").mkdir(exist_ok=True)
+    Path("data/rows.csv").write_text("a,b\\n1,2\\n")
+
+
+def each(item: str) -> None:
+    assert Path("data/rows.csv").read_text().startswith("a,b")
+"""
+
+
+def test_a_run_kept_in_an_object_store_needs_no_shared_file_system(
+    cluster: Any, tmp_path: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    """Run logs (chunked-fs) and data (fsspec) in S3; the workers reach it through the runtime_env."""
+    (tmp_path / "bucket_steps.py").write_text(BUCKET_STEPS)
+    get = {"get": ["data/rows.csv"]}
+    branch = {
+        "start_at": "each",
+        "steps": {
+            "each": {"type": "task", "command": "bucket_steps.each", "next": "success", "catalog": get},
+            "success": {"type": "success"},
+            "fail": {"type": "fail"},
+        },
+    }
+    steps = {
+        "make": {"type": "task", "command": "bucket_steps.make", "next": "over", "catalog": {"put": ["data/*"]}},
+        "over": {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "success"},
+        "success": {"type": "success"},
+        "fail": {"type": "fail"},
+    }
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "make", "steps": steps}}))
+    (tmp_path / "parameters.yaml").write_text(yaml.safe_dump({"items": ["x", "y"]}))
+    runtime_env = {"env_vars": s3_server.environment(), "working_dir": "."}  # the project, shipped by Ray
+    executor = {"address": cluster.address, "runtime_env": runtime_env}
+    configuration = {
+        "executor": {"type": "ray", "config": executor},
+        "run_log_store": {"type": "chunked-fs", "config": {"log_folder": f"s3://{s3_bucket}/runs"}},
+        "catalog": {"type": "fsspec", "config": {"location": f"s3://{s3_bucket}/catalog"}},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(configuration))
+    arguments = ["-f", "pipeline.yaml", "-c", "config.yaml", "-p", "parameters.yaml", "--run-id", "bucket-1"]
+    done = subprocess.run(
+        [sys.executable, "-m", "magnus", "execute", *arguments], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    keys = s3_server.keys(s3_bucket)
+    assert "runs/bucket-1/RunLog.json" in keys and "catalog/bucket-1/data/rows.csv" in keys
+    assert {"catalog/bucket-1/each.execution.log_x", "catalog/bucket-1/each.execution.log_y"} <= set(keys), keys
+    assert not (tmp_path / ".run_log_store").exists() and not (tmp_path / ".catalog").exists()
+    assert not (tmp_path / "data").exists(), "the steps ran in Ray's copy of the project, not in it"

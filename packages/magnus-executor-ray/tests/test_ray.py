@@ -52,11 +52,13 @@ def sleeps_once() -> None:
 
 
 def ticks(item: int) -> None:
-    Path(f"started-{item}").write_text("")
+    # Ticks every 0.1 s; item 2 sleeps in one call after its first tick, which Ray's cancel
+    # (an interrupt raised between Python instructions) cannot end.
+    Path(f"started-{item}").write_text(str(os.getpid()))
     while True:
         with open(f"ticks-{item}", "a") as ticks:
             ticks.write(f"{time.time()}\\n")
-        time.sleep(0.1)
+        time.sleep(600 if item == 2 else 0.1)
 
 
 def dies_once() -> None:
@@ -221,11 +223,16 @@ def test_ctrl_c_cancels_every_task_and_exits_130(cluster: LocalCluster, project:
     ticked = {item: (project / f"ticks-{item}").read_text() for item in range(3)}
     time.sleep(1.5)
     assert {item: (project / f"ticks-{item}").read_text() for item in range(3)} == ticked
+    blocked_worker = int((project / "started-2").read_text())
+    assert not Path(f"/proc/{blocked_worker}").exists(), "the worker of the task that did not stop was killed"
     run_log = FileSystemRunLogStore(log_folder=".run_log_store").get_run_log_by_id("interrupted-1")
     assert run_log.status == defaults.FAIL
-    for branch in run_log.steps["each"].branches.values():
+    messages = {}
+    for name, branch in run_log.steps["each"].branches.items():
         assert branch.status == defaults.FAIL
-        assert [step.message for step in branch.steps.values()] == ["interrupted"]
+        messages[name] = [step.message for step in branch.steps.values()]
+    killed = "its Ray task was cancelled, its worker killed after 5 s, the walk was interrupted"
+    assert messages == {"each.0": ["interrupted"], "each.1": ["interrupted"], "each.2": [killed]}
 
 
 def test_a_worker_that_dies_fails_its_step_and_a_retry_runs_it_again(cluster: LocalCluster, project: Path) -> None:

@@ -164,7 +164,7 @@ class RayExecutor(StepHandlerExecutor, TaskResources):
         except RayError as exc:
             return Ended(reason=f"its Ray task failed: {_first_line(exc)}", detail=str(exc)[-2000:])
         if done.problem:
-            return Ended(reason=f"the Ray task of step {name} refused it: {done.problem}", retry=False)
+            return Ended(reason=f"the Ray task of step {name} could not do it: {done.problem}", retry=False)
         if done.status == defaults.SUCCESS:
             return Ended(status=done.status)  # the step recorded it: no need to read it back
         return Ended()  # the status and the message the step recorded
