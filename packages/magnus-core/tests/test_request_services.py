@@ -11,7 +11,7 @@ import yaml
 
 from magnus import defaults
 from magnus.datastore.file_system import FileSystemRunLogStore
-from magnus.entrypoints import execute_request, request_services
+from magnus.launched import execute_request, request_services
 from magnus.runtime.request import RunStep
 from magnus.runtime.services import RunOptions
 

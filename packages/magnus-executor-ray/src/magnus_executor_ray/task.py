@@ -1,10 +1,10 @@
 """What a Ray task does in its worker: one unit of a run, from its launch request, in that worker process.
 
 The unit is done by core's in-process entry for a request
-([`execute_request`][magnus.entrypoints.execute_request]), as ``magnus execute_single_node``
+([`execute_request`][magnus.launched.execute_request]), as ``magnus execute_single_node``
 would do it, without starting a process per step. Ray gives a job's tasks to the same few worker
 processes, so the per-run work (pipeline, configuration, plugins, parameters file) is done once per
-worker and run ([`request_services`][magnus.entrypoints.request_services]), not once per step.
+worker and run ([`request_services`][magnus.launched.request_services]), not once per step.
 
 Ray's worker runs the task in its main thread: the step's Ctrl-C handling works there, and
 ``ray.cancel`` interrupts the step as Ctrl-C would (the step records ``interrupted``).
@@ -16,8 +16,8 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING, Dict, NamedTuple, Tuple
 
-from magnus.entrypoints import execute_request, request_services
 from magnus.errors import MagnusError
+from magnus.launched import execute_request, request_services
 from magnus.runtime.environment import launch_variables
 
 if TYPE_CHECKING:
