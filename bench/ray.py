@@ -1,7 +1,6 @@
 """magnus on Ray versus bare ``ray.remote`` no-op tasks doing the same work, on a private two-node cluster.
 
-Two workloads of no-op python steps, each at two sizes, so that what every run pays once (starting
-Python, ``ray.init``, the first worker of the job, the run log) cancels out of the cost per step:
+Two workloads of no-op python steps:
 
 - a chain of steps, each started when the one before ended: magnus walks ``s0 -> s1 -> ...``;
   the bare script calls ``ray.get(noop.remote())`` in turn;
@@ -9,11 +8,13 @@ Python, ``ray.init``, the first worker of the job, the run log) cancels out of t
   no-op step; the bare script submits one task per item and gets them all.
 
 Both sides are a whole process (``magnus execute`` and ``python script.py``), a new Ray job each;
-magnus's steps run in Ray workers from their launch requests and record a chunked-fs run log. The
-cost of an added step is ``(T(large) - T(small)) / (large - small)``; magnus's own overhead is its
+magnus's steps run in Ray workers from their launch requests and record a chunked-fs run log.
+Reported: the whole process, and the steady cost of a step: from the end of the first step (or
+task) to the end of the last, per step, when the workers have started (magnus: the ends its
+run log records; the bare script: its own clock, after a first task). magnus's own overhead is its
 cost per step less the bare task's.
 
-    python bench/ray.py [--chain 5 25] [--items 200 1000] [--repeat 1]
+    python bench/ray.py [--chain 100] [--items 1000] [--repeat 1]
 
 Needs magnus-executor-ray and magnus-runlog-chunked installed (``ray[default]`` for ``ray start``).
 """
@@ -25,8 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import yaml
 
@@ -36,32 +38,59 @@ NOOP = "def noop() -> None:\n    pass\n\n\ndef item(item: int) -> None:\n    pas
 TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
 TASK_CPUS = 0.5
 
+# Each prints the seconds from the end of its first task to the end of its last.
 BARE_CHAIN = """
-import sys, ray, bench_noop
+import sys, time, ray, bench_noop
 ray.init(address=sys.argv[1], logging_level="WARNING")
-noop = ray.remote(max_retries=0)(bench_noop.noop)
-for _ in range(int(sys.argv[2])):
-    ray.get(noop.options(num_cpus={cpus}).remote())
+noop = ray.remote(max_retries=0)(bench_noop.noop).options(num_cpus={cpus})
+ray.get(noop.remote())
+first = time.perf_counter()
+for _ in range(int(sys.argv[2]) - 1):
+    ray.get(noop.remote())
+print(time.perf_counter() - first)
 """
 BARE_MAP = """
-import sys, ray, bench_noop
+import sys, time, ray, bench_noop
 ray.init(address=sys.argv[1], logging_level="WARNING")
-item = ray.remote(max_retries=0)(bench_noop.item)
-ray.get([item.options(num_cpus={cpus}).remote(number) for number in range(int(sys.argv[2]))])
+item = ray.remote(max_retries=0)(bench_noop.item).options(num_cpus={cpus})
+pending = [item.remote(number) for number in range(int(sys.argv[2]))]
+ready, pending = ray.wait(pending, num_returns=1)
+first = time.perf_counter()
+ray.get(pending)
+print(time.perf_counter() - first)
 """
 
 
-def timed(command: List[str], project: Path, repeat: int) -> float:
-    """The fastest of ``repeat`` runs of ``command`` in ``project``, whole process (seconds)."""
-    best = float("inf")
+def timed(command: List[str], project: Path, repeat: int) -> Tuple[float, str]:
+    """The fastest of ``repeat`` runs of ``command`` in ``project`` (whole process, seconds); what it printed."""
+    best, printed = float("inf"), ""
     for _ in range(repeat):
         started = time.perf_counter()
         done = subprocess.run(command, cwd=project, capture_output=True, text=True)
         elapsed = time.perf_counter() - started
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed: {done.stderr[-3000:]}")
-        best = min(best, elapsed)
-    return best
+        if elapsed < best:
+            best, printed = elapsed, done.stdout
+    return best, printed
+
+
+def steady(project: Path, run_id: str) -> float:
+    """Seconds from the end of the run's first step to the end of its last (steps of maps included)."""
+    from magnus_runlog_chunked.store import ChunkedFileSystemRunLogStore
+
+    run_log = ChunkedFileSystemRunLogStore(log_folder=str(project / ".run_log_store")).get_run_log_by_id(run_id)
+    ends: List[datetime] = []
+
+    def visit(steps: Dict[str, Any]) -> None:
+        for step in steps.values():
+            if step.step_type == "task":
+                ends.append(datetime.fromisoformat(step.attempts[-1].end_time))
+            for branch in step.branches.values():
+                visit(branch.steps)
+
+    visit(run_log.steps)
+    return (max(ends) - min(ends)).total_seconds()
 
 
 def magnus_chain(project: Path, length: int) -> List[str]:
@@ -75,7 +104,7 @@ def magnus_chain(project: Path, length: int) -> List[str]:
     }
     name = f"chain-{length}.yaml"
     (project / name).write_text(yaml.safe_dump({"dag": {"start_at": "s0", "steps": {**steps, **TERMINALS}}}))
-    return [sys.executable, "-m", "magnus", "execute", "-f", name, "-c", "config.yaml"]
+    return [sys.executable, "-m", "magnus", "execute", "-f", name, "-c", "config.yaml", "--run-id", f"chain-{length}"]
 
 
 def magnus_map(project: Path, items: int) -> List[str]:
@@ -86,21 +115,17 @@ def magnus_map(project: Path, items: int) -> List[str]:
     steps = {"each": {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "success"}}
     (project / "map.yaml").write_text(yaml.safe_dump({"dag": {"start_at": "each", "steps": {**steps, **TERMINALS}}}))
     (project / f"items-{items}.yaml").write_text(yaml.safe_dump({"items": list(range(items))}))
-    parameters = f"items-{items}.yaml"
-    return [sys.executable, "-m", "magnus", "execute", "-f", "map.yaml", "-c", "config.yaml", "-p", parameters]
-
-
-def per_added(small: Tuple[int, float], large: Tuple[int, float]) -> float:
-    """Milliseconds an added step (or item) costs."""
-    return (large[1] - small[1]) / (large[0] - small[0]) * 1000
+    options = ["-c", "config.yaml", "-p", f"items-{items}.yaml", "--run-id", f"map-{items}"]
+    return [sys.executable, "-m", "magnus", "execute", "-f", "map.yaml", *options]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chain", type=int, nargs=2, default=[5, 25])
-    parser.add_argument("--items", type=int, nargs=2, default=[200, 1000])
-    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--chain", type=int, default=100)
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each bare script (the fastest is kept)")
     arguments = parser.parse_args()
+    rows = []
     with tempfile.TemporaryDirectory(prefix="magnus-bench-ray-") as scratch:
         root = Path(scratch)
         project = root / "project"
@@ -116,37 +141,27 @@ def main() -> None:
                 "run_log_store": {"type": "chunked-fs", "config": {"log_folder": ".run_log_store"}},
             }
             (project / "config.yaml").write_text(yaml.safe_dump(config))
-            bare = [sys.executable]
-            results: Dict[str, Dict[str, List[Tuple[int, float]]]] = {"chain": {}, "map": {}}
-            for size in arguments.chain:
-                results["chain"].setdefault("bare", []).append(
-                    (size, timed([*bare, "bare_chain.py", cluster.address, str(size)], project, arguments.repeat))
-                )
-                results["chain"].setdefault("magnus", []).append(
-                    (size, timed(magnus_chain(project, size), project, arguments.repeat))
-                )
-            for size in arguments.items:
-                results["map"].setdefault("bare", []).append(
-                    (size, timed([*bare, "bare_map.py", cluster.address, str(size)], project, arguments.repeat))
-                )
-                results["map"].setdefault("magnus", []).append(
-                    (size, timed(magnus_map(project, size), project, arguments.repeat))
-                )
-    print("| workload | bare ray.remote (s) | magnus (s) | ratio |")
+            workloads = (
+                ("chain", arguments.chain, "bare_chain.py", magnus_chain(project, arguments.chain)),
+                ("map", arguments.items, "bare_map.py", magnus_map(project, arguments.items)),
+            )
+            for workload, size, script, magnus_command in workloads:
+                bare = [sys.executable, script, cluster.address, str(size)]
+                bare_time, printed = timed(bare, project, arguments.repeat)
+                magnus_time, _ = timed(magnus_command, project, 1)  # a run id is run once
+                steady_times = (float(printed.strip().splitlines()[-1]), steady(project, f"{workload}-{size}"))
+                rows.append((workload, size, bare_time, magnus_time, *steady_times))
+    print("| workload | bare ray.remote, whole process (s) | magnus, whole process (s) | ratio |")
     print("| --- | --- | --- | --- |")
-    for workload, unit in (("chain", "steps"), ("map", "items")):
-        pairs = zip(results[workload]["bare"], results[workload]["magnus"], strict=True)
-        for (size, bare_time), (_, magnus_time) in pairs:
-            ratio = magnus_time / bare_time
-            print(f"| {workload} of {size} {unit} | {bare_time:.2f} | {magnus_time:.2f} | {ratio:.1f}x |")
+    for workload, size, bare_time, magnus_time, _, _ in rows:
+        print(f"| {workload} of {size} | {bare_time:.2f} | {magnus_time:.2f} | {magnus_time / bare_time:.1f}x |")
     print()
-    print("| cost of an added step | bare ray.remote (ms) | magnus (ms) | magnus's own (ms) | own / bare |")
+    print("| steady cost of a step | bare ray.remote (ms) | magnus (ms) | magnus's own (ms) | own / bare |")
     print("| --- | --- | --- | --- | --- |")
-    for workload in ("chain", "map"):
-        bare_ms = per_added(*results[workload]["bare"])
-        magnus_ms = per_added(*results[workload]["magnus"])
+    for workload, size, _, _, bare_steady, magnus_steady in rows:
+        bare_ms, magnus_ms = bare_steady / (size - 1) * 1000, magnus_steady / (size - 1) * 1000
         own = magnus_ms - bare_ms
-        print(f"| {workload} | {bare_ms:.1f} | {magnus_ms:.1f} | {own:.1f} | {own / bare_ms:.1f}x |")
+        print(f"| {workload} of {size} | {bare_ms:.2f} | {magnus_ms:.2f} | {own:.2f} | {own / bare_ms:.1f}x |")
 
 
 if __name__ == "__main__":
