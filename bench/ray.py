@@ -22,6 +22,7 @@ Needs magnus-executor-ray and magnus-runlog-chunked installed (``ray[default]`` 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -133,7 +134,9 @@ def main() -> None:
         (project / "bench_noop.py").write_text(NOOP)
         (project / "bare_chain.py").write_text(BARE_CHAIN.format(cpus=TASK_CPUS))
         (project / "bare_map.py").write_text(BARE_MAP.format(cpus=TASK_CPUS))
-        with LocalCluster(root / "cluster") as cluster:
+        cluster = LocalCluster(root / "cluster")
+        os.environ.update(cluster.environment)  # for the scripts and magnus processes, which inherit it
+        with cluster:
             cluster.add_node("node_b", cpus=1, resources={"node_b": 1})
             executor = {"address": cluster.address, "shared_filesystem": True, "num_cpus": TASK_CPUS}
             config = {

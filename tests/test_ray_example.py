@@ -10,6 +10,7 @@ system.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -33,9 +34,19 @@ STORES = {
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from magnus_executor_ray.cluster import LocalCluster
 
-    with LocalCluster(tmp_path_factory.mktemp("ray")) as started:
-        started.add_node("node_b", cpus=1, resources={"node_b": 1})
-        yield started
+    started = LocalCluster(tmp_path_factory.mktemp("ray"))
+    previous = {name: os.environ.get(name) for name in started.environment}
+    os.environ.update(started.environment)  # for the magnus processes the tests start
+    try:
+        with started:
+            started.add_node("node_b", cpus=1, resources={"node_b": 1})
+            yield started
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def run_example(folder: Path, configuration: Dict[str, Any], run_id: str) -> Dict[str, Any]:

@@ -8,6 +8,7 @@ the processes it started (:mod:`magnus_executor_ray.cluster`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -22,12 +23,19 @@ restore_ctrl_c()  # a test sends Ctrl-C, even when the run started with it ignor
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     started = LocalCluster(tmp_path_factory.mktemp("ray"))
+    previous = {name: os.environ.get(name) for name in started.environment}
+    os.environ.update(started.environment)  # for the runs of the tests, and the processes they start
     try:
         started.start()
         started.add_node("node_b", cpus=1, resources={"node_b": 1})
         yield started
     finally:
         started.stop()
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @pytest.fixture

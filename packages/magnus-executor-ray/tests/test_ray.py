@@ -286,3 +286,25 @@ def test_an_unreachable_address_is_one_line_and_exit_2_within_seconds(
     assert errors.strip().count("\n") == 0, errors
     assert f"no Ray cluster answers at '{address}'" in errors and "ray start --head" in errors
     assert not (project / ".run_log_store").exists()
+
+
+def _raylets() -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "raylet":
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_an_empty_address_starts_a_ray_of_the_runs_own_and_stops_it(cluster: LocalCluster, project: Path) -> None:
+    setup(project, cluster, {"here": task("ray_steps.noop")}, "here", address="")
+    before = _raylets()
+    run_log = run("own-ray-1")
+    assert run_log.status == defaults.SUCCESS, outcome(run_log)
+    ran_on = run_log.steps["here"].code_identities[0].model_dump()["ray_node_id"]
+    assert ran_on not in node_ids(cluster).values(), "it ran on a Ray of its own, not on the session's cluster"
+    assert _raylets() <= before, "the run's own Ray is stopped with it"

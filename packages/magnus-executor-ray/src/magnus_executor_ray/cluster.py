@@ -9,7 +9,9 @@ are ended with their session, not through it). Nothing else on the machine is to
 stop`` would end every Ray of the machine.
 
 Node deaths are detected within seconds (the GCS health check runs every second here, not every
-few seconds), so a test killing a node's raylet sees its tasks fail promptly.
+few seconds), so a test killing a node's raylet sees its tasks fail promptly. The cluster runs
+without token authentication (its drivers set :attr:`LocalCluster.environment`), so what
+``~/.ray`` holds on the machine does not change it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from typing import Dict, List, Optional
 _STARTED = "Ray runtime started"
 # The GCS declares a node dead after this many missed health checks, one per period.
 HEALTH_CHECK = {"RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3"}
+# No token authentication, whatever ~/.ray/auth_token holds: Ray turns it on when that file exists
+# (a local ray.init() writes one), and a node or a driver reading it differently is refused.
+NO_AUTHENTICATION = {"RAY_AUTH_MODE": "disabled"}
 OBJECT_STORE_BYTES = 100_000_000
 # Tries to start a node: Ray gives up on a raylet that has not registered within 30 s.
 STARTS = 3
@@ -73,6 +78,11 @@ class LocalCluster:
         self.head_cpus = head_cpus
         self.object_store_bytes = object_store_bytes
         self.nodes: List[Node] = []
+
+    @property
+    def environment(self) -> Dict[str, str]:
+        """What the processes connecting to the cluster (drivers) need in their environment."""
+        return dict(NO_AUTHENTICATION)
 
     @property
     def address(self) -> str:
@@ -126,7 +136,7 @@ class LocalCluster:
                 stderr=subprocess.STDOUT,
                 text=True,
                 start_new_session=True,
-                env={**os.environ, **HEALTH_CHECK},
+                env={**os.environ, **HEALTH_CHECK, **NO_AUTHENTICATION},
             )
         node = Node(name, process, resources)
         self.nodes.append(node)

@@ -108,6 +108,7 @@ class RayExecutor(StepHandlerExecutor, TaskResources):
             return super().execute_pipeline(services)
         finally:
             self._remote = None
+            self._names.clear()
             if connected_here:
                 ray.shutdown()
 
