@@ -18,8 +18,8 @@ import yaml
 
 from magnus import defaults
 from magnus.datastore.file_system import FileSystemRunLogStore
-from magnus.entrypoints import execute_request
 from magnus.errors import UserInputError
+from magnus.launched import execute_request
 from magnus.map_position import MapPosition, item_names, position_from_json, position_json, position_names
 from magnus.names import check_path_name, encode_file_name
 from magnus.runtime.request import FanIn, FanOut, RunStep

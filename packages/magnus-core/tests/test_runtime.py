@@ -226,7 +226,7 @@ def test_a_command_line_that_is_not_a_launch_request_is_refused(argv: list[str])
 
 def test_a_fan_out_writes_the_iterations_for_an_engine(project: Path) -> None:
     """``magnus fan -m out --iterations-file``: what Argo's withParam and SLURM arrays iterate over."""
-    from magnus.entrypoints import execute_request
+    from magnus.launched import execute_request
 
     pipeline = write(project, {"each": map_of("runtime_steps.first")}, "each")
     run = RunOptions(pipeline, "config.yaml", "parameters.yaml", run_id="fanned")
@@ -247,7 +247,7 @@ def test_a_fan_out_writes_the_iterations_for_an_engine(project: Path) -> None:
 
 def test_iterations_never_hold_a_double_brace(project: Path) -> None:
     """Argo fills ``{{...}}`` in what its withParam iterates over: map values holding braces are escaped."""
-    from magnus.entrypoints import execute_request
+    from magnus.launched import execute_request
 
     items = ["{{workflow.uid}}", "a{{{b}}}{", {"{{k": "}}"}]
     (project / "parameters.yaml").write_text(json.dumps({"items": items}))
@@ -262,7 +262,7 @@ def test_iterations_never_hold_a_double_brace(project: Path) -> None:
 
 def test_a_branch_is_walked_in_one_process_from_its_request(project: Path) -> None:
     """``magnus execute_branch``: what a SLURM array task runs, one map item's whole branch."""
-    from magnus.entrypoints import execute_request
+    from magnus.launched import execute_request
 
     branch = dag(
         "first", {"first": task("runtime_steps.sees_item", "second"), "second": {"type": "stub", "next": "success"}}
@@ -317,7 +317,7 @@ def counted_failure() -> None:
 
 def test_a_relaunched_step_makes_only_the_attempts_left(project: Path) -> None:
     """A step of ``max_attempts: 3`` launched again after one attempt died: two more, not three."""
-    from magnus.entrypoints import execute_request
+    from magnus.launched import execute_request
 
     (project / "flaky_steps.py").write_text(textwrap.dedent(FLAKY))
     step = {"type": "task", "command": "flaky_steps.counted_failure", "next": "success", "max_attempts": 3}
@@ -331,7 +331,7 @@ def test_a_relaunched_step_makes_only_the_attempts_left(project: Path) -> None:
 
 def test_an_engine_retrying_a_step_numbers_its_attempts_across_launches(project: Path) -> None:
     """Argo relaunches a failed step with ``--retry {{retries}}``: the log shows attempts 1, 2, 3."""
-    from magnus.entrypoints import execute_request
+    from magnus.launched import execute_request
 
     (project / "flaky_steps.py").write_text(textwrap.dedent(FLAKY))
     pipeline = write(project, {"flaky": {"type": "task", "command": "flaky_steps.flaky", "next": "success"}}, "flaky")
@@ -357,7 +357,7 @@ def test_an_engine_retrying_a_step_numbers_its_attempts_across_launches(project:
 
 def test_a_step_of_a_resumed_run_walked_elsewhere_is_reused_when_it_succeeded(project: Path) -> None:
     """Each pod of a resumed Argo run reuses its step, if it succeeded in the old run, instead of running it."""
-    from magnus.entrypoints import execute_request
+    from magnus.launched import execute_request
 
     (project / "flaky_steps.py").write_text(textwrap.dedent(FLAKY))
     steps = {

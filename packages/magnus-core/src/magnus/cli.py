@@ -123,7 +123,7 @@ def _common(command: F) -> F:
 def _launch(parsed: "request.LaunchRequest") -> None:
     """Do one unit of a run walked elsewhere, as ``parsed`` asks; exit 1 unless it succeeded."""
     from magnus import defaults
-    from magnus.entrypoints import execute_request
+    from magnus.launched import execute_request
 
     status = execute_request(parsed)
     if status not in (defaults.SUCCESS, defaults.PROCESSING):  # a fan-out that succeeded leaves it in progress

@@ -23,7 +23,6 @@ from magnus.datastore.base import BaseRunLogStore
 from magnus.datastore.models import RunLog
 from magnus.errors import MagnusError, PipelineDefinitionError, UserInputError
 from magnus.executor.base import BaseExecutor
-from magnus.executor.local import LocalExecutor
 from magnus.parameters import initial_parameters
 from magnus.parsing import parse_pipeline
 from magnus.redaction import Redactor
@@ -34,7 +33,7 @@ from magnus.service_failures import using
 from magnus.yaml_file import load_yaml
 
 if TYPE_CHECKING:
-    from magnus.runtime.request import LaunchRequest
+    pass
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
 
@@ -218,24 +217,6 @@ def execute(
     return run_pipeline(load_pipeline(pipeline_file), options, full=full, events=events)
 
 
-# ---- one unit of a run walked elsewhere ---------------------------------------------------------------
-def execute_request(request: LaunchRequest) -> str:
-    """``magnus execute_single_node``, ``fan`` and ``execute_branch``: do what ``request`` asks here; the status.
-
-    The run log is created when no process of the run has created it yet (the first pod of a run).
-    """
-    from magnus.runtime.remote import do_request
-
-    pipeline = load_pipeline(request.run.pipeline_file)
-    node = pipeline.graph.find_node(request.step)
-    options = request.run
-    executor, services = compose(pipeline, options)
-    for service in services.services().values():
-        integration.configure_for_execution(executor, service)
-    # A branch walked here runs its steps here, in turn, whatever executor walks the run.
-    return do_request(services, node, request, LocalExecutor())
-
-
 # ---- a process that died doing a run ------------------------------------------------------------------
 def record_lost_process(report: Mapping[str, Any], how: str, interrupted: bool, walked_run: bool) -> str:
     """Record what a process doing (part of) a run could not, as it ended without recording its end; what
@@ -304,7 +285,6 @@ __all__ = [
     "RunOptions",
     "compose",
     "execute",
-    "execute_request",
     "execute_task",
     "load_dag",
     "load_pipeline",

@@ -17,8 +17,9 @@ import time
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, Pipe, wait
-from typing import TYPE_CHECKING, Dict, Iterator, List, NoReturn, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, NoReturn, Optional, Sequence
 
+from magnus.runtime.environment import launch_variables
 from magnus.runtime.handler import Ended, Handle
 from magnus.runtime.signals import raise_interrupt
 from magnus.terminal import for_terminal
@@ -135,7 +136,7 @@ def _serve(orders: Connection, answers: Connection, run: "ActiveRun") -> NoRetur
             while True:
                 unit_id, map_variable, retry, environment = orders.recv()
                 # the step's log as the walk recorded it is read back (with the attempts of earlier launches)
-                with _environment(environment):
+                with launch_variables(environment):
                     ran = runner.run(run.plan.unit(unit_id).node, map_variable, retry=retry)  # type: ignore[arg-type]
                 answers.send((ran.status, ran.message))
         code = 0
@@ -150,21 +151,3 @@ def _serve(orders: Connection, answers: Connection, run: "ActiveRun") -> NoRetur
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
-
-
-@contextlib.contextmanager
-def _environment(variables: Dict[str, str]) -> Iterator[None]:
-    """``variables`` in ``os.environ`` for the block (as a launched process would have them), then restored."""
-    if not variables:
-        yield
-        return
-    before = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

@@ -231,3 +231,22 @@ def tracked_metric(name: str, raw: str) -> Tuple[str, Any, int]:
             except ValueError:
                 pass
     return name.lower(), value, step
+
+
+@contextlib.contextmanager
+def launch_variables(variables: Dict[str, str]) -> Iterator[None]:
+    """``variables`` in ``os.environ`` for the block, then restored: what a launch request's environment
+    gives a process it starts, for a unit done in a process that outlives it (a forked worker, a Ray worker)."""
+    if not variables:
+        yield
+        return
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -92,6 +92,9 @@ class RunServices:
     events: RunObserver = NO_OBSERVER
     # The git identity of the code, looked up from the moment the services exist.
     code_lookup: "CodeIdentityLookup" = field(default_factory=_start_code_lookup, repr=False, compare=False)
+    # Where this process runs the steps it runs, as its engine names it ({"ray_node_id": ...}): added
+    # to the code identity of each of them, since the walk that recorded their logs ran elsewhere.
+    runs_on: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def tag(self) -> str:

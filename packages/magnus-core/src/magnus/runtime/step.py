@@ -83,6 +83,8 @@ class StepRunner:
         name = node.step_log_name(map_variable)
         if step_log is None:
             step_log = self._recorded_or_new(node, name)
+        if services.runs_on and step_log.code_identities:  # where it runs, as its engine names it
+            step_log.code_identities[0] = step_log.code_identities[0].model_copy(update=dict(services.runs_on))
         step_log.mock = step_log.mock or mock
         current = CurrentStep(services, step_log, map_variable)
         refused = self._tracking(lambda: services.experiment_tracker.start_step(services.run_id, services.tag, name))
