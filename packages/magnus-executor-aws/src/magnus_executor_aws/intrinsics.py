@@ -1,0 +1,59 @@
+"""A launch request's command line as Step Functions builds it for each job: intrinsic functions.
+
+The state machine is made once per pipeline and started once per run, so the run id, the map
+position and the retry number are not known when it is rendered: they are the execution's name
+(``$$.Execution.Name``), the item of the Map state (``$.map_variable``) and the Task state's retry
+count (``$$.State.RetryCount``). The request is rendered by core (``to_argv``) with a marker in
+place of each; every word of it becomes an argument of ``States.Array``: a string literal, a
+reference path, or ``States.Format`` of a literal holding a marker (a file named after the run).
+
+String literals of intrinsic functions escape ``'``, ``{``, ``}`` and ``\\`` with a backslash (the
+States Language's rule), so any step name or path travels as written.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, List, Sequence
+
+# Markers put in a request where Step Functions fills in a value; no user text holds a NUL.
+RUN_ID = "\x00run\x00"
+MAP_VARIABLE = "\x00map\x00"
+RETRY = "\x00retry\x00"
+ITEMS_ID = "\x00items\x00"
+
+# What each marker becomes in the state machine.
+_FILLED: Dict[str, str] = {
+    RUN_ID: "$$.Execution.Name",
+    MAP_VARIABLE: "$.map_variable",
+    RETRY: "$$.State.RetryCount",
+    ITEMS_ID: "$.magnus_items.id",
+}
+_MARKER = re.compile("|".join(re.escape(marker) for marker in _FILLED))
+_ESCAPED = re.compile(r"(['{}\\])")
+
+
+def literal(text: str) -> str:
+    """``text`` as a string literal of an intrinsic function."""
+    return "'" + _ESCAPED.sub(r"\\\1", text) + "'"
+
+
+def word(text: str) -> str:
+    """One argument of ``States.Array`` giving ``text``, its markers filled in by Step Functions."""
+    markers = _MARKER.findall(text)
+    if not markers:
+        return literal(text)
+    if text in _FILLED and text != RETRY:
+        return _FILLED[text]
+    template = "{}".join(literal(part)[1:-1] for part in _MARKER.split(text))
+    return f"States.Format('{template}', {', '.join(_FILLED[marker] for marker in markers)})"
+
+
+def array(words: Sequence[str]) -> str:
+    """``States.Array(...)`` of ``words`` (a command line), markers filled in."""
+    return "States.Array(" + ", ".join(word(text) for text in words) + ")"
+
+
+def format_path(template_parts: List[str]) -> str:
+    """``States.Format`` of a text made of literal parts and markers (a key in S3 named after the run)."""
+    return word("".join(template_parts))
