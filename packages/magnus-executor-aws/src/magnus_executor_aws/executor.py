@@ -55,6 +55,12 @@ class StepFunctionsExecutor(PlanRenderer, StepFunctionsSettings):
     def where_steps_run(self) -> str:
         return "in AWS Batch jobs, out of this machine's reach"
 
+    def reach_fix(self) -> str:
+        return (
+            "keep it where every job reaches it (run_log_store: chunked-fs with an s3:// log_folder, or db; "
+            "catalog: fsspec on s3://)"
+        )
+
     def folders_problem(self, folders: Sequence[str]) -> str:
         return (
             f"folder '{folders[0]}' is on this machine, which the AWS Batch jobs of the run cannot see; keep the "
@@ -65,16 +71,12 @@ class StepFunctionsExecutor(PlanRenderer, StepFunctionsSettings):
     def check(self, services: "RunServices") -> None:
         """Refuse, before the run log exists or anything is submitted, what cannot work on AWS.
 
-        The job queue and the image are needed; overrides must name a block of this config; the
+        (The job queue and the image are required fields of the config.) Overrides must name a block of this config; the
         run id is the execution's name (Step Functions' rule); the definition must render (no
         conditional or loop step, a map's items location) within Step Functions' 1 MB; a resumed
         run's log must be readable. The jobs read the pipeline, configuration and parameters files
         from the image's working directory, so they must be inside the project folder.
         """
-        needed = {"job_queue": "the AWS Batch job queue the jobs go to", "image": "the image of the steps"}
-        for field, what in needed.items():
-            if not getattr(self, field):
-                raise ConfigurationError(f"executor.config.{field}: required by executor '{SERVICE_NAME}' ({what})")
         self.check_override_names(services.pipeline.graph, self.overrides)
         if not self.output_file and not _NAME.fullmatch(services.run_id):
             raise UserInputError(

@@ -44,8 +44,8 @@ class JobResources(_Strict):
 class StepFunctionsSettings(_Strict):
     """The ``config:`` of the aws-step-functions executor."""
 
-    job_queue: str = Field(default="", description="Name or ARN of an existing AWS Batch job queue (required).")
-    image: str = Field(default="", description="Image of every step: your code, the pipeline and config, magnus.")
+    job_queue: str = Field(min_length=1, description="Name or ARN of an existing AWS Batch job queue.")
+    image: str = Field(min_length=1, description="Image of every step: your code, the pipeline and config, magnus.")
     region: str = Field(default="", description="AWS region (else the AWS SDK's default chain).")
     state_machine_name: str = Field(default="", description="Name of the state machine (default: magnus-<pipeline>).")
     role_arn: str = Field(default="", description="Role of the state machine (needed to create it).")
