@@ -72,7 +72,7 @@ class Project:
             "catalog": {"type": "fsspec", "config": {"location": f"{self.prefix}/{where}/catalog"}},
         }
 
-    def write_configs(self, **executor: Any) -> None:
+    def write_configs(self, secrets: Any = None, name: str = "aws", **executor: Any) -> None:
         config = {
             "job_queue": self.emulator.job_queue,
             "image": self.image,
@@ -85,14 +85,13 @@ class Project:
             **executor,
         }
         aws = {"executor": {"type": "aws-step-functions", "config": config}, **self.stores("aws")}
-        secrets = executor.pop("secrets", None)
         if secrets:
             aws["secrets"] = secrets
-        (self.folder / "aws.yaml").write_text(yaml.safe_dump(aws, sort_keys=False))
+        (self.folder / f"{name}.yaml").write_text(yaml.safe_dump(aws, sort_keys=False))
         (self.folder / "local.yaml").write_text(yaml.safe_dump({"executor": {"type": "local"}, **self.stores("local")}))
 
-    def build(self) -> None:
-        project_image(self.runtime, self.folder, ["examples", "aws.yaml"], self.image)
+    def build(self, *files: str) -> None:
+        project_image(self.runtime, self.folder, ["examples", *(files or ["aws.yaml"])], self.image)
 
     def magnus(self, *args: str) -> "subprocess.CompletedProcess[str]":
         environment = {**os.environ, **self.emulator.environment()}
@@ -156,3 +155,179 @@ def test_the_example_pipeline_runs_as_a_local_run_does(project: Project) -> None
     assert _steps(on_aws) == _steps(here)
     assert on_aws["parameters"] == here["parameters"]
     assert project.catalog_files("aws", "aws-run") == project.catalog_files("local", "local-run")
+
+
+STEPS = """
+import hashlib
+import os
+
+import boto3
+
+import magnus
+
+BUCKET = os.environ["MAGNUS_TEST_BUCKET"]
+PREFIX = os.environ["MAGNUS_TEST_PREFIX"]
+
+
+def prepare() -> dict:
+    return {"prepared": 1}
+
+
+def broken() -> None:
+    raise RuntimeError("broken on purpose")
+
+
+def read_secret() -> None:
+    value = magnus.get_secret("API_KEY")
+    assert hashlib.sha256(value.encode()).hexdigest() == os.environ["EXPECTED_SECRET_SHA"]
+    print("the secret is", value)  # masked in the step's execution log
+
+
+def flaky() -> None:
+    \"\"\"Fails on its first two launches in a run, succeeds on the third (a count kept in S3).\"\"\"
+    client, key = boto3.client("s3"), f"{PREFIX}/flaky/{magnus.get_run_id()}"
+    try:
+        count = int(client.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    except client.exceptions.NoSuchKey:
+        count = 0
+    client.put_object(Bucket=BUCKET, Key=key, Body=str(count + 1).encode())
+    if count < 2:
+        raise RuntimeError(f"launch {count + 1} fails")
+
+
+def gate() -> None:
+    client = boto3.client("s3")
+    if client.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/gate-closed").get("KeyCount"):
+        raise RuntimeError("the gate is closed")
+"""
+
+
+def _task(command: str, following: str, **fields: Any) -> Dict[str, Any]:
+    return {"type": "task", "command": command, "next": following, **fields}
+
+
+FAILING = {
+    "start_at": "prepare",
+    "steps": {
+        "prepare": _task("aws_steps.prepare", "broken"),
+        "broken": _task("aws_steps.broken", "success", on_failure="recover"),
+        "recover": {"type": "task", "command_type": "shell", "command": "echo recovering", "next": "fail"},
+        "success": {"type": "success"},
+        "fail": {"type": "fail"},
+    },
+}
+CHECKS = {
+    "start_at": "secret",
+    "steps": {
+        "secret": _task("aws_steps.read_secret", "flaky"),
+        "flaky": _task("aws_steps.flaky", "gate"),
+        "gate": _task("aws_steps.gate", "success", overrides={"aws-step-functions": "once"}),
+        "success": {"type": "success"},
+        "fail": {"type": "fail"},
+    },
+}
+SECRET = "s3cr3t-aws-9d1c"
+
+
+def _with_steps(project: Project, **pipelines: Dict[str, Any]) -> Dict[str, str]:
+    """The steps module and ``pipelines`` written into the project; the environment its steps read."""
+    (project.folder / "aws_steps.py").write_text(STEPS)
+    for name, dag in pipelines.items():
+        (project.folder / f"{name}.yaml").write_text(yaml.safe_dump({"dag": dag}))
+    bucket, _, prefix = project.prefix[len("s3://") :].partition("/")
+    import hashlib
+
+    return {
+        "MAGNUS_TEST_BUCKET": bucket,
+        "MAGNUS_TEST_PREFIX": prefix,
+        "EXPECTED_SECRET_SHA": hashlib.sha256(SECRET.encode()).hexdigest(),
+    }
+
+
+def test_a_failing_step_routes_to_on_failure_and_the_run_fails_as_a_local_run_does(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    variables = _with_steps(project, failing=FAILING)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)  # the local run's steps read them too
+    project.write_configs(environment={**project.emulator.environment(), **variables})
+    project.build("aws.yaml", "aws_steps.py", "failing.yaml")
+    local = project.magnus("execute", "-f", "failing.yaml", "-c", "local.yaml", "--run-id", "local-fail")
+    assert local.returncode == 1, local.stderr
+    done = project.magnus("execute", "-f", "failing.yaml", "-c", "aws.yaml", "--run-id", "aws-fail")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "broken FAIL" in done.stderr and "recover SUCCESS" in done.stderr
+    assert "run aws-fail FAIL" in done.stderr
+    assert "resume with:" in done.stderr and "--use-cached aws-fail" in done.stderr
+    on_aws, here = project.run_log("aws", "aws-fail"), project.run_log("local", "local-fail")
+    assert on_aws["status"] == here["status"] == "FAIL"
+    assert _steps(on_aws) == _steps(here)
+    assert on_aws["parameters"] == here["parameters"] == {"prepared": 1}
+    assert on_aws["steps"]["broken"]["message"] == here["steps"]["broken"]["message"]
+
+
+def test_retries_use_cached_wait_false_and_a_secret(project: Project) -> None:
+    """Run 1: the secret reaches its step, a flaky step's job is relaunched by Step Functions (attempts
+    1, 2, 3), the gate fails. Run 2 (``--use-cached``, ``wait: false``): what succeeded is reused, the gate
+    passes; ``magnus runs show`` follows it. The secret is nowhere but in the step."""
+    variables = _with_steps(project, checks=CHECKS)
+    secrets_manager = project.emulator.client("secretsmanager")
+    name = project.prefix.rsplit("/", 1)[-1]
+    secrets_manager.create_secret(Name=f"{name}/API_KEY", SecretString=SECRET)
+    common: Dict[str, Any] = {
+        "environment": {**project.emulator.environment(), **variables},
+        "retry": {"max_attempts": 2, "interval_seconds": 1, "backoff_rate": 1.0},
+        "overrides": {"once": {"retry": {"max_attempts": 0}}},
+        "secrets": {"type": "aws-secrets-manager", "config": {"prefix": f"{name}/"}},
+    }
+    project.write_configs(**common)
+    project.write_configs(name="aws-nowait", wait=False, **common)
+    project.build("aws.yaml", "aws-nowait.yaml", "aws_steps.py", "checks.yaml")
+    s3 = project.emulator.client("s3")
+    s3.put_object(
+        Bucket=variables["MAGNUS_TEST_BUCKET"], Key=f"{variables['MAGNUS_TEST_PREFIX']}/gate-closed", Body=b""
+    )
+
+    first = project.magnus("execute", "-f", "checks.yaml", "-c", "aws.yaml", "--run-id", "first")
+    assert first.returncode == 1, first.stdout + first.stderr
+    run_log = project.run_log("aws", "first")
+    assert run_log["steps"]["secret"]["status"] == "SUCCESS", "the secret reached its step, with its value"
+    flaky = run_log["steps"]["flaky"]
+    assert flaky["status"] == "SUCCESS"
+    assert [(a["attempt_number"], a["status"]) for a in flaky["attempts"]] == [(1, "FAIL"), (2, "FAIL"), (3, "SUCCESS")]
+    assert run_log["steps"]["gate"]["status"] == "FAIL"
+    assert len(run_log["steps"]["gate"]["attempts"]) == 1, "overrides: once relaunches nothing"
+
+    s3.delete_object(Bucket=variables["MAGNUS_TEST_BUCKET"], Key=f"{variables['MAGNUS_TEST_PREFIX']}/gate-closed")
+    second = project.magnus(
+        "execute", "-f", "checks.yaml", "-c", "aws-nowait.yaml", "--run-id", "second", "--use-cached", "first"
+    )
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "arn:aws:states:" in second.stdout + second.stderr
+    assert "magnus runs show second -c aws-nowait.yaml" in second.stdout + second.stderr
+    import time
+
+    deadline = time.monotonic() + 300
+    while True:
+        shown = project.run_log("aws", "second")
+        if shown["status"] in ("SUCCESS", "FAIL") or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert shown["status"] == "SUCCESS"
+    assert shown["steps"]["secret"]["mock"] and shown["steps"]["flaky"]["mock"], "reused from the first run"
+    assert "not executed: succeeded in run first" in shown["steps"]["flaky"]["message"]
+    assert not shown["steps"]["gate"]["mock"] and shown["steps"]["gate"]["status"] == "SUCCESS"
+
+    # the secret's value is nowhere but in the step that read it
+    sfn = project.emulator.client("stepfunctions")
+    machines = sfn.list_state_machines()["stateMachines"]
+    definitions = [sfn.describe_state_machine(stateMachineArn=m["stateMachineArn"])["definition"] for m in machines]
+    batch = project.emulator.client("batch")
+    job_definitions = json.dumps(batch.describe_job_definitions()["jobDefinitions"], default=str)
+    everything = [first.stdout, first.stderr, second.stdout, second.stderr, json.dumps(run_log), json.dumps(shown)]
+    everything += [*definitions, job_definitions]
+    for key in project.emulator.client("s3").list_objects_v2(Bucket=project.emulator.bucket).get("Contents", []):
+        everything.append(
+            s3.get_object(Bucket=project.emulator.bucket, Key=key["Key"])["Body"].read().decode(errors="replace")
+        )
+    assert not [text for text in everything if SECRET in text]

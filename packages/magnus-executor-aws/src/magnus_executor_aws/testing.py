@@ -13,12 +13,17 @@ dependency, imported here only when used):
   image (``scripts/base_image.py``) with wheels of this checkout's packages installed, then a thin
   layer holding a project folder as the working directory (what a user's image is).
 
-The emulator's gap, corrected here and nowhere else (:func:`correct_batch_parameters`): moto 5.2's
-``batch:submitJob.sync`` integration hands the state's PascalCase parameters (``JobName``,
-``JobQueue``, ``ContainerOverrides``) to boto unchanged and fails with ``KeyError: 'JobName'``,
-where AWS maps them to the Batch API's camelCase names. The patch maps parameters to camelCase
-(recursively) and the job description back to PascalCase, as AWS does; what magnus renders is never
-bent to the emulator.
+The emulator's gaps, corrected here and nowhere else (:func:`correct_batch_integration`); what
+magnus renders is never bent to the emulator:
+
+1. moto 5.2's ``batch:submitJob.sync`` integration hands the state's PascalCase parameters
+   (``JobName``, ``JobQueue``, ``ContainerOverrides``) to boto unchanged and fails with
+   ``KeyError: 'JobName'``, where AWS maps them to the Batch API's camelCase names. The patch maps
+   parameters to camelCase (recursively) and the job description back to PascalCase, as AWS does.
+2. A ``Retry`` of a ``.sync`` Task state reuses the callback endpoint of the state's first attempt,
+   which that attempt closed when it ended: every relaunch "times out" (``States.Timeout``) the
+   moment its job is submitted, while the job runs on. AWS waits for each relaunched job. The patch
+   gives each attempt an endpoint of its own (a new task token), as the first attempt has.
 """
 
 from __future__ import annotations
@@ -83,8 +88,9 @@ def _convert(value: Any, key: Callable[[str], str]) -> Any:
     return value
 
 
-def correct_batch_parameters() -> None:
-    """Make moto's ``batch:submitJob.sync`` map parameters as AWS does (see the module's docstring)."""
+def correct_batch_integration() -> None:
+    """Make moto's ``batch:submitJob.sync`` map parameters and wait for retried jobs as AWS does (see the
+    module's docstring)."""
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_batch as batch,
     )
@@ -100,8 +106,16 @@ def correct_batch_parameters() -> None:
             response.clear()
             response.update(pascal)
 
+    waits = batch.StateTaskServiceBatch._eval_integration_pattern
+
+    def each_attempt_waits(self: Any, env: Any, *args: Any, **kwargs: Any) -> Any:
+        env.callback_pool_manager.add(env.states.context_object.update_task_token())
+        return waits(self, env, *args, **kwargs)
+
     setattr(batch.StateTaskServiceBatch, "_normalise_parameters", parameters)  # noqa: B010 - a patch
     setattr(batch.StateTaskServiceBatch, "_normalise_response", response)  # noqa: B010 - a patch
+    if getattr(waits, "__name__", "") != each_attempt_waits.__name__:  # once per process
+        setattr(batch.StateTaskServiceBatch, "_eval_integration_pattern", each_attempt_waits)  # noqa: B010
 
 
 def _podman_socket() -> Optional[subprocess.Popen[bytes]]:
@@ -157,7 +171,7 @@ def start_emulator(run_jobs: bool = True) -> Emulator:
         json={"stepfunctions": {"execute_state_machine": run_jobs}, "batch": {"use_docker": run_jobs}},
         timeout=30,
     ).raise_for_status()
-    correct_batch_parameters()
+    correct_batch_integration()
 
     def stop() -> None:
         server.shutdown()
