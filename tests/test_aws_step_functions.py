@@ -331,3 +331,47 @@ def test_retries_use_cached_wait_false_and_a_secret(project: Project) -> None:
             s3.get_object(Bucket=project.emulator.bucket, Key=key["Key"])["Body"].read().decode(errors="replace")
         )
     assert not [text for text in everything if SECRET in text]
+
+
+SLOW = {
+    "start_at": "sleepy",
+    "steps": {
+        "sleepy": {"type": "task", "command_type": "shell", "command": "sleep 15", "next": "success"},
+        "success": {"type": "success"},
+        "fail": {"type": "fail"},
+    },
+}
+
+
+def test_ctrl_c_stops_the_execution_and_records_the_run_interrupted(project: Project) -> None:
+    import signal
+    import time
+
+    (project.folder / "slow.yaml").write_text(yaml.safe_dump({"dag": SLOW}))
+    project.write_configs()
+    project.build("aws.yaml", "slow.yaml")
+    errors = project.folder / "stderr.txt"
+    with errors.open("w") as stream:
+        running = subprocess.Popen(
+            [sys.executable, "-m", "magnus", "execute", "-f", "slow.yaml", "-c", "aws.yaml", "--run-id", "stopped"],
+            cwd=project.folder,
+            stdout=subprocess.DEVNULL,
+            stderr=stream,
+            env={**os.environ, **project.emulator.environment()},
+        )
+        deadline = time.monotonic() + 120
+        while "sleepy started" not in errors.read_text() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert "sleepy started" in errors.read_text(), errors.read_text()
+        running.send_signal(signal.SIGINT)
+        assert running.wait(60) == 130
+    said = errors.read_text()
+    assert "Error: interrupted\n" in said and "sleepy FAIL" in said, said
+    assert "run stopped FAIL (interrupted)" in said
+    run_log = project.run_log("aws", "stopped")
+    assert run_log["status"] == "FAIL"
+    assert run_log["steps"]["sleepy"]["status"] == "FAIL" and run_log["steps"]["sleepy"]["message"] == "interrupted"
+    sfn = project.emulator.client("stepfunctions")
+    machine = next(m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == "magnus-slow")
+    executions = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
+    assert [(e["name"], e["status"]) for e in executions] == [("stopped", "ABORTED")]

@@ -174,6 +174,16 @@ def start_emulator(run_jobs: bool = True) -> Emulator:
     correct_batch_integration()
 
     def stop() -> None:
+        # Jobs an execution stopped from magnus left running (AWS terminates them; moto does not).
+        batch = emulator.client("batch")
+        for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"):
+            for job in batch.list_jobs(jobQueue=JOB_QUEUE, jobStatus=status).get("jobSummaryList", []):
+                batch.terminate_job(jobId=job["jobId"], reason="the emulator stops")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and batch.list_jobs(jobQueue=JOB_QUEUE, jobStatus="RUNNING").get(
+            "jobSummaryList"
+        ):
+            time.sleep(0.5)
         server.shutdown()
         thread.join()
         if podman is not None:
