@@ -208,3 +208,18 @@ def test_a_definition_over_one_megabyte_is_refused(tmp_path: Path) -> None:
 def test_the_same_pipeline_renders_the_same_bytes(tmp_path: Path) -> None:
     assert render(tmp_path, EVERY_KIND).to_json() == render(tmp_path, EVERY_KIND).to_json()
     json.loads(render(tmp_path, EVERY_KIND).to_json())
+
+
+def test_a_job_submitted_with_more_than_the_payload_limit_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump({"dag": _branch(TASK)}))
+    executor = StepFunctionsExecutor(**SETTINGS, environment={"BIG": "x" * 300_000})
+    pipeline = load_pipeline(str(tmp_path / "pipeline.yaml"))
+
+    class Services:  # what _rendered reads of a run's services
+        options = RunOptions(pipeline_file="pipeline.yaml", configuration_file="aws.yaml")
+        run_id = "r"
+
+    with pytest.raises(
+        ConfigurationError, match=r"^state '\w+': what its job is submitted with is 300,\d+ bytes, over"
+    ):
+        executor._rendered(pipeline.plan, Services())  # type: ignore[arg-type]

@@ -86,6 +86,22 @@ class Rendered:
         """The definition as Step Functions takes it, the same bytes for the same pipeline."""
         return json.dumps(self.definition, indent=2, ensure_ascii=False) + "\n"
 
+    def task_parameters(self) -> List[Tuple[str, Dict[str, Any]]]:
+        """``(state name, Parameters)`` of every Task state, those in branches and maps included."""
+        found: List[Tuple[str, Dict[str, Any]]] = []
+
+        def walk(machine: Dict[str, Any]) -> None:
+            for name, state in machine["States"].items():
+                if state["Type"] == "Task":
+                    found.append((name, state["Parameters"]))
+                for branch in state.get("Branches", []):
+                    walk(branch)
+                if "ItemProcessor" in state:
+                    walk(state["ItemProcessor"])
+
+        walk(self.definition)
+        return found
+
 
 class DefinitionBuilder:
     """Builds the definition of one pipeline's plan; ``reference`` is what every launch request carries.

@@ -14,6 +14,7 @@ The jobs import this module to load the executor named in the configuration: it 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -24,7 +25,7 @@ from magnus import defaults
 from magnus.errors import ConfigurationError, UserInputError
 from magnus.executor.base import PlanRenderer
 from magnus.reach import Reach
-from magnus_executor_aws.constants import MAX_DEFINITION_BYTES, MAX_EXECUTION_NAME, SERVICE_NAME
+from magnus_executor_aws.constants import MAX_DEFINITION_BYTES, MAX_EXECUTION_NAME, MAX_PAYLOAD_BYTES, SERVICE_NAME
 from magnus_executor_aws.settings import StepFunctionsSettings
 
 if TYPE_CHECKING:
@@ -108,6 +109,13 @@ class StepFunctionsExecutor(PlanRenderer, StepFunctionsSettings):
         name = self.state_machine(services)
         comment = f"magnus pipeline {reference.pipeline_file}"
         rendered = DefinitionBuilder(self, plan, reference, prefix=name, comment=comment).build()
+        for state, parameters in rendered.task_parameters():
+            size = len(json.dumps(parameters).encode())
+            if size > MAX_PAYLOAD_BYTES:
+                raise ConfigurationError(
+                    f"state '{state}': what its job is submitted with is {size:,} bytes, over AWS Step Functions' "
+                    f"payload limit of {MAX_PAYLOAD_BYTES:,}; pass less in executor.config.environment"
+                )
         size = len(rendered.to_json().encode())
         if size > MAX_DEFINITION_BYTES:
             raise ConfigurationError(
