@@ -89,7 +89,7 @@ def test_every_kind_of_step_renders_as_valid_states_language(tmp_path: Path, asl
     mapped = states["each branches"]
     assert mapped["Type"] == "Map" and mapped["MaxConcurrency"] == 4
     assert mapped["ItemReader"]["Parameters"]["Bucket"] == "bucket"
-    assert mapped["ItemSelector"] == {"map_variable.$": "$$.Map.Item.Value"}
+    assert mapped["ItemSelector"] == {"map_variable.$": "$$.Map.Item.Value", "run_id.$": "$$.Execution.Name"}
     assert mapped["Next"] == "each fan-in"
     assert states["nested branches"]["Type"] == "Parallel", "a nested dag is a Parallel of one branch"
     assert states["report"]["Catch"][0]["Next"] == "tidy", "on_failure is a Catch"
@@ -113,6 +113,9 @@ def test_the_command_is_the_launch_request_with_the_run_position_and_retry_fille
     )
     inside = tasks[state_name("each.map_variable_placeholder.work")]["Parameters"]["ContainerOverrides"]["Command.$"]
     assert "'--map-variable', $.map_variable" in inside
+    # an item of a distributed Map is a child execution with a name of its own: the run id is passed down
+    assert "States.Array('magnus', 'execute_single_node', $.run_id, " in inside
+    assert "$$.Execution" not in json.dumps(states["each branches"]["ItemProcessor"])
     fan_out = tasks["each fan-out"]["Parameters"]["ContainerOverrides"]["Command.$"]
     assert (
         "'--iterations-file', States.Format('s3://bucket/items/{}/each-{}.json', $$.Execution.Name, "

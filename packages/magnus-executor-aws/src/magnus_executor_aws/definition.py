@@ -152,7 +152,7 @@ class DefinitionBuilder:
                 self._composite(unit, in_map, states)
             elif unit.kind == kinds.FAN_IN:
                 request = FanIn(run=self.reference, step=unit.node.internal_name, map_variable=_position(in_map))
-                states[state_name(unit.id)] = self._routed(self._job(unit.node, request, None), unit)
+                states[state_name(unit.id)] = self._routed(self._job(unit.node, request, None, in_map), unit)
         start = self._target(self.plan.entry(graph).id)
         return {"StartAt": start, "States": _reachable(start, states)}
 
@@ -166,7 +166,7 @@ class DefinitionBuilder:
             map_variable=_position(in_map),
             retry=intrinsics.RETRY if retry else "",
         )
-        state = self._routed(self._job(node, request, override), unit)
+        state = self._routed(self._job(node, request, override, in_map), unit)
         if retry:
             state["Retry"] = [
                 {
@@ -183,7 +183,7 @@ class DefinitionBuilder:
         node = unit.node
         request = RunStep(run=self.reference, step=node.internal_name, map_variable=_position(in_map))
         name = state_name(unit.id)
-        job = self._job(node, request, self.settings.override_for(node))
+        job = self._job(node, request, self.settings.override_for(node), in_map)
         if not top:
             ended = state_name(f"{unit.id} ended")
             states[name] = {**job, "Next": ended, "Catch": [_catch(ended)]}
@@ -216,7 +216,7 @@ class DefinitionBuilder:
         if not node.dynamic_branches:
             request = FanOut(run=self.reference, step=node.internal_name, map_variable=position)
             states[fan_out] = {
-                **self._job(node, request, None),
+                **self._job(node, request, None, in_map),
                 "Next": branches_state,
                 "Catch": [_catch(self._failure(unit))],
             }
@@ -241,7 +241,7 @@ class DefinitionBuilder:
             "Next": fan_out,
         }
         states[fan_out] = {
-            **self._job(node, request, None),
+            **self._job(node, request, None, in_map),
             "Next": branches_state,
             "Catch": [_catch(self._failure(unit))],
         }
@@ -253,10 +253,11 @@ class DefinitionBuilder:
                 "ReaderConfig": {"InputType": "JSON"},
                 "Parameters": {
                     "Bucket": bucket,
-                    "Key.$": intrinsics.format_path([f"{folder}/" if folder else "", key]),
+                    "Key.$": intrinsics.format_path([f"{folder}/" if folder else "", key], in_map),
                 },
             },
-            "ItemSelector": {"map_variable.$": "$$.Map.Item.Value"},
+            # an item is a child execution, named apart: the run id is passed down with the position
+            "ItemSelector": {"map_variable.$": "$$.Map.Item.Value", "run_id.$": intrinsics.run_id(in_map)},
             "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, **processor},
             "ResultPath": None,
             "Next": fan_in,
@@ -297,7 +298,9 @@ class DefinitionBuilder:
     def _routed(self, job: Dict[str, Any], unit: "PlannedUnit") -> Dict[str, Any]:
         return {**job, "Next": self._target(unit.on_success[0]), "Catch": [_catch(self._target(unit.on_failure[0]))]}
 
-    def _job(self, node: "BaseNode", request: LaunchRequest, override: Optional[JobResources]) -> Dict[str, Any]:
+    def _job(
+        self, node: "BaseNode", request: LaunchRequest, override: Optional[JobResources], in_map: bool
+    ) -> Dict[str, Any]:
         """The Task state submitting the Batch job that does ``request`` (without its routing)."""
         settings = self.settings
         chosen = override or JobResources()
@@ -312,7 +315,7 @@ class DefinitionBuilder:
         definition = dataclasses.replace(definition, name=job_definition_name(self.prefix, key))
         self.job_definitions[definition.name] = definition
         environment = {**settings.environment, **chosen.environment, **request.environment_variables()}
-        overrides: Dict[str, Any] = {"Command.$": intrinsics.array(request.to_argv())}
+        overrides: Dict[str, Any] = {"Command.$": intrinsics.array(request.to_argv(), in_map)}
         if environment:
             overrides["Environment"] = [{"Name": name, "Value": value} for name, value in sorted(environment.items())]
         return {
