@@ -226,3 +226,14 @@ def test_a_job_submitted_with_more_than_the_payload_limit_is_refused(tmp_path: P
         ConfigurationError, match=r"^state '\w+': what its job is submitted with is 300,\d+ bytes, over"
     ):
         executor._rendered(pipeline.plan, Services())  # type: ignore[arg-type]
+
+
+def test_the_run_log_records_environment_names_not_values() -> None:
+    executor = StepFunctionsExecutor(
+        **SETTINGS,
+        environment={"AWS_SECRET_ACCESS_KEY": "not-for-run-logs"},
+        overrides={"big": {"environment": {"TOKEN": "nor-this"}}},
+    )
+    summary = json.dumps(executor.get_summary())
+    assert "not-for-run-logs" not in summary and "nor-this" not in summary
+    assert executor.get_summary()["environment"] == {"AWS_SECRET_ACCESS_KEY": "(set)"}

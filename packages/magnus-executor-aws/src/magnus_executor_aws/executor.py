@@ -19,7 +19,7 @@ import os
 import re
 import time
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Sequence
 
 from magnus import defaults
 from magnus.errors import ConfigurationError, UserInputError
@@ -87,6 +87,15 @@ class StepFunctionsExecutor(PlanRenderer, StepFunctionsSettings):
         self._rendered(services.pipeline.plan, services)
         if services.original_run_id:
             services.original_run_log  # noqa: B018 - read now: an unreadable run to resume is refused here
+
+    def get_summary(self) -> Dict[str, Any]:
+        """The config as the run log records it, environment values left out (their names kept): they
+        reach the jobs as given, and a run log is read by more people than the state machine."""
+        summary = super().get_summary()
+        summary["environment"] = dict.fromkeys(self.environment, "(set)")
+        for name, override in self.overrides.items():
+            summary["overrides"][name]["environment"] = dict.fromkeys(override.environment, "(set)")
+        return summary
 
     def state_machine(self, services: "RunServices") -> str:
         """The state machine's name: the configured one, else ``magnus-<pipeline file's stem>``."""
