@@ -375,3 +375,19 @@ def test_ctrl_c_stops_the_execution_and_records_the_run_interrupted(project: Pro
     machine = next(m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == "magnus-slow")
     executions = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
     assert [(e["name"], e["status"]) for e in executions] == [("stopped", "ABORTED")]
+
+
+def test_a_conditional_runs_the_branch_it_chose_as_a_local_run_does(project: Project) -> None:
+    """examples/concepts/conditional.yaml: the fan-out writes its choice to S3, a Choice state runs that branch."""
+    project.write_configs()
+    project.build()
+    pipeline = ["-f", "examples/concepts/conditional.yaml"]
+    local = project.magnus("execute", *pipeline, "-c", "local.yaml", "--run-id", "local-choice")
+    assert local.returncode == 0, local.stderr
+    done = project.magnus("execute", *pipeline, "-c", "aws.yaml", "--run-id", "aws-choice")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "route SUCCESS" in done.stderr, done.stderr
+    on_aws, here = project.run_log("aws", "aws-choice"), project.run_log("local", "local-choice")
+    assert _steps(on_aws) == _steps(here)
+    assert on_aws["parameters"] == here["parameters"] and on_aws["parameters"]["trained_with"] == "one process"
+    assert on_aws["steps"]["route"]["message"] == here["steps"]["route"]["message"]

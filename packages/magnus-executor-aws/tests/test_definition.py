@@ -171,7 +171,7 @@ def test_a_map_without_an_items_location_is_refused(tmp_path: Path) -> None:
         render(tmp_path, EVERY_KIND, iterations_location="")
 
 
-def test_conditional_and_loop_steps_are_refused_in_one_line(tmp_path: Path) -> None:
+def test_a_conditional_reads_its_choice_and_runs_that_branch(tmp_path: Path, asl_validator: Validate) -> None:
     dag = {
         "start_at": "pick",
         "steps": {
@@ -185,7 +185,37 @@ def test_conditional_and_loop_steps_are_refused_in_one_line(tmp_path: Path) -> N
             "fail": {"type": "fail"},
         },
     }
-    with pytest.raises(PipelineDefinitionError, match="step 'pick': conditional steps are not rendered"):
+    rendered = render(tmp_path, dag)
+    asl_validator(rendered.definition)
+    states = rendered.definition["States"]
+    assert rendered.definition["StartAt"] == "pick items"
+    assert states["pick fan-out"]["Next"] == "pick chosen"
+    assert states["pick chosen"]["Resource"] == "arn:aws:states:::aws-sdk:s3:getObject"
+    assert [(c["StringEquals"], c["Next"]) for c in states["pick choice"]["Choices"]] == [
+        ("a", "pick branch a"),
+        ("b", "pick branch b"),
+    ]
+    assert states["pick choice"]["Default"] == "pick fan-in"
+    assert states["pick branch a"]["Next"] == "pick fan-in"
+
+
+def test_loop_steps_are_refused_in_one_line(tmp_path: Path) -> None:
+    dag = {
+        "start_at": "again",
+        "steps": {
+            "again": {
+                "type": "loop",
+                "branch": _branch(TASK),
+                "max_iterations": 3,
+                "break_on": "done",
+                "index_as": "index",
+                "next": "success",
+            },
+            "success": {"type": "success"},
+            "fail": {"type": "fail"},
+        },
+    }
+    with pytest.raises(PipelineDefinitionError, match="step 'again': loop steps are not rendered"):
         render(tmp_path, dag)
 
 

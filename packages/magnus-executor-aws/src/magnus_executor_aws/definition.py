@@ -11,8 +11,9 @@ Every unit of the plan (:mod:`magnus.runtime.plan`) that runs magnus becomes a T
   ``Succeed`` or ``Fail`` state follows, in a branch a ``Succeed`` (the fan-in settles it);
 - a composite: ``magnus fan ... -m out``, then a ``Parallel`` state of its branches (a parallel's,
   a nested dag's), or, for a map, a ``Map`` state over the items the fan-out wrote to S3
-  (``ItemReader``: they never pass through the state payload) with ``MaxConcurrency``, then
-  ``magnus fan ... -m in``.
+  (``ItemReader``: they never pass through the state payload) with ``MaxConcurrency``, or, for a
+  conditional, a ``Choice`` on the label the fan-out wrote to S3 (read by an ``aws-sdk`` Task)
+  running that branch; then ``magnus fan ... -m in``. Loop steps are refused.
 
 Routing is the plan's: ``Next`` where a unit leads on success, ``Catch`` (``States.ALL``) where it
 leads on failure (a step's ``on_failure``, else its dag's fail node). A job that fails (its step
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 
 SUBMIT_JOB = "arn:aws:states:::batch:submitJob.sync"
 READ_S3_OBJECT = "arn:aws:states:::s3:getObject"
+# A conditional's choice, read from S3 into the state (the Map state's ItemReader reads lists only).
+READ_S3_OBJECT_SDK = "arn:aws:states:::aws-sdk:s3:getObject"
 # The state every job that records the run's end cannot run ends in.
 RUN_FAILED = "magnus run failed"
 
@@ -201,13 +204,16 @@ class DefinitionBuilder:
         """The fan-out of a composite, then its branches (Parallel, or Map over a map's items)."""
         node = unit.node
         assert isinstance(node, CompositeNode)
-        if node.decides:
+        if node.iterates:
             raise PipelineDefinitionError(
                 [
                     f"step '{node.internal_name}': {node.node_type} steps are not rendered for AWS Step Functions "
                     "yet; run this pipeline with another executor"
                 ]
             )
+        if node.chooses_branch:
+            self._conditional(unit, in_map, states)
+            return
         branches = [self.plan.unit(branch) for branch in unit.on_success]
         fan_in = state_name(branches[0].fan_in) if branches else ""
         branches_state = state_name(f"{node.internal_name} branches")
@@ -269,6 +275,58 @@ class DefinitionBuilder:
         # no item fails the Map; its fan-in settles the step from the run log.
         states[branches_state] = map_state
 
+    def _conditional(self, unit: "PlannedUnit", in_map: bool, states: Dict[str, Dict[str, Any]]) -> None:
+        """A conditional: its fan-out writes the label of the branch it chose to S3; a Task reads it
+        (``aws-sdk:s3:getObject``), a ``Choice`` runs that branch (a ``Parallel`` of one), then the fan-in."""
+        node = unit.node
+        branches = [self.plan.unit(branch) for branch in unit.on_success]
+        fan_in = state_name(branches[0].fan_in)
+        location, bucket, folder = self._items_location(node)
+        key = f"{intrinsics.RUN_ID}/{job_name(node.internal_name)}-{intrinsics.ITEMS_ID}.txt"
+        names = {part: state_name(f"{node.internal_name} {part}") for part in ("items", "chosen", "choice")}
+        request = FanOut(
+            run=self.reference,
+            step=node.internal_name,
+            map_variable=_position(in_map),
+            iterations_file=f"{location}/{key}",
+        )
+        failure = _catch(self._failure(unit))
+        states[names["items"]] = {
+            "Type": "Pass",
+            "Parameters": {"id.$": "States.UUID()"},
+            "ResultPath": "$.magnus_items",
+            "Next": state_name(unit.id),
+        }
+        states[state_name(unit.id)] = {
+            **self._job(node, request, None, in_map),
+            "Next": names["chosen"],
+            "Catch": [failure],
+        }
+        states[names["chosen"]] = {
+            "Type": "Task",
+            "Resource": READ_S3_OBJECT_SDK,
+            "Parameters": {
+                "Bucket": bucket,
+                "Key.$": intrinsics.format_path([f"{folder}/" if folder else "", key], in_map),
+            },
+            "ResultSelector": {"label.$": "$.Body"},
+            "ResultPath": "$.magnus_chosen",
+            "Next": names["choice"],
+            "Catch": [failure],
+        }
+        choices = []
+        for branch in branches:
+            walked = state_name(f"{node.internal_name} branch {branch.label}")
+            choices.append({"Variable": "$.magnus_chosen.label", "StringEquals": branch.label, "Next": walked})
+            states[walked] = {
+                "Type": "Parallel",
+                "Branches": [self._machine(_branch_graph(branch), in_map)],
+                "ResultPath": None,
+                "Next": fan_in,
+                "Catch": [_catch(fan_in)],
+            }
+        states[names["choice"]] = {"Type": "Choice", "Choices": choices, "Default": fan_in}
+
     def _items_location(self, node: "BaseNode") -> Tuple[str, str, str]:
         """The folder a map's items go through (``s3://bucket/folder``), its bucket and folder.
 
@@ -290,8 +348,13 @@ class DefinitionBuilder:
     def _target(self, unit_id: str) -> str:
         """The state a route into ``unit_id`` enters: a map's starts at its items' Pass state."""
         target = self.plan.unit(unit_id)
-        if target.kind == kinds.FAN_OUT and isinstance(target.node, CompositeNode) and target.node.dynamic_branches:
-            return state_name(f"{target.node.internal_name} items")
+        node = target.node
+        if (
+            target.kind == kinds.FAN_OUT
+            and isinstance(node, CompositeNode)
+            and (node.dynamic_branches or node.chooses_branch)
+        ):
+            return state_name(f"{node.internal_name} items")
         return state_name(unit_id)
 
     # ---- one job -----------------------------------------------------------------------------------
@@ -364,7 +427,8 @@ def _reachable(start: str, states: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[
             continue
         seen.add(name)
         state = states[name]
-        following = [state.get("Next", "")] + [catch["Next"] for catch in state.get("Catch", [])]
+        following = [state.get("Next", ""), state.get("Default", "")]
+        following += [route["Next"] for route in [*state.get("Catch", []), *state.get("Choices", [])]]
         queue.extend(target for target in following if target)
     return {name: state for name, state in states.items() if name in seen}
 

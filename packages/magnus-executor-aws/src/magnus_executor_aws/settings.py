@@ -60,8 +60,8 @@ class StepFunctionsSettings(_Strict):
     retry: Retry = Field(default_factory=Retry, description="Relaunches of a failed job running user code.")
     iterations_location: str = Field(
         default="",
-        description="s3:// folder the jobs write a map's items to and its Map state reads them from "
-        "(needed when the pipeline has a map).",
+        description="s3:// folder the jobs write a map's items (a conditional's choice) to and the state "
+        "machine reads them from (needed when the pipeline has a map or a conditional).",
     )
     wait: bool = Field(default=True, description="Follow the execution until it ends, as a local run shows it.")
     poll_seconds: float = Field(default=2.0, gt=0, description="How often the run is read while following it.")

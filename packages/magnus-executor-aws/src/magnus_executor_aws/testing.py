@@ -13,7 +13,7 @@ dependency, imported here only when used):
   image (``scripts/base_image.py``) with wheels of this checkout's packages installed, then a thin
   layer holding a project folder as the working directory (what a user's image is).
 
-The emulator's gaps, corrected here and nowhere else (:func:`correct_batch_integration`); what
+The emulator's gaps, corrected here and nowhere else (:func:`correct_emulator`); what
 magnus renders is never bent to the emulator:
 
 1. moto 5.2's ``batch:submitJob.sync`` integration hands the state's PascalCase parameters
@@ -24,6 +24,8 @@ magnus renders is never bent to the emulator:
    which that attempt closed when it ended: every relaunch "times out" (``States.Timeout``) the
    moment its job is submitted, while the job runs on. AWS waits for each relaunched job. The patch
    gives each attempt an endpoint of its own (a new task token), as the first attempt has.
+3. Its ``aws-sdk:s3:getObject`` task hands on boto's unread stream as ``Body`` (and fails to copy
+   it), where AWS returns the object's text. The patch reads it into text.
 """
 
 from __future__ import annotations
@@ -88,9 +90,9 @@ def _convert(value: Any, key: Callable[[str], str]) -> Any:
     return value
 
 
-def correct_batch_integration() -> None:
-    """Make moto's ``batch:submitJob.sync`` map parameters and wait for retried jobs as AWS does (see the
-    module's docstring)."""
+def correct_emulator() -> None:
+    """Make moto's ``batch:submitJob.sync`` map parameters and wait for retried jobs, and its
+    ``aws-sdk:s3:getObject`` return text, as AWS does (see the module's docstring)."""
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_batch as batch,
     )
@@ -116,6 +118,20 @@ def correct_batch_integration() -> None:
     setattr(batch.StateTaskServiceBatch, "_normalise_response", response)  # noqa: B010 - a patch
     if getattr(waits, "__name__", "") != each_attempt_waits.__name__:  # once per process
         setattr(batch.StateTaskServiceBatch, "_eval_integration_pattern", each_attempt_waits)  # noqa: B010
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as sdk,
+    )
+
+    calls = sdk.StateTaskServiceAwsSdk._eval_service_task
+
+    def body_as_text(self: Any, env: Any, *args: Any, **kwargs: Any) -> Any:
+        calls(self, env, *args, **kwargs)
+        response = env.stack[-1]
+        if isinstance(response, dict) and hasattr(response.get("Body"), "read"):
+            response["Body"] = response["Body"].read().decode()
+
+    if getattr(calls, "__name__", "") != body_as_text.__name__:  # once per process
+        setattr(sdk.StateTaskServiceAwsSdk, "_eval_service_task", body_as_text)  # noqa: B010
 
 
 def _podman_socket() -> Optional[subprocess.Popen[bytes]]:
@@ -171,7 +187,7 @@ def start_emulator(run_jobs: bool = True) -> Emulator:
         json={"stepfunctions": {"execute_state_machine": run_jobs}, "batch": {"use_docker": run_jobs}},
         timeout=30,
     ).raise_for_status()
-    correct_batch_integration()
+    correct_emulator()
 
     def stop() -> None:
         # Jobs an execution stopped from magnus left running (AWS terminates them; moto does not).
