@@ -37,7 +37,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional
@@ -159,29 +158,15 @@ def _podman_socket() -> Optional[subprocess.Popen[bytes]]:
 def start_emulator(run_jobs: bool = True) -> Emulator:
     """moto's server with Step Functions executing state machines and Batch running containers
     (``run_jobs``; else no container engine is needed, and state machines are not executed)."""
-    import logging
-
     import requests
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from werkzeug.serving import make_server
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from magnus.testing.s3 import serve_moto
+
     podman = _podman_socket() if run_jobs else None
     os.environ["MOTO_DOCKER_NETWORK_MODE"] = "host"  # the job containers reach moto on 127.0.0.1
-    moto_app = DomainDispatcherApplication(create_backend_app)
-    # One request at a time, as magnus.testing.s3 does: S3's conditional puts are atomic there.
-    one_at_a_time = threading.Lock()
-
-    def app(environ: Any, start_response: Any) -> Any:
-        with one_at_a_time:
-            return list(moto_app(environ, start_response))
-
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    port = int(server.server_address[1])
-    os.environ["MOTO_PORT"] = str(port)  # where moto's state machine interpreter calls Batch and S3
-    endpoint = f"http://127.0.0.1:{port}"
+    # One request at a time, as for magnus.testing.s3: S3's conditional puts are atomic there.
+    endpoint, stop_server = serve_moto()
+    os.environ["MOTO_PORT"] = endpoint.rsplit(":", 1)[1]  # where moto's interpreter calls Batch and S3
     requests.post(
         f"{endpoint}/moto-api/config",
         json={"stepfunctions": {"execute_state_machine": run_jobs}, "batch": {"use_docker": run_jobs}},
@@ -200,8 +185,7 @@ def start_emulator(run_jobs: bool = True) -> Emulator:
             "jobSummaryList"
         ):
             time.sleep(0.5)
-        server.shutdown()
-        thread.join()
+        stop_server()
         if podman is not None:
             podman.terminate()
             podman.wait(20)
