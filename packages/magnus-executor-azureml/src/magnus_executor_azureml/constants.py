@@ -17,3 +17,16 @@ ITEMS = "items"
 MAP_INPUT = "map_variable"
 # Where core writes a map's branches (``magnus fan ... -m out --iterations-file``) on the compute.
 ITERATIONS_PATH = "/tmp/magnus-iterations.json"
+# A conditional's fan-out output: a folder holding the label of the branch chosen (file CHOSEN_FILE),
+# which each branch's node reads to run its branch or nothing.
+CHOSEN = "chosen"
+CHOSEN_FILE = "branch"
+# A loop's iteration, as do_while carries it: the body's input folder holding the map position
+# (file POSITION_FILE), the output folder the next iteration reads (do_while's mapping), and the
+# boolean control output do_while goes on while it is true.
+POSITION = "position"
+NEXT_POSITION = "next_position"
+POSITION_FILE = "map_variable"
+GO_ON = "go_on"
+# Azure ML's do_while runs its body at most this many times.
+MAX_DO_WHILE_ITERATIONS = 1000

@@ -57,7 +57,7 @@ class AzureMLExecutor(PlanRenderer, AzureMLSettings):
 
         The nodes read the pipeline, configuration and parameters files from the code folder Azure
         ML uploads, so they must be inside it; overrides must name a block of this config; routes
-        Azure ML cannot take (a top-level ``on_failure`` to a step, a top-level conditional or loop)
+        Azure ML cannot take (a top-level ``on_failure`` to a step, a loop longer than ``do_while`` runs)
         and overrides of steps walked inside a branch's node are refused
         (`magnus_executor_azureml.job.problems`). (Every service must reach the compute:
         checked by core, with `folders_problem` for folders.)

@@ -18,7 +18,12 @@ has no route taken on failure. The plan (`magnus.runtime.plan`) is rendered with
   accepts (``|| test $? -eq 1``) so that its fan-in runs and settles the composite;
 - a map's branch is a ``parallel_for`` node over the items its fan-out wrote (core's
   ``--iterations-file``, shaped by `magnus_executor_azureml.items`); its body walks the
-  branch at one item's map position (``--map-variable ${{inputs.map_variable}}``).
+  branch at one item's map position (``--map-variable ${{inputs.map_variable}}``);
+- a conditional's branches are one node each, walking its branch only when the fan-out chose it
+  (the label chosen is the fan-out's ``chosen`` output, an input of each branch's node);
+- a loop's branch is a ``do_while`` node over a body node that walks one iteration, has core decide
+  the next (``magnus fan ... -m next``) and sets the control output ``do_while`` reads
+  (`magnus_executor_azureml.iteration`).
 
 What Azure ML cannot express here is refused by the executor before rendering
 (`magnus_executor_azureml.executor.AzureMLExecutor.check`). No secret value is written: the
@@ -38,17 +43,35 @@ from magnus.errors import UserInputError
 from magnus.nodes.composite import CompositeNode
 from magnus.runtime import plan as kinds
 from magnus.runtime.plan import Plan, PlannedUnit
-from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunStep, WalkBranch
+from magnus.runtime.request import FanIn, FanOut, LaunchRequest, NextIteration, RunStep, WalkBranch
 from magnus.runtime.services import RunOptions
-from magnus_executor_azureml.constants import DONE, ITEMS, ITERATIONS_PATH, MAP_INPUT, PIPELINE_JOB_SCHEMA
+from magnus_executor_azureml.constants import (
+    CHOSEN,
+    CHOSEN_FILE,
+    DONE,
+    GO_ON,
+    ITEMS,
+    ITERATIONS_PATH,
+    MAP_INPUT,
+    MAX_DO_WHILE_ITERATIONS,
+    NEXT_POSITION,
+    PIPELINE_JOB_SCHEMA,
+    POSITION,
+    POSITION_FILE,
+)
 from magnus_executor_azureml.settings import AzureMLSettings, StepOverride
 
 if TYPE_CHECKING:
     from magnus.nodes.base import BaseNode
 
-# Stands for ``${{inputs.map_variable}}`` while a command is quoted for the shell (it needs no quoting).
+# Stand for Azure ML's expressions while a command is quoted for the shell (they need no quoting).
 _MAP_MARK = "MAGNUS_AZUREML_MAP_VARIABLE"
 _MAP_PLACEHOLDER = "${{inputs." + MAP_INPUT + "}}"
+_POSITION_MARK = "MAGNUS_AZUREML_POSITION"
+_POSITION_PLACEHOLDER = '"$(cat ${{inputs.' + POSITION + "}}/" + POSITION_FILE + ')"'
+_CHOSEN_MARK = "MAGNUS_AZUREML_CHOSEN"
+_CHOSEN_PLACEHOLDER = "${{outputs." + CHOSEN + "}}/" + CHOSEN_FILE
+_MARKS = {_MAP_MARK: _MAP_PLACEHOLDER, _POSITION_MARK: _POSITION_PLACEHOLDER, _CHOSEN_MARK: _CHOSEN_PLACEHOLDER}
 _NOT_IN_NAME = re.compile(r"[^a-z0-9_]+")
 # A branch walked whole ended FAIL (exit 1, recorded): its node succeeds, so that the fan-in settles it.
 _RECORDED_FAILURE_IS_DONE = "test $? -eq 1"
@@ -135,18 +158,73 @@ class JobBuilder:
     def _add(self, unit: PlannedUnit, fail: PlannedUnit) -> None:
         name = unit_node_name(unit)
         after = self._after(unit)
+        if unit.kind == kinds.BRANCH and isinstance(unit.node, CompositeNode) and unit.node.iterates:
+            self._add_do_while(unit, name, after)
+            return
         if unit.kind == kinds.BRANCH and unit.dynamic:
             self._add_parallel_for(unit, name)  # its items bind it to its fan-out
             return
-        command = self._command(self._request(unit))
+        command = self._command(self._request(unit)) + _shaping(unit)
         if unit.kind == kinds.BRANCH:
             command = f"{command} || {_RECORDED_FAILURE_IS_DONE}"
+            if isinstance(unit.node, CompositeNode) and unit.node.chooses_branch:
+                command = self._when_chosen(unit, command, after)
         elif unit.on_failure == (fail.id,):
             command = f"{command} || {self._command(RunStep(run=self.reference, step=fail.node.internal_name))}"
         outputs: Dict[str, Any] = {DONE: {"type": "uri_folder"}}
         if _writes_items(unit):
             outputs[ITEMS] = {"type": "string"}
+        if _fans_out(unit, "chooses_branch"):
+            outputs[CHOSEN] = {"type": "uri_folder"}
+        if _fans_out(unit, "iterates"):
+            outputs[POSITION] = {"type": "uri_folder"}
         self.jobs[name] = self._command_node(unit.node, command, after, outputs)
+
+    def _when_chosen(self, unit: PlannedUnit, command: str, after: Dict[str, str]) -> str:
+        """A conditional's branch: its node walks it when its fan-out chose it, and does nothing otherwise.
+
+        The fan-out wrote the label chosen into its ``chosen`` folder, an input of every branch's node.
+        """
+        fan_out = unit_node_name(self.plan.unit(kinds.fan_out_id(unit.node)))
+        after[CHOSEN] = "${{parent.jobs." + fan_out + ".outputs." + CHOSEN + "}}"
+        label = shlex.quote(unit.label)
+        chosen = '"$(cat ${{inputs.' + CHOSEN + "}}/" + CHOSEN_FILE + ')"'
+        not_chosen = shlex.quote(f"branch {unit.label} not chosen")
+        return f"if [ {chosen} = {label} ]; then {command}; else echo {not_chosen}; fi"
+
+    def _add_do_while(self, unit: PlannedUnit, name: str, after: Dict[str, str]) -> None:
+        """A loop's branch: a body node walking one iteration and deciding the next, and the ``do_while`` over it.
+
+        The body walks the iteration at the position its ``position`` input holds (the fan-out's, then
+        its own ``next_position`` through the ``mapping``), has core decide the next iteration
+        (``magnus fan ... -m next``), and sets the control output ``go_on`` that ``do_while`` reads.
+        An iteration that failed is recorded; core then ends the loop, whose fan-in settles it.
+        """
+        assert isinstance(unit.node, CompositeNode)
+        body = f"{name}_body"
+        run, step = self.reference, unit.node.internal_name
+        walk = self._command(WalkBranch(run=run, step=step, map_variable=_POSITION_MARK, branch=unit.id))
+        decide = self._command(NextIteration(run=run, step=step, iterations_file=ITERATIONS_PATH))
+        write = shlex.join(["python", "-m", "magnus_executor_azureml.iteration", ITERATIONS_PATH])
+        outputs = "${{outputs." + NEXT_POSITION + "}} ${{outputs." + GO_ON + "}}"
+        command = f"({walk} || {_RECORDED_FAILURE_IS_DONE}) && {decide} && {write} {outputs}"
+        fan_out = unit_node_name(self.plan.unit(kinds.fan_out_id(unit.node)))
+        bound = {**after, POSITION: "${{parent.jobs." + fan_out + ".outputs." + POSITION + "}}"}
+        body_outputs = {
+            NEXT_POSITION: {"type": "uri_folder"},
+            GO_ON: {"type": "boolean", "is_control": True},
+            DONE: {"type": "uri_folder"},
+        }
+        self.jobs[body] = self._command_node(
+            unit.node, command, bound, body_outputs, {POSITION: {"type": "uri_folder"}}
+        )
+        self.jobs[name] = {
+            "type": "do_while",
+            "body": "${{parent.jobs." + body + "}}",
+            "condition": GO_ON,
+            "mapping": {NEXT_POSITION: POSITION},
+            "limits": {"max_iteration_count": _max_iterations(unit.node)},
+        }
 
     def _add_parallel_for(self, unit: PlannedUnit, name: str) -> None:
         """A map's branch: a body node walking it at one item, and the ``parallel_for`` over the items."""
@@ -169,8 +247,14 @@ class JobBuilder:
             for source, condition, target in self.plan.routes()
             if target == unit.id and condition in (kinds.SUCCEEDED, "ended") and source in self.plan.units
         ]
-        named = sorted(unit_node_name(self.plan.unit(source)) for source in sources)
+        named = sorted(self._done_by(self.plan.unit(source)) for source in sources)
         return {f"after_{source}": "${{parent.jobs." + source + ".outputs." + DONE + "}}" for source in named}
+
+    def _done_by(self, unit: PlannedUnit) -> str:
+        """The node whose ``done`` output says ``unit`` ended: its own, or a loop's body (a ``do_while`` has no
+        outputs; its body's are the last iteration's, read once the loop ended)."""
+        name = unit_node_name(unit)
+        return f"{name}_body" if self.jobs.get(name, {}).get("type") == "do_while" else name
 
     def _command_node(
         self,
@@ -217,7 +301,9 @@ class JobBuilder:
     def _request(self, unit: PlannedUnit) -> LaunchRequest:
         run, step = self.reference, unit.node.internal_name
         if unit.kind == kinds.FAN_OUT:
-            return FanOut(run=run, step=step, iterations_file=ITERATIONS_PATH if _writes_items(unit) else "")
+            written = _CHOSEN_MARK if _fans_out(unit, "chooses_branch") else ""
+            written = ITERATIONS_PATH if _writes_items(unit) or _fans_out(unit, "iterates") else written
+            return FanOut(run=run, step=step, iterations_file=written)
         if unit.kind == kinds.FAN_IN:
             return FanIn(run=run, step=step)
         if unit.kind == kinds.BRANCH:
@@ -225,7 +311,7 @@ class JobBuilder:
         return RunStep(run=run, step=step)
 
     def _command(self, request: LaunchRequest) -> str:
-        """The shell command doing ``request`` (a map's fan-out also writes the items of its parallel_for).
+        """The shell command doing ``request``, Azure ML's expressions in place of their marks.
 
         Raises:
             UserInputError: a value holds ``${{``, which Azure ML would read as one of its expressions.
@@ -236,16 +322,40 @@ class JobBuilder:
                 raise UserInputError(
                     f"{part!r}: Azure ML would read '${{{{' in a command as one of its expressions; rename it"
                 )
-        command = shlex.join(argv).replace(_MAP_MARK, _MAP_PLACEHOLDER)
-        if isinstance(request, FanOut) and request.iterations_file:
-            items = ["python", "-m", "magnus_executor_azureml.items", request.iterations_file]
-            command = f"{command} && {shlex.join(items)} {'${{outputs.' + ITEMS + '}}'}"
+        command = shlex.join(argv)
+        for mark, placeholder in _MARKS.items():
+            command = command.replace(mark, placeholder)
         return command
 
 
+def _shaping(unit: PlannedUnit) -> str:
+    """What follows a fan-out writing core's iterations file: shaping it into what Azure ML iterates
+    over (a map's ``parallel_for`` items, a loop's first position); '' for any other unit."""
+    if _writes_items(unit):
+        module, output = "items", ITEMS
+    elif _fans_out(unit, "iterates"):
+        module, output = "iteration", POSITION
+    else:
+        return ""
+    shaping = shlex.join(["python", "-m", f"magnus_executor_azureml.{module}", ITERATIONS_PATH])
+    return f" && {shaping} {'${{outputs.' + output + '}}'}"
+
+
+def _fans_out(unit: PlannedUnit, flag: str) -> bool:
+    """``unit`` is the fan-out of a composite whose ``flag`` (``chooses_branch``, ``iterates``) is set."""
+    return unit.kind == kinds.FAN_OUT and isinstance(unit.node, CompositeNode) and bool(getattr(unit.node, flag))
+
+
+def _max_iterations(node: "BaseNode") -> int:
+    from magnus.nodes.loop import LoopNode
+
+    return node.max_iterations if isinstance(node, LoopNode) else MAX_DO_WHILE_ITERATIONS
+
+
 def _writes_items(unit: PlannedUnit) -> bool:
-    """A map's fan-out: it writes the items its branch's parallel_for iterates over."""
-    return unit.kind == kinds.FAN_OUT and isinstance(unit.node, CompositeNode) and unit.node.dynamic_branches
+    """A map's fan-out: it writes the items its branch's parallel_for iterates over (a loop's fan-out
+    writes its first position)."""
+    return _fans_out(unit, "dynamic_branches") and not _fans_out(unit, "iterates")
 
 
 def _compute(name: str) -> str:
@@ -289,11 +399,11 @@ def problems(plan: Plan) -> List[str]:
     fail = graph.get_fail_node().internal_name
     for unit in plan.of_graph(graph):
         node = unit.node
-        if unit.kind == kinds.FAN_OUT and isinstance(node, CompositeNode) and node.decides:
-            what = "a loop (do_while)" if node.iterates else "a conditional (if_else)"
+        if _fans_out(unit, "iterates") and _max_iterations(node) > MAX_DO_WHILE_ITERATIONS:
             found.append(
-                f"step '{node.name}': Azure ML decides {what} from a control output only a job writing its run "
-                "history (mldesigner) sets; put the step in a dag step, whose branch magnus walks in one node"
+                f"step '{node.name}': max_iterations {_max_iterations(node)} is more than Azure ML's do_while runs "
+                f"({MAX_DO_WHILE_ITERATIONS}); lower it, or put the step in a dag step, whose branch magnus walks in "
+                "one node"
             )
         if unit.kind in (kinds.STEP, kinds.FAN_OUT, kinds.FAN_IN) and unit.on_failure != (fail,):
             target = plan.unit(unit.on_failure[0]).node.name
