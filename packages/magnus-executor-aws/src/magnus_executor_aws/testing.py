@@ -186,6 +186,8 @@ def start_emulator(run_jobs: bool = True) -> Emulator:
         ):
             time.sleep(0.5)
         stop_server()
+        for variable in ("MOTO_PORT", "MOTO_DOCKER_NETWORK_MODE"):
+            os.environ.pop(variable, None)
         if podman is not None:
             podman.terminate()
             podman.wait(20)
