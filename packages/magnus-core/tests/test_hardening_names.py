@@ -378,3 +378,13 @@ def test_json_for_terminal_keeps_the_json() -> None:
     assert json.loads(shown) == json.loads(document)
     nothing_raw(shown)
     assert "\U000e0041" not in shown and "\u2028" not in shown
+
+
+def test_a_fan_out_writes_its_items_to_a_url(project: Path) -> None:
+    """``--iterations-file`` may be an object store's URL (AWS Step Functions' Map reads the items from
+    S3): a ``file://`` URL is written where it points, not to a folder named ``file:``."""
+    pipeline = write_pipeline(project, {"each": map_of("names_steps.fails_for_the_number_one")}, "each")
+    run = RunOptions(pipeline, "config.yaml", "params.yaml", run_id="fanned-to-url")
+    url = f"file://{project / 'items.json'}"
+    assert execute_request(FanOut(run=run, step="each", iterations_file=url)) == defaults.PROCESSING
+    assert len(json.loads((project / "items.json").read_text())) == len(COLLIDING_NAMES)

@@ -162,3 +162,29 @@ class StoreFolder:
         root = str(root).rstrip("/")
         self._opened = (os.getpid(), fs, root)
         return fs, root
+
+
+def write_text(location: str, text: str) -> None:
+    """Write ``text`` to the file ``location``: a path of this machine, or an object store's URL.
+
+    What a process hands to an engine that reads it from elsewhere (a map's items for AWS Step
+    Functions' ``ItemReader``, from S3) goes to a URL; fsspec and its backend are needed then only.
+
+    Raises:
+        ConfigurationError: fsspec or the URL's backend is not installed.
+    """
+    if local_folder(location) is not None:
+        from pathlib import Path
+
+        Path(local_folder(location) or location).write_text(text)
+        return
+    hint = install_hint(location, "magnus-catalog-fsspec")
+    try:
+        import fsspec
+    except ImportError:
+        raise ConfigurationError(f"'{redacted_url(location)}' needs fsspec: {hint}") from None
+    try:
+        with fsspec.open(location, "w") as written:
+            written.write(text)
+    except ImportError:
+        raise ConfigurationError(f"the backend of '{redacted_url(location)}' is not installed: {hint}") from None

@@ -33,6 +33,8 @@ FIRST_PARTY_PACKAGES: dict[tuple[str, str], str] = {
     ("executor", "argo"): "magnus-executor-argo",
     ("executor", "local-container"): "magnus-executor-container",
     ("executor", "slurm"): "magnus-executor-slurm",
+    ("executor", "aws-step-functions"): "magnus-executor-aws",
+    ("secrets", "aws-secrets-manager"): "magnus-executor-aws",
     ("catalog", "file-system"): "magnus-catalog-fs",
     ("catalog", "fsspec"): "magnus-catalog-fsspec",
     ("run_log_store", "chunked-fs"): "magnus-runlog-chunked",

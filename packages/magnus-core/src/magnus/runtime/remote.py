@@ -9,7 +9,6 @@ process does it (:class:`~magnus.runtime.units.UnitRecords`).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from magnus import defaults
@@ -17,6 +16,7 @@ from magnus.errors import BranchLogNotFoundError, StepLogNotFoundError, UserInpu
 from magnus.map_position import position_json
 from magnus.nodes.base import ExecutableNode, resolve_map_placeholders
 from magnus.nodes.composite import CompositeNode
+from magnus.object_store import write_text
 from magnus.runtime.request import (
     FanIn,
     FanOut,
@@ -59,7 +59,7 @@ def do_request(services: "RunServices", node: "BaseNode", request: LaunchRequest
                 following = records.next_iteration(node, map_variable)
                 if request.iterations_file:
                     iterations = [] if following is None else [_for_engine(following.map_variable)]
-                    Path(request.iterations_file).write_text(json.dumps(iterations))
+                    write_text(request.iterations_file, json.dumps(iterations))
                 return defaults.PROCESSING
             if isinstance(request, WalkBranch):
                 from magnus.runtime.orchestrator import Orchestrator
@@ -71,10 +71,10 @@ def do_request(services: "RunServices", node: "BaseNode", request: LaunchRequest
             if step_log.status == defaults.FAIL:
                 return defaults.FAIL
             if request.iterations_file and node.chooses_branch:  # the label of the branch chosen
-                Path(request.iterations_file).write_text(runs[0].name.rsplit(".", 1)[-1])
+                write_text(request.iterations_file, runs[0].name.rsplit(".", 1)[-1])
             elif request.iterations_file:
                 iterations = [_for_engine(run.map_variable) for run in runs]
-                Path(request.iterations_file).write_text(json.dumps(iterations))
+                write_text(request.iterations_file, json.dumps(iterations))
             return defaults.PROCESSING
         assert isinstance(request, RunStep)
         return _run_step(services, records, node, map_variable, request)

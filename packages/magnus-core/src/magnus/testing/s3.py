@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-from typing import Any, Dict, Iterator
+from typing import Any, Callable, Dict, Iterator, Tuple
 
 import pytest
 
@@ -87,9 +87,9 @@ class S3Server:
         )
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
-    """moto's S3 server on 127.0.0.1 and a free port, for the whole test session.
+def serve_moto() -> Tuple[str, Callable[[], None]]:
+    """moto's server (every AWS service it emulates) on 127.0.0.1 and a free port; its endpoint and
+    what stops it.
 
     Requests are answered one at a time (each holds a lock while moto handles it): moto checks a
     conditional put (``If-None-Match: *``) and then stores, two steps another thread could come
@@ -113,11 +113,22 @@ def s3_server() -> Iterator[S3Server]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     host, port = str(server.server_address[0]), int(server.server_address[1])
-    try:
-        yield S3Server(endpoint_url=f"http://{host}:{port}")
-    finally:
+
+    def stop() -> None:
         server.shutdown()
         thread.join()
+
+    return f"http://{host}:{port}", stop
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server on 127.0.0.1 and a free port, for the whole test session (:func:`serve_moto`)."""
+    endpoint, stop = serve_moto()
+    try:
+        yield S3Server(endpoint_url=endpoint)
+    finally:
+        stop()
 
 
 @pytest.fixture
