@@ -391,3 +391,19 @@ def test_a_conditional_runs_the_branch_it_chose_as_a_local_run_does(project: Pro
     assert _steps(on_aws) == _steps(here)
     assert on_aws["parameters"] == here["parameters"] and on_aws["parameters"]["trained_with"] == "one process"
     assert on_aws["steps"]["route"]["message"] == here["steps"]["route"]["message"]
+
+
+def test_a_loop_runs_its_iterations_until_it_is_told_to_stop_as_a_local_run_does(project: Project) -> None:
+    """examples/concepts/loop.yaml: a cycle of states walks each iteration core decides, then leaves."""
+    project.write_configs()
+    project.build()
+    pipeline = ["-f", "examples/concepts/loop.yaml"]
+    local = project.magnus("execute", *pipeline, "-c", "local.yaml", "--run-id", "local-loop")
+    assert local.returncode == 0, local.stderr
+    done = project.magnus("execute", *pipeline, "-c", "aws.yaml", "--run-id", "aws-loop")
+    assert done.returncode == 0, done.stdout + done.stderr
+    on_aws, here = project.run_log("aws", "aws-loop"), project.run_log("local", "local-loop")
+    assert _steps(on_aws) == _steps(here)
+    assert len(on_aws["steps"]["train until good"]["branches"]) == 3  # accuracy 0.6, 0.7, 0.8: good enough
+    assert on_aws["parameters"] == here["parameters"] and on_aws["parameters"]["good_enough"] is True
+    assert on_aws["steps"]["train until good"]["message"] == here["steps"]["train until good"]["message"]

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from magnus.entrypoints import load_pipeline
-from magnus.errors import ConfigurationError, PipelineDefinitionError
+from magnus.errors import ConfigurationError
 from magnus.runtime.services import RunOptions
 from magnus_executor_aws import intrinsics
 from magnus_executor_aws.definition import DefinitionBuilder, Rendered
@@ -199,7 +199,9 @@ def test_a_conditional_reads_its_choice_and_runs_that_branch(tmp_path: Path, asl
     assert states["pick branch a"]["Next"] == "pick fan-in"
 
 
-def test_loop_steps_are_refused_in_one_line(tmp_path: Path) -> None:
+def test_a_loop_is_a_cycle_of_reading_the_next_position_walking_it_and_deciding(
+    tmp_path: Path, asl_validator: Validate
+) -> None:
     dag = {
         "start_at": "again",
         "steps": {
@@ -215,8 +217,29 @@ def test_loop_steps_are_refused_in_one_line(tmp_path: Path) -> None:
             "fail": {"type": "fail"},
         },
     }
-    with pytest.raises(PipelineDefinitionError, match="step 'again': loop steps are not rendered"):
-        render(tmp_path, dag)
+    rendered = render(tmp_path, dag)
+    asl_validator(rendered.definition)
+    states = rendered.definition["States"]
+    assert rendered.definition["StartAt"] == "again items"
+    assert states["again fan-out"]["Next"] == "again position"
+    assert states["again position"]["Resource"] == "arn:aws:states:::aws-sdk:s3:getObject"
+    assert states["again goes on"]["Choices"] == [
+        {"Variable": "$.magnus_loop.positions[0]", "IsPresent": True, "Next": "again iteration"}
+    ]
+    assert states["again goes on"]["Default"] == "again fan-in"
+    iteration = states["again iteration"]
+    assert iteration["Type"] == "Parallel" and iteration["Next"] == "again decision"
+    assert iteration["Parameters"] == {"map_variable.$": "$.magnus_loop.positions[0]", "run_id.$": "$$.Execution.Name"}
+    decision = " ".join(states["again decision"]["Parameters"]["ContainerOverrides"]["Command.$"].split())
+    assert "'fan'" in decision and "'-m', 'next'" in decision and "'--iterations-file'" in decision
+    assert states["again decision"]["Next"] == "again position"
+    # the iteration's steps read the position and the run id the Parallel passes down
+    work = " ".join(
+        iteration["Branches"][0]["States"][state_name("again.map_variable_placeholder.work")]["Parameters"][
+            "ContainerOverrides"
+        ]["Command.$"].split()
+    )
+    assert "$.map_variable" in work and "$.run_id" in work
 
 
 def test_a_definition_over_one_megabyte_is_refused(tmp_path: Path) -> None:

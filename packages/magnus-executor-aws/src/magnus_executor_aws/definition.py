@@ -13,7 +13,9 @@ Every unit of the plan (:mod:`magnus.runtime.plan`) that runs magnus becomes a T
   a nested dag's), or, for a map, a ``Map`` state over the items the fan-out wrote to S3
   (``ItemReader``: they never pass through the state payload) with ``MaxConcurrency``, or, for a
   conditional, a ``Choice`` on the label the fan-out wrote to S3 (read by an ``aws-sdk`` Task)
-  running that branch; then ``magnus fan ... -m in``. Loop steps are refused.
+  running that branch, or, for a loop, a cycle: the next iteration's position read from S3, a
+  ``Choice`` walking it (a ``Parallel`` of its branch) or leaving, core's decision of the next
+  (``magnus fan ... -m next``); then ``magnus fan ... -m in``.
 
 Routing is the plan's: ``Next`` where a unit leads on success, ``Catch`` (``States.ALL``) where it
 leads on failure (a step's ``on_failure``, else its dag's fail node). A job that fails (its step
@@ -34,7 +36,7 @@ from magnus.errors import ConfigurationError, PipelineDefinitionError
 from magnus.nodes.base import ExecutableNode
 from magnus.nodes.composite import CompositeNode
 from magnus.runtime import plan as kinds
-from magnus.runtime.request import FanIn, FanOut, LaunchRequest, RunStep
+from magnus.runtime.request import FanIn, FanOut, LaunchRequest, NextIteration, RunStep
 from magnus.runtime.services import RunOptions
 from magnus_executor_aws import intrinsics
 from magnus_executor_aws.names import job_definition_name, job_name, state_name
@@ -205,12 +207,8 @@ class DefinitionBuilder:
         node = unit.node
         assert isinstance(node, CompositeNode)
         if node.iterates:
-            raise PipelineDefinitionError(
-                [
-                    f"step '{node.internal_name}': {node.node_type} steps are not rendered for AWS Step Functions "
-                    "yet; run this pipeline with another executor"
-                ]
-            )
+            self._loop(unit, in_map, states)
+            return
         if node.chooses_branch:
             self._conditional(unit, in_map, states)
             return
@@ -327,6 +325,71 @@ class DefinitionBuilder:
             }
         states[names["choice"]] = {"Type": "Choice", "Choices": choices, "Default": fan_in}
 
+    def _loop(self, unit: "PlannedUnit", in_map: bool, states: Dict[str, Dict[str, Any]]) -> None:
+        """A loop, as a cycle of states: the iteration's position is read from S3, a ``Choice`` walks it
+        (a ``Parallel`` of its branch at that position) or goes to the fan-in, then core decides the next.
+
+        The fan-out, then each decision (``magnus fan ... -m next``), writes the JSON list of the next
+        iteration's position (``[]`` when the loop ends) to S3; an ``aws-sdk`` Task reads it into the
+        state. An iteration that failed is recorded: core then ends the loop, and its fan-in settles it.
+        """
+        node = unit.node
+        branch = self.plan.unit(unit.on_success[0])
+        fan_in = state_name(branch.fan_in)
+        location, bucket, folder = self._items_location(node)
+        key = f"{intrinsics.RUN_ID}/{job_name(node.internal_name)}-{intrinsics.ITEMS_ID}.json"
+        position = _position(in_map)
+        parts = ("items", "position", "goes on", "iteration", "decision")
+        names = {part: state_name(f"{node.internal_name} {part}") for part in parts}
+        first = FanOut(
+            run=self.reference, step=node.internal_name, map_variable=position, iterations_file=f"{location}/{key}"
+        )
+        decide = NextIteration(
+            run=self.reference, step=node.internal_name, map_variable=position, iterations_file=f"{location}/{key}"
+        )
+        states[names["items"]] = {
+            "Type": "Pass",
+            "Parameters": {"id.$": "States.UUID()"},
+            "ResultPath": "$.magnus_items",
+            "Next": state_name(unit.id),
+        }
+        states[state_name(unit.id)] = {
+            **self._job(node, first, None, in_map),
+            "Next": names["position"],
+            "Catch": [_catch(self._failure(unit))],
+        }
+        states[names["position"]] = {
+            "Type": "Task",
+            "Resource": READ_S3_OBJECT_SDK,
+            "Parameters": {
+                "Bucket": bucket,
+                "Key.$": intrinsics.format_path([f"{folder}/" if folder else "", key], in_map),
+            },
+            "ResultSelector": {"positions.$": "States.StringToJson($.Body)"},
+            "ResultPath": "$.magnus_loop",
+            "Next": names["goes on"],
+            "Catch": [_catch(fan_in)],
+        }
+        states[names["goes on"]] = {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.magnus_loop.positions[0]", "IsPresent": True, "Next": names["iteration"]}],
+            "Default": fan_in,
+        }
+        states[names["iteration"]] = {
+            "Type": "Parallel",
+            # the iteration's steps read their position and the run id as a map item's do
+            "Parameters": {"map_variable.$": "$.magnus_loop.positions[0]", "run_id.$": intrinsics.run_id(in_map)},
+            "Branches": [self._machine(_branch_graph(branch), in_map=True)],
+            "ResultPath": None,
+            "Next": names["decision"],
+            "Catch": [_catch(names["decision"])],
+        }
+        states[names["decision"]] = {
+            **self._job(node, decide, None, in_map),
+            "Next": names["position"],
+            "Catch": [_catch(fan_in)],
+        }
+
     def _items_location(self, node: "BaseNode") -> Tuple[str, str, str]:
         """The folder a map's items go through (``s3://bucket/folder``), its bucket and folder.
 
@@ -352,7 +415,7 @@ class DefinitionBuilder:
         if (
             target.kind == kinds.FAN_OUT
             and isinstance(node, CompositeNode)
-            and (node.dynamic_branches or node.chooses_branch)
+            and (node.dynamic_branches or node.chooses_branch or node.iterates)
         ):
             return state_name(f"{node.internal_name} items")
         return state_name(unit_id)
