@@ -190,6 +190,26 @@ class BaseCatalog(BaseService):
     def sync_between_runs(self, previous_run_id: str, run_id: str) -> None:
         """Make what ``previous_run_id`` put available to ``run_id`` (for ``--use-cached``)."""
 
+    def copy_between_runs(self, names: Sequence[str], previous_run_id: str, run_id: str) -> List[DataCatalog]:
+        """Copy the files ``names`` (paths a step of ``previous_run_id`` put) into ``run_id``'s part of
+        the catalog, as a reused step's outputs; one ``put`` entry per file, with its hash.
+
+        The default gets them into a scratch folder and puts them from there; catalogs that can copy
+        inside their store (server-side on an object store) override it.
+
+        Raises:
+            CatalogError: a file is not there any more (the reuse is abandoned: the step runs).
+        """
+        if not self.keeps_data or not names:
+            return []
+        entries: List[DataCatalog] = []
+        with tempfile.TemporaryDirectory(prefix="magnus-reuse-") as scratch:
+            for name in names:
+                self.get(name, previous_run_id, scratch)
+            for name in names:
+                entries.extend(self.put(name, run_id, scratch))
+        return entries
+
 
 class DoNothingCatalog(BaseCatalog):
     """No catalog: gets and puts are accepted and nothing is moved.

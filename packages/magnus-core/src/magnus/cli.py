@@ -114,6 +114,12 @@ def _common(command: F) -> F:
         click.option("-p", "--parameters-file", default="", help="YAML file of the initial parameters."),
         _log_level,
         click.option("--tag", default="", help="A tag recorded in the run log (groups runs)."),
+        click.option(
+            "--cache",
+            is_flag=True,
+            help="Reuse an earlier execution of each step with the same code, parameters, files and settings "
+            "(a step's `cache: false` wins).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -217,6 +223,7 @@ def _run_options(options: Dict[str, Any], pipeline_file: str = "") -> "RunOption
         run_id=options.get("run_id", ""),
         tag=options["tag"],
         use_cached=options.get("use_cached", ""),
+        cache=bool(options.get("cache", False)),
     )
 
 

@@ -33,7 +33,8 @@ from magnus import defaults
 from magnus.atomic import append_record, create_atomically, write_atomically
 from magnus.datastore.base import BaseRunLogStore, _branch_holder, _place_branch, _place_step, _step_holder
 from magnus.datastore.decoding import Unreadable, load_mapping, load_run_log, mapping, validated
-from magnus.datastore.models import BranchLog, RunLog, StepLog
+from magnus.datastore import index
+from magnus.datastore.models import BranchLog, RunLog, StepLog, StepReference
 from magnus.errors import (
     BranchLogNotFoundError,
     RunLogError,
@@ -114,6 +115,40 @@ class FileSystemRunLogStore(BaseRunLogStore):
     @functools.cached_property
     def _paths(self) -> Dict[Tuple[str, str], Path]:
         return {}
+
+    # ---- the index of executed steps: small files under <log_folder>/.index ----------------------
+    def index_step(self, run_id: str, step_log: StepLog) -> None:
+        index.record(self, run_id, step_log)
+
+    def cached_execution(self, key: str) -> Optional[StepReference]:
+        return index.cached(self, key)
+
+    def producers(self, data_hash: str) -> List[StepReference]:
+        return index.producers(self, data_hash)
+
+    def _index_path(self, relative: str) -> Path:
+        """A file of the index, refused when a symlink would lead it out of ``log_folder``."""
+        path = Path(self.log_folder) / relative
+        if not is_inside(path.parent if path.parent.exists() else self.log_folder, self.log_folder):
+            raise RunLogError(f"'{path}' leads outside {self.log_folder} (a symlink); refused")
+        return path
+
+    def write_index(self, path: str, content: bytes) -> None:
+        target = self._index_path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(target, content, durable=False)
+
+    def read_index(self, path: str) -> Optional[bytes]:
+        try:
+            return self._index_path(path).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def list_index(self, folder: str) -> List[str]:
+        try:
+            return [entry.name for entry in os.scandir(self._index_path(folder)) if entry.is_file(follow_symlinks=False)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
 
     # ---- whole-log methods ---------------------------------------------------------------------
     def claim_run_log(self, run_log: RunLog) -> None:
