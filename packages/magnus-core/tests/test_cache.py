@@ -1,0 +1,181 @@
+"""Steps cached by what they read: a change in any input is a miss, the same inputs a hit.
+
+Real ``magnus execute --cache`` processes in a project folder, on each store that keeps an index
+(file-system always; chunked-fs and db on SQLite when installed). Each run after the first changes
+one thing and the test reads which steps were reused from the run log:
+
+- ``produce`` (python, in ``cached_produce.py``, importing the project module ``cached_helper``)
+  binds ``n``, puts ``data/made.txt``;
+- ``consume`` (python, in ``cached_consume.py``) binds ``m`` and gets ``data/made.txt``;
+- ``shout`` (shell) reads every parameter.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from magnus.plugins import is_installed
+from magnus.testing.pipelines import read_run_log, run_magnus
+
+pytestmark = pytest.mark.slow
+
+HELPER = "def twice(n):\n    return 2 * n\n"
+PRODUCE = """
+from pathlib import Path
+
+import cached_helper
+
+
+def produce(n: int) -> dict:
+    Path("data").mkdir(exist_ok=True)
+    Path("data/made.txt").write_text(f"{n % 2}\\n")
+    return {"m": cached_helper.twice(n) % 4}
+"""
+CONSUME = """
+from pathlib import Path
+
+
+def consume(m: int) -> dict:
+    return {"total": m + len(Path("data/made.txt").read_text())}
+"""
+
+
+def pipeline(produce_extra: str = "", shell: str = "echo $MAGNUS_PRM_n", shout_extra: str = "") -> str:
+    """The pipeline; ``*_extra``: more fields of that step (YAML lines indented by 4)."""
+    return PIPELINE.format(produce_extra=produce_extra, shell=shell, shout_extra=shout_extra)
+
+
+PIPELINE = """
+dag:
+  start_at: produce
+  steps:
+    produce:
+      type: task
+      command: cached_produce.produce
+      catalog: {{put: [data/made.txt]}}
+      next: consume{produce_extra}
+    consume:
+      type: task
+      command: cached_consume.consume
+      catalog: {{get: [data/made.txt]}}
+      next: shout
+    shout:
+      type: task
+      command_type: shell
+      command: {shell}
+      next: success{shout_extra}
+    success: {{type: success}}
+    fail: {{type: fail}}
+"""
+
+
+STORES = {
+    "file-system": "run_log_store: {type: file-system}\n",
+    "chunked-fs": "run_log_store: {type: chunked-fs}\n",
+    "db": "run_log_store: {type: db, config: {connection_string: 'sqlite:///runs.db'}}\n",
+}
+
+
+def _store(name: str) -> object:
+    return pytest.param(
+        name, marks=pytest.mark.skipif(not is_installed("run_log_store", name), reason=f"{name} is not installed here")
+    )
+
+
+@pytest.fixture(params=[_store(name) for name in STORES])
+def project(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    (tmp_path / "cached_helper.py").write_text(HELPER)
+    (tmp_path / "cached_produce.py").write_text(PRODUCE)
+    (tmp_path / "cached_consume.py").write_text(CONSUME)
+    (tmp_path / "pipeline.yaml").write_text(pipeline())
+    (tmp_path / "params.yaml").write_text("n: 3\nunread: 1\n")
+    catalog = "catalog: {type: file-system}\n" if is_installed("catalog", "file-system") else ""
+    (tmp_path / "config.yaml").write_text(STORES[request.param] + catalog)
+    if not catalog:
+        pytest.skip("magnus-catalog-fs is not installed here")
+    return tmp_path
+
+
+def run(project: Path, run_id: str, *extra: str) -> Dict[str, dict]:
+    """``magnus execute --cache`` (unless ``extra`` says otherwise); the run's steps, by name."""
+    flags = [flag for flag in extra if flag != "--no-cache"]
+    cache = [] if "--no-cache" in extra else ["--cache"]
+    arguments = ["execute", "-c", "config.yaml", "-p", "params.yaml", "--run-id", run_id, "-q", *cache, *flags]
+    result = run_magnus(*arguments, cwd=project, isolated=True)
+    assert result.returncode == 0, result.stderr
+    return _steps(project, run_id)
+
+
+def _steps(project: Path, run_id: str) -> Dict[str, dict]:
+    config = (project / "config.yaml").read_text()
+    if "file-system" in config.splitlines()[0]:
+        return dict(read_run_log(project, run_id)["steps"])
+    import magnus
+
+    return {
+        name: step.model_dump() for name, step in magnus.Run(run_id, config=str(project / "config.yaml")).log.steps.items()
+    }
+
+
+def reused(steps: Dict[str, dict]) -> List[str]:
+    """The steps restored from an earlier execution, in order."""
+    return [name for name, step in steps.items() if (step.get("cache") or {}).get("reused_from")]
+
+
+TASKS = ["produce", "consume", "shout"]
+
+
+def test_each_component_of_a_key_misses_when_changed_and_hits_when_not(project: Path) -> None:
+    first = run(project, "r1")
+    assert reused(first) == []
+    assert all(first[name]["cache"]["key"] for name in TASKS)
+    assert "cached_helper.py" in first["produce"]["cache"]["components"]["code"]
+
+    same = run(project, "r2")  # same code, parameters, files, settings: every step a hit
+    assert reused(same) == TASKS
+    assert [same[name]["cache"]["key"] for name in TASKS] == [first[name]["cache"]["key"] for name in TASKS]
+    assert same["produce"]["cache"]["reused_from"]["run_id"] == "r1"
+    assert json.loads(json.dumps(same["consume"]["attempts"][-1]["output_parameters"])) == {"total": 4}
+
+    # an imported project module: produce runs again; it puts the same content and sets the same
+    # parameter, so consume (in another module) is still a hit; shout reads every parameter but none changed
+    (project / "cached_helper.py").write_text("def twice(n):\n    return n + n\n")
+    helper = run(project, "r3")
+    assert reused(helper) == ["consume", "shout"]
+
+    # the function's own module
+    (project / "cached_consume.py").write_text(CONSUME + "\n# changed\n")
+    assert reused(run(project, "r4")) == ["produce", "shout"]
+
+    # a parameter no function binds: only the shell step (which may read any) runs again
+    (project / "params.yaml").write_text("n: 3\nunread: 2\n")
+    assert reused(run(project, "r5")) == ["produce", "consume"]
+
+    # a parameter produce binds: produce runs, its file changes content (n % 2), so consume runs
+    (project / "params.yaml").write_text("n: 4\nunread: 2\n")
+    changed = run(project, "r6")
+    assert reused(changed) == []
+    assert changed["consume"]["cache"]["components"]["files"] != first["consume"]["cache"]["components"]["files"]
+
+    # back to n: 3: every step a hit again, from the runs that executed them with those inputs
+    (project / "params.yaml").write_text("n: 3\nunread: 2\n")
+    assert reused(run(project, "r7")) == TASKS
+
+    # settings (the task's overrides), and the shell command itself
+    (project / "pipeline.yaml").write_text(pipeline(shell="echo $MAGNUS_PRM_n; true"))
+    assert reused(run(project, "r8")) == ["produce", "consume"]
+    (project / "pipeline.yaml").write_text(pipeline(produce_extra="\n      overrides: {argo: big}"))
+    assert reused(run(project, "r9")) == ["consume", "shout"]
+
+
+def test_cache_false_wins_over_the_flag_and_no_flag_reuses_nothing(project: Path) -> None:
+    run(project, "r1")
+    assert reused(run(project, "r2", "--no-cache")) == []  # keys recorded, nothing reused
+    (project / "pipeline.yaml").write_text(pipeline(shout_extra="\n      cache: false"))
+    steps = run(project, "r3")
+    assert reused(steps) == ["produce", "consume"]
+    assert steps["shout"]["cache"]["enabled"] is False
