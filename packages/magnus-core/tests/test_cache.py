@@ -117,7 +117,8 @@ def _steps(project: Path, run_id: str) -> Dict[str, dict]:
     import magnus
 
     return {
-        name: step.model_dump() for name, step in magnus.Run(run_id, config=str(project / "config.yaml")).log.steps.items()
+        name: step.model_dump()
+        for name, step in magnus.Run(run_id, config=str(project / "config.yaml")).log.steps.items()
     }
 
 
@@ -179,3 +180,102 @@ def test_cache_false_wins_over_the_flag_and_no_flag_reuses_nothing(project: Path
     steps = run(project, "r3")
     assert reused(steps) == ["produce", "consume"]
     assert steps["shout"]["cache"]["enabled"] is False
+
+
+# ---- magnus runs why: what a person reads ------------------------------------------------------------
+@pytest.fixture
+def git_project(tmp_path: Path) -> Path:
+    """The project on the file-system store, committed to git (so the earlier code can be shown)."""
+    import subprocess
+
+    if not is_installed("catalog", "file-system"):
+        pytest.skip("magnus-catalog-fs is not installed here")
+    (tmp_path / "cached_helper.py").write_text(HELPER)
+    (tmp_path / "cached_produce.py").write_text(PRODUCE)
+    (tmp_path / "cached_consume.py").write_text(CONSUME)
+    (tmp_path / "pipeline.yaml").write_text(pipeline())
+    (tmp_path / "params.yaml").write_text("n: 3\nunread: 1\n")
+    (tmp_path / "config.yaml").write_text(STORES["file-system"] + "catalog: {type: file-system}\n")
+    (tmp_path / ".gitignore").write_text(".run_log_store/\n.catalog/\ndata/\n__pycache__/\n")
+    for command in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
+        subprocess.run(["git", *command], cwd=tmp_path, check=True, capture_output=True)
+    return tmp_path
+
+
+def why(project: Path, run_id: str, step: str, *extra: str) -> str:
+    result = run_magnus("runs", "why", run_id, step, "-c", "config.yaml", *extra, cwd=project, isolated=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_why_names_the_execution_reused_and_each_kind_of_miss(git_project: Path) -> None:
+    project = git_project
+    run(project, "r1")
+    assert (
+        why(project, "r1", "produce")
+        == "run r1, step produce: ran (no earlier execution of this step was recorded in this store)\n"
+    )
+    run(project, "r2")
+    hit = why(project, "r2", "consume").splitlines()
+    assert hit[0].startswith("run r2, step consume: reused (cache hit): from run r1, step consume at 20")
+    assert hit[1].endswith(": same code, parameters, input files, objects and settings")
+    shown = run_magnus("runs", "show", "r2", "-c", "config.yaml", cwd=project, isolated=True).stdout
+    assert "reused from run r1, step consume (why: magnus runs why r2 consume)" in shown
+
+    (project / "cached_consume.py").write_text(CONSUME.replace("m + len", "m * 1 + len"))  # not committed
+    run(project, "r3")
+    code = why(project, "r3", "consume").splitlines()
+    assert code[0] == "run r3, step consume: ran (cache miss): differs from run r2, step consume in"
+    assert code[1].startswith("  code cached_consume.py: ")
+    assert '    -    return {"total": m + len(Path("data/made.txt").read_text())}' in code
+    assert '    +    return {"total": m * 1 + len(Path("data/made.txt").read_text())}' in code
+
+    (project / "params.yaml").write_text("n: 4\nunread: 1\n")
+    run(project, "r4")
+    assert why(project, "r4", "produce").splitlines()[1:] == ["  parameter n: 3 -> 4"]
+    consume = why(project, "r4", "consume").splitlines()
+    assert consume[1] == "  parameter m: 2 -> 0"
+    assert consume[2].startswith("  input file data/made.txt: ")
+
+    (project / "pipeline.yaml").write_text(pipeline(produce_extra="\n      overrides: {argo: big}"))
+    run(project, "r5")
+    assert why(project, "r5", "produce").splitlines()[1:] == ['  setting overrides: {} -> {"argo": "big"}']
+    as_json = json.loads(why(project, "r5", "produce", "--json"))
+    assert as_json["outcome"] == "ran" and as_json["compared_with"]["run_id"] == "r4"
+    assert as_json["differences"] == [
+        {"component": "setting", "name": "overrides", "old": "{}", "new": '{"argo": "big"}', "diff": []}
+    ]
+
+
+def test_nothing_secret_in_a_cache_key_or_an_explanation(tmp_path: Path) -> None:
+    """A parameter holding a secret's value (masked when recorded, as every secret): neither the value
+    nor a hash of it is in the run log, the index or what ``runs why`` prints."""
+    import hashlib
+
+    if not is_installed("secrets", "env-secrets-manager"):
+        pytest.skip("magnus-secrets is not installed here")
+    secret, other = "hunter2-very-secret-value", "another-secret-value-42"
+    (tmp_path / "cached_secret.py").write_text("def login(token: str) -> None:\n    assert token\n")
+    steps = {"login": {"type": "task", "command": "cached_secret.login", "next": "success"}}
+    (tmp_path / "pipeline.yaml").write_text(
+        json.dumps(
+            {"dag": {"start_at": "login", "steps": {**steps, "success": {"type": "success"}, "fail": {"type": "fail"}}}}
+        )
+    )
+    (tmp_path / "config.yaml").write_text(
+        "run_log_store: {type: file-system}\nsecrets: {type: env-secrets-manager, config: {prefix: SECRET_}}\n"
+    )
+    (tmp_path / "params.yaml").write_text("{}\n")
+    for run_id, value in (("s1", secret), ("s2", other)):
+        environment = {"SECRET_token": value, "MAGNUS_PRM_token": json.dumps(value)}
+        arguments = ["execute", "-c", "config.yaml", "-p", "params.yaml", "--run-id", run_id, "-q", "--cache"]
+        result = run_magnus(*arguments, cwd=tmp_path, env=environment, isolated=True)
+        assert result.returncode == 0, result.stderr
+    explained = "".join(
+        why(tmp_path, run_id, "login", *extra) for run_id in ("s1", "s2") for extra in ((), ("--json",))
+    )
+    assert "run s1, step login: ran" in explained
+    logs = "".join(path.read_text() for path in (tmp_path / ".run_log_store").rglob("*") if path.is_file())
+    for value in (secret, other):
+        for form in (value, hashlib.sha256(json.dumps(value).encode()).hexdigest()):
+            assert form not in logs and form not in explained

@@ -63,9 +63,9 @@ from pydantic import Field, PrivateAttr
 
 from magnus import defaults
 from magnus.credentials import redacted_options, redacted_url
+from magnus.datastore import index
 from magnus.datastore.base import BaseRunLogStore
 from magnus.datastore.decoding import Unreadable, load_json, mapping, validated
-from magnus.datastore import index
 from magnus.datastore.models import BranchLog, RunLog, StepLog, StepReference
 from magnus.errors import (
     BranchLogNotFoundError,

@@ -48,7 +48,7 @@ class Tables(NamedTuple):
     parameters: sa.Table
     parts: sa.Table
     version_table: str
-    index: sa.Table
+    step_index: sa.Table
 
 
 def version_table(prefix: str) -> str:

@@ -228,7 +228,7 @@ class DatabaseRunLogStore(BaseRunLogStore):
         ]
         if values:
             with self._connect(atomic=True) as conn:
-                self._upsert(conn, self._tables.index, values, ["kind", "digest", "run_id", "internal_name"], ["ended"])
+                self._upsert(conn, self._tables.step_index, values, ["kind", "digest", "run_id", "internal_name"], ["ended"])
 
     def cached_execution(self, key: str) -> Optional[StepReference]:
         found = self._indexed("key", key)
@@ -239,7 +239,7 @@ class DatabaseRunLogStore(BaseRunLogStore):
 
     def _indexed(self, kind: str, digest: str) -> List[StepReference]:
         """The steps indexed under ``kind`` and ``digest``, earliest first."""
-        table = self._tables.index
+        table = self._tables.step_index
         query = (
             sa.select(table.c.run_id, table.c.internal_name, table.c.ended)
             .where(table.c.kind == kind, table.c.digest == digest)

@@ -31,9 +31,9 @@ from pydantic import Field, PrivateAttr
 
 from magnus import defaults
 from magnus.atomic import append_record, create_atomically, write_atomically
+from magnus.datastore import index
 from magnus.datastore.base import BaseRunLogStore, _branch_holder, _place_branch, _place_step, _step_holder
 from magnus.datastore.decoding import Unreadable, load_mapping, load_run_log, mapping, validated
-from magnus.datastore import index
 from magnus.datastore.models import BranchLog, RunLog, StepLog, StepReference
 from magnus.errors import (
     BranchLogNotFoundError,
@@ -146,7 +146,9 @@ class FileSystemRunLogStore(BaseRunLogStore):
 
     def list_index(self, folder: str) -> List[str]:
         try:
-            return [entry.name for entry in os.scandir(self._index_path(folder)) if entry.is_file(follow_symlinks=False)]
+            return [
+                entry.name for entry in os.scandir(self._index_path(folder)) if entry.is_file(follow_symlinks=False)
+            ]
         except (FileNotFoundError, NotADirectoryError):
             return []
 

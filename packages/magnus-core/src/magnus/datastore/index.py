@@ -45,7 +45,9 @@ def executed(step_log: StepLog) -> bool:
 
 def put_hashes(step_log: StepLog) -> List[str]:
     """The content hashes of the files ``step_log`` put in the catalog (itself, not its branches)."""
-    return sorted({entry.data_hash for entry in step_log.data_catalog if entry.stage == "put" and is_digest(entry.data_hash)})
+    return sorted(
+        {entry.data_hash for entry in step_log.data_catalog if entry.stage == "put" and is_digest(entry.data_hash)}
+    )
 
 
 def reference_of(run_id: str, step_log: StepLog) -> StepReference:
@@ -134,7 +136,5 @@ def scan_runs(store: "BaseRunLogStore", wanted: Callable[[StepLog], bool]) -> Li
             run_log = store.get_run_log_by_id(run_id)
         except RunLogError:
             continue
-        found.extend(
-            reference_of(run_id, step) for step in _steps(run_log.steps) if executed(step) and wanted(step)
-        )
+        found.extend(reference_of(run_id, step) for step in _steps(run_log.steps) if executed(step) and wanted(step))
     return sorted(found, key=lambda ref: ref.time)

@@ -183,6 +183,7 @@ class StepRunner:
             reused = reuse(current, step_log.cache)
             if reused is not None:
                 reused.attempt_number = before + 1
+                reused.parameters = self._recorded_parameters(node, current, inputs)
                 step_log.attempts.append(reused)
                 return reused
 
@@ -233,10 +234,16 @@ class StepRunner:
             held, hashes = objects.held_with_hashes(current, wanted) if wanted else ({}, {})
             inputs = StepInputs(parameters, held)
             current.step_log.cache = make_record(node, task, current, inputs, files, hashes)
-        except Exception as exc:  # noqa: BLE001 - the attempt meets it again and fails saying why
+        except Exception as exc:
             logger.debug("%s: no cache key: %s", current.step_log.internal_name, exc, exc_info=True)
             return None
         return inputs
+
+    def _recorded_parameters(self, node: ExecutableNode, current: CurrentStep, inputs: "StepInputs") -> Dict[str, Any]:
+        """The parameters the command receives, as an attempt records them (secrets masked)."""
+        task = node.task()
+        used = task.parameters_used(inputs.parameters, current.map_variable) if task else {}
+        return by_reference(self.services.redactor.redact_data(used))
 
     def _attempt(
         self, node: ExecutableNode, current: CurrentStep, mock: bool, inputs: Optional["StepInputs"] = None
@@ -256,7 +263,11 @@ class StepRunner:
             used = task.parameters_used(parameters, current.map_variable)
             attempt.parameters = by_reference(redactor.redact_data(used))  # a large value is in the run's once
             _refuse_objects_named_as_parameters(task.returned(), {**parameters, **(current.map_variable or {})})
-            held = inputs.objects if inputs else objects.held(current, task.objects_wanted(parameters, current.map_variable))
+            held = (
+                inputs.objects
+                if inputs
+                else objects.held(current, task.objects_wanted(parameters, current.map_variable))
+            )
             given = {**parameters, **held}
             with parameters_in_environment(parameters, current.map_variable, services.parameter_variables) as changed:
                 returned = task.execute_command(given, current.map_variable)

@@ -81,7 +81,6 @@ class PythonTaskType(BaseTaskType):
             return available
         return {name: available[name] for name in names if name in available}
 
-
     def parameters_keyed(
         self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None
     ) -> Dict[str, Any]:
