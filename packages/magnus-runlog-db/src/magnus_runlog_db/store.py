@@ -228,7 +228,9 @@ class DatabaseRunLogStore(BaseRunLogStore):
         ]
         if values:
             with self._connect(atomic=True) as conn:
-                self._upsert(conn, self._tables.step_index, values, ["kind", "digest", "run_id", "internal_name"], ["ended"])
+                self._upsert(
+                    conn, self._tables.step_index, values, ["kind", "digest", "run_id", "internal_name"], ["ended"]
+                )
 
     def cached_execution(self, key: str) -> Optional[StepReference]:
         found = self._indexed("key", key)
