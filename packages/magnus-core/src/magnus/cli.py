@@ -398,6 +398,33 @@ def init(folder: str, force: bool, log_level: str) -> None:
         click.echo(for_terminal(f"  {command}"))
 
 
+@cli.command("lineage")
+@click.argument("path")
+@click.option(
+    "--run", "run_id", default="", help="The run that put PATH (default: this file's content, or the newest run)."
+)
+@click.option(
+    "-c", "--config-file", default="", help="Configuration file naming the run log store (or MAGNUS_CONFIG_FILE)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the lineage as JSON.")
+@_log_level
+@_reports_errors
+def lineage(path: str, run_id: str, config_file: str, as_json: bool, log_level: str) -> None:
+    """Where the catalog file PATH came from: the step and run that put it, its code version, parameters
+    and the files it read, recursively down to files no step put."""
+    from magnus.runs.lineage import lineage as lineage_of
+    from magnus.runs.lineage import render
+    from magnus.runs.store import open_store
+
+    tree = lineage_of(open_store(config_file), path, run_id)
+    if as_json:
+        from magnus.terminal import json_for_terminal
+
+        click.echo(json_for_terminal(tree.to_json()))
+        return
+    click.echo(render(tree), nl=False)
+
+
 # `magnus runs list|show|diff|report`: the group's module imports click only; its work, when run.
 cli.add_command(build_runs_group(_reports_errors, _log_level_option))
 
