@@ -143,9 +143,9 @@ def reused_message(origin: StepReference) -> str:
 def _restore(current: "CurrentStep", earlier: StepLog, run_id: str) -> List[DataCatalog]:
     """Copy what ``earlier`` put (files, objects) into this run's catalog."""
     services = current.services
-    names = sorted({entry.name for entry in earlier.data_catalog if entry.stage == "put"})
+    put = {entry.name: entry for entry in earlier.data_catalog if entry.stage == "put"}
     with using(services.catalog, services.redactor):
-        entries = services.catalog.copy_between_runs(names, run_id, services.run_id)
+        entries = services.catalog.copy_between_runs([put[name] for name in sorted(put)], run_id, services.run_id)
     if earlier.objects and not services.catalog.keeps_data:
         objects.copy_between_runs(current, earlier.objects, run_id)
     return entries
