@@ -119,3 +119,16 @@ def test_a_path_no_run_put_is_refused_in_one_line(project: Path) -> None:
     result = run_magnus("lineage", "data/nothing.txt", "--run", "first", "-c", "config.yaml", cwd=project)
     assert result.returncode == 2
     assert result.stderr.strip() == "Error: run 'first' put no file 'data/nothing.txt' in the catalog"
+
+
+def test_the_report_marks_reused_steps_and_draws_the_runs_lineage(project: Path) -> None:
+    result = run_magnus("runs", "report", "second", "-o", "second.html", "-c", "config.yaml", cwd=project)
+    assert result.returncode == 0, result.stderr
+    page = (project / "second.html").read_text()
+    cache = page[page.index('<section id="cache">') : page.index('<section id="lineage"')]
+    assert "<td>clean</td><td>reused from run first, step clean at " in cache
+    assert "<td>magnus runs why second clean</td>" in cache
+    assert "<td>train</td><td>ran (key " in cache
+    lineage = page[page.index('<section id="lineage"') : page.index('<section id="catalog">')]
+    if "not drawn" not in lineage:  # Graphviz here: the diagram names the files and the reused steps
+        assert "<svg" in lineage and "data/features.txt" in lineage and "reused from first" in lineage
