@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -279,3 +279,49 @@ def test_nothing_secret_in_a_cache_key_or_an_explanation(tmp_path: Path) -> None
     for value in (secret, other):
         for form in (value, hashlib.sha256(json.dumps(value).encode()).hexdigest()):
             assert form not in logs and form not in explained
+
+
+OBJECT_STEPS = """
+def make(seed: int):
+    return {"weights": [seed, seed + 1]}
+
+
+def score(model) -> float:
+    return float(sum(model["weights"]))
+
+
+def check(model, score: float) -> None:
+    assert sum(model["weights"]) == score
+"""
+
+
+def test_objects_are_inputs_and_outputs_of_the_cache_from_the_sdk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Task(cache=...)`` and ``execute(cache=True)``: a reused step's objects are restored for later
+    steps (here kept outside any catalog), and an object whose content changed is a miss."""
+    from magnus import Pipeline, Task, pickled
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "object_steps.py").write_text(OBJECT_STEPS)
+    (tmp_path / "config.yaml").write_text("run_log_store: {type: file-system}\ncatalog: {type: do-nothing}\n")
+    make = Task(name="make", command="object_steps.make", returns=[pickled("model")])
+    score = Task(name="score", command="object_steps.score", returns=["score"])
+    check = Task(name="check", command="object_steps.check", cache=False, terminate_with_success=True)
+    make >> score >> check
+    pipeline = Pipeline(steps=[make, score, check])
+
+    def steps(run_id: str, seed: int) -> Dict[str, Any]:
+        (tmp_path / "params.yaml").write_text(f"seed: {seed}\n")
+        run_log = pipeline.execute(
+            configuration_file="config.yaml", parameters_file="params.yaml", run_id=run_id, quiet=True, cache=True
+        )
+        assert run_log is not None and run_log.status == "SUCCESS", run_log and run_log.steps
+        return {name: step.cache for name, step in run_log.steps.items() if step.cache is not None}
+
+    first = steps("o1", 1)
+    assert [name for name, cache in steps("o2", 1).items() if cache.reused_from] == ["make", "score"]
+    assert (tmp_path / ".magnus" / "objects" / "o2" / "model.pickle").is_file()  # restored: check read it
+    changed = steps("o3", 2)
+    assert not any(cache.reused_from for cache in changed.values())
+    assert changed["score"].components["objects"]["model"] != first["score"].components["objects"]["model"]
