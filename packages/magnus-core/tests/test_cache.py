@@ -114,12 +114,12 @@ def _steps(project: Path, run_id: str) -> Dict[str, dict]:
     config = (project / "config.yaml").read_text()
     if "file-system" in config.splitlines()[0]:
         return dict(read_run_log(project, run_id)["steps"])
+    import contextlib
+
     import magnus
 
-    return {
-        name: step.model_dump()
-        for name, step in magnus.Run(run_id, config=str(project / "config.yaml")).log.steps.items()
-    }
+    with contextlib.chdir(project):  # the store's folder (or database file) is relative to the project
+        return {name: step.model_dump() for name, step in magnus.Run(run_id, config="config.yaml").log.steps.items()}
 
 
 def reused(steps: Dict[str, dict]) -> List[str]:
