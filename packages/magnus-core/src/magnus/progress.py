@@ -149,7 +149,7 @@ class ProgressRenderer(RunObserver):
             self._print(f"{indent}{shown(name)} {self._paint('reused', 'dim')} (succeeded in the run resumed)")
             return
         if status == defaults.SUCCESS and message.startswith(REUSED):  # restored from the cache
-            self._print(f"{indent}{shown(name)} {self._paint('reused', 'dim')} ({shown(message[len(REUSED) :])})")
+            self._print(f"{indent}{shown(name)} {self._paint('reused', 'dim')} {shown(message[len(REUSED) :])}")
             return
         mocked = f" {self._paint('(mocked)', 'note')}" if ended.mocked else ""
         line = f"{indent}{shown(name)} {self._paint(status, status)}{mocked} in {format_seconds(ended.seconds)}"

@@ -136,8 +136,8 @@ REUSED = "reused: "
 
 def reused_message(origin: StepReference) -> str:
     """A reused step's message: where its outputs came from."""
-    when = f" at {origin.time}" if origin.time else ""
-    return f"{REUSED}executed in run {origin.run_id}, step {origin.step}{when} (same cache key)"
+    when = f", executed at {origin.time}" if origin.time else ""
+    return f"{REUSED}from run {origin.run_id}, step {origin.step} (same cache key{when})"
 
 
 def _restore(current: "CurrentStep", earlier: StepLog, run_id: str) -> List[DataCatalog]:
