@@ -325,3 +325,54 @@ def test_objects_are_inputs_and_outputs_of_the_cache_from_the_sdk(
     changed = steps("o3", 2)
     assert not any(cache.reused_from for cache in changed.values())
     assert changed["score"].components["objects"]["model"] != first["score"].components["objects"]["model"]
+
+
+MAP_PIPELINE = """
+dag:
+  start_at: each
+  steps:
+    each:
+      type: map
+      iterate_on: items
+      iterate_as: item
+      branch:
+        start_at: same
+        steps:
+          same:
+            type: task
+            command: map_steps.same
+            cache: true
+            next: success
+          success: {type: success}
+          fail: {type: fail}
+      next: success
+    success: {type: success}
+    fail: {type: fail}
+"""
+
+
+def test_map_items_never_reuse_each_other_but_reuse_their_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An item's step that reads nothing of its item still keeps what it puts at its position: the
+    key holds the position, so items never reuse one another; a later run reuses each item's own."""
+    from magnus.entrypoints import execute
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "map_steps.py").write_text(
+        "import magnus\n\n\ndef same() -> None:\n    magnus.put_object(1, 'thing')\n"
+    )
+    (tmp_path / "pipeline.yaml").write_text(MAP_PIPELINE)
+    (tmp_path / "params.yaml").write_text("items: [a, b, c]\n")
+    (tmp_path / "config.yaml").write_text("run_log_store: {type: file-system}\ncatalog: {type: do-nothing}\n")
+
+    def reused_items(run_id: str) -> List[str]:
+        run_log = execute("pipeline.yaml", "config.yaml", "params.yaml", run_id=run_id)
+        assert run_log is not None and run_log.status == "SUCCESS"
+        found = []
+        for branch in run_log.steps["each"].branches.values():
+            for step in branch.steps.values():
+                if step.cache is not None and step.cache.reused_from is not None:
+                    found.append(f"{step.internal_name}<-{step.cache.reused_from.step}")
+        return found
+
+    assert reused_items("m1") == []
+    assert reused_items("m2") == ["each.a.same<-each.a.same", "each.b.same<-each.b.same", "each.c.same<-each.c.same"]

@@ -78,6 +78,8 @@ def make_record(
         "overrides": _canonical(node.overrides),
         "catalog": _canonical(node.catalog.model_dump(mode="json") if node.catalog else None),
     }
+    if current.map_variable:  # what a step puts inside a map is kept at its position: never reused across items
+        settings["map_position"] = _canonical(current.map_variable)
     components: Dict[str, Dict[str, str]] = {
         CODE: dict(sorted(task.code_versions().items())),
         PARAMETERS: {name: value_hash(value) for name, value in sorted(shown.items())},
@@ -144,6 +146,8 @@ def _restore(current: "CurrentStep", earlier: StepLog, run_id: str) -> List[Data
     """Copy what ``earlier`` put (files, objects) into this run's catalog."""
     services = current.services
     put = {entry.name: entry for entry in earlier.data_catalog if entry.stage == "put"}
+    if run_id == services.run_id:  # a step of this run (another branch): its files are this run's already
+        return [entry.model_copy() for entry in put.values()]
     with using(services.catalog, services.redactor):
         entries = services.catalog.copy_between_runs([put[name] for name in sorted(put)], run_id, services.run_id)
     if earlier.objects and not services.catalog.keeps_data:
