@@ -286,8 +286,8 @@ def make(seed: int):
     return {"weights": [seed, seed + 1]}
 
 
-def score(model) -> float:
-    return float(sum(model["weights"]))
+def score(model) -> tuple:
+    return float(sum(model["weights"])), 0.5
 
 
 def check(model, score: float) -> None:
@@ -300,13 +300,13 @@ def test_objects_are_inputs_and_outputs_of_the_cache_from_the_sdk(
 ) -> None:
     """``Task(cache=...)`` and ``execute(cache=True)``: a reused step's objects are restored for later
     steps (here kept outside any catalog), and an object whose content changed is a miss."""
-    from magnus import Pipeline, Task, pickled
+    from magnus import Pipeline, Task, metric, pickled
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "object_steps.py").write_text(OBJECT_STEPS)
     (tmp_path / "config.yaml").write_text("run_log_store: {type: file-system}\ncatalog: {type: do-nothing}\n")
     make = Task(name="make", command="object_steps.make", returns=[pickled("model")])
-    score = Task(name="score", command="object_steps.score", returns=["score"])
+    score = Task(name="score", command="object_steps.score", returns=["score", metric("quality")])
     check = Task(name="check", command="object_steps.check", cache=False, terminate_with_success=True)
     make >> score >> check
     pipeline = Pipeline(steps=[make, score, check])
@@ -317,6 +317,7 @@ def test_objects_are_inputs_and_outputs_of_the_cache_from_the_sdk(
             configuration_file="config.yaml", parameters_file="params.yaml", run_id=run_id, quiet=True, cache=True
         )
         assert run_log is not None and run_log.status == "SUCCESS", run_log and run_log.steps
+        assert run_log.steps["score"].user_defined_metrics == {"quality": 0.5}  # kept when reused too
         return {name: step.cache for name, step in run_log.steps.items() if step.cache is not None}
 
     first = steps("o1", 1)

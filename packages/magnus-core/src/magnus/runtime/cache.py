@@ -122,6 +122,7 @@ def reuse(current: "CurrentStep", record: CacheRecord) -> Optional[StepAttempt]:
         return None
     current.step_log.add_data_catalogs(entries)
     current.step_log.objects.update(earlier.objects)
+    _restore_metrics(current, earlier.user_defined_metrics)
     record.reused_from = StepReference(run_id=found.run_id, step=found.step, time=found.time or _ended(earlier))
     attempt.output_parameters = dict(earlier.attempts[-1].output_parameters) if earlier.attempts else {}
     if attempt.output_parameters:
@@ -153,6 +154,16 @@ def _restore(current: "CurrentStep", earlier: StepLog, run_id: str) -> List[Data
     if earlier.objects and not services.catalog.keeps_data:
         objects.copy_between_runs(current, earlier.objects, run_id)
     return entries
+
+
+def _restore_metrics(current: "CurrentStep", metrics: Dict[str, Any]) -> None:
+    """The metrics the earlier execution tracked, in this step's log (trackers saw them in that run)."""
+    for name, value in metrics.items():
+        if isinstance(value, dict):
+            for number, point in value.items():
+                current.metrics.record(name, point, int(number))
+        else:
+            current.metrics.record(name, value, 0)
 
 
 def got(step_log: StepLog) -> List[DataCatalog]:
