@@ -76,7 +76,8 @@ dag:
 STORES = {
     "file-system": "run_log_store: {type: file-system}\n",
     "chunked-fs": "run_log_store: {type: chunked-fs}\n",
-    "db": "run_log_store: {type: db, config: {connection_string: 'sqlite:///runs.db'}}\n",
+    # an absolute path: a process keeps one engine per URL, a relative one would be another test's
+    "db": "run_log_store: {type: db, config: {connection_string: 'sqlite:///{folder}/runs.db'}}\n",
 }
 
 
@@ -94,7 +95,7 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     (tmp_path / "pipeline.yaml").write_text(pipeline())
     (tmp_path / "params.yaml").write_text("n: 3\nunread: 1\n")
     catalog = "catalog: {type: file-system}\n" if is_installed("catalog", "file-system") else ""
-    (tmp_path / "config.yaml").write_text(STORES[request.param] + catalog)
+    (tmp_path / "config.yaml").write_text(STORES[request.param].replace("{folder}", str(tmp_path)) + catalog)
     if not catalog:
         pytest.skip("magnus-catalog-fs is not installed here")
     return tmp_path
