@@ -127,9 +127,13 @@ class FileSystemRunLogStore(BaseRunLogStore):
         return index.producers(self, data_hash)
 
     def _index_path(self, relative: str) -> Path:
-        """A file of the index, refused when a symlink would lead it out of ``log_folder``."""
+        """A file of the index, refused when a symlink would lead it out of ``log_folder``: its nearest
+        folder that exists must resolve inside (folders made below it are inside too)."""
         path = Path(self.log_folder) / relative
-        if not is_inside(path.parent if path.parent.exists() else self.log_folder, self.log_folder):
+        existing = path.parent
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not is_inside(existing, self.log_folder) or (path.is_symlink() and not is_inside(path, self.log_folder)):
             raise RunLogError(f"'{path}' leads outside {self.log_folder} (a symlink); refused")
         return path
 
