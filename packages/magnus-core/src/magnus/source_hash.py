@@ -14,6 +14,7 @@ time), so a pipeline of many steps over the same modules pays for each module on
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib.util
 import os
@@ -22,8 +23,10 @@ import sysconfig
 from pathlib import Path
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
-# path -> (size, mtime_ns, sha256, imported module names as written, package of the module)
+# path -> (size, mtime_ns, sha256, imported module names as written)
 _PARSED: Dict[str, Tuple[int, int, str, Tuple[str, ...]]] = {}
+# (module, root) -> (the files found with their size and mtime, the result): every step of a run asks again
+_FOUND: Dict[Tuple[str, str], Tuple[Tuple[Tuple[str, int, int], ...], Dict[str, str]]] = {}
 
 
 def text_hash(text: str) -> str:
@@ -37,8 +40,27 @@ def module_sources(module_name: str, root: Optional[Path] = None) -> Dict[str, s
     transitively. Empty when the module has no file under ``root`` (an installed library's function).
     """
     base = (root or Path.cwd()).resolve()
+    known = _FOUND.get((module_name, str(base)))
+    if known is not None and all(_stamp(path) == (size, mtime) for path, size, mtime in known[0]):
+        return dict(known[1])  # the same files, unchanged: one stat each
+    found, stamps = _walk(module_name, base)
+    _FOUND[(module_name, str(base))] = (stamps, found)
+    return dict(found)
+
+
+def _stamp(path: str) -> Tuple[int, int]:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (stat.st_size, stat.st_mtime_ns)
+
+
+def _walk(module_name: str, base: Path) -> Tuple[Dict[str, str], Tuple[Tuple[str, int, int], ...]]:
+    """The project files of ``module_name`` and its imports, and the size and mtime of each as read."""
     excluded = _installed_folders()
     found: Dict[str, str] = {}
+    stamps: List[Tuple[str, int, int]] = []
     pending: List[Tuple[str, Optional[Path]]] = [(module_name, None)]
     seen: set[str] = set()
     while pending:
@@ -54,12 +76,14 @@ def module_sources(module_name: str, root: Optional[Path] = None) -> Dict[str, s
             continue
         digest, imports = parsed
         found[path.relative_to(base).as_posix()] = digest
+        size, mtime = _PARSED[str(path)][:2]  # as it was when read
+        stamps.append((str(path), size, mtime))
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         for written in imports:
             resolved = _absolute(written, package)
             if resolved:
                 pending.extend((candidate, None) for candidate in _candidates(resolved))
-    return found
+    return found, tuple(stamps)
 
 
 def _parsed(path: Path) -> Optional[Tuple[str, Tuple[str, ...]]]:
@@ -137,6 +161,7 @@ def _module_file(name: str) -> Optional[Path]:
     return Path(file).resolve()
 
 
+@functools.cache
 def _installed_folders() -> FrozenSet[str]:
     """Folders of installed packages and of the interpreter: never the project's, even under it (a venv)."""
     folders = {sysconfig.get_paths().get(kind, "") for kind in ("purelib", "platlib", "stdlib", "platstdlib")}

@@ -130,16 +130,27 @@ class FileSystemRunLogStore(BaseRunLogStore):
         """A file of the index, refused when a symlink would lead it out of ``log_folder``: its nearest
         folder that exists must resolve inside (folders made below it are inside too)."""
         path = Path(self.log_folder) / relative
+        if str(path.parent) in self._index_folders:  # checked, and made, once per process
+            return path
         existing = path.parent
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
-        if not is_inside(existing, self.log_folder) or (path.is_symlink() and not is_inside(path, self.log_folder)):
+        if not is_inside(existing, self.log_folder):
             raise RunLogError(f"'{path}' leads outside {self.log_folder} (a symlink); refused")
         return path
 
+    @functools.cached_property
+    def _index_folders(self) -> Set[str]:
+        """Folders of the index this process checked inside ``log_folder`` and made."""
+        return set()
+
     def write_index(self, path: str, content: bytes) -> None:
         target = self._index_path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if str(target.parent) not in self._index_folders:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not is_inside(target.parent, self.log_folder):  # made through a link planted meanwhile
+                raise RunLogError(f"'{target}' leads outside {self.log_folder} (a symlink); refused")
+            self._index_folders.add(str(target.parent))
         write_atomically(target, content, durable=False)
 
     def read_index(self, path: str) -> Optional[bytes]:
