@@ -132,3 +132,37 @@ def test_the_report_marks_reused_steps_and_draws_the_runs_lineage(project: Path)
     lineage = page[page.index('<section id="lineage"') : page.index('<section id="catalog">')]
     if "not drawn" not in lineage:  # Graphviz here: the diagram names the files and the reused steps
         assert "<svg" in lineage and "data/features.txt" in lineage and "reused from first" in lineage
+
+
+def test_a_file_no_step_put_ends_its_branch_of_the_tree(tmp_path: Path) -> None:
+    """A file got by a step whose content no indexed step put (recorded by an older magnus, or put in
+    the catalog by hand) is an input: the tree ends there, saying so."""
+    from magnus.datastore.file_system import FileSystemRunLogStore
+    from magnus.datastore.models import CacheRecord, DataCatalog, StepAttempt, StepLog
+    from magnus.runs.lineage import lineage, render
+
+    store = FileSystemRunLogStore(log_folder=str(tmp_path))
+    store.create_run_log("old")
+    untracked = StepLog(name="load", internal_name="load", status="SUCCESS")  # no cache key: never indexed
+    untracked.data_catalog = [DataCatalog(name="raw.csv", data_hash="1" * 64, stage="put")]
+    store.add_step_log("old", untracked)
+    store.index_step("old", untracked)
+    store.create_run_log("new")
+    step = StepLog(name="fit", internal_name="fit", status="SUCCESS", cache=CacheRecord(key="a" * 64))
+    step.attempts = [StepAttempt(status="SUCCESS", end_time="2026-12-06 10:00:00", parameters={"rate": 0.5})]
+    step.data_catalog = [
+        DataCatalog(name="raw.csv", data_hash="1" * 64, stage="get"),
+        DataCatalog(name="model.bin", data_hash="2" * 64, stage="put"),
+    ]
+    store.add_step_log("new", step)
+    store.index_step("new", step)
+    tree = lineage(store, "model.bin", "new")
+    assert tree.producer is not None and [child.producer for child in tree.producer.inputs] == [None]
+    assert render(tree).splitlines() == [
+        "model.bin  222222222222",
+        "  put by run new, step fit at 2026-12-06 10:00:00",
+        "  code: unknown",
+        "  parameters: rate=0.5",
+        "  raw.csv  111111111111",
+        "    put by no step (an input)",
+    ]
