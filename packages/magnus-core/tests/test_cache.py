@@ -214,7 +214,7 @@ def test_why_names_the_execution_reused_and_each_kind_of_miss(git_project: Path)
     run(project, "r1")
     assert (
         why(project, "r1", "produce")
-        == "run r1, step produce: ran (no earlier execution of this step was recorded in this store)\n"
+        == "run r1, step produce: ran: no earlier execution of this step was recorded in this store\n"
     )
     run(project, "r2")
     hit = why(project, "r2", "consume").splitlines()
@@ -246,6 +246,13 @@ def test_why_names_the_execution_reused_and_each_kind_of_miss(git_project: Path)
     assert as_json["differences"] == [
         {"component": "setting", "name": "overrides", "old": "{}", "new": '{"argo": "big"}', "diff": []}
     ]
+
+    run(project, "r6", "--no-cache")
+    assert why(project, "r6", "produce") == (
+        "run r6, step produce: ran: caching was off for this step (no --cache, or cache: false); "
+        "its inputs were those of run r5, step produce\n"
+    )
+    assert why(project, "r6", "success").startswith("run r6, step success: no key: the step has no cache key")
 
 
 def test_nothing_secret_in_a_cache_key_or_an_explanation(tmp_path: Path) -> None:

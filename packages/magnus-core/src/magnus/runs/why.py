@@ -89,7 +89,8 @@ def explain(store: BaseRunLogStore, run_log: RunLog, step: StepLog) -> Explanati
         explanation.compared_with = reference.model_dump()
         explanation.differences = differences(old, step, reference)
         if not explanation.differences:
-            explanation.note = _same_components(old, step)
+            same = f"its inputs were those of run {reference.run_id}, step {reference.step}"
+            explanation.note = _same_components(old, step) if record.enabled else same
     if not record.enabled:
         off = "caching was off for this step (no --cache, or cache: false)"
         explanation.note = f"{off}; {explanation.note}" if explanation.note else off
@@ -213,14 +214,16 @@ def render(explanation: Explanation) -> str:
         lines.append(head + f"reused (cache hit): from run {origin['run_id']}, step {origin['step']}{when}")
         lines.append(f"  key {explanation.key[:_SHORT]}: same code, parameters, input files, objects and settings")
     elif explanation.outcome == "reused" or explanation.outcome == "no key":
-        lines.append(head + explanation.outcome + (f": {explanation.note}" if explanation.note else ""))
+        lines.append(
+            head + explanation.outcome + (f": {explanation.note}" if explanation.note else "")
+        )  # by name, or none
     else:
         compared = explanation.compared_with
         against = f" run {compared['run_id']}, step {compared['step']}" if compared else ""
         if explanation.differences:
             lines.append(head + f"ran (cache miss): differs from{against} in")
         else:
-            lines.append(head + "ran" + (f" ({explanation.note})" if explanation.note else ""))
+            lines.append(head + "ran" + (f": {explanation.note}" if explanation.note else ""))
         for difference in explanation.differences:
             lines.append(f"  {difference.component} {difference.name}: {difference.old} -> {difference.new}")
             lines.extend(f"    {line}" for line in difference.diff)
