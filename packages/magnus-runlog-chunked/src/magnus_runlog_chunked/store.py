@@ -210,9 +210,11 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
     def producers(self, data_hash: str) -> List[StepReference]:
         return index.producers(self, data_hash)
 
-    def write_index(self, path: str, content: bytes) -> None:
+    def write_index(self, path: str, content: bytes, replace: bool) -> None:
         target = self._storage.run_folder(self._root, path)
-        if isinstance(self._storage, LocalFiles):
+        if isinstance(self._storage, LocalFiles):  # on an object store a look costs what a put does
+            if not replace and os.path.isfile(target):
+                return
             os.makedirs(os.path.dirname(target), exist_ok=True)
         self._storage.write(target, content, durable=False)
 

@@ -315,9 +315,11 @@ class BaseRunLogStore(BaseService):
         """
 
     def cached_execution(self, key: str) -> Optional[StepReference]:
-        """The latest step of any run of this store that executed successfully with cache ``key``, or None.
+        """A step of any run of this store that executed successfully with cache ``key``, or None.
 
-        An answer is a hint: the caller reads that step's log and checks its key before reusing it.
+        Any is as good a hit; a step indexed after looking for the key and missing it (caching on)
+        is the one answered from then on, so an execution that is gone is replaced. An answer is a
+        hint: the caller reads that step's log and checks its key before reusing it.
         """
         from magnus.datastore.index import scan_runs
 

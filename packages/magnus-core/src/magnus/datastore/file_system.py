@@ -144,8 +144,10 @@ class FileSystemRunLogStore(BaseRunLogStore):
         """Folders of the index this process checked inside ``log_folder`` and made."""
         return set()
 
-    def write_index(self, path: str, content: bytes) -> None:
+    def write_index(self, path: str, content: bytes, replace: bool) -> None:
         target = self._index_path(path)
+        if not replace and target.is_file():
+            return
         if str(target.parent) not in self._index_folders:
             target.parent.mkdir(parents=True, exist_ok=True)
             if not is_inside(target.parent, self.log_folder):  # made through a link planted meanwhile

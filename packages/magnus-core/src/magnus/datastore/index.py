@@ -82,9 +82,13 @@ def decoded(content: Optional[bytes]) -> Optional[StepReference]:
 
 
 class FileIndex(Protocol):
-    """What a store of files gives the index: whole-file writes and reads, and a folder's file names."""
+    """What a store of files gives the index: whole-file writes and reads, and a folder's file names.
 
-    def write_index(self, path: str, content: bytes) -> None: ...
+    ``write_index`` with ``replace`` false may leave a file that exists as it is (what it names is
+    as good a hit): a step of every run then costs a look, not a rewrite.
+    """
+
+    def write_index(self, path: str, content: bytes, replace: bool) -> None: ...
 
     def read_index(self, path: str) -> Optional[bytes]: ...
 
@@ -92,9 +96,14 @@ class FileIndex(Protocol):
 
 
 def record(files: FileIndex, run_id: str, step_log: StepLog) -> None:
-    """Write the index files of a recorded step (none for a step that did not execute successfully)."""
+    """Write the index files of a recorded step (none for a step that did not execute successfully).
+
+    An entry of its key already there is replaced only when the step looked for it and missed
+    (``cache.enabled``): the execution it named is gone or failed, and this one takes its place.
+    """
+    replace = step_log.cache is not None and step_log.cache.enabled
     for path, content in entries_of(run_id, step_log):
-        files.write_index(path, content)
+        files.write_index(path, content, replace)
 
 
 def cached(files: FileIndex, key: str) -> Optional[StepReference]:

@@ -60,11 +60,17 @@ HASH_X, HASH_Y, HASH_Z = "1" * 64, "2" * 64, "3" * 64
 
 
 def _executed(
-    name: str, key: str, time: str, puts: tuple[str, ...] | list[str] = (), status: str = defaults.SUCCESS
+    name: str,
+    key: str,
+    time: str,
+    puts: tuple[str, ...] | list[str] = (),
+    status: str = defaults.SUCCESS,
+    looked: bool = False,
 ) -> StepLog:
-    """A step that ran with cache key ``key``, ended on 2026-03-01 at ``time`` and put files of ``puts``."""
+    """A step that ran with cache key ``key`` (``looked``: with caching on), ended on 2026-03-01 at
+    ``time`` and put files of ``puts``."""
     step = _step(name, status=status)
-    step.cache = CacheRecord(key=key, components={"code": {"command": "c" * 64}})
+    step.cache = CacheRecord(key=key, components={"code": {"command": "c" * 64}}, enabled=looked)
     step.attempts = [StepAttempt(attempt_number=1, status=status, end_time=f"2026-03-01 {time}")]
     step.data_catalog = [
         DataCatalog(name=f"out{number}.csv", data_hash=digest, stage="put") for number, digest in enumerate(puts)
@@ -325,7 +331,8 @@ class RunLogStoreContract:
         store.add_step_log("run-1", _executed("train", KEY_A, "10:00:00", puts=[HASH_X]))
         store.index_step("run-1", store.get_step_log("run-1", "train"))
         store.create_run_log("run-2", status=defaults.PROCESSING)
-        store.add_step_log("run-2", _executed("train", KEY_A, "11:00:00", puts=[HASH_X]))
+        # run-2 looked for the key (caching on) and missed: it takes the place of what was there
+        store.add_step_log("run-2", _executed("train", KEY_A, "11:00:00", puts=[HASH_X], looked=True))
         store.index_step("run-2", store.get_step_log("run-2", "train"))
         found = other().cached_execution(KEY_A)
         assert found is not None and (found.run_id, found.step) == ("run-2", "train")
