@@ -111,12 +111,12 @@ class StepRunner:
         step_log.user_defined_metrics = current.metrics.as_run_log()
         step_log.objects.update(current.objects)
         services.run_log_store.add_step_log(services.run_id, step_log)
-        self._index(step_log)
         refused = self._tracking(lambda: services.experiment_tracker.end_step(step_log.internal_name, step_log.status))
         if refused and step_log.status == defaults.SUCCESS:  # what it tracked is lost: the step did not succeed
             attempt.status, attempt.message = defaults.FAIL, refused
             step_log.status, step_log.message = defaults.FAIL, refused
             services.run_log_store.add_step_log(services.run_id, step_log)
+        self._index(step_log)  # once it is known to have succeeded
         return step_log
 
     def _index(self, step_log: StepLog) -> None:
