@@ -134,6 +134,29 @@ def test_a_symlink_out_of_the_log_folder_is_refused(tmp_path: Path) -> None:
     assert list(outside.iterdir()) == []
 
 
+def test_an_index_folder_linked_out_of_the_log_folder_is_never_written_or_read(tmp_path: Path) -> None:
+    """The store's index of executed steps (``.index``) stays inside ``log_folder``: a link planted
+    there makes indexing a step fail (said in a warning by the step runner), writes nothing outside
+    and finds nothing there."""
+    from magnus.datastore.models import CacheRecord, DataCatalog, StepAttempt, StepLog
+
+    logs, outside = tmp_path / "logs", tmp_path / "outside"
+    logs.mkdir()
+    (outside / "key").mkdir(parents=True)
+    (outside / "key" / ("a" * 64 + ".json")).write_text('{"run_id": "planted", "step": "x"}')
+    (logs / ".index").symlink_to(outside)
+    store = FileSystemRunLogStore(log_folder=str(logs))
+    # a step that put a file: its index folder (.index/put/<hash>) is still to be made
+    step = StepLog(name="s", internal_name="s", status="SUCCESS", cache=CacheRecord(key="not a digest"))
+    step.attempts = [StepAttempt(status="SUCCESS", end_time="2026-12-06 10:00:00")]
+    step.data_catalog = [DataCatalog(name="out.csv", data_hash="1" * 64, stage="put")]
+    with pytest.raises(Exception, match="leads outside"):
+        store.index_step("run", step)
+    with pytest.raises(Exception, match="leads outside"):
+        store.cached_execution("a" * 64)
+    assert everything_under(outside) == ["key", "key/" + "a" * 64 + ".json"]
+
+
 # ---- the one validator and the one encoding -----------------------------------------------------------
 @pytest.mark.parametrize(
     "value", ["", ".", "..", "a/b", "/abs", "a\\b", "nul\x00", "tab\there", "bell\x07", "-opt", "é" * 200]

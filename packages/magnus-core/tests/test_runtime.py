@@ -164,6 +164,7 @@ RUN = RunOptions(run_id="run-1", pipeline_file="pipeline.yaml", configuration_fi
                 parameters_file="parameters.yaml",
                 tag="nightly",
                 use_cached="run-0",
+                cache=True,
             ),
             step="a step",
             map_variable=json.dumps({"item": 0.5}),

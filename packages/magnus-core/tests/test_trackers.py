@@ -219,6 +219,13 @@ def test_a_tracker_failing_at_a_steps_start_or_end_fails_that_step_not_the_walk(
     assert "fan" not in run_log.steps  # the walk went to the fail node
     if hook == "start_step":  # the command did not run: nothing it tracked
         assert train.user_defined_metrics == {}
+    if hook == "end_step":  # it ran, then failed: never indexed as an execution to reuse (--cache)
+        from magnus.datastore.file_system import FileSystemRunLogStore
+
+        assert train.cache is not None
+        assert (
+            FileSystemRunLogStore(log_folder=str(project / ".run_log_store")).cached_execution(train.cache.key) is None
+        )
 
 
 def test_one_failure_is_raised_after_every_tracker_had_the_call(tmp_path: Path, installed: None) -> None:

@@ -124,3 +124,34 @@ def test_the_engine_answers(engine: str) -> None:
     client = docker.from_env()
     assert client.ping() is True
     assert client.version()["ApiVersion"]
+
+
+def test_a_cache_filled_by_a_local_run_is_hit_by_a_container_run(project: Path, image: str) -> None:
+    """The cache key is the same wherever the step runs: a local run fills the cache, a run in
+    containers reuses it (decided in the step's container), and a changed parameter runs there."""
+    (project / "cached.py").write_text(
+        "import os\n\n\ndef twice(n: int) -> dict:\n"
+        "    return {'doubled': 2 * n, 'ran_in_container': os.environ.get('WHERE') == 'container'}\n"
+    )
+    write_pipeline(project, {"twice": task("cached.twice", cache=True)}, "twice")
+    (project / "params.yaml").write_text("n: 3\n")
+    local = execute(
+        "pipeline.yaml",
+        write_config(project, {"run_log_store": {"type": "file-system"}}),
+        "params.yaml",
+        run_id="filled",
+    )
+    assert local is not None and local.parameters["ran_in_container"] is False
+
+    config = write_config(project, container_config(image, project, environment={"WHERE": "container"}))
+    hit = execute("pipeline.yaml", config, "params.yaml", run_id="hit")
+    assert hit is not None and hit.status == "SUCCESS", {k: s.message for k, s in hit.steps.items()}
+    cache = hit.steps["twice"].cache
+    assert cache is not None and cache.reused_from is not None and cache.reused_from.run_id == "filled"
+    assert cache.key == local.steps["twice"].cache.key  # type: ignore[union-attr]
+    assert hit.parameters == {"n": 3, "doubled": 6, "ran_in_container": False}  # restored, not run
+
+    (project / "params.yaml").write_text("n: 4\n")
+    miss = execute("pipeline.yaml", config, "params.yaml", run_id="miss")
+    assert miss is not None and miss.steps["twice"].cache is not None and miss.steps["twice"].cache.reused_from is None
+    assert miss.parameters == {"n": 4, "doubled": 8, "ran_in_container": True}

@@ -280,3 +280,25 @@ def test_a_secret_printed_in_pieces_is_masked_in_the_console_the_execution_log_a
     executed = (project / "pieces_out.ipynb").read_text()
     for text in (console.out + console.err, executed):
         assert SECRET[:5] not in text and SECRET[5:] not in text
+
+
+def test_a_notebook_is_cached_by_its_cells(project: Path) -> None:
+    """Same cells and parameters: reused; a cell edited: run again (outputs never count)."""
+    step = {"type": "task", "command_type": "notebook", "command": "train.ipynb", "cache": True, "next": "success"}
+
+    def reused(run_id: str) -> bool:
+        run_log = run(project, {"train": step}, "train", run_id)
+        assert run_log.status == "SUCCESS", run_log.steps["train"].message
+        cache = run_log.steps["train"].cache
+        assert cache is not None and "train.ipynb" in cache.components["code"]
+        return cache.reused_from is not None
+
+    assert not reused("cells-1")
+    assert reused("cells-2")
+    executed = nbformat.read(project / "train.ipynb", as_version=4)
+    executed.cells[0].outputs = [nbformat.v4.new_output("stream", text="kept outputs change nothing")]
+    nbformat.write(executed, project / "train.ipynb")
+    assert reused("cells-3")
+    executed.cells[1].source = "accuracy = rate * 3\nlabel = name"
+    nbformat.write(executed, project / "train.ipynb")
+    assert not reused("cells-4")

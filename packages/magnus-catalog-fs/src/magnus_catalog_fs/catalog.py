@@ -127,6 +127,22 @@ class FileSystemCatalog(BaseCatalog):
         if previous.is_dir():
             shutil.copytree(previous, self.run_folder(run_id), dirs_exist_ok=True, symlinks=True)
 
+    def copy_between_runs(self, entries: Sequence[DataCatalog], previous_run_id: str, run_id: str) -> List[DataCatalog]:
+        """Copy each file from the earlier run's folder into this run's (atomically), hashed as copied."""
+        copied: List[DataCatalog] = []
+        for name in sorted({entry.name for entry in entries}):
+            relative = Path(checked_pattern(name))
+            source = confined(self.run_folder(previous_run_id), relative, "catalog")
+            if not source.is_file():
+                raise CatalogError(
+                    f"'{name}' is no longer in run {previous_run_id} of the catalog at {self.catalog_location}"
+                )
+            target = confined(self.run_folder(run_id), relative, "catalog")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _copy(source, target)
+            copied.append(self._entry(relative, run_id, sha256_of(target), "put"))
+        return copied
+
     def _entry(self, relative: Path, run_id: str, data_hash: str, stage: str) -> DataCatalog:
         return catalog_entry(relative.as_posix(), run_id, data_hash, stage, self.handler_location())
 

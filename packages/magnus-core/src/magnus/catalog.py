@@ -190,6 +190,27 @@ class BaseCatalog(BaseService):
     def sync_between_runs(self, previous_run_id: str, run_id: str) -> None:
         """Make what ``previous_run_id`` put available to ``run_id`` (for ``--use-cached``)."""
 
+    def copy_between_runs(self, entries: Sequence[DataCatalog], previous_run_id: str, run_id: str) -> List[DataCatalog]:
+        """Copy the files of ``entries`` (what a step of ``previous_run_id`` put) into ``run_id``'s part
+        of the catalog, as a reused step's outputs; one ``put`` entry per file, with its hash.
+
+        The default gets them into a scratch folder and puts them from there; catalogs that can copy
+        inside their store (a local copy; server-side on an object store) override it.
+
+        Raises:
+            CatalogError: a file is not there any more (the reuse is abandoned: the step runs).
+        """
+        names = sorted({entry.name for entry in entries})
+        if not self.keeps_data or not names:
+            return []
+        copied: List[DataCatalog] = []
+        with tempfile.TemporaryDirectory(prefix="magnus-reuse-") as scratch:
+            for name in names:
+                self.get(escaped_pattern(name), previous_run_id, scratch)
+            for name in names:
+                copied.extend(self.put(escaped_pattern(name), run_id, scratch))
+        return copied
+
 
 class DoNothingCatalog(BaseCatalog):
     """No catalog: gets and puts are accepted and nothing is moved.
@@ -208,6 +229,11 @@ class DoNothingCatalog(BaseCatalog):
 
 
 # ---- what every catalog that copies files shares --------------------------------------------------
+def escaped_pattern(path: str) -> str:
+    """A file's path as a pattern matching it alone (glob characters in it taken literally)."""
+    return "".join(f"[{character}]" if character in "*?[" else character for character in path)
+
+
 def checked_pattern(name: str) -> str:
     """The glob pattern ``name`` in posix form, refused when it could reach outside its folder.
 

@@ -114,6 +114,12 @@ def _common(command: F) -> F:
         click.option("-p", "--parameters-file", default="", help="YAML file of the initial parameters."),
         _log_level,
         click.option("--tag", default="", help="A tag recorded in the run log (groups runs)."),
+        click.option(
+            "--cache",
+            is_flag=True,
+            help="Reuse an earlier execution of each step with the same code, parameters, files and settings "
+            "(a step's `cache: false` wins).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -217,6 +223,7 @@ def _run_options(options: Dict[str, Any], pipeline_file: str = "") -> "RunOption
         run_id=options.get("run_id", ""),
         tag=options["tag"],
         use_cached=options.get("use_cached", ""),
+        cache=bool(options.get("cache", False)),
     )
 
 
@@ -389,6 +396,33 @@ def init(folder: str, force: bool, log_level: str) -> None:
     click.echo("next:")
     for command in ([f"cd {folder}"] if folder != "." else []) + list(NEXT_COMMANDS):
         click.echo(for_terminal(f"  {command}"))
+
+
+@cli.command("lineage")
+@click.argument("path")
+@click.option(
+    "--run", "run_id", default="", help="The run that put PATH (default: this file's content, or the newest run)."
+)
+@click.option(
+    "-c", "--config-file", default="", help="Configuration file naming the run log store (or MAGNUS_CONFIG_FILE)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the lineage as JSON.")
+@_log_level
+@_reports_errors
+def lineage(path: str, run_id: str, config_file: str, as_json: bool, log_level: str) -> None:
+    """Where the catalog file PATH came from: the step and run that put it, its code version, parameters
+    and the files it read, recursively down to files no step put."""
+    from magnus.runs.lineage import lineage as lineage_of
+    from magnus.runs.lineage import render
+    from magnus.runs.store import open_store
+
+    tree = lineage_of(open_store(config_file), path, run_id)
+    if as_json:
+        from magnus.terminal import json_for_terminal
+
+        click.echo(json_for_terminal(tree.to_json()))
+        return
+    click.echo(render(tree), nl=False)
 
 
 # `magnus runs list|show|diff|report`: the group's module imports click only; its work, when run.

@@ -204,6 +204,7 @@ def execute(
     use_cached: str = "",
     full: bool = True,
     events: RunObserver = NO_OBSERVER,
+    cache: bool = False,
 ) -> Optional[RunLog]:
     """``magnus execute``: run the pipeline in ``pipeline_file`` (None when handed to an engine)."""
     options = RunOptions(
@@ -213,6 +214,7 @@ def execute(
         run_id=run_id,
         tag=tag,
         use_cached=use_cached,
+        cache=cache,
     )
     return run_pipeline(load_pipeline(pipeline_file), options, full=full, events=events)
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Union
 
 from magnus import defaults
+from magnus.runtime.cache import REUSED
 from magnus.runtime.events import RunObserver, RunStarted, StepEnded
 from magnus.runtime.step import INTERRUPTED
 from magnus.terminal import for_terminal as shown
@@ -146,6 +147,9 @@ class ProgressRenderer(RunObserver):
         indent = self._indent(name)
         if ended.reused:
             self._print(f"{indent}{shown(name)} {self._paint('reused', 'dim')} (succeeded in the run resumed)")
+            return
+        if status == defaults.SUCCESS and message.startswith(REUSED):  # restored from the cache
+            self._print(f"{indent}{shown(name)} {self._paint('reused', 'dim')} {shown(message[len(REUSED) :])}")
             return
         mocked = f" {self._paint('(mocked)', 'note')}" if ended.mocked else ""
         line = f"{indent}{shown(name)} {self._paint(status, status)}{mocked} in {format_seconds(ended.seconds)}"

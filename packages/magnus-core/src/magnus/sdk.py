@@ -106,7 +106,9 @@ class Task(BaseTraversal):
     """A task: ``command`` run as ``command_type`` (python function path, shell command, notebook).
 
     The fields are a YAML task's: ``command``, ``command_type``, ``catalog`` (a `Catalog`),
-    ``overrides``, ``max_attempts`` and the task type's own (``notebook_output_path``...).
+    ``overrides``, ``max_attempts``, ``cache`` (``True``: reuse an earlier execution with the same
+    cache key; ``False``: never, even with ``execute(cache=True)``) and the task type's own
+    (``notebook_output_path``...).
 
     A python task's ``returns`` names what its function returns (one value, or a tuple of one
     per name): a name is a parameter, ``pickled(name)`` an object (pickled into the catalog,
@@ -308,6 +310,7 @@ class Pipeline(BaseModel):
         log_level: str = "WARNING",
         quiet: bool = False,
         parameters: Optional[Dict[str, Any]] = None,
+        cache: bool = False,
     ) -> Optional[RunLog]:
         """Check and run the pipeline with the configured executor; return its run log.
 
@@ -320,6 +323,9 @@ class Pipeline(BaseModel):
         for a failed run the step it failed at and how to resume it (``quiet``: nothing but that
         failure). None when the executor hands the run to an orchestrator (Argo), where its run
         log is written.
+
+        ``cache``: as ``magnus execute --cache``, each step whose own ``cache`` is unset reuses an
+        earlier successful execution with the same cache key (see "Caching and lineage").
         """
         import logging
 
@@ -338,6 +344,7 @@ class Pipeline(BaseModel):
             run_id=run_id,
             tag=tag,
             use_cached=use_cached,
+            cache=cache,
         )
         script = caller.rsplit("/", 1)[-1]
         renderer = None if quiet else ProgressRenderer(resume=lambda run: f"execute(use_cached={run!r}) in {script}")

@@ -63,9 +63,10 @@ from pydantic import Field, PrivateAttr
 
 from magnus import defaults
 from magnus.credentials import redacted_options, redacted_url
+from magnus.datastore import index
 from magnus.datastore.base import BaseRunLogStore
 from magnus.datastore.decoding import Unreadable, load_json, mapping, validated
-from magnus.datastore.models import BranchLog, RunLog, StepLog
+from magnus.datastore.models import BranchLog, RunLog, StepLog, StepReference
 from magnus.errors import (
     BranchLogNotFoundError,
     RunLogError,
@@ -198,6 +199,36 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
             folder = self._storage.run_folder(self._root, run_id)
             self._run_folders[run_id] = folder
         return folder
+
+    # ---- the index of executed steps: small files under <log_folder>/.index (see magnus.datastore.index)
+    def index_step(self, run_id: str, step_log: StepLog) -> None:
+        index.record(self, run_id, step_log)
+
+    def cached_execution(self, key: str) -> Optional[StepReference]:
+        return index.cached(self, key)
+
+    def producers(self, data_hash: str) -> List[StepReference]:
+        return index.producers(self, data_hash)
+
+    def write_index(self, path: str, content: bytes, replace: bool) -> None:
+        target = self._storage.run_folder(self._root, path)
+        if isinstance(self._storage, LocalFiles):  # on an object store a look costs what a put does
+            if not replace and os.path.isfile(target):
+                return
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+        self._storage.write(target, content, durable=False)
+
+    def read_index(self, path: str) -> Optional[bytes]:
+        try:
+            return self._storage.read(self._storage.run_folder(self._root, path))
+        except Unreadable:
+            return None
+
+    def list_index(self, folder: str) -> List[str]:
+        try:
+            return [entry.name for entry in self._storage.list(self._storage.run_folder(self._root, folder))]
+        except (FileNotFoundError, NotADirectoryError, Unreadable):
+            return []
 
     # ---- whole logs ----------------------------------------------------------------------------
     def claim_run_log(self, run_log: RunLog) -> None:

@@ -5,6 +5,7 @@ Three tables per ``db_name`` prefix, one row per part of a run log::
     <prefix>_runs            the run's own fields (run_id, status, tag, ...), its run_config, its summary
     <prefix>_parameters      one row per (run, parameter name)
     <prefix>_parts           one row per step or branch log, without its children
+    <prefix>_index           executed steps by cache key and by the hash of each file they put
     <prefix>_schema_version  Alembic's version table (its revision of this schema)
 
 A part is keyed by ``(run_id, kind, internal_name)`` and records the internal name of the part
@@ -27,9 +28,9 @@ from typing import NamedTuple
 import sqlalchemy as sa
 
 # The Alembic revision these tables are at; ``migrations/versions`` ends with it.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 # Every revision the package knows, oldest first: a database at any other one is newer than us.
-KNOWN_REVISIONS = ("0001", "0002", "0003")
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004")
 
 STEP = "step"
 BRANCH = "branch"
@@ -47,6 +48,7 @@ class Tables(NamedTuple):
     parameters: sa.Table
     parts: sa.Table
     version_table: str
+    step_index: sa.Table
 
 
 def version_table(prefix: str) -> str:
@@ -97,4 +99,14 @@ def tables(prefix: str) -> Tables:
         sa.UniqueConstraint("run_id", "kind", "internal_name", name=f"uq_{prefix}_parts_key"),
         sa.Index(f"ix_{prefix}_parts_parent", "run_id", "parent"),
     )
-    return Tables(metadata, runs, parameters, parts, version_table(prefix))
+    # Revision 0004: executed steps by cache key (kind 'key') and by the hash of each file they put ('put').
+    index = sa.Table(
+        f"{prefix}_index",
+        metadata,
+        sa.Column("kind", sa.String(8), primary_key=True),
+        sa.Column("digest", sa.String(), primary_key=True),
+        sa.Column("run_id", sa.String(), sa.ForeignKey(runs.c.run_id, ondelete="CASCADE"), primary_key=True),
+        sa.Column("internal_name", sa.String(), primary_key=True),
+        sa.Column("ended", sa.String(), nullable=False),
+    )
+    return Tables(metadata, runs, parameters, parts, version_table(prefix), index)

@@ -48,7 +48,7 @@ from magnus.datastore.listing import (
     summary_record,
     times_span,
 )
-from magnus.datastore.models import BranchLog, RunLog, StepLog
+from magnus.datastore.models import BranchLog, RunLog, StepLog, StepReference
 from magnus.errors import (
     BranchLogNotFoundError,
     ConfigurationError,
@@ -210,6 +210,45 @@ class DatabaseRunLogStore(BaseRunLogStore):
 
     def _upsert(self, conn: Connection, table: sa.Table, values: Any, keys: List[str], update: List[str]) -> None:
         conn.execute(upsert(insert_for(conn.dialect, table), keys, update), values)
+
+    # ---- the index of executed steps (see magnus.datastore.index) ----------------------------------
+    def index_step(self, run_id: str, step_log: StepLog) -> None:
+        """One row per cache key and per content the step put, in one transaction."""
+        from magnus.datastore.index import executed, is_digest, put_hashes, reference_of
+
+        if not executed(step_log) or step_log.cache is None:
+            return
+        ended = reference_of(run_id, step_log).time
+        entries = [("put", digest) for digest in put_hashes(step_log)]
+        if is_digest(step_log.cache.key):
+            entries.append(("key", step_log.cache.key))
+        values = [
+            {"kind": kind, "digest": digest, "run_id": run_id, "internal_name": step_log.internal_name, "ended": ended}
+            for kind, digest in entries
+        ]
+        if values:
+            with self._connect(atomic=True) as conn:
+                self._upsert(
+                    conn, self._tables.step_index, values, ["kind", "digest", "run_id", "internal_name"], ["ended"]
+                )
+
+    def cached_execution(self, key: str) -> Optional[StepReference]:
+        found = self._indexed("key", key)
+        return found[-1] if found else None
+
+    def producers(self, data_hash: str) -> List[StepReference]:
+        return self._indexed("put", data_hash)
+
+    def _indexed(self, kind: str, digest: str) -> List[StepReference]:
+        """The steps indexed under ``kind`` and ``digest``, earliest first."""
+        table = self._tables.step_index
+        query = (
+            sa.select(table.c.run_id, table.c.internal_name, table.c.ended)
+            .where(table.c.kind == kind, table.c.digest == digest)
+            .order_by(table.c.ended, table.c.run_id, table.c.internal_name)
+        )
+        with self._connect() as conn:
+            return [StepReference(run_id=row[0], step=row[1], time=row[2]) for row in conn.execute(query)]
 
     # ---- whole logs ---------------------------------------------------------------------------------
     def claim_run_log(self, run_log: RunLog) -> None:

@@ -69,6 +69,24 @@ class NotebookTaskType(BaseTaskType):
             path = stem + "".join(f"_{item}" for item in position_names(map_variable)) + ".ipynb"
         return path
 
+    def code_versions(self) -> Dict[str, str]:
+        """The notebook's cells (their type and source, in order; outputs and metadata left out), hashed
+        under the notebook's path: running it again changes no key, editing a cell does.
+
+        Raises:
+            TaskFailedError: the notebook is not there or is not JSON.
+        """
+        from magnus.source_hash import text_hash
+
+        try:
+            cells = json.loads(Path(self.command).read_text(encoding="utf-8")).get("cells", [])
+        except (OSError, ValueError, AttributeError) as exc:
+            raise TaskFailedError(f"notebook '{self.command}' cannot be read: {exc}") from None
+        code = [
+            [cell.get("cell_type", ""), _source(cell.get("source", ""))] for cell in cells if isinstance(cell, dict)
+        ]
+        return {self.command: text_hash(json.dumps(code))}
+
     def execute_command(
         self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None
     ) -> Dict[str, Any]:
@@ -97,6 +115,11 @@ class NotebookTaskType(BaseTaskType):
         returned = tagged_outputs(notebook, self.output_cell_tag)
         returned.update({name: namespace[name] for name in self.returns})
         return returned_parameters(returned, self.command)
+
+
+def _source(source: Any) -> str:
+    """A cell's source as one text (nbformat keeps it as a string or a list of lines)."""
+    return "".join(source) if isinstance(source, list) else str(source)
 
 
 class _Both(io.TextIOBase):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterable, Iterator, List,
 
 from magnus import defaults
 from magnus.datastore.decoding import Unreadable
-from magnus.datastore.models import BranchLog, RunLog, StepLog
+from magnus.datastore.models import BranchLog, RunLog, StepLog, StepReference
 from magnus.errors import (
     BranchLogNotFoundError,
     ConfigurationError,
@@ -304,6 +304,34 @@ class BaseRunLogStore(BaseService):
         run_log = self.get_run_log_by_id(run_id)
         _place_branch(run_log, branch_log)
         self.put_run_log(run_log)
+
+    # ---- the index of executed steps ---------------------------------------------------------
+    def index_step(self, run_id: str, step_log: StepLog) -> None:
+        """Index a recorded step by its cache key and the content it put, when it executed successfully
+        (a reused or failed step is not indexed); called once the step's log is recorded.
+
+        Idempotent. The default indexes nothing and [`cached_execution`][] and [`producers`][] scan
+        the runs; stores that hold many runs keep an index (`magnus.datastore.index`).
+        """
+
+    def cached_execution(self, key: str) -> Optional[StepReference]:
+        """A step of any run of this store that executed successfully with cache ``key``, or None.
+
+        Any is as good a hit; a step indexed after looking for the key and missing it (caching on)
+        is the one answered from then on, so an execution that is gone is replaced. An answer is a
+        hint: the caller reads that step's log and checks its key before reusing it.
+        """
+        from magnus.datastore.index import scan_runs
+
+        found = scan_runs(self, lambda step: step.cache is not None and step.cache.key == key)
+        return found[-1] if found else None
+
+    def producers(self, data_hash: str) -> List[StepReference]:
+        """Every step of any run of this store that executed successfully and put a file of content
+        ``data_hash`` in the catalog, earliest first."""
+        from magnus.datastore.index import put_hashes, scan_runs
+
+        return scan_runs(self, lambda step: data_hash in put_hashes(step))
 
 
 def parent_name(internal_name: str, parts: int = 1) -> str:

@@ -31,9 +31,10 @@ from pydantic import Field, PrivateAttr
 
 from magnus import defaults
 from magnus.atomic import append_record, create_atomically, write_atomically
+from magnus.datastore import index
 from magnus.datastore.base import BaseRunLogStore, _branch_holder, _place_branch, _place_step, _step_holder
 from magnus.datastore.decoding import Unreadable, load_mapping, load_run_log, mapping, validated
-from magnus.datastore.models import BranchLog, RunLog, StepLog
+from magnus.datastore.models import BranchLog, RunLog, StepLog, StepReference
 from magnus.errors import (
     BranchLogNotFoundError,
     RunLogError,
@@ -114,6 +115,59 @@ class FileSystemRunLogStore(BaseRunLogStore):
     @functools.cached_property
     def _paths(self) -> Dict[Tuple[str, str], Path]:
         return {}
+
+    # ---- the index of executed steps: small files under <log_folder>/.index ----------------------
+    def index_step(self, run_id: str, step_log: StepLog) -> None:
+        index.record(self, run_id, step_log)
+
+    def cached_execution(self, key: str) -> Optional[StepReference]:
+        return index.cached(self, key)
+
+    def producers(self, data_hash: str) -> List[StepReference]:
+        return index.producers(self, data_hash)
+
+    def _index_path(self, relative: str) -> Path:
+        """A file of the index, refused when a symlink would lead it out of ``log_folder``: its nearest
+        folder that exists must resolve inside (folders made below it are inside too)."""
+        path = Path(self.log_folder) / relative
+        if str(path.parent) in self._index_folders:  # checked, and made, once per process
+            return path
+        existing = path.parent
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not is_inside(existing, self.log_folder):
+            raise RunLogError(f"'{path}' leads outside {self.log_folder} (a symlink); refused")
+        return path
+
+    @functools.cached_property
+    def _index_folders(self) -> Set[str]:
+        """Folders of the index this process checked inside ``log_folder`` and made."""
+        return set()
+
+    def write_index(self, path: str, content: bytes, replace: bool) -> None:
+        target = self._index_path(path)
+        if not replace and target.is_file():
+            return
+        if str(target.parent) not in self._index_folders:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not is_inside(target.parent, self.log_folder):  # made through a link planted meanwhile
+                raise RunLogError(f"'{target}' leads outside {self.log_folder} (a symlink); refused")
+            self._index_folders.add(str(target.parent))
+        write_atomically(target, content, durable=False)
+
+    def read_index(self, path: str) -> Optional[bytes]:
+        try:
+            return self._index_path(path).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def list_index(self, folder: str) -> List[str]:
+        try:
+            return [
+                entry.name for entry in os.scandir(self._index_path(folder)) if entry.is_file(follow_symlinks=False)
+            ]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
 
     # ---- whole-log methods ---------------------------------------------------------------------
     def claim_run_log(self, run_log: RunLog) -> None:

@@ -55,6 +55,34 @@ class CodeIdentity(BaseModel):
     code_identifier_message: Optional[str] = ""
 
 
+class StepReference(BaseModel):
+    """A step of a run, as the store's index names it: where a reused step's outputs came from, or
+    which step put a file. ``time`` is when that step ended."""
+
+    run_id: str
+    step: str
+    time: str = ""
+
+
+class CacheRecord(BaseModel):
+    """What an executable step's result depends on, as one key and by component.
+
+    ``key`` is a sha256 over every component below (a parameter masked as secret included by its
+    real value, so that changing a secret changes the key, yet only the hash is kept).
+    ``components`` says what went in, each entry a name and a hash, so ``magnus runs why``
+    can name what differs between two executions: ``code`` (a file or the command, by name),
+    ``parameters`` (by name, of the value as recorded, secrets masked), ``files`` (catalog files
+    it got, by path, their content hash), ``objects`` (objects it received, by name) and
+    ``settings`` (task type and fields, overrides). ``reused_from`` names the execution whose
+    outputs a reused step restored; ``enabled`` whether the step looked for one.
+    """
+
+    key: str
+    components: Dict[str, Dict[str, str]] = Field(default_factory=dict)
+    enabled: bool = False
+    reused_from: Optional[StepReference] = None
+
+
 class StepLog(BaseModel):
     """What happened to one node, with the branches it holds when it is composite."""
 
@@ -71,13 +99,18 @@ class StepLog(BaseModel):
     data_catalog: List[DataCatalog] = Field(default_factory=list)
     # The objects the step put (``returns`` of kind object, ``put_object``): name -> pickled bytes.
     objects: Dict[str, int] = Field(default_factory=dict)
+    # What its result depends on (its cache key) and, when reused, where it came from.
+    cache: Optional[CacheRecord] = None
 
     @model_serializer(mode="wrap")
     def _without_empty_objects(self, handler: SerializerFunctionWrapHandler) -> Dict[str, Any]:
-        """A step that put no object is written in magnus 0.5.1's layout, without ``objects``."""
+        """A step that put no object and has no cache key is written in magnus 0.5.1's layout,
+        without ``objects`` or ``cache``."""
         dumped: Dict[str, Any] = handler(self)
         if not self.objects:
             dumped.pop("objects", None)
+        if self.cache is None:
+            dumped.pop("cache", None)
         return dumped
 
     def get_data_catalogs_by_stage(self, stage: str = "put") -> List[DataCatalog]:

@@ -138,6 +138,10 @@ class ExecutableNode(TraversalNode):
 
     :meth:`task` is the command the step runner runs; None (a stub) succeeds without running
     anything. ``keeps_execution_log``: what the command printed is put in the catalog.
+
+    ``cache``: ``true`` reuses the outputs of an earlier successful execution with the same cache
+    key instead of running; ``false`` never does, even with ``magnus execute --cache`` (a step that
+    is not deterministic); unset follows ``--cache``.
     """
 
     is_executable: ClassVar[bool] = True
@@ -145,6 +149,12 @@ class ExecutableNode(TraversalNode):
 
     catalog: Optional[CatalogSettings] = None
     max_attempts: int = Field(default=1, ge=1)
+    cache: Optional[bool] = None
+
+    def caches(self, run_caches: bool) -> bool:
+        """Whether this step looks for an earlier execution to reuse, in a run started with
+        ``--cache`` (``run_caches``) or not: the step's own ``cache`` wins."""
+        return run_caches if self.cache is None else self.cache
 
     def task(self) -> Optional["BaseTaskType"]:
         return None

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Union
 
 from magnus.catalog import confined
 from magnus.datastore.listing import RunQuery, branch_label, span, summarize, walk_steps
@@ -23,6 +23,9 @@ from magnus.datastore.models import BranchLog, DataCatalog, RunLog, StepAttempt,
 from magnus.errors import CatalogError
 from magnus.names import check_path_name, did_you_mean
 from magnus.runs.store import RunStores, StepNotFoundError, open_stores, read_run
+
+if TYPE_CHECKING:
+    from magnus.runs.lineage import FileLineage
 
 # How the message of a step reused by ``--use-cached`` ends (see magnus.runtime.units).
 REUSED_MARK = "(--use-cached)"
@@ -241,6 +244,17 @@ class Run:
                 except (CatalogError, FileNotFoundError):
                     pass
         raise CatalogError(f"run '{self.run_id}': no object '{name}' was put{did_you_mean(name, self.objects)}")
+
+    def lineage(self, path: str) -> "FileLineage":
+        """Where the file ``path`` this run put came from: the step that put it, its code, parameters and
+        the files it got, recursively (see `magnus.runs.lineage`; ``magnus lineage PATH --run RUN``).
+
+        Raises:
+            UserInputError: the run put no file of that path.
+        """
+        from magnus.runs.lineage import lineage
+
+        return lineage(self.stores.run_log_store, path, self.run_id)
 
     def __repr__(self) -> str:
         return f"Run({self.run_id!r}, {self.status})"

@@ -94,6 +94,28 @@ def build_group(reports_errors: Decorator, log_level_option: Decorator) -> click
         store = open_store(config_file)
         click.echo(render_diff(read_run(store, first_run), read_run(store, second_run)), nl=False)
 
+    @runs.command("why")
+    @click.argument("run_id")
+    @click.argument("step")
+    @_config_option
+    @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+    @log_level_option
+    @reports_errors
+    def why(run_id: str, step: str, config_file: str, as_json: bool, log_level: str) -> None:
+        """Why STEP of RUN_ID ran or was reused: the run it came from, or what differs from its last execution."""
+        from magnus.runs.store import find_step, open_store, read_run
+        from magnus.runs.why import explain, render
+
+        store = open_store(config_file)
+        run_log = read_run(store, run_id)
+        explanation = explain(store, run_log, find_step(run_log, step))
+        if as_json:
+            from magnus.terminal import json_for_terminal
+
+            click.echo(json_for_terminal(explanation.to_json()))
+            return
+        click.echo(render(explanation), nl=False)
+
     @runs.command("report")
     @click.argument("run_id")
     @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")

@@ -111,12 +111,21 @@ def status_svg(run_log: RunLog) -> str:
         MagnusError: no pipeline recorded, or Graphviz's ``dot`` is missing or failed.
     """
     graph = recorded_graph(run_log)
+    return dot_svg(to_dot(graph, node_statuses(graph, run_log), node_notes(graph, run_log)))
+
+
+def dot_svg(source: str) -> str:
+    """A Graphviz graph as an SVG document.
+
+    Raises:
+        MagnusError: Graphviz's ``dot`` is missing or failed.
+    """
     dot = shutil.which("dot")
     if dot is None:
         raise MagnusError("Graphviz's 'dot' is not installed (apt-get install graphviz)")
     rendered = subprocess.run(
         [dot, "-Tsvg"],
-        input=to_dot(graph, node_statuses(graph, run_log), node_notes(graph, run_log)),
+        input=source,
         capture_output=True,
         text=True,
         check=False,

@@ -10,6 +10,7 @@ gone, Graphviz missing) gets a note saying why instead of the diagram; the rest 
 from __future__ import annotations
 
 import json
+import shlex
 from datetime import datetime
 from html import escape
 from typing import Any, Iterable, List, Sequence
@@ -58,6 +59,10 @@ def render_report(run_log: RunLog) -> str:
             _table(("name", "value"), [(name, _json(value)) for name, value in run_log.parameters.items()]),
             '</section><h2>Metrics</h2><section id="metrics">',
             _table(("step", "metric", "value"), _metrics(run_log)),
+            '</section><h2>Cache</h2><section id="cache">',
+            _table(("step", "cache", "why"), _cache(run_log)),
+            '</section><h2>Data lineage</h2><section id="lineage" class="diagram">',
+            _lineage(run_log),
             '</section><h2>Data catalog</h2><section id="catalog">',
             _table(("file", "stage", "step", "hash (sha256)"), _catalog(run_log)),
             '</section><h2>Code</h2><section id="code">',
@@ -135,6 +140,59 @@ def _catalog(run_log: RunLog) -> List[Sequence[str]]:
         for step in walk_steps(run_log)
         for entry in step.data_catalog
     ]
+
+
+def _cache(run_log: RunLog) -> List[Sequence[str]]:
+    """Each step with a cache key: reused (from which run and step) or run, and the command explaining why."""
+    rows: List[Sequence[str]] = []
+    for step in walk_steps(run_log):
+        if step.cache is None:
+            continue
+        origin = step.cache.reused_from
+        if origin is not None:
+            said = f"reused from run {origin.run_id}, step {origin.step}" + (
+                f" at {origin.time}" if origin.time else ""
+            )
+        else:
+            said = f"ran (key {step.cache.key[:12]}, caching {'on' if step.cache.enabled else 'off'})"
+        rows.append(
+            (step.internal_name, said, shlex.join(["magnus", "runs", "why", run_log.run_id, step.internal_name]))
+        )
+    return rows
+
+
+def _lineage(run_log: RunLog) -> str:
+    """The files of the run and the steps that got and put them, as a Graphviz diagram (a reused step dashed)."""
+    from magnus.runs.pipeline import dot_svg
+
+    lines = ["digraph lineage {", "  rankdir=LR;", '  node [fontname="sans-serif", fontsize=11];']
+    files: dict[str, str] = {}
+    for step in walk_steps(run_log):
+        entries = [entry for entry in step.data_catalog if entry.stage in ("get", "put")]
+        if not entries:
+            continue
+        step_id = f"s{len(lines)}"
+        origin = step.cache.reused_from if step.cache else None
+        label = step.internal_name + (f"\nreused from {origin.run_id}" if origin else "")
+        style = ", style=dashed" if origin else ""
+        lines.append(f"  {step_id} [shape=box, label={_quoted(label)}{style}];")
+        for entry in entries:
+            key = f"{entry.name}@{entry.data_hash}"
+            file_id = files.setdefault(key, f"f{len(files)}")
+            lines.append(f"  {file_id} [shape=note, label={_quoted(entry.name + chr(10) + entry.data_hash[:12])}];")
+            edge = f"{file_id} -> {step_id}" if entry.stage == "get" else f"{step_id} -> {file_id}"
+            lines.append(f"  {edge};")
+    if len(lines) == 3:
+        return '<p class="empty">No file moved through the catalog.</p>'
+    try:
+        svg = dot_svg("\n".join(dict.fromkeys(lines)) + "\n}\n")
+    except MagnusError as exc:
+        return f'<p class="empty">The lineage is not drawn: {escape(str(exc))}.</p>'
+    return svg[svg.find("<svg") :]
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def _code(run_log: RunLog) -> List[Sequence[str]]:

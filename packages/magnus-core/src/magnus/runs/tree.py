@@ -8,6 +8,7 @@ it put (``returns`` of kind object, ``put_object``) with their pickled size. Wha
 
 from __future__ import annotations
 
+import shlex
 from typing import List, Tuple, Union
 
 from magnus.datastore.listing import branch_label, span, summarize
@@ -27,7 +28,7 @@ def render_tree(run_log: RunLog) -> str:
         + (f", resumed from {shown(run_log.original_run_id)}" if run_log.original_run_id else ""),
     ]
     rows: List[_Row] = []
-    _rows(run_log, "", rows)
+    _rows(run_log, "", rows, run_log.run_id)
     if not rows:
         return "\n".join([*header, "", "no step recorded"]) + "\n"
     widths = [max(len(row[column]) for row in rows) for column in range(5)]
@@ -38,14 +39,14 @@ def render_tree(run_log: RunLog) -> str:
     return "\n".join([*header, "", *lines]) + "\n"
 
 
-def _rows(log: Union[RunLog, BranchLog], indent: str, rows: List[_Row]) -> None:
+def _rows(log: Union[RunLog, BranchLog], indent: str, rows: List[_Row], run_id: str) -> None:
     """The steps of a run or branch, each followed by its branches; ``indent`` draws the tree's lines."""
     steps = list(log.steps.values())
     top = isinstance(log, RunLog)
     for position, step in enumerate(steps):
         last = position == len(steps) - 1
         branch_mark = "" if top else ("└─ " if last else "├─ ")
-        rows.append(_step_row(step, indent + branch_mark))
+        rows.append(_step_row(step, indent + branch_mark, run_id))
         below = indent + ("" if top else ("   " if last else "│  "))
         for name, size in step.objects.items():
             rows.append((f"{below}  {shown(name)}", "object", "", describe_size(size), "", ""))
@@ -56,7 +57,7 @@ def _rows(log: Union[RunLog, BranchLog], indent: str, rows: List[_Row]) -> None:
             start, end = span(branch)
             took = describe_duration(end - start) if start and end else ""
             rows.append((f"{below}{'└─ ' if final else '├─ '}[{label}]", "branch", shown(branch.status), took, "", ""))
-            _rows(branch, below + ("   " if final else "│  "), rows)
+            _rows(branch, below + ("   " if final else "│  "), rows, run_id)
 
 
 def describe_size(size: int) -> str:
@@ -71,7 +72,7 @@ def describe_size(size: int) -> str:
     return f"{value:.1f} GiB"
 
 
-def _step_row(step: StepLog, prefix: str) -> _Row:
+def _step_row(step: StepLog, prefix: str, run_id: str) -> _Row:
     start, end = span(step)
     took = describe_duration(end - start) if start and end else ""
     attempts = len(step.attempts)
@@ -79,4 +80,8 @@ def _step_row(step: StepLog, prefix: str) -> _Row:
     message = step.message.strip().splitlines()[0] if step.message.strip() else ""
     if step.mock:
         message = message or "reused (--use-cached)"
+    if step.cache is not None and step.cache.reused_from is not None:
+        origin = step.cache.reused_from
+        why = shlex.join(["magnus", "runs", "why", run_id, step.internal_name])
+        message = f"reused from run {origin.run_id}, step {origin.step} (why: {why})"
     return (f"{prefix}{shown(step.name)}", shown(step.step_type), shown(step.status), took, tried, shown(message))

@@ -33,8 +33,10 @@ def flags(*options: Tuple[str, str]) -> List[str]:
 
 
 def run_flags(run: "RunOptions") -> List[str]:
-    """The options every command of a run ends with: its configuration, parameters and tag."""
-    return flags(("-c", run.configuration_file), ("-p", run.parameters_file), ("--tag", run.tag))
+    """The options every command of a run ends with: its configuration, parameters and tag (and
+    ``--cache`` when the run reuses cached steps)."""
+    argv = flags(("-c", run.configuration_file), ("-p", run.parameters_file), ("--tag", run.tag))
+    return argv + (["--cache"] if run.cache else [])
 
 
 def execute_argv(run: "RunOptions", program: Sequence[str] = ("magnus",), resume: bool = False) -> List[str]:

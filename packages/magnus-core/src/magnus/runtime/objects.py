@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, Tuple
 
 from magnus import defaults
 from magnus.atomic import write_atomically
+from magnus.catalog import sha256_of
 from magnus.errors import CatalogError, UserInputError
 from magnus.map_position import position_names
 from magnus.names import check_path_name, encode_file_name
@@ -70,6 +71,11 @@ def get(step: CurrentStep, name: str) -> Any:
         CatalogError: no object of that name was put.
         UserInputError: ``name`` cannot be a file name.
     """
+    return _get(step, name)[0]
+
+
+def _get(step: CurrentStep, name: str) -> Tuple[Any, str]:
+    """The object ``name`` and the sha256 of its pickled bytes (see [`get`][])."""
     services = step.services
     extension = services.pickler.extension
     keys = _object_keys(name, step.map_variable)
@@ -79,7 +85,7 @@ def get(step: CurrentStep, name: str) -> Any:
             for key in keys:
                 stem = _objects_folder(run_id) / key
                 if Path(str(stem) + extension).is_file():
-                    return services.pickler.load(str(stem))
+                    return services.pickler.load(str(stem)), sha256_of(Path(str(stem) + extension))
     else:
         with tempfile.TemporaryDirectory(prefix="magnus-object-") as scratch:
             for key in keys:
@@ -88,7 +94,8 @@ def get(step: CurrentStep, name: str) -> Any:
                 except CatalogError:
                     continue
                 step.step_log.add_data_catalogs(entries)
-                return services.pickler.load(str(Path(scratch, key)))
+                digest = entries[0].data_hash if entries else sha256_of(Path(scratch, key + extension))
+                return services.pickler.load(str(Path(scratch, key))), digest
     raise CatalogError(f"get_object: no object '{name}' was put in run '{services.run_id}'")
 
 
@@ -98,13 +105,32 @@ def held(step: CurrentStep, names: Iterable[str]) -> Dict[str, Any]:
     What a function's arguments that no parameter names receive: an argument without one is
     reported missing as before, by the function's call.
     """
+    return held_with_hashes(step, names)[0]
+
+
+def held_with_hashes(step: CurrentStep, names: Iterable[str]) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """[`held`][], with the sha256 of each object's pickled bytes, by name (what a cache key takes)."""
     found: Dict[str, Any] = {}
+    hashes: Dict[str, str] = {}
     for name in names:
         try:
-            found[name] = get(step, name)
+            found[name], hashes[name] = _get(step, name)
         except CatalogError:
             continue
-    return found
+    return found, hashes
+
+
+def copy_between_runs(step: CurrentStep, names: Iterable[str], previous_run_id: str) -> None:
+    """Copy the objects ``names`` a step of ``previous_run_id`` put, kept outside any catalog, into the
+    step's run (a reused step's objects, with a catalog keeping no data; a catalog's are its files)."""
+    extension = step.services.pickler.extension
+    for name in names:
+        for key in _object_keys(name, step.map_variable):
+            source = _objects_folder(previous_run_id) / (key + extension)
+            if source.is_file():
+                target = _objects_folder(step.services.run_id) / (key + extension)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write_atomically(target, source.read_bytes(), durable=False)
 
 
 def _object_keys(name: str, map_variable: defaults.TypeMapVariable) -> List[str]:

@@ -123,6 +123,7 @@ class LaunchRequest:
             parameters_file=options.get("parameters_file", ""),
             tag=options.get("tag", ""),
             use_cached=options.get("use_cached", ""),
+            cache=bool(options.get("cache", False)),
         )
         return cls(run=run, step=decode_name(options["step_name"]), map_variable=options.get("map_variable", ""))
 

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 class RunOptions:
     """The options of a run, as given on the command line, to the SDK or to ``execute_single_node``.
 
-    ``use_cached`` is the id of the run being resumed ('' for a fresh run).
+    ``use_cached`` is the id of the run being resumed ('' for a fresh run); ``cache``: every step
+    whose own ``cache`` is unset reuses an earlier execution with its cache key (``--cache``).
     """
 
     pipeline_file: str = ""
@@ -41,6 +42,7 @@ class RunOptions:
     run_id: str = ""
     tag: str = ""
     use_cached: str = ""
+    cache: bool = False
 
 
 @dataclass(frozen=True)

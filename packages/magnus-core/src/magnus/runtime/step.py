@@ -31,6 +31,7 @@ from magnus.tracebacks import format_failure
 if TYPE_CHECKING:
     from magnus.nodes.base import CatalogSettings
     from magnus.returns import Returned
+    from magnus.runtime.cache import StepInputs
     from magnus.runtime.services import RunServices
 
 logger = logging.getLogger(defaults.LOGGER_NAME)
@@ -117,7 +118,20 @@ class StepRunner:
             attempt.status, attempt.message = defaults.FAIL, refused
             step_log.status, step_log.message = defaults.FAIL, refused
             services.run_log_store.add_step_log(services.run_id, step_log)
+        self._index(step_log)  # once it is known to have succeeded
         return step_log
+
+    def _index(self, step_log: StepLog) -> None:
+        """Index a step that executed (its cache key, what it put); an index that cannot be written is
+        said in a warning and changes nothing of the step (the store is read instead)."""
+        services = self.services
+        if step_log.cache is None or step_log.status != defaults.SUCCESS:
+            return
+        try:
+            with using(services.run_log_store, services.redactor):
+                services.run_log_store.index_step(services.run_id, step_log)
+        except (MagnusError, OSError) as exc:
+            logger.warning("%s: not indexed: %s", step_log.internal_name, services.redactor.redact(str(exc)))
 
     def _tracking(self, call: Callable[[], None]) -> str:
         """Call a hook of the experiment tracker; '' when it went well, else why it failed, on one
@@ -164,6 +178,17 @@ class StepRunner:
             step_log.attempts.append(attempt)
             return attempt
 
+        inputs = None if mock else self._keyed(node, current)
+        if inputs is not None and step_log.cache is not None and step_log.cache.enabled:
+            from magnus.runtime.cache import reuse
+
+            reused = reuse(current, step_log.cache)
+            if reused is not None:
+                reused.attempt_number = before + 1
+                reused.parameters = self._recorded_parameters(node, current, inputs)
+                step_log.attempts.append(reused)
+                return reused
+
         log_name = self._execution_log_name(node, current) if node.keeps_execution_log and not mock else ""
         # up to max_attempts in all, counting earlier launches' (one at least: the engine launched it)
         for number in range(before + 1, max(node.max_attempts, before + 1) + 1):
@@ -171,7 +196,8 @@ class StepRunner:
             tracker = self.services.experiment_tracker
             tracker.start_attempt(current.step_log.internal_name, number, current.map_variable)
             with self._execution_log(log_name, put) as sink, captured_output(self.services.redactor, sink):
-                attempt = self._attempt(node, current, mock)
+                attempt = self._attempt(node, current, mock, inputs)
+            inputs = None  # a retry reads them again
             attempt.attempt_number = number
             tracker.end_attempt(
                 current.step_log.internal_name, number, attempt.status, self.services.redactor.redact(attempt.message)
@@ -191,8 +217,43 @@ class StepRunner:
                 attempt.message = f"catalog put failed: {exc}"
         return attempt
 
-    def _attempt(self, node: ExecutableNode, current: CurrentStep, mock: bool) -> StepAttempt:
-        """Run the command once; parameters go in by argument and environment and come back from both."""
+    def _keyed(self, node: ExecutableNode, current: CurrentStep) -> Optional["StepInputs"]:
+        """The step's cache key, recorded on its log, and the inputs read for it (its first attempt's).
+
+        None when there is no command, or the inputs cannot be read: the attempt reads them again
+        and fails saying why, as without a key.
+        """
+        from magnus.runtime.cache import StepInputs, got, make_record
+
+        task = node.task()
+        if task is None:
+            return None
+        services = self.services
+        try:
+            parameters = services.run_log_store.get_parameters(services.run_id)
+            files = got(current.step_log)
+            wanted = task.objects_wanted(parameters, current.map_variable)
+            held, hashes = objects.held_with_hashes(current, wanted) if wanted else ({}, {})
+            inputs = StepInputs(parameters, held)
+            current.step_log.cache = make_record(node, task, current, inputs, files, hashes)
+        except Exception as exc:
+            logger.debug("%s: no cache key: %s", current.step_log.internal_name, exc, exc_info=True)
+            return None
+        return inputs
+
+    def _recorded_parameters(self, node: ExecutableNode, current: CurrentStep, inputs: "StepInputs") -> Dict[str, Any]:
+        """The parameters the command receives, as an attempt records them (secrets masked)."""
+        task = node.task()
+        used = task.parameters_used(inputs.parameters, current.map_variable) if task else {}
+        return by_reference(self.services.redactor.redact_data(used))
+
+    def _attempt(
+        self, node: ExecutableNode, current: CurrentStep, mock: bool, inputs: Optional["StepInputs"] = None
+    ) -> StepAttempt:
+        """Run the command once; parameters go in by argument and environment and come back from both.
+
+        ``inputs``: the parameters and objects read already (for the step's cache key), else read here.
+        """
         attempt = StepAttempt(status=defaults.FAIL, start_time=now())
         task = node.task()
         if mock or task is None:
@@ -200,11 +261,16 @@ class StepRunner:
         services = self.services
         store, redactor = services.run_log_store, services.redactor
         try:
-            parameters = store.get_parameters(services.run_id)
+            parameters = inputs.parameters if inputs else store.get_parameters(services.run_id)
             used = task.parameters_used(parameters, current.map_variable)
             attempt.parameters = by_reference(redactor.redact_data(used))  # a large value is in the run's once
             _refuse_objects_named_as_parameters(task.returned(), {**parameters, **(current.map_variable or {})})
-            given = {**parameters, **objects.held(current, task.objects_wanted(parameters, current.map_variable))}
+            held = (
+                inputs.objects
+                if inputs
+                else objects.held(current, task.objects_wanted(parameters, current.map_variable))
+            )
+            given = {**parameters, **held}
             with parameters_in_environment(parameters, current.map_variable, services.parameter_variables) as changed:
                 returned = task.execute_command(given, current.map_variable)
             for name, value, number in changed.metrics:

@@ -50,6 +50,31 @@ class BaseTaskType(BaseModel):
         """
         return {**parameters, **(map_variable or {})}
 
+    def parameters_keyed(
+        self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None
+    ) -> Dict[str, Any]:
+        """The parameters that go into the step's cache key: every one the command can read.
+
+        The default is all of them (a shell command or a notebook may read any from its
+        environment); a task type that knows exactly what it receives (a python function, by its
+        arguments) says so, so that a parameter it never reads does not make it run again.
+        """
+        return {**parameters, **(map_variable or {})}
+
+    def code_versions(self) -> Dict[str, str]:
+        """The code the command runs, each part by name (a file, ``command``) with a hash of its text.
+
+        Part of the step's cache key: any change of the code must change one of them. The default
+        is the command itself (a shell command's text); a task type whose command names code
+        elsewhere (a python function's modules, a notebook's cells) hashes that code.
+
+        Raises:
+            TaskFailedError: the code cannot be found (the step fails as it would when run).
+        """
+        from magnus.source_hash import text_hash
+
+        return {"command": text_hash(self.command)}
+
     def returned(self) -> Sequence["Returned"]:
         """What the command's return value is, by name (its ``returns``); empty: parameters, as in 0.5.1.
 

@@ -81,6 +81,21 @@ class PythonTaskType(BaseTaskType):
             return available
         return {name: available[name] for name in names if name in available}
 
+    def parameters_keyed(
+        self, parameters: Dict[str, Any], map_variable: defaults.TypeMapVariable = None
+    ) -> Dict[str, Any]:
+        """Only what the function's arguments take: a parameter it never reads is not part of its key."""
+        return self.parameters_used(parameters, map_variable)
+
+    def code_versions(self) -> Dict[str, str]:
+        """The function's name, and the source of its module and of the project modules it imports
+        (transitively), each file by its path under the working folder."""
+        from magnus.source_hash import module_sources, text_hash
+
+        function = self.function
+        module = getattr(function, "__module__", None) or self.command.rpartition(".")[0]
+        return {"function": text_hash(self.command.strip()), **module_sources(module)}
+
 
 def import_function(command: str) -> Callable[..., Any]:
     """The callable named by a dotted path, importable from the working folder as in magnus 0.5.1."""

@@ -99,6 +99,30 @@ class CatalogContract:
         catalog.get("model.bin", "new-run", str(elsewhere))
         assert (elsewhere / "model.bin").read_bytes() == b"\x00\x01"
 
+    def test_a_reused_steps_files_are_copied_between_runs_with_their_hashes(
+        self, catalog: BaseCatalog, compute: Path, tmp_path: Path
+    ) -> None:
+        (compute / "out").mkdir()
+        (compute / "out" / "model.bin").write_bytes(b"\x00\x01")
+        (compute / "out" / "report[1].txt").write_text("odd name")
+        (compute / "other.txt").write_text("not copied")
+        put = catalog.put("out/*", "old-run", str(compute)) + catalog.put("other.txt", "old-run", str(compute))
+        catalog.claim("new-run")
+        copied = catalog.copy_between_runs([entry for entry in put if entry.name != "other.txt"], "old-run", "new-run")
+        assert sorted((entry.name, entry.data_hash, entry.stage) for entry in copied) == sorted(
+            (entry.name, entry.data_hash, "put") for entry in put if entry.name != "other.txt"
+        )
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        assert sorted(entry.name for entry in catalog.get("**/*", "new-run", str(elsewhere))) == [
+            "out/model.bin",
+            "out/report[1].txt",
+        ]
+        assert (elsewhere / "out" / "model.bin").read_bytes() == b"\x00\x01"
+        gone = [entry.model_copy(update={"name": "out/gone.bin"}) for entry in put[:1]]
+        with pytest.raises(CatalogError):
+            catalog.copy_between_runs(gone, "old-run", "newer-run")
+
     @pytest.mark.parametrize("name", ["../outside.txt", "/etc/passwd", "data/../../outside.txt"])
     def test_paths_leaving_the_folder_are_refused(self, catalog: BaseCatalog, compute: Path, name: str) -> None:
         (compute.parent / "outside.txt").write_text("secret")

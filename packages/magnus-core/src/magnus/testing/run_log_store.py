@@ -12,7 +12,7 @@ import pytest
 from magnus import defaults
 from magnus.datastore.base import BaseRunLogStore
 from magnus.datastore.listing import RunQuery, RunSummary, summarize
-from magnus.datastore.models import BranchLog, DataCatalog, StepAttempt, StepLog
+from magnus.datastore.models import BranchLog, CacheRecord, DataCatalog, StepAttempt, StepLog, StepReference
 from magnus.errors import (
     BranchLogNotFoundError,
     RunLogExistsError,
@@ -53,6 +53,29 @@ STEP_LOG_KEYS = [
 def _step(name: str, status: str = defaults.SUCCESS, step_type: str = "task") -> StepLog:
     short = name.rsplit(".", 1)[-1]
     return StepLog(name=short, internal_name=name, status=status, step_type=step_type)
+
+
+KEY_A, KEY_B = "a" * 64, "b" * 64
+HASH_X, HASH_Y, HASH_Z = "1" * 64, "2" * 64, "3" * 64
+
+
+def _executed(
+    name: str,
+    key: str,
+    time: str,
+    puts: tuple[str, ...] | list[str] = (),
+    status: str = defaults.SUCCESS,
+    looked: bool = False,
+) -> StepLog:
+    """A step that ran with cache key ``key`` (``looked``: with caching on), ended on 2026-03-01 at
+    ``time`` and put files of ``puts``."""
+    step = _step(name, status=status)
+    step.cache = CacheRecord(key=key, components={"code": {"command": "c" * 64}}, enabled=looked)
+    step.attempts = [StepAttempt(attempt_number=1, status=status, end_time=f"2026-03-01 {time}")]
+    step.data_catalog = [
+        DataCatalog(name=f"out{number}.csv", data_hash=digest, stage="put") for number, digest in enumerate(puts)
+    ]
+    return step
 
 
 def _timed_run(store: BaseRunLogStore, run_id: str, status: str, tag: str, day: int) -> None:
@@ -297,6 +320,51 @@ class RunLogStoreContract:
         assert list(run_log.steps["m"].branches) == ["m.1"]
         assert list(run_log.steps["m"].branches["m.1"].steps) == ["m.1.work"]
         assert [summary.run_id for summary in store.list_runs().runs] == ["run-1"]
+
+    # ---- the index of executed steps (cache keys, who put a content) ------------------------------
+    def test_an_executed_step_is_found_by_its_cache_key_from_another_store_object(
+        self, make_store: StoreFactory
+    ) -> None:
+        store = make_store()
+        other = make_store if self.persistent else lambda: store  # a store of one process: that object
+        store.create_run_log("run-1", status=defaults.PROCESSING)
+        store.add_step_log("run-1", _executed("train", KEY_A, "10:00:00", puts=[HASH_X]))
+        store.index_step("run-1", store.get_step_log("run-1", "train"))
+        store.create_run_log("run-2", status=defaults.PROCESSING)
+        # run-2 looked for the key (caching on) and missed: it takes the place of what was there
+        store.add_step_log("run-2", _executed("train", KEY_A, "11:00:00", puts=[HASH_X], looked=True))
+        store.index_step("run-2", store.get_step_log("run-2", "train"))
+        found = other().cached_execution(KEY_A)
+        assert found is not None and (found.run_id, found.step) == ("run-2", "train")
+        assert found.time.endswith("11:00:00")
+        assert other().cached_execution(KEY_B) is None
+
+    def test_a_failed_or_reused_step_is_not_found_by_its_key(self, store: BaseRunLogStore) -> None:
+        store.create_run_log("run-1", status=defaults.PROCESSING)
+        failed = _executed("train", KEY_A, "10:00:00", status=defaults.FAIL)
+        reused = _executed("evaluate", KEY_B, "10:00:00")
+        assert reused.cache is not None
+        reused.cache.reused_from = StepReference(run_id="run-0", step="evaluate")
+        for step in (failed, reused):
+            store.add_step_log("run-1", step)
+            store.index_step("run-1", step)
+        assert store.cached_execution(KEY_A) is None
+        assert store.cached_execution(KEY_B) is None
+
+    def test_the_steps_that_put_a_content_are_found_earliest_first(self, make_store: StoreFactory) -> None:
+        store = make_store()
+        other = make_store if self.persistent else lambda: store
+        for run_id, time in (("later", "12:00:00"), ("first", "09:00:00")):
+            store.create_run_log(run_id, status=defaults.PROCESSING)
+            store.add_step_log(run_id, _step("fan", step_type="map"))
+            store.add_branch_log(run_id, BranchLog(internal_name="fan.a", status=defaults.SUCCESS))
+            step = _executed("fan.a.write", KEY_A, time, puts=[HASH_X, HASH_Y])
+            store.add_step_log(run_id, step)
+            store.index_step(run_id, step)
+        found = other().producers(HASH_X)
+        assert [(ref.run_id, ref.step) for ref in found] == [("first", "fan.a.write"), ("later", "fan.a.write")]
+        assert other().producers(HASH_Z) == []
+        assert other().producers("../../etc") == []
 
     # ---- finding runs ------------------------------------------------------------------------------
     def test_run_ids_are_every_run(self, store: BaseRunLogStore) -> None:
