@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,10 +71,16 @@ class Node:
 
 
 class LocalCluster:
-    """A head and any number of nodes on this machine; the head's files live in ``folder``."""
+    """A head and any number of nodes on this machine; the nodes' output lives in ``folder``.
+
+    Ray's own files (its sockets among them) live in a short folder of ``/tmp`` made at start and
+    removed at stop: a socket's path may not exceed 107 bytes, which a test's folder can
+    (``/tmp/pytest-of-root/pytest-940/popen-gw0/ray0/session_.../sockets/plasma_store.1``).
+    """
 
     def __init__(self, folder: Path, head_cpus: float = 1, object_store_bytes: int = OBJECT_STORE_BYTES) -> None:
         self.folder = folder
+        self.temp_dir: Optional[Path] = None
         self.port = _free_port()
         self.head_cpus = head_cpus
         self.object_store_bytes = object_store_bytes
@@ -92,9 +99,10 @@ class LocalCluster:
     def start(self) -> None:
         """Start the head; the nodes are added with :meth:`add_node`."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
         for attempt in range(1, STARTS + 1):
             try:
-                head = ["--head", f"--port={self.port}", f"--temp-dir={self.folder}", "--include-dashboard=false"]
+                head = ["--head", f"--port={self.port}", f"--temp-dir={self.temp_dir}", "--include-dashboard=false"]
                 self._start("head", head, self.head_cpus, {})
                 return
             except RuntimeError:
@@ -175,9 +183,12 @@ class LocalCluster:
             self.nodes.remove(node)
 
     def stop(self) -> None:
-        """Stop every node, the head last."""
+        """Stop every node, the head last, and remove Ray's files."""
         for node in reversed(list(self.nodes)):
             self.stop_node(node)
+        if self.temp_dir is not None:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+            self.temp_dir = None
 
     def __enter__(self) -> "LocalCluster":
         self.start()
