@@ -301,14 +301,7 @@ class DefinitionBuilder:
             "Catch": [failure],
         }
         states[names["chosen"]] = {
-            "Type": "Task",
-            "Resource": READ_S3_OBJECT_SDK,
-            "Parameters": {
-                "Bucket": bucket,
-                "Key.$": intrinsics.format_path([f"{folder}/" if folder else "", key], in_map),
-            },
-            "ResultSelector": {"label.$": "$.Body"},
-            "ResultPath": "$.magnus_chosen",
+            **_read_object(bucket, folder, key, in_map, {"label.$": "$.Body"}, "$.magnus_chosen"),
             "Next": names["choice"],
             "Catch": [failure],
         }
@@ -358,15 +351,9 @@ class DefinitionBuilder:
             "Next": names["position"],
             "Catch": [_catch(self._failure(unit))],
         }
+        positions = {"positions.$": "States.StringToJson($.Body)"}
         states[names["position"]] = {
-            "Type": "Task",
-            "Resource": READ_S3_OBJECT_SDK,
-            "Parameters": {
-                "Bucket": bucket,
-                "Key.$": intrinsics.format_path([f"{folder}/" if folder else "", key], in_map),
-            },
-            "ResultSelector": {"positions.$": "States.StringToJson($.Body)"},
-            "ResultPath": "$.magnus_loop",
+            **_read_object(bucket, folder, key, in_map, positions, "$.magnus_loop"),
             "Next": names["goes on"],
             "Catch": [_catch(fan_in)],
         }
@@ -460,6 +447,23 @@ class DefinitionBuilder:
 
 def _position(in_map: bool) -> str:
     return intrinsics.MAP_VARIABLE if in_map else ""
+
+
+def _read_object(
+    bucket: str, folder: str, key: str, in_map: bool, selector: Dict[str, str], result_path: str
+) -> Dict[str, Any]:
+    """A Task reading the object ``key`` (under ``folder`` of ``bucket``) a job wrote into the state
+    (``aws-sdk:s3:getObject``): ``selector`` shapes its ``Body``, kept at ``result_path``."""
+    return {
+        "Type": "Task",
+        "Resource": READ_S3_OBJECT_SDK,
+        "Parameters": {
+            "Bucket": bucket,
+            "Key.$": intrinsics.format_path([f"{folder}/" if folder else "", key], in_map),
+        },
+        "ResultSelector": selector,
+        "ResultPath": result_path,
+    }
 
 
 def _catch(target: str) -> Dict[str, Any]:
