@@ -20,13 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Protocol, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Protocol, Tuple
 
 from magnus import defaults
-from magnus.datastore.models import StepLog, StepReference
-
-if TYPE_CHECKING:
-    from magnus.datastore.base import BaseRunLogStore
+from magnus.datastore.models import RunLog, StepLog, StepReference
 
 INDEX_FOLDER = ".index"
 _DIGEST = re.compile(r"^[0-9a-f]{16,128}$")
@@ -130,7 +127,15 @@ def _steps(steps: Dict[str, StepLog]) -> Iterator[StepLog]:
             yield from _steps(branch.steps)
 
 
-def scan_runs(store: "BaseRunLogStore", wanted: Callable[[StepLog], bool]) -> List[StepReference]:
+class RunsHolder(Protocol):
+    """What scanning runs reads of a run log store (any store: this module is below the stores)."""
+
+    def run_ids(self) -> List[str]: ...
+
+    def get_run_log_by_id(self, run_id: str, full: bool = True) -> RunLog: ...
+
+
+def scan_runs(store: RunsHolder, wanted: Callable[[StepLog], bool]) -> List[StepReference]:
     """Every executed step of every run of ``store`` that ``wanted`` accepts, earliest first: what a store
     without an index answers from (a run log that does not read back is passed over)."""
     from magnus.errors import ConfigurationError, RunLogError
