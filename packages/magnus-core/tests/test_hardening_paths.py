@@ -311,3 +311,13 @@ def test_generated_run_ids_do_not_collide_within_a_minute() -> None:
     assert len(set(ids)) == len(ids)
     assert all(re.fullmatch(r"[a-z]+-[a-z]+-[0-9]{4}-[0-9a-f]{6}", run_id) for run_id in ids)
     assert not [run_id for run_id in ids if path_name_problem(run_id)]
+
+
+def test_a_path_relative_inside_a_folder_or_none_when_it_leads_out(tmp_path: Path) -> None:
+    from magnus.names import relative_inside
+
+    assert relative_inside(str(tmp_path / "a" / "b.yaml"), str(tmp_path)) == "a/b.yaml"
+    assert relative_inside(str(tmp_path / "a" / ".." / "c.yaml"), str(tmp_path)) == "c.yaml"
+    assert relative_inside(str(tmp_path / ".." / "x.yaml"), str(tmp_path)) is None
+    assert relative_inside(str(tmp_path), str(tmp_path / "a")) is None
+    assert relative_inside(str(tmp_path / "..x"), str(tmp_path)) == "..x"  # a name starting with dots stays in

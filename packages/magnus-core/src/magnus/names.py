@@ -179,6 +179,16 @@ def working_folder_problem(value: str, working_folder: Optional[Path] = None) ->
     return ""
 
 
+def relative_inside(path: str, folder: str) -> Optional[str]:
+    """``path`` relative to ``folder``, with ``/`` separators, when it lies inside it (judged on the
+    text, as the engine that reads it there will: an image's working directory, an uploaded code
+    folder); None when it leads out."""
+    relative = os.path.relpath(os.path.abspath(path), os.path.abspath(folder))
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return None
+    return Path(relative).as_posix()
+
+
 def is_inside(path: Union[str, Path], folder: Union[str, Path]) -> bool:
     """Whether ``path``, symlinks resolved, lies in ``folder`` (symlinks resolved too) or is it."""
     return Path(path).resolve().is_relative_to(Path(folder).resolve())

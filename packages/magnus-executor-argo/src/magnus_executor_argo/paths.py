@@ -9,9 +9,9 @@ its path relative to the project folder; a path outside it cannot be there and i
 from __future__ import annotations
 
 import os
-from pathlib import PurePath
 
 from magnus.errors import ConfigurationError
+from magnus.names import relative_inside
 
 
 def path_in_image(path: str, given_as: str) -> str:
@@ -32,10 +32,10 @@ def path_in_image(path: str, given_as: str) -> str:
     if problem:
         raise ConfigurationError(f"{given_as} {path!r}: {problem}")
     project = os.getcwd()
-    relative = os.path.relpath(os.path.abspath(path), project)
-    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+    relative = relative_inside(path, project)
+    if relative is None:
         raise ConfigurationError(
             f"{given_as} '{path}' is outside the project folder ({project}): the pods read it from the image, "
             "which must hold the project folder as its working directory; give a file inside the project folder"
         )
-    return PurePath(relative).as_posix()
+    return relative

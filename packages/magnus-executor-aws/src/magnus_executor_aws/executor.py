@@ -18,12 +18,13 @@ import json
 import os
 import re
 import time
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Dict, Sequence
 
 from magnus import defaults
 from magnus.errors import ConfigurationError, UserInputError
 from magnus.executor.base import PlanRenderer
+from magnus.names import relative_inside
 from magnus.reach import Reach
 from magnus_executor_aws.constants import MAX_DEFINITION_BYTES, MAX_EXECUTION_NAME, MAX_PAYLOAD_BYTES, SERVICE_NAME
 from magnus_executor_aws.settings import StepFunctionsSettings
@@ -229,10 +230,10 @@ def _in_image(path: str, given_as: str) -> str:
     if not path:
         return path
     project = os.getcwd()
-    relative = os.path.relpath(os.path.abspath(path), project)
-    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+    relative = relative_inside(path, project)
+    if relative is None:
         raise ConfigurationError(
             f"{given_as} '{path}' is outside the project folder ({project}): the AWS Batch jobs read it from the "
             "image, which holds the project folder as its working directory; give a file inside the project folder"
         )
-    return PurePath(relative).as_posix()
+    return relative

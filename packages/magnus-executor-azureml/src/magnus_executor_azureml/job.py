@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from magnus import defaults
 from magnus.errors import UserInputError
+from magnus.names import relative_inside
 from magnus.nodes.composite import CompositeNode
 from magnus.runtime import plan as kinds
 from magnus.runtime.plan import Plan, PlannedUnit
@@ -376,13 +377,13 @@ def in_code(path: str, code: str, given_as: str) -> str:
     """
     if not path:
         return path
-    relative = os.path.relpath(os.path.abspath(path), os.path.abspath(code))
-    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+    relative = relative_inside(path, code)
+    if relative is None:
         raise UserInputError(
             f"{given_as} '{path}' is outside the code folder '{code}' (executor.config.code), which the nodes run in "
             "and Azure ML uploads; give a file inside it"
         )
-    return relative.replace(os.sep, "/")
+    return relative
 
 
 def to_yaml(job: Dict[str, Any]) -> str:
