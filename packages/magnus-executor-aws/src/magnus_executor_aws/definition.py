@@ -238,12 +238,7 @@ class DefinitionBuilder:
         request = FanOut(
             run=self.reference, step=node.internal_name, map_variable=position, iterations_file=f"{location}/{key}"
         )
-        states[items_id] = {
-            "Type": "Pass",
-            "Parameters": {"id.$": "States.UUID()"},
-            "ResultPath": "$.magnus_items",
-            "Next": fan_out,
-        }
+        states[items_id] = _naming_files(fan_out)
         states[fan_out] = {
             **self._job(node, request, None, in_map),
             "Next": branches_state,
@@ -289,12 +284,7 @@ class DefinitionBuilder:
             iterations_file=f"{location}/{key}",
         )
         failure = _catch(self._failure(unit))
-        states[names["items"]] = {
-            "Type": "Pass",
-            "Parameters": {"id.$": "States.UUID()"},
-            "ResultPath": "$.magnus_items",
-            "Next": state_name(unit.id),
-        }
+        states[names["items"]] = _naming_files(state_name(unit.id))
         states[state_name(unit.id)] = {
             **self._job(node, request, None, in_map),
             "Next": names["chosen"],
@@ -340,12 +330,7 @@ class DefinitionBuilder:
         decide = NextIteration(
             run=self.reference, step=node.internal_name, map_variable=position, iterations_file=f"{location}/{key}"
         )
-        states[names["items"]] = {
-            "Type": "Pass",
-            "Parameters": {"id.$": "States.UUID()"},
-            "ResultPath": "$.magnus_items",
-            "Next": state_name(unit.id),
-        }
+        states[names["items"]] = _naming_files(state_name(unit.id))
         states[state_name(unit.id)] = {
             **self._job(node, first, None, in_map),
             "Next": names["position"],
@@ -447,6 +432,12 @@ class DefinitionBuilder:
 
 def _position(in_map: bool) -> str:
     return intrinsics.MAP_VARIABLE if in_map else ""
+
+
+def _naming_files(next_state: str) -> Dict[str, Any]:
+    """A Pass state giving the files a composite's jobs write to S3 a name of their own
+    (``$.magnus_items.id``): a composite inside a map's item is fanned out once per item."""
+    return {"Type": "Pass", "Parameters": {"id.$": "States.UUID()"}, "ResultPath": "$.magnus_items", "Next": next_state}
 
 
 def _read_object(
