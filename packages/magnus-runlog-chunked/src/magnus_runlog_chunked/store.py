@@ -130,6 +130,7 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         self._secret = secret
         self.__dict__.pop("_storage", None)
         self.__dict__.pop("_root", None)
+        self.__dict__.pop("_index_folder", None)
         storage = self._storage
         if isinstance(storage, ObjectFiles):
             storage.folder.open()  # a missing secret, backend or bad option stops the run before it starts
@@ -176,6 +177,12 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         return _UnchangedFiles()
 
     @functools.cached_property
+    def _index_folder(self) -> str:
+        """The index's folder, checked once: the storage confines every folder below it that it reads,
+        lists or writes in (symlinks)."""
+        return self._storage.run_folder(self._root, index.INDEX_FOLDER)
+
+    @functools.cached_property
     def _run_folders(self) -> Dict[str, str]:
         return {}
 
@@ -211,7 +218,7 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         return index.producers(self, data_hash)
 
     def write_index(self, path: str, content: bytes, replace: bool) -> None:
-        target = self._storage.run_folder(self._root, path)
+        target = self._index_path(path)
         if isinstance(self._storage, LocalFiles):  # on an object store a look costs what a put does
             if not replace and os.path.isfile(target):
                 return
@@ -220,15 +227,19 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
 
     def read_index(self, path: str) -> Optional[bytes]:
         try:
-            return self._storage.read(self._storage.run_folder(self._root, path))
+            return self._storage.read(self._index_path(path))
         except Unreadable:
             return None
 
     def list_index(self, folder: str) -> List[str]:
         try:
-            return [entry.name for entry in self._storage.list(self._storage.run_folder(self._root, folder))]
+            return [entry.name for entry in self._storage.list(self._index_path(folder))]
         except (FileNotFoundError, NotADirectoryError, Unreadable):
             return []
+
+    def _index_path(self, path: str) -> str:
+        """Where the index file ``path`` (``.index/...``) lies."""
+        return self._index_folder + path[len(index.INDEX_FOLDER) :]
 
     # ---- whole logs ----------------------------------------------------------------------------
     def claim_run_log(self, run_log: RunLog) -> None:
@@ -456,6 +467,17 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         if branch_log is None:
             raise BranchLogNotFoundError(run_id, internal_branch_name)
         return branch_log
+
+    def get_branch_status(self, run_id: str, internal_branch_name: str) -> str:
+        """The branch's own file only: its folder is not listed for its steps."""
+        if not internal_branch_name:
+            raise BranchLogNotFoundError(run_id, internal_branch_name)
+        with self.reading(run_id):
+            path, exists = self._locate(run_id, internal_branch_name, "branch")
+            data = _read_part(self._storage, path) if exists else None
+        if data is None:
+            raise BranchLogNotFoundError(run_id, internal_branch_name)
+        return validated(BranchLog, data, os.path.basename(path)).status
 
     def update_branch_log_status(self, run_id: str, internal_branch_name: str, status: str) -> None:
         """Rewrite the branch's own file only; its steps are untouched."""

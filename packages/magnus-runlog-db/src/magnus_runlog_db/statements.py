@@ -79,6 +79,7 @@ class Statements:
         self.replace_part = upsert_part(PART_UPDATE)
         self.add_part_if_new = upsert_part([])
         self.part_exists = DriverStatement(sa.select(parts.c.id).where(is_part), dialect)
+        self.part_status = DriverStatement(sa.select(parts.c.status).where(is_part), dialect)
         self.run_exists = DriverStatement(sa.select(runs.c.run_id).where(runs.c.run_id == param("run_id")), dialect)
         self.step_status = DriverStatement(
             parts.update()

@@ -485,6 +485,15 @@ class DatabaseRunLogStore(BaseRunLogStore):
             raise BranchLogNotFoundError(run_id, internal_branch_name)
         return branch
 
+    def get_branch_status(self, run_id: str, internal_branch_name: str) -> str:
+        """The branch's row alone, one ``SELECT``: no step of it is read."""
+        key = {"run_id": run_id, "kind": BRANCH, "name": internal_branch_name}
+        with self._connect() as conn:
+            found = self._statements.part_status.all(conn, key)
+        if not found:
+            raise BranchLogNotFoundError(run_id, internal_branch_name)
+        return str(found[0][0])
+
     def update_branch_log_status(self, run_id: str, internal_branch_name: str, status: str) -> None:
         """One ``UPDATE`` of the branch's row; its steps are untouched."""
         key = {"run_id": run_id, "kind": BRANCH, "name": internal_branch_name}

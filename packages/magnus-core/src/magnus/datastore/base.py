@@ -285,6 +285,17 @@ class BaseRunLogStore(BaseService):
             raise BranchLogNotFoundError(run_id, internal_branch_name)
         return branch
 
+    def get_branch_status(self, run_id: str, internal_branch_name: str) -> str:
+        """The status of the branch at the dot path, its steps unread.
+
+        What a launch into a map item checks: stores that keep branches apart read the branch's
+        own record, not a listing of its siblings' steps (a map of thousands of items).
+
+        Raises:
+            BranchLogNotFoundError: the branch was never recorded.
+        """
+        return self.get_branch_log(run_id, internal_branch_name).status
+
     def update_branch_log_status(self, run_id: str, internal_branch_name: str, status: str) -> None:
         """Set a branch's status, keeping its steps.
 

@@ -133,11 +133,11 @@ def _check_belongs_to_run(
         branch = resolve_map_placeholders(request.branch, map_variable)
     if branch:
         try:
-            recorded = store.get_branch_log(run_id, branch)
+            recorded = store.get_branch_status(run_id, branch)
         except BranchLogNotFoundError:
             raise UserInputError(f"run '{run_id}' has no branch '{branch}': its step did not fan out to it") from None
-        if recorded.status in (defaults.SUCCESS, defaults.FAIL):
-            raise UserInputError(f"branch '{branch}' of run '{run_id}' has ended {recorded.status}")
+        if recorded in (defaults.SUCCESS, defaults.FAIL):
+            raise UserInputError(f"branch '{branch}' of run '{run_id}' has ended {recorded}")
     if isinstance(request, RunStep) and node.is_executable:
         try:
             step_status = store.get_step_log(run_id, node.step_log_name(map_variable)).status

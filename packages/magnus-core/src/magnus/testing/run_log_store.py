@@ -229,6 +229,7 @@ class RunLogStoreContract:
         branch = store.get_branch_log("run-1", "par.a.inner.0.5")
         assert isinstance(branch, BranchLog)
         assert list(branch.steps) == ["par.a.inner.0.5.work"]
+        assert store.get_branch_status("run-1", "par.a.inner.0.5") == defaults.PROCESSING
 
         # Updating a branch's status keeps the steps recorded in it.
         branch.status = defaults.SUCCESS
@@ -236,6 +237,7 @@ class RunLogStoreContract:
         branch = store.get_branch_log("run-1", "par.a.inner.0.5")
         assert branch.status == defaults.SUCCESS
         assert list(branch.steps) == ["par.a.inner.0.5.work"]
+        assert store.get_branch_status("run-1", "par.a.inner.0.5") == defaults.SUCCESS
 
         run_log = store.get_run_log_by_id("run-1")
         assert list(run_log.steps["par"].branches) == ["par.a"]
@@ -279,12 +281,16 @@ class RunLogStoreContract:
         store.create_run_log("run-1")
         with pytest.raises(BranchLogNotFoundError):
             store.get_branch_log("run-1", "par.a")
+        with pytest.raises(BranchLogNotFoundError):
+            store.get_branch_status("run-1", "par.a")
 
     def test_the_run_is_no_branch(self, store: BaseRunLogStore) -> None:
         """The run's own status has a method of its own; the empty branch name is no branch."""
         store.create_run_log("run-1", status=defaults.PROCESSING)
         with pytest.raises(BranchLogNotFoundError):
             store.get_branch_log("run-1", "")
+        with pytest.raises(BranchLogNotFoundError):
+            store.get_branch_status("run-1", "")
         with pytest.raises(BranchLogNotFoundError):
             store.update_branch_log_status("run-1", "", defaults.FAIL)
         assert store.get_run_log_by_id("run-1").status == defaults.PROCESSING
