@@ -35,6 +35,8 @@ COMMAND_FRIENDLY_CHARACTER = "%"
 # Service defaults
 LOG_FOLDER = ".run_log_store"
 CATALOG_LOCATION = ".catalog"
+# What a step printed is put in the catalog as <step>.execution.log[_<map item>...] (magnus 0.5.1's name).
+EXECUTION_LOG_SUFFIX = ".execution.log"
 COMPUTE_DATA_FOLDER = "."
 
 TypeMapVariable = Optional[Dict[str, Any]]

@@ -41,10 +41,24 @@ def executed(step_log: StepLog) -> bool:
 
 
 def put_hashes(step_log: StepLog) -> List[str]:
-    """The content hashes of the files ``step_log`` put in the catalog (itself, not its branches)."""
+    """The content hashes of the data ``step_log`` put in the catalog (itself, not its branches).
+
+    Its execution log is no data: no file of the project holds it to ask its lineage, and the logs
+    of a map's items, alike, would make one index entry each under one hash.
+    """
     return sorted(
-        {entry.data_hash for entry in step_log.data_catalog if entry.stage == "put" and is_digest(entry.data_hash)}
+        {
+            entry.data_hash
+            for entry in step_log.data_catalog
+            if entry.stage == "put" and is_digest(entry.data_hash) and not _execution_log(entry.name)
+        }
     )
+
+
+def _execution_log(name: str) -> bool:
+    """Whether a catalog entry named ``name`` is a step's execution log (``<step>.execution.log[_<item>]``)."""
+    stem, found, rest = name.rpartition(defaults.EXECUTION_LOG_SUFFIX)
+    return bool(found and stem) and (not rest or rest.startswith("_"))
 
 
 def reference_of(run_id: str, step_log: StepLog) -> StepReference:

@@ -315,7 +315,7 @@ class StepRunner:
         from magnus.map_position import position_names
         from magnus.names import encode_file_name
 
-        file_name = node.name.replace(" ", "_") + ".execution.log"
+        file_name = node.name.replace(" ", "_") + defaults.EXECUTION_LOG_SUFFIX
         for item in position_names(current.map_variable):
             file_name += f"_{item}"
         return encode_file_name(file_name)
