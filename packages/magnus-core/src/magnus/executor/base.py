@@ -210,7 +210,8 @@ class StepHandlerExecutor(BaseExecutor):
         return 1
 
     def launches_branches(self, composite: "Unit", count: int) -> bool:
-        """Whether the engine walks the ``count`` branches of ``composite`` itself, each as a whole."""
+        """Whether the engine walks the ``count`` branches of ``composite`` itself, each as a whole (all at
+        once by [`launch_branches`][] when the capacity is 0, else one by one by [`launch`][])."""
         return False
 
     def launch_branches(self, units: Sequence["Unit"]) -> List[Handle]:
@@ -219,7 +220,8 @@ class StepHandlerExecutor(BaseExecutor):
 
     @abstractmethod
     def launch(self, unit: "Unit") -> Union[Handle, Ended]:
-        """Start one unit (a step); a handle to poll, or how it ended when it ran to its end in this call."""
+        """Start one unit (a step, or a branch the engine walks whole); a handle to poll, or how it ended when it
+        ran to its end in this call."""
 
     def poll(self, handles: Sequence[Handle], timeout: float) -> Dict[Handle, Ended]:
         """The handles that ended, waiting up to ``timeout`` seconds for one; one query for all of them."""

@@ -54,8 +54,12 @@ class StepHandler(Protocol):
         """How many units may be in flight at once; 0 for as many as are ready."""
 
     def launches_branches(self, composite: "Unit", count: int) -> bool:
-        """Whether this engine walks the ``count`` branches of the fan-out ``composite`` itself (one job
-        array), each as a whole, rather than having the orchestrator launch their steps."""
+        """Whether this engine walks the ``count`` branches of the fan-out ``composite`` itself, each as
+        a whole, rather than having the orchestrator launch their steps.
+
+        With no capacity (0) they are started at once, by :meth:`launch_branches` (one job array);
+        with a capacity, one by one as there is room, each by :meth:`launch` (a unit of kind branch).
+        """
 
     def launch_branches(self, units: Sequence["Unit"]) -> List[Handle]:
         """Start the branches of one composite (when :meth:`launches_branches`); a handle each."""

@@ -75,6 +75,7 @@ class _Join:
     runs: Sequence[BranchRun]
     started: float
     ordered: bool  # its branches run one after another, in their order
+    whole: bool = False  # the engine walks each branch as one unit
     next_branch: int = 0
     pending: int = 0
     walks: List[_Walk] = field(default_factory=list)
@@ -288,11 +289,12 @@ class Orchestrator:
         )
         # a loop's iterations are decided here, one after another: never handed to the engine whole
         whole = len(runs) > 0 and not node.iterates and self.handler.launches_branches(unit, len(runs))
-        ordered = node.iterates or (not whole and self.handler.capacity() == 1)
-        join = _Join(unit, walk, list(runs) if node.iterates else runs, started, ordered=ordered)
+        capacity = self.handler.capacity()
+        ordered = node.iterates or capacity == 1
+        join = _Join(unit, walk, list(runs) if node.iterates else runs, started, ordered=ordered, whole=whole)
         join.pending = len(runs)
         self._joins[name] = join
-        if whole:
+        if whole and capacity <= 0:  # all at once, in one submission (a job array)
             branches = [
                 Unit(self.active.plan.unit(run.graph.internal_branch_name), run.map_variable, self.active)
                 for run in runs
@@ -310,7 +312,8 @@ class Orchestrator:
             self._ready_fan_in(join)
 
     def _start_branch(self, join: _Join) -> None:
-        """Start walking the next branch of ``join``; queue the one after."""
+        """Start walking the next branch of ``join`` (launch it, when the engine walks it whole); queue
+        the one after."""
         index = join.next_branch
         run = join.runs[index]
         join.next_branch += 1
@@ -319,7 +322,11 @@ class Orchestrator:
         join.walks.append(branch_walk)
         if join.next_branch < len(join.runs):
             heapq.heappush(self._launch, ((*join.walk.key, index + 1), next(self._order), join, join.walk))
-        self._ready(self.active.plan.entry(run.graph), branch_walk)
+        if join.whole:
+            branch = Unit(self.active.plan.unit(run.graph.internal_branch_name), run.map_variable, self.active)
+            self._launch_unit(_Flight(branch, branch_walk, time.monotonic()))
+        else:
+            self._ready(self.active.plan.entry(run.graph), branch_walk)
 
     def _walk_ended(self, walk: _Walk, status: str) -> None:
         join = walk.join
@@ -428,7 +435,7 @@ class Orchestrator:
         """A branch walked whole by the engine ended; one it left unfinished fails, saying why."""
         status = end.status
         if not status:
-            status = self.services.run_log_store.get_branch_log(self.services.run_id, flight.unit.name).status
+            status = self.services.run_log_store.get_branch_status(self.services.run_id, flight.unit.name)
         if status in (defaults.CREATED, defaults.PROCESSING):
             self.records.branch_died(flight.unit.name, _death(end, DIED_UNRECORDED))
             status = defaults.FAIL
@@ -459,7 +466,10 @@ class Orchestrator:
         unit = flight.unit
         why = _death(end, "the walk was interrupted") if end is not None and end.reason else ""
         if unit.kind == kinds.BRANCH:
-            self.records.branch_died(unit.name, why or f"{INTERRUPTED}: the walk was interrupted", interrupted=True)
+            if self.records.branch_succeeded(unit.name):  # it ended before the interrupt reached it (a batch's)
+                self._walk_ended(flight.walk, defaults.SUCCESS)
+                return
+            self.records.branch_died(unit.name, why or INTERRUPTED, interrupted=True)  # as a step of its own says
         else:
             step_log = self.records.interrupted(unit.name, why)
             if step_log is not None:

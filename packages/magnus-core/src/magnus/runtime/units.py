@@ -185,6 +185,13 @@ class RunLogRecords:
             self.store.update_branch_log_status(self.run_id, branch, defaults.FAIL)
         self.store.update_run_log_status(self.run_id, defaults.FAIL)
 
+    def branch_succeeded(self, name: str) -> bool:
+        """Whether the branch recorded that it ended SUCCESS (False when it was never recorded)."""
+        try:
+            return self.store.get_branch_status(self.run_id, name) == defaults.SUCCESS
+        except MagnusError:
+            return False
+
     def branch_interrupted(self, name: str) -> None:
         """A branch cut short by Ctrl-C: FAIL (its steps say what they were doing)."""
         try:
