@@ -166,3 +166,19 @@ def test_a_file_no_step_put_ends_its_branch_of_the_tree(tmp_path: Path) -> None:
         "  raw.csv  111111111111",
         "    put by no step (an input)",
     ]
+
+
+def test_execution_logs_are_no_data_of_the_index() -> None:
+    """A step's execution log is put in the catalog, but no file of the project holds it: the logs of
+    a map's items, alike, would otherwise be one index entry each under one hash."""
+    from magnus.datastore.index import put_hashes
+    from magnus.datastore.models import CacheRecord, DataCatalog, StepLog
+
+    step = StepLog(name="work", internal_name="each.3.work", status="SUCCESS", cache=CacheRecord(key="a" * 64))
+    step.data_catalog = [
+        DataCatalog(name="work.execution.log_3", data_hash="1" * 64, stage="put"),
+        DataCatalog(name="work.execution.log", data_hash="2" * 64, stage="put"),
+        DataCatalog(name="model.execution.log.csv", data_hash="3" * 64, stage="put"),  # data named oddly
+        DataCatalog(name="features.csv", data_hash="4" * 64, stage="put"),
+    ]
+    assert put_hashes(step) == ["3" * 64, "4" * 64]
