@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 import signal
 import socket
 import subprocess
@@ -59,6 +61,14 @@ def ticks(item: int) -> None:
         with open(f"ticks-{item}", "a") as ticks:
             ticks.write(f"{time.time()}\\n")
         time.sleep(600 if item == 2 else 0.1)
+
+
+def waits_at_40(item: int) -> None:
+    if item == 40:
+        Path("waiting-40").write_text("")
+        while True:  # short sleeps: Ray's cancel interrupts between them
+            time.sleep(0.1)
+    Path(f"done-{item}").write_text("")
 
 
 def dies_once() -> None:
@@ -209,6 +219,44 @@ def test_a_node_dying_mid_step_fails_the_step_and_the_run_then_resume_succeeds(
     resumed = run("died-2", use_cached="died-1")
     assert resumed.status == defaults.SUCCESS, outcome(resumed)
     assert resumed.steps["first"].mock is True and resumed.steps["doomed"].mock is False
+
+
+def test_short_map_items_are_walked_in_batches_and_recorded_each(
+    cluster: LocalCluster, project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    setup(project, cluster, {"each": a_map(task("ray_steps.noop"))}, "each", items=300)
+    with caplog.at_level(logging.DEBUG, logger=defaults.LOGGER_NAME):
+        run_log = run("batches-1")
+    assert run_log.status == defaults.SUCCESS, outcome(run_log)
+    branches = run_log.steps["each"].branches
+    assert len(branches) == 300
+    assert all(branch.status == defaults.SUCCESS for branch in branches.values())
+    assert all(list(branch.steps) == [f"{name}.work", f"{name}.success"] for name, branch in branches.items())
+    said = re.search(r"each: 300 branches walked in (\d+) Ray tasks", caplog.text)
+    assert said is not None, caplog.text[-2000:]
+    assert int(said.group(1)) < 300
+
+
+def test_ctrl_c_in_a_batch_keeps_what_ended_and_fails_the_rest(cluster: LocalCluster, project: Path) -> None:
+    """Items 0-7 go one per task; once they end quickly, the next go in batches: the interrupt reaches
+    a batch mid-way (item 40 waits for it)."""
+    setup(project, cluster, {"each": a_map(task("ray_steps.waits_at_40"))}, "each", items=80)
+    walk = magnus("-f", "pipeline.yaml", "-c", "config.yaml", "-p", "parameters.yaml", "--run-id", "interrupted-2")
+    wait_for(lambda: (project / "waiting-40").exists(), 120, "item 40 to start")
+    walk.send_signal(signal.SIGINT)
+    _, errors = walk.communicate(timeout=60)
+    assert walk.returncode == 130, errors
+    run_log = FileSystemRunLogStore(log_folder=".run_log_store").get_run_log_by_id("interrupted-2")
+    assert run_log.status == defaults.FAIL
+    branches = run_log.steps["each"].branches
+    assert branches["each.40"].status == defaults.FAIL
+    assert branches["each.40"].steps["each.40.work"].message == "interrupted"
+    assert {branch.status for branch in branches.values()} == {defaults.SUCCESS, defaults.FAIL}
+    for name, branch in branches.items():
+        if f"{name}.success" in branch.steps:  # its walk recorded its end (SUCCESS) before the interrupt
+            assert branch.status == defaults.SUCCESS, name
+        if branch.status == defaults.SUCCESS:
+            assert branch.steps[f"{name}.work"].status == defaults.SUCCESS, name
 
 
 def test_ctrl_c_cancels_every_task_and_exits_130(cluster: LocalCluster, project: Path) -> None:

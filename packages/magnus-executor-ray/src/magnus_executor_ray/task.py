@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import TYPE_CHECKING, Dict, NamedTuple, Tuple
+import time
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Tuple
 
 from magnus.errors import MagnusError
 from magnus.launched import execute_request, request_services
@@ -29,11 +30,13 @@ _kept: Dict[Tuple["RunOptions", str], "RunServices"] = {}
 
 
 class Done(NamedTuple):
-    """What a task answers: the unit's status, or ('' and) why it could not be done; the node it ran on."""
+    """What a task answers of a unit: its status, or ('' and) why it could not be done; the node it ran
+    on; how long it took there."""
 
     status: str
     problem: str
     node_id: str
+    seconds: float = 0.0
 
 
 def do_unit(request: "LaunchRequest", folder: str) -> Done:
@@ -44,6 +47,7 @@ def do_unit(request: "LaunchRequest", folder: str) -> Done:
     """
     import ray
 
+    started = time.perf_counter()
     node_id = str(ray.get_runtime_context().get_node_id())
     if folder and os.getcwd() != folder:
         os.chdir(folder)
@@ -52,8 +56,17 @@ def do_unit(request: "LaunchRequest", folder: str) -> Done:
         with launch_variables(request.environment_variables()):
             status = execute_request(request, services)
     except MagnusError as exc:
-        return Done("", f"{type(exc).__name__}: {exc}", node_id)
-    return Done(status, "", node_id)
+        return Done("", f"{type(exc).__name__}: {exc}", node_id, time.perf_counter() - started)
+    return Done(status, "", node_id, time.perf_counter() - started)
+
+
+def do_units(requests: List["LaunchRequest"], folder: str) -> List[Done]:
+    """Do each of ``requests`` in turn (the branches of one batch); what each answered.
+
+    Ctrl-C (``ray.cancel``) ends the batch where it is: the unit it interrupted records it, those
+    after it are not started.
+    """
+    return [do_unit(request, folder) for request in requests]
 
 
 def _services(run: "RunOptions", node_id: str) -> "RunServices":
