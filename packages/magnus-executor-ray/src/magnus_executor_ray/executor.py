@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Deque, Dict, List, Optional, Se
 from pydantic import Field, PrivateAttr
 
 from magnus import defaults
-from magnus.executor.base import StepHandlerExecutor
-from magnus.nodes.base import ExecutableNode
+from magnus.executor.base import StepHandlerExecutor, walkable_whole
 from magnus.reach import Reach
 from magnus.runtime.handler import Ended, Handle
 from magnus_executor_ray.batches import BatchSizer
@@ -36,7 +35,6 @@ from magnus_executor_ray.config import TaskResources
 from magnus_executor_ray.connection import check_reachable, connect
 
 if TYPE_CHECKING:
-    from magnus.nodes.base import BaseNode
     from magnus.runtime.services import RunServices
     from magnus.runtime.units import Unit
     from magnus_executor_ray.task import Done
@@ -131,15 +129,10 @@ class RayExecutor(StepHandlerExecutor, TaskResources):
 
     def launches_branches(self, composite: "Unit", count: int) -> bool:
         """The branches of a map or parallel step are walked whole in workers, in batches
-        (:mod:`magnus_executor_ray.batches`), when that changes nothing but the cost: neither the
-        composite nor a step of its branches picks resources of its own (an override), no step is a
-        composite (whose branches spread across the cluster) and none has retries (a step is launched
-        again after its node died as a task of its own). The walk then records nothing per branch:
-        the workers record their steps side by side."""
-        node = composite.node
-        if count < 2 or node.override_name(self.service_name):
-            return False
-        return all(_plain(inner, self.service_name) for branch in node.get_branches() for inner in branch.walk())
+        (:mod:`magnus_executor_ray.batches`), when that changes nothing but the cost
+        ([`walkable_whole`][magnus.executor.base.walkable_whole]): the workers record their steps
+        side by side, the walk nothing per branch."""
+        return count > 1 and walkable_whole(composite.node, self.service_name)
 
     def launch_branches(self, units: Sequence["Unit"]) -> List[Handle]:
         """Queue the branches here and submit the first batches; the others go as batches end."""
@@ -296,15 +289,6 @@ def _failure(error: BaseException) -> Ended:
     if isinstance(error, TaskCancelledError):
         return Ended(reason="its Ray task was cancelled", retry=False)
     return Ended(reason=f"its Ray task failed: {_first_line(error)}", detail=str(error)[-2000:])
-
-
-def _plain(node: "BaseNode", executor: str) -> bool:
-    """A terminal node, or a step that picks no override of ``executor`` and runs once."""
-    if node.is_terminal:
-        return True
-    if not isinstance(node, ExecutableNode) or node.is_composite:
-        return False
-    return not node.override_name(executor) and node.max_attempts == 1
 
 
 def _first_line(error: BaseException) -> str:

@@ -261,6 +261,27 @@ class PlanRenderer(BaseExecutor):
         return self.render(services.pipeline.plan, services)
 
 
+def walkable_whole(composite: "BaseNode", executor: str) -> bool:
+    """Whether an engine may walk each branch of ``composite`` whole, in one of its processes, changing
+    nothing but the cost: neither the composite nor a step of its branches picks an override of
+    ``executor`` (resources or an image of its own), no step has retries (a step is launched again
+    after its process died as a unit of its own) and no step is a composite (whose branches the
+    engine spreads). A Ray task or a Batch job then walks a map item as ``magnus execute_branch``
+    does, and the walk records nothing per item."""
+    from magnus.nodes.base import ExecutableNode
+
+    def plain(node: "BaseNode") -> bool:
+        if node.is_terminal:
+            return True
+        if not isinstance(node, ExecutableNode) or node.is_composite:
+            return False
+        return not node.override_name(executor) and node.max_attempts == 1
+
+    if composite.override_name(executor):
+        return False
+    return all(plain(node) for branch in composite.get_branches() for node in branch.walk())
+
+
 def _written_pipeline(services: "RunServices", written_to: Path) -> str:
     """Write an SDK-built pipeline as YAML for the processes doing its units; the file's path."""
     import yaml
