@@ -125,6 +125,24 @@ def test_the_command_is_the_launch_request_with_the_run_position_and_retry_fille
     assert reader == "States.Format('items/{}/each-{}.json', $$.Execution.Name, $.magnus_items.id)"
 
 
+def test_an_item_of_one_plain_step_is_one_job_walking_its_branch(tmp_path: Path, asl_validator: Validate) -> None:
+    rendered = render(tmp_path, EVERY_KIND, max_concurrency=4)  # no retry: nothing relaunches the step's job
+    asl_validator(rendered.definition)
+    processor = rendered.definition["States"]["each branches"]["ItemProcessor"]
+    walk = state_name("each.map_variable_placeholder walk")
+    ended = state_name("each.map_variable_placeholder ended")
+    assert processor["StartAt"] == walk and set(processor["States"]) == {walk, ended}
+    job = processor["States"][walk]
+    assert job["Next"] == ended and job["Catch"][0]["Next"] == ended, "the fan-in settles the map from the run log"
+    assert job["Parameters"]["ContainerOverrides"]["Command.$"] == (
+        "States.Array('magnus', 'execute_branch', $.run_id, 'pipeline.yaml', 'each', "
+        "'each.map_variable_placeholder', '--map-variable', $.map_variable, '-c', 'aws.yaml', '-p', 'p.yaml')"
+    )
+    # a retry, an override or a second step keeps a job per step
+    retried = render(tmp_path, EVERY_KIND, retry={"max_attempts": 1}).definition["States"]["each branches"]
+    assert walk not in retried["ItemProcessor"]["States"]
+
+
 def test_literals_escape_what_intrinsic_functions_read() -> None:
     assert intrinsics.literal("it's {x} \\ y") == "'it\\'s \\{x\\} \\\\ y'"
     assert intrinsics.word(f"a{{b}}{intrinsics.RUN_ID}") == "States.Format('a\\{b\\}{}', $$.Execution.Name)"

@@ -11,7 +11,9 @@ Every unit of the plan (:mod:`magnus.runtime.plan`) that runs magnus becomes a T
   ``Succeed`` or ``Fail`` state follows, in a branch a ``Succeed`` (the fan-in settles it);
 - a composite: ``magnus fan ... -m out``, then a ``Parallel`` state of its branches (a parallel's,
   a nested dag's), or, for a map, a ``Map`` state over the items the fan-out wrote to S3
-  (``ItemReader``: they never pass through the state payload) with ``MaxConcurrency``, or, for a
+  (``ItemReader``: they never pass through the state payload) with ``MaxConcurrency`` (an item
+  of one plain step, see :func:`walked_in_one_job`, is one job walking it: ``magnus
+  execute_branch ...``), or, for a
   conditional, a ``Choice`` on the label the fan-out wrote to S3 (read by an ``aws-sdk`` Task)
   running that branch, or, for a loop, a cycle: the next iteration's position read from S3, a
   ``Choice`` walking it (a ``Parallel`` of its branch) or leaving, core's decision of the next
@@ -33,12 +35,14 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 
 from magnus import defaults
 from magnus.errors import ConfigurationError, PipelineDefinitionError
+from magnus.executor.base import walkable_whole
 from magnus.nodes.base import ExecutableNode
 from magnus.nodes.composite import CompositeNode
 from magnus.runtime import plan as kinds
-from magnus.runtime.request import FanIn, FanOut, LaunchRequest, NextIteration, RunStep
+from magnus.runtime.request import FanIn, FanOut, LaunchRequest, NextIteration, RunStep, WalkBranch
 from magnus.runtime.services import RunOptions
 from magnus_executor_aws import intrinsics
+from magnus_executor_aws.constants import SERVICE_NAME
 from magnus_executor_aws.names import job_definition_name, job_name, state_name
 from magnus_executor_aws.settings import JobResources, Retry, StepFunctionsSettings
 
@@ -244,7 +248,11 @@ class DefinitionBuilder:
             "Next": branches_state,
             "Catch": [_catch(self._failure(unit))],
         }
-        processor = self._machine(_branch_graph(branches[0]), in_map=True)
+        graph = _branch_graph(branches[0])
+        if walked_in_one_job(node, graph, self.settings.retry):
+            processor = self._item_job(node, branches[0])
+        else:
+            processor = self._machine(graph, in_map=True)
         map_state: Dict[str, Any] = {
             "Type": "Map",
             "ItemReader": {
@@ -392,6 +400,15 @@ class DefinitionBuilder:
             return state_name(f"{node.internal_name} items")
         return state_name(unit_id)
 
+    def _item_job(self, node: "BaseNode", branch: "PlannedUnit") -> Dict[str, Any]:
+        """``{StartAt, States}`` of a map item walked by one job (``magnus execute_branch``), then its end."""
+        position = _position(in_map=True)
+        request = WalkBranch(run=self.reference, step=node.internal_name, map_variable=position, branch=branch.id)
+        walk, ended = state_name(f"{branch.id} walk"), state_name(f"{branch.id} ended")
+        # its job fails when its branch did (exit 1): the fan-in settles the map from the run log
+        job = {**self._job(node, request, None, in_map=True), "Next": ended, "Catch": [_catch(ended)]}
+        return {"StartAt": walk, "States": {walk: job, ended: {"Type": "Succeed"}}}
+
     # ---- one job -----------------------------------------------------------------------------------
     def _routed(self, job: Dict[str, Any], unit: "PlannedUnit") -> Dict[str, Any]:
         return {**job, "Next": self._target(unit.on_success[0]), "Catch": [_catch(self._target(unit.on_failure[0]))]}
@@ -428,6 +445,18 @@ class DefinitionBuilder:
             },
             "ResultPath": None,
         }
+
+
+def walked_in_one_job(composite: "BaseNode", graph: "Graph", retry: Retry) -> bool:
+    """Whether each item of the map ``composite`` (its branch ``graph``) is one Batch job walking it:
+    when that changes nothing but the cost (:func:`~magnus.executor.base.walkable_whole`, and no
+    ``retry`` of the configuration relaunches the step's job) and the branch holds one step, so the
+    job's ``timeout`` is still that step's. An item then costs one job where it cost two (its
+    step's and its end's)."""
+    steps = [node for node in graph.steps.values() if not node.is_terminal]
+    if len(steps) != 1 or _retry_of(steps[0], None, retry) is not None:
+        return False
+    return walkable_whole(composite, SERVICE_NAME)
 
 
 def _position(in_map: bool) -> str:
