@@ -333,10 +333,11 @@ def test_retries_use_cached_wait_false_and_a_secret(project: Project) -> None:
     assert not [text for text in everything if SECRET in text]
 
 
+# Long enough that the run cannot end before a follower slowed by a busy machine tells the step started.
 SLOW = {
     "start_at": "sleepy",
     "steps": {
-        "sleepy": {"type": "task", "command_type": "shell", "command": "sleep 15", "next": "success"},
+        "sleepy": {"type": "task", "command_type": "shell", "command": "sleep 120", "next": "success"},
         "success": {"type": "success"},
         "fail": {"type": "fail"},
     },
@@ -364,7 +365,7 @@ def test_ctrl_c_stops_the_execution_and_records_the_run_interrupted(project: Pro
             time.sleep(0.5)
         assert "sleepy started" in errors.read_text(), errors.read_text()
         running.send_signal(signal.SIGINT)
-        assert running.wait(60) == 130
+        assert running.wait(60) == 130, errors.read_text()
     said = errors.read_text()
     assert "Error: interrupted\n" in said and "sleepy FAIL" in said, said
     assert "run stopped FAIL (interrupted)" in said
@@ -375,6 +376,53 @@ def test_ctrl_c_stops_the_execution_and_records_the_run_interrupted(project: Pro
     machine = next(m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == "magnus-slow")
     executions = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
     assert [(e["name"], e["status"]) for e in executions] == [("stopped", "ABORTED")]
+
+
+HANGS = {
+    "start_at": "hangs",
+    "steps": {
+        "hangs": {"type": "task", "command_type": "shell", "command": "sleep 600", "next": "success"},
+        "success": {"type": "success"},
+        "fail": {"type": "fail"},
+    },
+}
+
+
+def test_a_job_killed_before_its_step_recorded_its_end_fails_the_step_saying_so(project: Project) -> None:
+    """Batch terminates the job mid-step (as a Spot reclaim would): its container is killed, the step never
+    records its end; Step Functions routes to the fail node, and the follower records the step FAIL."""
+    import time
+
+    (project.folder / "hangs.yaml").write_text(yaml.safe_dump({"dag": HANGS}))
+    project.write_configs()
+    project.build("aws.yaml", "hangs.yaml")
+    errors = project.folder / "stderr.txt"
+    with errors.open("w") as stream:
+        running = subprocess.Popen(
+            [sys.executable, "-m", "magnus", "execute", "-f", "hangs.yaml", "-c", "aws.yaml", "--run-id", "killed"],
+            cwd=project.folder,
+            stdout=subprocess.DEVNULL,
+            stderr=stream,
+            env={**os.environ, **project.emulator.environment()},
+        )
+        deadline = time.monotonic() + 120
+        while "hangs started" not in errors.read_text() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert "hangs started" in errors.read_text(), errors.read_text()
+        batch = project.emulator.client("batch")
+        running_jobs = batch.list_jobs(jobQueue=project.emulator.job_queue, jobStatus="RUNNING")["jobSummaryList"]
+        jobs = [job for job in running_jobs if job["jobName"] == "hangs"]  # the emulator is the module's
+        assert len(jobs) == 1, running_jobs
+        batch.terminate_job(jobId=jobs[0]["jobId"], reason="Host EC2 (instance i-0) terminated.")
+        assert running.wait(300) == 1, errors.read_text()
+    said = errors.read_text()
+    assert "step hangs: its AWS Batch job ended before the step recorded its end" in said, said
+    run_log = project.run_log("aws", "killed")
+    assert run_log["status"] == "FAIL"
+    hangs = run_log["steps"]["hangs"]
+    assert hangs["status"] == "FAIL", hangs
+    assert hangs["message"].startswith("its AWS Batch job ended before the step recorded its end"), hangs["message"]
+    assert "get-execution-history --execution-arn " in hangs["message"]
 
 
 def test_a_conditional_runs_the_branch_it_chose_as_a_local_run_does(project: Project) -> None:

@@ -15,6 +15,7 @@ The jobs import this module to load the executor named in the configuration: it 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import time
@@ -32,11 +33,15 @@ from magnus_executor_aws.settings import StepFunctionsSettings
 if TYPE_CHECKING:
     from magnus.runtime.plan import Plan
     from magnus.runtime.services import RunOptions, RunServices
+    from magnus.runtime.units import RunLogRecords
     from magnus_executor_aws.client import StepFunctions
     from magnus_executor_aws.definition import Rendered
 
 # Step Functions' rule for execution and state machine names.
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+# How long a run that ended FAIL waits for its execution to end before recording the steps it lost.
+LOST_JOBS_WAIT_SECONDS = 60.0
+logger = logging.getLogger(defaults.LOGGER_NAME)
 
 
 class StepFunctionsExecutor(PlanRenderer, StepFunctionsSettings):
@@ -183,7 +188,9 @@ class StepFunctionsExecutor(PlanRenderer, StepFunctionsSettings):
         """Tell the run's progress until it ends; its final status. Ctrl-C stops the execution.
 
         An execution that ends before the run recorded its end (a job that could not start, an
-        execution stopped in the console) has the run recorded FAIL saying so.
+        execution stopped in the console) has the run recorded FAIL saying so. A run that ended FAIL
+        may leave steps in progress whose jobs were killed before recording their end (a Spot
+        reclaim, a container lost): once the execution ended, they are FAIL saying so.
         """
         from magnus.runtime.follow import RunFollower
         from magnus.runtime.step import INTERRUPTED
@@ -195,6 +202,8 @@ class StepFunctionsExecutor(PlanRenderer, StepFunctionsSettings):
         try:
             while True:
                 status = follower.poll()
+                if status == defaults.FAIL:
+                    self._record_lost_jobs(aws, execution, records)
                 if status is not None:
                     return status
                 described = aws.describe(execution)
@@ -214,6 +223,24 @@ class StepFunctionsExecutor(PlanRenderer, StepFunctionsSettings):
             records.run_lost(INTERRUPTED)
             follower.poll()
             raise
+
+    def _record_lost_jobs(self, aws: "StepFunctions", execution: str, records: "RunLogRecords") -> None:
+        """Steps a failed run left in progress FAIL, once the execution ended (a job Step Functions is
+        stopping may still record its own end); left as they are when it has not ended within
+        :data:`LOST_JOBS_WAIT_SECONDS`."""
+        from magnus_executor_aws.client import RUNNING
+
+        deadline = time.monotonic() + LOST_JOBS_WAIT_SECONDS
+        while aws.describe(execution)["status"] == RUNNING:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(self.poll_seconds)
+        lost = records.unfinished_lost(
+            "its AWS Batch job ended before the step recorded its end (the job's reason: aws stepfunctions "
+            f"get-execution-history --execution-arn {execution})"
+        )
+        for name in lost:
+            logger.warning("step %s: its AWS Batch job ended before the step recorded its end", name)
 
 
 def _config_option(services: "RunServices") -> str:

@@ -177,13 +177,20 @@ class RunLogRecords:
     def run_lost(self, message: str) -> None:
         """The process walking the run ended without recording its end: every step and branch still in
         progress, and the run, FAIL saying why."""
+        self.unfinished_lost(message)
+        self.store.update_run_log_status(self.run_id, defaults.FAIL)
+
+    def unfinished_lost(self, message: str) -> List[str]:
+        """Every step and branch still in progress FAIL, the steps saying why (``message``): what the
+        processes doing them (jobs an engine killed) could not record. The steps made FAIL, by name."""
         message = self.redactor.redact(message)
         run_log = self.store.get_run_log_by_id(self.run_id)
-        for step in _unfinished(run_log.steps):
-            self.store.update_step_log_status(self.run_id, step.internal_name, defaults.FAIL, message)
+        lost = [step.internal_name for step in _unfinished(run_log.steps)]
+        for name in lost:
+            self.store.update_step_log_status(self.run_id, name, defaults.FAIL, message)
         for branch in _unfinished_branches(run_log.steps):
             self.store.update_branch_log_status(self.run_id, branch, defaults.FAIL)
-        self.store.update_run_log_status(self.run_id, defaults.FAIL)
+        return lost
 
     def branch_succeeded(self, name: str) -> bool:
         """Whether the branch recorded that it ended SUCCESS (False when it was never recorded)."""
