@@ -104,6 +104,26 @@ class Project:
             timeout=900,
         )
 
+    def started(self, pipeline: str, run_id: str, step: str) -> "Tuple[subprocess.Popen[bytes], Path]":
+        """``magnus execute -f pipeline -c aws.yaml`` in its own process, once its progress told ``step``
+        started; the process and the file its progress goes to."""
+        import time
+
+        errors = self.folder / f"{run_id}.stderr"
+        with errors.open("w") as stream:  # the process writes through its own copy
+            running = subprocess.Popen(
+                [sys.executable, "-m", "magnus", "execute", "-f", pipeline, "-c", "aws.yaml", "--run-id", run_id],
+                cwd=self.folder,
+                stdout=subprocess.DEVNULL,
+                stderr=stream,
+                env={**os.environ, **self.emulator.environment()},
+            )
+        deadline = time.monotonic() + 120
+        while f"{step} started" not in errors.read_text() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert f"{step} started" in errors.read_text(), errors.read_text()
+        return running, errors
+
     def run_log(self, where: str, run_id: str) -> Dict[str, Any]:
         """The run log as the store in S3 holds it (read with the store's own reader)."""
         shown = self.magnus("runs", "show", run_id, "-c", f"{where}.yaml", "--json")
@@ -346,26 +366,13 @@ SLOW = {
 
 def test_ctrl_c_stops_the_execution_and_records_the_run_interrupted(project: Project) -> None:
     import signal
-    import time
 
     (project.folder / "slow.yaml").write_text(yaml.safe_dump({"dag": SLOW}))
     project.write_configs()
     project.build("aws.yaml", "slow.yaml")
-    errors = project.folder / "stderr.txt"
-    with errors.open("w") as stream:
-        running = subprocess.Popen(
-            [sys.executable, "-m", "magnus", "execute", "-f", "slow.yaml", "-c", "aws.yaml", "--run-id", "stopped"],
-            cwd=project.folder,
-            stdout=subprocess.DEVNULL,
-            stderr=stream,
-            env={**os.environ, **project.emulator.environment()},
-        )
-        deadline = time.monotonic() + 120
-        while "sleepy started" not in errors.read_text() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert "sleepy started" in errors.read_text(), errors.read_text()
-        running.send_signal(signal.SIGINT)
-        assert running.wait(60) == 130, errors.read_text()
+    running, errors = project.started("slow.yaml", "stopped", "sleepy")
+    running.send_signal(signal.SIGINT)
+    assert running.wait(60) == 130, errors.read_text()
     said = errors.read_text()
     assert "Error: interrupted\n" in said and "sleepy FAIL" in said, said
     assert "run stopped FAIL (interrupted)" in said
@@ -391,30 +398,17 @@ HANGS = {
 def test_a_job_killed_before_its_step_recorded_its_end_fails_the_step_saying_so(project: Project) -> None:
     """Batch terminates the job mid-step (as a Spot reclaim would): its container is killed, the step never
     records its end; Step Functions routes to the fail node, and the follower records the step FAIL."""
-    import time
 
     (project.folder / "hangs.yaml").write_text(yaml.safe_dump({"dag": HANGS}))
     project.write_configs()
     project.build("aws.yaml", "hangs.yaml")
-    errors = project.folder / "stderr.txt"
-    with errors.open("w") as stream:
-        running = subprocess.Popen(
-            [sys.executable, "-m", "magnus", "execute", "-f", "hangs.yaml", "-c", "aws.yaml", "--run-id", "killed"],
-            cwd=project.folder,
-            stdout=subprocess.DEVNULL,
-            stderr=stream,
-            env={**os.environ, **project.emulator.environment()},
-        )
-        deadline = time.monotonic() + 120
-        while "hangs started" not in errors.read_text() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert "hangs started" in errors.read_text(), errors.read_text()
-        batch = project.emulator.client("batch")
-        running_jobs = batch.list_jobs(jobQueue=project.emulator.job_queue, jobStatus="RUNNING")["jobSummaryList"]
-        jobs = [job for job in running_jobs if job["jobName"] == "hangs"]  # the emulator is the module's
-        assert len(jobs) == 1, running_jobs
-        batch.terminate_job(jobId=jobs[0]["jobId"], reason="Host EC2 (instance i-0) terminated.")
-        assert running.wait(300) == 1, errors.read_text()
+    running, errors = project.started("hangs.yaml", "killed", "hangs")
+    batch = project.emulator.client("batch")
+    running_jobs = batch.list_jobs(jobQueue=project.emulator.job_queue, jobStatus="RUNNING")["jobSummaryList"]
+    jobs = [job for job in running_jobs if job["jobName"] == "hangs"]  # the emulator is the module's
+    assert len(jobs) == 1, running_jobs
+    batch.terminate_job(jobId=jobs[0]["jobId"], reason="Host EC2 (instance i-0) terminated.")
+    assert running.wait(300) == 1, errors.read_text()
     said = errors.read_text()
     assert "step hangs: its AWS Batch job ended before the step recorded its end" in said, said
     run_log = project.run_log("aws", "killed")
