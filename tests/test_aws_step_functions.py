@@ -353,7 +353,7 @@ def test_retries_use_cached_wait_false_and_a_secret(project: Project) -> None:
     assert not [text for text in everything if SECRET in text]
 
 
-# Long enough that the run cannot end before a follower slowed by a busy machine tells the step started.
+# Long enough that the interrupt always comes while the step runs, however slowly its job started.
 SLOW = {
     "start_at": "sleepy",
     "steps": {
