@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import pytest
 import yaml
@@ -112,6 +112,41 @@ def test_unchanged_parameters_are_not_fetched_again(s3_bucket: str, monkeypatch:
     ChunkedFileSystemRunLogStore(log_folder=f"s3://{s3_bucket}/logs").set_parameters("run", {"other": 2})
     assert store.get_parameters("run")["other"] == 2
     assert [path.rsplit("/", 1)[-1] for path in fetched] == ["other.json"]
+
+
+def test_reading_a_run_again_fetches_only_the_parts_changed(s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a follower polling a map of many items costs: its listings, and the parts that changed."""
+    store = ChunkedFileSystemRunLogStore(log_folder=f"s3://{s3_bucket}/logs")
+    store.create_run_log("run", status="PROCESSING")
+    store.add_step_log("run", StepLog(name="m", internal_name="m", status="PROCESSING", step_type="map"))
+    for item in range(5):
+        store.add_branch_log("run", BranchLog(internal_name=f"m.{item}", status="PROCESSING"))
+        store.add_step_log("run", StepLog(name="w", internal_name=f"m.{item}.w", status="PROCESSING"))
+    follower = ChunkedFileSystemRunLogStore(log_folder=f"s3://{s3_bucket}/logs")
+    assert len(follower.get_run_log_by_id("run").steps["m"].branches) == 5
+    assert set(follower.get_branch_statuses("run", "m").values()) == {"PROCESSING"}
+    fetched: List[str] = []
+    fs = follower._storage.folder.fs  # type: ignore[attr-defined]
+    read_one, read_many = fs.cat_file, fs.cat_ranges
+    monkeypatch.setattr(fs, "cat_file", lambda path, *a, **k: fetched.append(path) or read_one(path, *a, **k))
+    monkeypatch.setattr(fs, "cat_ranges", lambda paths, *a, **k: fetched.extend(paths) or read_many(paths, *a, **k))
+
+    def parts_fetched() -> List[str]:
+        return sorted(path.rsplit("/", 1)[-1] for path in fetched if path.endswith((".step.json", ".branch.json")))
+
+    unchanged = follower.get_run_log_by_id("run")
+    assert parts_fetched() == []
+    assert unchanged.steps["m"].branches["m.3"].steps["m.3.w"].status == "PROCESSING"
+    store.update_step_log_status("run", "m.3.w", "SUCCESS")
+    store.update_branch_log_status("run", "m.3", "SUCCESS")
+    fetched.clear()
+    changed = follower.get_run_log_by_id("run")
+    assert changed.steps["m"].branches["m.3"].status == "SUCCESS"
+    assert changed.steps["m"].branches["m.3"].steps["m.3.w"].status == "SUCCESS"
+    assert parts_fetched() == ["3+w.step.json", "3.branch.json"]
+    fetched.clear()
+    assert follower.get_branch_statuses("run", "m")["m.3"] == "SUCCESS"
+    assert parts_fetched() == []
 
 
 def test_storage_options_take_secrets(s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:

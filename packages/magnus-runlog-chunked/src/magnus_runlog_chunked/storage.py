@@ -5,7 +5,7 @@ The store needs seven operations of its storage, each with one promise:
 - ``write``: replace a file so that a reader sees the old content or the new, never half;
 - ``create``: create a file unless it exists; of concurrent creators exactly one succeeds (the
   run-id claim);
-- ``read``/``read_many``: a file's bytes, None when it is not there;
+- ``read``/``read_listed``: a file's bytes (of files a listing found), None when it is not there;
 - ``is_file``, ``list`` (``FileNotFoundError`` for a folder that holds nothing) and ``version``
   (what identifies a file's content without reading it, to reuse a parse).
 
@@ -25,6 +25,7 @@ README).
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 from typing import Any, Dict, Hashable, List, NamedTuple, Optional, Protocol, Set, Tuple
 
@@ -33,6 +34,11 @@ from magnus.datastore.decoding import Unreadable
 from magnus.errors import RunLogError
 from magnus.names import is_inside, usable_folder
 from magnus.object_store import StoreFolder
+from magnus_runlog_chunked.recent import Recent
+
+# How many parts an object store's reader keeps with their ETag: a follower of a map of thousands of
+# items reads again only what changed; a few KB each, so tens of MB at most.
+READ_MEMORY = 20_000
 
 # A content's identity, and when the file last changed (ns) for identities a quick rewrite could repeat.
 Version = Tuple[Hashable, Optional[int]]
@@ -59,7 +65,7 @@ class Storage(Protocol):
 
     def read(self, path: str) -> Optional[bytes]: ...
 
-    def read_many(self, paths: List[str]) -> Dict[str, Optional[bytes]]: ...
+    def read_listed(self, entries: List[Any]) -> Dict[str, Optional[bytes]]: ...
 
     def write(self, path: str, data: bytes, durable: bool) -> None: ...
 
@@ -117,8 +123,8 @@ class LocalFiles:
             except OSError as exc:  # a folder named like a part
                 raise Unreadable(f"{os.path.basename(path)} cannot be read: {exc.strerror}") from None
 
-    def read_many(self, paths: List[str]) -> Dict[str, Optional[bytes]]:
-        return {path: self.read(path) for path in paths}
+    def read_listed(self, entries: List[Any]) -> Dict[str, Optional[bytes]]:
+        return {entry.path: self.read(entry.path) for entry in entries}
 
     def write(self, path: str, data: bytes, durable: bool) -> None:
         self._confine_writing(os.path.dirname(path))
@@ -171,6 +177,7 @@ class ObjectFiles:
 
     def __init__(self, folder: StoreFolder) -> None:
         self.folder = folder
+        self._read: Recent[str, Tuple[str, bytes]] = Recent(READ_MEMORY)  # path: (ETag, content)
 
     @staticmethod
     def default_options(protocol: str) -> Dict[str, Any]:
@@ -197,13 +204,36 @@ class ObjectFiles:
         except FileNotFoundError:
             return None
 
-    def read_many(self, paths: List[str]) -> Dict[str, Optional[bytes]]:
-        """One batch call (s3fs fetches concurrently); a file gone meanwhile reads as None."""
-        if len(paths) < 2:
-            return {path: self.read(path) for path in paths}
-        nothing: List[Optional[int]] = [None] * len(paths)
-        found = self.folder.fs.cat_ranges(paths, nothing, nothing, on_error="return")
-        return {path: _bytes_or_none(content) for path, content in zip(paths, found, strict=True)}
+    def read_listed(self, entries: List[Any]) -> Dict[str, Optional[bytes]]:
+        """What was read before under the ETag the listing shows is not fetched again; the rest in
+        one batch call (s3fs fetches concurrently). A file gone meanwhile reads as None.
+
+        What makes following a run cheap: a follower reads the whole run log every few tenths of a
+        second, and between two reads only the parts of the steps running changed. A file changed
+        after its listing is read as it is now: never older than the listing showed.
+        """
+        contents: Dict[str, Optional[bytes]] = {}
+        changed: List[ObjectEntry] = []
+        for entry in entries:
+            kept = self._read.get(entry.path)
+            if kept is not None and entry.etag and kept[0] == entry.etag:
+                contents[entry.path] = kept[1]
+            else:
+                changed.append(entry)
+        paths = [entry.path for entry in changed]
+        if len(paths) == 1:
+            fetched = {paths[0]: self.read(paths[0])}
+        elif paths:
+            nothing: List[Optional[int]] = [None] * len(paths)
+            found = self.folder.fs.cat_ranges(paths, nothing, nothing, on_error="return")
+            fetched = {path: _bytes_or_none(content) for path, content in zip(paths, found, strict=True)}
+        else:
+            fetched = {}
+        for entry in changed:
+            content = contents[entry.path] = fetched[entry.path]
+            if content is not None and entry.etag and _md5(content) == entry.etag.strip('"'):
+                self._read[entry.path] = (entry.etag, content)
+        return contents
 
     def write(self, path: str, data: bytes, durable: bool) -> None:
         self.folder.fs.pipe_file(path, data)  # one PUT: atomic and durable once acknowledged
@@ -224,6 +254,11 @@ class ObjectFiles:
 def _entry(info: Dict[str, Any]) -> ObjectEntry:
     path = str(info["name"]).rstrip("/")
     return ObjectEntry(name=path.rsplit("/", 1)[-1], path=path, etag=str(info.get("ETag") or ""))
+
+
+def _md5(content: bytes) -> str:
+    """S3's ETag of an object put whole: what proves the content kept is the version listed."""
+    return hashlib.md5(content, usedforsecurity=False).hexdigest()
 
 
 def _bytes_or_none(value: Any) -> Optional[bytes]:

@@ -37,7 +37,6 @@ durable once the store acknowledged it.
 
 from __future__ import annotations
 
-import collections
 import functools
 import json
 import logging
@@ -49,14 +48,12 @@ from typing import (
     Callable,
     ClassVar,
     Dict,
-    Generic,
     Iterator,
     List,
     NamedTuple,
     Optional,
     Set,
     Tuple,
-    TypeVar,
 )
 
 from pydantic import Field, PrivateAttr
@@ -79,6 +76,7 @@ from magnus.names import path_name_problem
 from magnus.object_store import StoreFolder, local_folder, protocol, url_reach
 from magnus.reach import Reach
 from magnus_runlog_chunked import layout
+from magnus_runlog_chunked.recent import Recent
 from magnus_runlog_chunked.storage import LocalFiles, ObjectFiles, Storage
 
 if TYPE_CHECKING:
@@ -165,12 +163,12 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
     # 300,000 parts, and a part forgotten is found again on disk. Cached properties rather than
     # pydantic private attributes, which cost ~2 us per access: a map item touches them a dozen times.
     @functools.cached_property
-    def _folders(self) -> "_Recent[Tuple[str, str], str]":
-        return _Recent(PART_MEMORY)
+    def _folders(self) -> "Recent[Tuple[str, str], str]":
+        return Recent(PART_MEMORY)
 
     @functools.cached_property
-    def _parts(self) -> "_Recent[str, _Part]":
-        return _Recent(PART_MEMORY)
+    def _parts(self) -> "Recent[str, _Part]":
+        return Recent(PART_MEMORY)
 
     @functools.cached_property
     def _parameter_files(self) -> "_UnchangedFiles":
@@ -439,7 +437,8 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         return step_log
 
     def get_branch_statuses(self, run_id: str, internal_name: str) -> Dict[str, str]:
-        """One listing of the step's branches folder and a read of each branch's own file."""
+        """One listing of the step's branches folder and one batch read of the branches' own files
+        (on an object store, of those changed since this process last read them)."""
         with self.reading(run_id):
             path, exists = self._locate(run_id, internal_name, "step")
             if not exists:
@@ -448,13 +447,13 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
                 entries = list(self._storage.list(layout.step_branches(path)))
             except FileNotFoundError:
                 return {}
+            branches = [entry for entry in entries if entry.name.endswith(layout.BRANCH_SUFFIX)]
             statuses = {}
-            for entry in entries:
-                if entry.name.endswith(layout.BRANCH_SUFFIX):
-                    data = _read_part(self._storage, entry.path)
-                    if data is not None:
-                        branch = validated(BranchLog, data, entry.name)
-                        statuses[branch.internal_name] = branch.status
+            for path, raw in self._storage.read_listed(branches).items():
+                data = _read_part_of(path, raw)
+                if data is not None:
+                    branch = validated(BranchLog, data, os.path.basename(path))
+                    statuses[branch.internal_name] = branch.status
         return statuses
 
     def get_branch_log(self, run_id: str, internal_branch_name: str) -> BranchLog:
@@ -596,27 +595,6 @@ class _Part(NamedTuple):
     branched: bool
 
 
-_Key = TypeVar("_Key")
-_Value = TypeVar("_Value")
-
-
-class _Recent(Generic[_Key, _Value]):
-    """A mapping that keeps its ``size`` most recently set entries and forgets the oldest."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._entries: "collections.OrderedDict[_Key, _Value]" = collections.OrderedDict()
-
-    def get(self, key: _Key) -> Optional[_Value]:
-        return self._entries.get(key)
-
-    def __setitem__(self, key: _Key, value: _Value) -> None:
-        self._entries[key] = value
-        self._entries.move_to_end(key)
-        if len(self._entries) > self.size:
-            self._entries.popitem(last=False)
-
-
 class _UnchangedFiles:
     """Parsed JSON files, reused while the storage's version of a file shows it was not replaced.
 
@@ -678,7 +656,7 @@ def _step_entries(storage: Storage, container: layout.Container, entries: Option
 
 def _in_order(storage: Storage, entries: List[Any]) -> List[Tuple[str, Dict[str, Any]]]:
     """The parts of ``entries`` (read at once) as ``(path, data)``, in the order they were first written."""
-    contents = storage.read_many([entry.path for entry in entries])
+    contents = storage.read_listed(entries)
     found = []
     for entry in entries:
         data = _read_part_of(entry.path, contents[entry.path])
