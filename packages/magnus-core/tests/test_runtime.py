@@ -169,6 +169,7 @@ RUN = RunOptions(run_id="run-1", pipeline_file="pipeline.yaml", configuration_fi
             step="a step",
             map_variable=json.dumps({"item": 0.5}),
             retry="2",
+            then_end=True,
         ),
         FanOut(
             run=RunOptions(

@@ -253,6 +253,7 @@ def execute(pipeline_file: str, quiet: bool, **options: Any) -> None:
 @click.option("--map-variable", default="", help="JSON of the map values this step runs at.")
 @click.option("--retry", default="", help="Earlier launches of this step by the engine (Argo's {{retries}}).")
 @click.option("--use-cached", default="", help="The run being resumed: the step is reused if it succeeded there.")
+@click.option("--then-end", is_flag=True, help="Once the step succeeded, also record its dag's success node after it.")
 @_common
 @_reports_errors
 def execute_single_node(**options: Any) -> None:

@@ -162,8 +162,27 @@ def _run_step(
         return status
     assert isinstance(node, ExecutableNode)
     retry = request.retry_number()
+    end = _end_after(services, node) if request.then_end else None
     reused = records.reused(node, node.step_log_name(map_variable))
     if reused is not None:
         services.run_log_store.add_step_log(services.run_id, reused)
-        return reused.status
-    return StepRunner(services).run(node, map_variable, retry=retry).status
+        status = reused.status
+    else:
+        status = StepRunner(services).run(node, map_variable, retry=retry).status
+    if end is None or status != defaults.SUCCESS:
+        return status
+    return _run_step(services, records, end, map_variable, RunStep(run=request.run, step=end.internal_name))
+
+
+def _end_after(services: "RunServices", node: "BaseNode") -> "BaseNode":
+    """The success node ``--then-end`` records after ``node``: the node that follows it in its dag.
+
+    Raises:
+        UserInputError: what follows ``node`` is not its dag's success node.
+    """
+    name = node.get_next_node()
+    branch = node.internal_branch_name
+    following = services.pipeline.graph.find_node(f"{branch}.{name}" if branch else name)
+    if following.is_terminal and following.ends_with == defaults.SUCCESS:
+        return following
+    raise UserInputError(f"--then-end: step '{node.internal_name}' is followed by '{name}', not its dag's success node")

@@ -7,7 +7,7 @@ resumes: :class:`~magnus.runtime.services.RunOptions`); executors hand
 ``request.to_argv(program)`` to their engine and never assemble a command line themselves::
 
     magnus execute_single_node RUN_ID PIPELINE STEP [--map-variable JSON] [--retry N] [--use-cached OLD]
-        -c CONFIG [-p PARAMS] [--tag TAG]
+        [--then-end] -c CONFIG [-p PARAMS] [--tag TAG]
     magnus fan RUN_ID STEP -f PIPELINE -m out [--map-variable JSON] [--iterations-file PATH] [--use-cached OLD] ...
     magnus fan RUN_ID STEP -f PIPELINE -m in [--map-variable JSON] [--use-cached OLD] ...
     magnus fan RUN_ID STEP -f PIPELINE -m next [--map-variable JSON] [--iterations-file PATH] ...
@@ -101,13 +101,16 @@ class LaunchRequest:
         """The command line doing this request; ``program`` is how ``magnus`` is started there."""
         run = self.run
         options = flags(("--map-variable", self.map_variable), *self._options(), ("--use-cached", run.use_cached))
-        return [*program, *self._head(), *options, *run_flags(run)]
+        return [*program, *self._head(), *options, *self._switches(), *run_flags(run)]
 
     def _head(self) -> List[str]:
         return [self.command, self.run.run_id, self.run.pipeline_file, encode_name(self.step)]
 
     def _options(self) -> Tuple[Tuple[str, str], ...]:
         return ()
+
+    def _switches(self) -> List[str]:
+        return []
 
     @classmethod
     def from_options(cls, **options: Any) -> "LaunchRequest":
@@ -132,13 +135,22 @@ class LaunchRequest:
 class RunStep(LaunchRequest):
     """Run one step (or end a branch at a terminal node). ``retry`` is the engine's count of earlier
     launches of it (Argo's ``{{retries}}``; '' or 0 for the first): the attempts of this launch are
-    numbered after them, so a step an engine retried shows attempts 1, 2, 3 in its log."""
+    numbered after them, so a step an engine retried shows attempts 1, 2, 3 in its log.
+
+    ``then_end`` (``--then-end``): the step is followed by its dag's success node, and the same
+    process records that end once the step succeeded (the run's, at the top): an engine whose
+    every unit is a job of its own (AWS Batch) saves the job of the end.
+    """
 
     command: ClassVar[str] = EXECUTE
     retry: str = ""
+    then_end: bool = False
 
     def _options(self) -> Tuple[Tuple[str, str], ...]:
         return (("--retry", self.retry),)
+
+    def _switches(self) -> List[str]:
+        return ["--then-end"] if self.then_end else []
 
     def retry_number(self) -> int:
         """The engine's count of earlier launches of this step (0 for the first).
@@ -155,7 +167,13 @@ class RunStep(LaunchRequest):
     @classmethod
     def from_options(cls, **options: Any) -> "RunStep":
         base = LaunchRequest.from_options(**options)
-        return cls(run=base.run, step=base.step, map_variable=base.map_variable, retry=options.get("retry", ""))
+        return cls(
+            run=base.run,
+            step=base.step,
+            map_variable=base.map_variable,
+            retry=options.get("retry", ""),
+            then_end=bool(options.get("then_end", False)),
+        )
 
 
 @dataclass(frozen=True)
