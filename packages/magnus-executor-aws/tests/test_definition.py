@@ -143,6 +143,30 @@ def test_an_item_of_one_plain_step_is_one_job_walking_its_branch(tmp_path: Path,
     assert walk not in retried["ItemProcessor"]["States"]
 
 
+def test_a_step_before_its_success_node_records_that_end_in_its_own_job(
+    tmp_path: Path, asl_validator: Validate
+) -> None:
+    rendered = render(tmp_path, EVERY_KIND)  # no retry: nothing relaunches the step's job
+    asl_validator(rendered.definition)
+    states = rendered.definition["States"]
+    report = states["report"]
+    assert report["Parameters"]["ContainerOverrides"]["Command.$"] == (
+        "States.Array('magnus', 'execute_single_node', $$.Execution.Name, 'pipeline.yaml', 'report', "
+        "'--then-end', '-c', 'aws.yaml', '-p', 'p.yaml')"
+    )
+    assert report["Next"] == "success ended" and report["Catch"][0]["Next"] == "tidy"
+    assert "success" not in states, "no job of its own for the run's end"
+    tidy = states["tidy"]["Parameters"]["ContainerOverrides"]["Command.$"]
+    assert "--then-end" not in tidy and states["tidy"]["Next"] == "fail", "a fail node keeps its job"
+    branch = states["both branches"]["Branches"][0]["States"]
+    work = branch[state_name("both.a.work")]
+    assert "'--then-end'" in work["Parameters"]["ContainerOverrides"]["Command.$"]
+    assert work["Next"] == state_name("both.a.success ended")
+    # a retry relaunches the step's job: the end keeps a job of its own
+    retried = render(tmp_path, EVERY_KIND, retry={"max_attempts": 2}).definition["States"]
+    assert retried["report"]["Next"] == "success" and "--then-end" not in json.dumps(retried["report"])
+
+
 def test_literals_escape_what_intrinsic_functions_read() -> None:
     assert intrinsics.literal("it's {x} \\ y") == "'it\\'s \\{x\\} \\\\ y'"
     assert intrinsics.word(f"a{{b}}{intrinsics.RUN_ID}") == "States.Format('a\\{b\\}{}', $$.Execution.Name)"

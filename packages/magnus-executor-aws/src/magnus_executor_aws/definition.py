@@ -169,13 +169,17 @@ class DefinitionBuilder:
         node = unit.node
         override = self.settings.override_for(node)
         retry = _retry_of(node, override, self.settings.retry)
+        end = self._success_after(unit) if retry is None else None
         request = RunStep(
             run=self.reference,
             step=node.internal_name,
             map_variable=_position(in_map),
             retry=intrinsics.RETRY if retry else "",
+            then_end=end is not None,
         )
         state = self._routed(self._job(node, request, override, in_map), unit)
+        if end is not None:  # the step's job records the end too: straight to the end's Succeed
+            state["Next"] = state_name(f"{end.id} ended")
         if retry:
             state["Retry"] = [
                 {
@@ -186,6 +190,16 @@ class DefinitionBuilder:
                 }
             ]
         return state
+
+    def _success_after(self, unit: "PlannedUnit") -> Optional["PlannedUnit"]:
+        """The success end that follows the step ``unit``, when the step's job can record it too
+        (``--then-end``): the end picks no override of its own. A run of n steps is then n jobs, not
+        n + 1; on AWS each Batch job costs its scheduling and its container's start."""
+        following = self.plan.unit(unit.on_success[0])
+        node = following.node
+        if following.kind != kinds.END or node.ends_with != defaults.SUCCESS:
+            return None
+        return following if self.settings.override_for(node) is None else None
 
     def _end(self, unit: "PlannedUnit", in_map: bool, top: bool, states: Dict[str, Dict[str, Any]]) -> None:
         """A terminal node: its job records the end; the branch (Succeed) or the run (Succeed, Fail) ends."""
