@@ -16,6 +16,7 @@ from conftest import SpoilsParts
 
 from magnus.datastore.models import BranchLog, StepLog
 from magnus.errors import ConfigurationError, RunLogExistsError, UserInputError
+from magnus.object_store import StoreFolder
 from magnus.testing import ExecutorContract, RunLogStoreContract
 from magnus.testing.pipelines import map_of, task, write_pipeline
 from magnus.testing.run_log_store import StoreFactory
@@ -147,6 +148,15 @@ def test_reading_a_run_again_fetches_only_the_parts_changed(s3_bucket: str, monk
     fetched.clear()
     assert follower.get_branch_statuses("run", "m")["m.3"] == "SUCCESS"
     assert parts_fetched() == []
+
+
+def test_the_store_and_a_catalog_of_one_object_store_share_one_file_system(s3_bucket: str) -> None:
+    """A job opens one client for its run log and its catalog (a second costs ~0.1 s of its start)."""
+    store = ChunkedFileSystemRunLogStore(log_folder=f"s3://{s3_bucket}/logs")
+    store.create_run_log("run")
+    catalog = StoreFolder(f"s3://{s3_bucket}/catalog", {}, "catalog.config.location", "magnus-catalog-fsspec")
+    assert store._storage.folder.fs is catalog.fs  # type: ignore[attr-defined]
+    assert store.get_run_log_by_id("run").run_id == "run"
 
 
 def test_storage_options_take_secrets(s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:

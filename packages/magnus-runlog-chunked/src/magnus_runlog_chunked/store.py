@@ -153,9 +153,10 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
     def _storage(self) -> Storage:
         if local_folder(self.log_folder) is not None:
             return LocalFiles(self._root)
-        options = {**ObjectFiles.default_options(protocol(self.log_folder)), **self.storage_options}
-        folder = StoreFolder.configured(self.log_folder, options, self._secret, _FIELD, "magnus-runlog-chunked")
-        return ObjectFiles(folder)
+        folder = StoreFolder.configured(
+            self.log_folder, self.storage_options, self._secret, _FIELD, "magnus-runlog-chunked"
+        )
+        return ObjectFiles(folder, protocol(self.log_folder))
 
     # What this process learned of the parts it touched: where each part's file is, and when it was
     # first written and whether it holds branches (a part never moves once written, and these never
@@ -257,7 +258,12 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
         _write_json(self._storage, os.path.join(folder, layout.CONFIG_FILE), run_log.run_config, durable=True)
 
     def run_log_exists(self, run_id: str) -> bool:
-        return self._storage.is_file(os.path.join(self.run_folder(run_id), layout.RUN_FILE))
+        if run_id in self._existing_runs:
+            return True
+        exists = self._storage.is_file(os.path.join(self.run_folder(run_id), layout.RUN_FILE))
+        if exists:  # what the first step of a job checks; its parts' lookups need not ask again
+            self._existing_runs.add(run_id)
+        return exists
 
     def run_ids(self) -> List[str]:
         """The folders of ``log_folder`` holding a run's own file (none when it does not exist yet).
