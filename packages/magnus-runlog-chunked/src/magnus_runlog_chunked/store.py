@@ -464,38 +464,44 @@ class ChunkedFileSystemRunLogStore(BaseRunLogStore):
 
     def get_branch_log(self, run_id: str, internal_branch_name: str) -> BranchLog:
         """A branch with its steps."""
-        if not internal_branch_name:
-            raise BranchLogNotFoundError(run_id, internal_branch_name)
         with self.reading(run_id):
-            path, exists = self._locate(run_id, internal_branch_name, "branch")
-            branch_log = _read_branch(self._storage, path) if exists else None
+            path = self._branch_file(run_id, internal_branch_name)
+            branch_log = _read_branch(self._storage, path)
         if branch_log is None:
             raise BranchLogNotFoundError(run_id, internal_branch_name)
         return branch_log
 
     def get_branch_status(self, run_id: str, internal_branch_name: str) -> str:
         """The branch's own file only: its folder is not listed for its steps."""
-        if not internal_branch_name:
-            raise BranchLogNotFoundError(run_id, internal_branch_name)
         with self.reading(run_id):
-            path, exists = self._locate(run_id, internal_branch_name, "branch")
-            data = _read_part(self._storage, path) if exists else None
+            path = self._branch_file(run_id, internal_branch_name)
+            data = _read_part(self._storage, path)
         if data is None:
             raise BranchLogNotFoundError(run_id, internal_branch_name)
         return validated(BranchLog, data, os.path.basename(path)).status
 
     def update_branch_log_status(self, run_id: str, internal_branch_name: str, status: str) -> None:
         """Rewrite the branch's own file only; its steps are untouched."""
-        if not internal_branch_name:
-            raise BranchLogNotFoundError(run_id, internal_branch_name)
         with self.reading(run_id):
-            path, exists = self._locate(run_id, internal_branch_name, "branch")
-            header = _read_json(self._storage, path) if exists else None
+            path = self._branch_file(run_id, internal_branch_name)
+            header = _read_json(self._storage, path)
             if header is None:
                 raise BranchLogNotFoundError(run_id, internal_branch_name)
             header = mapping(header, os.path.basename(path))
         header["status"] = status
         _write_json(self._storage, path, header, durable=False)
+
+    def _branch_file(self, run_id: str, internal_branch_name: str) -> str:
+        """The file of a recorded branch (its reader still finds it gone if it was removed meanwhile).
+
+        Raises:
+            BranchLogNotFoundError: the name is empty (the run is no branch) or the branch was never recorded.
+        """
+        if internal_branch_name:
+            path, exists = self._locate(run_id, internal_branch_name, "branch")
+            if exists:
+                return path
+        raise BranchLogNotFoundError(run_id, internal_branch_name)
 
     def add_branch_log(self, run_id: str, branch_log: BranchLog) -> None:
         """Write the branch's file, keeping its recorded steps; steps it carries are written when new."""
