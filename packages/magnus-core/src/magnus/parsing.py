@@ -22,6 +22,7 @@ from magnus import defaults
 from magnus.errors import MagnusError, PipelineDefinitionError
 from magnus.graph import Graph
 from magnus.names import did_you_mean, path_name_problem
+from magnus.nodes.base import internal_name_in
 from magnus.parse_context import ParseContext, ProblemsRecorded
 from magnus.plugins import load_plugin
 from magnus.validation import describe_validation_error
@@ -231,7 +232,7 @@ def parse_node(name: str, config: Any, ctx: ParseContext, internal_branch_name: 
         return None
 
     body = {key: value for key, value in config.items() if key != "type"}
-    internal_name = f"{internal_branch_name}.{name}" if internal_branch_name else name
+    internal_name = internal_name_in(internal_branch_name, name)
     identity = {"name": name, "internal_name": internal_name, "internal_branch_name": internal_branch_name}
     try:
         node: BaseNode = node_class.parse_from_config(body, ctx, **identity)

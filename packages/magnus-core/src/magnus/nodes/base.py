@@ -160,6 +160,12 @@ class ExecutableNode(TraversalNode):
         return None
 
 
+def internal_name_in(internal_branch_name: str, name: str) -> str:
+    """The internal name of step ``name`` of the branch ``internal_branch_name`` ('' at the top):
+    the one rule the parser names nodes by, and what finds a node's neighbour in its dag."""
+    return f"{internal_branch_name}.{name}" if internal_branch_name else name
+
+
 def resolve_map_placeholders(name: str, map_variable: defaults.TypeMapVariable) -> str:
     """Replace each placeholder, outermost map first, by the name of that map's item
     (:func:`~magnus.map_position.position_names`)."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from magnus import defaults
 from magnus.errors import BranchLogNotFoundError, StepLogNotFoundError, UserInputError
 from magnus.map_position import position_json
-from magnus.nodes.base import ExecutableNode, resolve_map_placeholders
+from magnus.nodes.base import ExecutableNode, internal_name_in, resolve_map_placeholders
 from magnus.nodes.composite import CompositeNode
 from magnus.object_store import write_text
 from magnus.runtime.request import (
@@ -181,8 +181,7 @@ def _end_after(services: "RunServices", node: "BaseNode") -> "BaseNode":
         UserInputError: what follows ``node`` is not its dag's success node.
     """
     name = node.get_next_node()
-    branch = node.internal_branch_name
-    following = services.pipeline.graph.find_node(f"{branch}.{name}" if branch else name)
+    following = services.pipeline.graph.find_node(internal_name_in(node.internal_branch_name, name))
     if following.is_terminal and following.ends_with == defaults.SUCCESS:
         return following
     raise UserInputError(f"--then-end: step '{node.internal_name}' is followed by '{name}', not its dag's success node")

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from magnus import defaults
 from magnus.errors import MagnusError
-from magnus.nodes.base import BaseNode, CatalogSettings, ExecutableNode, TraversalNode
+from magnus.nodes.base import BaseNode, CatalogSettings, ExecutableNode, TraversalNode, internal_name_in
 from magnus.nodes.composite import BranchRun, CompositeNode
 from magnus.parse_context import ParseContext, ProblemsRecorded
 from magnus.tasks.base import BaseTaskType
@@ -36,7 +36,7 @@ def parse(
         AssertionError: the parser recorded problems (with them).
     """
     ctx = ParseContext(source="contract.yaml", location=f"dag.steps.{STEP}", base_dir=base_dir)
-    internal_name = f"{internal_branch_name}.{STEP}" if internal_branch_name else STEP
+    internal_name = internal_name_in(internal_branch_name, STEP)
     try:
         node = node_class.parse_from_config(
             dict(config), ctx, name=STEP, internal_name=internal_name, internal_branch_name=internal_branch_name
