@@ -35,30 +35,24 @@ from typing import Any, Dict, List
 
 import yaml
 
+from magnus.testing.pipelines import dag, map_of, task
 from magnus_executor_aws.testing import Emulator, project_image, runtime_image, start_emulator
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ROOT / "packages"
 NOOP = "def noop() -> None:\n    pass\n\n\ndef item(item: int) -> None:\n    pass\n"
-TERMINALS = {"success": {"type": "success"}, "fail": {"type": "fail"}}
 
 
 def chain(steps: int) -> Dict[str, Any]:
     names = [f"step{index}" for index in range(steps)]
-    dag = {
-        name: {"type": "task", "command": "noop_steps.noop", "next": following}
-        for name, following in zip(names, [*names[1:], "success"], strict=True)
+    tasks = {
+        name: task("noop_steps.noop", following) for name, following in zip(names, [*names[1:], "success"], strict=True)
     }
-    return {"dag": {"start_at": names[0], "steps": {**dag, **TERMINALS}}}
+    return {"dag": dag(names[0], tasks)}
 
 
 def mapped() -> Dict[str, Any]:
-    branch = {
-        "start_at": "each",
-        "steps": {"each": {"type": "task", "command": "noop_steps.item", "next": "success"}, **TERMINALS},
-    }
-    steps = {"over": {"type": "map", "iterate_on": "items", "iterate_as": "item", "branch": branch, "next": "success"}}
-    return {"dag": {"start_at": "over", "steps": {**steps, **TERMINALS}}}
+    return {"dag": dag("over", {"over": map_of("noop_steps.item")})}
 
 
 def bare_job(queue: str, definition: str, name: str, command: List[str]) -> Dict[str, Any]:

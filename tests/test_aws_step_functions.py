@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 import yaml
 
+from magnus.testing.pipelines import dag, task
 from magnus_executor_aws.testing import Emulator, project_image, runtime_image, start_emulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -252,8 +253,8 @@ SECRET = "s3cr3t-aws-9d1c"
 def _with_steps(project: Project, **pipelines: Dict[str, Any]) -> Dict[str, str]:
     """The steps module and ``pipelines`` written into the project; the environment its steps read."""
     (project.folder / "aws_steps.py").write_text(STEPS)
-    for name, dag in pipelines.items():
-        (project.folder / f"{name}.yaml").write_text(yaml.safe_dump({"dag": dag}))
+    for name, steps in pipelines.items():
+        (project.folder / f"{name}.yaml").write_text(yaml.safe_dump({"dag": steps}))
     bucket, _, prefix = project.prefix[len("s3://") :].partition("/")
     import hashlib
 
@@ -354,14 +355,7 @@ def test_retries_use_cached_wait_false_and_a_secret(project: Project) -> None:
 
 
 # Long enough that the interrupt always comes while the step runs, however slowly its job started.
-SLOW = {
-    "start_at": "sleepy",
-    "steps": {
-        "sleepy": {"type": "task", "command_type": "shell", "command": "sleep 120", "next": "success"},
-        "success": {"type": "success"},
-        "fail": {"type": "fail"},
-    },
-}
+SLOW = dag("sleepy", {"sleepy": task("sleep 120", command_type="shell")})
 
 
 def test_ctrl_c_stops_the_execution_and_records_the_run_interrupted(project: Project) -> None:
@@ -385,14 +379,7 @@ def test_ctrl_c_stops_the_execution_and_records_the_run_interrupted(project: Pro
     assert [(e["name"], e["status"]) for e in executions] == [("stopped", "ABORTED")]
 
 
-HANGS = {
-    "start_at": "hangs",
-    "steps": {
-        "hangs": {"type": "task", "command_type": "shell", "command": "sleep 600", "next": "success"},
-        "success": {"type": "success"},
-        "fail": {"type": "fail"},
-    },
-}
+HANGS = dag("hangs", {"hangs": task("sleep 600", command_type="shell")})
 
 
 def test_a_job_killed_before_its_step_recorded_its_end_fails_the_step_saying_so(project: Project) -> None:
